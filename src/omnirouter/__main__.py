@@ -1,0 +1,3 @@
+from omnirouter.cli import main
+
+main()

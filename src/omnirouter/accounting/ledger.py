@@ -1,0 +1,125 @@
+"""Spend counters with reserve-then-settle, kept in memory and synchronised with the database.
+
+Every scope ("instance", "key:<hash>") has one counter per window (total, day, week, month). What a
+scope has spent in a window is
+
+    base (last read from the database) + flushing (being written) + pending (not yet written)
+
+and what it may still spend also subtracts `reserved`: the worst-case cost of requests in flight.
+A request reserves before its upstream call and settles after, so concurrent requests on one worker
+cannot overspend. Several workers share the database's counters, refreshed every `sync_interval`:
+across workers the overspend bound is what the other workers settle within one interval.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from omnirouter.accounting.periods import PERIODS, window_starts
+
+ZERO = Decimal(0)
+INSTANCE = "instance"
+
+# (scope, period, period_start) -> [usage, byok_usage, requests]
+Counts = dict[tuple[str, str, str], list]
+
+
+def _add(into: Counts, key: tuple[str, str, str], usage: Decimal, byok: Decimal, requests: int) -> None:
+    row = into.get(key)
+    if row is None:
+        into[key] = [usage, byok, requests]
+    else:
+        row[0] += usage
+        row[1] += byok
+        row[2] += requests
+
+
+@dataclass
+class Reservation:
+    id: int
+    scopes: tuple[str, ...]
+    amount: Decimal
+
+
+class Ledger:
+    def __init__(self) -> None:
+        self.base: Counts = {}
+        self.flushing: Counts = {}
+        self.pending: Counts = {}
+        self.reserved: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        self.credits: Decimal | None = None  # funded credit; None = unlimited, only tracked
+        self._ids = itertools.count(1)
+
+    # -- reading
+    def spent(self, scope: str, period: str, now: datetime | None = None) -> tuple[Decimal, Decimal]:
+        """(usage, byok_usage) of a scope in the current window of `period`."""
+        key = (scope, period, window_starts(now or datetime.now(UTC))[period])
+        usage = byok = ZERO
+        for layer in (self.base, self.flushing, self.pending):
+            row = layer.get(key)
+            if row:
+                usage += row[0]
+                byok += row[1]
+        return usage, byok
+
+    def all_windows(self, scope: str, now: datetime | None = None) -> dict[str, tuple[Decimal, Decimal]]:
+        now = now or datetime.now(UTC)
+        return {p: self.spent(scope, p, now) for p in PERIODS}
+
+    def in_flight(self, scope: str) -> Decimal:
+        return self.reserved.get(scope, ZERO)
+
+    def credit_remaining(self) -> Decimal | None:
+        if self.credits is None:
+            return None
+        return self.credits - self.spent(INSTANCE, "total")[0] - self.in_flight(INSTANCE)
+
+    # -- request path
+    def reserve(self, scopes: tuple[str, ...], amount: Decimal) -> Reservation:
+        for scope in scopes:
+            self.reserved[scope] += amount
+        return Reservation(next(self._ids), scopes, amount)
+
+    def release(self, reservation: Reservation) -> None:
+        for scope in reservation.scopes:
+            left = self.reserved[scope] - reservation.amount
+            if left:
+                self.reserved[scope] = left
+            else:
+                del self.reserved[scope]
+        reservation.amount = ZERO
+
+    def settle(self, reservation: Reservation, cost: Decimal, *, byok_cost: Decimal = ZERO) -> None:
+        """Replace the reservation with what the request really cost, in every window of its scopes."""
+        self.release(reservation)
+        starts = window_starts(datetime.now(UTC))
+        for scope in reservation.scopes:
+            for period in PERIODS:
+                _add(self.pending, (scope, period, starts[period]), cost, byok_cost, 1)
+
+    # -- background sync (store/writer.py drives these)
+    def take_pending(self) -> Counts:
+        """Move pending deltas to `flushing` and hand them to the writer."""
+        for key, (u, b, r) in self.pending.items():
+            _add(self.flushing, key, u, b, r)
+        taken, self.pending = self.pending, {}
+        return taken
+
+    def flushed(self, fresh_base: Counts | None) -> None:
+        """The writer committed `flushing`; `fresh_base` is the database's view read after commit."""
+        if fresh_base is None:  # could not re-read: fold what was written into the base
+            for key, (u, b, r) in self.flushing.items():
+                _add(self.base, key, u, b, r)
+        else:
+            self.base = fresh_base
+        self.flushing = {}
+
+    def flush_failed(self, taken: Counts) -> None:
+        """The write failed: put its deltas back in front of anything settled since."""
+        for key, (u, b, r) in taken.items():
+            _add(self.pending, key, u, b, r)
+        self.flushing = {}

@@ -1,0 +1,22 @@
+"""Spend windows. Limits reset at midnight UTC; weeks run Monday to Sunday (behaviors §6.5)."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+
+PERIODS = ("total", "day", "week", "month")
+EPOCH = "1970-01-01"
+# The window a key's `limit_reset` value counts against.
+WINDOW_OF_RESET = {None: "total", "daily": "day", "weekly": "week", "monthly": "month"}
+LIMIT_NAME = {"total": "total", "day": "daily", "week": "weekly", "month": "monthly"}
+
+
+def window_starts(now: datetime) -> dict[str, str]:
+    """The first day of each current window, as the ISO date the counters table keys on."""
+    today: date = now.date()
+    return {
+        "total": EPOCH,
+        "day": today.isoformat(),
+        "week": (today - timedelta(days=today.weekday())).isoformat(),
+        "month": today.replace(day=1).isoformat(),
+    }

@@ -1,0 +1,119 @@
+"""Builds the ASGI app from settings: wiring only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.routing import Mount, Route
+
+from omnirouter.accounting.ledger import Ledger
+from omnirouter.api import chat, credits, generation, keys, models, openapi
+from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
+from omnirouter.api.jsonio import JSONResponse
+from omnirouter.catalog.loader import load_catalog
+from omnirouter.governance.bootstrap import ensure_management_key
+from omnirouter.governance.keys import KeyStore
+from omnirouter.providers import build_adapters
+from omnirouter.routing.health import Health
+from omnirouter.settings import Settings
+from omnirouter.state import AppState
+from omnirouter.store.db import Database
+from omnirouter.store.writer import Recorder
+
+log = logging.getLogger("omnirouter")
+
+
+def api_routes() -> list[Any]:
+    return [
+        Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+        *models.routes,
+        *keys.routes,
+        *credits.routes,
+        *generation.routes,
+        *openapi.routes,
+    ]
+
+
+async def _api_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ApiError)
+    return exc.response()
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    message = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, exc.detail)
+    return ApiError(exc.status_code, message).response()
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return ApiError(500, MASKED_500_MESSAGE).response()
+
+
+def _http_session() -> aiohttp.ClientSession:
+    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
+    return aiohttp.ClientSession(
+        connector=connector,
+        read_bufsize=2**20,  # stream events with large tool-call arguments exceed the 64 KiB default
+        auto_decompress=True,
+        skip_auto_headers=("User-Agent",),
+        trust_env=False,
+    )
+
+
+async def build_state(settings: Settings) -> AppState:
+    db = Database(settings.db_url)
+    await db.migrate()
+    catalog = load_catalog(
+        config=settings.catalog_config(), env=os.environ, sandbox=settings.sandbox, data_dir=settings.data_dir
+    )
+    ledger, key_store = Ledger(), KeyStore()
+    recorder = Recorder(
+        db, ledger, key_store, flush_interval=settings.flush_interval, sync_interval=settings.sync_interval
+    )
+    return AppState(settings=settings, catalog=catalog, db=db, keys=key_store, ledger=ledger, recorder=recorder)
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings()
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        st = await build_state(settings)
+        minted = await ensure_management_key(
+            st.db, settings.management_key.get_secret_value() if settings.management_key else None
+        )
+        if minted:
+            log.warning("Created the bootstrap management key (shown once): %s", minted)
+        st.http = _http_session()
+        st.extras["adapters"] = build_adapters(st.http)
+        st.extras["health"] = Health()
+        await st.recorder.start()
+        app.state.omni = st
+        try:
+            yield
+        finally:
+            drains = st.extras.get("drains") or set()
+            if drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
+                await asyncio.wait(drains, timeout=settings.upstream_total_timeout)
+            await st.recorder.close()
+            await st.http.close()
+            await st.db.close()
+
+    routes = api_routes()
+    return Starlette(
+        routes=[Mount("/api/v1", routes=routes), Mount("/v1", routes=routes)],
+        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        lifespan=lifespan,
+    )
+
+

@@ -1,0 +1,166 @@
+"""The `omnirouter` command: serve, keys, credits, catalog."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import sys
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+
+import click
+
+from omnirouter.settings import CONFIG_ENV, Settings
+
+
+def _settings(config: str | None) -> Settings:
+    if config:
+        if not Path(config).is_file():
+            raise click.BadParameter(f"{config}: no such file", param_hint="--config")
+        os.environ[CONFIG_ENV] = str(Path(config).resolve())
+    try:
+        return Settings()
+    except Exception as exc:  # pydantic's message names the bad setting
+        raise click.ClickException(f"invalid configuration: {exc}") from exc
+
+
+@click.group()
+@click.version_option(package_name="omnirouter")
+def main() -> None:
+    """Omnirouter: a self-hosted, OpenRouter-compatible LLM gateway."""
+
+
+@main.command()
+@click.option("--config", type=click.Path(dir_okay=False), help="YAML config file (settings, providers, models).")
+@click.option("--host", default=None, help="Address to listen on [127.0.0.1].")
+@click.option("--port", type=int, default=None, help="Port to listen on [8000].")
+@click.option("--workers", type=int, default=None, help="Worker processes [1].")
+@click.option("--sandbox", is_flag=True, default=False, help="Add the offline `sandbox` provider.")
+def serve(config: str | None, host: str | None, port: int | None, workers: int | None, sandbox: bool) -> None:
+    """Run the gateway."""
+    import uvicorn
+
+    # Workers are separate processes that build their own Settings: hand them the choices by env.
+    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers), ("SANDBOX", sandbox or None)):
+        if value is not None:
+            os.environ[f"OMNIROUTER_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
+    settings = _settings(config)
+    minted = asyncio.run(_prepare(settings))
+    click.echo(f"Omnirouter data: {settings.db_url.split('///')[-1] if 'sqlite' in settings.db_url else settings.db_url.split('@')[-1]}")
+    if minted:
+        click.echo("Created a management key. It is shown only this once; store it now:")
+        click.echo(f"  {minted}")
+    else:
+        click.echo("Management key: the one set in OMNIROUTER_MANAGEMENT_KEY, or printed at first start.")
+    click.echo("Create an API key:  curl -X POST http://%s:%d/api/v1/keys -H 'Authorization: Bearer <management key>' "
+               "-d '{\"name\": \"my key\"}'" % (settings.host, settings.port))
+    if settings.sandbox:
+        click.echo("Sandbox provider on: try model 'sandbox/chat' with no provider key.")
+    uvicorn.run(
+        "omnirouter.app:create_app",
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        loop="uvloop",
+        http="httptools",
+        log_level=settings.log_level,
+        access_log=False,
+        timeout_graceful_shutdown=30,
+    )
+
+
+async def _prepare(settings: Settings) -> str | None:
+    """Migrate and make sure a management key exists, once, before any worker starts."""
+    from omnirouter.governance.bootstrap import ensure_management_key
+    from omnirouter.store.db import Database
+
+    db = Database(settings.db_url)
+    try:
+        await db.migrate()
+        secret = settings.management_key.get_secret_value() if settings.management_key else None
+        return await ensure_management_key(db, secret)
+    finally:
+        await db.close()
+
+
+@main.group()
+def credits() -> None:
+    """Fund the instance and read its balance."""
+
+
+@credits.command("add")
+@click.argument("amount")
+@click.option("--config", type=click.Path(dir_okay=False))
+@click.option("--note", default=None)
+def credits_add(amount: str, config: str | None, note: str | None) -> None:
+    """Add AMOUNT USD of credit. Once funded, the instance's credit is enforced."""
+    try:
+        value = Decimal(amount)
+    except InvalidOperation:
+        raise click.BadParameter(f"{amount!r} is not a number", param_hint="AMOUNT") from None
+    if not value.is_finite() or value <= 0:
+        raise click.BadParameter("must be a positive amount", param_hint="AMOUNT")
+    settings = _settings(config)
+    total = asyncio.run(_add_credits(settings, value, note))
+    click.echo(f"Added {value} USD. Total credits: {total} USD.")
+
+
+async def _add_credits(settings: Settings, value: Decimal, note: str | None) -> Decimal:
+    from omnirouter.store import repo
+    from omnirouter.store.db import Database
+
+    db = Database(settings.db_url)
+    try:
+        await db.migrate()
+        async with db.engine.begin() as conn:
+            await repo.add_credits(conn, value, note)
+            return await repo.total_credits(conn) or Decimal(0)
+    finally:
+        await db.close()
+
+
+@main.group()
+def catalog() -> None:
+    """Inspect and refresh the model catalog."""
+
+
+@catalog.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--config", type=click.Path(dir_okay=False))
+def catalog_import(file: Path, config: str | None) -> None:
+    """Import an OpenRouter GET /models JSON dump: refresh prices and add models served via OpenRouter."""
+    from omnirouter.catalog.importer import import_openrouter_models
+
+    settings = _settings(config)
+    try:
+        report = import_openrouter_models(file, settings.data_dir)
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(str(report))
+
+
+@catalog.command("list")
+@click.option("--config", type=click.Path(dir_okay=False))
+@click.option("--all", "show_all", is_flag=True, help="Include models no configured provider serves.")
+def catalog_list(config: str | None, show_all: bool) -> None:
+    """List the models this instance can serve."""
+    from omnirouter.catalog.loader import load_catalog
+
+    settings = _settings(config)
+    cat = load_catalog(config=settings.catalog_config(), env=os.environ, sandbox=settings.sandbox,
+                       data_dir=settings.data_dir)  # fmt: skip
+    models = cat.models.values() if show_all else cat.live_models()
+    for m in sorted(models, key=lambda m: m.id):
+        providers = ",".join(e.slug for e in cat.live_endpoints(m)) or "-"
+        click.echo(f"{m.id}\t{providers}")
+
+
+def _print_json(obj: object) -> None:
+    json.dump(obj, sys.stdout, indent=2, default=str)
+    sys.stdout.write("\n")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,184 @@
+"""The OpenAI/OpenRouter Chat Completions format: request validation and the upstream body.
+
+The body is decoded once to a dict. `ChatRequest` validates only the fields the gateway acts on
+(msgspec.convert, no second JSON parse); everything else is forwarded as sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Annotated, Any, Literal
+
+import msgspec
+from msgspec import Meta
+
+from omnirouter.api.errors import ApiError
+
+Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class Message(msgspec.Struct):
+    role: Role
+    content: str | list[Any] | None = None
+
+
+class MaxPrice(msgspec.Struct, kw_only=True):
+    prompt: float | str | None = None
+    completion: float | str | None = None
+    request: float | str | None = None
+    image: float | str | None = None
+    audio: float | str | None = None
+
+
+class SortConfig(msgspec.Struct, kw_only=True):
+    by: Literal["price", "throughput", "latency", "exacto"] | None = None
+    partition: Literal["model", "none"] | None = None
+
+
+class ProviderPrefs(msgspec.Struct, kw_only=True):
+    order: list[str] | None = None
+    allow_fallbacks: bool | None = None
+    require_parameters: bool | None = None
+    data_collection: Literal["allow", "deny"] | None = None
+    zdr: bool | None = None
+    enforce_distillable_text: bool | None = None
+    only: list[str] | None = None
+    ignore: list[str] | None = None
+    quantizations: list[str] | None = None
+    sort: Literal["price", "throughput", "latency", "exacto"] | SortConfig | None = None
+    max_price: MaxPrice | None = None
+    preferred_min_throughput: float | dict[str, float] | None = None
+    preferred_max_latency: float | dict[str, float] | None = None
+
+
+class ChatRequest(msgspec.Struct, kw_only=True):
+    model: str | None = None
+    models: list[str] | None = None
+    messages: Annotated[list[Message], Meta(min_length=1)] | None = None
+    prompt: str | None = None
+    stream: bool | None = False
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None
+    max_completion_tokens: Annotated[int, Meta(ge=1)] | None = None
+    temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
+    top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
+    top_k: Annotated[int, Meta(ge=0)] | None = None
+    frequency_penalty: Annotated[float, Meta(ge=-2, le=2)] | None = None
+    presence_penalty: Annotated[float, Meta(ge=-2, le=2)] | None = None
+    repetition_penalty: Annotated[float, Meta(ge=0, le=2)] | None = None
+    top_logprobs: Annotated[int, Meta(ge=0, le=20)] | None = None
+    provider: ProviderPrefs | None = None
+    route: Literal["fallback", "sort"] | None = None
+    user: str | None = None
+    session_id: Annotated[str, Meta(max_length=256)] | None = None
+    tools: list[Any] | None = None
+    tool_choice: Any = None
+    response_format: dict[str, Any] | None = None
+
+    @property
+    def completion_limit(self) -> int | None:
+        return self.max_completion_tokens or self.max_tokens
+
+
+# Fields that steer the gateway and never go upstream.
+CONTROL_FIELDS = frozenset(
+    {"model", "models", "route", "provider", "transforms", "plugins", "usage", "session_id", "preset",
+     "debug", "stream_options", "trace", "prompt"}
+)  # fmt: skip
+
+# Request field -> the name OpenRouter's `supported_parameters` uses for it. Only these can be
+# "unsupported"; other unknown fields are provider-specific extras and pass through (behaviors §8.1).
+PARAMETER_OF_FIELD = {
+    "max_tokens": "max_tokens",
+    "max_completion_tokens": "max_tokens",
+    "temperature": "temperature",
+    "top_p": "top_p",
+    "top_k": "top_k",
+    "min_p": "min_p",
+    "top_a": "top_a",
+    "frequency_penalty": "frequency_penalty",
+    "presence_penalty": "presence_penalty",
+    "repetition_penalty": "repetition_penalty",
+    "seed": "seed",
+    "stop": "stop",
+    "logit_bias": "logit_bias",
+    "logprobs": "logprobs",
+    "top_logprobs": "top_logprobs",
+    "tools": "tools",
+    "tool_choice": "tool_choice",
+    "parallel_tool_calls": "parallel_tool_calls",
+    "response_format": "response_format",
+    "structured_outputs": "structured_outputs",
+    "reasoning": "reasoning",
+    "reasoning_effort": "reasoning",
+    "include_reasoning": "include_reasoning",
+    "web_search_options": "web_search_options",
+    "verbosity": "verbosity",
+}
+
+
+def parse(body: Any) -> ChatRequest:
+    if not isinstance(body, dict):
+        raise ApiError(400, "Request body must be a JSON object")
+    try:
+        req = msgspec.convert(body, ChatRequest)
+    except msgspec.ValidationError as exc:
+        raise ApiError(400, f"Invalid request: {exc}") from None
+    if req.messages is None and req.prompt is None:
+        raise ApiError(400, "Input required: specify \"messages\" or \"prompt\"")
+    return req
+
+
+def requested_parameters(body: dict[str, Any]) -> set[str]:
+    """The `supported_parameters` names this request uses (for dropping or `require_parameters`)."""
+    params = {PARAMETER_OF_FIELD[k] for k in body if k in PARAMETER_OF_FIELD and body[k] is not None}
+    rf = body.get("response_format")
+    if isinstance(rf, dict) and rf.get("type") == "json_schema":
+        params.add("structured_outputs")
+    return params
+
+
+def upstream_body(
+    body: dict[str, Any], upstream_model: str, supported: list[str] | None, *, stream: bool
+) -> dict[str, Any]:
+    """The request as the upstream gets it: its model name, our control fields removed, parameters
+    it does not support dropped, usage asked for on streams."""
+    out: dict[str, Any] = {}
+    allowed = set(supported) if supported else None
+    for k, v in body.items():
+        if k in CONTROL_FIELDS:
+            continue
+        if allowed is not None and k in PARAMETER_OF_FIELD and PARAMETER_OF_FIELD[k] not in allowed:
+            continue
+        out[k] = v
+    if "messages" not in out and isinstance(body.get("prompt"), str):
+        out["messages"] = [{"role": "user", "content": body["prompt"]}]
+    if isinstance(out.get("user"), str):  # an end-user id is hashed before it leaves (behaviors §7.1)
+        out["user"] = hashlib.sha256(out["user"].encode()).hexdigest()[:32]
+    out["model"] = upstream_model
+    if stream:
+        out["stream"] = True
+        out["stream_options"] = {"include_usage": True}
+    else:
+        out.pop("stream", None)
+    return out
+
+
+FINISH_REASONS = {
+    "stop": "stop",
+    "length": "length",
+    "tool_calls": "tool_calls",
+    "content_filter": "content_filter",
+    "error": "error",
+    "function_call": "tool_calls",
+    "end_turn": "stop",
+    "stop_sequence": "stop",
+    "max_tokens": "length",
+    "tool_use": "tool_calls",
+    "eos": "stop",
+}
+
+
+def normalize_finish(reason: Any) -> str | None:
+    if reason is None or reason == "":
+        return None
+    return FINISH_REASONS.get(str(reason), "stop")

@@ -1,0 +1,168 @@
+"""OpenAI-compatible upstreams (OpenAI, Groq, Together, DeepSeek, vLLM, Ollama, OpenRouter ...).
+
+The internal form is this wire format, so requests and responses pass through as dicts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import aiohttp
+import msgspec
+
+from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
+
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+MAX_ERROR_BODY = 64 * 1024
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def error_from_body(status: int, text: str, headers: Any = None) -> UpstreamError:
+    """Turn an upstream error answer into an UpstreamError carrying its message and code."""
+    message, code = f"Upstream returned HTTP {status}", None
+    with contextlib.suppress(Exception):
+        err = _decode(text).get("error")
+        if isinstance(err, dict):
+            message = str(err.get("message") or message)
+            code = err.get("code") or err.get("type")
+        elif isinstance(err, str):
+            message = err
+    return UpstreamError(
+        message,
+        status=status,
+        raw=text,
+        provider_code=str(code) if code is not None else None,
+        retry_after=_retry_after(headers) if headers is not None else None,
+    )
+
+
+def _transport_error(exc: BaseException) -> UpstreamError:
+    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
+        return UpstreamError("Upstream timed out", kind="timeout")
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        return UpstreamError(f"Could not connect to upstream: {exc.os_error or exc}", kind="connect")
+    return UpstreamError(f"Upstream connection failed: {type(exc).__name__}", kind="protocol")
+
+
+class OpenAICompatAdapter:
+    def __init__(self, session: aiohttp.ClientSession) -> None:
+        self.session = session
+
+    def _request_args(self, provider: Provider, body: dict[str, Any], timeouts: Timeouts) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", **provider.headers}
+        if provider.api_key:
+            headers["Authorization"] = f"Bearer {provider.api_key}"
+        return {
+            "url": provider.base_url.rstrip("/") + "/chat/completions",
+            "data": _encode(body),
+            "headers": headers,
+            "timeout": aiohttp.ClientTimeout(
+                total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.first_byte
+            ),
+        }
+
+    async def complete(
+        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+    ) -> dict[str, Any]:
+        try:
+            async with self.session.post(**self._request_args(provider, body, timeouts)) as resp:
+                raw = await resp.read()
+                if resp.status != 200:
+                    raise error_from_body(
+                        resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers
+                    )
+        except UpstreamError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _transport_error(exc) from exc
+        try:
+            data = _decode(raw)
+        except msgspec.DecodeError as exc:
+            raise UpstreamError(
+                "Upstream returned invalid JSON",
+                status=502,
+                raw=raw[:2000].decode(errors="replace"),
+                kind="protocol",
+            ) from exc
+        if not isinstance(data, dict) or "choices" not in data:
+            if isinstance(data, dict) and data.get("error"):
+                code = data["error"].get("code") if isinstance(data["error"], dict) else None
+                raise error_from_body(code if isinstance(code, int) else 502, raw.decode(errors="replace"))
+            raise UpstreamError(
+                "Upstream response has no choices",
+                status=502,
+                raw=raw[:2000].decode(errors="replace"),
+                kind="protocol",
+            )
+        return data
+
+    async def stream(
+        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+    ) -> StreamResult:
+        try:
+            resp = await self.session.post(**self._request_args(provider, body, timeouts))
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _transport_error(exc) from exc
+        if resp.status != 200:
+            try:
+                text = (await resp.content.read(MAX_ERROR_BODY)).decode(errors="replace")
+            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+                text = ""
+            finally:
+                resp.release()
+            raise error_from_body(resp.status, text, resp.headers)
+        return _SSEStream(resp)
+
+
+class _SSEStream(StreamResult):
+    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+        self.resp = resp
+        super().__init__(chunks=self._chunks())
+
+    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+        try:
+            async for line in self.resp.content:
+                if not line.startswith(b"data:"):
+                    continue  # blank separators, ": comments", event: lines
+                data = line[5:].strip()
+                if data == b"[DONE]":
+                    return
+                try:
+                    chunk = _decode(data)
+                except msgspec.DecodeError as exc:
+                    raise UpstreamError(
+                        "Upstream sent a malformed stream event",
+                        status=502,
+                        raw=data[:2000].decode(errors="replace"),
+                        kind="protocol",
+                    ) from exc
+                if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
+                    err = chunk["error"]
+                    code = err.get("code") if isinstance(err, dict) else None
+                    raise error_from_body(
+                        code if isinstance(code, int) else 502, data.decode(errors="replace")
+                    )
+                yield chunk
+        except UpstreamError:
+            raise
+        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            raise _transport_error(exc) from exc
+        # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut connection.
+        raise UpstreamError("Upstream stream ended before it was complete", status=502, kind="protocol")
+
+    async def close(self) -> None:
+        # close(), not release(): an unfinished stream must drop the connection so the upstream
+        # stops generating (and billing).
+        self.resp.close()

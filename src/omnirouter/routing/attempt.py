@@ -1,0 +1,154 @@
+"""The attempt loop: try the planned endpoints in order until one answers.
+
+Connection errors, timeouts, 408, 429, 5xx and upstream auth or billing failures move on to the
+next endpoint; request errors (400, 404, 413, 422) are the client's and return at once. For a
+stream, an attempt lasts until the first chunk arrives: until then nothing has reached the client,
+so a stall or a broken stream can still fall back.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
+from omnirouter.formats.openai_chat import upstream_body
+from omnirouter.providers.base import Adapter, StreamResult, Timeouts, UpstreamError
+from omnirouter.routing.availability import availability_error
+from omnirouter.routing.health import Health
+from omnirouter.routing.plan import Candidate
+
+CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
+STATUS_OF_ERROR_TYPE = {"provider_overloaded": 503, "provider_unavailable": 502, "timeout": 504, "server": 500}
+
+
+@dataclass
+class Attempt:
+    candidate: Candidate
+    started: float
+    latency_ms: int
+    status: int | None
+    error: UpstreamError | None = None
+
+    def record(self) -> dict[str, Any]:
+        """The `provider_responses` entry of /generation."""
+        ep = self.candidate.endpoint
+        return {
+            "id": None,
+            "endpoint_id": f"{self.candidate.model.id}@{ep.slug}",
+            "model_permaslug": self.candidate.model.id,
+            "provider_name": self.candidate.provider.name,
+            "status": self.status if self.status is not None else (200 if self.error is None else 502),
+            "latency": self.latency_ms,
+            "is_byok": False,
+        }
+
+
+@dataclass
+class Outcome:
+    candidate: Candidate
+    attempts: list[Attempt]
+    body: dict[str, Any] = field(default_factory=dict)  # the upstream request body that succeeded
+    response: dict[str, Any] | None = None  # non-streaming answer
+    stream: StreamResult | None = None  # streaming answer, its first chunk already read
+    first_chunk: dict[str, Any] | None = None
+
+
+def timeouts_for(candidate: Candidate, defaults: Timeouts) -> Timeouts:
+    p = candidate.provider
+    return Timeouts(
+        connect=p.connect_timeout or defaults.connect,
+        first_byte=p.first_byte_timeout or defaults.first_byte,
+        total=defaults.total,
+    )
+
+
+def provider_error(err: UpstreamError, candidate: Candidate) -> ApiError:
+    """The client-facing error for one failed attempt: the upstream's own status for request errors,
+    502/503/504 for the provider's failures; a 500's details are masked."""
+    error_type = err.error_type
+    if err.status is not None and 400 <= err.status < 500 and err.status in CLIENT_FAULT_STATUSES | {408, 429}:
+        status = err.status
+    else:
+        status = STATUS_OF_ERROR_TYPE.get(error_type, 502)
+    metadata: dict[str, Any] = {"provider_name": candidate.provider.name, "error_type": error_type}
+    if status == 500:
+        return ApiError(500, MASKED_500_MESSAGE, metadata)
+    metadata["raw"] = err.raw
+    if err.provider_code:
+        metadata["provider_code"] = err.provider_code
+    headers = {"Retry-After": str(int(err.retry_after + 0.999))} if err.retry_after is not None else None
+    message = err.message if status < 500 else f"Provider returned error: {err.message}"
+    return ApiError(status, message, metadata, headers=headers)
+
+
+def _all_failed(attempts: list[Attempt], requested: list[str]) -> ApiError:
+    last = attempts[-1]
+    assert last.error is not None
+    if len(attempts) == 1:
+        return provider_error(last.error, last.candidate)
+    previous = [
+        {"provider": a.candidate.provider.name, "code": a.error.error_type if a.error else None, "status": a.status}
+        for a in attempts
+    ]
+    if all(a.status == 429 for a in attempts):
+        hints = [a.error.retry_after for a in attempts if a.error and a.error.retry_after is not None]
+        return availability_error(
+            "capacity_exhausted",
+            "All providers for this request are rate limited",
+            requested,
+            retry_after=min(hints) if len(hints) == len(attempts) else None,
+            previous_errors=previous,
+        )
+    return availability_error(
+        "temporarily_unavailable",
+        f"All {len(attempts)} providers for this request failed",
+        requested,
+        previous_errors=previous,
+    )
+
+
+async def attempt(
+    candidates: list[Candidate],
+    request_body: dict[str, Any],
+    adapters: dict[str, Adapter],
+    health: Health,
+    defaults: Timeouts,
+    *,
+    stream: bool,
+    requested: list[str],
+) -> Outcome:
+    attempts: list[Attempt] = []
+    for cand in candidates:
+        adapter = adapters.get(cand.provider.api)
+        if adapter is None:
+            continue
+        body = upstream_body(request_body, cand.endpoint.upstream_model, cand.supported, stream=stream)
+        timeouts = timeouts_for(cand, defaults)
+        started = time.monotonic()
+        result: StreamResult | None = None
+        try:
+            if stream:
+                result = await adapter.stream(cand.provider, cand.endpoint, body, timeouts)
+                first = await anext(result.chunks, None)
+                if first is None:
+                    raise UpstreamError("Upstream stream was empty", status=502, kind="protocol")
+                outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first)
+            else:
+                outcome = Outcome(cand, attempts, body=body,
+                                  response=await adapter.complete(cand.provider, cand.endpoint, body, timeouts))
+        except UpstreamError as err:
+            if result is not None:
+                await result.close()
+            attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), err.status, err))
+            if err.status in CLIENT_FAULT_STATUSES:
+                raise provider_error(err, cand) from None
+            health.failed(cand.model.id, cand.endpoint.slug)
+            continue
+        health.succeeded(cand.model.id, cand.endpoint.slug)
+        attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), 200))
+        return outcome
+    if not attempts:
+        raise availability_error("no_endpoints", "No provider adapter can serve this request", requested)
+    raise _all_failed(attempts, requested)

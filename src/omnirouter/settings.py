@@ -1,0 +1,101 @@
+"""Every setting in one place: environment (``OMNIROUTER_*``) over an optional YAML file over defaults.
+
+docs/configuration.md lists them all; keep it in step with this file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+CONFIG_ENV = "OMNIROUTER_CONFIG"
+# The config file's catalog sections; everything else at its top level is a setting.
+CATALOG_SECTIONS = ("providers", "models")
+
+
+def read_config_file(path: str | os.PathLike[str] | None) -> dict[str, Any]:
+    if not path:
+        return {}
+    with open(path, encoding="utf-8") as f:
+        data = yaml.safe_load(f) or {}
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: the config file must be a YAML mapping")
+    return data
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Settings from the YAML file named by OMNIROUTER_CONFIG (its non-catalog top-level keys)."""
+
+    def __init__(self, settings_cls: type[BaseSettings]) -> None:
+        super().__init__(settings_cls)
+        data = read_config_file(os.environ.get(CONFIG_ENV))
+        self._data = {k: v for k, v in data.items() if k not in CATALOG_SECTIONS}
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return self._data.get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="OMNIROUTER_", extra="ignore")
+
+    # Server
+    host: str = "127.0.0.1"
+    port: int = 8000
+    workers: int = 1
+    log_level: str = "info"
+    config: str | None = None  # path of the YAML config file (also: serve --config)
+
+    # Storage
+    data_dir: Path = Path("omnirouter-data")
+    database_url: str | None = None  # default: SQLite in data_dir
+    redis_url: str | None = None
+
+    # Keys and money
+    management_key: SecretStr | None = None  # bootstrap management key (sk-or-v1-...)
+    key_limit_status: Literal[402, 403] = 403  # status for an exhausted per-key limit (behaviors §6.5)
+
+    # Requests
+    max_body_bytes: int = 25 * 1024 * 1024
+    sandbox: bool = False  # add the offline `sandbox` provider
+    default_model: str | None = None  # used when a request names no model
+    log_prompts: bool = False  # store prompts and completions for GET /generation/content
+    stream_keepalive_seconds: float = 1.0  # ": OPENROUTER PROCESSING" while the upstream is silent
+    upstream_connect_timeout: float = 10.0
+    upstream_first_byte_timeout: float = 120.0
+    upstream_total_timeout: float = 900.0
+
+    # Background work
+    flush_interval: float = 0.25  # seconds between batched writes of generations and counters
+    sync_interval: float = 1.0  # seconds between refreshes of keys and counters from the database
+
+    # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
+    # catalog loader, not here, so they never sit in a settings dump.
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _FileSource(settings_cls))
+
+    @property
+    def db_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'omnirouter.db').resolve()}"
+
+    def catalog_config(self) -> dict[str, Any]:
+        data = read_config_file(self.config or os.environ.get(CONFIG_ENV))
+        return {k: data[k] for k in CATALOG_SECTIONS if k in data}

@@ -1,0 +1,33 @@
+"""The per-worker state every handler reaches through ``state(request)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import aiohttp
+    from starlette.requests import Request
+
+    from omnirouter.accounting.ledger import Ledger
+    from omnirouter.catalog.catalog import Catalog
+    from omnirouter.governance.keys import KeyStore
+    from omnirouter.settings import Settings
+    from omnirouter.store.db import Database
+    from omnirouter.store.writer import Recorder
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    catalog: Catalog
+    db: Database
+    keys: KeyStore
+    ledger: Ledger
+    recorder: Recorder
+    http: aiohttp.ClientSession | None = None
+    extras: dict[str, Any] = field(default_factory=dict)
+
+
+def state(request: Request) -> AppState:
+    return request.app.state.omni

@@ -1,0 +1,111 @@
+"""Off the request path: batched writes of generations and spend, and refreshes of shared state.
+
+Requests only append to in-memory buffers. One task per worker flushes them every `flush_interval`
+in a single transaction (a generation and the spend it caused land together or not at all), and
+every `sync_interval` re-reads what other workers changed: counters, keys, credits. Shutdown
+flushes everything, so a graceful restart loses no generation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from datetime import UTC, datetime
+
+from omnirouter.accounting.ledger import Ledger
+from omnirouter.accounting.periods import window_starts
+from omnirouter.governance.keys import KeyStore
+from omnirouter.store import repo
+from omnirouter.store.db import Database
+
+log = logging.getLogger("omnirouter.store")
+
+
+class Recorder:
+    def __init__(
+        self, db: Database, ledger: Ledger, keys: KeyStore, *, flush_interval: float, sync_interval: float
+    ) -> None:
+        self.db = db
+        self.ledger = ledger
+        self.keys = keys
+        self.flush_interval = flush_interval
+        self.sync_interval = sync_interval
+        self.rows: list[dict] = []
+        self.contents: list[dict] = []
+        self.unflushed: dict[str, dict] = {}  # id -> row, so /generation answers before the flush
+        self.version = -1
+        self._task: asyncio.Task | None = None
+        self._lock = asyncio.Lock()
+        self._last_sync = 0.0
+
+    # -- request path
+    def record(self, row: dict, content: dict | None = None) -> None:
+        self.rows.append(row)
+        self.unflushed[row["id"]] = row
+        if content is not None:
+            self.contents.append(content)
+
+    # -- lifecycle
+    async def start(self) -> None:
+        await self.sync(force=True)
+        self._task = asyncio.create_task(self._run(), name="omnirouter-recorder")
+
+    async def close(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            try:
+                await self.flush()
+                if time.monotonic() - self._last_sync >= self.sync_interval:
+                    await self.sync()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # keep buffering; the next round retries
+                log.exception("background flush failed; will retry")
+
+    async def flush(self) -> None:
+        async with self._lock:
+            rows, contents = self.rows, self.contents
+            self.rows, self.contents = [], []
+            deltas = self.ledger.take_pending()
+            if not rows and not deltas:
+                self.ledger.flushed(None)
+                return
+            try:
+                async with self.db.engine.begin() as conn:
+                    await repo.insert_generations(conn, rows, contents)
+                    await repo.add_counts(conn, deltas)
+            except BaseException:
+                self.rows[:0], self.contents[:0] = rows, contents
+                self.ledger.flush_failed(deltas)
+                raise
+            try:
+                async with self.db.engine.connect() as conn:
+                    fresh = await repo.read_counts(conn, window_starts(datetime.now(UTC)))
+            except Exception:
+                fresh = None
+            self.ledger.flushed(fresh)
+            for row in rows:
+                self.unflushed.pop(row["id"], None)
+
+    async def sync(self, *, force: bool = False) -> None:
+        """Re-read counters, and keys and credits when another worker changed them."""
+        self._last_sync = time.monotonic()
+        async with self.db.engine.connect() as conn:
+            version = await repo.read_version(conn)
+            if force or version != self.version:
+                self.keys.replace_all(await repo.load_keys(conn))
+                self.ledger.credits = await repo.total_credits(conn)
+                self.version = version
+        async with self._lock:
+            if not self.ledger.pending and not self.ledger.flushing:
+                async with self.db.engine.connect() as conn:
+                    self.ledger.base = await repo.read_counts(conn, window_starts(datetime.now(UTC)))

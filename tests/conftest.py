@@ -1,0 +1,126 @@
+"""Shared fixtures: fake upstreams on loopback, and gateways configured to route to them."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from omnirouter.testing import FakeOpenAI, FakeOpenAIThread
+from tests.gateway import Gateway, postgres_url
+
+# Prices in USD per token, as the catalog writes them.
+ALPHA_PRICES = {"prompt": "0.000001", "completion": "0.000002"}
+BETA_PRICES = {
+    "prompt": "0.000003",
+    "completion": "0.000015",
+    "input_cache_read": "0.0000003",
+    "input_cache_write": "0.00000375",
+    "request": "0.0001",
+}
+REASONER_PRICES = {"prompt": "0.0000011", "completion": "0.0000044", "internal_reasoning": "0.000005"}
+
+
+def standard_config(a: str, b: str) -> dict[str, Any]:
+    return {
+        "providers": [
+            {"slug": "fake-a", "name": "Fake A", "api": "openai", "base_url": a},
+            {"slug": "fake-b", "name": "Fake B", "api": "openai", "base_url": b, "can_abort": False},
+        ],
+        "models": [
+            {
+                "id": "test/alpha",
+                "name": "Alpha",
+                "context_length": 32768,
+                "supported_parameters": ["max_tokens", "temperature", "top_p", "stop", "tools", "tool_choice"],
+                "endpoints": [
+                    {"provider": "fake-a", "upstream_model": "alpha-upstream", "pricing": ALPHA_PRICES,
+                     "max_completion_tokens": 4096},
+                ],
+            },
+            {
+                "id": "test/beta",
+                "name": "Beta",
+                "context_length": 200000,
+                "endpoints": [{"provider": "fake-b", "upstream_model": "beta-upstream", "pricing": BETA_PRICES}],
+            },
+            {
+                "id": "test/gamma",
+                "name": "Gamma (two providers)",
+                "context_length": 65536,
+                "endpoints": [
+                    {"provider": "fake-a", "upstream_model": "gamma-a", "pricing": ALPHA_PRICES},
+                    {"provider": "fake-b", "upstream_model": "gamma-b", "pricing": BETA_PRICES},
+                ],
+            },
+            {
+                "id": "test/reasoner",
+                "name": "Reasoner",
+                "context_length": 131072,
+                "endpoints": [{"provider": "fake-a", "upstream_model": "reasoner-up", "pricing": REASONER_PRICES}],
+            },
+        ],
+    }  # fmt: skip
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _require_services_in_ci() -> None:
+    if os.environ.get("CI") == "true" and os.environ.get("OMNIROUTER_DATABASE_URL") and postgres_url() is None:
+        pytest.fail("OMNIROUTER_DATABASE_URL is set but is not a postgresql+asyncpg URL")
+
+
+@pytest.fixture(scope="session")
+def fake_a() -> Iterator[FakeOpenAIThread]:
+    handle = FakeOpenAI.run_in_thread()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="session")
+def fake_b() -> Iterator[FakeOpenAIThread]:
+    handle = FakeOpenAI.run_in_thread()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def _reset_fakes(request: pytest.FixtureRequest) -> None:
+    """Each test starts with fakes that have no script and no recorded requests."""
+    for name in ("fake_a", "fake_b"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).fake.reset()
+
+
+@pytest.fixture(scope="session")
+def gateway(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[Gateway]:
+    gw = Gateway(tmp_path_factory.mktemp("gw"), standard_config(fake_a.base_url, fake_b.base_url)).start()
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def make_gateway(
+    tmp_path: Path, fake_a: Any, fake_b: Any
+) -> Iterator[Callable[..., Gateway]]:
+    """A gateway of the test's own (other settings), stopped after the test."""
+    started: list[Gateway] = []
+
+    def make(config: dict[str, Any] | None = None, **settings: Any) -> Gateway:
+        sub = tmp_path / f"gw{len(started)}"
+        sub.mkdir()
+        gw = Gateway(sub, config or standard_config(fake_a.base_url, fake_b.base_url), **settings).start()
+        started.append(gw)
+        return gw
+
+    yield make
+    for gw in started:
+        gw.stop()
+
+
+@pytest.fixture
+def api_key(gateway: Gateway) -> str:
+    """A fresh inference key with no limit."""
+    return gateway.create_key()["key"]

@@ -1,0 +1,114 @@
+"""A real gateway for tests: uvicorn on a loopback port in a background thread, its own database
+(SQLite in a temp dir, or a fresh PostgreSQL database when OMNIROUTER_DATABASE_URL names one)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import uvicorn
+import yaml
+
+from omnirouter.app import create_app
+from omnirouter.governance.keys import new_key
+from omnirouter.settings import Settings
+
+PG_ENV = "OMNIROUTER_DATABASE_URL"
+
+
+def postgres_url() -> str | None:
+    url = os.environ.get(PG_ENV, "")
+    return url if url.startswith("postgresql") else None
+
+
+async def _pg_admin(url: str, sql: str) -> None:
+    import asyncpg
+
+    dsn = url.replace("postgresql+asyncpg://", "postgresql://")
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+class Gateway:
+    def __init__(self, tmp: Path, config: dict[str, Any] | None = None, **settings: Any) -> None:
+        self.tmp = tmp
+        self.management_key = new_key()
+        config_path = tmp / "omnirouter.yaml"
+        config_path.write_text(yaml.safe_dump(config or {}))
+        self.pg_db: str | None = None
+        db_url = None
+        if (base := postgres_url()) is not None:
+            self.pg_db = "omni_" + secrets.token_hex(6)
+            asyncio.run(_pg_admin(base, f'CREATE DATABASE "{self.pg_db}"'))
+            db_url = base.rsplit("/", 1)[0] + "/" + self.pg_db
+        self.settings = Settings(
+            data_dir=tmp / "data",
+            config=str(config_path),
+            management_key=self.management_key,
+            database_url=db_url,
+            flush_interval=0.05,
+            sync_interval=0.2,
+            **settings,
+        )
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.api = self.url + "/api/v1"
+        self.app = create_app(self.settings)
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, loop="asyncio", http="httptools", log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
+
+    def start(self) -> Gateway:
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if not self.thread.is_alive() or time.monotonic() > deadline:
+                raise RuntimeError("gateway failed to start")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=30)
+        self.sock.close()
+        if self.pg_db and (base := postgres_url()):
+            asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)'))
+
+    @property
+    def state(self) -> Any:
+        return self.app.state.omni
+
+    # -- conveniences for tests
+    def admin(self) -> httpx.Client:
+        return httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {self.management_key}"}, timeout=30)
+
+    def create_key(self, **fields: Any) -> dict[str, Any]:
+        with self.admin() as c:
+            r = c.post("/keys", json={"name": fields.pop("name", "test key"), **fields})
+            assert r.status_code == 201, r.text
+            return r.json()
+
+    def client(self, key: str) -> httpx.Client:
+        return httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {key}"}, timeout=30)
+
+    def flush(self) -> None:
+        """Wait until every recorded generation and counter is in the database."""
+        fut = asyncio.run_coroutine_threadsafe(self.state.recorder.flush(), self._loop())
+        fut.result(timeout=10)
+
+    def _loop(self) -> asyncio.AbstractEventLoop:
+        return self.state.http._loop  # the gateway thread's loop (aiohttp keeps a reference)
