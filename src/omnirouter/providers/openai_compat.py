@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
 from typing import Any
 
 import aiohttp
@@ -127,40 +126,58 @@ class OpenAICompatAdapter:
 
 
 class _SSEStream(StreamResult):
+    """Server-sent events as chunk dicts. An iterator object, not a generator, so that a
+    cancellation while waiting for the next line leaves it usable: a caller can go on reading
+    (to bill a provider that cannot abort) after its own task was cancelled."""
+
     def __init__(self, resp: aiohttp.ClientResponse) -> None:
         self.resp = resp
-        super().__init__(chunks=self._chunks())
+        self.finished = False
+        super().__init__(chunks=self)
 
-    async def _chunks(self) -> AsyncIterator[dict[str, Any]]:
+    def __aiter__(self) -> _SSEStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        if self.finished:
+            raise StopAsyncIteration
         try:
-            async for line in self.resp.content:
+            while True:
+                line = await self.resp.content.readline()
+                if not line:
+                    self.finished = True
+                    # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
+                    raise UpstreamError(
+                        "Upstream stream ended before it was complete", status=502, kind="protocol"
+                    )
                 if not line.startswith(b"data:"):
                     continue  # blank separators, ": comments", event: lines
                 data = line[5:].strip()
                 if data == b"[DONE]":
-                    return
-                try:
-                    chunk = _decode(data)
-                except msgspec.DecodeError as exc:
-                    raise UpstreamError(
-                        "Upstream sent a malformed stream event",
-                        status=502,
-                        raw=data[:2000].decode(errors="replace"),
-                        kind="protocol",
-                    ) from exc
-                if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
-                    err = chunk["error"]
-                    code = err.get("code") if isinstance(err, dict) else None
-                    raise error_from_body(
-                        code if isinstance(code, int) else 502, data.decode(errors="replace")
-                    )
-                yield chunk
-        except UpstreamError:
-            raise
+                    self.finished = True
+                    raise StopAsyncIteration
+                return self._parse(data)
         except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+            self.finished = True
             raise _transport_error(exc) from exc
-        # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut connection.
-        raise UpstreamError("Upstream stream ended before it was complete", status=502, kind="protocol")
+
+    def _parse(self, data: bytes) -> dict[str, Any]:
+        try:
+            chunk = _decode(data)
+        except msgspec.DecodeError as exc:
+            self.finished = True
+            raise UpstreamError(
+                "Upstream sent a malformed stream event",
+                status=502,
+                raw=data[:2000].decode(errors="replace"),
+                kind="protocol",
+            ) from exc
+        if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
+            self.finished = True
+            err = chunk["error"]
+            code = err.get("code") if isinstance(err, dict) else None
+            raise error_from_body(code if isinstance(code, int) else 502, data.decode(errors="replace"))
+        return chunk
 
     async def close(self) -> None:
         # close(), not release(): an unfinished stream must drop the connection so the upstream

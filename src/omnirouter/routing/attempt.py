@@ -20,7 +20,8 @@ from omnirouter.routing.health import Health
 from omnirouter.routing.plan import Candidate
 
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
-STATUS_OF_ERROR_TYPE = {"provider_overloaded": 503, "provider_unavailable": 502, "timeout": 504, "server": 500}
+# A timeout is 408 ("Request timed out"): the status the chat operation documents for it.
+STATUS_OF_ERROR_TYPE = {"provider_overloaded": 503, "provider_unavailable": 502, "timeout": 408, "server": 500}
 
 
 @dataclass

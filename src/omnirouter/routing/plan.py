@@ -99,8 +99,10 @@ def plan(
 
         no_fallbacks = bool(prefs and prefs.allow_fallbacks is False)
         if prefs and prefs.order:
-            first = list(dict.fromkeys(e for s in prefs.order for e in kept if _matches([s], e)))
-            rest = [] if no_fallbacks else [e for e in kept if e not in first]
+            first: list[Endpoint] = []
+            for slug in prefs.order:
+                first += [e for e in kept if _matches([slug], e) and not any(e is f for f in first)]
+            rest = [] if no_fallbacks else [e for e in kept if not any(e is f for f in first)]
             ordered = first + _load_balanced(model, rest, health, rng)
         else:
             ordered = _load_balanced(model, kept, health, rng)[: 1 if no_fallbacks else None]

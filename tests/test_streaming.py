@@ -1,0 +1,152 @@
+"""Streams: keep-alive comments, errors before and after the first token, client disconnects."""
+
+from __future__ import annotations
+
+import json
+import time
+from decimal import Decimal
+
+import httpx
+import openai
+import pytest
+
+from omnirouter.testing import Delay, Status, Stream
+from tests.conftest import ALPHA_PRICES, BETA_PRICES
+from tests.spec_validation import require_spec, validate
+
+HELLO = [{"role": "user", "content": "hello there"}]
+
+
+def stream_lines(gateway, key: str, body: dict) -> tuple[httpx.Response, list[str]]:
+    with gateway.client(key) as c, c.stream("POST", "/chat/completions", json={**body, "stream": True}) as r:
+        lines = [line for line in r.iter_lines() if line]
+        return r, lines
+
+
+def data_events(lines: list[str]) -> list[dict]:
+    return [json.loads(x[6:], parse_float=Decimal) for x in lines if x.startswith("data: {")]
+
+
+def generation(gateway, key: str, gen_id: str) -> dict:
+    """GET /generation, retrying briefly while the batched writer catches up (as clients do)."""
+    with gateway.client(key) as c:
+        for _ in range(50):
+            r = c.get("/generation", params={"id": gen_id})
+            if r.status_code == 200:
+                return json.loads(r.text, parse_float=Decimal)["data"]
+            time.sleep(0.05)
+    raise AssertionError(f"generation {gen_id} never appeared: {r.status_code} {r.text}")
+
+
+def test_keepalive_comments_while_upstream_is_silent(make_gateway, fake_a):
+    gw = make_gateway(stream_keepalive_seconds=0.1)
+    key = gw.create_key()["key"]
+    fake_a.fake.script(Delay(0.45, then=Stream(content="late answer")))
+    r, lines = stream_lines(gw, key, {"model": "test/alpha", "messages": HELLO})
+    assert r.status_code == 200
+    first_data = next(i for i, x in enumerate(lines) if x.startswith("data:"))
+    comments = [x for x in lines[:first_data] if x == ": OPENROUTER PROCESSING"]
+    assert len(comments) >= 2, lines[:5]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in data_events(lines) if c["choices"])
+    assert text == "late answer"
+    assert lines[-1] == "data: [DONE]"
+
+
+def test_upstream_error_before_first_token_is_a_plain_json_error(gateway, api_key, fake_a):
+    fake_a.fake.script(Status(400, {"error": {"message": "bad 'messages'", "type": "invalid_request_error",
+                                              "code": "invalid_value"}}))  # fmt: skip
+    with gateway.client(api_key) as c, c.stream(
+        "POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}
+    ) as r:
+        r.read()
+    assert r.status_code == 400
+    assert r.headers["content-type"].startswith("application/json")
+    error = r.json()["error"]
+    assert error["code"] == 400
+    assert error["metadata"]["provider_name"] == "Fake A"
+    assert "bad 'messages'" in error["metadata"]["raw"]
+
+
+def test_error_after_keepalive_commit_goes_in_band(make_gateway, fake_a):
+    gw = make_gateway(stream_keepalive_seconds=0.05)
+    key = gw.create_key()["key"]
+    fake_a.fake.script(Delay(0.3, then=Status(503)))
+    r, lines = stream_lines(gw, key, {"model": "test/alpha", "messages": HELLO})
+    assert r.status_code == 200  # committed by the keep-alive before the upstream answered
+    errors = [e for e in data_events(lines) if "error" in e]
+    assert len(errors) == 1
+    assert errors[0]["choices"][0]["finish_reason"] == "error"
+    assert errors[0]["error"]["code"] == 503
+
+
+def test_mid_stream_failure_is_reported_in_band_and_not_billed(gateway, api_key, fake_a):
+    require_spec()
+    fake_a.fake.script(Stream(chunks=10, error_after=3, error={"message": "upstream exploded", "code": 500}))
+    r, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
+    assert r.status_code == 200
+    events = data_events(lines)
+    err = next(e for e in events if "error" in e)
+    validate(err, "ChatStreamChunk")
+    assert err["choices"][0]["finish_reason"] == "error"
+    assert err["error"]["metadata"]["error_type"] in {"server", "provider_unavailable"}
+    assert "exploded" not in err["error"]["message"]  # 5xx details are masked
+    assert events[-1]["usage"]["cost"] == 0  # zero-completion insurance: an error finish is free
+    assert lines[-1] == "data: [DONE]"
+    gen = generation(gateway, api_key, r.headers["x-generation-id"])
+    assert gen["finish_reason"] == "error" and gen["total_cost"] == 0
+
+
+def test_openai_sdk_raises_on_in_band_error(gateway, api_key, fake_a):
+    fake_a.fake.script(Stream(chunks=5, error_after=2))
+    client = openai.OpenAI(base_url=gateway.api, api_key=api_key, max_retries=0)
+    with pytest.raises(openai.APIError):
+        for _ in client.chat.completions.create(model="test/alpha", messages=HELLO, stream=True):
+            pass
+
+
+@pytest.mark.parametrize("fault", [Stream(chunks=6, stop_after=2), Stream(chunks=6, broken_chunk_at=2)])
+def test_truncated_or_broken_stream_ends_with_an_error_event(gateway, api_key, fake_a, fault):
+    fake_a.fake.script(fault)
+    r, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
+    events = data_events(lines)
+    assert any(e.get("error") for e in events)
+    assert lines[-1] == "data: [DONE]"
+
+
+def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway, api_key, fake_a):
+    fake_a.fake.script(Stream(chunks=200, chunk_delay=0.02, prompt_tokens=50))
+    with gateway.client(api_key) as c, c.stream(
+        "POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}
+    ) as r:
+        gen_id = r.headers["x-generation-id"]
+        received = 0
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                received += 1
+            if received >= 5:
+                break
+    fake_a.wait_for_disconnect(timeout=5)  # the gateway dropped the upstream connection
+    gen = generation(gateway, api_key, gen_id)
+    assert gen["cancelled"] is True and gen["streamed"] is True
+    assert 0 < gen["tokens_completion"] < 200
+    assert gen["total_cost"] > 0
+    # Billed for the (estimated) prompt and what was generated, at the endpoint's prices.
+    prices = {k: Decimal(v) for k, v in ALPHA_PRICES.items()}
+    assert gen["total_cost"] == gen["tokens_prompt"] * prices["prompt"] + gen["tokens_completion"] * prices["completion"]
+
+
+def test_non_abortable_provider_is_read_to_the_end_and_billed_in_full(gateway, api_key, fake_b):
+    # fake-b is configured with can_abort: false, like providers that keep generating anyway.
+    fake_b.fake.script(Stream(chunks=40, chunk_delay=0.01, prompt_tokens=10, completion_tokens=40))
+    with gateway.client(api_key) as c, c.stream(
+        "POST", "/chat/completions", json={"model": "test/beta", "messages": HELLO, "stream": True}
+    ) as r:
+        gen_id = r.headers["x-generation-id"]
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                break
+    gen = generation(gateway, api_key, gen_id)
+    assert gen["cancelled"] is True
+    assert gen["tokens_completion"] == 40
+    p = {k: Decimal(v) for k, v in BETA_PRICES.items()}
+    assert gen["total_cost"] == 10 * p["prompt"] + 40 * p["completion"] + p["request"]
