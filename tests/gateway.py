@@ -39,23 +39,35 @@ async def _pg_admin(url: str, sql: str) -> None:
         await conn.close()
 
 
+class TestDatabase:
+    """A database of a test's own: None (the SQLite default in its data dir), or a new PostgreSQL
+    database when OMNIROUTER_DATABASE_URL names a server, dropped afterwards."""
+
+    def __init__(self) -> None:
+        self.name: str | None = None
+        self.url: str | None = None
+        if (base := postgres_url()) is not None:
+            self.name = "omni_" + secrets.token_hex(6)
+            asyncio.run(_pg_admin(base, f'CREATE DATABASE "{self.name}"'))
+            self.url = base.rsplit("/", 1)[0] + "/" + self.name
+
+    def drop(self) -> None:
+        if self.name and (base := postgres_url()):
+            asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{self.name}" WITH (FORCE)'))
+
+
 class Gateway:
     def __init__(self, tmp: Path, config: dict[str, Any] | None = None, **settings: Any) -> None:
         self.tmp = tmp
         self.management_key = new_key()
         config_path = tmp / "omnirouter.yaml"
         config_path.write_text(yaml.safe_dump(config or {}))
-        self.pg_db: str | None = None
-        db_url = None
-        if (base := postgres_url()) is not None:
-            self.pg_db = "omni_" + secrets.token_hex(6)
-            asyncio.run(_pg_admin(base, f'CREATE DATABASE "{self.pg_db}"'))
-            db_url = base.rsplit("/", 1)[0] + "/" + self.pg_db
+        self.database = TestDatabase()
         self.settings = Settings(
             data_dir=tmp / "data",
             config=str(config_path),
             management_key=self.management_key,
-            database_url=db_url,
+            database_url=self.database.url,
             flush_interval=0.05,
             sync_interval=0.2,
             **settings,
@@ -85,8 +97,7 @@ class Gateway:
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
-        if self.pg_db and (base := postgres_url()):
-            asyncio.run(_pg_admin(base, f'DROP DATABASE IF EXISTS "{self.pg_db}" WITH (FORCE)'))
+        self.database.drop()
 
     @property
     def state(self) -> Any:

@@ -54,7 +54,12 @@ def require_spec() -> None:
 def _document() -> dict[str, Any]:
     # About 1 MB: read it once per process.
     with SPEC_PATH.open(encoding="utf-8") as f:
-        return json.load(f)
+        doc = json.load(f)
+    # Provider names are the hosted service's list; a self-hosted instance names its own providers
+    # ("Local vLLM"), and clients treat unknown enum values as open (behaviors §11).
+    doc["components"]["schemas"]["ProviderName"].pop("enum", None)
+    doc["components"]["schemas"]["ProviderResponse"]["properties"]["provider_name"].pop("enum", None)
+    return doc
 
 
 @functools.cache

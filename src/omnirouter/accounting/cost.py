@@ -72,5 +72,17 @@ def compute(pricing: Pricing, usage: Usage, finish_reason: str | None) -> Cost:
 
 def worst_case(pricing: Pricing, prompt_tokens: int, max_completion_tokens: int) -> Decimal:
     """The most a request can cost: what is reserved before the upstream is called."""
-    out_price = max(pricing.completion, pricing.internal_reasoning)
-    return prompt_tokens * pricing.prompt + max_completion_tokens * out_price + pricing.request
+    return (
+        prompt_tokens * max_prompt_price(pricing)
+        + max_completion_tokens * max_output_price(pricing)
+        + pricing.request
+    )
+
+
+def max_prompt_price(pricing: Pricing) -> Decimal:
+    # Every prompt token may be a cache write, dearer than the plain prompt price (Anthropic: 1.25x-2x).
+    return max(pricing.prompt, pricing.input_cache_write or ZERO, pricing.input_cache_read or ZERO)
+
+
+def max_output_price(pricing: Pricing) -> Decimal:
+    return max(pricing.completion, pricing.internal_reasoning)

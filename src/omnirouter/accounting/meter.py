@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from decimal import ROUND_FLOOR, Decimal
 
-from omnirouter.accounting.cost import worst_case
+from omnirouter.accounting.cost import max_output_price, max_prompt_price, worst_case
 from omnirouter.accounting.ledger import INSTANCE, Ledger, Reservation
 from omnirouter.accounting.periods import LIMIT_NAME, WINDOW_OF_RESET
 from omnirouter.api.errors import ApiError
@@ -25,8 +25,8 @@ def key_remaining(ledger: Ledger, key: KeyRecord) -> Decimal | None:
 
 
 def _affordable_tokens(budget: Decimal, pricing: Pricing, prompt_tokens: int) -> int:
-    left = budget - prompt_tokens * pricing.prompt - pricing.request
-    out_price = max(pricing.completion, pricing.internal_reasoning)
+    left = budget - prompt_tokens * max_prompt_price(pricing) - pricing.request
+    out_price = max_output_price(pricing)
     if out_price <= 0:
         return 0 if left < 0 else 10**9
     return max(0, int((left / out_price).to_integral_value(ROUND_FLOOR)))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 PERIODS = ("total", "day", "week", "month")
 EPOCH = "1970-01-01"
@@ -13,6 +13,8 @@ LIMIT_NAME = {"total": "total", "day": "daily", "week": "weekly", "month": "mont
 
 def window_starts(now: datetime) -> dict[str, str]:
     """The first day of each current window, as the ISO date the counters table keys on."""
+    if now.tzinfo is not None:  # windows turn at midnight UTC, not at the caller's local midnight
+        now = now.astimezone(UTC)
     today: date = now.date()
     return {
         "total": EPOCH,

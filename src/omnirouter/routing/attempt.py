@@ -36,7 +36,6 @@ class Attempt:
         """The `provider_responses` entry of /generation."""
         ep = self.candidate.endpoint
         return {
-            "id": None,
             "endpoint_id": f"{self.candidate.model.id}@{ep.slug}",
             "model_permaslug": self.candidate.model.id,
             "provider_name": self.candidate.provider.name,

@@ -1,0 +1,139 @@
+"""`omnirouter serve` as a user runs it: a real process, the sandbox quickstart, graceful restarts."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from decimal import Decimal
+from pathlib import Path
+
+import httpx
+import pytest
+
+from omnirouter.governance.keys import new_key
+from tests.gateway import TestDatabase
+
+HELLO = [{"role": "user", "content": "hello sandbox"}]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Served:
+    def __init__(self, tmp: Path, *args: str, **env: str) -> None:
+        self.port = free_port()
+        self.database = TestDatabase()
+        self.env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTER_")},
+            "OMNIROUTER_DATA_DIR": str(tmp / "data"),
+            **({"OMNIROUTER_DATABASE_URL": self.database.url} if self.database.url else {}),
+            **env,
+        }
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "omnirouter", "serve", "--port", str(self.port), *args],
+            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )  # fmt: skip
+        self.api = f"http://127.0.0.1:{self.port}/api/v1"
+        self.output: list[str] = []
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(self.api + "/models", timeout=1)
+                break
+            except httpx.TransportError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("serve did not start:\n" + (self.proc.stdout.read() if self.proc.stdout else ""))
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM, *, drop: bool = True) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        out, _ = self.proc.communicate(timeout=60)
+        if drop:
+            self.database.drop()
+        return out
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator:
+    started: list[Served] = []
+
+    def start(*args: str, **env: str) -> Served:
+        s = Served(tmp_path, *args, **env)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.stop(signal.SIGKILL)
+
+
+def test_sandbox_quickstart_mints_a_management_key(serve):
+    s = serve("--sandbox")
+    out = s.stop(signal.SIGTERM, drop=False)
+    assert "Omnirouter data:" in out
+    minted = [w for w in out.split() if w.startswith("sk-or-v1-")]
+    assert len(minted) == 1, out
+    # uvicorn exits by re-raising the signal it handled, after its graceful shutdown.
+    assert s.proc.returncode in (0, -signal.SIGTERM)
+    # A second start on the same data does not mint another key.
+    again = serve("--sandbox", OMNIROUTER_DATA_DIR=s.env["OMNIROUTER_DATA_DIR"],
+                  **({"OMNIROUTER_DATABASE_URL": s.env["OMNIROUTER_DATABASE_URL"]} if s.database.url else {}))
+    assert not [w for w in again.stop().split() if w.startswith("sk-or-v1-")]
+    s.database.drop()
+
+
+def test_sandbox_answers_offline_through_a_fresh_key(serve):
+    mgmt = new_key()
+    s = serve("--sandbox", OMNIROUTER_MANAGEMENT_KEY=mgmt)
+    try:
+        created = httpx.post(s.api + "/keys", json={"name": "quickstart"}, headers={"Authorization": f"Bearer {mgmt}"})
+        assert created.status_code == 201, created.text
+        key = created.json()["key"]
+        r = httpx.post(s.api + "/chat/completions", json={"model": "sandbox/chat", "messages": HELLO},
+                       headers={"Authorization": f"Bearer {key}"}, timeout=10)  # fmt: skip
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert body["choices"][0]["message"]["content"]
+        assert body["provider"].lower().startswith("sandbox")
+        assert body["usage"]["cost"] > 0
+    finally:
+        s.stop()
+
+
+def test_sigterm_flushes_every_generation(serve, tmp_path):
+    """Generations are written in batches; a graceful stop must not lose the last batch."""
+    mgmt = new_key()
+    env = {"OMNIROUTER_MANAGEMENT_KEY": mgmt}
+    s = serve("--sandbox", OMNIROUTER_FLUSH_INTERVAL="3600", OMNIROUTER_SYNC_INTERVAL="3600", **env)
+    key = httpx.post(s.api + "/keys", json={"name": "k"}, headers={"Authorization": f"Bearer {mgmt}"}).json()["key"]
+    ids, costs = [], []
+    with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
+        for i in range(5):
+            body = {"model": "sandbox/echo", "messages": [{"role": "user", "content": f"message {i}"}]}
+            r = c.post(s.api + "/chat/completions", json=body)
+            ids.append(r.headers["x-generation-id"])
+            costs.append(Decimal(str(r.json(parse_float=Decimal)["usage"]["cost"])))
+    s.stop(signal.SIGTERM, drop=False)
+
+    # Start again on the same database: every generation and its spend is there.
+    same_db = {"OMNIROUTER_DATABASE_URL": s.database.url} if s.database.url else {}
+    s2 = serve("--sandbox", OMNIROUTER_DATA_DIR=s.env["OMNIROUTER_DATA_DIR"], **env, **same_db)
+    try:
+        with httpx.Client(headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
+            for gen_id in ids:
+                assert c.get(s2.api + "/generation", params={"id": gen_id}).status_code == 200
+            usage = c.get(s2.api + "/key").json(parse_float=Decimal)["data"]["usage"]
+        assert usage == sum(costs)
+    finally:
+        s2.stop()
+        s.database.drop()
