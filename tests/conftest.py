@@ -37,8 +37,12 @@ def standard_config(a: str, b: str) -> dict[str, Any]:
                 "context_length": 32768,
                 "supported_parameters": ["max_tokens", "temperature", "top_p", "stop", "tools", "tool_choice"],
                 "endpoints": [
-                    {"provider": "fake-a", "upstream_model": "alpha-upstream", "pricing": ALPHA_PRICES,
-                     "max_completion_tokens": 4096},
+                    {
+                        "provider": "fake-a",
+                        "upstream_model": "alpha-upstream",
+                        "pricing": ALPHA_PRICES,
+                        "max_completion_tokens": 4096,
+                    },
                 ],
             },
             {
@@ -63,7 +67,7 @@ def standard_config(a: str, b: str) -> dict[str, Any]:
                 "endpoints": [{"provider": "fake-a", "upstream_model": "reasoner-up", "pricing": REASONER_PRICES}],
             },
         ],
-    }  # fmt: skip
+    }
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -102,9 +106,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) 
 
 
 @pytest.fixture
-def make_gateway(
-    tmp_path: Path, fake_a: Any, fake_b: Any
-) -> Iterator[Callable[..., Gateway]]:
+def make_gateway(tmp_path: Path, fake_a: Any, fake_b: Any) -> Iterator[Callable[..., Gateway]]:
     """A gateway of the test's own (other settings), stopped after the test."""
     started: list[Gateway] = []
 

@@ -39,7 +39,7 @@ async def _pg_admin(url: str, sql: str) -> None:
         await conn.close()
 
 
-class TestDatabase:
+class FreshDatabase:
     """A database of a test's own: None (the SQLite default in its data dir), or a new PostgreSQL
     database when OMNIROUTER_DATABASE_URL names a server, dropped afterwards."""
 
@@ -62,7 +62,7 @@ class Gateway:
         self.management_key = new_key()
         config_path = tmp / "omnirouter.yaml"
         config_path.write_text(yaml.safe_dump(config or {}))
-        self.database = TestDatabase()
+        self.database = FreshDatabase()
         self.settings = Settings(
             data_dir=tmp / "data",
             config=str(config_path),
@@ -72,7 +72,9 @@ class Gateway:
             sync_interval=0.2,
             **settings,
         )
-        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
+        # without it every keep-alive response waits ~40 ms on Nagle + delayed ACK.
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self.sock.bind(("127.0.0.1", 0))
         self.port = self.sock.getsockname()[1]
@@ -82,6 +84,7 @@ class Gateway:
         self.server = uvicorn.Server(
             uvicorn.Config(self.app, loop="asyncio", http="httptools", log_level="warning", lifespan="on")
         )
+        self._admin: httpx.Client | None = None
         self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
 
     def start(self) -> Gateway:
@@ -94,6 +97,8 @@ class Gateway:
         return self
 
     def stop(self) -> None:
+        if self._admin is not None:
+            self._admin.close()
         self.server.should_exit = True
         self.thread.join(timeout=30)
         self.sock.close()
@@ -108,10 +113,12 @@ class Gateway:
         return httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {self.management_key}"}, timeout=30)
 
     def create_key(self, **fields: Any) -> dict[str, Any]:
-        with self.admin() as c:
-            r = c.post("/keys", json={"name": fields.pop("name", "test key"), **fields})
-            assert r.status_code == 201, r.text
-            return r.json()
+        # One long-lived client: building an httpx.Client loads the CA bundle (~50 ms) every time.
+        if self._admin is None:
+            self._admin = self.admin()
+        r = self._admin.post("/keys", json={"name": fields.pop("name", "test key"), **fields})
+        assert r.status_code == 201, r.text
+        return r.json()
 
     def client(self, key: str) -> httpx.Client:
         return httpx.Client(base_url=self.api, headers={"Authorization": f"Bearer {key}"}, timeout=30)

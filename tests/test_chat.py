@@ -87,9 +87,10 @@ def test_openai_sdk_streaming(gateway, api_key, fake_a):
 
 def test_stream_framing_and_cost_on_the_wire(gateway, api_key, fake_a):
     fake_a.fake.script(Stream(content="a b c", prompt_tokens=20, completion_tokens=3))
-    with gateway.client(api_key) as c, c.stream(
-        "POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}
-    ) as r:
+    with (
+        gateway.client(api_key) as c,
+        c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as r,
+    ):
         assert r.status_code == 200
         assert r.headers["content-type"].startswith("text/event-stream")
         gen_id = r.headers["x-generation-id"]
@@ -121,9 +122,7 @@ def test_cache_and_request_prices(gateway, api_key, fake_b):
     usage = body["usage"]
     assert usage["prompt_tokens_details"]["cached_tokens"] == 600
     p = BETA_PRICES
-    expected = (
-        400 * dec(p, "prompt") + 600 * dec(p, "input_cache_read") + 10 * dec(p, "completion") + dec(p, "request")
-    )
+    expected = 400 * dec(p, "prompt") + 600 * dec(p, "input_cache_read") + 10 * dec(p, "completion") + dec(p, "request")
     assert usage["cost"] == expected
 
 
@@ -142,10 +141,17 @@ def test_unsupported_parameters_are_dropped(gateway, api_key, fake_a):
     with gateway.client(api_key) as c:
         r = c.post(
             "/chat/completions",
-            json={"model": "test/alpha", "messages": HELLO, "temperature": 0.3, "seed": 7,
-                  "logit_bias": {"50256": -100}, "safe_prompt": True, "usage": {"include": True},
-                  "transforms": ["middle-out"]},
-        )  # fmt: skip
+            json={
+                "model": "test/alpha",
+                "messages": HELLO,
+                "temperature": 0.3,
+                "seed": 7,
+                "logit_bias": {"50256": -100},
+                "safe_prompt": True,
+                "usage": {"include": True},
+                "transforms": ["middle-out"],
+            },
+        )
     assert r.status_code == 200, r.text
     sent = fake_a.fake.last_request.json
     assert sent["temperature"] == 0.3
@@ -158,7 +164,12 @@ def test_require_parameters_excludes_endpoints(gateway, api_key, fake_a):
     with gateway.client(api_key) as c:
         r = c.post(
             "/chat/completions",
-            json={"model": "test/alpha", "messages": HELLO, "seed": 7, "provider": {"require_parameters": True}},
+            json={
+                "model": "test/alpha",
+                "messages": HELLO,
+                "seed": 7,
+                "provider": {"require_parameters": True},
+            },
         )
     assert r.status_code == 404
     error = r.json()["error"]
@@ -168,8 +179,15 @@ def test_require_parameters_excludes_endpoints(gateway, api_key, fake_a):
 
 
 def test_tool_calls_round_trip(gateway, api_key):
-    tools = [{"type": "function", "function": {"name": "get_weather", "parameters": {
-        "type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}}]  # fmt: skip
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "get_weather",
+                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
+            },
+        }
+    ]
     client = openai.OpenAI(base_url=gateway.api, api_key=api_key)
     msg = [{"role": "user", "content": "please call tool for Paris"}]
     res = client.chat.completions.create(model="test/alpha", messages=msg, tools=tools)
@@ -182,8 +200,12 @@ def test_tool_calls_round_trip(gateway, api_key):
 
 def test_user_is_hashed_before_it_goes_upstream(gateway, api_key, fake_a):
     with gateway.client(api_key) as c:
-        assert c.post("/chat/completions", json={"model": "test/alpha", "messages": HELLO,
-                                                 "user": "alice@example.com"}).status_code == 200  # fmt: skip
+        assert (
+            c.post(
+                "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "user": "alice@example.com"}
+            ).status_code
+            == 200
+        )
     sent_user = fake_a.fake.last_request.json["user"]
     assert sent_user and "alice" not in sent_user
 

@@ -87,8 +87,7 @@ def test_authentication_errors(gateway, header, status, message):
     import httpx
 
     headers = {"Authorization": header} if header else {}
-    r = httpx.post(gateway.api + "/chat/completions", json={"model": "test/alpha", "messages": HELLO},
-                   headers=headers)  # fmt: skip
+    r = httpx.post(gateway.api + "/chat/completions", json={"model": "test/alpha", "messages": HELLO}, headers=headers)
     assert check_envelope(r, status)["message"] == message
 
 
@@ -107,9 +106,15 @@ def test_upstream_500_is_masked(gateway, api_key, fake_a):
 
 @pytest.mark.parametrize(
     ("step", "status"),
-    [(Status(502), 502), (Status(503), 503), (Status(529), 503), (Reset(), 502), (BrokenJSON(), 502),
-     (Status(401), 502)],
-)  # fmt: skip
+    [
+        (Status(502), 502),
+        (Status(503), 503),
+        (Status(529), 503),
+        (Reset(), 502),
+        (BrokenJSON(), 502),
+        (Status(401), 502),
+    ],
+)
 def test_upstream_failures_carry_provider_name_and_raw(gateway, api_key, fake_a, step, status):
     fake_a.fake.script(step)
     error = check_envelope(post(gateway, api_key, {"model": "test/alpha", "messages": HELLO}), status)
@@ -155,7 +160,11 @@ def test_request_errors_do_not_fall_back(gateway, api_key, fake_a, fake_b):
 
 def test_allow_fallbacks_false_returns_the_upstream_error(gateway, api_key, fake_a, fake_b):
     fake_a.fake.script(Status(502))
-    body = {"model": "test/gamma", "messages": HELLO, "provider": {"order": ["fake-a"], "allow_fallbacks": False}}
+    body = {
+        "model": "test/gamma",
+        "messages": HELLO,
+        "provider": {"order": ["fake-a"], "allow_fallbacks": False},
+    }
     error = check_envelope(post(gateway, api_key, body), 502)
     assert error["metadata"]["provider_name"] == "Fake A"
     assert fake_b.fake.requests == []

@@ -27,9 +27,10 @@ def fetch(gateway, key: str, path: str, gen_id: str):
 def test_generation_record_matches_the_response(gateway, api_key, fake_a):
     fake_a.fake.script(Reply("hi!", prompt_tokens=30, completion_tokens=5, cached_tokens=10))
     client = openai.OpenAI(
-        base_url=gateway.api, api_key=api_key,
+        base_url=gateway.api,
+        api_key=api_key,
         default_headers={"HTTP-Referer": "https://myapp.example", "X-Title": "My App"},
-    )  # fmt: skip
+    )
     raw = client.chat.completions.with_raw_response.create(model="test/alpha", messages=HELLO, user="u-42")
     body = json.loads(raw.http_response.text, parse_float=Decimal)
     r = fetch(gateway, api_key, "/generation", body["id"])
@@ -41,7 +42,11 @@ def test_generation_record_matches_the_response(gateway, api_key, fake_a):
     assert gen["model"] == "test/alpha"
     assert gen["provider_name"] == "Fake A"
     assert gen["total_cost"] == body["usage"]["cost"] == gen["usage"]
-    assert (gen["native_tokens_prompt"], gen["native_tokens_completion"], gen["native_tokens_cached"]) == (30, 5, 10)
+    assert (gen["native_tokens_prompt"], gen["native_tokens_completion"], gen["native_tokens_cached"]) == (
+        30,
+        5,
+        10,
+    )
     assert gen["streamed"] is False and gen["cancelled"] is False
     assert gen["finish_reason"] == "stop"
     assert gen["http_referer"] == "https://myapp.example" and gen["origin"] == "https://myapp.example"
@@ -55,10 +60,15 @@ def test_generation_record_matches_the_response(gateway, api_key, fake_a):
 def test_generation_lists_failed_attempts(gateway, api_key, fake_a, fake_b):
     fake_a.fake.script(Status(503))
     with gateway.client(api_key) as c:
-        r = c.post("/chat/completions", json={"model": "test/gamma", "messages": HELLO,
-                                               "provider": {"order": ["fake-a", "fake-b"]}})  # fmt: skip
+        r = c.post(
+            "/chat/completions",
+            json={"model": "test/gamma", "messages": HELLO, "provider": {"order": ["fake-a", "fake-b"]}},
+        )
     gen = fetch(gateway, api_key, "/generation", r.json()["id"]).json()["data"]
-    assert [(p["provider_name"], p["status"]) for p in gen["provider_responses"]] == [("Fake A", 503), ("Fake B", 200)]
+    assert [(p["provider_name"], p["status"]) for p in gen["provider_responses"]] == [
+        ("Fake A", 503),
+        ("Fake B", 200),
+    ]
     assert gen["provider_name"] == "Fake B"
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from omnirouter.governance.keys import new_key
-from tests.gateway import TestDatabase
+from tests.gateway import FreshDatabase
 
 HELLO = [{"role": "user", "content": "hello sandbox"}]
 
@@ -30,7 +30,7 @@ def free_port() -> int:
 class Served:
     def __init__(self, tmp: Path, *args: str, **env: str) -> None:
         self.port = free_port()
-        self.database = TestDatabase()
+        self.database = FreshDatabase()
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTER_")},
             "OMNIROUTER_DATA_DIR": str(tmp / "data"),
@@ -39,8 +39,11 @@ class Served:
         }
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "omnirouter", "serve", "--port", str(self.port), *args],
-            env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-        )  # fmt: skip
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
         self.api = f"http://127.0.0.1:{self.port}/api/v1"
         self.output: list[str] = []
         deadline = time.monotonic() + 30
@@ -48,9 +51,11 @@ class Served:
             try:
                 httpx.get(self.api + "/models", timeout=1)
                 break
-            except httpx.TransportError:
+            except httpx.TransportError as exc:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("serve did not start:\n" + (self.proc.stdout.read() if self.proc.stdout else ""))
+                    raise RuntimeError(
+                        "serve did not start:\n" + (self.proc.stdout.read() if self.proc.stdout else "")
+                    ) from exc
                 time.sleep(0.1)
 
     def stop(self, sig: int = signal.SIGTERM, *, drop: bool = True) -> str:
@@ -86,8 +91,11 @@ def test_sandbox_quickstart_mints_a_management_key(serve):
     # uvicorn exits by re-raising the signal it handled, after its graceful shutdown.
     assert s.proc.returncode in (0, -signal.SIGTERM)
     # A second start on the same data does not mint another key.
-    again = serve("--sandbox", OMNIROUTER_DATA_DIR=s.env["OMNIROUTER_DATA_DIR"],
-                  **({"OMNIROUTER_DATABASE_URL": s.env["OMNIROUTER_DATABASE_URL"]} if s.database.url else {}))
+    again = serve(
+        "--sandbox",
+        OMNIROUTER_DATA_DIR=s.env["OMNIROUTER_DATA_DIR"],
+        **({"OMNIROUTER_DATABASE_URL": s.env["OMNIROUTER_DATABASE_URL"]} if s.database.url else {}),
+    )
     assert not [w for w in again.stop().split() if w.startswith("sk-or-v1-")]
     s.database.drop()
 
@@ -99,8 +107,12 @@ def test_sandbox_answers_offline_through_a_fresh_key(serve):
         created = httpx.post(s.api + "/keys", json={"name": "quickstart"}, headers={"Authorization": f"Bearer {mgmt}"})
         assert created.status_code == 201, created.text
         key = created.json()["key"]
-        r = httpx.post(s.api + "/chat/completions", json={"model": "sandbox/chat", "messages": HELLO},
-                       headers={"Authorization": f"Bearer {key}"}, timeout=10)  # fmt: skip
+        r = httpx.post(
+            s.api + "/chat/completions",
+            json={"model": "sandbox/chat", "messages": HELLO},
+            headers={"Authorization": f"Bearer {key}"},
+            timeout=10,
+        )
         assert r.status_code == 200, r.text
         body = r.json()
         assert body["choices"][0]["message"]["content"]

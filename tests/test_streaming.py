@@ -53,11 +53,13 @@ def test_keepalive_comments_while_upstream_is_silent(make_gateway, fake_a):
 
 
 def test_upstream_error_before_first_token_is_a_plain_json_error(gateway, api_key, fake_a):
-    fake_a.fake.script(Status(400, {"error": {"message": "bad 'messages'", "type": "invalid_request_error",
-                                              "code": "invalid_value"}}))  # fmt: skip
-    with gateway.client(api_key) as c, c.stream(
-        "POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}
-    ) as r:
+    fake_a.fake.script(
+        Status(400, {"error": {"message": "bad 'messages'", "type": "invalid_request_error", "code": "invalid_value"}})
+    )
+    with (
+        gateway.client(api_key) as c,
+        c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as r,
+    ):
         r.read()
     assert r.status_code == 400
     assert r.headers["content-type"].startswith("application/json")
@@ -107,7 +109,7 @@ def test_openai_sdk_raises_on_in_band_error(gateway, api_key, fake_a):
 @pytest.mark.parametrize("fault", [Stream(chunks=6, stop_after=2), Stream(chunks=6, broken_chunk_at=2)])
 def test_truncated_or_broken_stream_ends_with_an_error_event(gateway, api_key, fake_a, fault):
     fake_a.fake.script(fault)
-    r, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
+    _, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
     events = data_events(lines)
     assert any(e.get("error") for e in events)
     assert lines[-1] == "data: [DONE]"
@@ -115,9 +117,10 @@ def test_truncated_or_broken_stream_ends_with_an_error_event(gateway, api_key, f
 
 def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway, api_key, fake_a):
     fake_a.fake.script(Stream(chunks=200, chunk_delay=0.02, prompt_tokens=50))
-    with gateway.client(api_key) as c, c.stream(
-        "POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}
-    ) as r:
+    with (
+        gateway.client(api_key) as c,
+        c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as r,
+    ):
         gen_id = r.headers["x-generation-id"]
         received = 0
         for line in r.iter_lines():
@@ -132,15 +135,18 @@ def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway,
     assert gen["total_cost"] > 0
     # Billed for the (estimated) prompt and what was generated, at the endpoint's prices.
     prices = {k: Decimal(v) for k, v in ALPHA_PRICES.items()}
-    assert gen["total_cost"] == gen["tokens_prompt"] * prices["prompt"] + gen["tokens_completion"] * prices["completion"]
+    assert (
+        gen["total_cost"] == gen["tokens_prompt"] * prices["prompt"] + gen["tokens_completion"] * prices["completion"]
+    )
 
 
 def test_non_abortable_provider_is_read_to_the_end_and_billed_in_full(gateway, api_key, fake_b):
     # fake-b is configured with can_abort: false, like providers that keep generating anyway.
     fake_b.fake.script(Stream(chunks=40, chunk_delay=0.01, prompt_tokens=10, completion_tokens=40))
-    with gateway.client(api_key) as c, c.stream(
-        "POST", "/chat/completions", json={"model": "test/beta", "messages": HELLO, "stream": True}
-    ) as r:
+    with (
+        gateway.client(api_key) as c,
+        c.stream("POST", "/chat/completions", json={"model": "test/beta", "messages": HELLO, "stream": True}) as r,
+    ):
         gen_id = r.headers["x-generation-id"]
         for line in r.iter_lines():
             if line.startswith("data: {"):

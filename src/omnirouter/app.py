@@ -115,5 +115,3 @@ def create_app(settings: Settings | None = None) -> Starlette:
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
-
-

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import os
-import sys
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -47,14 +45,16 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
             os.environ[f"OMNIROUTER_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
     settings = _settings(config)
     minted = asyncio.run(_prepare(settings))
-    click.echo(f"Omnirouter data: {settings.db_url.split('///')[-1] if 'sqlite' in settings.db_url else settings.db_url.split('@')[-1]}")
+    click.echo(f"Omnirouter data: {_where(settings.db_url)}")
     if minted:
         click.echo("Created a management key. It is shown only this once; store it now:")
         click.echo(f"  {minted}")
     else:
         click.echo("Management key: the one set in OMNIROUTER_MANAGEMENT_KEY, or printed at first start.")
-    click.echo("Create an API key:  curl -X POST http://%s:%d/api/v1/keys -H 'Authorization: Bearer <management key>' "
-               "-d '{\"name\": \"my key\"}'" % (settings.host, settings.port))
+    click.echo(
+        f"Create an API key:  curl -X POST http://{settings.host}:{settings.port}/api/v1/keys "
+        """-H 'Authorization: Bearer <management key>' -d '{"name": "my key"}'"""
+    )
     if settings.sandbox:
         click.echo("Sandbox provider on: try model 'sandbox/chat' with no provider key.")
     uvicorn.run(
@@ -69,6 +69,11 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def _where(db_url: str) -> str:
+    """Where the data lives, without credentials: the SQLite file, or the server and database."""
+    return db_url.split("///", 1)[-1] if db_url.startswith("sqlite") else db_url.rsplit("@", 1)[-1]
 
 
 async def _prepare(settings: Settings) -> str | None:
@@ -149,17 +154,13 @@ def catalog_list(config: str | None, show_all: bool) -> None:
     from omnirouter.catalog.loader import load_catalog
 
     settings = _settings(config)
-    cat = load_catalog(config=settings.catalog_config(), env=os.environ, sandbox=settings.sandbox,
-                       data_dir=settings.data_dir)  # fmt: skip
+    cat = load_catalog(
+        config=settings.catalog_config(), env=os.environ, sandbox=settings.sandbox, data_dir=settings.data_dir
+    )
     models = cat.models.values() if show_all else cat.live_models()
     for m in sorted(models, key=lambda m: m.id):
         providers = ",".join(e.slug for e in cat.live_endpoints(m)) or "-"
         click.echo(f"{m.id}\t{providers}")
-
-
-def _print_json(obj: object) -> None:
-    json.dump(obj, sys.stdout, indent=2, default=str)
-    sys.stdout.write("\n")
 
 
 if __name__ == "__main__":

@@ -60,7 +60,9 @@ class Settings(BaseSettings):
 
     # Keys and money
     management_key: SecretStr | None = None  # bootstrap management key (sk-or-v1-...)
-    key_limit_status: Literal[402, 403] = 403  # status for an exhausted per-key limit (behaviors §6.5)
+    # Status for an exhausted per-key limit: 402 as documented; 403 is what OpenRouter was observed
+    # to send (behaviors §6.5).
+    key_limit_status: Literal[402, 403] = 402
 
     # Requests
     max_body_bytes: int = 25 * 1024 * 1024

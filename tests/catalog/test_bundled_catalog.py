@@ -145,10 +145,7 @@ def test_values_are_in_the_openapi_vocabulary() -> None:
         assert set(m.supported_parameters) <= parameters, m.id
         assert m.architecture.tokenizer in tokenizers, m.id
         assert m.architecture.instruct_type in instruct, m.id
-        assert (
-            set(m.architecture.input_modalities) <= inputs
-            and set(m.architecture.output_modalities) <= outputs
-        )
+        assert set(m.architecture.input_modalities) <= inputs and set(m.architecture.output_modalities) <= outputs
         for ep in m.endpoints:
             assert ep.quantization is None or ep.quantization in quantizations, (m.id, ep.provider)
             assert set(ep.supported_parameters or []) <= parameters, (m.id, ep.provider)

@@ -84,6 +84,10 @@ def dump(tmp_path: Path) -> Path:
                         context_length=256000,
                         context_length_top=256000,
                     ),
+                    # Open weights: OpenRouter's price may be another host's, so DeepSeek's own list price stays.
+                    or_model(
+                        "deepseek/deepseek-chat", "0.0000003", "0.00000085", hugging_face_id="deepseek-ai/DeepSeek-V3"
+                    ),
                     # Routers and ~latest aliases are not models a catalog can price.
                     or_model("openrouter/auto", "-1", "-1"),
                     or_model("~anthropic/claude-opus-latest", "0.000005", "0.000025"),
@@ -102,6 +106,7 @@ def test_import_updates_prices_and_adds_models(tmp_path: Path, dump: Path) -> No
     assert sorted(report.added) == ["x-ai/grok-4"]
     assert sorted(report.updated) == [
         "anthropic/claude-sonnet-4",
+        "deepseek/deepseek-chat",
         "meta-llama/llama-3.3-70b-instruct",
         "openai/gpt-4o",
     ]
@@ -120,7 +125,7 @@ def test_import_updates_prices_and_adds_models(tmp_path: Path, dump: Path) -> No
     )
     assert not any(m == "meta-llama/llama-3.3-70b-instruct" and p != "openrouter" for m, p, _ in changes)
     assert "openai/gpt-4o on openai: prompt 0.0000025 -> 0.000003" in str(report)
-    assert str(report).startswith(f"wrote {report.path}: 1 models added, 3 updated")
+    assert str(report).startswith(f"wrote {report.path}: 1 models added, 4 updated")
 
     env = {"OPENAI_API_KEY": "k", "OPENROUTER_API_KEY": "k", "GROQ_API_KEY": "k"}
     catalog = load_catalog(config=None, env=env, sandbox=False, data_dir=data_dir)
@@ -139,6 +144,9 @@ def test_import_updates_prices_and_adds_models(tmp_path: Path, dump: Path) -> No
     llama = catalog.model("meta-llama/llama-3.3-70b-instruct")
     hosts = {ep.provider: ep.pricing.prompt for ep in llama.endpoints}
     assert hosts["openrouter"] == Decimal("0.0000001") and hosts["groq"] == Decimal("0.00000059")
+
+    deepseek = {ep.provider: ep.pricing.prompt for ep in catalog.model("deepseek/deepseek-chat").endpoints}
+    assert deepseek == {"deepseek": Decimal("0.00000028"), "openrouter": Decimal("0.0000003")}
 
     grok = catalog.model("x-ai/grok-4")
     (ep,) = grok.endpoints
@@ -159,6 +167,10 @@ def test_reimporting_the_same_dump_changes_nothing(tmp_path: Path, dump: Path) -
     assert again.price_changes == []
     assert again.added == []  # grok-4 is now known, from the previous import
     assert "x-ai/grok-4" in again.updated
+    # The second file replaced the first, and still carries the first-party price change.
+    catalog = load_catalog(config=None, env={"OPENAI_API_KEY": "k"}, sandbox=False, data_dir=data_dir)
+    (openai,) = catalog.live_endpoints(catalog.model("openai/gpt-4o"))
+    assert openai.pricing.prompt == Decimal("0.000003")
 
 
 @pytest.mark.parametrize(

@@ -131,11 +131,7 @@ def test_config_adds_a_new_model_and_derives_its_modality(tmp_path: Path) -> Non
 
 
 def test_config_overrides_fields_of_a_bundled_provider(tmp_path: Path) -> None:
-    config = {
-        "providers": [
-            {"slug": "openai", "base_url": "http://proxy.internal/v1", "data_policy": {"zdr": True}}
-        ]
-    }
+    config = {"providers": [{"slug": "openai", "base_url": "http://proxy.internal/v1", "data_policy": {"zdr": True}}]}
     catalog = build_catalog(tmp_path, config=config)
     openai = catalog.provider("openai")
     assert openai.base_url == "http://proxy.internal/v1"
@@ -245,9 +241,7 @@ def test_broken_snapshot_names_the_file(tmp_path: Path) -> None:
                 "models": [
                     {
                         "id": "a/b",
-                        "endpoints": [
-                            {"provider": "groq", "upstream_model": "m", "pricing": {"prompt": "cheap"}}
-                        ],
+                        "endpoints": [{"provider": "groq", "upstream_model": "m", "pricing": {"prompt": "cheap"}}],
                     }
                 ]
             },
@@ -258,9 +252,7 @@ def test_broken_snapshot_names_the_file(tmp_path: Path) -> None:
                 "models": [
                     {
                         "id": "a/b",
-                        "endpoints": [
-                            {"provider": "groq", "upstream_model": "m", "pricing": {"promt": "0.1"}}
-                        ],
+                        "endpoints": [{"provider": "groq", "upstream_model": "m", "pricing": {"promt": "0.1"}}],
                     }
                 ]
             },

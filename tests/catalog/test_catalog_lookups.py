@@ -33,9 +33,7 @@ def small_catalog() -> Catalog:
                 Endpoint(provider="gone", upstream_model="alpha"),  # provider not in the catalog
             ],
         ),
-        "acme/beta": Model(
-            id="acme/beta", name="Beta", endpoints=[Endpoint(provider="down", upstream_model="b")]
-        ),
+        "acme/beta": Model(id="acme/beta", name="Beta", endpoints=[Endpoint(provider="down", upstream_model="b")]),
         # An alias that is also another model's id must not shadow that model.
         "acme/a": Model(id="acme/a", name="A", endpoints=[Endpoint(provider="up", upstream_model="a")]),
     }

@@ -89,9 +89,7 @@ def test_model_entry_carries_real_prices_as_strings(client: TestClient) -> None:
 
 def test_listed_price_is_the_cheapest_live_host(client: TestClient) -> None:
     llama = next(
-        m
-        for m in client.get("/api/v1/models").json()["data"]
-        if m["id"] == "meta-llama/llama-3.3-70b-instruct"
+        m for m in client.get("/api/v1/models").json()["data"] if m["id"] == "meta-llama/llama-3.3-70b-instruct"
     )
     # DeepInfra ($0.13/$0.40) undercuts Groq ($0.59/$0.79), Together and Fireworks ($0.88-0.90).
     assert per_million(llama["pricing"]["prompt"]) == Decimal("0.13")
@@ -108,9 +106,7 @@ def test_output_modalities_default_to_text(tmp_path: Path) -> None:
     count = client.get("/api/v1/models/count").json()
     check("listModelsCount", count)
     assert count["data"]["count"] == len(everything["data"]) - 1
-    assert client.get("/api/v1/models/count?output_modalities=all").json()["data"]["count"] == len(
-        everything["data"]
-    )
+    assert client.get("/api/v1/models/count?output_modalities=all").json()["data"]["count"] == len(everything["data"])
 
 
 def test_filter_by_supported_parameters(client: TestClient) -> None:
@@ -176,9 +172,7 @@ def test_sorts(client: TestClient) -> None:
     newest = client.get("/api/v1/models?sort=newest").json()["data"]
     assert [m["created"] for m in newest] == sorted((m["created"] for m in newest), reverse=True)
     # Without usage data, popularity keeps the default order (newest first).
-    assert ids({"data": client.get("/api/v1/models?sort=most-popular").json()["data"]}) == ids(
-        {"data": newest}
-    )
+    assert ids({"data": client.get("/api/v1/models?sort=most-popular").json()["data"]}) == ids({"data": newest})
 
 
 def test_pagination_walks_the_whole_list(client: TestClient) -> None:

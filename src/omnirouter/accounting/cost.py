@@ -54,9 +54,8 @@ def compute(pricing: Pricing, usage: Usage, finish_reason: str | None) -> Cost:
     reasoning = min(usage.reasoning_tokens, usage.completion_tokens)
     if pricing.internal_reasoning and reasoning:
         completion_cost = (
-            (usage.completion_tokens - reasoning) * pricing.completion
-            + reasoning * pricing.internal_reasoning
-        )
+            usage.completion_tokens - reasoning
+        ) * pricing.completion + reasoning * pricing.internal_reasoning
     else:
         completion_cost = usage.completion_tokens * pricing.completion
 
@@ -73,9 +72,7 @@ def compute(pricing: Pricing, usage: Usage, finish_reason: str | None) -> Cost:
 def worst_case(pricing: Pricing, prompt_tokens: int, max_completion_tokens: int) -> Decimal:
     """The most a request can cost: what is reserved before the upstream is called."""
     return (
-        prompt_tokens * max_prompt_price(pricing)
-        + max_completion_tokens * max_output_price(pricing)
-        + pricing.request
+        prompt_tokens * max_prompt_price(pricing) + max_completion_tokens * max_output_price(pricing) + pricing.request
     )
 
 

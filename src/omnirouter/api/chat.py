@@ -168,7 +168,11 @@ class Call:
         if not self.st.settings.log_prompts:
             return None
         prompt = self.body.get("messages", self.body.get("prompt"))
-        return {"id": self.gen_id, "prompt": encode(prompt).decode(), "completion": encode(completion).decode()}
+        return {
+            "id": self.gen_id,
+            "prompt": encode(prompt).decode(),
+            "completion": encode(completion).decode(),
+        }
 
 
 def _utc(ts: int) -> datetime:
@@ -219,9 +223,14 @@ def _timeouts(st: AppState) -> Timeouts:
 async def _attempt(call: Call, *, stream: bool) -> Outcome:
     st = call.st
     return await attempt(
-        call.candidates, call.body, st.extras["adapters"], st.extras["health"], _timeouts(st),
-        stream=stream, requested=call.requested,
-    )  # fmt: skip
+        call.candidates,
+        call.body,
+        st.extras["adapters"],
+        st.extras["health"],
+        _timeouts(st),
+        stream=stream,
+        requested=call.requested,
+    )
 
 
 async def chat_completions(request: Request) -> Any:
@@ -235,18 +244,27 @@ async def chat_completions(request: Request) -> Any:
         raise ApiError(400, "Invalid JSON in request body") from None
     req = openai_chat.parse(body)
     candidates = plan(
-        st.catalog, req, openai_chat.requested_parameters(body), st.extras["health"],
+        st.catalog,
+        req,
+        openai_chat.requested_parameters(body),
+        st.extras["health"],
         default_model=st.settings.default_model,
-    )  # fmt: skip
+    )
     h = request.headers
     call = Call(
-        st, gen_id, key, req, body, requested_models(req, st.settings.default_model), candidates,
+        st,
+        gen_id,
+        key,
+        req,
+        body,
+        requested_models(req, st.settings.default_model),
+        candidates,
         prompt_chars=len(raw),
         referer=h.get("http-referer"),
         title=h.get("x-openrouter-title") or h.get("x-title"),
         user_agent=h.get("user-agent"),
         session_id=req.session_id or h.get("x-session-id"),
-    )  # fmt: skip
+    )
     call.reserve()
     if req.stream:
         return ChatStream(call)
@@ -276,9 +294,14 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
         text = "".join(str((c.get("message") or {}).get("content") or "") for c in choices)
         usage = Usage(prompt_tokens=estimate_tokens(call.prompt_chars), completion_tokens=estimate_tokens(len(text)))
     cost = call.settle(
-        outcome, usage, finish, native, streamed=False, upstream_id=upstream_id,
+        outcome,
+        usage,
+        finish,
+        native,
+        streamed=False,
+        upstream_id=upstream_id,
         completion=[c.get("message") for c in choices],
-    )  # fmt: skip
+    )
     data["id"] = call.gen_id
     data["object"] = "chat.completion"
     data["created"] = call.created
@@ -385,8 +408,13 @@ class ChatStream:
             raise
         assert outcome.stream is not None and outcome.first_chunk is not None
         cand = outcome.candidate
-        self.prefix = {"id": call.gen_id, "object": "chat.completion.chunk", "created": call.created,
-                       "model": cand.model.id, "provider": cand.provider.name}  # fmt: skip
+        self.prefix = {
+            "id": call.gen_id,
+            "object": "chat.completion.chunk",
+            "created": call.created,
+            "model": cand.model.id,
+            "provider": cand.provider.name,
+        }
         cancelled = False
         error: dict[str, Any] | None = None
         try:
@@ -405,10 +433,12 @@ class ChatStream:
                 await outcome.stream.close()
         cost = self._settle(outcome, cancelled=False, error=error)
         if error is not None:
-            await self._send_error_chunk(error["code"], error["message"], error["metadata"]["error_type"],
-                                         error["metadata"].get("provider_code"))  # fmt: skip
-        await self._write(b"data: " + encode({**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)})
-                          + b"\n\n")  # fmt: skip
+            await self._send_error_chunk(
+                error["code"], error["message"], error["metadata"]["error_type"], error["metadata"].get("provider_code")
+            )
+        await self._write(
+            b"data: " + encode({**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}) + b"\n\n"
+        )
         await self._end()
 
     async def _end(self) -> None:
@@ -460,10 +490,17 @@ class ChatStream:
 
     def _settle(self, outcome: Outcome, *, cancelled: bool, error: dict[str, Any] | None = None) -> Cost:
         return self.call.settle(
-            outcome, self._usage(), self.finish, self.native_finish, streamed=True, cancelled=cancelled,
-            upstream_id=self.upstream_id, first_token_at=self.first_token_at,
-            completion={"role": "assistant", "content": "".join(self.text)}, error=error,
-        )  # fmt: skip
+            outcome,
+            self._usage(),
+            self.finish,
+            self.native_finish,
+            streamed=True,
+            cancelled=cancelled,
+            upstream_id=self.upstream_id,
+            first_token_at=self.first_token_at,
+            completion={"role": "assistant", "content": "".join(self.text)},
+            error=error,
+        )
 
     def _in_band(self, err: UpstreamError, cand: Candidate) -> dict[str, Any]:
         api_err = provider_error(err, cand)
@@ -473,14 +510,18 @@ class ChatStream:
         message = MASKED_500_MESSAGE if api_err.status >= 500 else api_err.message
         return {"code": api_err.status, "message": message, "metadata": metadata}
 
-    async def _send_error_chunk(self, code: int, message: str, error_type: str | None, provider_code: str | None) -> None:
+    async def _send_error_chunk(
+        self, code: int, message: str, error_type: str | None, provider_code: str | None
+    ) -> None:
         metadata: dict[str, Any] = {"error_type": error_type or "server"}
         if provider_code:
             metadata["provider_code"] = provider_code
         prefix = getattr(self, "prefix", None) or {
-            "id": self.call.gen_id, "object": "chat.completion.chunk", "created": self.call.created,
+            "id": self.call.gen_id,
+            "object": "chat.completion.chunk",
+            "created": self.call.created,
             "model": self.call.requested[0],
-        }  # fmt: skip
+        }
         chunk = {
             **prefix,
             "error": {"code": code, "message": message, "metadata": metadata},

@@ -40,8 +40,8 @@ class CreateKey(msgspec.Struct, kw_only=True):
 class UpdateKey(msgspec.Struct, kw_only=True):
     name: Annotated[str, msgspec.Meta(min_length=1, max_length=255)] | msgspec.UnsetType = msgspec.UNSET
     disabled: bool | msgspec.UnsetType = msgspec.UNSET
-    limit: Decimal | None | msgspec.UnsetType = msgspec.UNSET
-    limit_reset: LimitReset | None | msgspec.UnsetType = msgspec.UNSET
+    limit: Decimal | msgspec.UnsetType | None = msgspec.UNSET
+    limit_reset: LimitReset | msgspec.UnsetType | None = msgspec.UNSET
     include_byok_in_limit: bool | msgspec.UnsetType = msgspec.UNSET
 
     def __post_init__(self) -> None:
@@ -129,9 +129,11 @@ async def list_keys(request: Request) -> JSONResponse:
     async with st.db.engine.connect() as conn:
         keys = [k for k in await repo.load_keys(conn) if not k.is_management]
     keys = [
-        k for k in keys
-        if (include_disabled or not k.disabled) and (workspace is None or (k.workspace_id or DEFAULT_WORKSPACE) == workspace)
-    ]  # fmt: skip
+        k
+        for k in keys
+        if (include_disabled or not k.disabled)
+        and (workspace is None or (k.workspace_id or DEFAULT_WORKSPACE) == workspace)
+    ]
     keys.sort(key=lambda k: k.created_at, reverse=True)  # most recent first
     page = keys[offset : offset + PAGE_SIZE]
     return JSONResponse({"data": [key_object(st.ledger, k) for k in page]})
@@ -210,7 +212,11 @@ async def current_key(request: Request) -> JSONResponse:
                 "expires_at": _iso(key.expires_at),
                 "creator_user_id": key.creator_user_id,
                 # Deprecated upstream; a stable placeholder (behaviors §6.4).
-                "rate_limit": {"requests": -1, "interval": "10s", "note": "This field is deprecated and safe to ignore."},
+                "rate_limit": {
+                    "requests": -1,
+                    "interval": "10s",
+                    "note": "This field is deprecated and safe to ignore.",
+                },
             }
         }
     )

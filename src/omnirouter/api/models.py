@@ -25,9 +25,7 @@ from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.catalog.types import Endpoint, Model, Pricing, Provider
 
 # Vocabulary of the OpenAPI document (OutputModality, InputModality, the getModels query enums).
-OUTPUT_MODALITIES = frozenset(
-    {"text", "image", "embeddings", "audio", "video", "rerank", "speech", "transcription"}
-)
+OUTPUT_MODALITIES = frozenset({"text", "image", "embeddings", "audio", "video", "rerank", "speech", "transcription"})
 INPUT_MODALITIES = frozenset({"text", "image", "file", "audio", "video"})
 SORTS = frozenset({
     "most-popular", "newest", "top-weekly", "pricing-low-to-high", "pricing-high-to-low",
@@ -301,9 +299,7 @@ def _price_param(request: Request, name: str) -> Decimal | None:
     except InvalidOperation:
         value = None
     if value is None or not value.is_finite() or value < 0:
-        raise ApiError(
-            400, f"Invalid `{name}`: expected a non-negative number (USD per million tokens), got {raw!r}"
-        )
+        raise ApiError(400, f"Invalid `{name}`: expected a non-negative number (USD per million tokens), got {raw!r}")
     return value / _MILLION
 
 
@@ -363,13 +359,9 @@ def _select(request: Request, view: _View) -> list[_Entry]:
             continue
         if context is not None and e.context < context:
             continue
-        if (min_prompt is not None and e.prompt < min_prompt) or (
-            max_prompt is not None and e.prompt > max_prompt
-        ):
+        if (min_prompt is not None and e.prompt < min_prompt) or (max_prompt is not None and e.prompt > max_prompt):
             continue
-        if (min_out is not None and e.completion < min_out) or (
-            max_out is not None and e.completion > max_out
-        ):
+        if (min_out is not None and e.completion < min_out) or (max_out is not None and e.completion > max_out):
             continue
         age_days = (now - e.model.created) / 86400
         if (min_age is not None and age_days < min_age) or (max_age is not None and age_days > max_age):
@@ -400,9 +392,7 @@ def _listing(request: Request, view: _View) -> Response:
         page = selected[offset : offset + limit]
         if offset + limit < len(selected):
             next_url = str(request.url.include_query_params(offset=offset + limit, limit=limit))
-    return JSONResponse(
-        {"data": [e.body for e in page], "total_count": len(selected), "links": {"next": next_url}}
-    )
+    return JSONResponse({"data": [e.body for e in page], "total_count": len(selected), "links": {"next": next_url}})
 
 
 # ------------------------------------------------------------------------------------------- handlers

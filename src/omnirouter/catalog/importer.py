@@ -2,8 +2,9 @@
 
 The result goes to `<data_dir>/catalog.json`, which the loader lays over the bundled catalog: models
 we already know get OpenRouter's current metadata and prices (on their `openrouter` endpoint, and on
-the first-party endpoint when the author is itself a provider, e.g. `openai/*` on `openai`); models we
-do not know are added, served through the `openrouter` provider. Each import replaces the last one.
+the first-party endpoint of closed-weight models whose author is itself a provider, e.g. `openai/gpt-4o`
+on `openai`); models we do not know are added, served through the `openrouter` provider. Each import
+replaces the last one.
 """
 
 from __future__ import annotations
@@ -134,13 +135,14 @@ def import_openrouter_models(dump_path: Path, data_dir: Path) -> ImportReport:
         old_or = next((e for e in current.endpoints if e.provider == OPENROUTER), None)
         report.price_changes += _diff(model_id, OPENROUTER, old_or.pricing if old_or else None, pricing)
         changed.append(or_endpoint)
-        first_party = FIRST_PARTY.get(model.author)
+        # Only the author serves closed weights, so OpenRouter's price is the author's list price; for
+        # open weights it may be another host's, and the author's own endpoint keeps its price.
+        first_party = FIRST_PARTY.get(model.author) if not model.hugging_face_id else None
         own = next((e for e in current.endpoints if e.provider == first_party), None)
         if own is not None:
-            diff = _diff(model_id, own.provider, own.pricing, pricing, partial=True)
-            if diff:
-                report.price_changes += diff
-                changed.append(msgspec.structs.replace(own, pricing=_repriced(own.pricing, pricing)))
+            report.price_changes += _diff(model_id, own.provider, own.pricing, pricing, partial=True)
+            # Written even when unchanged: this file replaces the previous import, which may have set it.
+            changed.append(msgspec.structs.replace(own, pricing=_repriced(own.pricing, pricing)))
         model.endpoints = changed  # the loader keeps the other endpoints and replaces these
         out.append(model)
 

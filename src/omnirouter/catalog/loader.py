@@ -117,8 +117,7 @@ class CatalogLayers:
             slug = raw.get("slug")
             if not isinstance(slug, str) or not _SLUG.match(slug):
                 raise ValueError(
-                    f"{source}: {where}.slug: required, lower-case letters, digits, '.', '_' or '-' "
-                    f"(got {slug!r})"
+                    f"{source}: {where}.slug: required, lower-case letters, digits, '.', '_' or '-' (got {slug!r})"
                 )
             merged = _overlay(self.providers.get(slug), raw, ("data_policy", "headers"))
             merged.setdefault("name", slug)
@@ -137,9 +136,7 @@ class CatalogLayers:
             _check_fields(raw, _MODEL_FIELDS, source, where)
             model_id = raw.get("id")
             if not isinstance(model_id, str) or not _MODEL_ID.match(model_id):
-                raise ValueError(
-                    f"{source}: {where}.id: required, of the form author/slug (got {model_id!r})"
-                )
+                raise ValueError(f"{source}: {where}.id: required, of the form author/slug (got {model_id!r})")
             endpoints = raw.get("endpoints") or []
             if not isinstance(endpoints, list):
                 raise ValueError(f"{source}: {where}.endpoints: must be a list, got {_kind(endpoints)}")

@@ -81,9 +81,22 @@ class ChatRequest(msgspec.Struct, kw_only=True):
 
 # Fields that steer the gateway and never go upstream.
 CONTROL_FIELDS = frozenset(
-    {"model", "models", "route", "provider", "transforms", "plugins", "usage", "session_id", "preset",
-     "debug", "stream_options", "trace", "prompt"}
-)  # fmt: skip
+    {
+        "model",
+        "models",
+        "route",
+        "provider",
+        "transforms",
+        "plugins",
+        "usage",
+        "session_id",
+        "preset",
+        "debug",
+        "stream_options",
+        "trace",
+        "prompt",
+    }
+)
 
 # Request field -> the name OpenRouter's `supported_parameters` uses for it. Only these can be
 # "unsupported"; other unknown fields are provider-specific extras and pass through (behaviors §8.1).
@@ -124,7 +137,7 @@ def parse(body: Any) -> ChatRequest:
     except msgspec.ValidationError as exc:
         raise ApiError(400, f"Invalid request: {exc}") from None
     if req.messages is None and req.prompt is None:
-        raise ApiError(400, "Input required: specify \"messages\" or \"prompt\"")
+        raise ApiError(400, 'Input required: specify "messages" or "prompt"')
     return req
 
 

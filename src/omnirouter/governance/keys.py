@@ -20,11 +20,7 @@ def new_key() -> str:
 
 def is_well_formed(key: str) -> bool:
     body = key[len(KEY_PREFIX) :]
-    return (
-        key.startswith(KEY_PREFIX)
-        and len(body) == 64
-        and all(c in "0123456789abcdef" for c in body)
-    )
+    return key.startswith(KEY_PREFIX) and len(body) == 64 and all(c in "0123456789abcdef" for c in body)
 
 
 def key_hash(key: str) -> str:

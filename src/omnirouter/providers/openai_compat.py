@@ -79,12 +79,10 @@ class OpenAICompatAdapter:
             async with self.session.post(**self._request_args(provider, body, timeouts)) as resp:
                 raw = await resp.read()
                 if resp.status != 200:
-                    raise error_from_body(
-                        resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers
-                    )
+                    raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
         except UpstreamError:
             raise
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _transport_error(exc) from exc
         try:
             data = _decode(raw)
@@ -112,12 +110,12 @@ class OpenAICompatAdapter:
     ) -> StreamResult:
         try:
             resp = await self.session.post(**self._request_args(provider, body, timeouts))
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _transport_error(exc) from exc
         if resp.status != 200:
             try:
                 text = (await resp.content.read(MAX_ERROR_BODY)).decode(errors="replace")
-            except (aiohttp.ClientError, asyncio.TimeoutError, OSError):
+            except (TimeoutError, aiohttp.ClientError, OSError):
                 text = ""
             finally:
                 resp.release()
@@ -147,9 +145,7 @@ class _SSEStream(StreamResult):
                 if not line:
                     self.finished = True
                     # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
-                    raise UpstreamError(
-                        "Upstream stream ended before it was complete", status=502, kind="protocol"
-                    )
+                    raise UpstreamError("Upstream stream ended before it was complete", status=502, kind="protocol")
                 if not line.startswith(b"data:"):
                     continue  # blank separators, ": comments", event: lines
                 data = line[5:].strip()
@@ -157,7 +153,7 @@ class _SSEStream(StreamResult):
                     self.finished = True
                     raise StopAsyncIteration
                 return self._parse(data)
-        except (aiohttp.ClientError, asyncio.TimeoutError, OSError) as exc:
+        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.finished = True
             raise _transport_error(exc) from exc
 

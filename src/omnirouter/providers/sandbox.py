@@ -80,9 +80,17 @@ class SandboxAdapter:
     async def _chunks(self, body: dict[str, Any], model: str) -> AsyncIterator[dict[str, Any]]:
         tokens = _answer(body, model)
         full = len(tokens) == len(_answer({**body, "max_tokens": None}, model))
-        base = {"id": "sandbox-stream", "object": "chat.completion.chunk", "created": int(time.time()), "model": model}
+        base = {
+            "id": "sandbox-stream",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": model,
+        }
         await asyncio.sleep(FIRST_TOKEN_SECONDS)
-        yield {**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}
+        yield {
+            **base,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+        }
         for token in tokens:
             await asyncio.sleep(PER_TOKEN_SECONDS)
             yield {**base, "choices": [{"index": 0, "delta": {"content": token}, "finish_reason": None}]}

@@ -21,7 +21,12 @@ from omnirouter.routing.plan import Candidate
 
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
 # A timeout is 408 ("Request timed out"): the status the chat operation documents for it.
-STATUS_OF_ERROR_TYPE = {"provider_overloaded": 503, "provider_unavailable": 502, "timeout": 408, "server": 500}
+STATUS_OF_ERROR_TYPE = {
+    "provider_overloaded": 503,
+    "provider_unavailable": 502,
+    "timeout": 408,
+    "server": 500,
+}
 
 
 @dataclass
@@ -89,7 +94,11 @@ def _all_failed(attempts: list[Attempt], requested: list[str]) -> ApiError:
     if len(attempts) == 1:
         return provider_error(last.error, last.candidate)
     previous = [
-        {"provider": a.candidate.provider.name, "code": a.error.error_type if a.error else None, "status": a.status}
+        {
+            "provider": a.candidate.provider.name,
+            "code": a.error.error_type if a.error else None,
+            "status": a.status,
+        }
         for a in attempts
     ]
     if all(a.status == 429 for a in attempts):
@@ -136,8 +145,12 @@ async def attempt(
                     raise UpstreamError("Upstream stream was empty", status=502, kind="protocol")
                 outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first)
             else:
-                outcome = Outcome(cand, attempts, body=body,
-                                  response=await adapter.complete(cand.provider, cand.endpoint, body, timeouts))
+                outcome = Outcome(
+                    cand,
+                    attempts,
+                    body=body,
+                    response=await adapter.complete(cand.provider, cand.endpoint, body, timeouts),
+                )
         except UpstreamError as err:
             if result is not None:
                 await result.close()

@@ -114,7 +114,9 @@ def plan(
     if not candidates:
         if not served_any:
             raise availability_error(
-                "no_endpoints", f"No endpoints found for {', '.join(ids)}: no configured provider serves it", ids
+                "no_endpoints",
+                f"No endpoints found for {', '.join(ids)}: no configured provider serves it",
+                ids,
             )
         raise availability_error(
             "constraint_filtered",

@@ -22,9 +22,20 @@ from omnirouter.store.tables import (
 )
 
 KEY_FIELDS = (
-    "hash", "name", "label", "is_management", "disabled", "limit", "limit_reset",
-    "include_byok_in_limit", "expires_at", "workspace_id", "creator_user_id", "created_at", "updated_at",
-)  # fmt: skip
+    "hash",
+    "name",
+    "label",
+    "is_management",
+    "disabled",
+    "limit",
+    "limit_reset",
+    "include_byok_in_limit",
+    "expires_at",
+    "workspace_id",
+    "creator_user_id",
+    "created_at",
+    "updated_at",
+)
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -51,9 +62,7 @@ async def load_keys(conn: AsyncConnection) -> list[KeyRecord]:
 
 
 async def get_key(conn: AsyncConnection, hash_: str) -> KeyRecord | None:
-    row = (
-        await conn.execute(select(api_keys).where(api_keys.c.hash == hash_, api_keys.c.deleted.is_(False)))
-    ).first()
+    row = (await conn.execute(select(api_keys).where(api_keys.c.hash == hash_, api_keys.c.deleted.is_(False)))).first()
     return _key_from_row(row) if row else None
 
 
@@ -68,8 +77,10 @@ async def update_key(conn: AsyncConnection, hash_: str, changes: dict[str, Any])
 
 
 async def has_management_key(conn: AsyncConnection) -> bool:
-    q = select(func.count()).select_from(api_keys).where(
-        api_keys.c.is_management.is_(True), api_keys.c.deleted.is_(False)
+    q = (
+        select(func.count())
+        .select_from(api_keys)
+        .where(api_keys.c.is_management.is_(True), api_keys.c.deleted.is_(False))
     )
     return bool((await conn.execute(q)).scalar())
 
@@ -110,7 +121,12 @@ async def add_counts(conn: AsyncConnection, deltas: Counts) -> None:
         if row is None:
             await conn.execute(
                 insert(usage_counters).values(
-                    scope=scope, period=period, period_start=start, usage=usage, byok_usage=byok, requests=reqs
+                    scope=scope,
+                    period=period,
+                    period_start=start,
+                    usage=usage,
+                    byok_usage=byok,
+                    requests=reqs,
                 )
             )
         else:

@@ -12,7 +12,6 @@ from alembic import op
 
 import omnirouter.store.types
 
-
 revision = "0001"
 down_revision = None
 branch_labels = None
@@ -80,9 +79,7 @@ def upgrade() -> None:
         sa.Column("native_tokens_cached", sa.Integer(), nullable=False),
         sa.Column("native_tokens_cache_write", sa.Integer(), nullable=False),
         sa.Column("total_cost", omnirouter.store.types.Money(precision=38, scale=18), nullable=False),
-        sa.Column(
-            "upstream_inference_cost", omnirouter.store.types.Money(precision=38, scale=18), nullable=True
-        ),
+        sa.Column("upstream_inference_cost", omnirouter.store.types.Money(precision=38, scale=18), nullable=True),
         sa.Column("cache_discount", omnirouter.store.types.Money(precision=38, scale=18), nullable=True),
         sa.Column("is_byok", sa.Boolean(), nullable=False),
         sa.Column("http_referer", sa.String(length=1024), nullable=True),

@@ -1,0 +1,394 @@
+"""Spend as a user checks it: usage counters match what responses cost, key limits and instance
+credits stop requests before anything reaches an upstream, and windows reset when they should."""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime, timedelta
+from decimal import ROUND_FLOOR, Decimal
+from typing import Any
+
+import httpx
+import openai
+import pytest
+from click.testing import CliRunner
+
+from omnirouter.accounting.periods import EPOCH, window_starts
+from omnirouter.cli import main as cli
+from omnirouter.store import repo
+from omnirouter.testing import Delay, Reply, Status
+from tests.gateway import Gateway
+from tests.spec_validation import spec_available, validate_response
+from tests.test_keys_api import on_gateway, wait_until
+
+D = Decimal
+ALPHA_PROMPT, ALPHA_COMPLETION = D("0.000001"), D("0.000002")
+PERIODS = ("usage", "usage_daily", "usage_weekly", "usage_monthly")
+
+
+def check(operation: str, body: Any, status: int | str = "200") -> None:
+    if spec_available():
+        validate_response(operation, body, str(status))
+
+
+def exact(response: httpx.Response | str) -> Any:
+    """The JSON body with every number as the Decimal its text says (no float rounding)."""
+    text = response if isinstance(response, str) else response.text
+    return json.loads(text, parse_float=D, parse_int=D)
+
+
+def key_view(gw: Gateway, secret: str) -> dict[str, Any]:
+    with gw.client(secret) as c:
+        r = c.get("/key")
+    assert r.status_code == 200, r.text
+    check("getCurrentKey", r.json())
+    return exact(r)["data"]
+
+
+def body_bytes(model: str = "test/alpha", text: str = "hi", **extra: Any) -> bytes:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": text}], **extra}).encode()
+
+
+def post_chat(c: httpx.Client, raw: bytes) -> httpx.Response:
+    return c.post("/chat/completions", content=raw, headers={"content-type": "application/json"})
+
+
+def fund(gw: Gateway, amount: str) -> str:
+    result = CliRunner().invoke(cli, ["credits", "add", amount], env={"OMNIROUTER_DATABASE_URL": gw.settings.db_url})
+    assert result.exit_code == 0, result.output
+    return result.output
+
+
+def credits(gw: Gateway) -> dict[str, Decimal]:
+    with gw.admin() as admin:
+        r = admin.get("/credits")
+    assert r.status_code == 200, r.text
+    check("getCredits", r.json())
+    return exact(r)["data"]
+
+
+def add_counts(gw: Gateway, scope: str, rows: dict[tuple[str, str], Decimal]) -> None:
+    deltas = {(scope, period, start): [usage, D(0), 1] for (period, start), usage in rows.items()}
+    gw.flush()
+    on_gateway(gw, lambda conn: repo.add_counts(conn, deltas))
+
+
+# -- usage counters equal what the responses cost
+
+
+def test_usage_counters_equal_response_costs(gateway: Gateway, fake_a: Any, fake_b: Any) -> None:
+    created = gateway.create_key(name="meter")
+    secret, hash_ = created["key"], created["data"]["hash"]
+    fake_b.fake.script(Reply("cached answer", prompt_tokens=1200, cached_tokens=1000, cache_write_tokens=100))
+    fake_a.fake.script(Reply("thinking", completion_tokens=40, reasoning_tokens=30))
+    client = openai.OpenAI(base_url=gateway.api, api_key=secret, max_retries=0)
+    costs: dict[str, Decimal] = {}
+    for model, text in [("test/alpha", "hello there"), ("test/beta", "use the cache"),
+                        ("test/reasoner", "think hard"), ("test/alpha", "x" * 333)]:  # fmt: skip
+        raw = client.chat.completions.with_raw_response.create(
+            model=model, messages=[{"role": "user", "content": text}], max_tokens=50
+        )
+        body = exact(raw.text)
+        assert raw.headers["x-generation-id"] == body["id"]
+        assert body["usage"]["cost"] > 0
+        costs[body["id"]] = body["usage"]["cost"]
+        assert raw.parse().usage is not None  # and the SDK reads it
+    # A streamed request counts too; its cost is in the final usage chunk.
+    with httpx.Client(base_url=gateway.api, headers={"Authorization": f"Bearer {secret}"}) as c, c.stream(
+        "POST", "/chat/completions", json={"model": "test/alpha", "stream": True, "max_tokens": 20,
+                                           "messages": [{"role": "user", "content": "stream me"}]},
+    ) as r:  # fmt: skip
+        assert r.status_code == 200
+        events = [exact(line[6:]) for line in r.iter_lines() if line.startswith("data: {")]
+    final = events[-1]
+    assert final["choices"] == [] and final["usage"]["cost"] > 0
+    costs[final["id"]] = final["usage"]["cost"]
+
+    # Expected from the catalog prices: the beta answer is billed at its cache prices and request price.
+    beta = next(v for k, v in costs.items() if v > D("0.0001"))
+    beta_completion = D(len("cached answer".split())) * D("0.000015")
+    assert beta == 100 * D("0.000003") + 1000 * D("0.0000003") + 100 * D("0.00000375") + beta_completion + D(
+        "0.0001")  # fmt: skip
+
+    total = sum(costs.values(), D(0))
+    view = key_view(gateway, secret)
+    assert all(view[p] == total for p in PERIODS), view
+    for gen_id, cost in costs.items():
+        with gateway.client(secret) as c:
+            r = c.get("/generation", params={"id": gen_id})
+        assert r.status_code == 200
+        assert exact(r)["data"]["total_cost"] == cost
+        assert exact(r)["data"]["usage"] == cost
+    with gateway.admin() as admin:
+        managed = exact(admin.get(f"/keys/{hash_}"))["data"]
+    assert all(managed[p] == total for p in PERIODS)
+    assert managed["byok_usage"] == 0
+
+    gateway.flush()  # and the same once read back from the database
+    time.sleep(2 * gateway.settings.sync_interval)
+    view = key_view(gateway, secret)
+    assert all(view[p] == total for p in PERIODS), view
+
+
+def test_credits_total_usage_is_the_sum_over_keys(make_gateway: Callable[..., Gateway]) -> None:
+    gw = make_gateway()
+    keys = [gw.create_key(name=f"k{i}")["key"] for i in range(3)]
+    spent = D(0)
+    for i, secret in enumerate(keys):
+        with gw.client(secret) as c:
+            for j in range(i + 1):
+                r = post_chat(c, body_bytes(text="spend " * (j + 1), max_tokens=8))
+                assert r.status_code == 200, r.text
+                spent += exact(r)["usage"]["cost"]
+    per_key = [key_view(gw, k)["usage"] for k in keys]
+    assert sum(per_key, D(0)) == spent
+    assert credits(gw) == {"total_credits": spent, "total_usage": spent}  # unfunded: credit = usage
+    with gw.admin() as admin:
+        listed = exact(admin.get("/keys"))["data"]
+    assert sum((k["usage"] for k in listed), D(0)) == spent
+
+
+def test_insured_request_costs_nothing(gateway: Gateway, fake_a: Any) -> None:
+    secret = gateway.create_key(name="insured")["key"]
+    fake_a.fake.script(Reply("", completion_tokens=0, finish_reason=None, prompt_tokens=500))
+    with gateway.client(secret) as c:
+        r = post_chat(c, body_bytes(max_tokens=5))
+    assert r.status_code == 200
+    assert exact(r)["usage"]["cost"] == 0
+    assert key_view(gateway, secret)["usage"] == 0
+
+
+# -- key limits
+
+
+def test_exhausted_key_limit_blocks_before_upstream(gateway: Gateway, fake_a: Any) -> None:
+    assert gateway.settings.key_limit_status == 402  # the documented default
+    created = gateway.create_key(name="capped", limit=0.0001)
+    secret, hash_ = created["key"], created["data"]["hash"]
+    # The upstream reports more than was reserved: the key ends up over its limit.
+    fake_a.fake.script(Reply("ok", prompt_tokens=100, completion_tokens=50))
+    with gateway.client(secret) as c:
+        first = post_chat(c, body_bytes(max_tokens=5))
+        assert first.status_code == 200, first.text
+        assert exact(first)["usage"]["cost"] == D("0.0002")
+        view = key_view(gateway, secret)
+        assert view["usage"] == D("0.0002") and view["limit_remaining"] == 0 and view["limit"] == D("0.0001")
+
+        sent = len(fake_a.fake.requests)
+        for raw in (body_bytes(max_tokens=1), body_bytes(max_tokens=1, stream=True)):
+            r = post_chat(c, raw)
+            assert r.status_code == 402, r.text
+            assert r.headers["content-type"].startswith("application/json")
+            err = r.json()["error"]
+            assert err["code"] == 402 and "Key limit exceeded (total limit)" in err["message"]
+            check("sendChatCompletionRequest", r.json(), 402)
+        assert len(fake_a.fake.requests) == sent
+        assert key_view(gateway, secret)["usage"] == D("0.0002")  # refusals cost nothing
+
+        with gateway.admin() as admin:
+            r = admin.patch(f"/keys/{hash_}", json={"limit": 1})
+            assert exact(r)["data"]["limit_remaining"] == D("0.9998")
+        assert key_view(gateway, secret)["limit_remaining"] == D("0.9998")
+        assert post_chat(c, body_bytes(max_tokens=5)).status_code == 200
+        assert len(fake_a.fake.requests) == sent + 1
+
+
+def test_exhausted_key_limit_status_is_configurable(make_gateway: Callable[..., Gateway], fake_a: Any) -> None:
+    gw = make_gateway(key_limit_status=403)
+    secret = gw.create_key(name="capped", limit=0, limit_reset="daily")["key"]
+    with gw.client(secret) as c:
+        r = post_chat(c, body_bytes(max_tokens=1))
+    assert r.status_code == 403
+    assert "Key limit exceeded (daily limit)" in r.json()["error"]["message"]
+    assert fake_a.fake.requests == []
+
+
+def test_affordability_uses_worst_case_cost(gateway: Gateway, fake_a: Any) -> None:
+    budget = D("0.001")
+    secret = gateway.create_key(name="afford", limit=float(budget))["key"]
+    raw = body_bytes()  # no max_tokens: test/alpha's endpoint allows up to 4096
+    prompt_estimate = math.ceil(len(raw) / 4) * ALPHA_PROMPT
+    affordable = ((budget - prompt_estimate) / ALPHA_COMPLETION).to_integral_value(ROUND_FLOOR)
+    with gateway.client(secret) as c:
+        r = post_chat(c, raw)
+        assert r.status_code == 402, r.text
+        check("sendChatCompletionRequest", r.json(), 402)
+        message = r.json()["error"]["message"]
+        assert message.startswith("This request requires more credits, or fewer max_tokens.")
+        assert f"You requested up to 4096 tokens, but can only afford {affordable}" in message
+        r = post_chat(c, body_bytes(max_tokens=100_000))
+        assert r.status_code == 402 and "requested up to 100000 tokens" in r.json()["error"]["message"]
+        assert fake_a.fake.requests == []
+        view = key_view(gateway, secret)
+        assert view["limit_remaining"] == budget and view["usage"] == 0
+
+        r = post_chat(c, body_bytes(max_tokens=int(affordable) - 20))
+        assert r.status_code == 200, r.text
+        cost = exact(r)["usage"]["cost"]
+    view = key_view(gateway, secret)
+    assert view["usage"] == cost and view["limit_remaining"] == budget - cost
+
+
+def test_limit_remaining_per_window(gateway: Gateway) -> None:
+    created = gateway.create_key(name="windows", limit=5, limit_reset="weekly")
+    secret, scope = created["key"], "key:" + created["data"]["hash"]
+    starts = window_starts(datetime.now(UTC))
+    last_week = (datetime.fromisoformat(starts["week"]) - timedelta(days=7)).date().isoformat()
+    add_counts(gateway, scope, {("total", EPOCH): D("3.5"), ("week", last_week): D("3"),
+                                ("week", starts["week"]): D("0.5")})  # fmt: skip
+    wait_until(lambda: key_view(gateway, secret)["usage"] == D("3.5"))
+    view = key_view(gateway, secret)
+    assert view["usage_weekly"] == D("0.5") and view["limit_remaining"] == D("4.5")
+
+
+@pytest.mark.parametrize(("reset", "period"), [("daily", "day"), ("weekly", "week"), ("monthly", "month")])
+def test_spend_in_a_previous_window_does_not_count(
+    gateway: Gateway, fake_a: Any, reset: str, period: str
+) -> None:
+    created = gateway.create_key(name=f"{reset} reset", limit=0.01, limit_reset=reset)
+    secret, scope = created["key"], "key:" + created["data"]["hash"]
+    now = datetime.now(UTC)
+    current = window_starts(now)[period]
+    previous = window_starts(datetime.fromisoformat(current).replace(tzinfo=UTC) - timedelta(days=1))[period]
+    assert previous < current
+    # Big spend yesterday / last week / last month, recorded by some worker.
+    add_counts(gateway, scope, {("total", EPOCH): D(5), (period, previous): D(5)})
+    wait_until(lambda: key_view(gateway, secret)["usage"] == D(5))
+    view = key_view(gateway, secret)
+    assert view["limit_remaining"] == D("0.01")
+    with gateway.client(secret) as c:
+        r = post_chat(c, body_bytes(max_tokens=5))
+        assert r.status_code == 200, r.text
+        cost = exact(r)["usage"]["cost"]
+        assert key_view(gateway, secret)["limit_remaining"] == D("0.01") - cost
+
+        # The same spend in the current window does count.
+        add_counts(gateway, scope, {("total", EPOCH): D(5), (period, current): D(5)})
+        wait_until(lambda: key_view(gateway, secret)["limit_remaining"] == 0)
+        sent = len(fake_a.fake.requests)
+        r = post_chat(c, body_bytes(max_tokens=5))
+        assert r.status_code == 402
+        assert f"Key limit exceeded ({reset} limit)" in r.json()["error"]["message"]
+        assert len(fake_a.fake.requests) == sent
+
+
+def test_previous_window_after_restart(make_gateway: Callable[..., Gateway], tmp_path: Any) -> None:
+    # A restarted worker reads only the current windows from the database.
+    gw = make_gateway()
+    created = gw.create_key(name="restart", limit=1, limit_reset="daily")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).date().isoformat()
+    add_counts(gw, "key:" + created["data"]["hash"], {("day", yesterday): D(7), ("total", EPOCH): D(7)})
+    gw.stop()
+    again = Gateway(gw.tmp, database_url=gw.settings.database_url)
+    again.management_key = gw.management_key
+    again.settings = again.settings.model_copy(update={"management_key": gw.management_key})
+    # Same data dir (SQLite) or database (PostgreSQL): rebuild the app on it.
+    from omnirouter.app import create_app
+
+    again.app = create_app(again.settings.model_copy(update={"data_dir": gw.settings.data_dir,
+                                                             "database_url": gw.settings.database_url}))
+    again.server.config.app = again.app
+    import uvicorn
+
+    again.server = uvicorn.Server(uvicorn.Config(again.app, loop="asyncio", http="httptools", log_level="warning"))
+    import asyncio
+    import threading
+
+    again.thread = threading.Thread(target=lambda: asyncio.run(again.server.serve(sockets=[again.sock])),
+                                    daemon=True)
+    again.start()
+    try:
+        view = key_view(again, created["key"])
+        assert view["usage"] == 7 and view["usage_daily"] == 0 and view["limit_remaining"] == 1
+    finally:
+        again.server.should_exit = True
+        again.thread.join(timeout=30)
+        again.sock.close()
+
+
+def test_concurrent_requests_never_overspend(gateway: Gateway, fake_a: Any) -> None:
+    raw = body_bytes(max_tokens=10)
+    worst = math.ceil(len(raw) / 4) * ALPHA_PROMPT + 10 * ALPHA_COMPLETION
+    limit = worst * D("3.5")  # room for three requests in flight, not four
+    secret = gateway.create_key(name="concurrent", limit=float(limit))["key"]
+    assert key_view(gateway, secret)["limit"] == limit
+    # The upstream bills every request at its worst case, so three in flight could reach the limit.
+    n = 10
+    prompt_tokens = math.ceil(len(raw) / 4)
+    fake_a.fake.always(Delay(0.4, then=Reply("a b c d e f g h i j", prompt_tokens=prompt_tokens)))
+
+    with httpx.Client(base_url=gateway.api, headers={"Authorization": f"Bearer {secret}"}, timeout=30) as c:
+
+        def one(_: int) -> httpx.Response:
+            return post_chat(c, raw)
+
+        with ThreadPoolExecutor(n) as pool:
+            responses = list(pool.map(one, range(n)))
+    statuses = sorted(r.status_code for r in responses)
+    ok = [r for r in responses if r.status_code == 200]
+    assert statuses.count(402) == n - len(ok) and len(ok) == 3, statuses
+    assert len([q for q in fake_a.fake.requests if q.method == "POST"]) == len(ok)
+    spent = sum((exact(r)["usage"]["cost"] for r in ok), D(0))
+    assert spent == 3 * worst
+    view = key_view(gateway, secret)
+    assert view["usage"] == spent <= limit  # one worker: the overspend bound is 0
+    assert view["limit_remaining"] == limit - spent
+
+
+def test_failed_upstream_releases_the_reservation(gateway: Gateway, fake_a: Any) -> None:
+    raw = body_bytes(max_tokens=10)
+    worst = math.ceil(len(raw) / 4) * ALPHA_PROMPT + 10 * ALPHA_COMPLETION
+    secret = gateway.create_key(name="release", limit=float(worst * D("1.5")))["key"]
+    fake_a.fake.script(Status(400))  # not retried: the reservation must come back
+    with gateway.client(secret) as c:
+        assert post_chat(c, raw).status_code == 400
+        view = key_view(gateway, secret)
+        assert view["usage"] == 0 and view["limit_remaining"] == worst * D("1.5")
+        assert post_chat(c, raw).status_code == 200
+
+
+# -- instance credits
+
+
+def test_instance_credits(make_gateway: Callable[..., Gateway], fake_a: Any) -> None:
+    gw = make_gateway()
+    secret = gw.create_key(name="funded")["key"]
+    assert credits(gw) == {"total_credits": 0, "total_usage": 0}
+    assert key_view(gw, secret)["is_free_tier"] is True
+    spent = D(0)
+    with gw.client(secret) as c:
+        # Unfunded: unlimited, but tracked.
+        r = post_chat(c, body_bytes(max_tokens=100_000))
+        assert r.status_code == 200, r.text
+        spent += exact(r)["usage"]["cost"]
+        assert credits(gw) == {"total_credits": spent, "total_usage": spent}
+
+        assert "Total credits: 0.00001 USD" in fund(gw, "0.00001")
+        wait_until(lambda: credits(gw)["total_credits"] == D("0.00001"))
+        assert key_view(gw, secret)["is_free_tier"] is False
+        assert spent > D("0.00001")
+        sent = len(fake_a.fake.requests)
+        for raw in (body_bytes(max_tokens=1), body_bytes(max_tokens=1, stream=True)):
+            r = post_chat(c, raw)
+            assert r.status_code == 402, r.text
+            assert r.json()["error"]["code"] == 402
+            assert "Insufficient credits" in r.json()["error"]["message"]
+        assert len(fake_a.fake.requests) == sent
+
+        fund(gw, "0.001")
+        wait_until(lambda: credits(gw)["total_credits"] == D("0.00101"))
+        r = post_chat(c, body_bytes())  # worst case 4096 completion tokens > the balance
+        assert r.status_code == 402
+        assert "requires more credits, or fewer max_tokens" in r.json()["error"]["message"]
+        assert len(fake_a.fake.requests) == sent
+        r = post_chat(c, body_bytes(max_tokens=10))
+        assert r.status_code == 200, r.text
+        spent += exact(r)["usage"]["cost"]
+    assert credits(gw) == {"total_credits": D("0.00101"), "total_usage": spent}
+    gw.flush()
+    time.sleep(2 * gw.settings.sync_interval)
+    assert credits(gw) == {"total_credits": D("0.00101"), "total_usage": spent}
