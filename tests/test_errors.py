@@ -197,3 +197,23 @@ def test_unknown_paths_use_the_envelope(gateway, api_key):
         r = c.get("/no/such/thing")
     assert r.status_code == 404
     assert r.json()["error"]["code"] == 404
+
+
+def test_errors_name_their_generation_and_hide_provider_secrets(make_gateway, fake_a, monkeypatch):
+    secret = "sk-proj-ThisIsTheOperatorsSecretKey0123456789"
+    monkeypatch.setenv("FAKE_A_KEY", secret)
+    from tests.conftest import standard_config
+
+    config = standard_config(fake_a.base_url, fake_a.base_url)
+    config["providers"][0]["api_key_env"] = "FAKE_A_KEY"
+    gw = make_gateway(config)
+    key = gw.create_key()["key"]
+    fake_a.fake.script(
+        Status(401, {"error": {"message": f"Incorrect API key provided: {secret}.", "code": "invalid_api_key"}})
+    )
+    r = post(gw, key, {"model": "test/alpha", "messages": HELLO})
+    error = check_envelope(r, 502)  # the operator's provider key failed, not the caller's key
+    assert r.headers["x-generation-id"].startswith("gen-")
+    assert secret not in r.text and "ThisIsTheOperators" not in r.text
+    assert fake_a.fake.last_request.headers["Authorization"] == f"Bearer {secret}"
+    assert error["metadata"]["provider_name"] == "Fake A"

@@ -74,7 +74,11 @@ async def build_state(settings: Settings) -> AppState:
     db = Database(settings.db_url)
     await db.migrate()
     catalog = load_catalog(
-        config=settings.catalog_config(), env=os.environ, sandbox=settings.sandbox, data_dir=settings.data_dir
+        config=settings.catalog_config(),
+        env=os.environ,
+        sandbox=settings.sandbox,
+        data_dir=settings.data_dir,
+        config_source=settings.config or "config file",
     )
     ledger, key_store = Ledger(), KeyStore()
     recorder = Recorder(

@@ -234,8 +234,25 @@ async def _attempt(call: Call, *, stream: bool) -> Outcome:
 
 
 async def chat_completions(request: Request) -> Any:
-    st = state(request)
     gen_id = generation_id()
+    try:
+        call = await _admit(request, gen_id)
+        if call.req.stream:
+            return ChatStream(call)
+        try:
+            outcome = await _attempt(call, stream=False)
+        except BaseException:
+            call.release()
+            raise
+    except ApiError as err:  # every chat answer names its generation, errors included
+        err.headers = {**(err.headers or {}), "X-Generation-Id": gen_id}
+        raise
+    return JSONResponse(_finish_completion(call, outcome), headers={"X-Generation-Id": gen_id})
+
+
+async def _admit(request: Request, gen_id: str) -> Call:
+    """Everything before the upstream: who, what, where to, and whether it can be paid for."""
+    st = state(request)
     key = await auth.inference_key(request)
     raw = await read_body(request, st.settings.max_body_bytes)
     try:
@@ -266,14 +283,7 @@ async def chat_completions(request: Request) -> Any:
         session_id=req.session_id or h.get("x-session-id"),
     )
     call.reserve()
-    if req.stream:
-        return ChatStream(call)
-    try:
-        outcome = await _attempt(call, stream=False)
-    except BaseException:
-        call.release()
-        raise
-    return JSONResponse(_finish_completion(call, outcome), headers={"X-Generation-Id": gen_id})
+    return call
 
 
 def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:

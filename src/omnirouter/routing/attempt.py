@@ -8,6 +8,7 @@ so a stall or a broken stream can still fall back.
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -69,6 +70,19 @@ def timeouts_for(candidate: Candidate, defaults: Timeouts) -> Timeouts:
     )
 
 
+# Upstreams quote (part of) the key they rejected, e.g. "Incorrect API key provided: sk-abc***xyz".
+_SECRET_LIKE = re.compile(r"\b(?:sk|rk|pk|key|gsk|xai)[-_][A-Za-z0-9_*\-.]{6,}")
+
+
+def scrub(text: str | None, secret: str | None) -> str | None:
+    """Remove provider secrets from upstream text before it reaches a client or a log."""
+    if not text:
+        return text
+    if secret:
+        text = text.replace(secret, "[redacted]")
+    return _SECRET_LIKE.sub("[redacted]", text)
+
+
 def provider_error(err: UpstreamError, candidate: Candidate) -> ApiError:
     """The client-facing error for one failed attempt: the upstream's own status for request errors,
     502/503/504 for the provider's failures; a 500's details are masked."""
@@ -80,11 +94,14 @@ def provider_error(err: UpstreamError, candidate: Candidate) -> ApiError:
     metadata: dict[str, Any] = {"provider_name": candidate.provider.name, "error_type": error_type}
     if status == 500:
         return ApiError(500, MASKED_500_MESSAGE, metadata)
-    metadata["raw"] = err.raw
+    secret = candidate.provider.api_key
+    metadata["raw"] = scrub(err.raw, secret)
     if err.provider_code:
         metadata["provider_code"] = err.provider_code
     headers = {"Retry-After": str(int(err.retry_after + 0.999))} if err.retry_after is not None else None
-    message = err.message if status < 500 else f"Provider returned error: {err.message}"
+    message = scrub(err.message, secret) or ""
+    if status >= 500:
+        message = f"Provider returned error: {message}"
     return ApiError(status, message, metadata, headers=headers)
 
 
