@@ -149,3 +149,41 @@ def test_sigterm_flushes_every_generation(serve, tmp_path):
     finally:
         s2.stop()
         s.database.drop()
+
+
+def test_two_workers_agree_on_keys_and_spend(serve):
+    """Two worker processes share one database: a key made on one works on both, a disabled key
+    stops on both, and the spend both recorded adds up exactly."""
+    mgmt = new_key()
+    s = serve("--sandbox", "--workers", "2", OMNIROUTER_MANAGEMENT_KEY=mgmt, OMNIROUTER_SYNC_INTERVAL="0.2")
+    try:
+        admin = {"Authorization": f"Bearer {mgmt}"}
+        created = httpx.post(s.api + "/keys", json={"name": "shared"}, headers=admin).json()
+        auth = {"Authorization": f"Bearer {created['key']}"}
+        costs = []
+        for i in range(16):  # a new connection each time, so both workers take some
+            r = httpx.post(
+                s.api + "/chat/completions",
+                headers=auth,
+                timeout=10,
+                json={"model": "sandbox/echo", "messages": [{"role": "user", "content": f"n{i}"}]},
+            )
+            assert r.status_code == 200, r.text
+            costs.append(Decimal(str(r.json(parse_float=Decimal)["usage"]["cost"])))
+        deadline = time.monotonic() + 10
+        while True:
+            usage = httpx.get(s.api + "/key", headers=auth).json(parse_float=Decimal)["data"]["usage"]
+            if usage == sum(costs) or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert usage == sum(costs)
+
+        assert (
+            httpx.patch(s.api + f"/keys/{created['data']['hash']}", json={"disabled": True}, headers=admin).status_code
+            == 200
+        )
+        time.sleep(1.0)  # a few sync intervals
+        statuses = {httpx.get(s.api + "/key", headers=auth).status_code for _ in range(12)}
+        assert statuses == {401}
+    finally:
+        s.stop()
