@@ -37,12 +37,9 @@ def gateway_unstarted(tmp_path: Path, fake_a: Any, fake_b: Any) -> Iterator[Gate
     yield gw
     if gw.thread.is_alive():
         gw.stop()
-    elif gw.pg_db:
-        gw.server.should_exit = True
+    else:
         gw.sock.close()
-        from tests.gateway import _pg_admin, postgres_url
-
-        asyncio.run(_pg_admin(postgres_url() or "", f'DROP DATABASE IF EXISTS "{gw.pg_db}" WITH (FORCE)'))
+        gw.database.drop()
 
 
 async def _stored_key(db_url: str, secret: str) -> Any:

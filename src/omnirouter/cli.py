@@ -11,6 +11,8 @@ import click
 
 from omnirouter.settings import CONFIG_ENV, Settings
 
+MONEY_PLACES = 18  # the scale of store.types.Money
+
 
 def _settings(config: str | None) -> Settings:
     if config:
@@ -44,7 +46,10 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         if value is not None:
             os.environ[f"OMNIROUTER_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
     settings = _settings(config)
-    minted = asyncio.run(_prepare(settings))
+    try:
+        minted = asyncio.run(_prepare(settings))
+    except ValueError as exc:  # a malformed OMNIROUTER_MANAGEMENT_KEY: say so, not a traceback
+        raise click.ClickException(str(exc)) from None
     click.echo(f"Omnirouter data: {_where(settings.db_url)}")
     if minted:
         click.echo("Created a management key. It is shown only this once; store it now:")
@@ -95,7 +100,8 @@ def credits() -> None:
     """Fund the instance and read its balance."""
 
 
-@credits.command("add")
+# ignore_unknown_options: "-1" is a (rejected) amount, not an unknown option.
+@credits.command("add", context_settings={"ignore_unknown_options": True})
 @click.argument("amount")
 @click.option("--config", type=click.Path(dir_okay=False))
 @click.option("--note", default=None)
@@ -107,9 +113,17 @@ def credits_add(amount: str, config: str | None, note: str | None) -> None:
         raise click.BadParameter(f"{amount!r} is not a number", param_hint="AMOUNT") from None
     if not value.is_finite() or value <= 0:
         raise click.BadParameter("must be a positive amount", param_hint="AMOUNT")
+    if value.as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
+        # Money columns are NUMERIC(38, 18): PostgreSQL would silently round the rest away.
+        raise click.BadParameter(f"at most {MONEY_PLACES} decimal places", param_hint="AMOUNT")
     settings = _settings(config)
     total = asyncio.run(_add_credits(settings, value, note))
-    click.echo(f"Added {value} USD. Total credits: {total} USD.")
+    click.echo(f"Added {_usd(value)} USD. Total credits: {_usd(total)} USD.")
+
+
+def _usd(value: Decimal) -> str:
+    """Plain notation without the database's trailing zeros: 0.000010000000000000 -> 0.00001."""
+    return format(value.normalize(), "f")
 
 
 async def _add_credits(settings: Settings, value: Decimal, note: str | None) -> Decimal:

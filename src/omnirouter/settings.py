@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import SecretStr
+from pydantic import SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "OMNIROUTER_CONFIG"
@@ -80,6 +80,14 @@ class Settings(BaseSettings):
 
     # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
     # catalog loader, not here, so they never sit in a settings dump.
+
+    @field_validator("management_key", mode="before")
+    @classmethod
+    def _blank_key_is_unset(cls, value: Any) -> Any:
+        # Compose files pass OMNIROUTER_MANAGEMENT_KEY=${KEY:-}: an empty value means "not configured".
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
 
     @classmethod
     def settings_customise_sources(

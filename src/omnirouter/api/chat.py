@@ -343,6 +343,12 @@ class ChatStream:
         self.text: list[str] = []
         self.first_token_at: float | None = None
         self.upstream_id: str | None = None
+        self.prefix: dict[str, Any] = {
+            "id": call.gen_id,
+            "object": "chat.completion.chunk",
+            "created": call.created,
+            "model": call.requested[0],
+        }
         self.done = False
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -410,7 +416,7 @@ class ChatStream:
         except ApiError as err:
             call.release()
             if not await self._error_before_commit(err):
-                await self._send_error_chunk(err.status, err.message, (err.metadata or {}).get("error_type"), None)
+                await self._send_error_chunk(err)
                 await self._end()
             return
         except BaseException:
@@ -418,21 +424,15 @@ class ChatStream:
             raise
         assert outcome.stream is not None and outcome.first_chunk is not None
         cand = outcome.candidate
-        self.prefix = {
-            "id": call.gen_id,
-            "object": "chat.completion.chunk",
-            "created": call.created,
-            "model": cand.model.id,
-            "provider": cand.provider.name,
-        }
+        self.prefix.update(model=cand.model.id, provider=cand.provider.name)
         cancelled = False
-        error: dict[str, Any] | None = None
+        error: ApiError | None = None
         try:
             await self._relay(outcome.first_chunk)
             async for chunk in outcome.stream.chunks:
                 await self._relay(chunk)
         except UpstreamError as err:
-            error = self._in_band(err, cand)
+            error = provider_error(err, cand)
             self.finish = "error"
         except asyncio.CancelledError:
             cancelled = True
@@ -441,11 +441,9 @@ class ChatStream:
         finally:
             if not cancelled:
                 await outcome.stream.close()
-        cost = self._settle(outcome, cancelled=False, error=error)
+        cost = self._settle(outcome, cancelled=False, error=error.body()["error"] if error else None)
         if error is not None:
-            await self._send_error_chunk(
-                error["code"], error["message"], error["metadata"]["error_type"], error["metadata"].get("provider_code")
-            )
+            await self._send_error_chunk(error)
         await self._write(
             b"data: " + encode({**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}) + b"\n\n"
         )
@@ -456,8 +454,14 @@ class ChatStream:
         await self._write(DONE, more=False)
 
     async def _relay(self, chunk: dict[str, Any]) -> None:
+        if self._account(chunk):
+            chunk.update(self.prefix)
+            await self._write(b"data: " + encode(chunk) + b"\n\n")
+
+    def _account(self, chunk: dict[str, Any]) -> bool:
+        """Note what a chunk carries (usage, text, finish reason); False if there is nothing to relay."""
         if not isinstance(chunk, dict):
-            return
+            return False
         if self.upstream_id is None:
             self.upstream_id = chunk.get("id")
         usage = usage_of(chunk.pop("usage", None))
@@ -465,7 +469,7 @@ class ChatStream:
             self.usage = usage
         choices = chunk.get("choices")
         if not choices:
-            return  # the upstream's usage-only chunk: ours, with cost, is sent at the end
+            return False  # the upstream's usage-only chunk: ours, with cost, is sent at the end
         for choice in choices:
             delta = choice.get("delta") or {}
             for part in ("content", "reasoning", "reasoning_content", "refusal"):
@@ -488,8 +492,7 @@ class ChatStream:
                 choice.setdefault("finish_reason", None)
         if self.first_token_at is None and self.chars:
             self.first_token_at = time.monotonic()
-        chunk.update(self.prefix)
-        await self._write(b"data: " + encode(chunk) + b"\n\n")
+        return True
 
     def _usage(self) -> Usage:
         """The upstream's usage when it sent one; otherwise an estimate of what was generated."""
@@ -512,29 +515,19 @@ class ChatStream:
             error=error,
         )
 
-    def _in_band(self, err: UpstreamError, cand: Candidate) -> dict[str, Any]:
-        api_err = provider_error(err, cand)
-        metadata = {"error_type": err.error_type}
-        if err.provider_code and api_err.status != 500:
-            metadata["provider_code"] = err.provider_code
-        message = MASKED_500_MESSAGE if api_err.status >= 500 else api_err.message
-        return {"code": api_err.status, "message": message, "metadata": metadata}
-
-    async def _send_error_chunk(
-        self, code: int, message: str, error_type: str | None, provider_code: str | None
-    ) -> None:
-        metadata: dict[str, Any] = {"error_type": error_type or "server"}
-        if provider_code:
+    async def _send_error_chunk(self, err: ApiError) -> None:
+        """The in-band error event (behaviors §2.3): a 5xx's message is masked."""
+        metadata: dict[str, Any] = {"error_type": (err.metadata or {}).get("error_type", "server")}
+        provider_code = (err.metadata or {}).get("provider_code")
+        if provider_code and err.status < 500:
             metadata["provider_code"] = provider_code
-        prefix = getattr(self, "prefix", None) or {
-            "id": self.call.gen_id,
-            "object": "chat.completion.chunk",
-            "created": self.call.created,
-            "model": self.call.requested[0],
-        }
         chunk = {
-            **prefix,
-            "error": {"code": code, "message": message, "metadata": metadata},
+            **self.prefix,
+            "error": {
+                "code": err.status,
+                "message": err.message if err.status < 500 else MASKED_500_MESSAGE,
+                "metadata": metadata,
+            },
             "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
         }
         await self._write(b"data: " + encode(chunk) + b"\n\n")
@@ -551,9 +544,8 @@ class ChatStream:
         async def drain() -> None:
             try:
                 async for chunk in outcome.stream.chunks:
-                    with contextlib.suppress(Exception):
-                        self._track_only(chunk)
-            except Exception:
+                    self._account(chunk)
+            except Exception:  # whatever stops it, bill what arrived
                 pass
             finally:
                 await outcome.stream.close()
@@ -562,19 +554,6 @@ class ChatStream:
         task = asyncio.get_running_loop().create_task(drain())
         self.call.st.extras.setdefault("drains", set()).add(task)
         task.add_done_callback(self.call.st.extras["drains"].discard)
-
-    def _track_only(self, chunk: dict[str, Any]) -> None:
-        usage = usage_of(chunk.get("usage"))
-        if usage is not None:
-            self.usage = usage
-        for choice in chunk.get("choices") or ():
-            delta = choice.get("delta") or {}
-            content = delta.get("content")
-            if isinstance(content, str):
-                self.chars += len(content)
-            if choice.get("finish_reason") is not None:
-                self.native_finish = choice["finish_reason"]
-                self.finish = normalize_finish(self.native_finish)
 
 
 async def _no_receive() -> dict[str, Any]:

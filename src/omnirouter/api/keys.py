@@ -125,16 +125,17 @@ async def list_keys(request: Request) -> JSONResponse:
     if offset < 0:
         raise ApiError(400, "offset must be >= 0")
     include_disabled = q.get("include_disabled", "false").lower() == "true"
-    workspace = q.get("workspace_id")
+    # Without workspace_id, the default workspace's keys (as OpenRouter documents), not every workspace's.
+    workspace = q.get("workspace_id") or DEFAULT_WORKSPACE
     async with st.db.engine.connect() as conn:
         keys = [k for k in await repo.load_keys(conn) if not k.is_management]
     keys = [
         k
         for k in keys
-        if (include_disabled or not k.disabled)
-        and (workspace is None or (k.workspace_id or DEFAULT_WORKSPACE) == workspace)
+        if (include_disabled or not k.disabled) and (k.workspace_id or DEFAULT_WORKSPACE) == workspace
     ]
-    keys.sort(key=lambda k: k.created_at, reverse=True)  # most recent first
+    # Most recent first; the hash breaks created_at ties so that pages never overlap or skip a key.
+    keys.sort(key=lambda k: (k.created_at, k.hash), reverse=True)
     page = keys[offset : offset + PAGE_SIZE]
     return JSONResponse({"data": [key_object(st.ledger, k) for k in page]})
 
