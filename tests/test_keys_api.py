@@ -251,12 +251,37 @@ def test_create_rejects_bad_bodies(gateway: Gateway, body: dict[str, Any]) -> No
         assert r.status_code == 400
 
 
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"name": "n" * 256},
+        {"name": "x", "workspace_id": "w" * 65},  # longer than the column: a 500 on PostgreSQL
+        {"name": "x", "creator_user_id": "u" * 65},
+        {"name": "x", "creator_user_id": ""},
+        b'{"name": "x", "limit": 0.1234567890123456789}',  # finer than the money columns keep
+        b'{"name": "x", "limit": 1e-19}',
+    ],
+)
+def test_create_rejects_what_cannot_be_stored(gateway: Gateway, body: dict[str, Any] | bytes) -> None:
+    with gateway.admin() as admin:
+        if isinstance(body, bytes):
+            r = admin.post("/keys", content=body, headers={"content-type": "application/json"})
+        else:
+            r = admin.post("/keys", json=body)
+        assert r.status_code == 400, r.text
+        check("createKeys", r.json(), 400)
+
+
 def test_create_accepts_utc_offset_and_exact_limit(gateway: Gateway) -> None:
     created = gateway.create_key(name="utc offset", expires_at="2035-06-01T12:00:00+00:00", limit=0.1)
     assert created["data"]["expires_at"] == "2035-06-01T12:00:00Z"
     with gateway.admin() as admin:
         raw = admin.get(f"/keys/{created['data']['hash']}").text
-    assert '"limit":0.1,' in raw.replace(" ", "")  # the exact decimal, not 0.1000000000000000055...
+        assert '"limit":0.1,' in raw.replace(" ", "")  # the exact decimal, not 0.1000000000000000055...
+        fine = b'{"name": "fine", "limit": 0.123456789012345678, "workspace_id": "%s"}' % (b"w" * 64)
+        r = admin.post("/keys", content=fine, headers={"content-type": "application/json"})
+        assert r.status_code == 201, r.text
+        assert '"limit":0.123456789012345678,' in admin.get(f"/keys/{r.json()['data']['hash']}").text
 
 
 # -- list
@@ -350,7 +375,8 @@ def test_get_and_patch_fields(gateway: Gateway) -> None:
         assert data["name"] == "after" and data["include_byok_in_limit"] is True
         assert data["limit"] is None and data["limit_remaining"] is None and data["limit_reset"] is None
 
-        for bad in ({"limit": -0.01}, {"limit_reset": "hourly"}, {"name": ""}, {"disabled": "no"}):
+        for bad in ({"limit": -0.01}, {"limit_reset": "hourly"}, {"name": ""}, {"disabled": "no"},
+                    {"name": "n" * 256}, {"limit": 1e-19}):  # fmt: skip
             r = admin.patch(f"/keys/{hash_}", json=bad)
             assert r.status_code == 400, bad
             check("updateKeys", r.json(), 400)

@@ -10,24 +10,6 @@ from typing import Any
 
 from omnirouter.api.jsonio import JSONResponse
 
-# Typed error vocabulary (behaviors §1.5) by HTTP status, for errors we raise ourselves.
-ERROR_TYPE_BY_STATUS = {
-    400: "invalid_request",
-    401: "authentication",
-    402: "payment_required",
-    403: "permission_denied",
-    404: "not_found",
-    408: "timeout",
-    412: "precondition_failed",
-    413: "payload_too_large",
-    422: "unprocessable",
-    429: "rate_limit_exceeded",
-    500: "server",
-    502: "provider_unavailable",
-    503: "provider_overloaded",
-    504: "timeout",
-}
-
 MASKED_500_MESSAGE = "Internal Server Error"
 
 

@@ -30,8 +30,9 @@ class CreateKey(msgspec.Struct, kw_only=True):
     limit_reset: LimitReset | None = None
     include_byok_in_limit: bool = False
     expires_at: datetime | None = None
-    workspace_id: str | None = None
-    creator_user_id: str | None = None
+    # Bounded by their columns (String(64)): PostgreSQL would refuse longer values with a 500.
+    workspace_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    creator_user_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
 
     def __post_init__(self) -> None:
         _check_limit(self.limit)
@@ -49,9 +50,15 @@ class UpdateKey(msgspec.Struct, kw_only=True):
             _check_limit(self.limit)
 
 
+MONEY_PLACES = 18  # the scale of store.types.Money
+
+
 def _check_limit(limit: Decimal | None) -> None:
     if limit is not None and (not limit.is_finite() or limit < 0):
         raise ValueError("limit must be a number >= 0, or null for no limit")
+    if limit is not None and limit.normalize().as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
+        # PostgreSQL's NUMERIC(38, 18) would round it; SQLite would not: refuse rather than differ.
+        raise ValueError(f"limit must have at most {MONEY_PLACES} decimal places")
 
 
 def _iso(value: datetime | None) -> str | None:

@@ -55,6 +55,24 @@ def _transport_error(exc: BaseException) -> UpstreamError:
     return UpstreamError(f"Upstream connection failed: {type(exc).__name__}", kind="protocol")
 
 
+def _parse(raw: bytes, what: str) -> Any:
+    """Decode an upstream body or stream event; an error object in it becomes an UpstreamError."""
+    try:
+        data = _decode(raw)
+    except msgspec.DecodeError as exc:
+        raise UpstreamError(
+            f"Upstream sent {what} that is not valid JSON",
+            status=502,
+            raw=raw[:2000].decode(errors="replace"),
+            kind="protocol",
+        ) from exc
+    if isinstance(data, dict) and data.get("error") and not data.get("choices"):
+        err = data["error"]
+        code = err.get("code") if isinstance(err, dict) else None
+        raise error_from_body(code if isinstance(code, int) else 502, raw.decode(errors="replace"))
+    return data
+
+
 class OpenAICompatAdapter:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
@@ -84,19 +102,8 @@ class OpenAICompatAdapter:
             raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             raise _transport_error(exc) from exc
-        try:
-            data = _decode(raw)
-        except msgspec.DecodeError as exc:
-            raise UpstreamError(
-                "Upstream returned invalid JSON",
-                status=502,
-                raw=raw[:2000].decode(errors="replace"),
-                kind="protocol",
-            ) from exc
+        data = _parse(raw, "a response")
         if not isinstance(data, dict) or "choices" not in data:
-            if isinstance(data, dict) and data.get("error"):
-                code = data["error"].get("code") if isinstance(data["error"], dict) else None
-                raise error_from_body(code if isinstance(code, int) else 502, raw.decode(errors="replace"))
             raise UpstreamError(
                 "Upstream response has no choices",
                 status=502,
@@ -152,28 +159,14 @@ class _SSEStream(StreamResult):
                 if data == b"[DONE]":
                     self.finished = True
                     raise StopAsyncIteration
-                return self._parse(data)
+                try:
+                    return _parse(data, "a stream event")
+                except UpstreamError:
+                    self.finished = True
+                    raise
         except (TimeoutError, aiohttp.ClientError, OSError) as exc:
             self.finished = True
             raise _transport_error(exc) from exc
-
-    def _parse(self, data: bytes) -> dict[str, Any]:
-        try:
-            chunk = _decode(data)
-        except msgspec.DecodeError as exc:
-            self.finished = True
-            raise UpstreamError(
-                "Upstream sent a malformed stream event",
-                status=502,
-                raw=data[:2000].decode(errors="replace"),
-                kind="protocol",
-            ) from exc
-        if isinstance(chunk, dict) and chunk.get("error") and not chunk.get("choices"):
-            self.finished = True
-            err = chunk["error"]
-            code = err.get("code") if isinstance(err, dict) else None
-            raise error_from_body(code if isinstance(code, int) else 502, data.decode(errors="replace"))
-        return chunk
 
     async def close(self) -> None:
         # close(), not release(): an unfinished stream must drop the connection so the upstream
