@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
@@ -303,3 +304,29 @@ def test_instance_credit_checks() -> None:
     with pytest.raises(ApiError) as exc:
         meter.reserve(ledger, key, ALPHA, 1, 1, key_limit_status=403)
     assert exc.value.status == 402 and "Insufficient credits" in exc.value.message
+
+
+def test_windows_roll_over_at_midnight_utc(monkeypatch: pytest.MonkeyPatch) -> None:
+    import omnirouter.accounting.ledger as ledger_module
+
+    clock = [datetime(2026, 3, 15, 23, 59, 59, tzinfo=UTC)]  # Sunday night, end of a week
+
+    class Clock(datetime):
+        @classmethod
+        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
+            return clock[0].astimezone(tz) if tz else clock[0]
+
+    monkeypatch.setattr(ledger_module, "datetime", Clock)
+    ledger = Ledger()
+    daily, weekly, monthly = _key("1", "daily"), _key("1", "weekly"), _key("1", "monthly")
+    for key in (daily, weekly, monthly):
+        ledger.settle(ledger.reserve((key.scope,), D(0)), D("0.75"))
+        assert meter.key_remaining(ledger, key) == D("0.25")
+
+    clock[0] = datetime(2026, 3, 16, 0, 0, 1, tzinfo=UTC)  # Monday: a new day and a new week
+    assert meter.key_remaining(ledger, daily) == D(1)
+    assert meter.key_remaining(ledger, weekly) == D(1)
+    assert meter.key_remaining(ledger, monthly) == D("0.25")  # still March
+    assert ledger.spent(daily.scope, "total")[0] == D("0.75")  # lifetime usage keeps counting
+    clock[0] = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
+    assert meter.key_remaining(ledger, monthly) == D(1)

@@ -196,7 +196,9 @@ def test_credits_add(tmp_path: Path) -> None:
     assert "Total credits: 2.50001 USD." in result.output
     result = run("credits", "add", "100", env=env)
     assert "Added 100 USD. Total credits: 102.50001 USD." in result.output
-    assert _credits(f"sqlite+aiosqlite:///{tmp_path / 'omnirouter.db'}") == Decimal("102.50001")
+    result = run("credits", "add", "1.500000000000000000000", env=env)  # trailing zeros are not precision
+    assert "Added 1.5 USD. Total credits: 104.00001 USD." in result.output, result.output
+    assert _credits(f"sqlite+aiosqlite:///{tmp_path / 'omnirouter.db'}") == Decimal("104.00001")
 
 
 def test_credits_add_to_a_gateway_database(gateway_unstarted: Gateway) -> None:
@@ -220,6 +222,7 @@ def test_credits_add_to_a_gateway_database(gateway_unstarted: Gateway) -> None:
         ("NaN", "must be a positive amount"),
         ("Infinity", "must be a positive amount"),
         ("0.0000000000000000001", "decimal places"),
+        ("1e20", "less than 1e20"),
     ],
 )
 def test_credits_add_rejects_bad_amounts(tmp_path: Path, amount: str, message: str) -> None:

@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -117,6 +118,7 @@ def test_inference_key_cannot_manage(gateway: Gateway, api_key: str) -> None:
             assert r.status_code == 403, (method, path, r.text)
             assert r.json() == {"error": {"code": 403, "message": MANAGEMENT_ONLY}}
         check("getCredits", c.get("/credits").json(), 403)
+        check("createKeys", c.post("/keys", json={"name": "x"}).json(), 403)
         assert c.get("/key").status_code == 200  # the key itself still works
 
 
@@ -139,7 +141,8 @@ def test_missing_and_invalid_credentials(gateway: Gateway) -> None:
             r = anon.get(path)
             assert r.status_code == 401
             assert r.json() == {"error": {"code": 401, "message": "Missing Authentication header"}}
-        check("getCurrentKey", anon.get("/key").json(), 401)
+        for op, path in (("getCurrentKey", "/key"), ("list", "/keys"), ("getCredits", "/credits")):
+            check(op, anon.get(path).json(), 401)
         r = anon.post("/chat/completions", json={"model": "test/alpha", "messages": []})
         assert r.status_code == 401
         for header in (
@@ -200,8 +203,6 @@ def test_key_unknown_to_this_worker_authenticates(gateway: Gateway) -> None:
     secret = new_key()
     created = gateway.create_key(name="template")
     record = gateway.state.keys.by_hash[created["data"]["hash"]]
-    from dataclasses import replace
-
     other = replace(record, hash=hashlib.sha256(secret.encode()).hexdigest(), name="other worker")
 
     async def insert(conn: Any) -> None:
@@ -260,6 +261,8 @@ def test_create_rejects_bad_bodies(gateway: Gateway, body: dict[str, Any]) -> No
         {"name": "x", "creator_user_id": ""},
         b'{"name": "x", "limit": 0.1234567890123456789}',  # finer than the money columns keep
         b'{"name": "x", "limit": 1e-19}',
+        b'{"name": "x", "limit": 1e30}',  # more than NUMERIC(38, 18) holds
+        b'{"name": "x", "limit": 100000000000000000000}',
     ],
 )
 def test_create_rejects_what_cannot_be_stored(gateway: Gateway, body: dict[str, Any] | bytes) -> None:

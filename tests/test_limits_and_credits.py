@@ -17,9 +17,11 @@ from typing import Any
 import httpx
 import openai
 import pytest
+import uvicorn
 from click.testing import CliRunner
 
 from omnirouter.accounting.periods import EPOCH, window_starts
+from omnirouter.app import create_app
 from omnirouter.cli import main as cli
 from omnirouter.governance.keys import KeyRecord, key_hash, mask, new_key
 from omnirouter.store import repo
@@ -256,9 +258,7 @@ def test_limit_remaining_per_window(gateway: Gateway) -> None:
 
 
 @pytest.mark.parametrize(("reset", "period"), [("daily", "day"), ("weekly", "week"), ("monthly", "month")])
-def test_spend_in_a_previous_window_does_not_count(
-    gateway: Gateway, fake_a: Any, reset: str, period: str
-) -> None:
+def test_spend_in_a_previous_window_does_not_count(gateway: Gateway, fake_a: Any, reset: str, period: str) -> None:
     created = gateway.create_key(name=f"{reset} reset", limit=0.01, limit_reset=reset)
     secret, scope = created["key"], "key:" + created["data"]["hash"]
     now = datetime.now(UTC)
@@ -355,6 +355,22 @@ def test_failed_upstream_releases_the_reservation(gateway: Gateway, fake_a: Any)
         assert post_chat(c, raw).status_code == 200
 
 
+def test_abandoned_requests_do_not_leak_reservations(gateway: Gateway, fake_a: Any) -> None:
+    created = gateway.create_key(name="abandoned", limit=1)
+    secret, scope = created["key"], "key:" + created["data"]["hash"]
+    ledger = gateway.state.ledger
+    fake_a.fake.script(Delay(0.5), Stream(chunks=50, chunk_delay=0.02))
+    with httpx.Client(base_url=gateway.api, headers={"Authorization": f"Bearer {secret}"}, timeout=0.2) as c:
+        with pytest.raises(httpx.ReadTimeout):  # the client gives up while the upstream is still thinking
+            post_chat(c, body_bytes(max_tokens=5))
+        with c.stream("POST", "/chat/completions", content=body_bytes(max_tokens=100, stream=True)) as s:
+            next(s.iter_lines())  # the first event, then hang up mid-stream
+    wait_until(lambda: ledger.in_flight(scope) == 0 and ledger.in_flight("instance") == 0)
+    view = key_view(gateway, secret)
+    assert view["usage"] > 0  # what the upstream generated is still billed
+    assert view["limit_remaining"] == 1 - view["usage"]
+
+
 # -- instance credits
 
 
@@ -397,3 +413,78 @@ def test_instance_credits(make_gateway: Callable[..., Gateway], fake_a: Any) -> 
     gw.flush()
     time.sleep(2 * gw.settings.sync_interval)
     assert credits(gw) == {"total_credits": D("0.00101"), "total_usage": spent}
+
+
+# -- several workers on one database
+
+
+def second_worker(tmp: Path, first: Gateway, config: dict[str, Any]) -> Gateway:
+    """Another worker process's view: its own app, key cache and ledger, on `first`'s database."""
+    tmp.mkdir()
+    gw = Gateway(tmp, config)
+    gw.management_key = first.management_key
+    gw.settings = first.settings.model_copy()
+    gw.app = create_app(gw.settings)
+    gw.server = uvicorn.Server(
+        uvicorn.Config(gw.app, loop="asyncio", http="httptools", log_level="warning", lifespan="on")
+    )
+    return gw.start()
+
+
+def test_workers_share_keys_spend_and_credits(
+    make_gateway: Callable[..., Gateway], tmp_path: Path, fake_a: Any, fake_b: Any
+) -> None:
+    config = standard_config(fake_a.base_url, fake_b.base_url)
+    a = make_gateway(config)
+    b = second_worker(tmp_path / "worker-b", a, config)
+    try:
+        created = a.create_key(name="shared", limit=1)
+        secret, hash_ = created["key"], created["data"]["hash"]
+        with a.client(secret) as ca, b.client(secret) as cb:
+            # A key created on one worker works on the other at once.
+            assert cb.get("/key").status_code == 200
+            r = post_chat(ca, body_bytes(max_tokens=5))
+            assert r.status_code == 200
+            spent = exact(r)["usage"]["cost"]
+            r = post_chat(cb, body_bytes(max_tokens=5))
+            assert r.status_code == 200
+            spent += exact(r)["usage"]["cost"]
+            # Each worker's spend reaches the other within a flush and a sync.
+            wait_until(lambda: key_view(a, secret)["usage"] == spent == key_view(b, secret)["usage"])
+            assert credits(a)["total_usage"] == spent == credits(b)["total_usage"]
+            a.flush()
+            b.flush()
+            time.sleep(3 * a.settings.sync_interval)
+            assert key_view(a, secret)["usage"] == spent == key_view(b, secret)["usage"]  # nothing doubled
+
+            # A limit lowered on one worker binds on the other.
+            with a.admin() as admin:
+                assert admin.patch(f"/keys/{hash_}", json={"limit": float(spent)}).status_code == 200
+            wait_until(lambda: post_chat(cb, body_bytes(max_tokens=1)).status_code == 402)
+            with b.admin() as admin:
+                assert admin.patch(f"/keys/{hash_}", json={"limit": None}).status_code == 200
+            wait_until(lambda: post_chat(ca, body_bytes(max_tokens=1)).status_code == 200)
+
+            # Disabled on one worker, rejected by the other.
+            with a.admin() as admin:
+                assert admin.patch(f"/keys/{hash_}", json={"disabled": True}).status_code == 200
+            wait_until(lambda: cb.get("/key").status_code == 401)
+            with b.admin() as admin:
+                assert admin.patch(f"/keys/{hash_}", json={"disabled": False}).status_code == 200
+            wait_until(lambda: ca.get("/key").status_code == 200)
+
+            # Credits funded from the command line bind on every worker.
+            fund(a, "0.000001")
+            wait_until(lambda: credits(a)["total_credits"] == D("0.000001") == credits(b)["total_credits"])
+            sent = len(fake_a.fake.requests)
+            assert post_chat(ca, body_bytes(max_tokens=1)).status_code == 402
+            assert post_chat(cb, body_bytes(max_tokens=1)).status_code == 402
+            assert len(fake_a.fake.requests) == sent
+
+            # Deleted on one worker, gone on the other.
+            with b.admin() as admin:
+                assert admin.delete(f"/keys/{hash_}").json() == {"deleted": True}
+            wait_until(lambda: ca.get("/key").status_code == 401)
+            assert cb.get("/key").status_code == 401
+    finally:
+        b.stop()

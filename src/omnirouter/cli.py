@@ -113,9 +113,11 @@ def credits_add(amount: str, config: str | None, note: str | None) -> None:
         raise click.BadParameter(f"{amount!r} is not a number", param_hint="AMOUNT") from None
     if not value.is_finite() or value <= 0:
         raise click.BadParameter("must be a positive amount", param_hint="AMOUNT")
-    if value.as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
-        # Money columns are NUMERIC(38, 18): PostgreSQL would silently round the rest away.
+    # Money columns are NUMERIC(38, 18): PostgreSQL would round finer amounts and refuse larger ones.
+    if value.normalize().as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
         raise click.BadParameter(f"at most {MONEY_PLACES} decimal places", param_hint="AMOUNT")
+    if value >= Decimal(10) ** 20:
+        raise click.BadParameter("must be less than 1e20", param_hint="AMOUNT")
     settings = _settings(config)
     total = asyncio.run(_add_credits(settings, value, note))
     click.echo(f"Added {_usd(value)} USD. Total credits: {_usd(total)} USD.")

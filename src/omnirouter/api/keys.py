@@ -50,14 +50,20 @@ class UpdateKey(msgspec.Struct, kw_only=True):
             _check_limit(self.limit)
 
 
-MONEY_PLACES = 18  # the scale of store.types.Money
+# The money columns are NUMERIC(38, 18) (store.types.Money): 18 decimal places, under 10**20 USD.
+MONEY_PLACES = 18
+MONEY_MAX = Decimal(10) ** 20
 
 
 def _check_limit(limit: Decimal | None) -> None:
-    if limit is not None and (not limit.is_finite() or limit < 0):
+    if limit is None:
+        return
+    if not limit.is_finite() or limit < 0:
         raise ValueError("limit must be a number >= 0, or null for no limit")
-    if limit is not None and limit.normalize().as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
-        # PostgreSQL's NUMERIC(38, 18) would round it; SQLite would not: refuse rather than differ.
+    # PostgreSQL would round finer amounts (SQLite would not) and refuse larger ones: refuse both here.
+    if limit >= MONEY_MAX:
+        raise ValueError("limit must be less than 1e20")
+    if limit.normalize().as_tuple().exponent < -MONEY_PLACES:  # type: ignore[operator]
         raise ValueError(f"limit must have at most {MONEY_PLACES} decimal places")
 
 
@@ -137,9 +143,7 @@ async def list_keys(request: Request) -> JSONResponse:
     async with st.db.engine.connect() as conn:
         keys = [k for k in await repo.load_keys(conn) if not k.is_management]
     keys = [
-        k
-        for k in keys
-        if (include_disabled or not k.disabled) and (k.workspace_id or DEFAULT_WORKSPACE) == workspace
+        k for k in keys if (include_disabled or not k.disabled) and (k.workspace_id or DEFAULT_WORKSPACE) == workspace
     ]
     # Most recent first; the hash breaks created_at ties so that pages never overlap or skip a key.
     keys.sort(key=lambda k: (k.created_at, k.hash), reverse=True)

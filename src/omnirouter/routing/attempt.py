@@ -174,9 +174,9 @@ async def attempt(
             attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), err.status, err))
             if err.status in CLIENT_FAULT_STATUSES:
                 raise provider_error(err, cand) from None
-            health.failed(cand.model.id, cand.endpoint.slug)
+            health.failed((cand.model.id, cand.endpoint.slug), retry_after=err.retry_after)
             continue
-        health.succeeded(cand.model.id, cand.endpoint.slug)
+        health.succeeded((cand.model.id, cand.endpoint.slug))
         attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), 200))
         return outcome
     if not attempts:

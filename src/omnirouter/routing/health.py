@@ -1,22 +1,71 @@
-"""Which endpoints failed recently. Recently failing endpoints are tried last (behaviors §3.1)."""
+"""A circuit breaker per endpoint, so a dead provider costs one failed attempt, not one per request.
+
+closed     the endpoint takes its normal place in the order.
+open       it failed: for a cooling period (30 s, or the upstream's Retry-After, doubling while it
+           keeps failing, up to 5 minutes) it goes to the end of the order, still a last resort.
+half-open  the cooling period is over: one request at a time probes it at its normal place; others
+           keep it at the end. A success closes the circuit, a failure opens it again.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 
-RECENT_SECONDS = 30.0
+COOLDOWN_SECONDS = 30.0  # OpenRouter prefers providers without outages in the last 30 seconds
+MAX_COOLDOWN_SECONDS = 300.0
+PROBE_TIMEOUT_SECONDS = 60.0  # a probe that never reported back frees its slot after this
+
+EndpointKey = tuple[str, str]  # (model id, endpoint slug)
+
+
+@dataclass
+class _Circuit:
+    open_until: float
+    cooldown: float
+    probe_started: float | None = None
 
 
 class Health:
-    def __init__(self) -> None:
-        self._failed_at: dict[tuple[str, str], float] = {}
+    def __init__(self, cooldown: float = COOLDOWN_SECONDS) -> None:
+        self.cooldown = cooldown
+        self._circuits: dict[EndpointKey, _Circuit] = {}
 
-    def failed(self, model_id: str, endpoint_slug: str) -> None:
-        self._failed_at[(model_id, endpoint_slug)] = time.monotonic()
+    def state(self, key: EndpointKey, now: float | None = None) -> str:
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            return "closed"
+        return "open" if (now or time.monotonic()) < circuit.open_until else "half_open"
 
-    def succeeded(self, model_id: str, endpoint_slug: str) -> None:
-        self._failed_at.pop((model_id, endpoint_slug), None)
+    def deprioritised(self, key: EndpointKey) -> bool:
+        """Whether the endpoint belongs at the end of the order for a new request."""
+        circuit = self._circuits.get(key)
+        if circuit is None:
+            return False
+        now = time.monotonic()
+        if now < circuit.open_until:
+            return True
+        probing = circuit.probe_started is not None and now - circuit.probe_started < PROBE_TIMEOUT_SECONDS
+        return probing
+
+    def attempt_started(self, key: EndpointKey) -> None:
+        circuit = self._circuits.get(key)
+        if circuit is not None and time.monotonic() >= circuit.open_until:
+            circuit.probe_started = time.monotonic()
+
+    def failed(self, key: EndpointKey, retry_after: float | None = None) -> None:
+        now = time.monotonic()
+        circuit = self._circuits.get(key)
+        if retry_after is not None:  # the upstream said when to come back
+            cooldown = retry_after
+        elif circuit is None:
+            cooldown = self.cooldown
+        else:  # failing again after its cooling period: wait longer this time
+            cooldown = min(circuit.cooldown * 2, MAX_COOLDOWN_SECONDS)
+        self._circuits[key] = _Circuit(open_until=now + cooldown, cooldown=cooldown)
+
+    def succeeded(self, key: EndpointKey) -> None:
+        self._circuits.pop(key, None)
 
     def recently_failed(self, model_id: str, endpoint_slug: str) -> bool:
-        at = self._failed_at.get((model_id, endpoint_slug))
-        return at is not None and time.monotonic() - at < RECENT_SECONDS
+        return self.deprioritised((model_id, endpoint_slug))
