@@ -1,13 +1,449 @@
-"""This server's OpenAPI document, generated from its own msgspec schemas."""
+"""This server's OpenAPI 3.1 document, generated from its own routes and msgspec schemas.
+
+Paths and methods come from ``omnirouter.app.api_routes()``; bodies from the Structs the handlers
+decode with and from ``omnirouter.api.schemas``. Each (path, method) needs an entry in ``OPERATIONS``:
+a route without one, or an entry for a route that is not served, is an error, so the document cannot
+silently fall behind the server. Operation ids, summaries and tags are the official OpenRouter
+document's, so SDK generators produce clients compatible with OpenRouter's.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import Any, Literal
+
+import msgspec
+from starlette.convertors import FloatConvertor, IntegerConvertor
+from starlette.routing import BaseRoute, Route
 
 from omnirouter import __version__
+from omnirouter.api import schemas as s
+from omnirouter.api.keys import CreateKey, UpdateKey
+from omnirouter.formats.openai_chat import ChatRequest
+
+REF = "#/components/schemas/{name}"
+JSON = "application/json"
+SSE = "text/event-stream"
+
+Auth = Literal["none", "any", "inference", "management"]
+
+_AUTH_NOTE = {
+    "none": "No authentication.",
+    "any": "Authentication: an API key or a management key.",
+    "inference": "Authentication: an API key (a management key gets 403).",
+    "management": "Authentication: a management key.",
+}
+
+# What each error status means on this server; the body is always the error envelope.
+ERROR_DESCRIPTIONS = {
+    400: "Bad Request: invalid parameters or body",
+    401: "Unauthorized: missing, unknown, disabled or expired key",
+    402: "Payment Required: not enough credits, or the key's limit is reached",
+    403: "Forbidden: the key is not allowed to do this",
+    404: "Not Found",
+    408: "Request Timeout: the provider did not answer in time",
+    410: "Gone: not available on a self-hosted instance",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity: the provider rejected the request",
+    429: "Too Many Requests: rate limited by every provider",
+    500: "Internal Server Error",
+    502: "Bad Gateway: the provider failed",
+    503: "Service Unavailable: every provider failed or is overloaded",
+}
+
+PATH_PARAMETERS = {
+    "hash": "The key's hash (the `hash` of a key object)",
+    "author": "The model's author, the part of its id before the slash",
+    "slug": "The model's slug, the part of its id after the slash (variants like `:free` allowed)",
+}
+
+TAGS = {
+    "Chat": "Chat completions",
+    "Models": "The models this instance can serve",
+    "Endpoints": "The provider endpoints serving each model",
+    "Providers": "The providers this instance routes to",
+    "API Keys": "Key management",
+    "Credits": "Instance funding and spend",
+    "Generations": "Metadata and stored content of past requests",
+    "OpenAPI": "This document",
+}
+
+
+@dataclass(frozen=True, kw_only=True)
+class Operation:
+    operation_id: str
+    summary: str
+    tag: str
+    auth: Auth
+    errors: tuple[int, ...]
+    # The success body (JSON): a Struct, a raw JSON schema, or None when the operation never succeeds.
+    response: type | dict[str, Any] | None
+    status: int = 200
+    response_description: str = "OK"
+    body: type | None = None
+    body_description: str | None = None
+    query: type | None = None
+    stream: type | None = None  # an SSE event, served instead of JSON when the request asks to stream
+    headers: tuple[str, ...] = ()
+    description: str | None = None
+    deprecated: bool = False
+
+
+# Response headers, by name.
+HEADERS = {
+    "X-Generation-Id": {"description": "The generation id, for GET /generation", "schema": {"type": "string"}},
+    "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}},
+}
+
+_CHAT_BODY = (
+    "Only the fields the gateway acts on are described. Every other Chat Completions parameter is forwarded "
+    "to the provider as sent, or dropped when the chosen endpoint does not support it."
+)
+
+OPERATIONS: dict[tuple[str, str], Operation] = {
+    ("/chat/completions", "post"): Operation(
+        operation_id="sendChatCompletionRequest",
+        summary="Create a chat completion",
+        tag="Chat",
+        auth="inference",
+        body=ChatRequest,
+        body_description=_CHAT_BODY,
+        response=s.ChatResult,
+        response_description="The completion; a stream of server-sent events when `stream` is true",
+        stream=s.ChatStreamingResponse,
+        headers=("X-Generation-Id",),
+        errors=(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503),
+        description=(
+            "Routes the request to a provider serving the model, with fallbacks. A stream reports errors that "
+            "happen after it started in-band, as a chunk with `error` and finish_reason `error`."
+        ),
+    ),
+    ("/models", "get"): Operation(
+        operation_id="getModels",
+        summary="List all models and their properties",
+        tag="Models",
+        auth="none",
+        query=s.ModelsQuery,
+        response=s.ModelsListResponse,
+        errors=(400, 500),
+    ),
+    ("/models/count", "get"): Operation(
+        operation_id="listModelsCount",
+        summary="Get total count of available models",
+        tag="Models",
+        auth="none",
+        query=s.ModelFilters,
+        response=s.ModelsCountResponse,
+        errors=(400, 500),
+    ),
+    ("/models/user", "get"): Operation(
+        operation_id="listModelsUser",
+        summary="List models filtered by user provider preferences, privacy settings, and guardrails",
+        tag="Models",
+        auth="inference",
+        query=s.ModelsQuery,
+        response=s.ModelsListResponse,
+        errors=(400, 401, 403, 500),
+    ),
+    ("/model/{author}/{slug}", "get"): Operation(
+        operation_id="getModel",
+        summary="Get a model by its slug",
+        tag="Models",
+        auth="none",
+        response=s.ModelResponse,
+        errors=(404, 500),
+    ),
+    ("/models/{author}/{slug}/endpoints", "get"): Operation(
+        operation_id="listEndpoints",
+        summary="List all endpoints for a model",
+        tag="Endpoints",
+        auth="none",
+        response=s.ModelEndpointsResponse,
+        errors=(404, 500),
+    ),
+    ("/providers", "get"): Operation(
+        operation_id="listProviders",
+        summary="List all providers",
+        tag="Providers",
+        auth="none",
+        response=s.ProvidersResponse,
+        errors=(500,),
+    ),
+    ("/endpoints/zdr", "get"): Operation(
+        operation_id="listEndpointsZdr",
+        summary="Preview the impact of ZDR on the available endpoints",
+        tag="Endpoints",
+        auth="none",
+        response=s.ZdrEndpointsResponse,
+        errors=(500,),
+    ),
+    ("/keys", "get"): Operation(
+        operation_id="list",
+        summary="List API keys",
+        tag="API Keys",
+        auth="management",
+        query=s.KeysQuery,
+        response=s.ApiKeyListResponse,
+        errors=(400, 401, 403, 500),
+    ),
+    ("/keys", "post"): Operation(
+        operation_id="createKeys",
+        summary="Create a new API key",
+        tag="API Keys",
+        auth="management",
+        body=CreateKey,
+        response=s.CreateKeyResponse,
+        status=201,
+        response_description="Created; `key` is the secret, shown only here",
+        errors=(400, 401, 403, 500),
+    ),
+    ("/keys/{hash}", "get"): Operation(
+        operation_id="getKey",
+        summary="Get a single API key",
+        tag="API Keys",
+        auth="management",
+        response=s.ApiKeyResponse,
+        errors=(401, 403, 404, 500),
+    ),
+    ("/keys/{hash}", "patch"): Operation(
+        operation_id="updateKeys",
+        summary="Update an API key",
+        tag="API Keys",
+        auth="management",
+        body=UpdateKey,
+        body_description="Only the fields present are changed.",
+        response=s.ApiKeyResponse,
+        errors=(400, 401, 403, 404, 500),
+    ),
+    ("/keys/{hash}", "delete"): Operation(
+        operation_id="deleteKeys",
+        summary="Delete an API key",
+        tag="API Keys",
+        auth="management",
+        response=s.DeleteKeyResponse,
+        errors=(401, 403, 404, 500),
+    ),
+    ("/key", "get"): Operation(
+        operation_id="getCurrentKey",
+        summary="Get current API key",
+        tag="API Keys",
+        auth="any",
+        response=s.CurrentKeyResponse,
+        errors=(401, 500),
+    ),
+    ("/credits", "get"): Operation(
+        operation_id="getCredits",
+        summary="Get remaining credits",
+        tag="Credits",
+        auth="management",
+        response=s.CreditsResponse,
+        errors=(401, 403, 500),
+    ),
+    ("/credits/coinbase", "post"): Operation(
+        operation_id="createCoinbaseCharge",
+        summary="Deprecated Coinbase Commerce charge endpoint",
+        tag="Credits",
+        auth="none",
+        response=None,
+        errors=(410, 500),
+        deprecated=True,
+        description="Always 410: fund the instance with `omnirouter credits add` instead.",
+    ),
+    ("/generation", "get"): Operation(
+        operation_id="getGeneration",
+        summary="Get request & usage metadata for a generation",
+        tag="Generations",
+        auth="any",
+        query=s.GenerationQuery,
+        response=s.GenerationResponse,
+        errors=(400, 401, 404, 500),
+        description="An API key sees its own generations; a management key sees every one.",
+    ),
+    ("/generation/content", "get"): Operation(
+        operation_id="listGenerationContent",
+        summary="Get stored prompt, completion, and error content for a generation",
+        tag="Generations",
+        auth="any",
+        query=s.GenerationQuery,
+        response=s.GenerationContentResponse,
+        errors=(400, 401, 403, 404, 500),
+        description="Needs prompt logging (OMNIROUTER_LOG_PROMPTS=true); 403 otherwise.",
+    ),
+    ("/openapi.json", "get"): Operation(
+        operation_id="getOpenAPIDocument",
+        summary="Get this server's OpenAPI document",
+        tag="OpenAPI",
+        auth="none",
+        # Not a Struct: the document is whatever this module builds.
+        response={"type": "object", "description": "An OpenAPI 3.1 document"},
+        response_description="This document",
+        errors=(500,),
+    ),
+}
+
+
+class UndocumentedRoute(LookupError):
+    """A route the app serves has no entry in OPERATIONS (or an entry names a route it does not serve)."""
+
+
+def _ref(t: type) -> dict[str, Any]:
+    return {"$ref": REF.format(name=t.__name__)}
+
+
+def _numbers_for_decimals(node: Any) -> None:
+    # msgspec describes Decimal as a string, but jsonio writes every Decimal as a JSON number, and
+    # msgspec reads one from a number too: the wire format is a number.
+    if isinstance(node, dict):
+        if node.get("type") == "string" and node.get("format") == "decimal":
+            node["type"] = "number"
+        for value in node.values():
+            _numbers_for_decimals(value)
+    elif isinstance(node, list):
+        for value in node:
+            _numbers_for_decimals(value)
+
+
+def _query_parameters(query: type) -> list[dict[str, Any]]:
+    """One query parameter per field of a query Struct, inlined (they are not components)."""
+    _, defs = msgspec.json.schema_components([query], ref_template=REF)
+    struct = defs[query.__name__]
+    required = set(struct.get("required", ()))
+    params = []
+    for name, schema in struct["properties"].items():
+        schema = dict(schema)
+        param: dict[str, Any] = {"name": name, "in": "query", "required": name in required}
+        if "description" in schema:
+            param["description"] = schema.pop("description")
+        param["schema"] = schema
+        params.append(param)
+    return params
+
+
+_CONVERTOR_TYPES = {IntegerConvertor: "integer", FloatConvertor: "number"}
+
+
+def _path_parameters(route: Route) -> list[dict[str, Any]]:
+    params = []
+    for name, convertor in route.param_convertors.items():
+        if name not in PATH_PARAMETERS:
+            raise UndocumentedRoute(f"path parameter {name!r} of {route.path} has no description in PATH_PARAMETERS")
+        kind = _CONVERTOR_TYPES.get(type(convertor), "string")
+        params.append(
+            {
+                "name": name,
+                "in": "path",
+                "required": True,
+                "description": PATH_PARAMETERS[name],
+                "schema": {"type": kind},
+            }
+        )
+    return params
+
+
+def _error_response(status: int, generation_header: bool) -> dict[str, Any]:
+    response: dict[str, Any] = {
+        "description": ERROR_DESCRIPTIONS[status],
+        "content": {JSON: {"schema": _ref(s.ErrorResponse)}},
+    }
+    headers = {}
+    if generation_header:
+        headers["X-Generation-Id"] = HEADERS["X-Generation-Id"]
+    if status in (429, 503):
+        headers["Retry-After"] = HEADERS["Retry-After"]
+    if headers:
+        response["headers"] = headers
+    return response
+
+
+def _operation(route: Route, op: Operation) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "operationId": op.operation_id,
+        "summary": op.summary,
+        "description": " ".join(x for x in (op.description, _AUTH_NOTE[op.auth]) if x),
+        "tags": [op.tag],
+        "security": [] if op.auth == "none" else [{"bearer": []}],
+    }
+    if op.deprecated:
+        out["deprecated"] = True
+    parameters = _path_parameters(route) + (_query_parameters(op.query) if op.query else [])
+    if parameters:
+        out["parameters"] = parameters
+    if op.body is not None:
+        body: dict[str, Any] = {"required": True, "content": {JSON: {"schema": _ref(op.body)}}}
+        if op.body_description:
+            body["description"] = op.body_description
+        out["requestBody"] = body
+    responses: dict[str, Any] = {}
+    if op.response is not None:
+        schema = op.response if isinstance(op.response, dict) else _ref(op.response)
+        content: dict[str, Any] = {JSON: {"schema": schema}}
+        if op.stream is not None:
+            content[SSE] = {"schema": _ref(op.stream), "x-speakeasy-sse-sentinel": "[DONE]"}
+        success: dict[str, Any] = {"description": op.response_description, "content": content}
+        if op.headers:
+            success["headers"] = {name: HEADERS[name] for name in op.headers}
+        responses[str(op.status)] = success
+    for status in op.errors:
+        responses[str(status)] = _error_response(status, "X-Generation-Id" in op.headers)
+    out["responses"] = responses
+    return out
+
+
+def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    paths: dict[str, dict[str, Any]] = {}
+    used: set[tuple[str, str]] = set()
+    for route in routes:
+        if not isinstance(route, Route) or not route.methods:
+            raise UndocumentedRoute(f"{route!r}: only plain routes with methods can be documented")
+        path = route.path_format
+        for method in sorted(m.lower() for m in route.methods if m != "HEAD"):
+            op = OPERATIONS.get((path, method))
+            if op is None:
+                raise UndocumentedRoute(f"{method.upper()} {path} is served but has no entry in OPERATIONS")
+            used.add((path, method))
+            paths.setdefault(path, {})[method] = _operation(route, op)
+    if stale := sorted(set(OPERATIONS) - used):
+        raise UndocumentedRoute(f"OPERATIONS describes routes the app does not serve: {stale}")
+
+    types: set[type] = {s.ErrorResponse}
+    for key in used:
+        op = OPERATIONS[key]
+        types |= {t for t in (op.body, op.response, op.stream) if isinstance(t, type)}
+    _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
+    _numbers_for_decimals(components)
+
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Omnirouter",
+            "version": __version__,
+            "description": (
+                "A self-hosted, OpenRouter-compatible LLM gateway. The API is served under both /api/v1 "
+                "and /v1. Authenticate with `Authorization: Bearer <key>`: an API key for inference, a "
+                "management key for key management and credits."
+            ),
+            "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
+        },
+        "servers": [{"url": "/api/v1"}],
+        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
+        "paths": dict(sorted(paths.items())),
+        "components": {
+            "schemas": dict(sorted(components.items())),
+            "securitySchemes": {
+                "bearer": {
+                    "type": "http",
+                    "scheme": "bearer",
+                    "description": "An API key or a management key (`x-api-key: <key>` is accepted too)",
+                }
+            },
+        },
+    }
 
 
 @cache
 def document() -> dict[str, Any]:
-    return {"openapi": "3.1.0", "info": {"title": "Omnirouter", "version": __version__}, "paths": {}}
+    from omnirouter.app import api_routes  # here: omnirouter.app imports the handlers that serve this
+
+    return build(api_routes())

@@ -1,21 +1,37 @@
-"""Which endpoints to try for a request, in which order.
+"""Which endpoints to try for a request, in which order (behaviors §3-4).
 
-For each requested model (`model`, then `models` fallbacks): its live endpoints, filtered by the
-`provider` preferences and the request's needs; ordered by `provider.order`, else at random weighted
-by the inverse square of price among endpoints that have not failed recently, the failing ones last.
+For each requested model (`model`, then `models` fallbacks; routers and `~latest` resolved first):
+the endpoint pool its variant selects, minus what the hard filters exclude (`provider` preferences,
+context length, `max_tokens`, prices), narrowed by the soft preferences (tools, response_format).
+Then the order: `provider.sort` (or a variant's) by price, throughput, latency or tool success;
+else `provider.order`; else a session's sticky endpoint first and the rest at random weighted by the
+inverse square of price. Endpoints whose circuit is open go last either way, and `preferred_*`
+thresholds move slow endpoints after every fast one, across models.
 """
 
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from decimal import Decimal
 
 from omnirouter.api.errors import ApiError
-from omnirouter.catalog.catalog import Catalog
+from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.catalog.types import Endpoint, Model, Provider
-from omnirouter.formats.openai_chat import ChatRequest
+from omnirouter.formats.openai_chat import ChatRequest, ProviderPrefs, SortConfig
 from omnirouter.routing.availability import availability_error
 from omnirouter.routing.health import Health
+from omnirouter.routing.stats import EndpointStats
+
+MILLION = Decimal(1_000_000)
+# Quantization families: asking for fp4 admits its microscaling variants (behaviors §3.2).
+QUANT_FAMILY = {"fp4": {"fp4", "mxfp4", "nvfp4"}, "fp8": {"fp8", "mxfp8"}}
+# Variants that pick a separate pool of endpoints; the others rewrite the request.
+POOL_VARIANTS = ("free", "extended", "thinking")
+# Service-tier endpoints join the pool only with the variant that asks for them.
+TIER_OF_VARIANT = {"nitro": "priority", "floor": "flex"}
+SORT_OF_VARIANT = {"nitro": "throughput", "floor": "price", "exacto": "exacto"}
 
 
 @dataclass(frozen=True)
@@ -25,103 +41,321 @@ class Candidate:
     provider: Provider
     supported: list[str] | None  # the endpoint's supported_parameters
 
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.model.id, self.endpoint.slug)
 
-def requested_models(req: ChatRequest, default_model: str | None) -> list[str]:
-    ids = [req.model] if req.model else []
-    for m in req.models or []:
-        if m not in ids:
-            ids.append(m)
-    if not ids:
-        if default_model:
-            return [default_model]
-        raise ApiError(400, 'No model specified: set "model" (or "models")')
-    return ids
+
+@dataclass
+class Plan:
+    candidates: list[Candidate]
+    requested: list[str]
+    strategy: str = "direct"  # RoutingStrategy: direct, auto, free, latest, fallback
+    total_endpoints: int = 0
+    plugins: list[dict] = field(default_factory=list)  # added by variants such as :online
+
+
+@dataclass
+class Needs:
+    """What the request asks of an endpoint, beyond the `provider` object."""
+
+    params: set[str]
+    prompt_tokens: int
+    completion_limit: int | None
+    tools: bool = False
+    response_format: bool = False
 
 
 def _matches(slugs: list[str], ep: Endpoint) -> bool:
-    """A base slug ("deepinfra") matches all of that provider's endpoints; a full one only itself."""
-    return any(s == ep.slug or s == ep.provider for s in slugs)
+    """A base slug ("deepinfra") matches all of that provider's endpoints except service-tier ones;
+    a full slug ("deepinfra/turbo") only itself."""
+    for s in slugs:
+        s = s.lower()
+        if s == ep.slug.lower() or (s == ep.provider and ep.variant not in ("priority", "flex")):
+            return True
+    return False
+
+
+def _price(ep: Endpoint) -> Decimal:
+    return ep.pricing.prompt + ep.pricing.completion
 
 
 def _weight(ep: Endpoint) -> float:
-    price = float(ep.pricing.prompt + ep.pricing.completion)
+    price = float(_price(ep))
     return 1e30 if price <= 0 else 1.0 / (price * price)
 
 
-def _load_balanced(model: Model, eps: list[Endpoint], health: Health, rng: random.Random) -> list[Endpoint]:
-    healthy = [e for e in eps if not health.recently_failed(model.id, e.slug)]
-    failing = [e for e in eps if health.recently_failed(model.id, e.slug)]
-    # Weighted sampling without replacement (Efraimidis-Spirakis): key = u ** (1 / w).
-    keyed = sorted(healthy, key=lambda e: rng.random() ** (1.0 / _weight(e)), reverse=True)
-    return keyed + failing
+def _quant_ok(wanted: list[str], ep: Endpoint) -> bool:
+    q = (ep.quantization or "unknown").lower()
+    return any(q in QUANT_FAMILY.get(w.lower(), {w.lower()}) for w in wanted)
 
 
-def plan(
-    catalog: Catalog,
-    req: ChatRequest,
-    params: set[str],
-    health: Health,
-    *,
-    default_model: str | None = None,
-    rng: random.Random | None = None,
-) -> list[Candidate]:
-    rng = rng or random.Random()
-    ids = requested_models(req, default_model)
-    prefs = req.provider
-    require_all = bool(prefs and prefs.require_parameters)
-    completion_limit = req.completion_limit
-    candidates: list[Candidate] = []
-    excluded: list[str] = []
-    served_any = False
+def _max_price_ok(prefs: ProviderPrefs, ep: Endpoint) -> bool:
+    mp = prefs.max_price
+    if mp is None:
+        return True
+    p = ep.pricing
+    checks = ((mp.prompt, p.prompt * MILLION), (mp.completion, p.completion * MILLION), (mp.request, p.request),
+              (mp.image, p.image))  # fmt: skip
+    return all(limit is None or value <= Decimal(str(limit)) for limit, value in checks)
 
-    for model_id in ids:
-        model = catalog.model(model_id)
-        if model is None:
-            raise availability_error("model_not_found", f"{model_id} is not a valid model ID", ids)
-        eps = catalog.live_endpoints(model)
-        served_any = served_any or bool(eps)
-        kept: list[Endpoint] = []
-        for ep in eps:
-            supported = catalog.endpoint_supported_parameters(model, ep)
-            if prefs and prefs.only and not _matches(prefs.only, ep):
-                excluded.append("allowed_providers")
-                continue
-            if prefs and prefs.ignore and _matches(prefs.ignore, ep):
-                excluded.append("allowed_providers")
-                continue
-            if require_all and supported and not params <= set(supported):
-                excluded.append("require_parameters")
-                continue
-            if completion_limit and ep.max_completion_tokens and completion_limit > ep.max_completion_tokens:
-                excluded.append("context_length")
-                continue
-            kept.append(ep)
 
-        no_fallbacks = bool(prefs and prefs.allow_fallbacks is False)
-        if prefs and prefs.order:
-            first: list[Endpoint] = []
-            for slug in prefs.order:
-                first += [e for e in kept if _matches([slug], e) and not any(e is f for f in first)]
-            rest = [] if no_fallbacks else [e for e in kept if not any(e is f for f in first)]
-            ordered = first + _load_balanced(model, rest, health, rng)
-        else:
-            ordered = _load_balanced(model, kept, health, rng)[: 1 if no_fallbacks else None]
-        for ep in ordered:
-            provider = catalog.provider(ep.provider)
-            if provider is not None:
-                candidates.append(Candidate(model, ep, provider, catalog.endpoint_supported_parameters(model, ep)))
+def _sort_key(by: str, stats: EndpointStats, model: Model) -> Callable[[Endpoint], tuple]:
+    def throughput(ep: Endpoint) -> float:
+        t = stats.throughput((model.id, ep.slug))
+        return -(t["p50"] if t else 0.0)
 
-    if not candidates:
-        if not served_any:
+    def latency(ep: Endpoint) -> float:
+        lat = stats.latency((model.id, ep.slug))
+        return lat["p50"] if lat else float("inf")
+
+    if by == "price":
+        return lambda ep: (_price(ep),)
+    if by == "throughput":
+        return lambda ep: (throughput(ep), _price(ep))
+    if by == "latency":
+        return lambda ep: (latency(ep), _price(ep))
+    # exacto: measured tool-call success first, then throughput
+    return lambda ep: (-(stats.tool_success((model.id, ep.slug)) or 0.0), throughput(ep), _price(ep))
+
+
+def _thresholds(value: float | dict[str, float] | None) -> dict[str, float]:
+    if value is None:
+        return {}
+    return {"p50": float(value)} if isinstance(value, (int, float)) else {k: float(v) for k, v in value.items()}
+
+
+class Planner:
+    def __init__(
+        self,
+        catalog: Catalog,
+        health: Health,
+        stats: EndpointStats,
+        *,
+        default_model: str | None = None,
+        rng: random.Random | None = None,
+        routers: dict[str, Callable[[ChatRequest, Needs, str | None], list[str]]] | None = None,
+    ) -> None:
+        self.catalog = catalog
+        self.health = health
+        self.stats = stats
+        self.default_model = default_model
+        self.rng = rng or random.Random()
+        self.routers = routers or {}  # "openrouter/auto" -> chooser of model ids
+
+    # -- public
+    def plan(self, req: ChatRequest, needs: Needs, *, sticky: tuple[str, str] | None = None,
+             session: str | None = None) -> Plan:  # fmt: skip
+        requested = self.requested(req)
+        prefs = req.provider or ProviderPrefs()
+        sort_by, partition = self._sort(prefs, req)
+        per_model: list[tuple[Model, list[Endpoint], str | None]] = []
+        excluded: list[str] = []
+        served_any = False
+        strategy = "fallback" if len(requested) > 1 else "direct"
+        plugins: list[dict] = []
+
+        for model_id in self._expand(requested, req, needs, session):
+            base, variants = split_variants(model_id)
+            resolved, how = self._resolve(base, requested)
+            if how != "direct" and strategy == "direct":
+                strategy = how
+            if "online" in variants and not any(p.get("id") == "web" for p in plugins):
+                plugins.append({"id": "web"})
+            pool = self._pool(resolved, variants)
+            served_any = served_any or bool(pool)
+            kept = self._filter(resolved, pool, prefs, needs, excluded)
+            kept = self._prefer_capable(resolved, kept, needs)
+            variant_sort = next((SORT_OF_VARIANT[v] for v in variants if v in SORT_OF_VARIANT), None)
+            per_model.append((resolved, kept, sort_by or variant_sort))
+
+        ordered = self._order(per_model, prefs, partition, sticky)
+        ordered = self._preferred_first(ordered, prefs)
+        candidates = [
+            Candidate(m, ep, p, self.catalog.endpoint_supported_parameters(m, ep))
+            for m, ep in ordered
+            if (p := self.catalog.provider(ep.provider)) is not None
+        ]
+        if not candidates:
+            if not served_any:
+                raise availability_error(
+                    "no_endpoints", f"No endpoints found for {', '.join(requested)}: no configured provider serves it",
+                    requested,
+                )  # fmt: skip
             raise availability_error(
-                "no_endpoints",
-                f"No endpoints found for {', '.join(ids)}: no configured provider serves it",
-                ids,
+                "constraint_filtered",
+                "No endpoints found that match your request's routing constraints",
+                requested,
+                excluded_by=sorted(set(excluded)),
             )
-        raise availability_error(
-            "constraint_filtered",
-            "No endpoints found that match your request's routing constraints",
-            ids,
-            excluded_by=sorted(set(excluded)),
-        )
-    return candidates
+        total = sum(len(pool) for _, pool, _ in per_model)
+        return Plan(candidates, requested, strategy, total_endpoints=total, plugins=plugins)
+
+    def requested(self, req: ChatRequest) -> list[str]:
+        ids = [req.model] if req.model else []
+        for m in req.models or []:
+            if m not in ids:
+                ids.append(m)
+        if not ids:
+            if self.default_model:
+                return [self.default_model]
+            raise ApiError(400, 'No model specified: set "model" (or "models")')
+        return ids
+
+    # -- steps
+    def _expand(self, requested: list[str], req: ChatRequest, needs: Needs, session: str | None) -> list[str]:
+        """Router models become the models they choose, in order."""
+        out: list[str] = []
+        for model_id in requested:
+            base = split_variants(model_id)[0]
+            router = self.routers.get(base)
+            out.extend(router(req, needs, session) if router else [model_id])
+        return list(dict.fromkeys(out))
+
+    def _resolve(self, base: str, requested: list[str]) -> tuple[Model, str]:
+        if base.startswith("~"):
+            model = self.catalog.latest(base[1:])
+            if model is None:
+                raise availability_error("model_not_found", f"No model matches {base}", requested)
+            return model, "latest"
+        model = self.catalog.model(base)
+        if model is None:
+            raise availability_error("model_not_found", f"{base} is not a valid model ID", requested)
+        return model, "alias" if model.id != base else "direct"
+
+    def _pool(self, model: Model, variants: tuple[str, ...]) -> list[Endpoint]:
+        live = self.catalog.live_endpoints(model)
+        pool_variant = next((v for v in variants if v in POOL_VARIANTS), "standard")
+        tiers = {TIER_OF_VARIANT[v] for v in variants if v in TIER_OF_VARIANT}
+        if pool_variant == "free":
+            return [e for e in live if e.variant == "free" or (e.variant == "standard" and e.pricing.is_free)]
+        return [e for e in live if e.variant == pool_variant or e.variant in tiers]
+
+    def _filter(
+        self, model: Model, pool: list[Endpoint], prefs: ProviderPrefs, needs: Needs, excluded: list[str]
+    ) -> list[Endpoint]:
+        kept = []
+        for ep in pool:
+            reason = self._exclusion(model, ep, prefs, needs)
+            if reason is None:
+                kept.append(ep)
+            else:
+                excluded.append(reason)
+        return kept
+
+    def _exclusion(self, model: Model, ep: Endpoint, prefs: ProviderPrefs, needs: Needs) -> str | None:
+        provider = self.catalog.provider(ep.provider)
+        policy = provider.data_policy if provider else None
+        if prefs.only and not _matches(prefs.only, ep):
+            return "allowed_providers"
+        if prefs.ignore and _matches(prefs.ignore, ep):
+            return "allowed_providers"
+        if prefs.data_collection == "deny" and (policy is None or policy.training or policy.retains_prompts):
+            return "data_policy:training"
+        if prefs.zdr and (policy is None or not policy.zdr):
+            return "data_policy:zdr"
+        if prefs.enforce_distillable_text and not model.distillable:
+            return "data_policy:training"
+        if prefs.quantizations and not _quant_ok(prefs.quantizations, ep):
+            return "quantization"
+        if not _max_price_ok(prefs, ep):
+            return "max_price"
+        supported = self.catalog.endpoint_supported_parameters(model, ep)
+        if prefs.require_parameters and supported and not needs.params <= set(supported):
+            return "require_parameters"
+        limit = needs.completion_limit
+        if limit and ep.max_completion_tokens and limit > ep.max_completion_tokens:
+            return "context_length"
+        context = self.catalog.endpoint_context_length(model, ep)
+        if context and needs.prompt_tokens + (limit or 0) > context:
+            return "context_length"
+        return None
+
+    def _prefer_capable(self, model: Model, eps: list[Endpoint], needs: Needs) -> list[Endpoint]:
+        """tools and response_format are soft: when some endpoints support them, only those are used;
+        when none do, the model is still used and the parameter is ignored (behaviors §3.1)."""
+        for wanted, params in ((needs.tools, {"tools"}), (needs.response_format, {"response_format",
+                                                                                  "structured_outputs"})):  # fmt: skip
+            if not wanted:
+                continue
+            capable = [e for e in eps if params & set(self.catalog.endpoint_supported_parameters(model, e) or params)]
+            if capable:
+                eps = capable
+        return eps
+
+    def _sort(self, prefs: ProviderPrefs, req: ChatRequest) -> tuple[str | None, str]:
+        sort = prefs.sort
+        partition = {"fallback": "model", "sort": "none"}.get(req.route or "", "model")
+        if isinstance(sort, SortConfig):
+            return sort.by, sort.partition or partition
+        return sort, partition
+
+    def _order(
+        self,
+        per_model: list[tuple[Model, list[Endpoint], str | None]],
+        prefs: ProviderPrefs,
+        partition: str,
+        sticky: tuple[str, str] | None,
+    ) -> list[tuple[Model, Endpoint]]:
+        no_fallbacks = prefs.allow_fallbacks is False
+        if partition == "none" and any(by for _, _, by in per_model):
+            # One ranking across every model's endpoints.
+            by = next(by for _, _, by in per_model if by)
+            flat = [(m, e) for m, eps, _ in per_model for e in eps]
+            keys = {id(e): _sort_key(by, self.stats, m)(e) for m, e in flat}
+            flat.sort(key=lambda me: keys[id(me[1])])
+            return self._failing_last(flat)
+        out: list[tuple[Model, Endpoint]] = []
+        for model, eps, by in per_model:
+            if prefs.order:
+                first: list[Endpoint] = []
+                for slug in prefs.order:
+                    first += [e for e in eps if _matches([slug], e) and not any(e is f for f in first)]
+                rest = [] if no_fallbacks else self._balanced(model, [e for e in eps if not any(e is f for f in first)])
+                ranked = first + rest
+            elif by:
+                ranked = [e for _, e in self._failing_last([(model, e) for e in sorted(eps, key=_sort_key(
+                    by, self.stats, model))])]  # fmt: skip
+            else:
+                ranked = self._balanced(model, eps, sticky)
+            if no_fallbacks and not prefs.order:
+                ranked = ranked[:1]
+            out += [(model, e) for e in ranked]
+        return out
+
+    def _failing_last(self, pairs: list[tuple[Model, Endpoint]]) -> list[tuple[Model, Endpoint]]:
+        ok = [(m, e) for m, e in pairs if not self.health.deprioritised((m.id, e.slug))]
+        return ok + [(m, e) for m, e in pairs if self.health.deprioritised((m.id, e.slug))]
+
+    def _balanced(self, model: Model, eps: list[Endpoint], sticky: tuple[str, str] | None = None) -> list[Endpoint]:
+        """Inverse-square price weighting among healthy endpoints, failing ones last."""
+        healthy = [e for e in eps if not self.health.deprioritised((model.id, e.slug))]
+        failing = [e for e in eps if self.health.deprioritised((model.id, e.slug))]
+        # Weighted sampling without replacement (Efraimidis-Spirakis): key = u ** (1 / w).
+        rng = self.rng
+        ranked = sorted(healthy, key=lambda e: rng.random() ** (1.0 / _weight(e)), reverse=True)
+        if sticky and sticky[0] == model.id:
+            stuck = [e for e in ranked if e.slug == sticky[1]]
+            ranked = stuck + [e for e in ranked if e.slug != sticky[1]]
+        return ranked + failing
+
+    def _preferred_first(
+        self, ordered: list[tuple[Model, Endpoint]], prefs: ProviderPrefs
+    ) -> list[tuple[Model, Endpoint]]:
+        """Endpoints below `preferred_min_throughput` or above `preferred_max_latency` move after all
+        the others, never out (behaviors §3.2). Endpoints without measurements are not penalised."""
+        min_tp = _thresholds(prefs.preferred_min_throughput)
+        max_lat = _thresholds(prefs.preferred_max_latency)
+        if not min_tp and not max_lat:
+            return ordered
+
+        def slow(m: Model, e: Endpoint) -> bool:
+            tp = self.stats.throughput((m.id, e.slug))
+            lat = self.stats.latency((m.id, e.slug))
+            return bool(
+                (tp and any(tp[p] < v for p, v in min_tp.items() if p in tp))
+                or (lat and any(lat[p] > v for p, v in max_lat.items() if p in lat))
+            )
+
+        fast = [(m, e) for m, e in ordered if not slow(m, e)]
+        return fast + [(m, e) for m, e in ordered if slow(m, e)]

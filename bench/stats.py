@@ -1,0 +1,26 @@
+"""Percentiles and summaries, nearest-rank, over plain lists."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+
+def pct(values: Sequence[float], q: float) -> float:
+    """The q-th percentile (0-100) by nearest rank: a value that was observed, never interpolated."""
+    if not values:
+        return math.nan
+    ordered = sorted(values)
+    rank = max(1, math.ceil(q / 100 * len(ordered)))
+    return ordered[min(rank, len(ordered)) - 1]
+
+
+def summary(values: Sequence[float], digits: int = 4) -> dict[str, float]:
+    if not values:
+        return {"n": 0, "p50": math.nan, "p99": math.nan, "mean": math.nan}
+    return {
+        "n": len(values),
+        "p50": round(pct(values, 50), digits),
+        "p99": round(pct(values, 99), digits),
+        "mean": round(sum(values) / len(values), digits),
+    }

@@ -1,0 +1,117 @@
+"""Figure 4: how many concurrently open streams one worker carries, ramping the count.
+
+The paced upstream sends a chunk every `delay` seconds. A level passes when every stream delivered
+every chunk in order with no error, and the worker kept pace: the 99th-percentile stream took at most
+PACE_SLACK times its nominal length. The ramp stops at the first level that fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from bench.leanhttp import LeanConnection, build_request, sse_contents
+from bench.procs import HOST, Proc, clean_env, spawn
+from bench.targets import Target
+
+PACE_SLACK = 1.5
+
+
+def body(model: str) -> dict[str, Any]:
+    return {
+        "model": model,
+        "messages": [{"role": "user", "content": "hi"}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+
+
+async def reference(upstream: Target) -> list[str]:
+    """The content chunks the paced upstream sends: what every stream must deliver, in this order."""
+    conn = LeanConnection(HOST, upstream.stream_port)
+    try:
+        raw = build_request(HOST, upstream.stream_port, upstream.path, body(upstream.stream_model), upstream.headers)
+        t = await conn.request(raw)
+    finally:
+        await conn.close()
+    ref = sse_contents(t.body)
+    if t.status != 200 or not ref:
+        raise RuntimeError(f"paced upstream: HTTP {t.status}: {t.body[:300]!r}")
+    return ref
+
+
+def _level(
+    target: Target, n: int, *, ref_file: Path, body_file: Path, nominal: float, ramp: float, cores: str | None,
+    watch: list[Proc], work: Path,
+) -> dict[str, Any]:
+    timeout = nominal * 3 + 20
+    argv = [sys.executable, "-m", "bench.streamclient", "--port", str(target.stream_port), "--path", target.path]
+    argv += ["--body-file", str(body_file), "--ref-file", str(ref_file), "--streams", str(n)]
+    argv += ["--ramp", str(ramp), "--timeout", str(timeout)]
+    argv += [f"--header={k}: {v}" for k, v in target.headers.items()]
+    cpu0 = {p.name: p.cpu_seconds() for p in watch}
+    peak = {p.name: p.rss_kb() for p in watch}
+    t0 = time.monotonic()
+    client = spawn(
+        f"streams-{target.name}-{n}", argv, cores=cores, env=clean_env(), log_dir=work,
+        cwd=Path(__file__).parent.parent,
+    )
+    client_cpu = 0.0
+    deadline = t0 + ramp + timeout + 30
+    while client.alive() and time.monotonic() < deadline:
+        client_cpu = max(client_cpu, client.cpu_seconds())
+        for p in watch:
+            peak[p.name] = max(peak[p.name], p.rss_kb())
+        time.sleep(0.2)
+    wall = time.monotonic() - t0
+    client.stop()
+    line = next((x for x in client.output(1_000_000).splitlines() if x.startswith("BENCH_JSON ")), None)
+    if line is None:
+        raise RuntimeError(f"stream client failed: {client.output()}")
+    result = json.loads(line[len("BENCH_JSON ") :])
+    cpu = {p.name: p.cpu_seconds() - cpu0[p.name] for p in watch}
+    cpu["client"] = client_cpu
+    result["cpu_pct"] = {k: round(100 * v / wall, 1) for k, v in cpu.items()}
+    result["peak_rss_mb"] = {k: round(v / 1024, 1) for k, v in peak.items()}
+    result["delivered"] = result["ok"] == n
+    p99 = result["duration_s"]["p99"]
+    result["kept_pace"] = bool(result["delivered"] and p99 <= nominal * PACE_SLACK)
+    result["passed"] = result["kept_pace"]
+    return result
+
+
+def measure(
+    target: Target, levels: list[int], *, ref: list[str], delay: float, ramp: float, cores: str | None,
+    watch: list[Proc], work: Path, settle: float = 1.0,
+) -> dict[str, Any]:
+    work.mkdir(parents=True, exist_ok=True)
+    ref_file = work / "stream-ref.json"
+    ref_file.write_text(json.dumps(ref))
+    body_file = work / f"stream-body-{target.name}.json"
+    body_file.write_text(json.dumps(body(target.stream_model)))
+    nominal = (len(ref) - 1) * delay  # the upstream waits `delay` between chunks, not before the first
+    out: dict[str, Any] = {"chunks_per_stream": len(ref), "chunk_delay_s": delay, "nominal_s": nominal}
+    runs = []
+    best = 0
+    for n in levels:
+        r = _level(
+            target, n, ref_file=ref_file, body_file=body_file, nominal=nominal, ramp=ramp, cores=cores,
+            watch=watch, work=work,
+        )
+        runs.append(r)
+        if not r["passed"]:
+            break
+        best = n
+        time.sleep(settle)
+    out["levels"] = runs
+    out["max_passed"] = best
+    out["max_delivered"] = max((r["streams"] for r in runs if r["delivered"]), default=0)
+    return out
+
+
+def fetch_reference(upstream: Target) -> list[str]:
+    return asyncio.run(reference(upstream))

@@ -1,0 +1,58 @@
+"""The benchmark upstream: omnirouter's FakeOpenAI, with its request log bounded.
+
+`python -m omnirouter.testing.fake_openai` keeps every request it saw (for tests that inspect them),
+so over the hundreds of thousands of requests of a full run the upstream would grow by gigabytes and
+slow down as it went, and the "direct" memory figure would measure that log. This launcher is the same
+server with the log capped.
+
+    python -m bench.upstream --port 0 [--chunks N] [--chunk-delay S]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import collections
+import contextlib
+import signal
+
+from omnirouter.testing.fake_openai import FakeOpenAI, Reply
+
+READY = "FakeOpenAI listening on"
+
+
+async def serve(port: int, chunks: int | None, chunk_delay: float) -> None:
+    fake = FakeOpenAI(port=port, pace=chunk_delay)
+    fake.requests = collections.deque(maxlen=100)  # type: ignore[assignment]
+    if chunks is not None:
+        # N distinct words, so a client can tell a lost or reordered chunk from the next one.
+        fake.always(Reply(" ".join(f"w{i}" for i in range(chunks))))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await fake.start()
+    print(f"{READY} {fake.base_url}", flush=True)
+    try:
+        await stop.wait()
+    finally:
+        await fake.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.upstream")
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--chunks", type=int, default=None)
+    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    args = parser.parse_args()
+    factory = None
+    with contextlib.suppress(ImportError):
+        import uvloop
+
+        factory = uvloop.new_event_loop
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(serve(args.port, args.chunks, args.chunk_delay))
+
+
+if __name__ == "__main__":
+    main()
