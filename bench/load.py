@@ -78,7 +78,8 @@ def wrk_script(spec: LoadSpec) -> str:
     """POST body and headers, and a done() hook printing exact numbers (no unit parsing needed)."""
     lines = ['wrk.method = "POST"', f"wrk.body = {_lua_string(json.dumps(spec.body))}"]
     headers = {"Content-Type": "application/json", **spec.headers}
-    lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]  # "[[" would open a string
+    # The spaces matter: "headers[[==[" would open a Lua long string.
+    lines += [f"wrk.headers[ {_lua_string(k)} ] = {_lua_string(v)}" for k, v in headers.items()]
     lines.append(
         """function done(summary, latency, requests)
   local e = summary.errors
@@ -172,8 +173,16 @@ def run(spec: LoadSpec, *, tool: str, cores: str | None, watch: list[Proc], work
 
 
 def run_count(
-    spec: LoadSpec, count: int, time_cap: float, *, tool: str, cores: str | None, watch: list[Proc], work: Path,
-    tag: str, rps_hint: float,
+    spec: LoadSpec,
+    count: int,
+    time_cap: float,
+    *,
+    tool: str,
+    cores: str | None,
+    watch: list[Proc],
+    work: Path,
+    tag: str,
+    rps_hint: float,
 ) -> tuple[int, int, dict[str, int]]:
     """About `count` requests (wrk runs whole seconds, so a little over), within `time_cap` seconds.
 

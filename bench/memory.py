@@ -21,8 +21,17 @@ def mb(kb: float) -> float:
 
 
 def measure(
-    proc: Proc, spec: LoadSpec, *, count: int, time_cap: float, idle_kb: int, load_kb: int, tool: str,
-    cores: str | None, work: Path, rps_hint: float,
+    proc: Proc,
+    spec: LoadSpec,
+    *,
+    count: int,
+    time_cap: float,
+    idle_kb: int,
+    load_kb: int,
+    tool: str,
+    cores: str | None,
+    work: Path,
+    rps_hint: float,
 ) -> dict[str, Any]:
     half = count // 2
     n1, e1, peak1 = run_count(
@@ -31,7 +40,14 @@ def measure(
     time.sleep(SETTLE_S)
     rss_half = proc.rss_kb()
     n2, e2, peak2 = run_count(
-        spec, count - n1, time_cap / 2, tool=tool, cores=cores, watch=[proc], work=work, tag="mem2",
+        spec,
+        count - n1,
+        time_cap / 2,
+        tool=tool,
+        cores=cores,
+        watch=[proc],
+        work=work,
+        tag="mem2",
         rps_hint=rps_hint,
     )
     time.sleep(SETTLE_S)
@@ -47,4 +63,5 @@ def measure(
         "rss_full_mb": mb(rss_full),
         "growth_pct": round(100 * (rss_full - rss_half) / rss_half, 2) if rss_half else 0.0,
         "errors": e1 + e2,
+        "tool": tool,
     }

@@ -101,7 +101,12 @@ def spawn(
     cmd = ["taskset", "-c", cores, *argv] if cores is not None and have_taskset() else list(argv)
     with open(log, "wb") as out:
         popen = subprocess.Popen(
-            cmd, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env, cwd=cwd,
+            cmd,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=cwd,
             start_new_session=True,
         )
     proc = Proc(name, popen, log, cores)

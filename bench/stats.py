@@ -15,9 +15,9 @@ def pct(values: Sequence[float], q: float) -> float:
     return ordered[min(rank, len(ordered)) - 1]
 
 
-def summary(values: Sequence[float], digits: int = 4) -> dict[str, float]:
-    if not values:
-        return {"n": 0, "p50": math.nan, "p99": math.nan, "mean": math.nan}
+def summary(values: Sequence[float], digits: int = 4) -> dict[str, float | None]:
+    if not values:  # None, not NaN: results.json stays strict JSON
+        return {"n": 0, "p50": None, "p99": None, "mean": None}
     return {
         "n": len(values),
         "p50": round(pct(values, 50), digits),

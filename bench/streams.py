@@ -45,10 +45,18 @@ async def reference(upstream: Target) -> list[str]:
 
 
 def _level(
-    target: Target, n: int, *, ref_file: Path, body_file: Path, nominal: float, ramp: float, cores: str | None,
-    watch: list[Proc], work: Path,
+    target: Target,
+    n: int,
+    *,
+    ref_file: Path,
+    body_file: Path,
+    nominal: float,
+    ramp: float,
+    cores: str | None,
+    watch: list[Proc],
+    work: Path,
 ) -> dict[str, Any]:
-    timeout = nominal * 3 + 20
+    timeout = nominal * 3 + 5 + n / 500  # generous: lateness is judged by PACE_SLACK, not here
     argv = [sys.executable, "-m", "bench.streamclient", "--port", str(target.stream_port), "--path", target.path]
     argv += ["--body-file", str(body_file), "--ref-file", str(ref_file), "--streams", str(n)]
     argv += ["--ramp", str(ramp), "--timeout", str(timeout)]
@@ -57,7 +65,11 @@ def _level(
     peak = {p.name: p.rss_kb() for p in watch}
     t0 = time.monotonic()
     client = spawn(
-        f"streams-{target.name}-{n}", argv, cores=cores, env=clean_env(), log_dir=work,
+        f"streams-{target.name}-{n}",
+        argv,
+        cores=cores,
+        env=clean_env(),
+        log_dir=work,
         cwd=Path(__file__).parent.parent,
     )
     client_cpu = 0.0
@@ -79,14 +91,22 @@ def _level(
     result["peak_rss_mb"] = {k: round(v / 1024, 1) for k, v in peak.items()}
     result["delivered"] = result["ok"] == n
     p99 = result["duration_s"]["p99"]
-    result["kept_pace"] = bool(result["delivered"] and p99 <= nominal * PACE_SLACK)
+    result["kept_pace"] = bool(result["delivered"] and p99 is not None and p99 <= nominal * PACE_SLACK)
     result["passed"] = result["kept_pace"]
     return result
 
 
 def measure(
-    target: Target, levels: list[int], *, ref: list[str], delay: float, ramp: float, cores: str | None,
-    watch: list[Proc], work: Path, settle: float = 1.0,
+    target: Target,
+    levels: list[int],
+    *,
+    ref: list[str],
+    delay: float,
+    ramp: float,
+    cores: str | None,
+    watch: list[Proc],
+    work: Path,
+    settle: float = 1.0,
 ) -> dict[str, Any]:
     work.mkdir(parents=True, exist_ok=True)
     ref_file = work / "stream-ref.json"
@@ -99,8 +119,15 @@ def measure(
     best = 0
     for n in levels:
         r = _level(
-            target, n, ref_file=ref_file, body_file=body_file, nominal=nominal, ramp=ramp, cores=cores,
-            watch=watch, work=work,
+            target,
+            n,
+            ref_file=ref_file,
+            body_file=body_file,
+            nominal=nominal,
+            ramp=ramp,
+            cores=cores,
+            watch=watch,
+            work=work,
         )
         runs.append(r)
         if not r["passed"]:

@@ -58,14 +58,19 @@ def start_upstream(name: str, core: str, log_dir: Path, chunks: int | None = Non
 
 def direct(echo: Upstream, paced: Upstream) -> Target:
     return Target(
-        "direct", echo.port, "/v1/chat/completions", {}, UPSTREAM_MODEL, echo.proc,
-        stream_port=paced.port, stream_model=UPSTREAM_MODEL, stream_proc=paced.proc,
+        "direct",
+        echo.port,
+        "/v1/chat/completions",
+        {},
+        UPSTREAM_MODEL,
+        echo.proc,
+        stream_port=paced.port,
+        stream_model=UPSTREAM_MODEL,
+        stream_proc=paced.proc,
     )
 
 
-def start_omnirouter(
-    name: str, cores: str, workers: int, echo: Upstream, paced: Upstream, work: Path
-) -> Target:
+def start_omnirouter(name: str, cores: str, workers: int, echo: Upstream, paced: Upstream, work: Path) -> Target:
     """`omnirouter serve` as in production: auth with a real key, cost accounting and generation
     recording on (the defaults), SQLite in a fresh data dir."""
     data = work / f"{name}-data"
@@ -87,9 +92,7 @@ def start_omnirouter(
     config_file.write_text(yaml.safe_dump(config))
     management = "sk-or-v1-" + secrets.token_hex(32)
     port = free_port()
-    env = clean_env(
-        OMNIROUTER_DATA_DIR=str(data), OMNIROUTER_MANAGEMENT_KEY=management, OMNIROUTER_LOG_LEVEL="warning"
-    )
+    env = clean_env(OMNIROUTER_DATA_DIR=str(data), OMNIROUTER_MANAGEMENT_KEY=management, OMNIROUTER_LOG_LEVEL="warning")
     argv = [sys.executable, "-m", "omnirouter", "serve", "--config", str(config_file), "--host", HOST]
     argv += ["--port", str(port), "--workers", str(workers)]
     proc = spawn(name, argv, cores=cores, env=env, log_dir=work)
@@ -124,7 +127,9 @@ def ensure_litellm(venv: Path, log_dir: Path) -> tuple[Path, str]:
                     raise RuntimeError(f"`{' '.join(step)}` failed ({done.returncode}): {tail}")
     out = subprocess.run(
         [str(python), "-c", "import importlib.metadata as m; print(m.version('litellm'))"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     if out.returncode != 0 or not exe.exists():
         raise RuntimeError(f"litellm is not usable in {venv}: {out.stderr[-500:]}")

@@ -19,11 +19,18 @@ from omnirouter.accounting.ledger import Ledger
 from omnirouter.api import chat, credits, generation, keys, models, openapi
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.jsonio import JSONResponse
+from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
 from omnirouter.providers import build_adapters
+from omnirouter.providers.base import Adapter
+from omnirouter.routing.engine import Routing
 from omnirouter.routing.health import Health
+from omnirouter.routing.plan import Planner
+from omnirouter.routing.routers import AutoRouter, FreeRouter
+from omnirouter.routing.stats import EndpointStats
+from omnirouter.routing.sticky import Sticky
 from omnirouter.settings import Settings
 from omnirouter.state import AppState
 from omnirouter.store.db import Database
@@ -87,6 +94,16 @@ async def build_state(settings: Settings) -> AppState:
     return AppState(settings=settings, catalog=catalog, db=db, keys=key_store, ledger=ledger, recorder=recorder)
 
 
+def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adapter]) -> Routing:
+    health, stats = Health(), EndpointStats()
+    routers = {
+        "openrouter/auto": AutoRouter(catalog, settings.auto_router_models),
+        "openrouter/free": FreeRouter(catalog),
+    }
+    planner = Planner(catalog, health, stats, default_model=settings.default_model, routers=routers)
+    return Routing(planner=planner, health=health, stats=stats, sticky=Sticky(), adapters=adapters)
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings()
 
@@ -99,16 +116,14 @@ def create_app(settings: Settings | None = None) -> Starlette:
         if minted:
             log.warning("Created the bootstrap management key (shown once): %s", minted)
         st.http = _http_session()
-        st.extras["adapters"] = build_adapters(st.http)
-        st.extras["health"] = Health()
+        st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
         await st.recorder.start()
         app.state.omni = st
         try:
             yield
         finally:
-            drains = st.extras.get("drains") or set()
-            if drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
-                await asyncio.wait(drains, timeout=settings.upstream_total_timeout)
+            if st.drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
+                await asyncio.wait(st.drains, timeout=settings.upstream_total_timeout)
             await st.recorder.close()
             await st.http.close()
             await st.db.close()

@@ -68,6 +68,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = 25 * 1024 * 1024
     sandbox: bool = False  # add the offline `sandbox` provider
     default_model: str | None = None  # used when a request names no model
+    auto_router_models: list[str] | None = None  # what openrouter/auto may choose (wildcards); None: all
+    request_deadline_seconds: float = 600.0  # all attempts of one request, fallbacks included
     log_prompts: bool = False  # store prompts and completions for GET /generation/content
     stream_keepalive_seconds: float = 1.0  # ": OPENROUTER PROCESSING" while the upstream is silent
     upstream_connect_timeout: float = 10.0

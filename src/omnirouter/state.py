@@ -6,12 +6,15 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    import asyncio
+
     import aiohttp
     from starlette.requests import Request
 
     from omnirouter.accounting.ledger import Ledger
     from omnirouter.catalog.catalog import Catalog
     from omnirouter.governance.keys import KeyStore
+    from omnirouter.routing.engine import Routing
     from omnirouter.settings import Settings
     from omnirouter.store.db import Database
     from omnirouter.store.writer import Recorder
@@ -25,8 +28,9 @@ class AppState:
     keys: KeyStore
     ledger: Ledger
     recorder: Recorder
+    routing: Routing = None  # type: ignore[assignment]  # set when the worker starts (needs the HTTP session)
     http: aiohttp.ClientSession | None = None
-    extras: dict[str, Any] = field(default_factory=dict)
+    drains: set[asyncio.Task[Any]] = field(default_factory=set)  # billing reads of abandoned streams
 
 
 def state(request: Request) -> AppState:

@@ -49,6 +49,15 @@ class Catalog:
             found = self._folded.get(model_id.lower())
         return found
 
+    def latest(self, family: str) -> Model | None:
+        """`author/family-latest` (the `~` already stripped): the newest servable model of the family."""
+        prefix = family.removesuffix("-latest").lower()
+        found = [
+            m for m in self._live_models
+            if m.id.lower() == prefix or (m.id.lower().startswith(prefix) and m.id[len(prefix)] in "-.:0123456789")
+        ]  # fmt: skip
+        return max(found, key=lambda m: (m.created, m.id), default=None)
+
     def provider(self, slug: str) -> Provider | None:
         return self.providers.get(slug)
 

@@ -118,6 +118,7 @@ class Model(msgspec.Struct, kw_only=True):
     default_parameters: dict[str, float | int | None] | None = None
     reasoning: Reasoning | None = None
     hugging_face_id: str | None = None
+    distillable: bool = False  # the author allows training on its outputs (`enforce_distillable_text`)
     knowledge_cutoff: str | None = None
     expiration_date: str | None = None
     aliases: list[str] = msgspec.field(default_factory=list)

@@ -10,17 +10,22 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.formats.openai_chat import upstream_body
-from omnirouter.providers.base import Adapter, StreamResult, Timeouts, UpstreamError
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
 from omnirouter.routing.availability import availability_error
-from omnirouter.routing.health import Health
-from omnirouter.routing.plan import Candidate
+from omnirouter.routing.plan import Candidate, Plan
+
+if TYPE_CHECKING:
+    from omnirouter.routing.engine import Routing
 
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
+CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded"})
+_CONTEXT_MESSAGE = re.compile(r"context (length|window)|maximum context|prompt is too long|too many tokens", re.I)
 # A timeout is 408 ("Request timed out"): the status the chat operation documents for it.
 STATUS_OF_ERROR_TYPE = {
     "provider_overloaded": 503,
@@ -59,14 +64,16 @@ class Outcome:
     response: dict[str, Any] | None = None  # non-streaming answer
     stream: StreamResult | None = None  # streaming answer, its first chunk already read
     first_chunk: dict[str, Any] | None = None
+    first_byte_at: float | None = None
 
 
-def timeouts_for(candidate: Candidate, defaults: Timeouts) -> Timeouts:
+def timeouts_for(candidate: Candidate, defaults: Timeouts, remaining: float) -> Timeouts:
+    """The provider's own timeouts where it sets them, none longer than the request has left."""
     p = candidate.provider
     return Timeouts(
-        connect=p.connect_timeout or defaults.connect,
-        first_byte=p.first_byte_timeout or defaults.first_byte,
-        total=defaults.total,
+        connect=min(p.connect_timeout or defaults.connect, remaining),
+        first_byte=min(p.first_byte_timeout or defaults.first_byte, remaining),
+        total=min(defaults.total, remaining),
     )
 
 
@@ -135,23 +142,51 @@ def _all_failed(attempts: list[Attempt], requested: list[str]) -> ApiError:
     )
 
 
+def falls_back(err: UpstreamError) -> bool:
+    """Request errors stop the attempt loop, except a prompt too long for this endpoint: another
+    endpoint or fallback model may have a larger context (behaviors §3.3)."""
+    if err.status in CLIENT_FAULT_STATUSES:
+        return err.status == 400 and (
+            err.provider_code in CONTEXT_CODES or bool(_CONTEXT_MESSAGE.search(err.message or ""))
+        )
+    return True
+
+
+def _deadline_error(attempts: list[Attempt], requested: list[str]) -> ApiError:
+    previous = [{"provider": a.candidate.provider.name, "code": a.error.error_type if a.error else None,
+                 "status": a.status} for a in attempts]  # fmt: skip
+    return ApiError(
+        504,
+        f"The request's deadline passed after {len(attempts)} attempt(s)",
+        {"error_type": "timeout", "previous_errors": previous},
+    )
+
+
 async def attempt(
-    candidates: list[Candidate],
+    routing: Routing,
+    plan: Plan,
     request_body: dict[str, Any],
-    adapters: dict[str, Adapter],
-    health: Health,
     defaults: Timeouts,
     *,
     stream: bool,
-    requested: list[str],
+    deadline: float,
+    on_attempt: Callable[[Candidate, dict[str, Any]], Awaitable[None]] | None = None,
 ) -> Outcome:
+    """Try the plan's candidates in order until one answers; raise the client-facing error if none
+    does. `deadline` (monotonic seconds) bounds the whole loop; `on_attempt` sees each upstream body."""
     attempts: list[Attempt] = []
-    for cand in candidates:
-        adapter = adapters.get(cand.provider.api)
+    for cand in plan.candidates:
+        adapter = routing.adapters.get(cand.provider.api)
         if adapter is None:
             continue
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise _deadline_error(attempts, plan.requested)
         body = upstream_body(request_body, cand.endpoint.upstream_model, cand.supported, stream=stream)
-        timeouts = timeouts_for(cand, defaults)
+        if on_attempt is not None:
+            await on_attempt(cand, body)
+        timeouts = timeouts_for(cand, defaults, remaining)
+        routing.health.attempt_started(cand.key)
         started = time.monotonic()
         result: StreamResult | None = None
         try:
@@ -162,23 +197,24 @@ async def attempt(
                     raise UpstreamError("Upstream stream was empty", status=502, kind="protocol")
                 outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first)
             else:
-                outcome = Outcome(
-                    cand,
-                    attempts,
-                    body=body,
-                    response=await adapter.complete(cand.provider, cand.endpoint, body, timeouts),
-                )
+                response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts)
+                outcome = Outcome(cand, attempts, body=body, response=response)
         except UpstreamError as err:
             if result is not None:
                 await result.close()
             attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), err.status, err))
-            if err.status in CLIENT_FAULT_STATUSES:
+            if not falls_back(err):
                 raise provider_error(err, cand) from None
-            health.failed((cand.model.id, cand.endpoint.slug), retry_after=err.retry_after)
+            if err.status not in CLIENT_FAULT_STATUSES:  # too long a prompt is not the endpoint's fault
+                routing.health.failed(cand.key, retry_after=err.retry_after)
+                routing.stats.record_failure(cand.key)
             continue
-        health.succeeded((cand.model.id, cand.endpoint.slug))
+        routing.health.succeeded(cand.key)
         attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), 200))
+        outcome.first_byte_at = time.monotonic()
         return outcome
     if not attempts:
-        raise availability_error("no_endpoints", "No provider adapter can serve this request", requested)
-    raise _all_failed(attempts, requested)
+        raise availability_error("no_endpoints", "No provider adapter can serve this request", plan.requested)
+    if deadline - time.monotonic() <= 0:
+        raise _deadline_error(attempts, plan.requested)
+    raise _all_failed(attempts, plan.requested)

@@ -15,6 +15,7 @@ import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from omnirouter.api.errors import ApiError
 from omnirouter.catalog.catalog import Catalog, split_variants
@@ -32,6 +33,10 @@ POOL_VARIANTS = ("free", "extended", "thinking")
 # Service-tier endpoints join the pool only with the variant that asks for them.
 TIER_OF_VARIANT = {"nitro": "priority", "floor": "flex"}
 SORT_OF_VARIANT = {"nitro": "throughput", "floor": "price", "exacto": "exacto"}
+
+
+# A router model's chooser: (request, plugins, needs tools, session) -> model ids to try in order.
+Router = Callable[[ChatRequest, list[Any] | None, bool, str | None], list[str]]
 
 
 @dataclass(frozen=True)
@@ -64,6 +69,8 @@ class Needs:
     completion_limit: int | None
     tools: bool = False
     response_format: bool = False
+    web_search: bool = False  # the `web` plugin or `:online`: endpoints with native search only
+    plugins: list[Any] | None = None
 
 
 def _matches(slugs: list[str], ep: Endpoint) -> bool:
@@ -134,7 +141,7 @@ class Planner:
         *,
         default_model: str | None = None,
         rng: random.Random | None = None,
-        routers: dict[str, Callable[[ChatRequest, Needs, str | None], list[str]]] | None = None,
+        routers: dict[str, Router] | None = None,
     ) -> None:
         self.catalog = catalog
         self.health = health
@@ -162,6 +169,7 @@ class Planner:
                 strategy = how
             if "online" in variants and not any(p.get("id") == "web" for p in plugins):
                 plugins.append({"id": "web"})
+                needs.web_search = True
             pool = self._pool(resolved, variants)
             served_any = served_any or bool(pool)
             kept = self._filter(resolved, pool, prefs, needs, excluded)
@@ -209,7 +217,7 @@ class Planner:
         for model_id in requested:
             base = split_variants(model_id)[0]
             router = self.routers.get(base)
-            out.extend(router(req, needs, session) if router else [model_id])
+            out.extend(router(req, needs.plugins, needs.tools, session) if router else [model_id])
         return list(dict.fromkeys(out))
 
     def _resolve(self, base: str, requested: list[str]) -> tuple[Model, str]:
@@ -274,13 +282,15 @@ class Planner:
     def _prefer_capable(self, model: Model, eps: list[Endpoint], needs: Needs) -> list[Endpoint]:
         """tools and response_format are soft: when some endpoints support them, only those are used;
         when none do, the model is still used and the parameter is ignored (behaviors §3.1)."""
-        for wanted, params in ((needs.tools, {"tools"}), (needs.response_format, {"response_format",
-                                                                                  "structured_outputs"})):  # fmt: skip
-            if not wanted:
-                continue
-            capable = [e for e in eps if params & set(self.catalog.endpoint_supported_parameters(model, e) or params)]
-            if capable:
-                eps = capable
+        soft = ((needs.tools, {"tools"}), (needs.response_format, {"response_format", "structured_outputs"}))
+        for wanted, params in soft:
+            if wanted:
+                capable = [
+                    e for e in eps if params & set(self.catalog.endpoint_supported_parameters(model, e) or params)
+                ]
+                eps = capable or eps
+        if needs.web_search:  # not soft: answering without searching would pass off stale text as current
+            eps = [e for e in eps if "web_search_options" in self.catalog.endpoint_supported_parameters(model, e)]
         return eps
 
     def _sort(self, prefs: ProviderPrefs, req: ChatRequest) -> tuple[str | None, str]:

@@ -294,9 +294,7 @@ def error_body(
 
 
 def _json_response(payload: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        body=_encode(payload), status=status, content_type="application/json", headers=headers
-    )
+    return web.Response(body=_encode(payload), status=status, content_type="application/json", headers=headers)
 
 
 def _text_of(content: Any) -> str:
@@ -304,9 +302,7 @@ def _text_of(content: Any) -> str:
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(
-            p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str)
-        )
+        return " ".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
 
 
@@ -854,9 +850,7 @@ class FakeOpenAI:
             return _json_response(error_body(400, "We could not parse the JSON body of your request."), 400)
         if not body.get("model") or not isinstance(body.get("messages"), list):
             missing = "model" if not body.get("model") else "messages"
-            return _json_response(
-                error_body(400, f"Missing required parameter: '{missing}'.", param=missing), 400
-            )
+            return _json_response(error_body(400, f"Missing required parameter: '{missing}'.", param=missing), 400)
         reply = step if isinstance(step, Reply) else Reply()
         completion = _plan(body, reply)
         if isinstance(reply, Stream) or body.get("stream") is True:
@@ -875,9 +869,7 @@ class FakeOpenAI:
             value = step.retry_after
             headers.setdefault("Retry-After", str(int(value)) if float(value).is_integer() else str(value))
         if step.body is None or isinstance(step.body, dict):
-            return _json_response(
-                step.body if step.body is not None else error_body(step.code), step.code, headers
-            )
+            return _json_response(step.body if step.body is not None else error_body(step.code), step.code, headers)
         raw = step.body.encode() if isinstance(step.body, str) else step.body
         headers.setdefault("Content-Type", "text/plain; charset=utf-8")
         return web.Response(body=raw, status=step.code, headers=headers)
@@ -1071,8 +1063,7 @@ def main(argv: list[str] | None = None) -> None:
         options["port"] = probe.getsockname()[1]
         ctx = multiprocessing.get_context("spawn")
         workers = [
-            ctx.Process(target=_serve, args=(options, args.chunks, False), daemon=True)
-            for _ in range(args.workers - 1)
+            ctx.Process(target=_serve, args=(options, args.chunks, False), daemon=True) for _ in range(args.workers - 1)
         ]
         for w in workers:
             w.start()

@@ -1,0 +1,7 @@
+"""`python -m bench [--quick] [--no-litellm] [--out DIR]`."""
+
+import sys
+
+from bench.run import main
+
+sys.exit(main())

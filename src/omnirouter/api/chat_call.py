@@ -1,0 +1,263 @@
+"""One chat request on its way through the gateway: what it asked for, where it may go, what it
+reserved, and, once answered, what it cost, what it taught the router, and its generation record."""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from omnirouter.accounting import meter
+from omnirouter.accounting.cost import Cost, Usage, compute, worst_case
+from omnirouter.accounting.ledger import Reservation
+from omnirouter.api.jsonio import decode, encode, money
+from omnirouter.formats.openai_chat import ChatRequest
+from omnirouter.governance.keys import KeyRecord
+from omnirouter.providers.base import Timeouts
+from omnirouter.routing.attempt import Outcome
+from omnirouter.routing.plan import Candidate, Needs, Plan
+from omnirouter.routing.sticky import caches
+from omnirouter.state import AppState
+
+
+def estimate_tokens(chars: int) -> int:
+    return max(1, math.ceil(chars / 4))
+
+
+def usage_of(raw: dict[str, Any] | None) -> Usage | None:
+    if not isinstance(raw, dict):
+        return None
+    ptd = raw.get("prompt_tokens_details") or {}
+    ctd = raw.get("completion_tokens_details") or {}
+    return Usage(
+        prompt_tokens=int(raw.get("prompt_tokens") or 0),
+        completion_tokens=int(raw.get("completion_tokens") or 0),
+        cached_tokens=int(ptd.get("cached_tokens") or 0),
+        cache_write_tokens=int(ptd.get("cache_write_tokens") or 0),
+        reasoning_tokens=int(ctd.get("reasoning_tokens") or 0),
+    )
+
+
+def usage_payload(usage: Usage, cost: Cost) -> dict[str, Any]:
+    return {
+        "prompt_tokens": usage.prompt_tokens,
+        "completion_tokens": usage.completion_tokens,
+        "total_tokens": usage.total_tokens,
+        "prompt_tokens_details": {
+            "cached_tokens": usage.cached_tokens,
+            "cache_write_tokens": usage.cache_write_tokens,
+            "audio_tokens": 0,
+            "video_tokens": 0,
+        },
+        "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens, "audio_tokens": 0},
+        "cost": money(cost.total),
+        "is_byok": False,
+        "cost_details": {
+            "upstream_inference_cost": money(cost.prompt + cost.completion),
+            "upstream_inference_prompt_cost": money(cost.prompt),
+            "upstream_inference_completions_cost": money(cost.completion),
+        },
+    }
+
+
+def _tool_calls_valid(completion: Any) -> bool | None:
+    """Whether every tool call's arguments are valid JSON (None: no tool calls)."""
+    messages = completion if isinstance(completion, list) else [completion]
+    calls = [tc for m in messages if isinstance(m, dict) for tc in m.get("tool_calls") or ()]
+    if not calls:
+        return None
+    try:
+        for tc in calls:
+            decode((tc.get("function") or {}).get("arguments") or "{}")
+    except Exception:
+        return False
+    return True
+
+
+@dataclass
+class Call:
+    st: AppState
+    gen_id: str
+    key: KeyRecord
+    req: ChatRequest
+    body: dict[str, Any]
+    plan: Plan
+    needs: Needs
+    prompt_chars: int
+    session: str | None = None  # explicit: session_id, x-session-id or prompt_cache_key
+    sticky_key: str | None = None  # the session, or a hash of the conversation's start
+    metadata: bool = False  # X-OpenRouter-Metadata: enabled
+    referer: str | None = None
+    title: str | None = None
+    user_agent: str | None = None
+    reservation: Reservation | None = None
+    started: float = field(default_factory=time.monotonic)
+    created: int = field(default_factory=lambda: int(time.time()))
+
+    @property
+    def timeouts(self) -> Timeouts:
+        s = self.st.settings
+        return Timeouts(s.upstream_connect_timeout, s.upstream_first_byte_timeout, s.upstream_total_timeout)
+
+    @property
+    def deadline(self) -> float:
+        return self.started + self.st.settings.request_deadline_seconds
+
+    # -- money
+    def reserve(self) -> None:
+        prompt_tokens = self.needs.prompt_tokens
+
+        def max_out(c: Candidate) -> int:
+            if self.req.completion_limit:
+                return self.req.completion_limit
+            ctx = self.st.catalog.endpoint_context_length(c.model, c.endpoint)
+            return c.endpoint.max_completion_tokens or (
+                max(1, ctx - prompt_tokens) if ctx else meter.DEFAULT_MAX_COMPLETION
+            )
+
+        candidates = self.plan.candidates
+        dearest = max(candidates, key=lambda c: worst_case(c.endpoint.pricing, prompt_tokens, max_out(c)))
+        self.reservation = meter.reserve(
+            self.st.ledger,
+            self.key,
+            dearest.endpoint.pricing,
+            prompt_tokens,
+            max_out(dearest),
+            key_limit_status=self.st.settings.key_limit_status,
+        )
+
+    def release(self) -> None:
+        if self.reservation is not None:
+            self.st.ledger.release(self.reservation)
+            self.reservation = None
+
+    def settle(
+        self,
+        outcome: Outcome,
+        usage: Usage,
+        finish_reason: str | None,
+        native_finish_reason: str | None,
+        *,
+        streamed: bool,
+        cancelled: bool = False,
+        upstream_id: str | None = None,
+        first_token_at: float | None = None,
+        completion: Any = None,
+        error: dict[str, Any] | None = None,
+    ) -> Cost:
+        """Charge what the request cost, teach the router what it saw, and record the generation."""
+        cand = outcome.candidate
+        cost = compute(cand.endpoint.pricing, usage, finish_reason)
+        if self.reservation is not None:
+            self.st.ledger.settle(self.reservation, cost.total)
+            self.reservation = None
+        now = time.monotonic()
+        gen_seconds = (now - first_token_at) if first_token_at else None
+        self._learn(outcome, usage, finish_reason, completion, first_token_at, gen_seconds, cancelled)
+        self.st.recorder.record(
+            {
+                "id": self.gen_id,
+                "request_id": self.gen_id,
+                "key_hash": self.key.hash,
+                "session_id": self.session,
+                "upstream_id": upstream_id,
+                "model": cand.model.id,
+                "provider_name": cand.provider.name,
+                "provider_slug": cand.endpoint.slug,
+                "api_type": "completions",
+                "streamed": streamed,
+                "cancelled": cancelled,
+                "finish_reason": finish_reason,
+                "native_finish_reason": native_finish_reason,
+                "created_at": datetime.fromtimestamp(self.created, UTC),
+                "latency_ms": int((now - self.started) * 1000),
+                "generation_time_ms": int(gen_seconds * 1000) if gen_seconds is not None else None,
+                "tokens_prompt": usage.prompt_tokens,
+                "tokens_completion": usage.completion_tokens,
+                "native_tokens_prompt": usage.prompt_tokens,
+                "native_tokens_completion": usage.completion_tokens,
+                "native_tokens_reasoning": usage.reasoning_tokens,
+                "native_tokens_cached": usage.cached_tokens,
+                "native_tokens_cache_write": usage.cache_write_tokens,
+                "total_cost": cost.total,
+                "upstream_inference_cost": None,
+                "cache_discount": cost.cache_discount,
+                "is_byok": False,
+                "http_referer": self.referer,
+                "app_title": self.title,
+                "user_agent": self.user_agent,
+                "external_user": self.req.user,
+                "provider_responses": [a.record() for a in outcome.attempts],
+                "error": error,
+                "throughput": (usage.completion_tokens / gen_seconds) if gen_seconds else None,
+            },
+            self._content(completion),
+        )
+        return cost
+
+    def _learn(
+        self,
+        outcome: Outcome,
+        usage: Usage,
+        finish_reason: str | None,
+        completion: Any,
+        first_token_at: float | None,
+        gen_seconds: float | None,
+        cancelled: bool,
+    ) -> None:
+        """Feed the endpoint's measured stats and the session's sticky route."""
+        routing = self.st.routing
+        cand = outcome.candidate
+        if finish_reason == "error":
+            routing.stats.record_failure(cand.key)
+            routing.sticky.forget(self.sticky_key)
+            return
+        attempt_started = outcome.attempts[-1].started if outcome.attempts else self.started
+        ttft = (first_token_at or outcome.first_byte_at or time.monotonic()) - attempt_started
+        if not cancelled:
+            routing.stats.record_success(
+                cand.key, ttft=ttft, tokens=usage.completion_tokens, generation_seconds=gen_seconds
+            )
+        if self.needs.tools and (valid := _tool_calls_valid(completion)) is not None:
+            routing.stats.record_tool_call(cand.key, valid)
+        prefs = self.req.provider
+        # A named session sticks from its first success; an inferred one once the cache was hit.
+        hit = self.session is not None or usage.cached_tokens > 0
+        if self.sticky_key and hit and not (prefs and prefs.order) and caches(cand.endpoint):
+            routing.sticky.remember(self.sticky_key, cand.model.id, cand.endpoint.slug)
+
+    def _content(self, completion: Any) -> dict[str, Any] | None:
+        if not self.st.settings.log_prompts:
+            return None
+        prompt = self.body.get("messages") or self.body.get("prompt")
+        return {"id": self.gen_id, "prompt": encode(prompt).decode(), "completion": encode(completion).decode()}
+
+    def router_metadata(self, outcome: Outcome | None) -> dict[str, Any]:
+        """`openrouter_metadata`, for clients that send `X-OpenRouter-Metadata: enabled`."""
+        served = outcome.candidate if outcome else None
+        attempts = outcome.attempts if outcome else []
+        return {
+            "requested": self.plan.requested[0],
+            "strategy": self.plan.strategy,
+            "region": None,
+            "summary": (
+                f"{served.model.id} via {served.provider.name} after {len(attempts)} attempt(s)"
+                if served
+                else "no endpoint answered"
+            ),
+            "attempt": len(attempts),
+            "is_byok": False,
+            "endpoints": {
+                "total": self.plan.total_endpoints,
+                "available": [
+                    {"provider": c.provider.name, "model": c.model.id, "selected": c is served}
+                    for c in self.plan.candidates
+                ],
+            },
+            "attempts": [
+                {"provider": a.candidate.provider.name, "model": a.candidate.model.id, "status": a.status or 502}
+                for a in attempts
+            ],
+        }

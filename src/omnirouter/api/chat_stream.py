@@ -1,0 +1,282 @@
+"""The SSE answer of /chat/completions: keep-alive, relay, in-band errors, cancellation."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import time
+from typing import Any
+
+from starlette.types import Receive, Scope, Send
+
+from omnirouter.accounting.cost import Cost, Usage
+from omnirouter.api.chat_call import Call, usage_of, usage_payload
+from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
+from omnirouter.api.jsonio import encode
+from omnirouter.formats.openai_chat import normalize_finish
+from omnirouter.providers.base import UpstreamError
+from omnirouter.routing.attempt import Outcome, attempt, provider_error
+from omnirouter.routing.plan import Candidate
+
+KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
+DONE = b"data: [DONE]\n\n"
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream"),
+    (b"cache-control", b"no-cache"),
+    (b"x-accel-buffering", b"no"),
+]
+
+
+class ChatStream:
+    """The SSE answer, as a raw ASGI app so that nothing is committed before it has to be.
+
+    Until the upstream answers, the status is still open: an error becomes a JSON answer with its
+    own status. If the upstream stays silent for `stream_keepalive_seconds`, 200 is committed and
+    `: OPENROUTER PROCESSING` comments keep the connection alive; from then on errors go in-band.
+    """
+
+    def __init__(self, call: Call) -> None:
+        self.call = call
+        self.send: Send | None = None
+        self.committed = False
+        self.last_write = time.monotonic()
+        self.lock = asyncio.Lock()
+        self.finish: str | None = None
+        self.native_finish: str | None = None
+        self.usage: Usage | None = None
+        self.chars = 0
+        self.text: list[str] = []
+        self.first_token_at: float | None = None
+        self.upstream_id: str | None = None
+        self.prefix: dict[str, Any] = {
+            "id": call.gen_id,
+            "object": "chat.completion.chunk",
+            "created": call.created,
+            "model": call.plan.requested[0],
+        }
+        self.done = False
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self.send = send
+        main = asyncio.current_task()
+        assert main is not None
+
+        async def watch_disconnect() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+            if not self.done:
+                main.cancel()
+
+        watcher = asyncio.create_task(watch_disconnect())
+        keepalive = asyncio.create_task(self._keepalive())
+        try:
+            await self._run()
+        except asyncio.CancelledError:
+            if self.done:
+                raise
+            main.uncancel()  # the cancel was ours (client gone), not the server's
+        finally:
+            watcher.cancel()
+            keepalive.cancel()
+
+    async def _write(self, data: bytes, *, more: bool = True) -> None:
+        async with self.lock:
+            if not self.committed:
+                await self._commit()
+            assert self.send is not None
+            await self.send({"type": "http.response.body", "body": data, "more_body": more})
+            self.last_write = time.monotonic()
+
+    async def _commit(self) -> None:
+        assert self.send is not None
+        headers = [*SSE_HEADERS, (b"x-generation-id", self.call.gen_id.encode())]
+        await self.send({"type": "http.response.start", "status": 200, "headers": headers})
+        self.committed = True
+
+    async def _keepalive(self) -> None:
+        interval = self.call.st.settings.stream_keepalive_seconds
+        with contextlib.suppress(OSError):  # the client is gone; the main task handles that
+            while True:
+                await asyncio.sleep(max(0.0, self.last_write + interval - time.monotonic()))
+                if time.monotonic() - self.last_write >= interval:
+                    await self._write(KEEPALIVE)
+
+    async def _attempt(self) -> Outcome:
+        call = self.call
+        debug = call.body.get("debug")
+        echo = isinstance(debug, dict) and debug.get("echo_upstream_body") is True
+
+        async def echo_body(cand: Candidate, body: dict[str, Any]) -> None:
+            """debug.echo_upstream_body: one chunk per attempted endpoint with what it was sent."""
+            chunk = {**self.prefix, "model": cand.model.id, "provider": cand.provider.name, "choices": [],
+                     "debug": {"echo_upstream_body": body}}  # fmt: skip
+            await self._write(b"data: " + encode(chunk) + b"\n\n")
+
+        return await attempt(
+            call.st.routing, call.plan, call.body, call.timeouts, stream=True, deadline=call.deadline,
+            on_attempt=echo_body if echo else None,
+        )  # fmt: skip
+
+    async def _error_before_commit(self, err: ApiError) -> bool:
+        """Answer with a plain JSON error if nothing was committed yet."""
+        async with self.lock:
+            if self.committed:
+                return False
+            assert self.send is not None
+            response = err.response()
+            response.headers["x-generation-id"] = self.call.gen_id
+            self.committed = True
+            self.done = True
+            await response({"type": "http"}, _no_receive, self.send)
+            return True
+
+    async def _run(self) -> None:
+        call = self.call
+        try:
+            outcome = await self._attempt()
+        except ApiError as err:
+            call.release()
+            if not await self._error_before_commit(err):
+                await self._send_error_chunk(err)
+                await self._end()
+            return
+        except BaseException:
+            call.release()
+            raise
+        assert outcome.stream is not None and outcome.first_chunk is not None
+        cand = outcome.candidate
+        self.prefix.update(model=cand.model.id, provider=cand.provider.name)
+        cancelled = False
+        error: ApiError | None = None
+        try:
+            await self._relay(outcome.first_chunk)
+            async for chunk in outcome.stream.chunks:
+                await self._relay(chunk)
+        except UpstreamError as err:
+            error = provider_error(err, cand)
+            self.finish = "error"
+        except asyncio.CancelledError:
+            cancelled = True
+            await self._cancelled(outcome)
+            return
+        finally:
+            if not cancelled:
+                await outcome.stream.close()
+        cost = self._settle(outcome, cancelled=False, error=error.body()["error"] if error else None)
+        if error is not None:
+            await self._send_error_chunk(error)
+        final: dict[str, Any] = {**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}
+        if call.metadata:
+            final["openrouter_metadata"] = call.router_metadata(outcome)
+        await self._write(b"data: " + encode(final) + b"\n\n")
+        await self._end()
+
+    async def _end(self) -> None:
+        self.done = True
+        await self._write(DONE, more=False)
+
+    async def _relay(self, chunk: dict[str, Any]) -> None:
+        if self._account(chunk):
+            chunk.update(self.prefix)
+            await self._write(b"data: " + encode(chunk) + b"\n\n")
+
+    def _account(self, chunk: dict[str, Any]) -> bool:
+        """Note what a chunk carries (usage, text, finish reason); False if there is nothing to relay."""
+        if not isinstance(chunk, dict):
+            return False
+        if self.upstream_id is None:
+            self.upstream_id = chunk.get("id")
+        usage = usage_of(chunk.pop("usage", None))
+        if usage is not None:
+            self.usage = usage
+        choices = chunk.get("choices")
+        if not choices:
+            return False  # the upstream's usage-only chunk: ours, with cost, is sent at the end
+        for choice in choices:
+            delta = choice.get("delta") or {}
+            for part in ("content", "reasoning", "reasoning_content", "refusal"):
+                value = delta.get(part)
+                if isinstance(value, str) and value:
+                    self.chars += len(value)
+                    if part == "content":
+                        self.text.append(value)
+            for tc in delta.get("tool_calls") or ():
+                args = (tc.get("function") or {}).get("arguments")
+                if isinstance(args, str):
+                    self.chars += len(args)
+            native = choice.get("finish_reason")
+            if native is not None:
+                self.native_finish = native
+                self.finish = normalize_finish(native)
+                choice["finish_reason"] = self.finish
+                choice["native_finish_reason"] = native
+            else:
+                choice.setdefault("finish_reason", None)
+        if self.first_token_at is None and self.chars:
+            self.first_token_at = time.monotonic()
+        return True
+
+    def _usage(self) -> Usage:
+        """The upstream's usage when it sent one; otherwise an estimate of what was generated."""
+        if self.usage is not None:
+            return self.usage
+        return Usage(prompt_tokens=self.call.needs.prompt_tokens, completion_tokens=math.ceil(self.chars / 4))
+
+    def _settle(self, outcome: Outcome, *, cancelled: bool, error: dict[str, Any] | None = None) -> Cost:
+        return self.call.settle(
+            outcome,
+            self._usage(),
+            self.finish,
+            self.native_finish,
+            streamed=True,
+            cancelled=cancelled,
+            upstream_id=self.upstream_id,
+            first_token_at=self.first_token_at,
+            completion={"role": "assistant", "content": "".join(self.text)},
+            error=error,
+        )
+
+    async def _send_error_chunk(self, err: ApiError) -> None:
+        """The in-band error event (behaviors §2.3): a 5xx's message is masked."""
+        metadata: dict[str, Any] = {"error_type": (err.metadata or {}).get("error_type", "server")}
+        provider_code = (err.metadata or {}).get("provider_code")
+        if provider_code and err.status < 500:
+            metadata["provider_code"] = provider_code
+        chunk = {
+            **self.prefix,
+            "error": {
+                "code": err.status,
+                "message": err.message if err.status < 500 else MASKED_500_MESSAGE,
+                "metadata": metadata,
+            },
+            "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
+        }
+        await self._write(b"data: " + encode(chunk) + b"\n\n")
+
+    async def _cancelled(self, outcome: Outcome) -> None:
+        """The client went away. A provider that can abort stops now and bills what it generated;
+        one that cannot keeps generating, so read it to the end in the background and bill all."""
+        assert outcome.stream is not None
+        if outcome.candidate.provider.can_abort:
+            await outcome.stream.close()
+            self._settle(outcome, cancelled=True)
+            return
+
+        async def drain() -> None:
+            try:
+                async for chunk in outcome.stream.chunks:
+                    self._account(chunk)
+            except Exception:  # whatever stops it, bill what arrived
+                pass
+            finally:
+                await outcome.stream.close()
+                self._settle(outcome, cancelled=True)
+
+        task = asyncio.get_running_loop().create_task(drain())
+        self.call.st.drains.add(task)
+        task.add_done_callback(self.call.st.drains.discard)
+
+
+async def _no_receive() -> dict[str, Any]:
+    return {"type": "http.disconnect"}
