@@ -78,7 +78,7 @@ def _matplotlib(data: dict[str, dict[str, list[float]]], path: Path) -> None:
 
 
 def _fallback(data: dict[str, dict[str, list[float]]], path: Path) -> None:
-    width, height, panel_w, top, plot_h = 1100, 460, 500, 60, 300
+    width, height, panel_w, top, plot_h = 1200, 460, 500, 60, 300
     c = Canvas(width, height)
     title = "ADDED LATENCY, ONE REQUEST IN FLIGHT (GATEWAY - DIRECT, PAIRED)"
     c.text((width - c.text_width(title, 2)) // 2, 14, title, scale=2)
@@ -111,7 +111,7 @@ def _fallback(data: dict[str, dict[str, list[float]]], path: Path) -> None:
             if lo <= t <= hi:
                 c.line(sx(t), y0, sx(t), y1, (120, 120, 120), dash=4)
         c.rect(x0, y0, x1, y1, (0, 0, 0))
-        axis = "ADDED LATENCY (MS, LOG); DASHED: TARGETS 0.5, 2 MS"
+        axis = "ADDED LATENCY, MS (LOG). DASHED: TARGETS 0.5, 2 MS"
         c.text(x0 + (panel_w - c.text_width(axis)) // 2, y1 + 20, axis)
         legend_y = y1 + 36
         drawn = False

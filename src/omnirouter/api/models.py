@@ -8,21 +8,23 @@ is configured and enabled). The catalog is immutable, so each catalog's response
 
 from __future__ import annotations
 
-import inspect
 import time
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
 from weakref import WeakKeyDictionary
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from omnirouter.api import auth
 from omnirouter.api.errors import ApiError
 from omnirouter.api.jsonio import JSONResponse, encode, money
 from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.catalog.types import Endpoint, Model, Pricing, Provider
+from omnirouter.routing.stats import LISTING_WINDOW, EndpointStats
 
 # Vocabulary of the OpenAPI document (OutputModality, InputModality, the getModels query enums).
 OUTPUT_MODALITIES = frozenset({"text", "image", "embeddings", "audio", "video", "rerank", "speech", "transcription"})
@@ -410,13 +412,8 @@ async def count_models(request: Request) -> Response:
 
 
 async def list_models_user(request: Request) -> Response:
-    # Imported here: the auth module belongs to the server wiring, which imports this one.
-    from omnirouter.api.auth import inference_key
-
-    key = inference_key(request)
-    if inspect.isawaitable(key):
-        await key
-    # TODO(lead): narrow to the key's guardrails (allowed providers/models, ZDR) once governance lands.
+    await auth.inference_key(request)
+    # Every key sees every servable model until guardrails (allowed providers and models) exist.
     return _listing(request, _view(request))
 
 
@@ -431,7 +428,24 @@ async def list_endpoints(request: Request) -> Response:
     entry = _view(request).lookup(request.path_params["author"], request.path_params["slug"])
     if entry is None:
         raise _not_found(request)
-    return Response(entry.endpoints_bytes, media_type=_JSON)
+    routing = getattr(request.app.state.omni, "routing", None)
+    if routing is None:
+        return Response(entry.endpoints_bytes, media_type=_JSON)
+    body = msgspec.json.decode(entry.endpoints_bytes)
+    for ep in body["data"]["endpoints"]:
+        _measured(ep, routing.stats, (entry.model.id, ep["tag"]))
+    return Response(msgspec.json.encode(body), media_type=_JSON)
+
+
+def _measured(ep: dict[str, Any], stats: EndpointStats, key: tuple[str, str]) -> None:
+    """Fill an endpoint's uptime (percent), latency (ms to first token) and throughput (tokens/s)."""
+    for field_name, window in (("uptime_last_5m", 300), ("uptime_last_30m", 1800), ("uptime_last_1d", 86400)):
+        rate = stats.uptime(key, window)
+        ep[field_name] = None if rate is None else round(rate * 100, 2)
+    latency = stats.latency(key, LISTING_WINDOW)
+    ep["latency_last_30m"] = None if latency is None else {p: round(v * 1000, 1) for p, v in latency.items()}
+    throughput = stats.throughput(key, LISTING_WINDOW)
+    ep["throughput_last_30m"] = None if throughput is None else {p: round(v, 1) for p, v in throughput.items()}
 
 
 async def list_providers(request: Request) -> Response:

@@ -207,7 +207,8 @@ async def attempt(
                 raise provider_error(err, cand) from None
             if err.status not in CLIENT_FAULT_STATUSES:  # too long a prompt is not the endpoint's fault
                 routing.health.failed(cand.key, retry_after=err.retry_after)
-                routing.stats.record_failure(cand.key)
+                if err.status != 429:  # uptime leaves rate limits out, as OpenRouter's does
+                    routing.stats.record_failure(cand.key)
             continue
         routing.health.succeeded(cand.key)
         attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), 200))

@@ -1,8 +1,9 @@
-"""Measured endpoint statistics over a rolling window: time to first token, throughput, uptime and
-tool-call success. They feed `sort`, the `preferred_*` rules, `:exacto` and the endpoints listing.
+"""Measured endpoint statistics: time to first token, throughput, uptime and tool-call success.
 
-Samples are kept in bounded deques per endpoint; percentiles are computed on read and cached for a
-second, so the request path does a dict lookup, not a sort.
+They feed `sort`, the `preferred_*` rules (over the last 5 minutes, as OpenRouter's do), `:exacto`,
+and the endpoints listing (latency and throughput over 30 minutes, uptime over 5 minutes, 30 minutes
+and a day). Samples are kept in bounded deques; percentiles are computed on read and cached for a
+second, so the request path does dict lookups, not sorts.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 
-WINDOW_SECONDS = 300.0  # OpenRouter's preferences use a rolling 5-minute window
-MAX_SAMPLES = 512
+ROUTING_WINDOW = 300.0
+LISTING_WINDOW = 1800.0
+MAX_SAMPLES = 1024
 PERCENTILES = ("p50", "p75", "p90", "p99")
 _CACHE_SECONDS = 1.0
+_BUCKET_SECONDS = 60
+_MAX_BUCKETS = 24 * 60  # a day of one-minute uptime buckets
 
 EndpointKey = tuple[str, str]  # (model id, endpoint slug)
 
@@ -30,75 +34,85 @@ def percentiles(values: list[float]) -> dict[str, float]:
 @dataclass
 class _Series:
     samples: deque[tuple[float, float]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
-    cached_at: float = -1.0
-    cached: dict[str, float] | None = None
+    cache: dict[float, tuple[float, dict[str, float] | None]] = field(default_factory=dict)
 
     def add(self, now: float, value: float) -> None:
         self.samples.append((now, value))
-        self.cached_at = -1.0
+        self.cache.clear()
 
-    def summary(self, now: float) -> dict[str, float] | None:
-        if now - self.cached_at < _CACHE_SECONDS:
-            return self.cached
-        while self.samples and now - self.samples[0][0] > WINDOW_SECONDS:
-            self.samples.popleft()
-        self.cached = percentiles([v for _, v in self.samples]) if self.samples else None
-        self.cached_at = now
-        return self.cached
+    def summary(self, now: float, window: float) -> dict[str, float] | None:
+        cached = self.cache.get(window)
+        if cached is not None and now - cached[0] < _CACHE_SECONDS:
+            return cached[1]
+        values = [v for t, v in self.samples if now - t <= window]
+        result = percentiles(values) if values else None
+        self.cache[window] = (now, result)
+        return result
 
 
 @dataclass
-class _Counts:
-    events: deque[tuple[float, bool]] = field(default_factory=lambda: deque(maxlen=MAX_SAMPLES))
+class _Outcomes:
+    """Successes and failures in one-minute buckets: [minute, ok, failed]."""
+
+    buckets: deque[list[int]] = field(default_factory=lambda: deque(maxlen=_MAX_BUCKETS))
 
     def add(self, now: float, ok: bool) -> None:
-        self.events.append((now, ok))
+        minute = int(now // _BUCKET_SECONDS)
+        if not self.buckets or self.buckets[-1][0] != minute:
+            self.buckets.append([minute, 0, 0])
+        self.buckets[-1][1 if ok else 2] += 1
 
-    def rate(self, now: float) -> float | None:
-        while self.events and now - self.events[0][0] > WINDOW_SECONDS:
-            self.events.popleft()
-        if not self.events:
-            return None
-        return sum(ok for _, ok in self.events) / len(self.events)
+    def rate(self, now: float, window: float) -> float | None:
+        first = int((now - window) // _BUCKET_SECONDS)
+        ok = failed = 0
+        for minute, good, bad in reversed(self.buckets):
+            if minute < first:
+                break
+            ok += good
+            failed += bad
+        return ok / (ok + failed) if ok + failed else None
 
 
 class EndpointStats:
     def __init__(self) -> None:
         self._latency: dict[EndpointKey, _Series] = {}  # seconds to first token
         self._throughput: dict[EndpointKey, _Series] = {}  # completion tokens per second
-        self._uptime: dict[EndpointKey, _Counts] = {}
-        self._tools: dict[EndpointKey, _Counts] = {}
+        self._uptime: dict[EndpointKey, _Outcomes] = {}
+        self._tools: dict[EndpointKey, _Outcomes] = {}
 
-    # -- recording (after each attempt)
+    # -- recording
     def record_success(
         self, key: EndpointKey, *, ttft: float | None, tokens: int, generation_seconds: float | None
     ) -> None:
         now = time.monotonic()
-        self._uptime.setdefault(key, _Counts()).add(now, True)
+        self._uptime.setdefault(key, _Outcomes()).add(now, True)
         if ttft is not None:
             self._latency.setdefault(key, _Series()).add(now, ttft)
         if tokens > 0 and generation_seconds and generation_seconds > 0:
             self._throughput.setdefault(key, _Series()).add(now, tokens / generation_seconds)
 
     def record_failure(self, key: EndpointKey) -> None:
-        self._uptime.setdefault(key, _Counts()).add(time.monotonic(), False)
+        self._uptime.setdefault(key, _Outcomes()).add(time.monotonic(), False)
 
     def record_tool_call(self, key: EndpointKey, ok: bool) -> None:
-        self._tools.setdefault(key, _Counts()).add(time.monotonic(), ok)
+        self._tools.setdefault(key, _Outcomes()).add(time.monotonic(), ok)
 
     # -- reading
-    def latency(self, key: EndpointKey) -> dict[str, float] | None:
+    def latency(self, key: EndpointKey, window: float = ROUTING_WINDOW) -> dict[str, float] | None:
+        """Time to first token percentiles, in seconds."""
         series = self._latency.get(key)
-        return series.summary(time.monotonic()) if series else None
+        return series.summary(time.monotonic(), window) if series else None
 
-    def throughput(self, key: EndpointKey) -> dict[str, float] | None:
+    def throughput(self, key: EndpointKey, window: float = ROUTING_WINDOW) -> dict[str, float] | None:
+        """Output tokens per second percentiles."""
         series = self._throughput.get(key)
-        return series.summary(time.monotonic()) if series else None
+        return series.summary(time.monotonic(), window) if series else None
 
-    def uptime(self, key: EndpointKey) -> float | None:
-        counts = self._uptime.get(key)
-        return counts.rate(time.monotonic()) if counts else None
+    def uptime(self, key: EndpointKey, window: float) -> float | None:
+        """Share of attempts that succeeded (rate limits excluded), 0..1."""
+        outcomes = self._uptime.get(key)
+        return outcomes.rate(time.monotonic(), window) if outcomes else None
 
     def tool_success(self, key: EndpointKey) -> float | None:
-        counts = self._tools.get(key)
-        return counts.rate(time.monotonic()) if counts else None
+        outcomes = self._tools.get(key)
+        return outcomes.rate(time.monotonic(), ROUTING_WINDOW) if outcomes else None
