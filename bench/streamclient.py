@@ -4,9 +4,11 @@ Its own process (pinned away from the server under test) with uvloop and bare as
 HTTP library, one buffer per connection, chunked decoding and SSE splitting by hand, and each event's
 JSON decoded by msgspec into only the fields checked. A stream passes when its answer is 200, every
 content chunk equals the reference sequence in order, `data: [DONE]` arrives, and no error event.
+Pacing is judged on the plateau, the window in which every stream is open (after the ramp, before the
+first stream ends): the gaps between consecutive chunks there show whether the server kept up.
 
     python -m bench.streamclient --port P --path /v1/chat/completions --body-file F --ref-file R \
-        --streams N [--ramp S] [--timeout S] [--header 'K: V']...
+        --streams N --nominal S --delay S [--ramp S] [--timeout S] [--header 'K: V']...
 """
 
 from __future__ import annotations
@@ -27,8 +29,11 @@ from bench.stats import summary
 
 
 class StreamCheck(asyncio.Protocol):
-    def __init__(self, request: bytes, ref: list[str], done: asyncio.Future[None]) -> None:
+    def __init__(
+        self, request: bytes, ref: list[str], done: asyncio.Future[None], plateau: list[float], gaps: list[float]
+    ) -> None:
         self.request, self.ref, self.done = request, ref, done
+        self.plateau, self.gaps = plateau, gaps  # shared by all streams: [start, end], and the gaps in it
         self.buf = bytearray()
         self.sse = bytearray()
         self.headed = False
@@ -115,9 +120,12 @@ class StreamCheck(asyncio.Protocol):
                         continue
                     if self.index >= len(self.ref) or content != self.ref[self.index]:
                         return self.finish(f"chunk {self.index}: got {content!r}")
-                    self.index += 1
                     now = time.perf_counter()
-                    self.max_gap = max(self.max_gap, now - self.last)
+                    gap = now - self.last
+                    self.max_gap = max(self.max_gap, gap)
+                    if self.index and self.plateau[0] <= self.last and now <= self.plateau[1]:
+                        self.gaps.append(gap)
+                    self.index += 1
                     self.last = now
 
     def _complete(self) -> None:
@@ -133,14 +141,21 @@ def _kind(error: str) -> str:
 
 
 async def run(
-    port: int, request: bytes, ref: list[str], streams: int, ramp: float, timeout: float
+    port: int, request: bytes, ref: list[str], streams: int, ramp: float, timeout: float, nominal: float, delay: float
 ) -> dict[str, object]:
     loop = asyncio.get_running_loop()
     checks: list[StreamCheck] = []
     connect_errors: Counter[str] = Counter()
+    # Every stream is open from the end of the ramp (plus one chunk interval for the last one's first
+    # chunk) until the first stream ends. Without such a window (a ramp as long as a stream), all gaps.
+    t0 = time.perf_counter()
+    plateau = [t0 + ramp + delay, t0 + nominal]
+    if plateau[1] - plateau[0] < 2 * delay:
+        plateau = [0.0, float("inf")]
+    gaps: list[float] = []
 
     async def open_one() -> None:
-        check = StreamCheck(request, ref, loop.create_future())
+        check = StreamCheck(request, ref, loop.create_future(), plateau, gaps)
         checks.append(check)
         try:
             await loop.create_connection(lambda: check, HOST, port)
@@ -176,6 +191,8 @@ async def run(
         "chunks_received": sum(c.index for c in checks),
         "duration_s": summary([c.end - c.start for c in ok]),
         "max_gap_ms": summary([c.max_gap * 1000 for c in ok]),
+        "plateau_s": round(min(plateau[1] - plateau[0], nominal), 3),
+        "plateau_gap_ms": summary([g * 1000 for g in gaps]),
     }
 
 
@@ -189,6 +206,8 @@ def main() -> None:
     parser.add_argument("--streams", type=int, required=True)
     parser.add_argument("--ramp", type=float, default=1.0)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--nominal", type=float, required=True, help="a stream's length when on time, seconds")
+    parser.add_argument("--delay", type=float, required=True, help="seconds between chunks")
     args = parser.parse_args()
     # Each stream is a socket: lift the soft limit on open files as far as the hard limit allows.
     _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -205,7 +224,9 @@ def main() -> None:
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        result = runner.run(run(args.port, request, ref, args.streams, args.ramp, args.timeout))
+        result = runner.run(
+            run(args.port, request, ref, args.streams, args.ramp, args.timeout, args.nominal, args.delay)
+        )
     result["nofile_limit"] = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
     print("BENCH_JSON " + json.dumps(result), flush=True)
 

@@ -14,6 +14,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.routing import Mount, Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.api import chat, credits, generation, keys, models, openapi
@@ -39,9 +40,13 @@ from omnirouter.store.writer import Recorder
 log = logging.getLogger("omnirouter")
 
 
+CHAT = chat.ChatCompletions()
+API_ROOTS = ("/api/v1", "/v1")
+
+
 def api_routes() -> list[Any]:
     return [
-        Route("/chat/completions", chat.chat_completions, methods=["POST"]),
+        Route("/chat/completions", CHAT, methods=["POST"]),
         *models.routes,
         *keys.routes,
         *credits.routes,
@@ -72,7 +77,6 @@ def _http_session() -> aiohttp.ClientSession:
         connector=connector,
         read_bufsize=2**20,  # stream events with large tool-call arguments exceed the 64 KiB default
         auto_decompress=True,
-        skip_auto_headers=("User-Agent",),
         trust_env=False,
     )
 
@@ -104,7 +108,7 @@ def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adap
     return Routing(planner=planner, health=health, stats=stats, sticky=Sticky(), adapters=adapters)
 
 
-def create_app(settings: Settings | None = None) -> Starlette:
+def create_app(settings: Settings | None = None) -> Gateway:
     settings = settings or Settings()
 
     @contextlib.asynccontextmanager
@@ -129,8 +133,29 @@ def create_app(settings: Settings | None = None) -> Starlette:
             await st.db.close()
 
     routes = api_routes()
-    return Starlette(
-        routes=[Mount("/api/v1", routes=routes), Mount("/v1", routes=routes)],
+    starlette = Starlette(
+        routes=[Mount(root, routes=routes) for root in API_ROOTS],
         exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
         lifespan=lifespan,
     )
+    return Gateway(starlette, {f"{root}/chat/completions": CHAT for root in API_ROOTS})
+
+
+class Gateway:
+    """The ASGI app: the inference paths go straight to their handlers, everything else through
+    Starlette's router and middleware (which cost more than the rest of a request's work)."""
+
+    def __init__(self, starlette: Starlette, fast: dict[str, ASGIApp]) -> None:
+        self.starlette = starlette
+        self.fast = fast
+
+    @property
+    def state(self) -> Any:
+        return self.starlette.state
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["method"] == "POST" and (handler := self.fast.get(scope["path"])):
+            scope["app"] = self.starlette  # handlers reach the app's state as they do under Starlette
+            await handler(scope, receive, send)
+            return
+        await self.starlette(scope, receive, send)

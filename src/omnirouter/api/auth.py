@@ -6,36 +6,48 @@ one primary-key lookup; every other request is a dict lookup.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from starlette.requests import Request
 
 from omnirouter.api.errors import ApiError
 from omnirouter.governance.keys import KeyRecord, bearer_token, is_well_formed, key_hash
-from omnirouter.state import state
+from omnirouter.state import AppState, state
 from omnirouter.store import repo
 
 MANAGEMENT_ONLY = "Only management keys can perform this operation"
 INFERENCE_ONLY = "Management keys cannot be used for inference requests; use an API key"
 
 
-async def any_key(request: Request) -> KeyRecord:
-    st = state(request)
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None and request.headers.get("x-api-key"):  # Anthropic SDKs send this header
-        token = request.headers["x-api-key"].strip()
-    known = None
-    if token and is_well_formed(token) and key_hash(token) not in st.keys.by_hash:
+async def key_of(st: AppState, headers: Mapping[str, str]) -> KeyRecord:
+    """The calling key from request headers (any mapping with lower-case names)."""
+    token = bearer_token(headers.get("authorization"))
+    if token is None and (api_key := headers.get("x-api-key")):  # Anthropic SDKs send this header
+        token = api_key.strip()
+    if not token:
+        raise ApiError(401, "Missing Authentication header")
+    digest = key_hash(token)
+    record = st.keys.by_hash.get(digest)
+    if record is None and is_well_formed(token):
         async with st.db.engine.connect() as conn:
-            known = await repo.get_key(conn, key_hash(token))
-        if known is not None:
-            st.keys.put(known)
-    return st.keys.check(token, known=known)
+            record = await repo.get_key(conn, digest)
+        if record is not None:
+            st.keys.put(record)
+    return st.keys.admit(record)
 
 
-async def inference_key(request: Request) -> KeyRecord:
-    key = await any_key(request)
+def for_inference(key: KeyRecord) -> KeyRecord:
     if key.is_management:
         raise ApiError(403, INFERENCE_ONLY)
     return key
+
+
+async def any_key(request: Request) -> KeyRecord:
+    return await key_of(state(request), request.headers)
+
+
+async def inference_key(request: Request) -> KeyRecord:
+    return for_inference(await any_key(request))
 
 
 async def management_key(request: Request) -> KeyRecord:

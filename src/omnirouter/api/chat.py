@@ -2,57 +2,91 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Mapping
 from typing import Any
 
-from starlette.requests import Request
+from starlette.types import Receive, Scope, Send
 
 from omnirouter.accounting.cost import Usage
 from omnirouter.api import auth
 from omnirouter.api.chat_call import Call, estimate_tokens, usage_of, usage_payload
 from omnirouter.api.chat_stream import ChatStream
-from omnirouter.api.errors import ApiError
+from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.ids import generation_id
-from omnirouter.api.jsonio import JSONResponse, decode
+from omnirouter.api.jsonio import decode, encode
 from omnirouter.formats import openai_chat
 from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.routing.attempt import Outcome, attempt
 from omnirouter.routing.plan import Needs
 from omnirouter.routing.sticky import conversation_key
-from omnirouter.state import state
+from omnirouter.state import AppState
+
+log = logging.getLogger("omnirouter")
 
 METADATA_HEADERS = ("x-openrouter-metadata", "x-openrouter-experimental-metadata")
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    declared = request.headers.get("content-length")
+async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
+    declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise ApiError(413, f"Request body is larger than the {limit}-byte limit")
     chunks, size = [], 0
-    async for chunk in request.stream():
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            raise ApiError(400, "The client closed the connection while sending the request")
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             raise ApiError(413, f"Request body is larger than the {limit}-byte limit")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body"):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def chat_completions(request: Request) -> Any:
-    gen_id = generation_id()
-    try:
-        call = await _admit(request, gen_id)
-        if call.req.stream:
-            return ChatStream(call)
+class ChatCompletions:
+    """POST /chat/completions as a raw ASGI app: the hottest path skips Starlette's request and
+    response objects (app.py dispatches to it before Starlette's router)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        st: AppState = scope["app"].state.omni
+        headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names come lower-case
+        gen_id = generation_id()
         try:
-            outcome = await attempt(
-                call.st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline
-            )
-        except BaseException:
-            call.release()
-            raise
-    except ApiError as err:  # every chat answer names its generation, errors included
-        err.headers = {**(err.headers or {}), "X-Generation-Id": gen_id}
-        raise
-    return JSONResponse(_finish_completion(call, outcome), headers={"X-Generation-Id": gen_id})
+            raw = await read_body(receive, headers, st.settings.max_body_bytes)
+            call = await _admit(st, headers, raw, gen_id)
+            if call.req.stream:
+                await ChatStream(call)(scope, receive, send)
+                return
+            try:
+                outcome = await attempt(
+                    st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline
+                )
+            except BaseException:
+                call.release()
+                raise
+            payload = encode(_finish_completion(call, outcome))
+        except ApiError as err:
+            await _send_json(send, err.status, encode(err.body()), gen_id, err.headers)
+            return
+        except Exception:
+            log.exception("unhandled error on POST %s", scope["path"])
+            await _send_json(send, 500, encode(ApiError(500, MASKED_500_MESSAGE).body()), gen_id)
+            return
+        await _send_json(send, 200, payload, gen_id)
+
+
+async def _send_json(send: Send, status: int, payload: bytes, gen_id: str, extra: dict[str, str] | None = None) -> None:
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(payload)).encode()),
+        (b"x-generation-id", gen_id.encode()),  # every chat answer names its generation, errors included
+    ]
+    if extra:
+        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _web_search(body: dict[str, Any]) -> bool:
@@ -62,17 +96,14 @@ def _web_search(body: dict[str, Any]) -> bool:
     )
 
 
-async def _admit(request: Request, gen_id: str) -> Call:
+async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) -> Call:
     """Everything before the upstream: who, what, where to, and whether it can be paid for."""
-    st = state(request)
-    key = await auth.inference_key(request)
-    raw = await read_body(request, st.settings.max_body_bytes)
+    key = auth.for_inference(await auth.key_of(st, h))
     try:
         body = decode(raw)
     except Exception:
         raise ApiError(400, "Invalid JSON in request body") from None
     req = openai_chat.parse(body)
-    h = request.headers
     needs = Needs(
         params=openai_chat.requested_parameters(body),
         prompt_tokens=estimate_tokens(len(raw)),

@@ -73,16 +73,14 @@ class KeyStore:
     def drop(self, hash_: str) -> None:
         self.by_hash.pop(hash_, None)
 
-    def check(self, token: str | None, *, known: KeyRecord | None = None) -> KeyRecord:
-        """The caller's key, or a 401 saying why not. `known` is a record found outside the cache."""
-        if not token:
-            raise ApiError(401, "Missing Authentication header")
-        record = known or self.by_hash.get(key_hash(token))
+    @staticmethod
+    def admit(record: KeyRecord | None) -> KeyRecord:
+        """The caller's key if it may be used now, else a 401 saying why not."""
         if record is None:
             raise ApiError(401, "Invalid API key")
         if record.disabled:
             raise ApiError(401, "API key is disabled")
-        if record.expired(datetime.now(UTC)):
+        if record.expires_at is not None and record.expired(datetime.now(UTC)):
             raise ApiError(401, "API key has expired")
         return record
 

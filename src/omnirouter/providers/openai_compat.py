@@ -12,12 +12,14 @@ from typing import Any
 import aiohttp
 import msgspec
 
+from omnirouter import __version__
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 MAX_ERROR_BODY = 64 * 1024
+USER_AGENT = f"omnirouter/{__version__}"
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -73,18 +75,27 @@ def _parse(raw: bytes, what: str) -> Any:
     return data
 
 
+def _target(provider: Provider) -> tuple[str, dict[str, str], Provider]:
+    """A provider's URL and headers, built once rather than per request."""
+    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **provider.headers}
+    if provider.api_key:
+        headers["Authorization"] = f"Bearer {provider.api_key}"
+    return provider.base_url.rstrip("/") + "/chat/completions", headers, provider
+
+
 class OpenAICompatAdapter:
     def __init__(self, session: aiohttp.ClientSession) -> None:
         self.session = session
+        self._targets: dict[str, tuple[str, dict[str, str], Provider]] = {}
 
     def _request_args(self, provider: Provider, body: dict[str, Any], timeouts: Timeouts) -> dict[str, Any]:
-        headers = {"Content-Type": "application/json", **provider.headers}
-        if provider.api_key:
-            headers["Authorization"] = f"Bearer {provider.api_key}"
+        target = self._targets.get(provider.slug)
+        if target is None or target[2] is not provider:
+            target = self._targets[provider.slug] = _target(provider)
         return {
-            "url": provider.base_url.rstrip("/") + "/chat/completions",
+            "url": target[0],
             "data": _encode(body),
-            "headers": headers,
+            "headers": target[1],
             "timeout": aiohttp.ClientTimeout(
                 total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.first_byte
             ),
