@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
-from typing import Any
 
 import pytest
 
@@ -307,16 +306,12 @@ def test_instance_credit_checks() -> None:
 
 
 def test_windows_roll_over_at_midnight_utc(monkeypatch: pytest.MonkeyPatch) -> None:
-    import omnirouter.accounting.ledger as ledger_module
+    import types
+
+    import omnirouter.accounting.periods as periods_module
 
     clock = [datetime(2026, 3, 15, 23, 59, 59, tzinfo=UTC)]  # Sunday night, end of a week
-
-    class Clock(datetime):
-        @classmethod
-        def now(cls, tz: Any = None) -> datetime:  # type: ignore[override]
-            return clock[0].astimezone(tz) if tz else clock[0]
-
-    monkeypatch.setattr(ledger_module, "datetime", Clock)
+    monkeypatch.setattr(periods_module, "time", types.SimpleNamespace(time=lambda: clock[0].timestamp()))
     ledger = Ledger()
     daily, weekly, monthly = _key("1", "daily"), _key("1", "weekly"), _key("1", "monthly")
     for key in (daily, weekly, monthly):

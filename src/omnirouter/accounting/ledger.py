@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from omnirouter.accounting.periods import PERIODS, window_starts
+from omnirouter.accounting.periods import PERIODS, current_window_starts, window_starts
 
 ZERO = Decimal(0)
 INSTANCE = "instance"
@@ -57,7 +57,7 @@ class Ledger:
     # -- reading
     def spent(self, scope: str, period: str, now: datetime | None = None) -> tuple[Decimal, Decimal]:
         """(usage, byok_usage) of a scope in the current window of `period`."""
-        key = (scope, period, window_starts(now or datetime.now(UTC))[period])
+        key = (scope, period, (window_starts(now) if now else current_window_starts())[period])
         usage = byok = ZERO
         for layer in (self.base, self.flushing, self.pending):
             row = layer.get(key)
@@ -96,7 +96,7 @@ class Ledger:
     def settle(self, reservation: Reservation, cost: Decimal, *, byok_cost: Decimal = ZERO) -> None:
         """Replace the reservation with what the request really cost, in every window of its scopes."""
         self.release(reservation)
-        starts = window_starts(datetime.now(UTC))
+        starts = current_window_starts()
         for scope in reservation.scopes:
             for period in PERIODS:
                 _add(self.pending, (scope, period, starts[period]), cost, byok_cost, 1)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, date, datetime, timedelta
+from functools import lru_cache
 
 PERIODS = ("total", "day", "week", "month")
 EPOCH = "1970-01-01"
@@ -22,3 +24,13 @@ def window_starts(now: datetime) -> dict[str, str]:
         "week": (today - timedelta(days=today.weekday())).isoformat(),
         "month": today.replace(day=1).isoformat(),
     }
+
+
+@lru_cache(maxsize=4)
+def _starts_of_day(day_number: int) -> dict[str, str]:
+    return window_starts(datetime.fromtimestamp(day_number * 86400, UTC))
+
+
+def current_window_starts() -> dict[str, str]:
+    """window_starts for now, computed once per UTC day: every settle needs it."""
+    return _starts_of_day(int(time.time() // 86400))
