@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import resource
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 
@@ -74,6 +76,15 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         access_log=False,
         timeout_graceful_shutdown=30,
     )
+
+
+def _raise_open_files_limit() -> None:
+    """Every open stream holds two sockets (client and upstream); the usual soft limit of 1024 open
+    files would cap a worker at about 500 streams. Raise it to the hard limit."""
+    with contextlib.suppress(ValueError, OSError):
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        if soft != resource.RLIM_INFINITY and (hard == resource.RLIM_INFINITY or soft < hard):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard if hard != resource.RLIM_INFINITY else 1 << 20, hard))
 
 
 def _where(db_url: str) -> str:
