@@ -23,7 +23,9 @@ def chi_square(observed: Counter, expected_shares: dict[str, float], n: int) -> 
     return sum((observed[k] - n * p) ** 2 / (n * p) for k, p in expected_shares.items())
 
 
-@pytest.mark.parametrize("scale", [1.0, 0.01, 0.001, 50.0], ids=["$1-3/M", "$0.01-0.03/M", "$0.001-0.003/M", "$50-150/M"])
+@pytest.mark.parametrize(
+    "scale", [1.0, 0.01, 0.001, 50.0], ids=["$1-3/M", "$0.01-0.03/M", "$0.001-0.003/M", "$50-150/M"]
+)
 def test_first_choice_is_weighted_by_inverse_square_of_price(scale):
     routing = routing_for(three_priced(scale), seed=1234)
     firsts = Counter(plan(routing, {"model": "lb/m"}).candidates[0].endpoint.slug for _ in range(N))

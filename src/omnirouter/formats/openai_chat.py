@@ -7,6 +7,7 @@ The body is decoded once to a dict. `ChatRequest` validates only the fields the 
 from __future__ import annotations
 
 import hashlib
+from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -35,6 +36,15 @@ class SortConfig(msgspec.Struct, kw_only=True):
     partition: Literal["model", "none"] | None = None
 
 
+class Percentiles(msgspec.Struct, kw_only=True):
+    """Percentile cutoffs of `preferred_*`; a null one is not set."""
+
+    p50: float | None = None
+    p75: float | None = None
+    p90: float | None = None
+    p99: float | None = None
+
+
 class ProviderPrefs(msgspec.Struct, kw_only=True):
     order: list[str] | None = None
     allow_fallbacks: bool | None = None
@@ -47,8 +57,8 @@ class ProviderPrefs(msgspec.Struct, kw_only=True):
     quantizations: list[str] | None = None
     sort: Literal["price", "throughput", "latency", "exacto"] | SortConfig | None = None
     max_price: MaxPrice | None = None
-    preferred_min_throughput: float | dict[str, float] | None = None
-    preferred_max_latency: float | dict[str, float] | None = None
+    preferred_min_throughput: float | Percentiles | None = None
+    preferred_max_latency: float | Percentiles | None = None
 
 
 class ChatRequest(msgspec.Struct, kw_only=True):
@@ -138,7 +148,23 @@ def parse(body: Any) -> ChatRequest:
         raise ApiError(400, f"Invalid request: {exc}") from None
     if req.messages is None and req.prompt is None:
         raise ApiError(400, 'Input required: specify "messages" or "prompt"')
+    if req.provider is not None and req.provider.max_price is not None:
+        _check_max_price(req.provider.max_price)
     return req
+
+
+def _check_max_price(mp: MaxPrice) -> None:
+    """max_price values may be strings (the OpenAPI type); a non-number is the caller's error, not a 500."""
+    for name in mp.__struct_fields__:
+        value = getattr(mp, name)
+        if value is None:
+            continue
+        try:
+            ok = Decimal(str(value)).is_finite()
+        except InvalidOperation:
+            ok = False
+        if not ok:
+            raise ApiError(400, f"Invalid request: provider.max_price.{name} must be a number, got {value!r}")
 
 
 def requested_parameters(body: dict[str, Any]) -> set[str]:

@@ -16,6 +16,7 @@ CODES = {
     "privacy_restricted": (404, "not_found", False),
     "capacity_exhausted": (429, "rate_limit_exceeded", True),
     "temporarily_unavailable": (503, "provider_overloaded", True),
+    "free_variant_ended": (404, "not_found", False),
 }
 
 
@@ -25,6 +26,7 @@ def availability_error(
     requested: list[str],
     *,
     excluded_by: list[str] | None = None,
+    fallback_models: list[str] | None = None,
     retry_after: float | None = None,
     previous_errors: list[dict[str, Any]] | None = None,
 ) -> ApiError:
@@ -37,6 +39,8 @@ def availability_error(
     }
     if excluded_by:
         availability["excluded_by"] = excluded_by
+    if fallback_models:
+        availability["fallback_models"] = fallback_models
     if retry_after is not None:
         availability["retry_after"] = retry_after
     metadata: dict[str, Any] = {"error_type": error_type}

@@ -56,8 +56,8 @@ class Health:
     def failed(self, key: EndpointKey, retry_after: float | None = None) -> None:
         now = time.monotonic()
         circuit = self._circuits.get(key)
-        if retry_after is not None:  # the upstream said when to come back
-            cooldown = retry_after
+        if retry_after is not None:  # the upstream said when to come back (a day's quota: still 5 min)
+            cooldown = min(retry_after, MAX_COOLDOWN_SECONDS)
         elif circuit is None:
             cooldown = self.cooldown
         else:  # failing again after its cooling period: wait longer this time
@@ -66,6 +66,10 @@ class Health:
 
     def succeeded(self, key: EndpointKey) -> None:
         self._circuits.pop(key, None)
+
+    def reset(self) -> None:
+        """Close every circuit (an operator's reload, or a test's fresh start)."""
+        self._circuits.clear()
 
     def recently_failed(self, model_id: str, endpoint_slug: str) -> bool:
         return self.deprioritised((model_id, endpoint_slug))

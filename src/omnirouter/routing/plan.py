@@ -5,8 +5,9 @@ the endpoint pool its variant selects, minus what the hard filters exclude (`pro
 context length, `max_tokens`, prices), narrowed by the soft preferences (tools, response_format).
 Then the order: `provider.sort` (or a variant's) by price, throughput, latency or tool success;
 else `provider.order`; else a session's sticky endpoint first and the rest at random weighted by the
-inverse square of price. Endpoints whose circuit is open go last either way, and `preferred_*`
-thresholds move slow endpoints after every fast one, across models.
+inverse square of price. Endpoints whose circuit is open go last, except those named in
+`provider.order`, which is followed as given; `preferred_*` thresholds move slow endpoints after
+every fast one, across models.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import Any
 from omnirouter.api.errors import ApiError
 from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.catalog.types import Endpoint, Model, Provider
-from omnirouter.formats.openai_chat import ChatRequest, ProviderPrefs, SortConfig
+from omnirouter.formats.openai_chat import ChatRequest, Percentiles, ProviderPrefs, SortConfig
 from omnirouter.routing.availability import availability_error
 from omnirouter.routing.health import Health
 from omnirouter.routing.stats import EndpointStats
@@ -33,6 +34,8 @@ POOL_VARIANTS = ("free", "extended", "thinking")
 # Service-tier endpoints join the pool only with the variant that asks for them.
 TIER_OF_VARIANT = {"nitro": "priority", "floor": "flex"}
 SORT_OF_VARIANT = {"nitro": "throughput", "floor": "price", "exacto": "exacto"}
+# openrouter_metadata.strategy of a router's choices (RoutingStrategy in the OpenAPI document).
+STRATEGY_OF_ROUTER = {"openrouter/auto": "auto", "openrouter/free": "free"}
 
 
 # A router model's chooser: (request, plugins, needs tools, session) -> model ids to try in order.
@@ -73,12 +76,14 @@ class Needs:
     plugins: list[Any] | None = None
 
 
-def _matches(slugs: list[str], ep: Endpoint) -> bool:
+def _matches(slugs: list[str], ep: Endpoint, provider_name: str | None = None) -> bool:
     """A base slug ("deepinfra") matches all of that provider's endpoints except service-tier ones;
-    a full slug ("deepinfra/turbo") only itself."""
+    a full slug ("deepinfra/turbo") only itself. The provider's display name ("DeepInfra", the
+    OpenAPI ProviderName) counts as its base slug, case-insensitively."""
+    names = {ep.provider.lower(), (provider_name or ep.provider).lower()}
     for s in slugs:
         s = s.lower()
-        if s == ep.slug.lower() or (s == ep.provider and ep.variant not in ("priority", "flex")):
+        if s == ep.slug.lower() or (s in names and ep.variant not in ("priority", "flex")):
             return True
     return False
 
@@ -87,9 +92,13 @@ def _price(ep: Endpoint) -> Decimal:
     return ep.pricing.prompt + ep.pricing.completion
 
 
-def _weight(ep: Endpoint) -> float:
+def _race(ep: Endpoint, rng: random.Random) -> tuple[int, float]:
+    """A draw in the exponential race that samples endpoints without replacement, weighted by the
+    inverse square of price: Exp(1) * price**2, smallest first, so P(first) = weight / sum of weights.
+    (The textbook u ** (1 / weight) rounds to 1.0 at sub-cent per-million prices and ties.) Free
+    endpoints race among themselves ahead of every paid one."""
     price = float(_price(ep))
-    return 1e30 if price <= 0 else 1.0 / (price * price)
+    return (0, rng.random()) if price <= 0 else (1, rng.expovariate(1.0) * price * price)
 
 
 def _quant_ok(wanted: list[str], ep: Endpoint) -> bool:
@@ -126,10 +135,13 @@ def _sort_key(by: str, stats: EndpointStats, model: Model) -> Callable[[Endpoint
     return lambda ep: (-(stats.tool_success((model.id, ep.slug)) or 0.0), throughput(ep), _price(ep))
 
 
-def _thresholds(value: float | dict[str, float] | None) -> dict[str, float]:
+def _thresholds(value: float | Percentiles | None) -> dict[str, float]:
+    """`preferred_*` as cutoffs by percentile: a number is the p50's."""
     if value is None:
         return {}
-    return {"p50": float(value)} if isinstance(value, (int, float)) else {k: float(v) for k, v in value.items()}
+    if isinstance(value, (int, float)):
+        return {"p50": float(value)}
+    return {k: float(v) for k in value.__struct_fields__ if (v := getattr(value, k)) is not None}
 
 
 class Planner:
@@ -159,12 +171,15 @@ class Planner:
         per_model: list[tuple[Model, list[Endpoint], str | None]] = []
         excluded: list[str] = []
         served_any = False
+        total = 0  # endpoints before the filters: openrouter_metadata.endpoints.total
+        free_ended: list[str] = []  # models asked for :free that only paid endpoints serve
         strategy = "fallback" if len(requested) > 1 else "direct"
         plugins: list[dict] = []
 
-        for model_id in self._expand(requested, req, needs, session):
+        for model_id, chosen_by in self._expand(requested, req, needs, session):
             base, variants = split_variants(model_id)
             resolved, how = self._resolve(base, requested)
+            how = chosen_by or how
             if how != "direct" and strategy == "direct":
                 strategy = how
             if "online" in variants and not any(p.get("id") == "web" for p in plugins):
@@ -172,6 +187,9 @@ class Planner:
                 needs.web_search = True
             pool = self._pool(resolved, variants)
             served_any = served_any or bool(pool)
+            total += len(pool)
+            if not pool and "free" in variants and self._pool(resolved, ()):
+                free_ended.append(resolved.id)
             kept = self._filter(resolved, pool, prefs, needs, excluded)
             kept = self._prefer_capable(resolved, kept, needs)
             variant_sort = next((SORT_OF_VARIANT[v] for v in variants if v in SORT_OF_VARIANT), None)
@@ -185,6 +203,11 @@ class Planner:
             if (p := self.catalog.provider(ep.provider)) is not None
         ]
         if not candidates:
+            if not served_any and free_ended:
+                raise availability_error(
+                    "free_variant_ended", f"The free variant of {', '.join(free_ended)} is no longer available",
+                    requested, fallback_models=free_ended,
+                )  # fmt: skip
             if not served_any:
                 raise availability_error(
                     "no_endpoints", f"No endpoints found for {', '.join(requested)}: no configured provider serves it",
@@ -196,7 +219,6 @@ class Planner:
                 requested,
                 excluded_by=sorted(set(excluded)),
             )
-        total = sum(len(pool) for _, pool, _ in per_model)
         return Plan(candidates, requested, strategy, total_endpoints=total, plugins=plugins)
 
     def requested(self, req: ChatRequest) -> list[str]:
@@ -211,14 +233,20 @@ class Planner:
         return ids
 
     # -- steps
-    def _expand(self, requested: list[str], req: ChatRequest, needs: Needs, session: str | None) -> list[str]:
-        """Router models become the models they choose, in order."""
-        out: list[str] = []
+    def _expand(
+        self, requested: list[str], req: ChatRequest, needs: Needs, session: str | None
+    ) -> list[tuple[str, str | None]]:
+        """Router models become the models they choose, in order, each with the router's strategy."""
+        out: dict[str, str | None] = {}
         for model_id in requested:
             base = split_variants(model_id)[0]
             router = self.routers.get(base)
-            out.extend(router(req, needs.plugins, needs.tools, session) if router else [model_id])
-        return list(dict.fromkeys(out))
+            if router is None:
+                out.setdefault(model_id, None)
+                continue
+            for chosen in router(req, needs.plugins, needs.tools, session):
+                out.setdefault(chosen, STRATEGY_OF_ROUTER.get(base, "auto"))
+        return list(out.items())
 
     def _resolve(self, base: str, requested: list[str]) -> tuple[Model, str]:
         if base.startswith("~"):
@@ -254,9 +282,10 @@ class Planner:
     def _exclusion(self, model: Model, ep: Endpoint, prefs: ProviderPrefs, needs: Needs) -> str | None:
         provider = self.catalog.provider(ep.provider)
         policy = provider.data_policy if provider else None
-        if prefs.only and not _matches(prefs.only, ep):
+        name = provider.name if provider else None
+        if prefs.only and not _matches(prefs.only, ep, name):
             return "allowed_providers"
-        if prefs.ignore and _matches(prefs.ignore, ep):
+        if prefs.ignore and _matches(prefs.ignore, ep, name):
             return "allowed_providers"
         if prefs.data_collection == "deny" and (policy is None or policy.training or policy.retains_prompts):
             return "data_policy:training"
@@ -308,19 +337,22 @@ class Planner:
         sticky: tuple[str, str] | None,
     ) -> list[tuple[Model, Endpoint]]:
         no_fallbacks = prefs.allow_fallbacks is False
-        if partition == "none" and any(by for _, _, by in per_model):
-            # One ranking across every model's endpoints.
+        if partition == "none" and not prefs.order and any(by for _, _, by in per_model):
+            # One ranking across every model's endpoints (`order`, when given, wins over `sort`).
             by = next(by for _, _, by in per_model if by)
             flat = [(m, e) for m, eps, _ in per_model for e in eps]
             keys = {id(e): _sort_key(by, self.stats, m)(e) for m, e in flat}
             flat.sort(key=lambda me: keys[id(me[1])])
+            if no_fallbacks:  # each model's best endpoint only, as with partition "model"
+                firsts = {m.id: e for m, e in reversed(flat)}
+                flat = [(m, e) for m, e in flat if firsts[m.id] is e]
             return self._failing_last(flat)
         out: list[tuple[Model, Endpoint]] = []
         for model, eps, by in per_model:
             if prefs.order:
                 first: list[Endpoint] = []
                 for slug in prefs.order:
-                    first += [e for e in eps if _matches([slug], e) and not any(e is f for f in first)]
+                    first += [e for e in eps if self._named(slug, e) and not any(e is f for f in first)]
                 rest = [] if no_fallbacks else self._balanced(model, [e for e in eps if not any(e is f for f in first)])
                 ranked = first + rest
             elif by:
@@ -333,6 +365,10 @@ class Planner:
             out += [(model, e) for e in ranked]
         return out
 
+    def _named(self, slug: str, ep: Endpoint) -> bool:
+        provider = self.catalog.provider(ep.provider)
+        return _matches([slug], ep, provider.name if provider else None)
+
     def _failing_last(self, pairs: list[tuple[Model, Endpoint]]) -> list[tuple[Model, Endpoint]]:
         ok = [(m, e) for m, e in pairs if not self.health.deprioritised((m.id, e.slug))]
         return ok + [(m, e) for m, e in pairs if self.health.deprioritised((m.id, e.slug))]
@@ -341,9 +377,8 @@ class Planner:
         """Inverse-square price weighting among healthy endpoints, failing ones last."""
         healthy = [e for e in eps if not self.health.deprioritised((model.id, e.slug))]
         failing = [e for e in eps if self.health.deprioritised((model.id, e.slug))]
-        # Weighted sampling without replacement (Efraimidis-Spirakis): key = u ** (1 / w).
-        rng = self.rng
-        ranked = sorted(healthy, key=lambda e: rng.random() ** (1.0 / _weight(e)), reverse=True)
+        keys = {id(e): _race(e, self.rng) for e in healthy}
+        ranked = sorted(healthy, key=lambda e: keys[id(e)])
         if sticky and sticky[0] == model.id:
             stuck = [e for e in ranked if e.slug == sticky[1]]
             ranked = stuck + [e for e in ranked if e.slug != sticky[1]]
@@ -367,5 +402,10 @@ class Planner:
                 or (lat and any(lat[p] > v for p, v in max_lat.items() if p in lat))
             )
 
-        fast = [(m, e) for m, e in ordered if not slow(m, e)]
-        return fast + [(m, e) for m, e in ordered if slow(m, e)]
+        # Open circuits stay last (except in an explicit `order`, which is followed as given): a fast
+        # endpoint that just failed is no better than a slow one.
+        def rank(me: tuple[Model, Endpoint]) -> int:
+            m, e = me
+            return 2 if not prefs.order and self.health.deprioritised((m.id, e.slug)) else int(slow(m, e))
+
+        return sorted(ordered, key=rank)  # stable: the order within each group is kept

@@ -38,6 +38,7 @@ TASK_PATTERNS = {
 COST_TIERS = ("low", "medium", "high", "xhigh", "max")
 TOP_N = 3
 STICKY_SECONDS = 600.0
+MAX_SESSIONS = 100_000
 
 
 def classify(text: str) -> str:
@@ -103,15 +104,17 @@ class AutoRouter:
         ranked = self.rank(models, classify(_last_user_text(req.messages) or (req.prompt or "")), tier)[:TOP_N]
         ids = [m.id for m in ranked]
         if session:
-            prior = self._sessions.get(session)
+            prior = self._sessions.pop(session, None)
             if prior and prior[1] > time.monotonic() and prior[0] in ids:
                 ids.remove(prior[0])
                 ids.insert(0, prior[0])
+            if len(self._sessions) >= MAX_SESSIONS:  # bounded: drop the least recently used tenth
+                for old in list(self._sessions)[: MAX_SESSIONS // 10]:
+                    del self._sessions[old]
             self._sessions[session] = (ids[0], time.monotonic() + STICKY_SECONDS)
         return ids
 
-    @staticmethod
-    def rank(models: list[Model], task: str, tier: str) -> list[Model]:
+    def rank(self, models: list[Model], task: str, tier: str) -> list[Model]:
         def suited(m: Model) -> bool:
             if task in ("math", "reasoning"):
                 return m.reasoning is not None
@@ -119,8 +122,8 @@ class AutoRouter:
                 return "cod" in m.id or "tools" in m.supported_parameters
             return True
 
-        def price(m: Model) -> float:
-            eps = [e for e in m.endpoints if e.variant == "standard"]
+        def price(m: Model) -> float:  # of what can serve it here, not of endpoints switched off
+            eps = [e for e in self.catalog.live_endpoints(m) if e.variant == "standard"]
             return min((float(e.pricing.prompt + e.pricing.completion) for e in eps), default=0.0)
 
         by_price = sorted(models, key=lambda m: (price(m), m.id))
