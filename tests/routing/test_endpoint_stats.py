@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 
+import httpx
 from routing_helpers import chat, client, config, endpoint, model, needs_of, provider, slugs
 from tests.spec_validation import spec_available, validate_response
 
@@ -52,6 +53,10 @@ def test_listing_shows_measured_uptime_latency_and_throughput(make_gateway, fake
     assert latency["p50"] <= latency["p75"] <= latency["p90"] <= latency["p99"]
     throughput = a["throughput_last_30m"]
     assert throughput is not None and 20 < throughput["p50"] < 5000  # ~20 tokens over ~0.2 s
+
+    # The listing is public, its measurements are not (the spec: null for unauthenticated requests).
+    anonymous = httpx.get(f"{gw.api}/models/es/m/endpoints").json()["data"]["endpoints"]
+    assert {ep["tag"]: ep["latency_last_30m"] for ep in anonymous} == {"fake-a": None, "fake-b": None}
 
 
 def test_measurements_feed_the_sorts(make_gateway, fake_a, fake_b):

@@ -194,15 +194,6 @@ def test_echo_upstream_body_is_ignored_without_stream(gw, key, fake_a):
     assert "debug" not in fake_a.fake.last_request.json
 
 
-# -- known gaps outside the routing package (api/chat_stream.py, api/chat.py): strict xfails, so the
-# fix shows up as XPASS and the marker goes.
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/chat_stream.py _send_error_chunk keeps only code/message/metadata.error_type: a stream "
-    "committed before every attempt failed loses error.availability and metadata.previous_errors (§1.6)",
-)
 def test_in_band_availability_error_after_the_stream_was_committed(gw, key, fake_a, fake_b):
     fake_a.fake.script(Status(503))
     fake_b.fake.script(Status(502))
@@ -216,11 +207,6 @@ def test_in_band_availability_error_after_the_stream_was_committed(gw, key, fake
     assert [p["provider"] for p in error["metadata"]["previous_errors"]] == ["Fake A", "Fake B"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="api/chat.py and api/chat_stream.py record a generation only when an endpoint answered: a "
-    "request whose every attempt failed has no /generation record, so its provider_responses are lost",
-)
 def test_a_request_that_failed_everywhere_still_has_its_attempts_in_generation(gw, key, fake_a, fake_b):
     fake_a.fake.script(Status(503))
     fake_b.fake.script(Status(502))

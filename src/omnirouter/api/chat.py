@@ -17,7 +17,7 @@ from omnirouter.api.ids import generation_id
 from omnirouter.api.jsonio import decode, encode
 from omnirouter.formats import openai_chat
 from omnirouter.formats.openai_chat import normalize_finish
-from omnirouter.routing.attempt import Outcome, attempt
+from omnirouter.routing.attempt import Outcome, RouteFailed, attempt
 from omnirouter.routing.plan import Needs
 from omnirouter.routing.sticky import conversation_key
 from omnirouter.state import AppState
@@ -63,6 +63,9 @@ class ChatCompletions:
                 outcome = await attempt(
                     st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline
                 )
+            except RouteFailed as err:
+                call.failed(err, streamed=False)
+                raise
             except BaseException:
                 call.release()
                 raise

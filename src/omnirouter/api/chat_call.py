@@ -10,13 +10,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from omnirouter.accounting import meter
-from omnirouter.accounting.cost import Cost, Usage, compute, worst_case
+from omnirouter.accounting.cost import ZERO, Cost, Usage, compute, worst_case
 from omnirouter.accounting.ledger import Reservation
 from omnirouter.api.jsonio import decode, encode, money
 from omnirouter.formats.openai_chat import ChatRequest
 from omnirouter.governance.keys import KeyRecord
 from omnirouter.providers.base import Timeouts
-from omnirouter.routing.attempt import Outcome
+from omnirouter.routing.attempt import Attempt, Outcome, RouteFailed
 from omnirouter.routing.plan import Candidate, Needs, Plan
 from omnirouter.routing.sticky import caches
 from omnirouter.state import AppState
@@ -153,49 +153,76 @@ class Call:
         if self.reservation is not None:
             self.st.ledger.settle(self.reservation, cost.total)
             self.reservation = None
-        now = time.monotonic()
-        gen_seconds = (now - first_token_at) if first_token_at else None
+        gen_seconds = (time.monotonic() - first_token_at) if first_token_at else None
         self._learn(outcome, usage, finish_reason, completion, first_token_at, gen_seconds, cancelled)
-        self.st.recorder.record(
-            {
-                "id": self.gen_id,
-                "request_id": self.gen_id,
-                "key_hash": self.key.hash,
-                "session_id": self.session,
-                "upstream_id": upstream_id,
-                "model": cand.model.id,
-                "provider_name": cand.provider.name,
-                "provider_slug": cand.endpoint.slug,
-                "api_type": "completions",
-                "streamed": streamed,
-                "cancelled": cancelled,
-                "finish_reason": finish_reason,
-                "native_finish_reason": native_finish_reason,
-                "created_at": datetime.fromtimestamp(self.created, UTC),
-                "latency_ms": int((now - self.started) * 1000),
-                "generation_time_ms": int(gen_seconds * 1000) if gen_seconds is not None else None,
-                "tokens_prompt": usage.prompt_tokens,
-                "tokens_completion": usage.completion_tokens,
-                "native_tokens_prompt": usage.prompt_tokens,
-                "native_tokens_completion": usage.completion_tokens,
-                "native_tokens_reasoning": usage.reasoning_tokens,
-                "native_tokens_cached": usage.cached_tokens,
-                "native_tokens_cache_write": usage.cache_write_tokens,
-                "total_cost": cost.total,
-                "upstream_inference_cost": None,
-                "cache_discount": cost.cache_discount,
-                "is_byok": False,
-                "http_referer": self.referer,
-                "app_title": self.title,
-                "user_agent": self.user_agent,
-                "external_user": self.req.user,
-                "provider_responses": [a.record() for a in outcome.attempts],
-                "error": error,
-                "throughput": (usage.completion_tokens / gen_seconds) if gen_seconds else None,
-            },
-            self._content(completion),
+        row = self._row(cand, outcome.attempts, streamed=streamed, usage=usage, cost=cost, error=error)
+        row.update(
+            upstream_id=upstream_id,
+            cancelled=cancelled,
+            finish_reason=finish_reason,
+            native_finish_reason=native_finish_reason,
+            generation_time_ms=int(gen_seconds * 1000) if gen_seconds is not None else None,
+            throughput=(usage.completion_tokens / gen_seconds) if gen_seconds else None,
         )
+        self.st.recorder.record(row, self._content(completion))
         return cost
+
+    def failed(self, err: RouteFailed, *, streamed: bool) -> None:
+        """Every attempt failed: nothing is charged, and the generation still lists the attempts."""
+        self.release()
+        last = err.attempts[-1].candidate
+        row = self._row(last, err.attempts, streamed=streamed, usage=Usage(), cost=Cost(total=ZERO),
+                        error=err.body()["error"])  # fmt: skip
+        row["finish_reason"] = "error"
+        self.st.recorder.record(row, self._content(None))
+
+    def _row(
+        self,
+        cand: Candidate,
+        attempts: list[Attempt],
+        *,
+        streamed: bool,
+        usage: Usage,
+        cost: Cost,
+        error: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        """The generation record's columns."""
+        return {
+            "id": self.gen_id,
+            "request_id": self.gen_id,
+            "key_hash": self.key.hash,
+            "session_id": self.session,
+            "upstream_id": None,
+            "model": cand.model.id,
+            "provider_name": cand.provider.name,
+            "provider_slug": cand.endpoint.slug,
+            "api_type": "completions",
+            "streamed": streamed,
+            "cancelled": False,
+            "finish_reason": None,
+            "native_finish_reason": None,
+            "created_at": datetime.fromtimestamp(self.created, UTC),
+            "latency_ms": int((time.monotonic() - self.started) * 1000),
+            "generation_time_ms": None,
+            "tokens_prompt": usage.prompt_tokens,
+            "tokens_completion": usage.completion_tokens,
+            "native_tokens_prompt": usage.prompt_tokens,
+            "native_tokens_completion": usage.completion_tokens,
+            "native_tokens_reasoning": usage.reasoning_tokens,
+            "native_tokens_cached": usage.cached_tokens,
+            "native_tokens_cache_write": usage.cache_write_tokens,
+            "total_cost": cost.total,
+            "upstream_inference_cost": None,
+            "cache_discount": cost.cache_discount,
+            "is_byok": False,
+            "http_referer": self.referer,
+            "app_title": self.title,
+            "user_agent": self.user_agent,
+            "external_user": self.req.user,
+            "provider_responses": [a.record() for a in attempts],
+            "error": error,
+            "throughput": None,
+        }
 
     def _learn(
         self,
@@ -223,6 +250,9 @@ class Call:
         if self.needs.tools and (valid := _tool_calls_valid(completion)) is not None:
             routing.stats.record_tool_call(cand.key, valid)
         prefs = self.req.provider
+        stuck = routing.sticky.get(self.sticky_key)
+        if stuck and any((a.candidate.model.id, a.candidate.endpoint.slug) == stuck for a in outcome.attempts[:-1]):
+            routing.sticky.forget(self.sticky_key)  # its endpoint failed on the way: re-route next time
         # A named session sticks from its first success; an inferred one once the cache was hit.
         hit = self.session is not None or usage.cached_tokens > 0
         if self.sticky_key and hit and not (prefs and prefs.order) and caches(cand.endpoint):

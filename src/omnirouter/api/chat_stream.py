@@ -16,7 +16,7 @@ from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.jsonio import encode
 from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.providers.base import UpstreamError
-from omnirouter.routing.attempt import Outcome, attempt, provider_error
+from omnirouter.routing.attempt import Outcome, RouteFailed, attempt, provider_error
 from omnirouter.routing.plan import Candidate
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
@@ -136,7 +136,10 @@ class ChatStream:
         try:
             outcome = await self._attempt()
         except ApiError as err:
-            call.release()
+            if isinstance(err, RouteFailed):
+                call.failed(err, streamed=True)
+            else:
+                call.release()
             if not await self._error_before_commit(err):
                 await self._send_error_chunk(err)
                 await self._end()
@@ -238,18 +241,25 @@ class ChatStream:
         )
 
     async def _send_error_chunk(self, err: ApiError) -> None:
-        """The in-band error event (behaviors §2.3): a 5xx's message is masked."""
-        metadata: dict[str, Any] = {"error_type": (err.metadata or {}).get("error_type", "server")}
-        provider_code = (err.metadata or {}).get("provider_code")
-        if provider_code and err.status < 500:
-            metadata["provider_code"] = provider_code
+        """The in-band error event (behaviors §2.3): an upstream's 5xx is masked (message, provider
+        code, raw body); the gateway's own availability verdict keeps its object and attempt list."""
+        source = err.metadata or {}
+        metadata: dict[str, Any] = {"error_type": source.get("error_type", "server")}
+        if "previous_errors" in source:
+            metadata["previous_errors"] = source["previous_errors"]
+        if source.get("provider_code") and err.status < 500:
+            metadata["provider_code"] = source["provider_code"]
+        own_verdict = bool(err.extra and "availability" in err.extra)
+        error: dict[str, Any] = {
+            "code": err.status,
+            "message": err.message if err.status < 500 or own_verdict else MASKED_500_MESSAGE,
+            "metadata": metadata,
+        }
+        if own_verdict:
+            error["availability"] = err.extra["availability"]  # type: ignore[index]
         chunk = {
             **self.prefix,
-            "error": {
-                "code": err.status,
-                "message": err.message if err.status < 500 else MASKED_500_MESSAGE,
-                "metadata": metadata,
-            },
+            "error": error,
             "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
         }
         await self._write(b"data: " + encode(chunk) + b"\n\n")

@@ -429,12 +429,22 @@ async def list_endpoints(request: Request) -> Response:
     if entry is None:
         raise _not_found(request)
     routing = getattr(request.app.state.omni, "routing", None)
-    if routing is None:
+    if routing is None or not await _authenticated(request):  # measurements are for key holders only
         return Response(entry.endpoints_bytes, media_type=_JSON)
     body = msgspec.json.decode(entry.endpoints_bytes)
     for ep in body["data"]["endpoints"]:
         _measured(ep, routing.stats, (entry.model.id, ep["tag"]))
     return Response(msgspec.json.encode(body), media_type=_JSON)
+
+
+async def _authenticated(request: Request) -> bool:
+    if "authorization" not in request.headers and "x-api-key" not in request.headers:
+        return False
+    try:
+        await auth.any_key(request)
+    except ApiError:
+        return False
+    return True
 
 
 def _measured(ep: dict[str, Any], stats: EndpointStats, key: tuple[str, str]) -> None:

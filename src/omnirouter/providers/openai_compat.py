@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
@@ -23,10 +25,17 @@ USER_AGENT = f"omnirouter/{__version__}"
 
 
 def _retry_after(headers: Any) -> float | None:
+    """Retry-After in seconds: a number of seconds, or an HTTP date."""
     value = headers.get("Retry-After")
+    if value is None:
+        return None
     try:
-        return max(0.0, float(value)) if value is not None else None
+        return max(0.0, float(value))
     except ValueError:
+        pass
+    try:
+        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
         return None
 
 

@@ -56,6 +56,15 @@ class Attempt:
         }
 
 
+class RouteFailed(ApiError):
+    """The client-facing error of a request whose every attempt failed, with the attempts made, so
+    the generation record can list them."""
+
+    def __init__(self, err: ApiError, attempts: list[Attempt]) -> None:
+        super().__init__(err.status, err.message, err.metadata, headers=err.headers, extra=err.extra)
+        self.attempts = attempts
+
+
 @dataclass
 class Outcome:
     candidate: Candidate
@@ -210,7 +219,7 @@ async def attempt(
             continue
         remaining = deadline - time.monotonic()
         if remaining <= 0:
-            raise _deadline_error(attempts, plan.requested)
+            raise RouteFailed(_deadline_error(attempts, plan.requested), attempts)
         body = upstream_body(request_body, cand.endpoint.upstream_model, cand.supported, stream=stream)
         if on_attempt is not None:
             await on_attempt(cand, body)
@@ -233,7 +242,7 @@ async def attempt(
                 await result.close()
             attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), attempt_status(err), err))
             if not falls_back(err):
-                raise provider_error(err, cand) from None
+                raise RouteFailed(provider_error(err, cand), attempts) from None
             if err.status not in CLIENT_FAULT_STATUSES:  # too long a prompt is not the endpoint's fault
                 routing.health.failed(cand.key, retry_after=err.retry_after)
                 if err.status != 429:  # uptime leaves rate limits out, as OpenRouter's does
@@ -252,5 +261,5 @@ async def attempt(
     if not attempts:
         raise availability_error("no_endpoints", "No provider adapter can serve this request", plan.requested)
     if deadline - time.monotonic() <= 0:
-        raise _deadline_error(attempts, plan.requested)
-    raise _all_failed(attempts, plan.requested)
+        raise RouteFailed(_deadline_error(attempts, plan.requested), attempts)
+    raise RouteFailed(_all_failed(attempts, plan.requested), attempts)
