@@ -194,6 +194,10 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
     return out
 
 
+def _load(values: list[float] | None) -> str:
+    return "/".join(f"{v:.2f}" for v in values) if values else "-"
+
+
 def _one_line(text: str) -> str:
     """A traceback's last line says what failed; the rest belongs in results.json and logs/."""
     lines = [x.strip() for x in text.splitlines() if x.strip()]
@@ -210,7 +214,8 @@ def markdown(results: dict[str, Any], plot_note: str) -> str:
         f"LiteLLM {m['litellm_version'] or 'not run'}; load generator {m['loadgen']}"
         + (f" ({m['wrk']})" if m["loadgen"] == "wrk" and m["wrk"] else "")
         + ".",
-        f"Placement: {m['placement']}.",
+        f"Placement: {m['placement']}. Load average (1/5/15 min) at start {_load(m.get('loadavg_start'))}, "
+        f"at end {_load(m.get('loadavg_end'))}.",
         "",
         *table(results),
         "",

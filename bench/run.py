@@ -108,6 +108,8 @@ def machine() -> dict[str, Any]:
         "omnirouter_version": metadata.version("omnirouter"),
         "omnirouter_commit": commit,
         "wrk": wrk_version,
+        # Other work on the machine skews every figure: say how busy it was.
+        "loadavg_start": list(os.getloadavg()),
     }
 
 
@@ -345,6 +347,7 @@ class Run:
             if not f.name.startswith(("load-", "streams-")) or self.results["errors"]:
                 shutil.copy(f, logs / f.name)
         shutil.rmtree(self.work, ignore_errors=True)
+        self.results["meta"]["loadavg_end"] = list(os.getloadavg())
         report.write(self.results, out)
         _log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'latency.png'}")
 

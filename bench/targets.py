@@ -48,9 +48,11 @@ class Target:
 
 
 def start_upstream(name: str, core: str, log_dir: Path, chunks: int | None = None, delay: float = 0.0) -> Upstream:
+    """The echo upstream (omnirouter's FakeOpenAI), or with `chunks` the paced one (bench.paced)."""
     argv = [sys.executable, "-m", "bench.upstream", "--port", "0"]
     if chunks is not None:
-        argv += ["--chunks", str(chunks), "--chunk-delay", str(delay)]
+        argv = [sys.executable, "-m", "bench.paced", "--port", "0", "--chunks", str(chunks)]
+        argv += ["--chunk-delay", str(delay)]
     proc = spawn(name, argv, cores=core, env=clean_env(), log_dir=log_dir, cwd=Path(__file__).parent.parent)
     base_url = wait_line(proc, READY, timeout=30)
     return Upstream(proc, urlsplit(base_url).port or 0, base_url)

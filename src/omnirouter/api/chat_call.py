@@ -237,7 +237,8 @@ class Call:
         """Feed the endpoint's measured stats and the session's sticky route."""
         routing = self.st.routing
         cand = outcome.candidate
-        if finish_reason == "error":
+        if finish_reason == "error":  # failed after its first byte: too late to fall back, not to learn
+            routing.health.failed(cand.key)
             routing.stats.record_failure(cand.key)
             routing.sticky.forget(self.sticky_key)
             return

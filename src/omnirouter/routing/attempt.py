@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -159,27 +159,6 @@ def attempt_status(err: UpstreamError) -> int:
     return 408 if err.kind == "timeout" else 502
 
 
-class _Watched:
-    """The rest of a stream whose first chunk arrived. A failure now cannot fall back (the client
-    has bytes), but the endpoint did fail: its circuit opens so the next request goes elsewhere.
-    An iterator object like the adapters', so a cancelled read leaves it usable for a drain."""
-
-    def __init__(self, chunks: AsyncIterator[dict[str, Any]], routing: Routing, key: tuple[str, str]) -> None:
-        self.chunks = chunks
-        self.routing = routing
-        self.key = key
-
-    def __aiter__(self) -> _Watched:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        try:
-            return await self.chunks.__anext__()
-        except UpstreamError as err:
-            self.routing.health.failed(self.key, retry_after=err.retry_after)
-            raise
-
-
 def falls_back(err: UpstreamError) -> bool:
     """Request errors stop the attempt loop, except a prompt too long for this endpoint: another
     endpoint or fallback model may have a larger context (behaviors §3.3)."""
@@ -253,8 +232,6 @@ async def attempt(
                 await result.close()
             raise
         routing.health.succeeded(cand.key)
-        if result is not None:
-            result.chunks = _Watched(result.chunks, routing, cand.key)
         attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), 200))
         outcome.first_byte_at = time.monotonic()
         return outcome
