@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import os
 from collections.abc import AsyncIterator
@@ -41,6 +42,7 @@ log = logging.getLogger("omnirouter")
 
 
 CHAT = chat.ChatCompletions()
+GC_THRESHOLDS = (20_000, 20, 50)
 API_ROOTS = ("/api/v1", "/v1")
 
 
@@ -123,6 +125,12 @@ def create_app(settings: Settings | None = None) -> Gateway:
         st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
         await st.recorder.start()
         app.state.omni = st
+        # Everything built so far (catalog, routes, SQLAlchemy's compiled statements, modules) lives as
+        # long as the worker: keep it out of the collector's sweeps, which otherwise rescan it over and
+        # over as requests allocate, and collect the young generation less often.
+        gc.collect()
+        gc.freeze()
+        gc.set_threshold(*GC_THRESHOLDS)
         try:
             yield
         finally:
