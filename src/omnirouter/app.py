@@ -19,6 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.api import chat, credits, generation, keys, models, openapi
+from omnirouter.api.chat_stream import KeepAlive
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
@@ -123,6 +124,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
             log.warning("Created the bootstrap management key (shown once): %s", minted)
         st.http = _http_session()
         st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
+        st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
         await st.recorder.start()
         app.state.omni = st
         # Everything built so far (catalog, routes, SQLAlchemy's compiled statements, modules) lives as

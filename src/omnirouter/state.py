@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from omnirouter.accounting.ledger import Ledger
+    from omnirouter.api.chat_stream import KeepAlive
     from omnirouter.catalog.catalog import Catalog
     from omnirouter.governance.keys import KeyStore
     from omnirouter.routing.engine import Routing
@@ -30,6 +31,7 @@ class AppState:
     recorder: Recorder
     routing: Routing = None  # type: ignore[assignment]  # set when the worker starts (needs the HTTP session)
     http: aiohttp.ClientSession | None = None
+    keepalive: KeepAlive = None  # type: ignore[assignment]  # set when the worker starts
     drains: set[asyncio.Task[Any]] = field(default_factory=set)  # billing reads of abandoned streams
 
 

@@ -28,6 +28,44 @@ SSE_HEADERS = [
 ]
 
 
+class KeepAlive:
+    """One task per worker for every open stream (not one each): a few times per interval it sends
+    `: OPENROUTER PROCESSING` to the streams that have been silent for the whole interval."""
+
+    def __init__(self, interval: float) -> None:
+        self.interval = interval
+        self.streams: set[ChatStream] = set()
+        self.pending: set[asyncio.Task[None]] = set()
+        self.task: asyncio.Task[None] | None = None
+
+    def add(self, stream: ChatStream) -> None:
+        self.streams.add(stream)
+        if self.task is None or self.task.done():
+            self.task = asyncio.get_running_loop().create_task(self._run())
+
+    def discard(self, stream: ChatStream) -> None:
+        self.streams.discard(stream)
+
+    async def _run(self) -> None:
+        tick = self.interval / 4
+        while self.streams:
+            await asyncio.sleep(tick)
+            now = time.monotonic()
+            for stream in self.streams:
+                if now - stream.last_write >= self.interval and not stream.keepalive_due:
+                    stream.keepalive_due = True
+                    task = asyncio.create_task(self._send(stream))
+                    self.pending.add(task)
+                    task.add_done_callback(self.pending.discard)
+
+    @staticmethod
+    async def _send(stream: ChatStream) -> None:
+        try:
+            await stream.keepalive()
+        finally:
+            stream.keepalive_due = False
+
+
 class ChatStream:
     """The SSE answer, as a raw ASGI app so that nothing is committed before it has to be.
 
@@ -42,6 +80,8 @@ class ChatStream:
         self.committed = False
         self.last_write = time.monotonic()
         self.lock = asyncio.Lock()
+        self.keepalive_due = False
+        self.closed = False  # the last body message went out
         self.finish: str | None = None
         self.native_finish: str | None = None
         self.usage: Usage | None = None
@@ -69,7 +109,8 @@ class ChatStream:
                 main.cancel()
 
         watcher = asyncio.create_task(watch_disconnect())
-        keepalive = asyncio.create_task(self._keepalive())
+        keepalive = self.call.st.keepalive
+        keepalive.add(self)
         try:
             await self._run()
         except asyncio.CancelledError:
@@ -78,13 +119,16 @@ class ChatStream:
             main.uncancel()  # the cancel was ours (client gone), not the server's
         finally:
             watcher.cancel()
-            keepalive.cancel()
+            keepalive.discard(self)
 
     async def _write(self, data: bytes, *, more: bool = True) -> None:
         async with self.lock:
+            if self.closed:  # a keep-alive that lost the race with the last event
+                return
             if not self.committed:
                 await self._commit()
             assert self.send is not None
+            self.closed = not more
             await self.send({"type": "http.response.body", "body": data, "more_body": more})
             self.last_write = time.monotonic()
 
@@ -94,13 +138,10 @@ class ChatStream:
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         self.committed = True
 
-    async def _keepalive(self) -> None:
-        interval = self.call.st.settings.stream_keepalive_seconds
+    async def keepalive(self) -> None:
+        """Called by the worker's KeepAlive when this stream has been silent for its interval."""
         with contextlib.suppress(OSError):  # the client is gone; the main task handles that
-            while True:
-                await asyncio.sleep(max(0.0, self.last_write + interval - time.monotonic()))
-                if time.monotonic() - self.last_write >= interval:
-                    await self._write(KEEPALIVE)
+            await self._write(KEEPALIVE)
 
     async def _attempt(self) -> Outcome:
         call = self.call
@@ -126,8 +167,7 @@ class ChatStream:
             assert self.send is not None
             response = err.response()
             response.headers["x-generation-id"] = self.call.gen_id
-            self.committed = True
-            self.done = True
+            self.committed = self.closed = self.done = True
             await response({"type": "http"}, _no_receive, self.send)
             return True
 
