@@ -68,7 +68,7 @@ def _matplotlib(data: dict[str, dict[str, list[float]]], path: Path) -> None:
         ax.set_title(title)
         ax.grid(True, which="both", alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="upper left", fontsize=8)
         else:
             ax.text(0.5, 0.5, "no data", transform=ax.transAxes, ha="center")
     fig.suptitle("Added latency, one request in flight (gateway - direct, paired)")

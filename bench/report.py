@@ -22,7 +22,7 @@ def _get(results: dict[str, Any], figure: str, target: str, getter: Getter) -> f
         return None
     try:
         value = getter(data)
-    except (KeyError, TypeError, IndexError):
+    except (KeyError, TypeError, IndexError, StopIteration):
         return None
     return value if isinstance(value, (int, float)) and not math.isnan(value) else None
 
@@ -39,6 +39,11 @@ def _ratio(a: float | None, b: float | None) -> str:
     if a is None or b is None or b == 0:
         return "-"
     return f"{a / b:.3g}x"
+
+
+def _carried(streams: dict[str, Any]) -> dict[str, Any]:
+    """The highest level that passed (KeyError when none did)."""
+    return next(lv for lv in streams["levels"] if lv["streams"] == streams["max_passed"])
 
 
 # (label, figure, getter for gateways, getter for direct or None when direct has no such number)
@@ -76,11 +81,30 @@ ROWS: list[tuple[str, str, Getter, Getter | None]] = [
     ("RSS after the memory run (MB)", "memory", lambda d: d["rss_full_mb"], lambda d: d["rss_full_mb"]),
     ("RSS growth, second half (%)", "memory", lambda d: d["growth_pct"], lambda d: d["growth_pct"]),
     ("concurrent streams carried", "streams", lambda d: d["max_passed"], lambda d: d["max_passed"]),
+    (
+        "streams: chunk gap p99 at the level carried (ms)",
+        "streams",
+        lambda d: _carried(d)["plateau_gap_ms"]["p99"],
+        lambda d: _carried(d)["plateau_gap_ms"]["p99"],
+    ),
+    (
+        "streams: stream length p99 at the level carried (s)",
+        "streams",
+        lambda d: _carried(d)["duration_s"]["p99"],
+        lambda d: _carried(d)["duration_s"]["p99"],
+    ),
     ("2 workers / 1 worker throughput", "workers", lambda d: d["ratio"], None),
 ]
 
 
-NO_RATIO = {"throughput errors", "requests in the memory run"}
+# Counts, and numbers taken at different levels per column: their ratios say nothing.
+NO_RATIO = {
+    "throughput errors",
+    "requests in the memory run",
+    "RSS growth, second half (%)",
+    "streams: chunk gap p99 at the level carried (ms)",
+    "streams: stream length p99 at the level carried (s)",
+}
 
 
 def _direct_latency(results: dict[str, Any], getter: Getter) -> float | None:

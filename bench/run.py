@@ -267,7 +267,11 @@ class Run:
             gw = targets.start_omnirouter(name, cores, workers, echo, paced, self.work)
             try:
                 time.sleep(self.plan.settle_s)
+                before = {pid: procs.cpu_seconds(pid) for pid in gw.proc.tree()}
                 out[f"workers_{workers}"] = self.throughput(gw, self.place.upstream, [gw.proc, echo.proc], name)
+                # Per process: shows whether connections spread over the workers or one took them all.
+                spent = sorted((procs.cpu_seconds(pid) - cpu for pid, cpu in before.items()), reverse=True)
+                out[f"workers_{workers}"]["cpu_s_per_process"] = [round(s, 2) for s in spent]
             finally:
                 gw.proc.stop()
         one, two = out["workers_1"], out["workers_2"]
