@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import collections
 import contextlib
 import signal
 
@@ -22,8 +21,7 @@ READY = "FakeOpenAI listening on"
 
 
 async def serve(port: int, chunks: int | None, chunk_delay: float) -> None:
-    fake = FakeOpenAI(port=port, pace=chunk_delay)
-    fake.requests = collections.deque(maxlen=100)  # type: ignore[assignment]
+    fake = FakeOpenAI(port=port, pace=chunk_delay, keep_requests=100)
     if chunks is not None:
         # N distinct words, so a client can tell a lost or reordered chunk from the next one.
         fake.always(Reply(" ".join(f"w{i}" for i in range(chunks))))

@@ -636,6 +636,7 @@ class FakeOpenAI:
         port: int = 0,
         base_path: str = "/v1",
         reuse_port: bool = False,
+        keep_requests: int | None = None,
     ) -> None:
         self.api_key = api_key
         self.pace = pace
@@ -644,7 +645,10 @@ class FakeOpenAI:
         self.port = port
         self.base_path = "/" + base_path.strip("/") if base_path.strip("/") else ""
         self.reuse_port = reuse_port
-        self.requests: list[RecordedRequest] = []
+        # Every request by default, for tests to inspect; only the last N for a long-running server.
+        self.requests: list[RecordedRequest] | collections.deque[RecordedRequest] = (
+            [] if keep_requests is None else collections.deque(maxlen=keep_requests)
+        )
         self._queue: collections.deque[Step] = collections.deque()
         self._always: Step | None = None
         self._disconnects = _Counter()
@@ -1052,6 +1056,7 @@ def main(argv: list[str] | None = None) -> None:
         "pace": args.chunk_delay,
         "api_key": args.api_key,
         "reuse_port": args.workers > 1,
+        "keep_requests": 100,  # a server that runs for hours must not keep every request it saw
     }
     if args.workers > 1:
         import multiprocessing
