@@ -50,3 +50,15 @@ def test_without_keys_bundled_models_are_not_listed(gateway):
         ids = {m["id"] for m in c.get("/models").json()["data"]}
     assert "test/alpha" in ids
     assert "openai/gpt-4o-mini" not in ids
+
+
+def test_a_key_for_a_wire_format_without_adapter_lists_nothing(make_gateway, monkeypatch):
+    """Anthropic's own API has no adapter yet: its key must not make its endpoints look servable."""
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    gw = make_gateway()
+    key = gw.create_key()["key"]
+    with gw.client(key) as c:
+        assert not [m for m in c.get("/models").json()["data"] if m["id"].startswith("anthropic/")]
+        r = c.post("/chat/completions", json={"model": "anthropic/claude-sonnet-4", "messages": HELLO})
+    assert r.status_code == 404
+    assert r.json()["error"]["availability"]["code"] == "no_endpoints"

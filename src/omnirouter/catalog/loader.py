@@ -8,6 +8,7 @@ from the environment only, and decide which providers are live.
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Mapping
 from decimal import Decimal
@@ -28,7 +29,9 @@ from omnirouter.catalog.types import (
     Provider,
     Reasoning,
 )
+from omnirouter.providers.apis import ADAPTER_APIS
 
+log = logging.getLogger("omnirouter.catalog")
 IMPORTED_CATALOG = "catalog.json"  # in the data directory; written by `omnirouter catalog import`
 SANDBOX = "sandbox"
 
@@ -68,6 +71,7 @@ def load_catalog(
     sandbox: bool,
     data_dir: Path,
     config_source: str = "config file",
+    routable_apis: frozenset[str] = ADAPTER_APIS,
 ) -> Catalog:
     """The live catalog. Raises ValueError naming the file and the field when an input is malformed.
 
@@ -81,7 +85,7 @@ def load_catalog(
         layers.add(read_catalog_file(imported), str(imported))
     if config:
         layers.add_config(config, config_source)
-    return layers.build(env=env, sandbox=sandbox)
+    return layers.build(env=env, sandbox=sandbox, routable_apis=routable_apis)
 
 
 class CatalogLayers:
@@ -166,7 +170,7 @@ class CatalogLayers:
             _convert(merged, Model, source, where)
             self.models[model_id] = merged
 
-    def build(self, *, env: Mapping[str, str], sandbox: bool) -> Catalog:
+    def build(self, *, env: Mapping[str, str], sandbox: bool, routable_apis: frozenset[str] = ADAPTER_APIS) -> Catalog:
         providers: dict[str, Provider] = {}
         for slug, raw in self.providers.items():
             provider = msgspec.convert(raw, Provider)
@@ -175,6 +179,10 @@ class CatalogLayers:
             # A provider declared in the config file with no api_key_env (a local vLLM) needs no key.
             keyless = slug in self._declared and not provider.api_key_env
             provider.enabled = (bool(provider.api_key) or keyless) and slug not in self._disabled
+            if provider.enabled and provider.api not in routable_apis:
+                # Listing models that every request would fail on helps nobody: say so once instead.
+                log.warning("provider %s speaks the %r API, which has no adapter yet: not routable", slug, provider.api)
+                provider.enabled = False
             providers[slug] = provider
         models = {mid: msgspec.convert(raw, Model) for mid, raw in self.models.items()}
         if sandbox:

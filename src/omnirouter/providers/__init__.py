@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import aiohttp
 
+from omnirouter.providers.apis import ADAPTER_APIS
 from omnirouter.providers.base import Adapter
 from omnirouter.providers.openai_compat import OpenAICompatAdapter
 from omnirouter.providers.sandbox import SandboxAdapter
 
 
 def build_adapters(session: aiohttp.ClientSession) -> dict[str, Adapter]:
-    """Adapters by wire-format name. A provider whose `api` has no adapter yet is not routable."""
-    return {"openai": OpenAICompatAdapter(session), "sandbox": SandboxAdapter()}
+    """Adapters by wire-format name (the names in ADAPTER_APIS)."""
+    adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(session), "sandbox": SandboxAdapter()}
+    assert adapters.keys() == ADAPTER_APIS
+    return adapters
