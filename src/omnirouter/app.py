@@ -7,6 +7,7 @@ import contextlib
 import gc
 import logging
 import os
+import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -120,8 +121,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
         minted = await ensure_management_key(
             st.db, settings.management_key.get_secret_value() if settings.management_key else None
         )
-        if minted:
-            log.warning("Created the bootstrap management key (shown once): %s", minted)
+        if minted:  # started without the CLI (which mints it first): show it once, on the terminal, not in logs
+            print(f"Created a management key (shown only this once; store it now): {minted}", file=sys.stderr)
         st.http = _http_session()
         st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
         st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
