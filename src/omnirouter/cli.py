@@ -74,6 +74,10 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         http="httptools",
         log_level=settings.log_level,
         access_log=False,
+        # No X-Forwarded-* rewriting (nothing here uses the client address) and no Server header:
+        # both are per-request work on the hot path.
+        proxy_headers=False,
+        server_header=False,
         timeout_graceful_shutdown=30,
     )
 
