@@ -11,9 +11,7 @@ chunks "w0", " w1", ..., a finish chunk, a usage chunk, `data: [DONE]`).
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import contextlib
 import heapq
 import itertools
 import json
@@ -21,7 +19,7 @@ import signal
 import time
 from typing import Any
 
-from bench.upstream import READY
+from bench.upstream import READY, run_upstream
 
 HEAD = (
     b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
@@ -165,18 +163,7 @@ async def serve(port: int, chunks: int, delay: float) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.paced")
-    parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--chunks", type=int, default=100)
-    parser.add_argument("--chunk-delay", type=float, default=0.1)
-    args = parser.parse_args()
-    factory = None
-    with contextlib.suppress(ImportError):
-        import uvloop
-
-        factory = uvloop.new_event_loop
-    with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(args.port, args.chunks, args.chunk_delay))
+    run_upstream("python -m bench.paced", serve, 100, 0.1)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import contextlib
 import signal
+from typing import Any
 
 from omnirouter.testing.fake_openai import FakeOpenAI, Reply
 
@@ -37,11 +38,12 @@ async def serve(port: int, chunks: int | None, chunk_delay: float) -> None:
         await fake.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(prog="python -m bench.upstream")
+def run_upstream(prog: str, serve_fn: Any, chunks_default: int | None, delay_default: float) -> None:
+    """The command line both benchmark upstreams share: --port, --chunks, --chunk-delay, on uvloop."""
+    parser = argparse.ArgumentParser(prog=prog)
     parser.add_argument("--port", type=int, default=0)
-    parser.add_argument("--chunks", type=int, default=None)
-    parser.add_argument("--chunk-delay", type=float, default=0.0)
+    parser.add_argument("--chunks", type=int, default=chunks_default)
+    parser.add_argument("--chunk-delay", type=float, default=delay_default)
     args = parser.parse_args()
     factory = None
     with contextlib.suppress(ImportError):
@@ -49,7 +51,11 @@ def main() -> None:
 
         factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
-        runner.run(serve(args.port, args.chunks, args.chunk_delay))
+        runner.run(serve_fn(args.port, args.chunks, args.chunk_delay))
+
+
+def main() -> None:
+    run_upstream("python -m bench.upstream", serve, None, 0.0)
 
 
 if __name__ == "__main__":
