@@ -24,6 +24,9 @@ def bundled_price(model_id: str, provider: str) -> tuple[Decimal, Decimal]:
     [
         ("OPENAI_API_KEY", "openai", "openai/gpt-4o-mini", "gpt-4o-mini", "OpenAI"),
         ("OPENROUTER_API_KEY", "openrouter", "openai/gpt-4o-mini", "openai/gpt-4o-mini", "OpenRouter"),
+        # Through their OpenAI-compatible endpoints, until native adapters exist.
+        ("ANTHROPIC_API_KEY", "anthropic", "anthropic/claude-sonnet-4", "claude-sonnet-4-20250514", "Anthropic"),
+        ("GEMINI_API_KEY", "google-ai-studio", "google/gemini-2.5-flash", "gemini-2.5-flash", "Google AI Studio"),
     ],
 )
 def test_env_key_enables_a_bundled_provider(make_gateway, fake_a, monkeypatch, env, slug, model, upstream, name):
@@ -52,13 +55,20 @@ def test_without_keys_bundled_models_are_not_listed(gateway):
     assert "openai/gpt-4o-mini" not in ids
 
 
-def test_a_key_for_a_wire_format_without_adapter_lists_nothing(make_gateway, monkeypatch):
-    """Anthropic's own API has no adapter yet: its key must not make its endpoints look servable."""
-    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
-    gw = make_gateway()
+def test_a_provider_whose_wire_format_has_no_adapter_is_not_routable(make_gateway, fake_a, monkeypatch):
+    """A provider declared with a wire format that has no adapter yet must not look servable."""
+    monkeypatch.setenv("NATIVE_KEY", "sk-ant-test")
+    config = {
+        "providers": [{"slug": "native-claude", "name": "Native Claude", "api": "anthropic",
+                       "base_url": fake_a.base_url, "api_key_env": "NATIVE_KEY"}],
+        "models": [{"id": "test/native", "name": "Native", "context_length": 8192,
+                    "endpoints": [{"provider": "native-claude", "upstream_model": "claude-x"}]}],
+    }  # fmt: skip
+    gw = make_gateway(config)
     key = gw.create_key()["key"]
     with gw.client(key) as c:
-        assert not [m for m in c.get("/models").json()["data"] if m["id"].startswith("anthropic/")]
-        r = c.post("/chat/completions", json={"model": "anthropic/claude-sonnet-4", "messages": HELLO})
+        assert "test/native" not in {m["id"] for m in c.get("/models").json()["data"]}
+        r = c.post("/chat/completions", json={"model": "test/native", "messages": HELLO})
     assert r.status_code == 404
     assert r.json()["error"]["availability"]["code"] == "no_endpoints"
+    assert fake_a.fake.requests == []
