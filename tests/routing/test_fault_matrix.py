@@ -86,16 +86,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> It
     gateway.stop()
 
 
-@pytest.fixture(scope="module")
-def key(gw: Gateway) -> str:
-    return gw.create_key()["key"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_circuits(gw: Gateway) -> None:
-    gw.state.routing.health.reset()
-
-
 @pytest.mark.parametrize("stream", [False, True], ids=["json", "stream"])
 @pytest.mark.parametrize("fallbacks", [True, False], ids=["fallbacks", "no-fallbacks"])
 @pytest.mark.parametrize("fault", FAULTS, ids=[f.name for f in FAULTS])

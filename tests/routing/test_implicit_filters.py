@@ -113,11 +113,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> It
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def key(gw: Gateway) -> str:
-    return gw.create_key()["key"]
-
-
 def test_unsupported_parameters_are_dropped_before_the_upstream(gw, key, fake_a):
     answer = chat(gw, key, {"model": "if/plain", "max_tokens": 20, "temperature": 0.5, "top_k": 3, "seed": 1})
     assert answer.status == 200, answer.body

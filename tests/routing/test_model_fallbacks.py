@@ -55,16 +55,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any, fake_
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def key(gw: Gateway) -> str:
-    return gw.create_key()["key"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_circuits(gw: Gateway) -> None:
-    gw.state.routing.health.reset()
-
-
 def test_model_is_tried_first_then_models_in_order():
     routing = routing_for(catalog())
     assert slugs(plan(routing, {"model": "mf/three", "models": ["mf/one", "mf/two"]})) == [

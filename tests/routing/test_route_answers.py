@@ -40,16 +40,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> It
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def key(gw: Gateway) -> str:
-    return gw.create_key()["key"]
-
-
-@pytest.fixture(autouse=True)
-def _fresh_circuits(gw: Gateway) -> None:
-    gw.state.routing.health.reset()
-
-
 ORDER_AB = {"provider": {"order": ["fake-a", "fake-b"]}}
 
 

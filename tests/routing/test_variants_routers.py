@@ -211,11 +211,6 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any, fake_
         yield gateway
 
 
-@pytest.fixture(scope="module")
-def key(gw: Gateway) -> str:
-    return gw.create_key()["key"]
-
-
 def test_online_sends_web_search_options_upstream(gw, key, fake_b):
     answer = chat(gw, key, {"model": "vr/m:online"})
     assert answer.status == 200, answer.body
