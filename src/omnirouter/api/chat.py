@@ -117,7 +117,8 @@ async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) ->
         plugins=body.get("plugins"),
     )
     session = req.session_id or h.get("x-session-id") or body.get("prompt_cache_key")
-    sticky_key = session or conversation_key(body.get("messages"))
+    # Hashing the conversation is only worth it when some conversation already sticks somewhere.
+    sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
     plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)
     if needs.web_search and "web_search_options" not in body:
         body["web_search_options"] = {}  # the planner kept only endpoints with native search

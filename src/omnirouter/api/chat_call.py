@@ -18,7 +18,7 @@ from omnirouter.governance.keys import KeyRecord
 from omnirouter.providers.base import Timeouts
 from omnirouter.routing.attempt import Attempt, Outcome, RouteFailed
 from omnirouter.routing.plan import Candidate, Needs, Plan
-from omnirouter.routing.sticky import caches
+from omnirouter.routing.sticky import caches, conversation_key
 from omnirouter.state import AppState
 
 
@@ -256,8 +256,10 @@ class Call:
             routing.sticky.forget(self.sticky_key)  # its endpoint failed on the way: re-route next time
         # A named session sticks from its first success; an inferred one once the cache was hit.
         hit = self.session is not None or usage.cached_tokens > 0
-        if self.sticky_key and hit and not (prefs and prefs.order) and caches(cand.endpoint):
-            routing.sticky.remember(self.sticky_key, cand.model.id, cand.endpoint.slug)
+        if hit and not (prefs and prefs.order) and caches(cand.endpoint):
+            sticky_key = self.sticky_key or conversation_key(self.body.get("messages"))
+            if sticky_key:
+                routing.sticky.remember(sticky_key, cand.model.id, cand.endpoint.slug)
 
     def _content(self, completion: Any) -> dict[str, Any] | None:
         if not self.st.settings.log_prompts:

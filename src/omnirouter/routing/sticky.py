@@ -40,6 +40,9 @@ class Sticky:
         self.ttl = ttl
         self._routes: dict[str, tuple[str, str, float]] = {}
 
+    def __bool__(self) -> bool:
+        return bool(self._routes)
+
     def get(self, key: str | None) -> tuple[str, str] | None:
         if key is None:
             return None
