@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+import uvloop
 import yaml
 
 from omnirouter.app import create_app
@@ -81,11 +82,17 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api = self.url + "/api/v1"
         self.app = create_app(self.settings)
-        self.server = uvicorn.Server(
-            uvicorn.Config(self.app, loop="asyncio", http="httptools", log_level="warning", lifespan="on")
-        )
+        self.server = uvicorn.Server(uvicorn.Config(self.app, http="httptools", log_level="warning", lifespan="on"))
         self._admin: httpx.Client | None = None
-        self.thread = threading.Thread(target=lambda: asyncio.run(self.server.serve(sockets=[self.sock])), daemon=True)
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    def _serve(self) -> None:
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            await self.server.serve(sockets=[self.sock])
+
+        uvloop.run(main())  # the event loop `omnirouter serve` runs on
 
     def start(self) -> Gateway:
         self.thread.start()
@@ -125,8 +132,5 @@ class Gateway:
 
     def flush(self) -> None:
         """Wait until every recorded generation and counter is in the database."""
-        fut = asyncio.run_coroutine_threadsafe(self.state.recorder.flush(), self._loop())
-        fut.result(timeout=10)
-
-    def _loop(self) -> asyncio.AbstractEventLoop:
-        return self.state.http._loop  # the gateway thread's loop (aiohttp keeps a reference)
+        assert self.loop is not None
+        asyncio.run_coroutine_threadsafe(self.state.recorder.flush(), self.loop).result(timeout=10)

@@ -39,7 +39,7 @@ def on_gateway(gw: Gateway, make: Callable[[Any], Awaitable[T]]) -> T:
         async with gw.state.db.engine.begin() as conn:
             return await make(conn)
 
-    return asyncio.run_coroutine_threadsafe(run(), gw._loop()).result(timeout=10)
+    return asyncio.run_coroutine_threadsafe(run(), gw.loop).result(timeout=10)
 
 
 def wait_until(predicate: Callable[[], bool], timeout: float = 5.0) -> None:

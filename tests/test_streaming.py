@@ -115,6 +115,34 @@ def test_truncated_or_broken_stream_ends_with_an_error_event(gateway, api_key, f
     assert lines[-1] == "data: [DONE]"
 
 
+@pytest.mark.parametrize("coalesce", [False, True], ids=["event-by-event", "one-read"])
+def test_every_event_is_relayed_however_the_upstream_packs_them(gateway, api_key, fake_a, coalesce):
+    """A fast upstream's events arrive together; each is relayed, in order, before the usage chunk."""
+    content = " ".join(f"t{i}" for i in range(25))
+    fake_a.fake.script(Stream(content=content, coalesce=coalesce))
+    client = openai.OpenAI(base_url=gateway.api, api_key=api_key, max_retries=0)
+    chunks = list(
+        client.chat.completions.create(
+            model="test/alpha", messages=HELLO, stream=True, stream_options={"include_usage": True}
+        )
+    )
+    text = [c.choices[0].delta.content for c in chunks if c.choices and c.choices[0].delta.content]
+    assert len(text) >= 25 and "".join(text) == content
+    assert [c.choices[0].finish_reason for c in chunks if c.choices][-1] == "stop"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens > 0
+
+
+@pytest.mark.parametrize("coalesce", [False, True], ids=["event-by-event", "one-read"])
+def test_error_after_events_in_the_same_read_still_follows_them(gateway, api_key, fake_a, coalesce):
+    fake_a.fake.script(Stream(chunks=10, error_after=4, coalesce=coalesce))
+    _, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
+    events = data_events(lines)
+    content = [e for e in events if e["choices"] and e["choices"][0]["delta"].get("content")]
+    assert len(content) == 4
+    assert events.index(content[-1]) < next(i for i, e in enumerate(events) if "error" in e)
+    assert lines[-1] == "data: [DONE]"
+
+
 def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway, api_key, fake_a):
     fake_a.fake.script(Stream(chunks=200, chunk_delay=0.02, prompt_tokens=50))
     with (

@@ -11,7 +11,6 @@ import sys
 from collections.abc import AsyncIterator
 from typing import Any
 
-import aiohttp
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -29,6 +28,7 @@ from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
 from omnirouter.providers import build_adapters
 from omnirouter.providers.base import Adapter
+from omnirouter.providers.http1 import Pool
 from omnirouter.routing.engine import Routing
 from omnirouter.routing.health import Health
 from omnirouter.routing.plan import Planner
@@ -75,16 +75,6 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return ApiError(500, MASKED_500_MESSAGE).response()
 
 
-def _http_session() -> aiohttp.ClientSession:
-    connector = aiohttp.TCPConnector(limit=0, limit_per_host=0, ttl_dns_cache=300, keepalive_timeout=60)
-    return aiohttp.ClientSession(
-        connector=connector,
-        read_bufsize=2**20,  # stream events with large tool-call arguments exceed the 64 KiB default
-        auto_decompress=True,
-        trust_env=False,
-    )
-
-
 async def build_state(settings: Settings) -> AppState:
     db = Database(settings.db_url)
     await db.migrate()
@@ -123,7 +113,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         )
         if minted:  # started without the CLI (which mints it first): show it once, on the terminal, not in logs
             print(f"Created a management key (shown only this once; store it now): {minted}", file=sys.stderr)
-        st.http = _http_session()
+        st.http = Pool()
         st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
         st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
         await st.recorder.start()
@@ -140,7 +130,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
             if st.drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
                 await asyncio.wait(st.drains, timeout=settings.upstream_total_timeout)
             await st.recorder.close()
-            await st.http.close()
+            st.http.close()
             await st.db.close()
 
     routes = api_routes()

@@ -8,13 +8,13 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
-    import aiohttp
     from starlette.requests import Request
 
     from omnirouter.accounting.ledger import Ledger
     from omnirouter.api.chat_stream import KeepAlive
     from omnirouter.catalog.catalog import Catalog
     from omnirouter.governance.keys import KeyStore
+    from omnirouter.providers.http1 import Pool
     from omnirouter.routing.engine import Routing
     from omnirouter.settings import Settings
     from omnirouter.store.db import Database
@@ -29,8 +29,8 @@ class AppState:
     keys: KeyStore
     ledger: Ledger
     recorder: Recorder
-    routing: Routing = None  # type: ignore[assignment]  # set when the worker starts (needs the HTTP session)
-    http: aiohttp.ClientSession | None = None
+    routing: Routing = None  # type: ignore[assignment]  # set when the worker starts (needs the upstream pool)
+    http: Pool | None = None
     keepalive: KeepAlive = None  # type: ignore[assignment]  # set when the worker starts
     drains: set[asyncio.Task[Any]] = field(default_factory=set)  # billing reads of abandoned streams
 

@@ -153,9 +153,7 @@ async def test_tool_call(client: AsyncOpenAI) -> None:
 
 async def test_tool_call_streaming(client: AsyncOpenAI) -> None:
     messages = [{"role": "user", "content": "call tool"}]
-    stream = await client.chat.completions.create(
-        model="m", messages=messages, tools=[WEATHER_TOOL], stream=True
-    )
+    stream = await client.chat.completions.create(model="m", messages=messages, tools=[WEATHER_TOOL], stream=True)
     chunks = await collect(stream)
     fragments = [tc for c in chunks for tc in (c.choices[0].delta.tool_calls or [])]
     assert len(fragments) > 2  # header plus several argument pieces

@@ -192,13 +192,24 @@ class ChatStream:
         self.prefix.update(model=cand.model.id, provider=cand.provider.name)
         cancelled = False
         error: ApiError | None = None
+        stream = outcome.stream
+        frames: list[bytes] = []  # events that came in one read go out in one write
         try:
-            await self._relay(outcome.first_chunk)
-            async for chunk in outcome.stream.chunks:
-                await self._relay(chunk)
+            if frame := self._frame(outcome.first_chunk):
+                await self._write(frame)
+            async for chunk in stream.chunks:
+                if frame := self._frame(chunk):
+                    frames.append(frame)
+                if frames and not stream.buffered():
+                    await self._write(frames[0] if len(frames) == 1 else b"".join(frames))
+                    frames.clear()
+            if frames:  # the stream's last events came in the same read as its end
+                await self._write(b"".join(frames))
         except UpstreamError as err:
             error = provider_error(err, cand)
             self.finish = "error"
+            if frames:
+                await self._write(b"".join(frames))
         except asyncio.CancelledError:
             cancelled = True
             await self._cancelled(outcome)
@@ -219,10 +230,12 @@ class ChatStream:
         self.done = True
         await self._write(DONE, more=False)
 
-    async def _relay(self, chunk: dict[str, Any]) -> None:
+    def _frame(self, chunk: dict[str, Any]) -> bytes | None:
+        """The SSE event relaying an upstream chunk, or None when there is nothing to relay."""
         if self._account(chunk):
             chunk.update(self.prefix)
-            await self._write(b"data: " + encode(chunk) + b"\n\n")
+            return b"data: " + encode(chunk) + b"\n\n"
+        return None
 
     def _account(self, chunk: dict[str, Any]) -> bool:
         """Note what a chunk carries (usage, text, finish reason); False if there is nothing to relay."""

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-import aiohttp
-
 from omnirouter.providers.apis import ADAPTER_APIS
 from omnirouter.providers.base import Adapter
+from omnirouter.providers.http1 import Pool
 from omnirouter.providers.openai_compat import OpenAICompatAdapter
 from omnirouter.providers.sandbox import SandboxAdapter
 
 
-def build_adapters(session: aiohttp.ClientSession) -> dict[str, Adapter]:
+def build_adapters(pool: Pool) -> dict[str, Adapter]:
     """Adapters by wire-format name (the names in ADAPTER_APIS)."""
-    adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(session), "sandbox": SandboxAdapter()}
+    adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(pool), "sandbox": SandboxAdapter()}
     assert adapters.keys() == ADAPTER_APIS
     return adapters

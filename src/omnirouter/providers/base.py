@@ -74,6 +74,10 @@ class StreamResult:
     chunks: AsyncIterator[dict[str, Any]]
     upstream_body: dict[str, Any] = field(default_factory=dict)
 
+    def buffered(self) -> bool:
+        """Whether the next chunk is already here, so the relay can send several in one write."""
+        return False
+
     async def close(self) -> None:  # adapters override to abort the upstream connection
         return None
 

@@ -5,18 +5,17 @@ The internal form is this wire format, so requests and responses pass through as
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
 
-import aiohttp
 import msgspec
 
 from omnirouter import __version__
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
+from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -26,7 +25,7 @@ USER_AGENT = f"omnirouter/{__version__}"
 
 def _retry_after(headers: Any) -> float | None:
     """Retry-After in seconds: a number of seconds, or an HTTP date."""
-    value = headers.get("Retry-After")
+    value = headers.get("retry-after")
     if value is None:
         return None
     try:
@@ -58,14 +57,6 @@ def error_from_body(status: int, text: str, headers: Any = None) -> UpstreamErro
     )
 
 
-def _transport_error(exc: BaseException) -> UpstreamError:
-    if isinstance(exc, (asyncio.TimeoutError, aiohttp.ServerTimeoutError)):
-        return UpstreamError("Upstream timed out", kind="timeout")
-    if isinstance(exc, aiohttp.ClientConnectorError):
-        return UpstreamError(f"Could not connect to upstream: {exc.os_error or exc}", kind="connect")
-    return UpstreamError(f"Upstream connection failed: {type(exc).__name__}", kind="protocol")
-
-
 def _parse(raw: bytes, what: str) -> Any:
     """Decode an upstream body or stream event; an error object in it becomes an UpstreamError."""
     try:
@@ -84,44 +75,43 @@ def _parse(raw: bytes, what: str) -> Any:
     return data
 
 
-def _target(provider: Provider) -> tuple[str, dict[str, str], Provider]:
-    """A provider's URL and headers, built once rather than per request."""
-    headers = {"Content-Type": "application/json", "User-Agent": USER_AGENT, **provider.headers}
+def _target(provider: Provider) -> tuple[Origin, bytes]:
+    """A provider's origin and request head, built once rather than per request."""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept-Encoding": "gzip, deflate",
+        "User-Agent": USER_AGENT,
+        **provider.headers,
+    }
     if provider.api_key:
         headers["Authorization"] = f"Bearer {provider.api_key}"
-    return provider.base_url.rstrip("/") + "/chat/completions", headers, provider
+    origin, path = split_url(provider.base_url.rstrip("/") + "/chat/completions")
+    return origin, request_head(origin, "POST", path, headers)
 
 
 class OpenAICompatAdapter:
-    def __init__(self, session: aiohttp.ClientSession) -> None:
-        self.session = session
-        self._targets: dict[str, tuple[str, dict[str, str], Provider]] = {}
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._targets: dict[str, tuple[Origin, bytes, Provider]] = {}
 
-    def _request_args(self, provider: Provider, body: dict[str, Any], timeouts: Timeouts) -> dict[str, Any]:
+    async def _send(self, provider: Provider, body: dict[str, Any], timeouts: Timeouts, stream: bool) -> Response:
         target = self._targets.get(provider.slug)
         if target is None or target[2] is not provider:
-            target = self._targets[provider.slug] = _target(provider)
-        return {
-            "url": target[0],
-            "data": _encode(body),
-            "headers": target[1],
-            "timeout": aiohttp.ClientTimeout(
-                total=timeouts.total, sock_connect=timeouts.connect, sock_read=timeouts.first_byte
-            ),
-        }
+            target = self._targets[provider.slug] = (*_target(provider), provider)
+        data = _encode(body)
+        payload = b"%b%d\r\n\r\n%b" % (target[1], len(data), data)
+        return await self.pool.request(target[0], payload, timeouts, stream=stream)
 
     async def complete(
         self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
     ) -> dict[str, Any]:
+        resp = await self._send(provider, body, timeouts, stream=False)
         try:
-            async with self.session.post(**self._request_args(provider, body, timeouts)) as resp:
-                raw = await resp.read()
-                if resp.status != 200:
-                    raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
-        except UpstreamError:
-            raise
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise _transport_error(exc) from exc
+            raw = await resp.read()
+        finally:
+            resp.close()
+        if resp.status != 200:
+            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
         data = _parse(raw, "a response")
         if not isinstance(data, dict) or "choices" not in data:
             raise UpstreamError(
@@ -135,27 +125,24 @@ class OpenAICompatAdapter:
     async def stream(
         self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
     ) -> StreamResult:
-        try:
-            resp = await self.session.post(**self._request_args(provider, body, timeouts))
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
-            raise _transport_error(exc) from exc
+        resp = await self._send(provider, body, timeouts, stream=True)
         if resp.status != 200:
             try:
-                text = (await resp.content.read(MAX_ERROR_BODY)).decode(errors="replace")
-            except (TimeoutError, aiohttp.ClientError, OSError):
+                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
+            except UpstreamError:
                 text = ""
             finally:
-                resp.release()
+                resp.close()
             raise error_from_body(resp.status, text, resp.headers)
         return _SSEStream(resp)
 
 
 class _SSEStream(StreamResult):
     """Server-sent events as chunk dicts. An iterator object, not a generator, so that a
-    cancellation while waiting for the next line leaves it usable: a caller can go on reading
+    cancellation while waiting for the next event leaves it usable: a caller can go on reading
     (to bill a provider that cannot abort) after its own task was cancelled."""
 
-    def __init__(self, resp: aiohttp.ClientResponse) -> None:
+    def __init__(self, resp: Response) -> None:
         self.resp = resp
         self.finished = False
         super().__init__(chunks=self)
@@ -166,29 +153,28 @@ class _SSEStream(StreamResult):
     async def __anext__(self) -> dict[str, Any]:
         if self.finished:
             raise StopAsyncIteration
+        resp = self.resp
         try:
-            while True:
-                line = await self.resp.content.readline()
-                if not line:
-                    self.finished = True
-                    # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
-                    raise UpstreamError("Upstream stream ended before it was complete", status=502, kind="protocol")
-                if not line.startswith(b"data:"):
-                    continue  # blank separators, ": comments", event: lines
-                data = line[5:].strip()
-                if data == b"[DONE]":
-                    self.finished = True
-                    raise StopAsyncIteration
-                try:
-                    return _parse(data, "a stream event")
-                except UpstreamError:
-                    self.finished = True
-                    raise
-        except (TimeoutError, aiohttp.ClientError, OSError) as exc:
+            data = resp.events.popleft() if resp.events else await resp.next_event()
+        except UpstreamError:
             self.finished = True
-            raise _transport_error(exc) from exc
+            raise
+        if data is None:
+            self.finished = True
+            # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
+            raise UpstreamError("Upstream stream ended before it was complete", status=502, kind="protocol")
+        if data == b"[DONE]":
+            self.finished = True
+            raise StopAsyncIteration
+        try:
+            return _parse(data, "a stream event")
+        except UpstreamError:
+            self.finished = True
+            raise
+
+    def buffered(self) -> bool:
+        return not self.finished and self.resp.buffered()
 
     async def close(self) -> None:
-        # close(), not release(): an unfinished stream must drop the connection so the upstream
-        # stops generating (and billing).
+        # An unfinished stream drops its connection so the upstream stops generating (and billing).
         self.resp.close()

@@ -96,6 +96,7 @@ class Stream(Reply):
       ``error`` and ``finish_reason: "error"``). ``error`` overrides the error object.
     - ``omit_usage`` (inherited): no usage chunk even when ``include_usage`` was requested.
     - ``omit_done``: no ``data: [DONE]`` line at the end.
+    - ``coalesce``: send the whole answer in one write, as a fast upstream's events arrive in one read.
     """
 
     chunks: int | None = None
@@ -108,6 +109,7 @@ class Stream(Reply):
     error_after: int | None = None
     error: dict[str, Any] | None = None
     error_style: Literal["openai", "openrouter"] = "openai"
+    coalesce: bool = False
     done_after_error: bool = False
     omit_done: bool = False
 
@@ -889,36 +891,54 @@ class FakeOpenAI:
         )
         chunks = _Chunks(c)
         delay = s.chunk_delay if s.chunk_delay is not None else self.pace
+        held: list[bytes] | None = [] if s.coalesce else None
+
+        async def write(data: bytes) -> None:
+            if held is None:
+                await resp.write(data)
+            else:
+                held.append(data)
+
+        async def flush() -> None:
+            if held:
+                await resp.write(b"".join(held))
+
         try:
             await resp.prepare(ex.request)
-            await resp.write(chunks.head())
+            await write(chunks.head())
             body = chunks.body()
             for k in range(len(body) + 1):
                 # Faults fire once k body events are out; k == len(body) is "before the finish chunk".
                 if s.broken_chunk_at == k:
-                    await resp.write(chunks.broken())
+                    await write(chunks.broken())
                 if s.stall_after == k:
+                    await flush()
+                    held = None if held is None else []
                     await asyncio.sleep(s.stall_seconds)
                 if s.error_after == k:
-                    await resp.write(chunks.error(s))
+                    await write(chunks.error(s))
                     if s.done_after_error:
-                        await resp.write(_DONE)
+                        await write(_DONE)
+                    await flush()
                     return resp
                 if s.stop_after == k:
+                    await flush()
                     return resp
                 if s.reset_after == k:
+                    await flush()
                     _abort(ex)
                     return resp
                 if k == len(body):
                     break
                 if delay > 0 and k > 0:
                     await asyncio.sleep(delay)
-                await resp.write(body[k])
-            await resp.write(chunks.finish())
+                await write(body[k])
+            await write(chunks.finish())
             if not s.omit_usage and (usage := chunks.usage()) is not None:
-                await resp.write(usage)
+                await write(usage)
             if not s.omit_done:
-                await resp.write(_DONE)
+                await write(_DONE)
+            await flush()
         except ConnectionResetError:
             # The client went away between two writes.
             if not self._stopping and not ex.aborted:
