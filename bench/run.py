@@ -43,7 +43,7 @@ class Plan:
     # wrk runs whole seconds, too coarse for a few hundred requests: the quick run uses the fallback
     # generator here (exact counts), which also keeps that code path exercised where wrk is installed.
     mem_loadgen: str | None = None
-    stream_levels: list[int] = field(default_factory=lambda: [100, 500, 1000, 2000, 3000, 5000])
+    stream_levels: list[int] = field(default_factory=lambda: [100, 500, 1000, 2000, 3000, 4000, 5000])
     stream_chunks: int = 100  # 10 s streams: long enough for a plateau with every stream open
     stream_delay: float = 0.1
     settle_s: float = 1.0

@@ -122,6 +122,13 @@ class ChatStream:
             keepalive.discard(self)
 
     async def _write(self, data: bytes, *, more: bool = True) -> None:
+        if more and self.committed and not self.closed and not self.lock.locked():
+            # The common case, a relayed event: nothing to order it against. (A keep-alive comment
+            # that starts meanwhile may go out before or after it; either order is valid SSE.)
+            assert self.send is not None
+            await self.send({"type": "http.response.body", "body": data, "more_body": True})
+            self.last_write = time.monotonic()
+            return
         async with self.lock:
             if self.closed:  # a keep-alive that lost the race with the last event
                 return

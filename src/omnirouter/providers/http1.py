@@ -166,7 +166,7 @@ class Response:
         while not self.complete:
             if self.error is not None:
                 raise self.error
-            await self._wait()
+            await self.wait()
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
 
     def buffered(self) -> bool:
@@ -180,8 +180,14 @@ class Response:
                 raise self.error
             if self.complete:
                 return None
-            await self._wait()
+            await self.wait()
         return self.events.popleft()
+
+    def wait(self) -> asyncio.Future[None]:
+        """A future that resolves when more arrives, the answer ends or fails (awaited directly: a
+        relayed chunk resumes no more coroutine frames than it must)."""
+        self.waiter = waiter = self.conn.loop.create_future()
+        return waiter
 
     def close(self) -> None:
         """Done with it: an unfinished answer drops its connection (the upstream stops generating)."""
@@ -191,17 +197,12 @@ class Response:
 
     # -- internals -----------------------------------------------------------------------------------
 
-    async def _wait(self) -> None:
-        self.waiter = self.conn.loop.create_future()
-        try:
-            await self.waiter
-        finally:
-            self.waiter = None
-
     def _wake(self) -> None:
         waiter = self.waiter
-        if waiter is not None and not waiter.done():
-            waiter.set_result(None)
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def _stop_timer(self) -> None:
         if self.timer is not None:

@@ -154,15 +154,16 @@ class _SSEStream(StreamResult):
         if self.finished:
             raise StopAsyncIteration
         resp = self.resp
-        try:
-            data = resp.events.popleft() if resp.events else await resp.next_event()
-        except UpstreamError:
-            self.finished = True
-            raise
-        if data is None:
-            self.finished = True
-            # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
-            raise UpstreamError("Upstream stream ended before it was complete", status=502, kind="protocol")
+        events = resp.events
+        while not events:
+            if resp.error is not None or resp.complete:
+                self.finished = True
+                # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
+                raise resp.error or UpstreamError(
+                    "Upstream stream ended before it was complete", status=502, kind="protocol"
+                )
+            await resp.wait()
+        data = events.popleft()
         if data == b"[DONE]":
             self.finished = True
             raise StopAsyncIteration
