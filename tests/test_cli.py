@@ -179,7 +179,7 @@ def _credits(db_url: str) -> Decimal | None:
         db = Database(db_url)
         try:
             async with db.engine.connect() as conn:
-                return await repo.total_credits(conn)
+                return await conn.run_sync(repo.total_credits)
         finally:
             await db.close()
 

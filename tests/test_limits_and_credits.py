@@ -81,7 +81,7 @@ def credits(gw: Gateway) -> dict[str, Decimal]:
 def add_counts(gw: Gateway, scope: str, rows: dict[tuple[str, str], Decimal]) -> None:
     deltas = {(scope, period, start): [usage, D(0), 1] for (period, start), usage in rows.items()}
     gw.flush()
-    on_gateway(gw, lambda conn: repo.add_counts(conn, deltas))
+    on_gateway(gw, lambda conn: conn.run_sync(repo.add_counts, deltas))
 
 
 # -- usage counters equal what the responses cost
@@ -299,8 +299,8 @@ def test_previous_window_is_ignored_at_startup(tmp_path: Path, fake_a: Any, fake
         await db.migrate()
         async with db.engine.begin() as conn:
             await repo.insert_key(conn, record)
-            await repo.add_counts(conn, {(record.scope, "day", yesterday): [D(7), D(0), 3],
-                                         (record.scope, "total", EPOCH): [D(7), D(0), 3]})  # fmt: skip
+            await conn.run_sync(repo.add_counts, {(record.scope, "day", yesterday): [D(7), D(0), 3],
+                                                  (record.scope, "total", EPOCH): [D(7), D(0), 3]})  # fmt: skip
         await db.close()
 
     asyncio.run(seed())

@@ -109,13 +109,10 @@ class Ledger:
         taken, self.pending = self.pending, {}
         return taken
 
-    def flushed(self, fresh_base: Counts | None) -> None:
-        """The writer committed `flushing`; `fresh_base` is the database's view read after commit."""
-        if fresh_base is None:  # could not re-read: fold what was written into the base
-            for key, (u, b, r) in self.flushing.items():
-                _add(self.base, key, u, b, r)
-        else:
-            self.base = fresh_base
+    def flushed(self) -> None:
+        """The writer committed `flushing`: it is part of the base now."""
+        for key, (u, b, r) in self.flushing.items():
+            _add(self.base, key, u, b, r)
         self.flushing = {}
 
     def flush_failed(self, taken: Counts) -> None:

@@ -141,7 +141,7 @@ async def list_keys(request: Request) -> JSONResponse:
     # Without workspace_id, the default workspace's keys (as OpenRouter documents), not every workspace's.
     workspace = q.get("workspace_id") or DEFAULT_WORKSPACE
     async with st.db.engine.connect() as conn:
-        keys = [k for k in await repo.load_keys(conn) if not k.is_management]
+        keys = [k for k in await conn.run_sync(repo.load_keys) if not k.is_management]
     keys = [
         k for k in keys if (include_disabled or not k.disabled) and (k.workspace_id or DEFAULT_WORKSPACE) == workspace
     ]

@@ -6,8 +6,9 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, tuple_, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirouter.accounting.ledger import Counts
@@ -56,8 +57,8 @@ def _key_from_row(row: Any) -> KeyRecord:
 
 
 # -- keys
-async def load_keys(conn: AsyncConnection) -> list[KeyRecord]:
-    rows = await conn.execute(select(api_keys).where(api_keys.c.deleted.is_(False)))
+def load_keys(conn: Connection) -> list[KeyRecord]:
+    rows = conn.execute(select(api_keys).where(api_keys.c.deleted.is_(False)))
     return [_key_from_row(r) for r in rows]
 
 
@@ -90,66 +91,86 @@ async def bump_version(conn: AsyncConnection) -> None:
     await conn.execute(update(state_version).where(state_version.c.id == 1).values(version=state_version.c.version + 1))
 
 
-async def read_version(conn: AsyncConnection) -> int:
-    return int((await conn.execute(select(state_version.c.version).where(state_version.c.id == 1))).scalar() or 0)
+def read_version(conn: Connection) -> int:
+    return int(conn.execute(select(state_version.c.version).where(state_version.c.id == 1)).scalar() or 0)
 
 
 # -- counters and credits
-async def add_counts(conn: AsyncConnection, deltas: Counts) -> None:
-    """Add deltas to the counters atomically: NUMERIC arithmetic in PostgreSQL; in SQLite the
-    writer holds the database's write lock (BEGIN IMMEDIATE), so read-add-write is atomic there."""
-    c = usage_counters.c
-    if conn.dialect.name == "postgresql":
-        for (scope, period, start), (usage, byok, reqs) in deltas.items():
-            stmt = pg_insert(usage_counters).values(
-                scope=scope, period=period, period_start=start, usage=usage, byok_usage=byok, requests=reqs
-            )
-            await conn.execute(
-                stmt.on_conflict_do_update(
-                    index_elements=[c.scope, c.period, c.period_start],
-                    set_={
-                        "usage": c.usage + stmt.excluded.usage,
-                        "byok_usage": c.byok_usage + stmt.excluded.byok_usage,
-                        "requests": c.requests + stmt.excluded.requests,
-                    },
-                )
-            )
+def add_counts(conn: Connection, deltas: Counts) -> None:
+    """Add deltas to the counters atomically, in a few statements whatever their number: NUMERIC
+    arithmetic in PostgreSQL; in SQLite (decimal strings, which its own arithmetic would turn into
+    floats) the writer holds the write lock (BEGIN IMMEDIATE), so read-add-write is atomic there."""
+    if not deltas:
         return
-    for (scope, period, start), (usage, byok, reqs) in deltas.items():
-        where = (c.scope == scope) & (c.period == period) & (c.period_start == start)
-        row = (await conn.execute(select(c.usage, c.byok_usage, c.requests).where(where))).first()
-        if row is None:
-            await conn.execute(
-                insert(usage_counters).values(
-                    scope=scope,
-                    period=period,
-                    period_start=start,
-                    usage=usage,
-                    byok_usage=byok,
-                    requests=reqs,
-                )
+    c = usage_counters.c
+    rows = [
+        {"scope": scope, "period": period, "period_start": start, "usage": u, "byok_usage": b, "requests": r}
+        for (scope, period, start), (u, b, r) in deltas.items()
+    ]
+    if conn.dialect.name == "postgresql":
+        stmt = pg_insert(usage_counters)
+        conn.execute(
+            stmt.on_conflict_do_update(
+                index_elements=[c.scope, c.period, c.period_start],
+                set_={
+                    "usage": c.usage + stmt.excluded.usage,
+                    "byok_usage": c.byok_usage + stmt.excluded.byok_usage,
+                    "requests": c.requests + stmt.excluded.requests,
+                },
+            ),
+            rows,
+        )
+        return
+    current = {
+        (r[0], r[1], r[2]): r[3:]
+        for r in conn.execute(
+            select(c.scope, c.period, c.period_start, c.usage, c.byok_usage, c.requests).where(
+                tuple_(c.scope, c.period, c.period_start).in_(list(deltas))
             )
+        )
+    }
+    new, changed = [], []
+    for row in rows:
+        old = current.get((row["scope"], row["period"], row["period_start"]))
+        if old is None:
+            new.append(row)
         else:
-            await conn.execute(
-                update(usage_counters)
-                .where(where)
-                .values(usage=row[0] + usage, byok_usage=row[1] + byok, requests=row[2] + reqs)
+            changed.append(
+                {
+                    "k_scope": row["scope"],
+                    "k_period": row["period"],
+                    "k_start": row["period_start"],
+                    "usage": old[0] + row["usage"],
+                    "byok_usage": old[1] + row["byok_usage"],
+                    "requests": old[2] + row["requests"],
+                }
             )
+    if new:
+        conn.execute(insert(usage_counters), new)
+    if changed:
+        conn.execute(
+            update(usage_counters).where(
+                (c.scope == bindparam("k_scope"))
+                & (c.period == bindparam("k_period"))
+                & (c.period_start == bindparam("k_start"))
+            ),
+            changed,
+        )
 
 
-async def read_counts(conn: AsyncConnection, starts: dict[str, str]) -> Counts:
+def read_counts(conn: Connection, starts: dict[str, str]) -> Counts:
     """The counters of the current windows, for every scope."""
     c = usage_counters.c
     cond = None
     for period, start in starts.items():
         clause = (c.period == period) & (c.period_start == start)
         cond = clause if cond is None else cond | clause
-    rows = await conn.execute(select(c.scope, c.period, c.period_start, c.usage, c.byok_usage, c.requests).where(cond))
+    rows = conn.execute(select(c.scope, c.period, c.period_start, c.usage, c.byok_usage, c.requests).where(cond))
     return {(r[0], r[1], r[2]): [r[3], r[4], r[5]] for r in rows}
 
 
-async def total_credits(conn: AsyncConnection) -> Decimal | None:
-    rows = (await conn.execute(select(credit_grants.c.amount))).scalars().all()
+def total_credits(conn: Connection) -> Decimal | None:
+    rows = conn.execute(select(credit_grants.c.amount)).scalars().all()
     return sum(rows, Decimal(0)) if rows else None
 
 
@@ -159,11 +180,11 @@ async def add_credits(conn: AsyncConnection, amount: Decimal, note: str | None =
 
 
 # -- generations
-async def insert_generations(conn: AsyncConnection, rows: list[dict], contents: list[dict]) -> None:
+def insert_generations(conn: Connection, rows: list[dict], contents: list[dict]) -> None:
     if rows:
-        await conn.execute(insert(generations), rows)
+        conn.execute(insert(generations), rows)
     if contents:
-        await conn.execute(insert(generation_content), contents)
+        conn.execute(insert(generation_content), contents)
 
 
 async def get_generation(conn: AsyncConnection, gen_id: str) -> dict | None:

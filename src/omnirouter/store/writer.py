@@ -13,10 +13,13 @@ import contextlib
 import logging
 import time
 from datetime import UTC, datetime
+from decimal import Decimal
 
-from omnirouter.accounting.ledger import Ledger
+from sqlalchemy.engine import Connection
+
+from omnirouter.accounting.ledger import Counts, Ledger
 from omnirouter.accounting.periods import window_starts
-from omnirouter.governance.keys import KeyStore
+from omnirouter.governance.keys import KeyRecord, KeyStore
 from omnirouter.store import repo
 from omnirouter.store.db import Database
 
@@ -77,35 +80,47 @@ class Recorder:
             self.rows, self.contents = [], []
             deltas = self.ledger.take_pending()
             if not rows and not deltas:
-                self.ledger.flushed(None)
+                self.ledger.flushed()
                 return
             try:
-                async with self.db.engine.begin() as conn:
-                    await repo.insert_generations(conn, rows, contents)
-                    await repo.add_counts(conn, deltas)
+                await self.db.background(_write_batch, rows, contents, deltas, write=True)
             except BaseException:
                 self.rows[:0], self.contents[:0] = rows, contents
                 self.ledger.flush_failed(deltas)
                 raise
-            try:
-                async with self.db.engine.connect() as conn:
-                    fresh = await repo.read_counts(conn, window_starts(datetime.now(UTC)))
-            except Exception:
-                fresh = None
-            self.ledger.flushed(fresh)
+            # What this worker wrote joins its base; other workers' spend arrives with the next sync.
+            self.ledger.flushed()
             for row in rows:
                 self.unflushed.pop(row["id"], None)
 
     async def sync(self, *, force: bool = False) -> None:
         """Re-read counters, and keys and credits when another worker changed them."""
         self._last_sync = time.monotonic()
-        async with self.db.engine.connect() as conn:
-            version = await repo.read_version(conn)
-            if force or version != self.version:
-                self.keys.replace_all(await repo.load_keys(conn))
-                self.ledger.credits = await repo.total_credits(conn)
-                self.version = version
+        # Under the lock no flush is under way: the database holds everything this worker flushed
+        # and nothing of what is pending, which stays on top of the fresh base.
         async with self._lock:
-            if not self.ledger.pending and not self.ledger.flushing:
-                async with self.db.engine.connect() as conn:
-                    self.ledger.base = await repo.read_counts(conn, window_starts(datetime.now(UTC)))
+            version, keys, credits, counts = await self.db.background(
+                _read_shared, None if force else self.version, window_starts(datetime.now(UTC))
+            )
+            if keys is not None:
+                self.keys.replace_all(keys)
+                self.ledger.credits = credits
+                self.version = version
+            self.ledger.base = counts
+
+
+def _write_batch(conn: Connection, rows: list[dict], contents: list[dict], deltas: Counts) -> None:
+    """A generation and the spend it caused land together or not at all."""
+    repo.insert_generations(conn, rows, contents)
+    repo.add_counts(conn, deltas)
+
+
+def _read_shared(
+    conn: Connection, known_version: int | None, starts: dict[str, str]
+) -> tuple[int, list[KeyRecord] | None, Decimal | None, Counts]:
+    """The shared state's version; keys and credits too when it is not `known_version`; counters."""
+    version = repo.read_version(conn)
+    keys = credits = None
+    if version != known_version:
+        keys, credits = repo.load_keys(conn), repo.total_credits(conn)
+    return version, keys, credits, repo.read_counts(conn, starts)
