@@ -18,6 +18,7 @@ import uvloop
 import yaml
 
 from omnirouter.app import create_app
+from omnirouter.batched_writes import BatchingHttpToolsProtocol
 from omnirouter.governance.keys import new_key
 from omnirouter.settings import Settings
 
@@ -82,7 +83,9 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api = self.url + "/api/v1"
         self.app = create_app(self.settings)
-        self.server = uvicorn.Server(uvicorn.Config(self.app, http="httptools", log_level="warning", lifespan="on"))
+        self.server = uvicorn.Server(
+            uvicorn.Config(self.app, http=BatchingHttpToolsProtocol, log_level="warning", lifespan="on")
+        )
         self._admin: httpx.Client | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True)

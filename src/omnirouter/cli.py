@@ -43,6 +43,8 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     """Run the gateway."""
     import uvicorn
 
+    from omnirouter.batched_writes import BatchingHttpToolsProtocol
+
     # Workers are separate processes that build their own Settings: hand them the choices by env.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers), ("SANDBOX", sandbox or None)):
         if value is not None:
@@ -71,7 +73,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         port=settings.port,
         workers=settings.workers,
         loop="uvloop",
-        http="httptools",
+        http=BatchingHttpToolsProtocol,
         log_level=settings.log_level,
         access_log=False,
         # No X-Forwarded-* rewriting (nothing here uses the client address) and no Server header:
@@ -152,7 +154,7 @@ async def _add_credits(settings: Settings, value: Decimal, note: str | None) -> 
         await db.migrate()
         async with db.engine.begin() as conn:
             await repo.add_credits(conn, value, note)
-            return await repo.total_credits(conn) or Decimal(0)
+            return await conn.run_sync(repo.total_credits) or Decimal(0)
     finally:
         await db.close()
 
