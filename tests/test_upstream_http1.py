@@ -140,6 +140,20 @@ async def test_chunked_and_until_close_bodies():
     pool.close()
 
 
+async def test_answer_without_a_body_does_not_wait_for_the_close():
+    async def handler(reader, writer):
+        while True:
+            await srv.read_request(reader)
+            writer.write(b"HTTP/1.1 204 No Content\r\n\r\n")
+
+    async with Server(handler) as srv:
+        pool = Pool()
+        for _ in range(2):
+            assert await post(pool, srv.url(), timeouts=Timeouts(2, 1, 2)) == (204, b"")
+        pool.close()
+    assert srv.connections == 1
+
+
 async def test_gzip_body_is_decompressed():
     async def handler(reader, writer):
         await srv.read_request(reader)

@@ -101,7 +101,11 @@ class Response:
             self.inflate = zlib.decompressobj(16 + zlib.MAX_WBITS)
         elif encoding == "deflate":
             self.inflate = zlib.decompressobj()
-        self.until_eof = "content-length" not in headers and "chunked" not in headers.get("transfer-encoding", "")
+        self.until_eof = (
+            status not in (204, 304)
+            and "content-length" not in headers
+            and "chunked" not in headers.get("transfer-encoding", "").lower()
+        )
         self.sse = self.stream and status == 200
         if not self.head.done():
             self.head.set_result(None)
