@@ -375,6 +375,8 @@ class Planner:
 
     def _balanced(self, model: Model, eps: list[Endpoint], sticky: tuple[str, str] | None = None) -> list[Endpoint]:
         """Inverse-square price weighting among healthy endpoints, failing ones last."""
+        if len(eps) < 2:  # nothing to weigh
+            return eps
         healthy = [e for e in eps if not self.health.deprioritised((model.id, e.slug))]
         failing = [e for e in eps if self.health.deprioritised((model.id, e.slug))]
         keys = {id(e): _race(e, self.rng) for e in healthy}

@@ -80,22 +80,22 @@ class EndpointStats:
         self._uptime: dict[EndpointKey, _Outcomes] = {}
         self._tools: dict[EndpointKey, _Outcomes] = {}
 
-    # -- recording
+    # -- recording (get before setdefault: a default built on every call is a request's worth of garbage)
     def record_success(
         self, key: EndpointKey, *, ttft: float | None, tokens: int, generation_seconds: float | None
     ) -> None:
         now = time.monotonic()
-        self._uptime.setdefault(key, _Outcomes()).add(now, True)
+        _outcomes(self._uptime, key).add(now, True)
         if ttft is not None:
-            self._latency.setdefault(key, _Series()).add(now, ttft)
+            _series(self._latency, key).add(now, ttft)
         if tokens > 0 and generation_seconds and generation_seconds > 0:
-            self._throughput.setdefault(key, _Series()).add(now, tokens / generation_seconds)
+            _series(self._throughput, key).add(now, tokens / generation_seconds)
 
     def record_failure(self, key: EndpointKey) -> None:
-        self._uptime.setdefault(key, _Outcomes()).add(time.monotonic(), False)
+        _outcomes(self._uptime, key).add(time.monotonic(), False)
 
     def record_tool_call(self, key: EndpointKey, ok: bool) -> None:
-        self._tools.setdefault(key, _Outcomes()).add(time.monotonic(), ok)
+        _outcomes(self._tools, key).add(time.monotonic(), ok)
 
     # -- reading
     def latency(self, key: EndpointKey, window: float = ROUTING_WINDOW) -> dict[str, float] | None:
@@ -116,3 +116,17 @@ class EndpointStats:
     def tool_success(self, key: EndpointKey) -> float | None:
         outcomes = self._tools.get(key)
         return outcomes.rate(time.monotonic(), ROUTING_WINDOW) if outcomes else None
+
+
+def _outcomes(by_key: dict[EndpointKey, _Outcomes], key: EndpointKey) -> _Outcomes:
+    found = by_key.get(key)
+    if found is None:
+        found = by_key[key] = _Outcomes()
+    return found
+
+
+def _series(by_key: dict[EndpointKey, _Series], key: EndpointKey) -> _Series:
+    found = by_key.get(key)
+    if found is None:
+        found = by_key[key] = _Series()
+    return found
