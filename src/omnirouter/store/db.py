@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -49,7 +46,7 @@ class Database:
                     url.replace("+aiosqlite", "", 1), connect_args={"timeout": 30}, json_serializer=_json_dumps
                 )
                 _sqlite_pragmas(self.sync_engine)
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="omnirouter-db", initializer=_yield_to_loop)
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="omnirouter-db")
         else:
             self.engine = create_async_engine(
                 url, pool_size=5, max_overflow=5, pool_pre_ping=True, json_serializer=_json_dumps
@@ -103,9 +100,3 @@ def _sqlite_pragmas(sync_engine: Engine) -> None:
     @event.listens_for(sync_engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _yield_to_loop() -> None:
-    """The writer thread shares the worker's core with the event loop: let requests go first."""
-    with contextlib.suppress(AttributeError, OSError):
-        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 10)

@@ -57,7 +57,10 @@ class Recorder:
 
     async def close(self) -> None:
         if self._task:
-            self._task.cancel()
+            # Not in the middle of a write: the writer thread would commit it after the cancel, and
+            # the final flush below would write its rows a second time.
+            async with self._lock:
+                self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         await self.flush()
