@@ -79,6 +79,21 @@ def answer(body: bytes, status: str = "200 OK", extra: str = "") -> bytes:
     return f"HTTP/1.1 {status}\r\nContent-Length: {len(body)}\r\n{extra}\r\n".encode() + body
 
 
+async def post_once(raw_answer: bytes) -> tuple[int, bytes]:
+    """POST once to a server that answers every request with `raw_answer`."""
+
+    async def handler(reader, writer):
+        await srv.read_request(reader)
+        writer.write(raw_answer)
+
+    async with Server(handler) as srv:
+        pool = Pool()
+        try:
+            return await post(pool, srv.url())
+        finally:
+            pool.close()
+
+
 async def test_request_head_and_body_reach_the_server():
     async def handler(reader, writer):
         body = await srv.read_request(reader)
@@ -123,21 +138,9 @@ async def test_connection_close_answer_is_not_reused():
 
 
 async def test_chunked_and_until_close_bodies():
-    async def chunked(reader, writer):
-        await srv.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n")
-
-    async def until_close(reader, writer):
-        await srv.read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\n\r\nall of it")
-        await writer.drain()
-
-    pool = Pool()
-    async with Server(chunked) as srv:
-        assert await post(pool, srv.url()) == (200, b"abcde")
-    async with Server(until_close) as srv:
-        assert await post(pool, srv.url()) == (200, b"all of it")
-    pool.close()
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\nabc\r\n2\r\nde\r\n0\r\n\r\n"
+    assert await post_once(chunked) == (200, b"abcde")
+    assert await post_once(b"HTTP/1.1 200 OK\r\n\r\nall of it") == (200, b"all of it")  # ends with the connection
 
 
 async def test_answer_without_a_body_does_not_wait_for_the_close():
@@ -155,25 +158,12 @@ async def test_answer_without_a_body_does_not_wait_for_the_close():
 
 
 async def test_gzip_body_is_decompressed():
-    async def handler(reader, writer):
-        await srv.read_request(reader)
-        writer.write(answer(gzip.compress(b'{"ok":true}'), extra="Content-Encoding: gzip\r\n"))
-
-    async with Server(handler) as srv:
-        pool = Pool()
-        assert await post(pool, srv.url()) == (200, b'{"ok":true}')
-        pool.close()
+    raw = answer(gzip.compress(b'{"ok":true}'), extra="Content-Encoding: gzip\r\n")
+    assert await post_once(raw) == (200, b'{"ok":true}')
 
 
 async def test_interim_100_continue_is_skipped():
-    async def handler(reader, writer):
-        await srv.read_request(reader)
-        writer.write(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"{}"))
-
-    async with Server(handler) as srv:
-        pool = Pool()
-        assert await post(pool, srv.url()) == (200, b"{}")
-        pool.close()
+    assert await post_once(b"HTTP/1.1 100 Continue\r\n\r\n" + answer(b"{}")) == (200, b"{}")
 
 
 async def test_error_status_and_headers_are_returned():
@@ -279,7 +269,7 @@ async def test_close_without_answer_on_a_reused_connection_is_retried_once():
     assert srv.connections == 2
 
 
-async def test_reset_or_partial_answer_is_a_failure_not_a_retry():
+async def test_reset_partial_or_malformed_answer_is_a_failure_not_a_retry():
     async def reset(reader, writer):
         await srv.read_request(reader)
         writer.transport.abort()
@@ -288,7 +278,11 @@ async def test_reset_or_partial_answer_is_a_failure_not_a_retry():
         await srv.read_request(reader)
         writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{")
 
-    for handler in (reset, partial):
+    async def malformed(reader, writer):
+        await srv.read_request(reader)
+        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
+
+    for handler in (reset, partial, malformed):
         async with Server(handler) as srv:
             pool = Pool()
             with pytest.raises(UpstreamError) as info:
@@ -296,19 +290,6 @@ async def test_reset_or_partial_answer_is_a_failure_not_a_retry():
             assert info.value.kind == "protocol"
             pool.close()
         assert len(srv.requests) == 1
-
-
-async def test_malformed_response_is_a_protocol_error():
-    async def handler(reader, writer):
-        await srv.read_request(reader)
-        writer.write(b"NOT HTTP AT ALL\r\n\r\n")
-
-    async with Server(handler) as srv:
-        pool = Pool()
-        with pytest.raises(UpstreamError) as info:
-            await post(pool, srv.url())
-        assert info.value.kind == "protocol"
-        pool.close()
 
 
 @pytest.mark.parametrize(
