@@ -124,6 +124,29 @@ async def test_keep_alive_reuses_one_connection():
     assert (srv.connections, len(srv.requests)) == (1, 5)
 
 
+async def test_idle_connections_past_the_idle_timeout_are_closed():
+    async def handler(reader, writer):
+        while True:
+            await srv.read_request(reader)
+            await asyncio.sleep(0.01)
+            writer.write(answer(b"{}"))
+
+    async with Server(handler) as srv:
+        pool = Pool(idle_timeout=0.2)
+        await asyncio.gather(*(post(pool, srv.url()) for _ in range(3)))  # three connections at once
+        for _ in range(2):  # only the newest keeps being reused; the two older ones age out
+            await asyncio.sleep(0.12)
+            assert await post(pool, srv.url()) == (200, b"{}")
+        await asyncio.sleep(0.01)
+        assert len(pool._open) == 1
+        await asyncio.sleep(0.25)
+        assert await post(pool, srv.url()) == (200, b"{}")  # the last one went stale too: a fresh one
+        await asyncio.sleep(0.01)
+        assert len(pool._open) == 1
+        pool.close()
+    assert srv.connections >= 4
+
+
 async def test_connection_close_answer_is_not_reused():
     async def handler(reader, writer):
         await srv.read_request(reader)

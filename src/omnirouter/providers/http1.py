@@ -355,8 +355,11 @@ class Pool:
         return resp
 
     def put(self, conn: Connection) -> None:
-        conn.idle_since = conn.loop.time()
-        self._idle.setdefault(conn.origin, []).append(conn)
+        now = conn.idle_since = conn.loop.time()
+        idle = self._idle.setdefault(conn.origin, [])
+        while idle and now - idle[0].idle_since >= self.idle_timeout:  # reuse takes the newest: age out the oldest
+            idle.pop(0).abort()
+        idle.append(conn)
 
     def forget(self, conn: Connection) -> None:
         self._open.discard(conn)
