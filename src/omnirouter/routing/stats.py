@@ -11,7 +11,9 @@ from __future__ import annotations
 import math
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 ROUTING_WINDOW = 300.0
 LISTING_WINDOW = 1800.0
@@ -80,22 +82,22 @@ class EndpointStats:
         self._uptime: dict[EndpointKey, _Outcomes] = {}
         self._tools: dict[EndpointKey, _Outcomes] = {}
 
-    # -- recording (get before setdefault: a default built on every call is a request's worth of garbage)
+    # -- recording
     def record_success(
         self, key: EndpointKey, *, ttft: float | None, tokens: int, generation_seconds: float | None
     ) -> None:
         now = time.monotonic()
-        _outcomes(self._uptime, key).add(now, True)
+        _entry(self._uptime, key, _Outcomes).add(now, True)
         if ttft is not None:
-            _series(self._latency, key).add(now, ttft)
+            _entry(self._latency, key, _Series).add(now, ttft)
         if tokens > 0 and generation_seconds and generation_seconds > 0:
-            _series(self._throughput, key).add(now, tokens / generation_seconds)
+            _entry(self._throughput, key, _Series).add(now, tokens / generation_seconds)
 
     def record_failure(self, key: EndpointKey) -> None:
-        _outcomes(self._uptime, key).add(time.monotonic(), False)
+        _entry(self._uptime, key, _Outcomes).add(time.monotonic(), False)
 
     def record_tool_call(self, key: EndpointKey, ok: bool) -> None:
-        _outcomes(self._tools, key).add(time.monotonic(), ok)
+        _entry(self._tools, key, _Outcomes).add(time.monotonic(), ok)
 
     # -- reading
     def latency(self, key: EndpointKey, window: float = ROUTING_WINDOW) -> dict[str, float] | None:
@@ -118,15 +120,9 @@ class EndpointStats:
         return outcomes.rate(time.monotonic(), ROUTING_WINDOW) if outcomes else None
 
 
-def _outcomes(by_key: dict[EndpointKey, _Outcomes], key: EndpointKey) -> _Outcomes:
+def _entry(by_key: dict[EndpointKey, Any], key: EndpointKey, make: Callable[[], Any]) -> Any:
+    """`by_key[key]`, made on first use (setdefault would build a throw-away default on every call)."""
     found = by_key.get(key)
     if found is None:
-        found = by_key[key] = _Outcomes()
-    return found
-
-
-def _series(by_key: dict[EndpointKey, _Series], key: EndpointKey) -> _Series:
-    found = by_key.get(key)
-    if found is None:
-        found = by_key[key] = _Series()
+        found = by_key[key] = make()
     return found
