@@ -67,3 +67,15 @@ async def test_other_transport_methods_are_the_real_ones():
     t = BatchingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
     assert t.get_extra_info("peername") == ("127.0.0.1", 1)
     assert not t.is_closing()
+
+
+async def test_write_now_goes_after_what_is_pending_at_once():
+    raw = Recording()
+    t = BatchingTransport(raw, asyncio.get_running_loop())  # type: ignore[arg-type]
+    t.write(b"head ")
+    t.write_now(b"event")
+    assert raw.writes == [b"head event"]
+    await asyncio.sleep(0)
+    assert raw.writes == [b"head event"]  # the scheduled flush finds nothing left
+    t.write_now(b"next")
+    assert raw.writes[-1] == b"next"

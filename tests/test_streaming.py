@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import socket
 import time
 from decimal import Decimal
 
@@ -141,6 +142,58 @@ def test_error_after_events_in_the_same_read_still_follows_them(gateway, api_key
     assert len(content) == 4
     assert events.index(content[-1]) < next(i for i, e in enumerate(events) if "error" in e)
     assert lines[-1] == "data: [DONE]"
+
+
+def _dechunk(body: bytes) -> bytes:
+    out = []
+    while True:
+        size, _, body = body.partition(b"\r\n")
+        n = int(size, 16)
+        if n == 0:
+            return b"".join(out)
+        out.append(body[:n])
+        body = body[n + 2 :]
+
+
+def test_a_client_that_reads_slowly_still_gets_every_event_in_order(gateway, api_key, fake_a, monkeypatch):
+    """While the client does not read, the server's writes pause; relayed events then queue and go
+    out in order once it reads again."""
+    from omnirouter.api.chat_stream import ChatStream
+
+    pumped = []
+    pump = ChatStream._pump
+
+    async def counting_pump(self):  # type: ignore[no-untyped-def]
+        pumped.append(len(self.backlog))
+        await pump(self)
+
+    monkeypatch.setattr(ChatStream, "_pump", counting_pump)
+    content = " ".join(f"w{i:05d}" + "x" * 4000 for i in range(2000))  # ~8 MB: more than socket buffers hold
+    fake_a.fake.script(Stream(content=content, chunk_delay=0.001))  # still sending while the client catches up
+    body = json.dumps({"model": "test/alpha", "messages": HELLO, "stream": True}).encode()
+    request = (
+        f"POST /api/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api_key}\r\n"
+        f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # before connect: no autotuning
+        sock.connect(("127.0.0.1", gateway.port))
+        sock.sendall(request)
+        time.sleep(1.5)  # not reading: the gateway's buffers fill and its writes pause
+        raw = bytearray()
+        sock.settimeout(30)
+        while not raw.endswith(b"0\r\n\r\n"):
+            data = sock.recv(1 << 16)
+            assert data, "connection closed before the stream ended"
+            raw += data
+            time.sleep(0.002)  # and reads slowly: the writes pause and resume again and again
+    head, _, chunked = bytes(raw).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200")
+    lines = [x.decode() for x in _dechunk(chunked).split(b"\n") if x]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in data_events(lines) if c["choices"])
+    assert text == content
+    assert lines[-1] == "data: [DONE]"
+    assert pumped, "the client's slowness never paused the gateway's writes: the test did not test that path"
 
 
 def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway, api_key, fake_a):

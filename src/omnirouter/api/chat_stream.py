@@ -14,6 +14,7 @@ from omnirouter.accounting.cost import Cost, Usage
 from omnirouter.api.chat_call import Call, usage_of, usage_payload
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.jsonio import encode
+from omnirouter.batched_writes import DIRECT_BODY, DirectBody
 from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.providers.base import UpstreamError
 from omnirouter.routing.attempt import Outcome, RouteFailed, attempt, provider_error
@@ -77,6 +78,9 @@ class ChatStream:
     def __init__(self, call: Call) -> None:
         self.call = call
         self.send: Send | None = None
+        self.direct: DirectBody | None = None  # writes relayed events at once, where the server offers it
+        self.backlog: list[bytes] = []  # relayed events that wait for send()
+        self.pump: asyncio.Task[None] | None = None
         self.committed = False
         self.last_write = time.monotonic()
         self.lock = asyncio.Lock()
@@ -99,6 +103,7 @@ class ChatStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
+        self.direct = (scope.get("extensions") or {}).get(DIRECT_BODY)
         main = asyncio.current_task()
         assert main is not None
 
@@ -200,23 +205,15 @@ class ChatStream:
         cancelled = False
         error: ApiError | None = None
         stream = outcome.stream
-        frames: list[bytes] = []  # events that came in one read go out in one write
         try:
             if frame := self._frame(outcome.first_chunk):
                 await self._write(frame)
-            async for chunk in stream.chunks:
-                if frame := self._frame(chunk):
-                    frames.append(frame)
-                if frames and not stream.buffered():
-                    await self._write(frames[0] if len(frames) == 1 else b"".join(frames))
-                    frames.clear()
-            if frames:  # the stream's last events came in the same read as its end
-                await self._write(b"".join(frames))
+            await stream.relay(self._relay)
+            await self._drained()
         except UpstreamError as err:
             error = provider_error(err, cand)
             self.finish = "error"
-            if frames:
-                await self._write(b"".join(frames))
+            await self._drained()
         except asyncio.CancelledError:
             cancelled = True
             await self._cancelled(outcome)
@@ -236,6 +233,32 @@ class ChatStream:
     async def _end(self) -> None:
         self.done = True
         await self._write(DONE, more=False)
+
+    def _relay(self, chunks: list[dict[str, Any]]) -> None:
+        """Relay the chunks of one upstream read in one write. Called in the upstream connection's
+        callback: written at once where the server allows it, else queued for send()."""
+        frames = [frame for chunk in chunks if (frame := self._frame(chunk)) is not None]
+        if not frames:
+            return
+        data = frames[0] if len(frames) == 1 else b"".join(frames)
+        direct = self.direct
+        if direct is not None and self.committed and not self.backlog and not self.lock.locked() and direct.write(data):
+            self.last_write = time.monotonic()
+            return
+        self.backlog.append(data)
+        if self.pump is None or self.pump.done():
+            self.pump = asyncio.get_running_loop().create_task(self._pump())
+
+    async def _pump(self) -> None:
+        while self.backlog:
+            data = b"".join(self.backlog)
+            self.backlog.clear()
+            await self._write(data)
+
+    async def _drained(self) -> None:
+        """Wait until every relayed event went out."""
+        if self.pump is not None:
+            await self.pump
 
     def _frame(self, chunk: dict[str, Any]) -> bytes | None:
         """The SSE event relaying an upstream chunk, or None when there is nothing to relay."""
@@ -328,15 +351,21 @@ class ChatStream:
         """The client went away. A provider that can abort stops now and bills what it generated;
         one that cannot keeps generating, so read it to the end in the background and bill all."""
         assert outcome.stream is not None
+        self.backlog.clear()
+        if self.pump is not None:
+            self.pump.cancel()
         if outcome.candidate.provider.can_abort:
             await outcome.stream.close()
             self._settle(outcome, cancelled=True)
             return
 
+        def account(chunks: list[dict[str, Any]]) -> None:
+            for chunk in chunks:
+                self._account(chunk)
+
         async def drain() -> None:
             try:
-                async for chunk in outcome.stream.chunks:
-                    self._account(chunk)
+                await outcome.stream.relay(account)
             except Exception:  # whatever stops it, bill what arrived
                 pass
             finally:

@@ -7,7 +7,7 @@ to and from it; the openai-compatible adapter passes it through.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -74,9 +74,12 @@ class StreamResult:
     chunks: AsyncIterator[dict[str, Any]]
     upstream_body: dict[str, Any] = field(default_factory=dict)
 
-    def buffered(self) -> bool:
-        """Whether the next chunk is already here, so the relay can send several in one write."""
-        return False
+    async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Hand every further chunk to `on_chunks` (those that arrived together in one call) until
+        the stream ends; raise UpstreamError if it fails. If cancelled, it can be called again,
+        with another handler, and goes on where it stopped."""
+        async for chunk in self.chunks:
+            on_chunks([chunk])
 
     async def close(self) -> None:  # adapters override to abort the upstream connection
         return None

@@ -14,6 +14,7 @@ import asyncio
 import ssl
 import zlib
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
@@ -65,7 +66,8 @@ def _broken(message: str) -> UpstreamError:
 
 class Response:
     """One answer. `head` resolves when the status and headers are in; a 200 streamed answer then
-    yields its SSE `data:` payloads, anything else is read whole with `read()`."""
+    yields its SSE `data:` payloads (queued in `events`, or handed to `on_events` as they arrive),
+    anything else is read whole with `read()`."""
 
     def __init__(self, conn: Connection, stream: bool, timeouts: Timeouts) -> None:
         loop = conn.loop
@@ -83,6 +85,7 @@ class Response:
         self.sse = False
         self.line = b""  # an SSE line not yet ended
         self.events: deque[bytes] = deque()
+        self.on_events: Callable[[list[bytes]], None] | None = None  # takes events as they arrive
         self.waiter: asyncio.Future[None] | None = None
         self.inflate: Any = None
         self.until_eof = False
@@ -136,12 +139,14 @@ class Response:
             return
         lines = data.split(b"\n")
         self.line = lines.pop()
-        events = self.events
-        for line in lines:
-            if line[:5] == b"data:":
-                events.append(line[5:].strip())
-        if events:
-            self._wake()
+        events = [line[5:].strip() for line in lines if line[:5] == b"data:"]
+        if not events:
+            return
+        if self.on_events is not None:  # relayed right here: no task switch per event
+            self.on_events(events)
+        else:
+            self.events.extend(events)
+            self.wake()
 
     def finished(self) -> None:
         """The whole message is in."""
@@ -151,7 +156,7 @@ class Response:
         self._stop_timer()
         if not self.head.done():
             self.head.set_result(None)
-        self._wake()
+        self.wake()
 
     def fail(self, error: UpstreamError) -> None:
         if self.complete or self.error is not None:
@@ -161,7 +166,7 @@ class Response:
         if not self.head.done():
             self.head.set_exception(error)
             self.head.exception()  # retrieved here: a caller that already left must not leave it unheard
-        self._wake()
+        self.wake()
 
     # -- read by the adapter ------------------------------------------------------------------------
 
@@ -172,10 +177,6 @@ class Response:
                 raise self.error
             await self.wait()
         return self.parts[0] if len(self.parts) == 1 else b"".join(self.parts)
-
-    def buffered(self) -> bool:
-        """Whether the next event is already here (the relay then sends several in one write)."""
-        return bool(self.events)
 
     async def next_event(self) -> bytes | None:
         """The next SSE data payload; None once the answer ended."""
@@ -188,10 +189,18 @@ class Response:
         return self.events.popleft()
 
     def wait(self) -> asyncio.Future[None]:
-        """A future that resolves when more arrives, the answer ends or fails (awaited directly: a
-        relayed chunk resumes no more coroutine frames than it must)."""
+        """A future that resolves when events are queued, or the answer ends or fails (awaited
+        directly: a queued event resumes no more coroutine frames than it must)."""
         self.waiter = waiter = self.conn.loop.create_future()
         return waiter
+
+    def wake(self) -> None:
+        """Resolve the pending `wait()`."""
+        waiter = self.waiter
+        if waiter is not None:
+            self.waiter = None
+            if not waiter.done():
+                waiter.set_result(None)
 
     def close(self) -> None:
         """Done with it: an unfinished answer drops its connection (the upstream stops generating)."""
@@ -200,13 +209,6 @@ class Response:
             self.conn.abort()
 
     # -- internals -----------------------------------------------------------------------------------
-
-    def _wake(self) -> None:
-        waiter = self.waiter
-        if waiter is not None:
-            self.waiter = None
-            if not waiter.done():
-                waiter.set_result(None)
 
     def _stop_timer(self) -> None:
         if self.timer is not None:

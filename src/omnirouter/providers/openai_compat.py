@@ -6,6 +6,7 @@ The internal form is this wire format, so requests and responses pass through as
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -145,6 +146,7 @@ class _SSEStream(StreamResult):
     def __init__(self, resp: Response) -> None:
         self.resp = resp
         self.finished = False
+        self.failure: Exception | None = None  # what ended a relay, raised in the relaying task
         super().__init__(chunks=self)
 
     def __aiter__(self) -> _SSEStream:
@@ -156,12 +158,7 @@ class _SSEStream(StreamResult):
         resp = self.resp
         events = resp.events
         while not events:
-            if resp.error is not None or resp.complete:
-                self.finished = True
-                # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
-                raise resp.error or UpstreamError(
-                    "Upstream stream ended before it was complete", status=502, kind="protocol"
-                )
+            self._check_end()
             await resp.wait()
         data = events.popleft()
         if data == b"[DONE]":
@@ -173,8 +170,53 @@ class _SSEStream(StreamResult):
             self.finished = True
             raise
 
-    def buffered(self) -> bool:
-        return not self.finished and self.resp.buffered()
+    async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Events are parsed and handed on in the connection's own callback as they are read, so a
+        relayed chunk costs no task switch: the relaying task only waits for the end."""
+        resp = self.resp
+
+        def deliver(events: list[bytes]) -> None:
+            chunks = []
+            for data in events:
+                if data == b"[DONE]":
+                    self.finished = True
+                    break
+                try:
+                    chunks.append(_parse(data, "a stream event"))
+                except UpstreamError as exc:
+                    self.finished, self.failure = True, exc
+                    break
+            if chunks:
+                try:
+                    on_chunks(chunks)
+                except Exception as exc:  # raised in the relaying task, not in the connection's callback
+                    self.finished, self.failure = True, self.failure or exc
+            if self.finished:
+                resp.on_events = None
+                resp.wake()
+
+        if resp.events:
+            queued = list(resp.events)
+            resp.events.clear()
+            deliver(queued)
+        try:
+            resp.on_events = None if self.finished else deliver
+            while not self.finished:
+                self._check_end()
+                await resp.wait()
+        finally:
+            resp.on_events = None
+        if self.failure is not None:
+            raise self.failure
+
+    def _check_end(self) -> None:
+        resp = self.resp
+        if resp.error is not None or resp.complete:
+            self.finished = True
+            # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
+            raise resp.error or UpstreamError(
+                "Upstream stream ended before it was complete", status=502, kind="protocol"
+            )
 
     async def close(self) -> None:
         # An unfinished stream drops its connection so the upstream stops generating (and billing).
