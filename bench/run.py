@@ -234,8 +234,12 @@ class Run:
                 f"{t.name}: rss idle {mem['idle_mb']} MB, load {mem['load_mb']} MB, after {mem['requests_half']} "
                 f"{mem['rss_half_mb']} MB, after {mem['requests_total']} {mem['rss_full_mb']} MB"
             )
-        _log(f"{t.name}: concurrent streams {plan.stream_levels}")
         stream_watch = [t.stream_proc or t.proc] if is_direct else [t.proc, paced.proc]
+        self.bench_streams(t, gen_cores, stream_watch, ref)
+
+    def bench_streams(self, t: Target, gen_cores: str, watch: list[procs.Proc], ref: list[str]) -> None:
+        plan = self.plan
+        _log(f"{t.name}: concurrent streams {plan.stream_levels}")
         st = self.guard(
             "streams",
             t.name,
@@ -245,7 +249,7 @@ class Run:
                 ref=ref,
                 delay=plan.stream_delay,
                 cores=gen_cores,
-                watch=stream_watch,
+                watch=watch,
                 work=self.work,
                 settle=plan.settle_s,
             ),
@@ -257,6 +261,14 @@ class Run:
                     f"plateau gap p50/p99 {lv['plateau_gap_ms']['p50']}/{lv['plateau_gap_ms']['p99']} ms, "
                     f"stream p99 {lv['duration_s']['p99']} s, errors {lv['error_kinds']}, cpu% {lv['cpu_pct']}"
                 )
+
+    def bench_relay_floor(self, paced: Upstream, ref: list[str]) -> None:
+        """Figure 4's floor: the same ladder through a bare byte relay on the gateway's core."""
+        relay = targets.start_relay(self.place.gateway, paced, self.work)
+        try:
+            self.bench_streams(relay, self.place.upstream, [relay.proc, paced.proc], ref)
+        finally:
+            relay.proc.stop()
 
     def bench_workers(self, echo: Upstream, paced: Upstream) -> dict[str, Any]:
         """Figure 5. One worker has core 1 to itself (as in figure 2); two workers may use both cores,
@@ -339,6 +351,12 @@ class Run:
                 self.bench_target(gw, upstream, echo, paced, ref)
             finally:
                 gw.proc.stop()
+        _log("byte relay: starting")
+        try:
+            self.bench_relay_floor(paced, ref)
+        except Exception as exc:  # it failed to start: the run goes on
+            self.results["errors"]["start/byte-relay"] = f"{type(exc).__name__}: {exc}"[:2000]
+            _log(f"byte relay: failed to start: {exc}")
         _log("workers: omnirouter --workers 1 vs 2")
         self.guard("workers", "omnirouter", lambda: self.bench_workers(echo, paced))
 

@@ -58,6 +58,14 @@ def start_upstream(name: str, core: str, log_dir: Path, chunks: int | None = Non
     return Upstream(proc, urlsplit(base_url).port or 0, base_url)
 
 
+def start_relay(core: str, paced: Upstream, log_dir: Path) -> Target:
+    """The bare byte relay (bench.relay) in front of the paced upstream: figure 4's floor."""
+    argv = [sys.executable, "-m", "bench.relay", "--port", "0", "--upstream-port", str(paced.port)]
+    proc = spawn("byte-relay", argv, cores=core, env=clean_env(), log_dir=log_dir, cwd=Path(__file__).parent.parent)
+    port = urlsplit(wait_line(proc, READY, timeout=30)).port or 0
+    return Target("byte-relay", port, "/v1/chat/completions", {}, UPSTREAM_MODEL, proc, stream_model=UPSTREAM_MODEL)
+
+
 def direct(echo: Upstream, paced: Upstream) -> Target:
     return Target(
         "direct",

@@ -60,6 +60,7 @@ def test_quick_run_measured_every_figure(quick_run: tuple[Path, subprocess.Compl
     figures = results["figures"]
     for figure in FIGURES:
         targets = ("omnirouter",) if figure in ("latency", "workers") else ("direct", "omnirouter")
+        targets += ("byte-relay",) if figure == "streams" else ()
         for target in targets:
             data = figures[figure].get(target)
             assert data, f"{figure}/{target} missing"
@@ -76,8 +77,10 @@ def test_quick_run_measured_every_figure(quick_run: tuple[Path, subprocess.Compl
         assert figures["throughput"][target]["errors"] == 0
         assert figures["memory"][target]["errors"] == 0
         assert figures["memory"][target]["rss_full_mb"] > 0
+    for target in ("direct", "omnirouter", "byte-relay"):
         first_level = figures["streams"][target]["levels"][0]
         assert first_level["delivered"], first_level
+    assert "Streams floor: a bare byte relay" in (out / "results.md").read_text()
     workers = figures["workers"]["omnirouter"]
     assert workers["rps_1"] > 0 and workers["rps_2"] > 0
 
