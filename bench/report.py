@@ -223,6 +223,10 @@ def _load(values: list[float] | None) -> str:
     return "/".join(f"{v:.2f}" for v in values) if values else "-"
 
 
+def _speed(values: dict[str, float | None] | None) -> str:
+    return " / ".join(_fmt(v) for v in values.values()) if values else "-"
+
+
 def _one_line(text: str) -> str:
     """A traceback's last line says what failed; the rest belongs in results.json and logs/."""
     lines = [x.strip() for x in text.splitlines() if x.strip()]
@@ -240,7 +244,8 @@ def markdown(results: dict[str, Any], plot_note: str) -> str:
         + (f" ({m['wrk']})" if m["loadgen"] == "wrk" and m["wrk"] else "")
         + ".",
         f"Placement: {m['placement']}. Load average (1/5/15 min) at start {_load(m.get('loadavg_start'))}, "
-        f"at end {_load(m.get('loadavg_end'))}.",
+        f"at end {_load(m.get('loadavg_end'))}. Speed probe, sum(range(10**6)) in ms per core (lower is faster): "
+        f"at start {_speed(m.get('cpu_speed_ms_start'))}, at end {_speed(m.get('cpu_speed_ms_end'))}.",
         "",
         *table(results),
         "",

@@ -78,6 +78,34 @@ def placement() -> tuple[Placement, str]:
     return Placement("0", "0", "0"), "fewer than 2 cores or no taskset: everything shares core 0"
 
 
+# A fixed pure-Python workload, timed on each core: machines (and one machine from hour to hour, when
+# its host is shared) differ several-fold, and every figure moves with it.
+SPEED_PROBE = """
+import time
+best = 1e9
+for _ in range(7):
+    t = time.perf_counter()
+    sum(range(10**6))
+    best = min(best, time.perf_counter() - t)
+print(best * 1e3)
+"""
+
+
+def cpu_speed(cores: str) -> dict[str, float | None]:
+    """Milliseconds for sum(range(10**6)) (best of 7) on each core: lower is faster."""
+    out: dict[str, float | None] = {}
+    for core in cores.split(","):
+        argv = [sys.executable, "-c", SPEED_PROBE]
+        if procs.have_taskset():
+            argv = ["taskset", "-c", core, *argv]
+        try:
+            done = subprocess.run(argv, capture_output=True, text=True, timeout=60, env=procs.clean_env())
+            out[f"core{core}"] = round(float(done.stdout.strip()), 1)
+        except (OSError, ValueError, subprocess.SubprocessError):
+            out[f"core{core}"] = None
+    return out
+
+
 def machine() -> dict[str, Any]:
     cpu = "unknown"
     with contextlib.suppress(OSError):
@@ -133,6 +161,7 @@ class Run:
                 "placement": where,
                 "loadgen": self.tool,
                 "litellm_version": None,
+                "cpu_speed_ms_start": cpu_speed(self.place.both),
                 "notes": [],
             },
             "targets": {},
@@ -370,6 +399,7 @@ class Run:
                 shutil.copy(f, logs / f.name)
         shutil.rmtree(self.work, ignore_errors=True)
         self.results["meta"]["loadavg_end"] = list(os.getloadavg())
+        self.results["meta"]["cpu_speed_ms_end"] = cpu_speed(self.place.both)
         report.write(self.results, out)
         _log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'latency.png'}")
 
