@@ -237,10 +237,9 @@ class ChatStream:
     def _relay(self, chunks: list[dict[str, Any]]) -> None:
         """Relay the chunks of one upstream read in one write. Called in the upstream connection's
         callback: written at once where the server allows it, else queued for send()."""
-        frames = [frame for chunk in chunks if (frame := self._frame(chunk)) is not None]
-        if not frames:
+        data = b"".join(frame for chunk in chunks if (frame := self._frame(chunk)) is not None)
+        if not data:
             return
-        data = frames[0] if len(frames) == 1 else b"".join(frames)
         direct = self.direct
         if direct is not None and self.committed and not self.backlog and not self.lock.locked() and direct.write(data):
             self.last_write = time.monotonic()
