@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -186,4 +187,49 @@ def test_two_workers_agree_on_keys_and_spend(serve):
         statuses = {httpx.get(s.api + "/key", headers=auth).status_code for _ in range(12)}
         assert statuses == {401}
     finally:
+        s.stop()
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError):
+            # The parent pid is the second field after the parenthesised command name.
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                kids.append(int(stat.parent.name))
+    return kids
+
+
+def _established(pid: int, port: int) -> int:
+    """How many TCP connections to `port` the process holds open."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        for line in Path(table).read_text().splitlines()[1:]:
+            fields = line.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port and fields[3] == "01":  # 01: ESTABLISHED
+                inodes.add(fields[9])
+    held = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            held += os.readlink(fd)[8:-1] in inodes
+    return held
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc; SO_REUSEPORT balances only on Linux")
+def test_two_workers_share_a_pool_of_connections_opened_at_once(serve):
+    """A client that opens its keep-alive pool at once (an SDK, a load balancer) gets both workers:
+    with one shared listening socket, the first worker to wake would accept every connection."""
+    s = serve("--sandbox", "--workers", "2")
+    conns = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(16)]
+    try:
+        for c in conns:
+            c.sendall(b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
+        for c in conns:
+            assert c.recv(65536).startswith(b"HTTP/1.1 200")
+        held = {pid: _established(pid, s.port) for pid in _children(s.proc.pid)}
+        assert sum(held.values()) == 16
+        assert len([n for n in held.values() if n]) == 2, held  # other children: multiprocessing's helpers
+    finally:
+        for c in conns:
+            c.close()
         s.stop()

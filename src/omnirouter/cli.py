@@ -8,6 +8,7 @@ import os
 import resource
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -44,6 +45,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     import uvicorn
 
     from omnirouter.batched_writes import BatchingHttpToolsProtocol
+    from omnirouter.listeners import run_workers, spreads_connections
 
     # Workers are separate processes that build their own Settings: hand them the choices by env.
     for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers), ("SANDBOX", sandbox or None)):
@@ -66,8 +68,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     )
     if settings.sandbox:
         click.echo("Sandbox provider on: try model 'sandbox/chat' with no provider key.")
-    uvicorn.run(
-        "omnirouter.app:create_app",
+    options: dict[str, Any] = dict(
         factory=True,
         host=settings.host,
         port=settings.port,
@@ -82,6 +83,13 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         server_header=False,
         timeout_graceful_shutdown=30,
     )
+    if settings.workers > 1 and spreads_connections():
+        try:
+            run_workers(uvicorn.Config("omnirouter.app:create_app", **options))
+        except OSError as exc:  # the address is taken or not ours to bind
+            raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    else:
+        uvicorn.run("omnirouter.app:create_app", **options)
 
 
 def _raise_open_files_limit() -> None:
