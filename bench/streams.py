@@ -3,9 +3,12 @@
 The paced upstream sends a chunk every `delay` seconds. The client opens the streams over a ramp of at
 most half a stream's length (at OPEN_RATE a second: admitting streams is not what is measured), so all
 of them are open together for a while: the plateau. A level passes when every stream delivered every
-chunk in order with no error, and the worker kept pace on the plateau: the 99th percentile of the gaps
-between consecutive chunks was at most PACE_SLACK times `delay`. The ramp of levels stops at the first
-level that fails.
+chunk in order with no error, the worker kept pace on the plateau (the 99th percentile of the gaps
+between consecutive chunks was at most PACE_SLACK times `delay`), and it admitted the streams on time
+(the 99th percentile of stream lengths, from the client's connect to `[DONE]`, was at most ADMIT_SLACK
+over nominal). Without that last rule a worker that answers new streams late would pass levels it
+never carried: the late streams open after the plateau, then keep pace. The ramp of levels stops at
+the first level that fails.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from bench.procs import HOST, Proc, clean_env, spawn
 from bench.targets import Target
 
 PACE_SLACK = 1.5
+ADMIT_SLACK = 1.0  # seconds a stream may take beyond nominal (p99), admission and set-up included
 OPEN_RATE = 500.0  # streams opened per second
 
 
@@ -98,7 +102,9 @@ def _level(
     result["ramp_s"] = ramp
     p99 = result["plateau_gap_ms"]["p99"]
     result["kept_pace"] = bool(result["delivered"] and p99 is not None and p99 <= delay * 1000 * PACE_SLACK)
-    result["passed"] = result["kept_pace"]
+    length = result["duration_s"]["p99"]
+    result["on_time"] = bool(result["delivered"] and length is not None and length <= nominal + ADMIT_SLACK)
+    result["passed"] = result["kept_pace"] and result["on_time"]
     return result
 
 
@@ -123,7 +129,8 @@ def measure(
         "chunks_per_stream": len(ref),
         "chunk_delay_s": delay,
         "nominal_s": nominal,
-        "pass_rule": f"all chunks in order, no errors, plateau gap p99 <= {PACE_SLACK * delay * 1000:.0f} ms",
+        "pass_rule": f"all chunks in order, no errors, plateau gap p99 <= {PACE_SLACK * delay * 1000:.0f} ms, "
+        f"stream length p99 <= {nominal + ADMIT_SLACK:.1f} s",
     }
     runs = []
     best = 0

@@ -48,8 +48,8 @@ class Target:
 
 
 def start_upstream(name: str, core: str, log_dir: Path, chunks: int | None = None, delay: float = 0.0) -> Upstream:
-    """The echo upstream (omnirouter's FakeOpenAI), or with `chunks` the paced one (bench.paced)."""
-    argv = [sys.executable, "-m", "bench.upstream", "--port", "0"]
+    """The echo upstream (bench.echo), or with `chunks` the paced one (bench.paced)."""
+    argv = [sys.executable, "-m", "bench.echo", "--port", "0"]
     if chunks is not None:
         argv = [sys.executable, "-m", "bench.paced", "--port", "0", "--chunks", str(chunks)]
         argv += ["--chunk-delay", str(delay)]
