@@ -73,6 +73,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         host=settings.host,
         port=settings.port,
         workers=settings.workers,
+        backlog=settings.backlog,
         loop="uvloop",
         http=BatchingHttpToolsProtocol,
         log_level=settings.log_level,

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     workers: int = 1
+    # Connections the kernel queues for a busy worker before it drops new ones, which clients then
+    # retry only after 1, 3, 7, 15 s (capped by net.core.somaxconn).
+    backlog: int = 4096
     log_level: str = "info"
     config: str | None = None  # path of the YAML config file (also: serve --config)
 
