@@ -237,3 +237,15 @@ def test_non_abortable_provider_is_read_to_the_end_and_billed_in_full(gateway, a
     assert gen["tokens_completion"] == 40
     p = {k: Decimal(v) for k, v in BETA_PRICES.items()}
     assert gen["total_cost"] == 10 * p["prompt"] + 40 * p["completion"] + p["request"]
+
+
+def test_without_upstream_usage_every_generated_character_is_counted(gateway, api_key, fake_a):
+    """An upstream that sends no usage is billed on an estimate of what it streamed: text and tool
+    call arguments alike, at 4 characters a token."""
+    text, args = "Checking the weather", '{"city": "Paris"}'
+    call = {"id": "call_1", "type": "function", "function": {"name": "weather", "arguments": args}}
+    fake_a.fake.script(Stream(content=text, tool_calls=[call], omit_usage=True))
+    r, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
+    assert r.status_code == 200
+    usage = data_events(lines)[-1]["usage"]
+    assert usage["completion_tokens"] == -(-(len(text) + len(args)) // 4)

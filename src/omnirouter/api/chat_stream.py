@@ -237,7 +237,10 @@ class ChatStream:
     def _relay(self, chunks: list[dict[str, Any]]) -> None:
         """Relay the chunks of one upstream read in one write. Called in the upstream connection's
         callback: written at once where the server allows it, else queued for send()."""
-        data = b"".join(frame for chunk in chunks if (frame := self._frame(chunk)) is not None)
+        if len(chunks) == 1:  # the usual read: one event, and no comprehension to build per chunk
+            data = self._frame(chunks[0])
+        else:
+            data = b"".join([frame for chunk in chunks if (frame := self._frame(chunk)) is not None])
         if not data:
             return
         direct = self.direct
@@ -272,24 +275,22 @@ class ChatStream:
             return False
         if self.upstream_id is None:
             self.upstream_id = chunk.get("id")
-        usage = usage_of(chunk.pop("usage", None))
-        if usage is not None:
+        raw_usage = chunk.pop("usage", None)
+        if raw_usage is not None and (usage := usage_of(raw_usage)) is not None:
             self.usage = usage
         choices = chunk.get("choices")
         if not choices:
             return False  # the upstream's usage-only chunk: ours, with cost, is sent at the end
         for choice in choices:
-            delta = choice.get("delta") or {}
-            for part in ("content", "reasoning", "reasoning_content", "refusal"):
-                value = delta.get(part)
-                if isinstance(value, str) and value:
-                    self.chars += len(value)
-                    if part == "content":
-                        self.text.append(value)
-            for tc in delta.get("tool_calls") or ():
-                args = (tc.get("function") or {}).get("arguments")
-                if isinstance(args, str):
-                    self.chars += len(args)
+            delta = choice.get("delta")
+            if delta:
+                content = delta.get("content")
+                if len(delta) == 1 and content.__class__ is str:  # the common chunk: text and nothing else
+                    if content:
+                        self.chars += len(content)
+                        self.text.append(content)
+                else:
+                    self._count(delta)
             native = choice.get("finish_reason")
             if native is not None:
                 self.native_finish = native
@@ -301,6 +302,19 @@ class ChatStream:
         if self.first_token_at is None and self.chars:
             self.first_token_at = time.monotonic()
         return True
+
+    def _count(self, delta: dict[str, Any]) -> None:
+        """The characters a delta generated: text, reasoning, refusal, tool call arguments."""
+        for part in ("content", "reasoning", "reasoning_content", "refusal"):
+            value = delta.get(part)
+            if isinstance(value, str) and value:
+                self.chars += len(value)
+                if part == "content":
+                    self.text.append(value)
+        for tc in delta.get("tool_calls") or ():
+            args = (tc.get("function") or {}).get("arguments")
+            if isinstance(args, str):
+                self.chars += len(args)
 
     def _usage(self) -> Usage:
         """The upstream's usage when it sent one; otherwise an estimate of what was generated."""

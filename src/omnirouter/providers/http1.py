@@ -131,7 +131,7 @@ class Response:
             return
         if self.line:
             data = self.line + data
-        if b"\n" not in data:
+        if data.find(b"\n") < 0:  # not `b"\n" in data`: CPython first tries it as an int, and raises inside
             self.line = data
             if len(data) > MAX_BODY_BYTES:
                 self.fail(_broken("Upstream sent a stream line that never ends"))
@@ -139,7 +139,10 @@ class Response:
             return
         lines = data.split(b"\n")
         self.line = lines.pop()
-        events = [line[5:].strip() for line in lines if line[:5] == b"data:"]
+        events = []
+        for line in lines:  # a loop, not a comprehension: no function object to build per read
+            if line[:5] == b"data:":
+                events.append(line[5:].strip())
         if not events:
             return
         if self.on_events is not None:  # relayed right here: no task switch per event
