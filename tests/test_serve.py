@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -232,4 +233,23 @@ def test_two_workers_share_a_pool_of_connections_opened_at_once(serve):
     finally:
         for c in conns:
             c.close()
+        s.stop()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc/<pid>/limits")
+def test_serve_raises_its_open_files_limit_to_the_hard_limit(serve):
+    """Every open stream holds two sockets: a soft limit of 1,024 would cap a worker at ~500 streams."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard <= 256:
+        pytest.skip(f"the hard open-files limit here is {hard}: nothing to raise to")
+    resource.setrlimit(resource.RLIMIT_NOFILE, (256, hard))  # the server inherits it
+    try:
+        s = serve("--sandbox")
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    try:
+        line = next(x for x in Path(f"/proc/{s.proc.pid}/limits").read_text().splitlines() if "open files" in x)
+        served_soft, served_hard = line.split()[3:5]
+        assert served_soft == served_hard != "256", line
+    finally:
         s.stop()

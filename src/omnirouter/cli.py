@@ -68,6 +68,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
     )
     if settings.sandbox:
         click.echo("Sandbox provider on: try model 'sandbox/chat' with no provider key.")
+    _raise_open_files_limit()  # before the workers start: they inherit it
     options: dict[str, Any] = dict(
         factory=True,
         host=settings.host,
