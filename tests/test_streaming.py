@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import time
+from collections.abc import Iterator
 from decimal import Decimal
 
 import httpx
@@ -28,10 +30,10 @@ def data_events(lines: list[str]) -> list[dict]:
     return [json.loads(x[6:], parse_float=Decimal) for x in lines if x.startswith("data: {")]
 
 
-def generation(gateway, key: str, gen_id: str) -> dict:
+def generation(gateway, key: str, gen_id: str, wait: float = 2.5) -> dict:
     """GET /generation, retrying briefly while the batched writer catches up (as clients do)."""
     with gateway.client(key) as c:
-        for _ in range(50):
+        for _ in range(int(wait / 0.05)):
             r = c.get("/generation", params={"id": gen_id})
             if r.status_code == 200:
                 return json.loads(r.text, parse_float=Decimal)["data"]
@@ -155,34 +157,57 @@ def _dechunk(body: bytes) -> bytes:
         body = body[n + 2 :]
 
 
-def test_a_client_that_reads_slowly_still_gets_every_event_in_order(gateway, api_key, fake_a, monkeypatch):
-    """While the client does not read, the server's writes pause; relayed events then queue and go
-    out in order once it reads again."""
-    from omnirouter.api.chat_stream import ChatStream
-
-    pumped = []
-    pump = ChatStream._pump
-
-    async def counting_pump(self):  # type: ignore[no-untyped-def]
-        pumped.append(len(self.backlog))
-        await pump(self)
-
-    monkeypatch.setattr(ChatStream, "_pump", counting_pump)
-    content = " ".join(f"w{i:05d}" + "x" * 4000 for i in range(2000))  # ~8 MB: more than socket buffers hold
-    fake_a.fake.script(Stream(content=content, chunk_delay=0.001))  # still sending while the client catches up
-    body = json.dumps({"model": "test/alpha", "messages": HELLO, "stream": True}).encode()
+@contextlib.contextmanager
+def _stalled_stream(gateway, key: str, model: str) -> Iterator[socket.socket]:
+    """A stream request from a client with a small receive buffer that then reads nothing for 1.5 s:
+    the gateway's buffers fill and its writes to the client pause."""
+    body = json.dumps({"model": model, "messages": HELLO, "stream": True}).encode()
     request = (
-        f"POST /api/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {api_key}\r\n"
+        f"POST /api/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
         f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
     ).encode() + body
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8192)  # before connect: no autotuning
         sock.connect(("127.0.0.1", gateway.port))
         sock.sendall(request)
-        time.sleep(1.5)  # not reading: the gateway's buffers fill and its writes pause
+        time.sleep(1.5)
+        yield sock
+
+
+def test_a_client_that_reads_slowly_gets_every_event_in_order_and_holds_the_upstream_back(
+    make_gateway, fake_a, monkeypatch
+):
+    """While the client does not read, the server's writes pause; relayed events then queue and go
+    out in order once it reads again. The queue stays small: past it the gateway stops reading the
+    upstream, so the upstream waits for the client instead of the gateway buffering its output; the
+    time it waits is not upstream silence (the read-idle limit here is shorter than the client's stall)."""
+    from omnirouter.api.chat_stream import ChatStream
+
+    gateway = make_gateway(upstream_first_byte_timeout=0.5)
+    api_key = gateway.create_key()["key"]
+
+    pumped = []
+    queued = [0]
+    pump, relay = ChatStream._pump, ChatStream._relay
+
+    async def counting_pump(self):  # type: ignore[no-untyped-def]
+        pumped.append(len(self.backlog))
+        await pump(self)
+
+    def measuring_relay(self, chunks):  # type: ignore[no-untyped-def]
+        relay(self, chunks)
+        queued[0] = max(queued[0], self.backlog_bytes)
+
+    monkeypatch.setattr(ChatStream, "_pump", counting_pump)
+    monkeypatch.setattr(ChatStream, "_relay", measuring_relay)
+    content = " ".join(f"w{i:05d}" + "x" * 4000 for i in range(2000))  # ~8 MB: more than socket buffers hold
+    fake_a.fake.script(Stream(content=content, chunk_delay=0.001))  # still sending while the client catches up
+    with _stalled_stream(gateway, api_key, "test/alpha") as sock:
         raw = bytearray()
         sock.settimeout(30)
+        deadline = time.monotonic() + 60  # keep-alive comments would keep a stalled stream open forever
         while not raw.endswith(b"0\r\n\r\n"):
+            assert time.monotonic() < deadline, "the stream stalled"
             data = sock.recv(1 << 16)
             assert data, "connection closed before the stream ended"
             raw += data
@@ -194,6 +219,7 @@ def test_a_client_that_reads_slowly_still_gets_every_event_in_order(gateway, api
     assert text == content
     assert lines[-1] == "data: [DONE]"
     assert pumped, "the client's slowness never paused the gateway's writes: the test did not test that path"
+    assert queued[0] < 1_000_000, f"{queued[0]} bytes queued for a stalled client: the upstream was not held back"
 
 
 def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway, api_key, fake_a):
@@ -249,3 +275,16 @@ def test_without_upstream_usage_every_generated_character_is_counted(gateway, ap
     assert r.status_code == 200
     usage = data_events(lines)[-1]["usage"]
     assert usage["completion_tokens"] == -(-(len(text) + len(args)) // 4)
+
+
+def test_a_stalled_client_that_leaves_is_billed_in_full_by_a_provider_that_cannot_abort(gateway, api_key, fake_b):
+    """The client stalls (the gateway stops reading the upstream to hold it back), then goes away: a
+    provider that cannot abort goes on generating, so the gateway reads it to the end and bills it all."""
+    content = " ".join("x" * 4000 for _ in range(1000))  # ~4 MB: more than socket buffers hold
+    fake_b.fake.script(Stream(content=content, chunk_delay=0.001, prompt_tokens=10, completion_tokens=1000))
+    with _stalled_stream(gateway, api_key, "test/beta") as sock:
+        head = sock.recv(4096)
+    gen_id = head.split(b"x-generation-id: ", 1)[1].split(b"\r\n", 1)[0].decode()
+    gen = generation(gateway, api_key, gen_id, wait=20)  # once the rest of the upstream's answer was read
+    assert gen["cancelled"] is True
+    assert gen["tokens_completion"] == 1000  # the upstream's own usage, sent after its last chunk

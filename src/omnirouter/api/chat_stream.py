@@ -16,11 +16,14 @@ from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.jsonio import encode
 from omnirouter.batched_writes import DIRECT_BODY, DirectBody
 from omnirouter.formats.openai_chat import normalize_finish
-from omnirouter.providers.base import UpstreamError
+from omnirouter.providers.base import StreamResult, UpstreamError
 from omnirouter.routing.attempt import Outcome, RouteFailed, attempt, provider_error
 from omnirouter.routing.plan import Candidate
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
+# Relayed bytes queued for a slow client past which the upstream is paused, so that a client that
+# reads slowly holds the upstream back (through TCP) instead of growing the gateway's memory.
+BACKLOG_LIMIT = 64 * 1024
 DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
@@ -80,6 +83,8 @@ class ChatStream:
         self.send: Send | None = None
         self.direct: DirectBody | None = None  # writes relayed events at once, where the server offers it
         self.backlog: list[bytes] = []  # relayed events that wait for send()
+        self.backlog_bytes = 0
+        self.upstream: StreamResult | None = None  # paused while the backlog is over BACKLOG_LIMIT
         self.pump: asyncio.Task[None] | None = None
         self.committed = False
         self.last_write = time.monotonic()
@@ -204,7 +209,7 @@ class ChatStream:
         self.prefix.update(model=cand.model.id, provider=cand.provider.name)
         cancelled = False
         error: ApiError | None = None
-        stream = outcome.stream
+        stream = self.upstream = outcome.stream
         try:
             if frame := self._frame(outcome.first_chunk):
                 await self._write(frame)
@@ -248,6 +253,9 @@ class ChatStream:
             self.last_write = time.monotonic()
             return
         self.backlog.append(data)
+        self.backlog_bytes += len(data)
+        if self.backlog_bytes > BACKLOG_LIMIT and self.upstream is not None:
+            self.upstream.pause()
         if self.pump is None or self.pump.done():
             self.pump = asyncio.get_running_loop().create_task(self._pump())
 
@@ -255,7 +263,10 @@ class ChatStream:
         while self.backlog:
             data = b"".join(self.backlog)
             self.backlog.clear()
+            self.backlog_bytes = 0
             await self._write(data)
+        if self.upstream is not None:
+            self.upstream.resume()  # the client took everything: read the upstream again
 
     async def _drained(self) -> None:
         """Wait until every relayed event went out."""
@@ -367,6 +378,7 @@ class ChatStream:
         self.backlog.clear()
         if self.pump is not None:
             self.pump.cancel()
+        outcome.stream.resume()  # paused for the client that has gone: read to the end, or close
         if outcome.candidate.provider.can_abort:
             await outcome.stream.close()
             self._settle(outcome, cancelled=True)

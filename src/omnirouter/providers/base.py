@@ -81,6 +81,13 @@ class StreamResult:
         async for chunk in self.chunks:
             on_chunks([chunk])
 
+    def pause(self) -> None:
+        """Stop taking data from the upstream until `resume()`: the client is behind. Adapters that
+        read a connection override it."""
+
+    def resume(self) -> None:
+        """Take data again after `pause()`."""
+
     async def close(self) -> None:  # adapters override to abort the upstream connection
         return None
 

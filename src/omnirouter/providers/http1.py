@@ -89,6 +89,7 @@ class Response:
         self.waiter: asyncio.Future[None] | None = None
         self.inflate: Any = None
         self.until_eof = False
+        self.paused = False  # reading stopped: whoever takes the events is behind
         now = loop.time()
         self.idle_limit = timeouts.first_byte
         self.last_data = now
@@ -155,6 +156,7 @@ class Response:
         """The whole message is in."""
         if self.line and self.sse:
             self.feed(b"\n")
+        self.resume()  # the connection may be reused: it must read again
         self.complete = True
         self._stop_timer()
         if not self.head.done():
@@ -205,6 +207,21 @@ class Response:
             if not waiter.done():
                 waiter.set_result(None)
 
+    def pause(self) -> None:
+        """Stop reading until `resume()`: the one taking the events is behind. TCP then holds the
+        upstream back, instead of the gateway buffering what it sends. Paused time is not idle time."""
+        transport = self.conn.transport
+        if not self.paused and not self.complete and transport is not None and not self.conn.closed:
+            self.paused = True
+            transport.pause_reading()
+
+    def resume(self) -> None:
+        if self.paused:
+            self.paused = False
+            self.last_data = self.conn.loop.time()
+            if self.conn.transport is not None and not self.conn.closed:
+                self.conn.transport.resume_reading()
+
     def close(self) -> None:
         """Done with it: an unfinished answer drops its connection (the upstream stops generating)."""
         if not self.complete:
@@ -221,6 +238,8 @@ class Response:
     def _watch(self) -> None:
         """Fires at the earlier of the read-idle limit and the total deadline; re-arms while data flows."""
         now = self.conn.loop.time()
+        if self.paused:
+            self.last_data = now  # we are not reading: the upstream is not idle
         if now >= self.deadline:
             what = "total time"
         elif now - self.last_data >= self.idle_limit:

@@ -218,6 +218,12 @@ class _SSEStream(StreamResult):
                 "Upstream stream ended before it was complete", status=502, kind="protocol"
             )
 
+    def pause(self) -> None:
+        self.resp.pause()
+
+    def resume(self) -> None:
+        self.resp.resume()
+
     async def close(self) -> None:
         # An unfinished stream drops its connection so the upstream stops generating (and billing).
         self.resp.close()
