@@ -23,16 +23,12 @@ from typing import Any
 import httptools
 import msgspec
 
-from bench.upstream import READY, run_upstream
+from bench.upstream import READY, SSE_HEAD, run_upstream, sse_chunk
 
 ECHO_LIMIT = 200  # characters of the user's text echoed back, as FakeOpenAI
 TOKEN = re.compile(r"\s*\S+|\s+$")  # word-sized tokens that join back to the text, as FakeOpenAI
 FINGERPRINT = "fp_bench0001"
 JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
-SSE_HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n"
-)
 NOT_FOUND = JSON_HEAD.replace(b"200 OK", b"404 Not Found") % 2 + b"{}"
 BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
@@ -58,12 +54,6 @@ def _usage(messages: list[Any], completion: int) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": 0, "audio_tokens": 0},
         "completion_tokens_details": {"reasoning_tokens": 0, "audio_tokens": 0},
     }
-
-
-def _chunk(data: bytes) -> bytes:
-    """One SSE event as one HTTP chunk."""
-    payload = b"data: " + data + b"\n\n"
-    return b"%x\r\n%s\r\n" % (len(payload), payload)
 
 
 def reply(body: dict[str, Any]) -> list[bytes]:
@@ -98,14 +88,14 @@ def reply(body: dict[str, Any]) -> list[bytes]:
 
     def event(delta: dict[str, Any], finish_reason: str | None = None) -> bytes:
         choice = {"index": 0, "delta": delta, "logprobs": None, "finish_reason": finish_reason}
-        return _chunk(encode({**base, "choices": [choice]}))
+        return sse_chunk(encode({**base, "choices": [choice]}))
 
     writes = [SSE_HEAD + event({"role": "assistant", "content": "", "refusal": None})]
     writes += [event({"content": t}) for t in tokens]
     end = event({}, finish)
     if with_usage:
-        end += _chunk(encode({**base, "choices": [], "usage": usage}))
-    writes.append(end + _chunk(b"[DONE]") + b"0\r\n\r\n")
+        end += sse_chunk(encode({**base, "choices": [], "usage": usage}))
+    writes.append(end + sse_chunk(b"[DONE]") + b"0\r\n\r\n")
     return writes
 
 

@@ -19,21 +19,15 @@ import signal
 import time
 from typing import Any
 
-from bench.upstream import READY, run_upstream
+from bench.upstream import READY, SSE_HEAD, run_upstream, sse_chunk
 
-HEAD = (
-    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
-    b"Transfer-Encoding: chunked\r\n\r\n"
-)
 TICK = 0.002  # seconds: chunks go out up to this early, which does not accumulate (see Stream.step)
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n{}"
 
 
 def _frame(event: dict[str, object] | str) -> bytes:
     """One SSE event as one HTTP chunk."""
-    data = event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))
-    payload = f"data: {data}\n\n".encode()
-    return f"{len(payload):x}\r\n".encode() + payload + b"\r\n"
+    return sse_chunk((event if isinstance(event, str) else json.dumps(event, separators=(",", ":"))).encode())
 
 
 def frames(chunks: int) -> tuple[bytes, list[bytes], bytes]:
@@ -49,7 +43,7 @@ def frames(chunks: int) -> tuple[bytes, list[bytes], bytes]:
     role = chunk({"role": "assistant", "content": ""})
     usage = {"prompt_tokens": 1, "completion_tokens": chunks, "total_tokens": chunks + 1}
     end = chunk({}, "stop") + _frame({**base, "choices": [], "usage": usage}) + _frame("[DONE]") + b"0\r\n\r\n"
-    return HEAD + role + words[0], words[1:], end
+    return SSE_HEAD + role + words[0], words[1:], end
 
 
 class Scheduler:

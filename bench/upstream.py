@@ -1,5 +1,5 @@
-"""What the benchmark upstreams (bench.echo, bench.paced) and the byte relay share: how they start and
-the line that says they are listening."""
+"""What the benchmark upstreams (bench.echo, bench.paced) and the byte relay share: how they start, the
+line that says they are listening, and SSE framing."""
 
 from __future__ import annotations
 
@@ -9,6 +9,16 @@ import contextlib
 from typing import Any
 
 READY = "bench upstream listening on"
+SSE_HEAD = (
+    b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream; charset=utf-8\r\nCache-Control: no-cache\r\n"
+    b"Transfer-Encoding: chunked\r\n\r\n"
+)
+
+
+def sse_chunk(data: bytes) -> bytes:
+    """One SSE event (`data` is its payload) as one HTTP chunk."""
+    payload = b"data: " + data + b"\n\n"
+    return b"%x\r\n%b\r\n" % (len(payload), payload)
 
 
 def run_upstream(prog: str, serve_fn: Any, chunks_default: int | None, delay_default: float) -> None:
