@@ -70,9 +70,7 @@ class Gateway:
             config=str(config_path),
             management_key=self.management_key,
             database_url=self.database.url,
-            flush_interval=0.05,
-            sync_interval=0.2,
-            **settings,
+            **{"flush_interval": 0.05, "sync_interval": 0.2, **settings},
         )
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and
         # without it every keep-alive response waits ~40 ms on Nagle + delayed ACK.

@@ -92,9 +92,11 @@ async def get_generation_content(request: Request) -> JSONResponse:
     st, row = await _find(request)
     if not st.settings.log_prompts:
         raise ApiError(403, "Prompt logging is disabled on this instance (set OMNIROUTER_LOG_PROMPTS=true)")
-    async with st.db.engine.connect() as conn:
-        stored = await repo.get_generation_content(conn, row["id"])
-    if stored is None:  # recorded but not flushed yet, or recorded before logging was turned on
+    stored = st.recorder.unflushed_content.get(row["id"])
+    if stored is None:
+        async with st.db.engine.connect() as conn:
+            stored = await repo.get_generation_content(conn, row["id"])
+    if stored is None:  # recorded before logging was turned on
         raise not_found(f"No stored content for generation {row['id']}")
     prompt = decode(stored["prompt"])
     output = decode(stored["completion"]) if stored["completion"] else None

@@ -180,13 +180,6 @@ async def add_credits(conn: AsyncConnection, amount: Decimal, note: str | None =
 
 
 # -- generations
-def insert_generations(conn: Connection, rows: list[dict], contents: list[dict]) -> None:
-    if rows:
-        conn.execute(insert(generations), rows)
-    if contents:
-        conn.execute(insert(generation_content), contents)
-
-
 async def get_generation(conn: AsyncConnection, gen_id: str) -> dict | None:
     row = (await conn.execute(select(generations).where(generations.c.id == gen_id))).first()
     if row is None:

@@ -14,6 +14,7 @@ import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any
 
 from sqlalchemy.engine import Connection
 
@@ -21,9 +22,14 @@ from omnirouter.accounting.ledger import Counts, Ledger
 from omnirouter.accounting.periods import window_starts
 from omnirouter.governance.keys import KeyRecord, KeyStore
 from omnirouter.store import repo
+from omnirouter.store.bulk import BulkInsert
 from omnirouter.store.db import Database
+from omnirouter.store.tables import generation_content, generations
 
 log = logging.getLogger("omnirouter.store")
+
+# Rows per executemany when the writer is a thread on the event loop's core (see store/bulk.py).
+SLICE_ROWS = 16
 
 
 class Recorder:
@@ -35,9 +41,13 @@ class Recorder:
         self.keys = keys
         self.flush_interval = flush_interval
         self.sync_interval = sync_interval
-        self.rows: list[dict] = []
-        self.contents: list[dict] = []
-        self.unflushed: dict[str, dict] = {}  # id -> row, so /generation answers before the flush
+        self.generations = BulkInsert(generations, db.write_dialect)
+        self.generation_content = BulkInsert(generation_content, db.write_dialect)
+        self.rows: list[tuple[Any, ...]] = []  # encoded for the driver as they are recorded
+        self.contents: list[tuple[Any, ...]] = []
+        # id -> row or content, so that /generation and /generation/content answer before the flush
+        self.unflushed: dict[str, dict] = {}
+        self.unflushed_content: dict[str, dict] = {}
         self.version = -1
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
@@ -45,10 +55,11 @@ class Recorder:
 
     # -- request path
     def record(self, row: dict, content: dict | None = None) -> None:
-        self.rows.append(row)
+        self.rows.append(self.generations.encode(row))
         self.unflushed[row["id"]] = row
         if content is not None:
-            self.contents.append(content)
+            self.contents.append(self.generation_content.encode(content))
+            self.unflushed_content[row["id"]] = content
 
     # -- lifecycle
     async def start(self) -> None:
@@ -86,15 +97,26 @@ class Recorder:
                 self.ledger.flushed()
                 return
             try:
-                await self.db.background(_write_batch, rows, contents, deltas, write=True)
+                await self.db.background(self._write_batch, rows, contents, deltas, write=True)
             except BaseException:
                 self.rows[:0], self.contents[:0] = rows, contents
                 self.ledger.flush_failed(deltas)
                 raise
             # What this worker wrote joins its base; other workers' spend arrives with the next sync.
             self.ledger.flushed()
+            at = self.generations.position("id")
             for row in rows:
-                self.unflushed.pop(row["id"], None)
+                self.unflushed.pop(row[at], None)
+                self.unflushed_content.pop(row[at], None)
+
+    def _write_batch(
+        self, conn: Connection, rows: list[tuple[Any, ...]], contents: list[tuple[Any, ...]], deltas: Counts
+    ) -> None:
+        """A generation and the spend it caused land together or not at all."""
+        slices = SLICE_ROWS if self.db.writes_in_thread else 0
+        self.generations.write(conn, rows, slices_of=slices)
+        self.generation_content.write(conn, contents, slices_of=slices)
+        repo.add_counts(conn, deltas)
 
     async def sync(self, *, force: bool = False) -> None:
         """Re-read counters, and keys and credits when another worker changed them."""
@@ -110,12 +132,6 @@ class Recorder:
                 self.ledger.credits = credits
                 self.version = version
             self.ledger.base = counts
-
-
-def _write_batch(conn: Connection, rows: list[dict], contents: list[dict], deltas: Counts) -> None:
-    """A generation and the spend it caused land together or not at all."""
-    repo.insert_generations(conn, rows, contents)
-    repo.add_counts(conn, deltas)
 
 
 def _read_shared(
