@@ -173,6 +173,15 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLK_TCK if fields else 0.0
 
 
+def steal_seconds() -> float:
+    """CPU time the host gave to others while this guest's CPUs wanted it, summed over CPUs."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()
+        return int(fields[8]) / CLK_TCK  # "cpu user nice system idle iowait irq softirq steal ..."
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
 # -- small synchronous HTTP for setup (http.client never consults proxy variables) --------------------
 
 

@@ -281,6 +281,12 @@ def markdown(results: dict[str, Any], plot_note: str) -> str:
             f"gateway's core carried {_fmt(relay['max_passed'])} streams; no gateway on this event loop and "
             f"kernel could carry many more here. Levels: {levels}."
         )
+    if steal := results.get("steal_pct"):
+        lines.append(
+            "- CPU steal (the share of all cores' time the host gave to others) per figure: "
+            + ", ".join(f"{k} {v}%" for k, v in steal.items())
+            + ". A figure measured under more than a few % is the host's as much as the gateway's."
+        )
     lines += [f"- {n}" for n in m["notes"]]
     lines.append(f"- {plot_note}")
     for key, err in results["errors"].items():

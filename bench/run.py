@@ -166,6 +166,7 @@ class Run:
             },
             "targets": {},
             "figures": {name: {} for name in report.FIGURES},
+            "steal_pct": {},  # per figure/target: % of all cores' time the host took (a noisy host)
             "errors": {},
         }
         if self.tool == "python":
@@ -178,6 +179,7 @@ class Run:
 
     def guard(self, figure: str, target: str, fn: Callable[[], Any]) -> Any:
         """Run one figure for one target; a failure is recorded and the run goes on."""
+        steal, wall = procs.steal_seconds(), time.monotonic()
         try:
             value = fn()
         except Exception as exc:
@@ -185,6 +187,10 @@ class Run:
             _log(f"{figure}/{target} FAILED: {type(exc).__name__}: {exc}")
             traceback.print_exc()
             return None
+        finally:
+            took = (time.monotonic() - wall) * (os.cpu_count() or 1)
+            stolen = procs.steal_seconds() - steal
+            self.results["steal_pct"][f"{figure}/{target}"] = round(100 * stolen / took, 2) if took else 0.0
         self.results["figures"][figure][target] = value
         return value
 

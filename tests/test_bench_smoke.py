@@ -81,6 +81,8 @@ def test_quick_run_measured_every_figure(quick_run: tuple[Path, subprocess.Compl
         first_level = figures["streams"][target]["levels"][0]
         assert first_level["delivered"], first_level
     assert "Streams floor: a bare byte relay" in (out / "results.md").read_text()
+    assert set(results["steal_pct"]) >= {"latency/omnirouter", "throughput/direct", "streams/byte-relay"}
+    assert all(0 <= v <= 100 for v in results["steal_pct"].values())
     workers = figures["workers"]["omnirouter"]
     assert workers["rps_1"] > 0 and workers["rps_2"] > 0
 
