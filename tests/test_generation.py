@@ -142,8 +142,8 @@ def test_a_generation_reads_the_same_before_and_after_it_is_written(make_gateway
     assert ok.status_code == 200 and failed.status_code == 503, (ok.text, failed.text)
     ids = [ok.json()["id"], failed.headers["x-generation-id"]]
 
-    def read() -> list[tuple[str, str]]:
-        return [(fetch(gw, key, path, i).text) for i in ids for path in ("/generation", "/generation/content")]
+    def read() -> list[str]:
+        return [fetch(gw, key, path, i).text for i in ids for path in ("/generation", "/generation/content")]
 
     before = read()
     assert set(gw.state.recorder.unflushed) == set(ids)

@@ -30,7 +30,7 @@ class BulkInsert:
     def __init__(self, table: Table, dialect: Dialect) -> None:
         columns = list(table.columns)
         self._names = [c.name for c in columns]
-        self._get = operator.itemgetter(*(c.name for c in columns))
+        self._get = operator.itemgetter(*self._names)
         self._bind: list[tuple[int, Callable[[Any], Any]]] = []
         for i, column in enumerate(columns):
             process = column.type.dialect_impl(dialect).bind_processor(dialect)
@@ -43,7 +43,7 @@ class BulkInsert:
             marks = ", ".join(f"${i}" for i in range(1, len(columns) + 1))
         else:
             raise ValueError(f"no bulk insert for the {dialect.paramstyle} paramstyle")
-        names = ", ".join(quote(c.name) for c in columns)
+        names = ", ".join(quote(name) for name in self._names)
         self.sql = f"INSERT INTO {quote(table.name)} ({names}) VALUES ({marks})"
 
     def encode(self, row: dict[str, Any]) -> tuple[Any, ...]:
@@ -61,11 +61,8 @@ class BulkInsert:
 
     def write(self, conn: Connection, rows: Sequence[tuple[Any, ...]], *, slices_of: int = 0) -> None:
         """Insert the rows; with `slices_of`, that many at a time, yielding the core in between."""
-        if not slices_of:
-            if rows:
-                conn.exec_driver_sql(self.sql, list(rows))
-            return
-        for start in range(0, len(rows), slices_of):
+        step = slices_of or max(len(rows), 1)
+        for start in range(0, len(rows), step):
             if start:
                 time.sleep(0)
-            conn.exec_driver_sql(self.sql, list(rows[start : start + slices_of]))
+            conn.exec_driver_sql(self.sql, list(rows[start : start + step]))
