@@ -1,13 +1,13 @@
 """Rows of one table in the driver's own form, written with the driver's executemany.
 
 Inserting a list of dicts through SQLAlchemy costs ~35 us of Python per generation row (parameter
-dicts, bind processing, statement bookkeeping). On SQLite that runs in the writer thread while it
-holds the GIL, and the event loop waits for the GIL in slices of up to the 5 ms switch interval:
-with flushes on, the p99 of added latency was 5.7 ms against 1.05 ms with them off. Here a row
-becomes a tuple when it is recorded (a few us on the event loop, where it stalls nothing), with
-the same bind processing SQLAlchemy would apply for the dialect (decimal strings and datetime text
-on SQLite, JSON text), so what lands is what an ORM insert would have written; a flush is then one
-executemany in the driver's C code.
+dicts, bind processing, statement bookkeeping), and on SQLite that ran in the writer thread on the
+event loop's core: with flushes on, the p99 of added latency was 5.7 ms against 1.05 ms with them
+off. Here a row becomes a tuple when it is recorded (a few us on the event loop, where it stalls
+nothing), through the bind processors SQLAlchemy would apply for the dialect (decimal strings and
+datetime text on SQLite, JSON text), so it reads back as an ORM insert would; the one difference is
+that a missing JSON value is SQL NULL rather than the text 'null'. A flush is then an executemany in
+the driver's C code.
 
 That C code still holds the core: sqlite3 lets go of the GIL while it steps, but a thread waiting
 for the GIL on the same core only runs once the holder sleeps or is preempted, so one executemany of
