@@ -51,6 +51,80 @@ def test_malformed_requests_get_400(gateway, api_key, fake_a, body, fragment):
     assert fake_a.fake.requests == []
 
 
+def _user(*parts: object) -> list[dict]:
+    return [{"role": "user", "content": list(parts)}]
+
+
+TOOL_CALL = {"id": "call_1", "type": "function", "function": {"name": "lookup", "arguments": "{}"}}
+
+
+@pytest.mark.parametrize(
+    ("messages", "fragment"),
+    [
+        (_user({"type": "text", "text": None}), "$.messages[0].content[0].text"),
+        (_user({"type": "text"}), "`text`"),
+        (_user({"type": "text", "text": 42}), "$.messages[0].content[0].text"),
+        (_user(7), "$.messages[0].content[0]"),
+        (_user({"text": "no type"}), "`type`"),
+        (_user({"type": "audio_blob", "data": "..."}), "content parts have type text, image_url"),
+        (_user({"type": "image_url", "image_url": "https://example.com/a.png"}), "content[0].image_url"),
+        (_user({"type": "image_url", "image_url": {"url": "https://example.com/a.png", "detail": "max"}}), "detail"),
+        (_user({"type": "input_audio", "input_audio": {"data": "AAAA"}}), "`format`"),
+        (_user({"type": "video_url", "video_url": {}}), "`url`"),
+        (_user({"type": "file", "file": {"file_data": 1}}), "file_data"),
+        ([{"role": "user", "content": 12}], "$.messages[0].content"),
+        ([{"role": "user", "content": None}], "$.messages[0].content"),
+        ([{"role": "user"}], "`content`"),
+        ([{"role": "robot", "content": "hi"}], "role is one of system, developer, user, assistant, tool"),
+        (
+            [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x"}}]}],
+            "a system message's content parts have type text",
+        ),
+        ([*HELLO, {"role": "tool", "content": "sunny"}], "`tool_call_id`"),
+        ([*HELLO, {"role": "tool", "tool_call_id": "call_1", "content": None}], "$.messages[1].content"),
+        ([*HELLO, {"role": "assistant", "tool_calls": [{"id": "call_1"}]}], "tool_calls[0]"),
+        (
+            [*HELLO, {"role": "assistant", "tool_calls": [{**TOOL_CALL, "function": {"name": "f", "arguments": {}}}]}],
+            "arguments",
+        ),
+        ([*HELLO, {"role": "assistant", "content": [{"type": "text", "text": None}]}], "$.messages[1].content"),
+    ],
+)
+def test_malformed_messages_get_400_and_nothing_goes_upstream(gateway, fake_a, messages, fragment):
+    key = gateway.create_key()["key"]
+    error = check_envelope(post(gateway, key, {"model": "test/alpha", "messages": messages}), 400)
+    assert fragment in error["message"]
+    assert fake_a.fake.requests == []
+    with gateway.client(key) as c:
+        assert c.get("/key").json()["data"]["usage"] == 0  # nothing reserved or billed
+
+
+def test_every_part_type_and_role_of_the_spec_passes_through(gateway, api_key, fake_a):
+    messages = [
+        {"role": "system", "content": [{"type": "text", "text": "Be brief.", "cache_control": {"type": "ephemeral"}}]},
+        {"role": "developer", "content": "Answer in French."},
+        {
+            "role": "user",
+            "name": "ann",
+            "content": [
+                {"type": "text", "text": "What is in these?"},
+                {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo=", "detail": "low"}},
+                {"type": "input_audio", "input_audio": {"data": "UklGRg==", "format": "wav"}},
+                {"type": "video_url", "video_url": {"url": "https://example.com/v.mp4"}},
+                {"type": "input_video", "video_url": {"url": "https://example.com/w.mp4"}},
+                {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBERi0="}},
+            ],
+        },
+        {"role": "assistant", "content": None, "tool_calls": [TOOL_CALL]},
+        {"role": "tool", "tool_call_id": "call_1", "content": [{"type": "text", "text": "sunny"}]},
+        {"role": "assistant", "content": "Il fait beau.", "reasoning": None, "refusal": None},
+        {"role": "user", "content": "Merci"},
+    ]
+    r = post(gateway, api_key, {"model": "test/alpha", "messages": messages})
+    assert r.status_code == 200, r.text
+    assert fake_a.fake.last_request.json["messages"] == messages  # forwarded exactly as sent
+
+
 def test_unknown_model_has_availability_object(gateway, api_key):
     error = check_envelope(post(gateway, api_key, {"model": "acme/fake-1.0", "messages": HELLO}), 400)
     availability = error["availability"]

@@ -14,13 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from omnirouter.api.errors import ApiError
-
-Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-
-
-class Message(msgspec.Struct):
-    role: Role
-    content: str | list[Any] | None = None
+from omnirouter.formats.chat_messages import Message, explain
 
 
 class MaxPrice(msgspec.Struct, kw_only=True):
@@ -145,7 +139,7 @@ def parse(body: Any) -> ChatRequest:
     try:
         req = msgspec.convert(body, ChatRequest)
     except msgspec.ValidationError as exc:
-        raise ApiError(400, f"Invalid request: {exc}") from None
+        raise ApiError(400, f"Invalid request: {explain(str(exc), body)}") from None
     if req.messages is None and req.prompt is None:
         raise ApiError(400, 'Input required: specify "messages" or "prompt"')
     if req.provider is not None and req.provider.max_price is not None:

@@ -24,6 +24,7 @@ from typing import Any
 from omnirouter.api.errors import ApiError
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.types import Model
+from omnirouter.formats.chat_messages import TextPart
 from omnirouter.formats.openai_chat import ChatRequest
 
 TASK_PATTERNS = {
@@ -55,7 +56,7 @@ def _last_user_text(messages: Sequence[Any] | None) -> str:
             if isinstance(content, str):
                 return content
             if isinstance(content, list):
-                return " ".join(p.get("text", "") for p in content if isinstance(p, dict))
+                return " ".join(p.text for p in content if isinstance(p, TextPart))
     return ""
 
 
