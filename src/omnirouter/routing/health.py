@@ -10,6 +10,7 @@ half-open  the cooling period is over: one request at a time probes it at its no
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 COOLDOWN_SECONDS = 30.0  # OpenRouter prefers providers without outages in the last 30 seconds
@@ -27,22 +28,23 @@ class _Circuit:
 
 
 class Health:
-    def __init__(self, cooldown: float = COOLDOWN_SECONDS) -> None:
+    def __init__(self, cooldown: float = COOLDOWN_SECONDS, clock: Callable[[], float] = time.monotonic) -> None:
         self.cooldown = cooldown
+        self.clock = clock  # monotonic seconds; a test advances its own instead of sleeping
         self._circuits: dict[EndpointKey, _Circuit] = {}
 
     def state(self, key: EndpointKey, now: float | None = None) -> str:
         circuit = self._circuits.get(key)
         if circuit is None:
             return "closed"
-        return "open" if (now or time.monotonic()) < circuit.open_until else "half_open"
+        return "open" if (self.clock() if now is None else now) < circuit.open_until else "half_open"
 
     def deprioritised(self, key: EndpointKey) -> bool:
         """Whether the endpoint belongs at the end of the order for a new request."""
         circuit = self._circuits.get(key)
         if circuit is None:
             return False
-        now = time.monotonic()
+        now = self.clock()
         if now < circuit.open_until:
             return True
         probing = circuit.probe_started is not None and now - circuit.probe_started < PROBE_TIMEOUT_SECONDS
@@ -50,11 +52,12 @@ class Health:
 
     def attempt_started(self, key: EndpointKey) -> None:
         circuit = self._circuits.get(key)
-        if circuit is not None and time.monotonic() >= circuit.open_until:
-            circuit.probe_started = time.monotonic()
+        now = self.clock()
+        if circuit is not None and now >= circuit.open_until:
+            circuit.probe_started = now
 
     def failed(self, key: EndpointKey, retry_after: float | None = None) -> None:
-        now = time.monotonic()
+        now = self.clock()
         circuit = self._circuits.get(key)
         if retry_after is not None:  # the upstream said when to come back (a day's quota: still 5 min)
             cooldown = min(retry_after, MAX_COOLDOWN_SECONDS)
