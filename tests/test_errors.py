@@ -8,6 +8,7 @@ from decimal import Decimal
 import openai
 import pytest
 
+from omnirouter.api.auth import MANAGEMENT_ONLY
 from omnirouter.testing import BrokenJSON, Delay, Reset, Status
 from tests.conftest import BETA_PRICES
 from tests.spec_validation import spec_available, validate_response
@@ -22,14 +23,22 @@ def post(gateway, key: str, body: object, **kw):
         return c.post("/chat/completions", json=body, **kw)
 
 
-def check_envelope(r, status: int) -> dict:
+def error_of(r, status: int) -> dict:
+    """The error object of an answer in the OpenRouter envelope with ``status``."""
     assert r.status_code == status, r.text
+    assert r.headers["content-type"] == "application/json"
     body = r.json()
     assert body["error"]["code"] == status
     assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-    if spec_available():
-        validate_response("sendChatCompletionRequest", body, status=str(status))
     return body["error"]
+
+
+def check_envelope(r, status: int) -> dict:
+    """``error_of`` for chat completions, also checked against the official document."""
+    error = error_of(r, status)
+    if spec_available():
+        validate_response("sendChatCompletionRequest", r.json(), status=str(status))
+    return error
 
 
 @pytest.mark.parametrize(
@@ -264,6 +273,18 @@ def test_model_fallback_bills_the_model_used(gateway, api_key, fake_a, fake_b):
     assert body["model"] == "test/beta"
     p = {k: Decimal(v) for k, v in BETA_PRICES.items()}
     assert body["usage"]["cost"] == 10 * p["prompt"] + 2 * p["completion"] + p["request"]
+
+
+def test_coinbase_authenticates_before_answering_gone(gateway, api_key):
+    import httpx
+
+    url = gateway.api + "/credits/coinbase"
+    assert error_of(httpx.post(url), 401)["message"] == "Missing Authentication header"
+    assert error_of(httpx.post(url, headers={"Authorization": "Bearer sk-or-v1-" + "0" * 64}), 401)
+    with gateway.client(api_key) as c:
+        assert error_of(c.post("/credits/coinbase"), 403)["message"] == MANAGEMENT_ONLY
+    with gateway.admin() as admin:
+        assert "credits add" in error_of(admin.post("/credits/coinbase"), 410)["message"]
 
 
 def test_unknown_paths_use_the_envelope(gateway, api_key):

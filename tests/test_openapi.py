@@ -41,7 +41,6 @@ PUBLIC = {
     ("/models/{author}/{slug}/endpoints", "get"),
     ("/providers", "get"),
     ("/endpoints/zdr", "get"),
-    ("/credits/coinbase", "post"),
     ("/openapi.json", "get"),
 }
 
@@ -419,7 +418,9 @@ def test_error_envelopes_conform(gateway, api_key, fake_a):
             ("/chat/completions", "post", chat(c), 502),
             ("/models", "get", c.get("/models", params={"sort": "nope"}), 400),
             ("/model/{author}/{slug}", "get", c.get("/model/acme/none"), 404),
-            ("/credits/coinbase", "post", c.post("/credits/coinbase"), 410),
+            ("/credits/coinbase", "post", anon.post("/credits/coinbase"), 401),
+            ("/credits/coinbase", "post", c.post("/credits/coinbase"), 403),
+            ("/credits/coinbase", "post", admin.post("/credits/coinbase"), 410),
             ("/generation", "get", c.get("/generation"), 400),
             ("/generation/content", "get", c.get("/generation/content", params={"id": "gen-x"}), 404),
         ]

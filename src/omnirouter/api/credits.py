@@ -1,4 +1,4 @@
-"""GET /credits: what the instance was funded with and what it has spent."""
+"""GET /credits: what the instance was funded with and what it has spent; POST /credits/coinbase: 410."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ async def get_credits(request: Request) -> JSONResponse:
 
 
 async def coinbase(request: Request) -> JSONResponse:
+    await auth.management_key(request)  # a management operation: who is asking comes before the answer
     raise ApiError(410, "Coinbase charges are not available on a self-hosted instance; use `omnirouter credits add`")
 
 
