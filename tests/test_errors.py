@@ -287,6 +287,29 @@ def test_coinbase_authenticates_before_answering_gone(gateway, api_key):
         assert "credits add" in error_of(admin.post("/credits/coinbase"), 410)["message"]
 
 
+def _served_methods() -> dict[str, set[str]]:
+    """Each path the API serves (parameters filled in) and the methods it answers."""
+    from omnirouter.app import api_routes
+
+    served: dict[str, set[str]] = {}
+    for route in api_routes():
+        path = route.path_format.format(**{name: "x" for name in route.param_convertors})
+        served.setdefault(path, set()).update(route.methods)
+    return served
+
+
+def test_a_wrong_method_is_405_with_allow_on_every_route(gateway):
+    served = _served_methods()
+    assert "/keys/x" in served and "/chat/completions" in served
+    with gateway.admin() as admin:
+        for path, methods in served.items():
+            for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"} - methods):
+                for root in (gateway.api, gateway.url + "/v1"):
+                    r = admin.request(method, root + path)
+                    assert error_of(r, 405)["message"] == "Method Not Allowed", (method, path)
+                    assert set(r.headers["allow"].split(", ")) == methods, (method, path)
+
+
 def test_unknown_paths_use_the_envelope(gateway, api_key):
     with gateway.client(api_key) as c:
         r = c.get("/no/such/thing")

@@ -67,7 +67,23 @@ async def _api_error(request: Request, exc: Exception) -> JSONResponse:
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     message = {404: "Not Found", 405: "Method Not Allowed"}.get(exc.status_code, exc.detail)
-    return ApiError(exc.status_code, message).response()
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return ApiError(exc.status_code, message, headers=headers or None).response()
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method served at the request's path: Starlette's own 405 names only the methods of the
+    first route whose path matched, and /keys, /keys/{hash} are several routes."""
+    path, root = request.scope["path"], request.scope.get("app_root_path", "")
+    path = path.removeprefix(root) if root else path
+    methods: set[str] = set()
+    for mount in request.app.routes:
+        if isinstance(mount, Mount) and (match := mount.path_regex.match(path)):
+            sub = "/" + match["path"]
+            methods |= {m for r in mount.routes if isinstance(r, Route) and r.path_regex.match(sub) for m in r.methods}
+    return ", ".join(sorted(methods))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
