@@ -10,7 +10,7 @@ import openai
 import pytest
 from openrouter import OpenRouter
 
-from omnirouter.testing import Reply, Stream
+from omnirouter.testing import Reply, Status, Stream
 from tests.conftest import ALPHA_PRICES, BETA_PRICES, REASONER_PRICES
 from tests.spec_validation import require_spec, validate, validate_response
 
@@ -153,6 +153,7 @@ def test_unsupported_parameters_are_dropped(gateway, api_key, fake_a):
             },
         )
     assert r.status_code == 200, r.text
+    assert r.headers["x-openrouter-dropped-parameters"] == "seed, logit_bias"
     sent = fake_a.fake.last_request.json
     assert sent["temperature"] == 0.3
     assert "seed" not in sent and "logit_bias" not in sent
@@ -176,6 +177,112 @@ def test_require_parameters_excludes_endpoints(gateway, api_key, fake_a):
     assert error["availability"]["code"] == "constraint_filtered"
     assert "require_parameters" in error["availability"]["excluded_by"]
     assert fake_a.fake.requests == []
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_dropped_parameter_is_named_in_a_header(gateway, api_key, fake_a, stream):
+    # test/alpha does not support top_k: its upstream is not sent it, and the answer says so.
+    body = {"model": "test/alpha", "messages": HELLO, "temperature": 0.2, "stream": stream}
+    with gateway.client(api_key) as c:
+        r = c.post("/chat/completions", json={**body, "top_k": 40})
+        assert r.status_code == 200, r.text
+        assert r.headers["x-openrouter-dropped-parameters"] == "top_k"
+        sent = fake_a.fake.last_request.json
+        assert "top_k" not in sent and sent["temperature"] == 0.2
+
+        r = c.post("/chat/completions", json=body)  # nothing dropped: no header
+        assert r.status_code == 200, r.text
+        assert "x-openrouter-dropped-parameters" not in r.headers
+    if stream:
+        assert r.headers["content-type"].startswith("text/event-stream") and r.text.endswith("data: [DONE]\n\n")
+
+
+def _two_hosts(a_url: str, b_url: str) -> dict:
+    """test/hosts on Fake A, which takes top_k, then Fake B, which does not."""
+    params = ["max_tokens", "temperature"]
+    return {
+        "providers": [
+            {"slug": "fake-a", "name": "Fake A", "api": "openai", "base_url": a_url},
+            {"slug": "fake-b", "name": "Fake B", "api": "openai", "base_url": b_url},
+        ],
+        "models": [
+            {
+                "id": "test/hosts",
+                "name": "Hosts",
+                "context_length": 32768,
+                "supported_parameters": [*params, "top_k"],
+                "endpoints": [
+                    {"provider": "fake-a", "upstream_model": "h-a", "pricing": ALPHA_PRICES},
+                    {"provider": "fake-b", "upstream_model": "h-b", "pricing": ALPHA_PRICES,
+                     "supported_parameters": params},
+                ],
+            }
+        ],
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_the_header_names_what_the_answering_endpoint_dropped(make_gateway, fake_a, fake_b, stream):
+    gw = make_gateway(_two_hosts(fake_a.base_url, fake_b.base_url))
+    key = gw.create_key()["key"]
+    body = {"model": "test/hosts", "messages": HELLO, "top_k": 5, "stream": stream,
+            "provider": {"order": ["fake-a", "fake-b"]}}  # fmt: skip
+    with gw.client(key) as c:
+        r = c.post("/chat/completions", json=body)  # Fake A answers, with top_k
+        assert r.status_code == 200, r.text
+        assert "x-openrouter-dropped-parameters" not in r.headers
+        assert fake_a.fake.last_request.json["top_k"] == 5
+
+        fake_a.fake.script(Status(503))  # Fake A fails, so Fake B answers, without top_k
+        r = c.post("/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        assert r.headers["x-openrouter-dropped-parameters"] == "top_k"
+        assert fake_a.fake.last_request.json["top_k"] == 5
+        assert "top_k" not in fake_b.fake.last_request.json
+
+
+JSON_SCHEMA_FORMAT = {
+    "type": "json_schema",
+    "json_schema": {
+        "name": "person",
+        "strict": True,
+        "schema": {
+            "type": "object",
+            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
+            "required": ["name", "age"],
+            "additionalProperties": False,
+        },
+    },
+}
+
+
+def test_structured_output_reaches_claude_through_an_endpoint_that_takes_it(make_gateway, fake_a, fake_b):
+    """The bundled Claude 4.5 models take response_format on OpenRouter; Anthropic's OpenAI-compatible
+    endpoint ignores it, so a json_schema request goes to the endpoint that honours it."""
+    config = {
+        "providers": [
+            {"slug": "anthropic", "base_url": fake_a.base_url, "api_key": "sk-ant-test"},
+            {"slug": "openrouter", "base_url": fake_b.base_url, "api_key": "sk-or-test"},
+        ]
+    }
+    gw = make_gateway(config)
+    key = gw.create_key()["key"]
+    body = {"model": "anthropic/claude-sonnet-4.5", "messages": HELLO, "response_format": JSON_SCHEMA_FORMAT}
+    with gw.client(key) as c:
+        r = c.post("/chat/completions", json=body)
+        assert r.status_code == 200, r.text
+        assert r.json()["provider"] == "OpenRouter"
+        assert "x-openrouter-dropped-parameters" not in r.headers
+        assert fake_b.fake.last_request.json["response_format"] == JSON_SCHEMA_FORMAT
+        assert fake_a.fake.requests == []
+
+        # Sent to Anthropic's own endpoint anyway, it is left out, and the answer says so.
+        only_anthropic = {**body, "provider": {"only": ["anthropic"]}}
+        r = c.post("/chat/completions", json=only_anthropic)
+        assert r.status_code == 200, r.text
+        assert r.json()["provider"] == "Anthropic"
+        assert r.headers["x-openrouter-dropped-parameters"] == "response_format"
+        assert "response_format" not in fake_a.fake.last_request.json
 
 
 def test_tool_calls_round_trip(gateway, api_key):

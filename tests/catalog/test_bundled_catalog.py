@@ -130,6 +130,44 @@ def test_open_weight_models_have_several_hosts_at_different_prices() -> None:
     assert MODELS["openai/gpt-oss-120b"].hugging_face_id == "openai/gpt-oss-120b"
 
 
+def supported(model_id: str, provider: str) -> set[str]:
+    model = MODELS[model_id]
+    ep = next(e for e in model.endpoints if e.provider == provider)
+    return set(ep.supported_parameters if ep.supported_parameters is not None else model.supported_parameters)
+
+
+STRUCTURED = {"response_format", "structured_outputs"}
+GEMINI = ("google/gemini-2.5-pro", "google/gemini-2.5-flash", "google/gemini-2.0-flash-001")
+CLAUDE_WITH_STRUCTURED_OUTPUTS = (
+    "anthropic/claude-opus-4.5",
+    "anthropic/claude-opus-4.1",
+    "anthropic/claude-sonnet-4.5",
+    "anthropic/claude-haiku-4.5",
+)
+
+
+@pytest.mark.parametrize(
+    ("model_id", "provider"),
+    [(m, "openrouter") for m in CLAUDE_WITH_STRUCTURED_OUTPUTS]
+    + [(m, "openai") for m in ("openai/gpt-4o", "openai/gpt-4o-mini", "openai/gpt-4.1", "openai/gpt-5", "openai/o3")]
+    + [(m, "google-ai-studio") for m in GEMINI],
+)
+def test_structured_outputs_where_the_endpoint_enforces_a_schema(model_id: str, provider: str) -> None:
+    assert set(MODELS[model_id].supported_parameters) >= STRUCTURED
+    assert supported(model_id, provider) >= STRUCTURED
+
+
+def test_anthropics_openai_compatible_endpoint_is_not_sent_response_format() -> None:
+    # Anthropic's OpenAI-compatible API ignores response_format (its docs: use the native API's
+    # structured outputs), so the gateway leaves it out there and says so, instead of pretending.
+    for model_id in CLAUDE_WITH_STRUCTURED_OUTPUTS:
+        assert not STRUCTURED & supported(model_id, "anthropic"), model_id
+        assert supported(model_id, "anthropic") == set(MODELS[model_id].supported_parameters) - STRUCTURED
+    # Claude models before 4.1 have no structured outputs anywhere.
+    for model_id in ("anthropic/claude-sonnet-4", "anthropic/claude-opus-4", "anthropic/claude-3.5-haiku"):
+        assert not STRUCTURED & set(MODELS[model_id].supported_parameters), model_id
+
+
 def test_values_are_in_the_openapi_vocabulary() -> None:
     require_spec()
     schemas = json.loads(SPEC_PATH.read_text())["components"]["schemas"]

@@ -70,6 +70,7 @@ class ChatCompletions:
                 call.release()
                 raise
             payload = encode(_finish_completion(call, outcome))
+            answer_headers = outcome.headers()
         except ApiError as err:
             await _send_json(send, err.status, encode(err.body()), gen_id, err.headers)
             return
@@ -77,7 +78,7 @@ class ChatCompletions:
             log.exception("unhandled error on POST %s", scope["path"])
             await _send_json(send, 500, encode(ApiError(500, MASKED_500_MESSAGE).body()), gen_id)
             return
-        await _send_json(send, 200, payload, gen_id)
+        await _send_json(send, 200, payload, gen_id, answer_headers)
 
 
 async def _send_json(send: Send, status: int, payload: bytes, gen_id: str, extra: dict[str, str] | None = None) -> None:

@@ -105,6 +105,7 @@ class ChatStream:
             "model": call.plan.requested[0],
         }
         self.done = False
+        self.answer_headers: list[tuple[bytes, bytes]] = []  # known once an endpoint has answered
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
@@ -151,7 +152,7 @@ class ChatStream:
 
     async def _commit(self) -> None:
         assert self.send is not None
-        headers = [*SSE_HEADERS, (b"x-generation-id", self.call.gen_id.encode())]
+        headers = [*SSE_HEADERS, (b"x-generation-id", self.call.gen_id.encode()), *self.answer_headers]
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         self.committed = True
 
@@ -205,6 +206,8 @@ class ChatStream:
             call.release()
             raise
         assert outcome.stream is not None and outcome.first_chunk is not None
+        # Only a stream not yet committed (by a keep-alive or a debug echo) can still carry these.
+        self.answer_headers = [(k.lower().encode(), v.encode()) for k, v in outcome.headers().items()]
         cand = outcome.candidate
         self.prefix.update(model=cand.model.id, provider=cand.provider.name)
         cancelled = False

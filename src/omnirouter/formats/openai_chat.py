@@ -170,6 +170,17 @@ def requested_parameters(body: dict[str, Any]) -> set[str]:
     return params
 
 
+def dropped_parameters(body: dict[str, Any], supported: list[str] | None) -> list[str]:
+    """The request fields upstream_body leaves out for an endpoint that does not support them, in
+    request order (null ones request nothing and are not named)."""
+    if not supported:
+        return []
+    allowed = set(supported)
+    return [
+        k for k, v in body.items() if k in PARAMETER_OF_FIELD and PARAMETER_OF_FIELD[k] not in allowed and v is not None
+    ]
+
+
 def upstream_body(
     body: dict[str, Any], upstream_model: str, supported: list[str] | None, *, stream: bool
 ) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
-from omnirouter.formats.openai_chat import upstream_body
+from omnirouter.formats.openai_chat import dropped_parameters, upstream_body
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
 from omnirouter.routing.availability import availability_error
 from omnirouter.routing.plan import Candidate, Plan
@@ -23,6 +23,9 @@ from omnirouter.routing.plan import Candidate, Plan
 if TYPE_CHECKING:
     from omnirouter.routing.engine import Routing
 
+# Omnirouter's own header (OpenRouter documents none): the request fields that the endpoint which
+# answered does not support, so they were left out of what it was sent.
+DROPPED_PARAMETERS_HEADER = "X-OpenRouter-Dropped-Parameters"
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded"})
 _CONTEXT_MESSAGE = re.compile(r"context (length|window)|maximum context|prompt is too long|too many tokens", re.I)
@@ -74,6 +77,11 @@ class Outcome:
     stream: StreamResult | None = None  # streaming answer, its first chunk already read
     first_chunk: dict[str, Any] | None = None
     first_byte_at: float | None = None
+    dropped: list[str] = field(default_factory=list)  # request fields this endpoint was not sent
+
+    def headers(self) -> dict[str, str]:
+        """Response headers of this answer: the parameters its endpoint did not support, if any."""
+        return {DROPPED_PARAMETERS_HEADER: ", ".join(self.dropped)} if self.dropped else {}
 
 
 def timeouts_for(candidate: Candidate, defaults: Timeouts, remaining: float) -> Timeouts:
@@ -216,6 +224,7 @@ async def attempt(
             else:
                 response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts)
                 outcome = Outcome(cand, attempts, body=body, response=response)
+            outcome.dropped = dropped_parameters(request_body, cand.supported)
         except UpstreamError as err:
             if result is not None:
                 await result.close()
