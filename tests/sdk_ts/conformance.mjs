@@ -1,0 +1,159 @@
+// Drives every operation of a running gateway through @openrouter/sdk, which validates each response
+// with its zod schemas. Run by tests/test_sdk_conformance.py: reads its config as JSON on stdin
+// ({serverURL, apiKey, keyHash, keyLabel, managementKey, model}) and prints one JSON line per
+// operation: {"operation", "ok", "error"?}. Operations run in order; each is independent of the others'
+// outcome, and the names match ROUTES in the Python module.
+import { OpenRouter } from "@openrouter/sdk";
+import * as models from "@openrouter/sdk/models";
+import * as operations from "@openrouter/sdk/models/operations";
+
+const config = JSON.parse(await new Promise((resolve) => {
+  let text = "";
+  process.stdin.on("data", (d) => { text += d; });
+  process.stdin.on("end", () => resolve(text));
+}));
+const { serverURL, apiKey, keyHash, keyLabel, managementKey, model } = config;
+const sdk = new OpenRouter({ apiKey, serverURL });
+const admin = new OpenRouter({ apiKey: managementKey, serverURL });
+const messages = [{ role: "user", content: "hello conformance" }];
+const [author, slug] = model.split("/");
+
+function check(condition, what, seen) {
+  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
+}
+
+// The SDKs have no method for these; fetch them and let the SDK's schema for their shape judge.
+async function raw(method, path, key) {
+  return fetch(serverURL + path, { method, headers: { Authorization: `Bearer ${key}` } });
+}
+function parsed(result) {
+  if (!result.ok) throw result.error;
+  return result.value;
+}
+
+async function generation() {
+  const res = await sdk.chat.send({ chatRequest: { model, messages } });
+  return res.id;
+}
+
+const steps = {
+  "chat.send": async () => {
+    const res = await sdk.chat.send({ chatRequest: { model, messages } });
+    check(res.choices[0].message.content === "Echo: hello conformance", "echoed content", res.choices[0].message);
+    check(res.model === model && res.usage.cost > 0, "model and cost", [res.model, res.usage]);
+  },
+  "chat.send(stream)": async () => {
+    const stream = await sdk.chat.send({ chatRequest: { model, messages, stream: true } });
+    let text = "";
+    let last;
+    for await (const chunk of stream) {
+      text += chunk.choices[0]?.delta?.content ?? "";
+      last = chunk;
+    }
+    check(text === "Echo: hello conformance", "streamed content", text);
+    check(last.usage && last.usage.cost > 0, "usage chunk last", last);
+  },
+  "models.list": async () => {
+    const page = await sdk.models.list();
+    check(page.result.data.some((m) => m.id === model), "model listed", page.result.data.map((m) => m.id));
+  },
+  "models.count": async () => {
+    const page = await sdk.models.list();
+    const res = await sdk.models.count();
+    check(res.data.count === page.result.data.length, "count equals the list", res.data);
+  },
+  "models.listForUser": async () => {
+    const page = await sdk.models.listForUser({ bearer: apiKey });
+    check(page.result.data.some((m) => m.id === model), "model listed for the key", page.result.data.length);
+  },
+  "models.get": async () => {
+    const res = await sdk.models.get({ author, slug });
+    check(res.data.id === model && res.data.contextLength > 0, "the model", res.data);
+  },
+  "endpoints.list": async () => {
+    const res = await sdk.endpoints.list({ author, slug });
+    check(res.data.id === model && res.data.endpoints.length > 0, "its endpoints", res.data);
+  },
+  "providers.list": async () => {
+    const res = await sdk.providers.list();
+    check(res.data.length > 0, "providers", res.data);
+  },
+  "endpoints.listZdrEndpoints": async () => {
+    const res = await sdk.endpoints.listZdrEndpoints();
+    check(Array.isArray(res.data), "a list", res);
+  },
+  "apiKeys.list": async () => {
+    const res = await admin.apiKeys.list();
+    check(res.data.some((k) => k.hash === keyHash && k.label === keyLabel), "the key listed", res.data.length);
+  },
+  "apiKeys.create": async () => {
+    const res = await admin.apiKeys.create({ requestBody: { name: "ts created", limit: 2.5 } });
+    check(res.key.startsWith("sk-or-v1-") && res.data.limit === 2.5, "a new key", res.data);
+    const fresh = new OpenRouter({ apiKey: res.key, serverURL });
+    const mine = await fresh.apiKeys.getCurrentKeyMetadata();
+    check(mine.data.limit === 2.5, "the one-time secret works", mine.data);
+  },
+  "apiKeys.get": async () => {
+    const res = await admin.apiKeys.get({ hash: keyHash });
+    check(res.data.hash === keyHash && res.data.limit === 3, "the key", res.data);
+  },
+  "apiKeys.update": async () => {
+    const made = await admin.apiKeys.create({ requestBody: { name: "ts to update" } });
+    const res = await admin.apiKeys.update({ hash: made.data.hash, requestBody: { name: "ts updated", limit: 4 } });
+    check(res.data.name === "ts updated" && res.data.limit === 4, "the updated key", res.data);
+  },
+  "apiKeys.delete": async () => {
+    const made = await admin.apiKeys.create({ requestBody: { name: "ts to delete" } });
+    const res = await admin.apiKeys.delete({ hash: made.data.hash });
+    check(res.deleted === true, "deleted", res);
+    const gone = await admin.apiKeys.get({ hash: made.data.hash }).then(() => null, (err) => err);
+    check(gone?.statusCode === 404, "gone afterwards", String(gone));
+  },
+  "apiKeys.getCurrentKeyMetadata": async () => {
+    const res = await sdk.apiKeys.getCurrentKeyMetadata();
+    check(res.data.label === keyLabel && res.data.limit === 3, "the calling key", res.data);
+  },
+  "GET /auth/key": async () => {
+    const res = await raw("GET", "/auth/key", apiKey);
+    check(res.status === 200, "200", res.status);
+    const legacy = parsed(operations.getCurrentKeyResponseFromJSON(await res.text()));
+    check(legacy.data.label === keyLabel, "the calling key", legacy.data);
+  },
+  "credits.getCredits": async () => {
+    await generation();
+    const res = await admin.credits.getCredits();
+    check(res.data.totalCredits >= res.data.totalUsage, "credits cover usage", res.data);
+  },
+  "POST /credits/coinbase": async () => {
+    const res = await raw("POST", "/credits/coinbase", managementKey);
+    check(res.status === 410, "410", res.status);
+    const body = await res.json();
+    const error = models.GoneResponseErrorData$inboundSchema.parse(body.error);
+    check(error.code === 410, "the Gone error", error);
+  },
+  "generations.getGeneration": async () => {
+    const id = await generation();
+    const res = await sdk.generations.getGeneration({ id });
+    check(res.data.id === id && res.data.model === model && res.data.totalCost > 0, "the generation", res.data);
+  },
+  "generations.listGenerationContent": async () => {
+    const id = await generation();
+    const res = await sdk.generations.listGenerationContent({ id });
+    check(res.data.output.completion === "Echo: hello conformance", "its content", res.data);
+  },
+  "GET /openapi.json": async () => {
+    const res = await raw("GET", "/openapi.json", apiKey);
+    const doc = await res.json();
+    check(res.status === 200 && doc.paths["/chat/completions"]?.post, "the server's document", res.status);
+  },
+};
+
+for (const [operation, step] of Object.entries(steps)) {
+  try {
+    await step();
+    console.log(JSON.stringify({ operation, ok: true }));
+  } catch (err) {
+    const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
+    console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
+  }
+}

@@ -1,0 +1,346 @@
+"""Every operation the server serves, driven through the official SDKs' typed methods.
+
+The official SDKs (`openrouter` on PyPI, `@openrouter/sdk` on npm) validate every response strictly:
+an answer they cannot parse fails here, as it would fail their users. The Python SDK runs in this
+process; the TypeScript SDK runs in one node process for all its operations (tests/sdk_ts/conformance.mjs,
+its package installed by scripts/test), skipped with a reason where node or the package is missing,
+except in CI (CI=true), where that is a failure.
+
+When a later issue adds an endpoint, it joins this module: add its operations to ROUTES, a Python
+check to PYTHON, and a step to tests/sdk_ts/conformance.mjs. `test_every_served_operation_is_covered`
+fails until all three exist. An operation the SDKs have no method for (the legacy `GET /auth/key`,
+`POST /credits/coinbase`, `/openapi.json`) is fetched over HTTP and parsed with the SDK's model for
+its shape, so the SDK still judges it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from openrouter import OpenRouter, errors, operations
+from openrouter.utils.unmarshal_json_response import unmarshal_json_response
+from starlette.routing import Route
+
+from omnirouter.app import api_routes
+from omnirouter.testing import Reply, Stream
+from tests.conftest import ALPHA_PRICES, standard_config
+from tests.gateway import Gateway
+
+TS_DIR = Path(__file__).parent / "sdk_ts"
+HELLO = [{"role": "user", "content": "hello conformance"}]
+MODEL = "test/alpha"
+
+# Each (method, path) the server routes, and the operations that drive it (named after the
+# TypeScript SDK's methods; a plain "METHOD /path" where the SDKs have none).
+ROUTES: dict[tuple[str, str], list[str]] = {
+    ("POST", "/chat/completions"): ["chat.send", "chat.send(stream)"],
+    ("GET", "/models"): ["models.list"],
+    ("GET", "/models/count"): ["models.count"],
+    ("GET", "/models/user"): ["models.listForUser"],
+    ("GET", "/model/{author}/{slug}"): ["models.get"],
+    ("GET", "/models/{author}/{slug}/endpoints"): ["endpoints.list"],
+    ("GET", "/providers"): ["providers.list"],
+    ("GET", "/endpoints/zdr"): ["endpoints.listZdrEndpoints"],
+    ("GET", "/keys"): ["apiKeys.list"],
+    ("POST", "/keys"): ["apiKeys.create"],
+    ("GET", "/keys/{hash}"): ["apiKeys.get"],
+    ("PATCH", "/keys/{hash}"): ["apiKeys.update"],
+    ("DELETE", "/keys/{hash}"): ["apiKeys.delete"],
+    ("GET", "/key"): ["apiKeys.getCurrentKeyMetadata"],
+    ("GET", "/auth/key"): ["GET /auth/key"],
+    ("GET", "/credits"): ["credits.getCredits"],
+    ("POST", "/credits/coinbase"): ["POST /credits/coinbase"],
+    ("GET", "/generation"): ["generations.getGeneration"],
+    ("GET", "/generation/content"): ["generations.listGenerationContent"],
+    ("GET", "/openapi.json"): ["GET /openapi.json"],
+}
+OPERATIONS = [op for ops in ROUTES.values() for op in ops]
+
+
+def served_operations() -> set[tuple[str, str]]:
+    return {
+        (method, route.path)
+        for route in api_routes()
+        if isinstance(route, Route)
+        for method in route.methods or ()
+        if method != "HEAD"
+    }
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[Gateway]:
+    """One gateway for the module, storing prompts so that /generation/content has something to show."""
+    gateway = Gateway(
+        tmp_path_factory.mktemp("conformance"), standard_config(fake_a.base_url, fake_b.base_url), log_prompts=True
+    ).start()
+    yield gateway
+    gateway.stop()
+
+
+class Ctx:
+    """What a check needs: the gateway, an inference key, and SDK clients for it and for the management key."""
+
+    def __init__(self, gw: Gateway, fake: Any) -> None:
+        self.gw = gw
+        self.fake = fake
+        self.key_info = gw.create_key(name="conformance", limit=3)
+        self.key: str = self.key_info["key"]
+        self.sdk = OpenRouter(api_key=self.key, server_url=gw.api)
+        self.admin = OpenRouter(api_key=gw.management_key, server_url=gw.api)
+
+    def close(self) -> None:
+        self.sdk.__exit__(None, None, None)
+        self.admin.__exit__(None, None, None)
+
+    def http(self, method: str, path: str, key: str | None = None) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {key or self.key}"}
+        return httpx.request(method, self.gw.api + path, headers=headers, timeout=30)
+
+    def generation(self) -> str:
+        self.fake.script(Reply("for the record", prompt_tokens=7, completion_tokens=3))
+        return self.sdk.chat.send(model=MODEL, messages=HELLO).id
+
+
+@pytest.fixture
+def ctx(gw: Gateway, fake_a: Any) -> Iterator[Ctx]:
+    c = Ctx(gw, fake_a.fake)
+    yield c
+    c.close()
+
+
+def alpha_cost(prompt: int, completion: int) -> Decimal:
+    return prompt * Decimal(ALPHA_PRICES["prompt"]) + completion * Decimal(ALPHA_PRICES["completion"])
+
+
+# -- the Python SDK, one check per operation
+
+
+def chat_send(c: Ctx) -> None:
+    c.fake.script(Reply("conformant", prompt_tokens=7, completion_tokens=3))
+    res = c.sdk.chat.send(model=MODEL, messages=HELLO)
+    assert res.choices[0].message.content == "conformant"
+    assert res.model == MODEL and res.id.startswith("gen-")
+    assert res.usage is not None and res.usage.prompt_tokens == 7 and res.usage.completion_tokens == 3
+    assert Decimal(str(res.usage.cost)) == alpha_cost(7, 3)
+
+
+def chat_send_stream(c: Ctx) -> None:
+    c.fake.script(Stream(content="one two three", prompt_tokens=5, completion_tokens=3))
+    chunks = list(c.sdk.chat.send(model=MODEL, messages=HELLO, stream=True))
+    assert "".join(ch.choices[0].delta.content or "" for ch in chunks if ch.choices) == "one two three"
+    assert chunks[-1].usage is not None and Decimal(str(chunks[-1].usage.cost)) == alpha_cost(5, 3)
+
+
+def models_list(c: Ctx) -> None:
+    page = c.sdk.models.list()
+    assert page is not None
+    assert {m.id for m in page.result.data} == {"test/alpha", "test/beta", "test/gamma", "test/reasoner"}
+
+
+def models_count(c: Ctx) -> None:
+    page = c.sdk.models.list()
+    assert page is not None
+    assert c.sdk.models.count().data.count == len(page.result.data)
+
+
+def models_list_for_user(c: Ctx) -> None:
+    page = c.sdk.models.list_for_user(security={"bearer": c.key})
+    assert page is not None and MODEL in {m.id for m in page.result.data}
+
+
+def models_get(c: Ctx) -> None:
+    model = c.sdk.models.get(author="test", slug="alpha").data
+    assert (model.id, model.name, model.context_length) == (MODEL, "Alpha", 32768)
+    assert Decimal(model.pricing.prompt) == Decimal(ALPHA_PRICES["prompt"])
+
+
+def endpoints_list(c: Ctx) -> None:
+    data = c.sdk.endpoints.list(author="test", slug="gamma").data
+    assert data.id == "test/gamma"
+    assert {ep.provider_name for ep in data.endpoints} == {"Fake A", "Fake B"}
+
+
+def providers_list(c: Ctx) -> None:
+    assert {p.slug for p in c.sdk.providers.list().data} >= {"fake-a", "fake-b"}
+
+
+def endpoints_list_zdr(c: Ctx) -> None:
+    # The test providers state no data policy, so none is zero-retention: the list is the catalog's
+    # endpoints that are, and the SDK must parse it as such.
+    listed = c.sdk.endpoints.list_zdr_endpoints().data
+    raw = c.http("GET", "/endpoints/zdr").json()["data"]
+    assert len(listed) == len(raw)
+
+
+def keys_list(c: Ctx) -> None:
+    listed = {k.hash: k for k in c.admin.api_keys.list().data}
+    mine = listed[c.key_info["data"]["hash"]]
+    assert mine.name == "conformance" and mine.limit == 3
+
+
+def keys_create(c: Ctx) -> None:
+    res = c.admin.api_keys.create(name="made by the SDK", limit=2.5, limit_reset="monthly")
+    assert res.key.startswith("sk-or-v1-")
+    assert (res.data.name, res.data.limit, res.data.limit_reset) == ("made by the SDK", 2.5, "monthly")
+    with OpenRouter(api_key=res.key, server_url=c.gw.api) as fresh:  # the one-time secret works
+        assert fresh.api_keys.get_current_key_metadata().data.limit == 2.5
+
+
+def keys_get(c: Ctx) -> None:
+    data = c.admin.api_keys.get(hash=c.key_info["data"]["hash"]).data
+    assert (data.name, data.limit, data.disabled) == ("conformance", 3, False)
+
+
+def keys_update(c: Ctx) -> None:
+    key_hash = c.key_info["data"]["hash"]
+    data = c.admin.api_keys.update(hash=key_hash, name="renamed", limit=4, disabled=True).data
+    assert (data.name, data.limit, data.disabled) == ("renamed", 4, True)
+    assert c.admin.api_keys.get(hash=key_hash).data.name == "renamed"
+
+
+def keys_delete(c: Ctx) -> None:
+    key_hash = c.key_info["data"]["hash"]
+    assert c.admin.api_keys.delete(hash=key_hash).DELETED is True
+    with pytest.raises(errors.NotFoundResponseError):
+        c.admin.api_keys.get(hash=key_hash)
+
+
+def current_key(c: Ctx) -> None:
+    data = c.sdk.api_keys.get_current_key_metadata().data
+    assert (data.label, data.limit, data.limit_remaining, data.usage) == (c.key_info["data"]["label"], 3, 3, 0)
+
+
+def auth_key(c: Ctx) -> None:
+    """The legacy alias: no SDK method, so the SDK's model for `GET /key` judges it."""
+    res = c.http("GET", "/auth/key")
+    assert res.status_code == 200, res.text
+    legacy = unmarshal_json_response(operations.GetCurrentKeyResponse, res)
+    assert legacy == c.sdk.api_keys.get_current_key_metadata()
+
+
+def credits_get(c: Ctx) -> None:
+    c.generation()
+    c.gw.flush()
+    data = c.admin.credits.get_credits().data
+    assert data.total_usage > 0 and data.total_credits >= data.total_usage
+
+
+def credits_coinbase(c: Ctx) -> None:
+    """Gone from the SDKs as from OpenRouter; the answer must still be the SDKs' `Gone` error."""
+    res = c.http("POST", "/credits/coinbase", key=c.gw.management_key)
+    assert res.status_code == 410
+    assert unmarshal_json_response(errors.GoneResponseErrorData, res).error.code == 410
+
+
+def generation_get(c: Ctx) -> None:
+    gen_id = c.generation()
+    data = c.sdk.generations.get_generation(id=gen_id).data
+    assert (data.id, data.model, data.tokens_prompt, data.tokens_completion) == (gen_id, MODEL, 7, 3)
+    assert Decimal(str(data.total_cost)) == alpha_cost(7, 3)
+
+
+def generation_content(c: Ctx) -> None:
+    gen_id = c.generation()
+    data = c.sdk.generations.list_generation_content(id=gen_id).data
+    assert data.output.completion == "for the record"
+    assert data.input.messages == HELLO  # type: ignore[union-attr]
+
+
+def openapi_document(c: Ctx) -> None:
+    """No SDK reads the server's own document; it must describe every operation the SDKs were driven through."""
+    doc = c.http("GET", "/openapi.json").json()
+    described = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops if m != "parameters"}
+    assert served_operations() <= described
+
+
+PYTHON: dict[str, Callable[[Ctx], None]] = {
+    "chat.send": chat_send,
+    "chat.send(stream)": chat_send_stream,
+    "models.list": models_list,
+    "models.count": models_count,
+    "models.listForUser": models_list_for_user,
+    "models.get": models_get,
+    "endpoints.list": endpoints_list,
+    "providers.list": providers_list,
+    "endpoints.listZdrEndpoints": endpoints_list_zdr,
+    "apiKeys.list": keys_list,
+    "apiKeys.create": keys_create,
+    "apiKeys.get": keys_get,
+    "apiKeys.update": keys_update,
+    "apiKeys.delete": keys_delete,
+    "apiKeys.getCurrentKeyMetadata": current_key,
+    "GET /auth/key": auth_key,
+    "credits.getCredits": credits_get,
+    "POST /credits/coinbase": credits_coinbase,
+    "generations.getGeneration": generation_get,
+    "generations.listGenerationContent": generation_content,
+    "GET /openapi.json": openapi_document,
+}
+
+
+def test_every_served_operation_is_covered() -> None:
+    assert served_operations() == set(ROUTES), "add the new route to ROUTES, PYTHON and tests/sdk_ts/conformance.mjs"
+    assert set(PYTHON) == set(OPERATIONS)
+    script = (TS_DIR / "conformance.mjs").read_text()
+    assert [op for op in OPERATIONS if json.dumps(op) not in script] == []
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_python_sdk(operation: str, ctx: Ctx) -> None:
+    PYTHON[operation](ctx)
+
+
+# -- the TypeScript SDK: one node process runs every operation and prints one JSON line for each
+
+
+def _ts_unavailable() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
+        return f"@openrouter/sdk is not installed in {TS_DIR} (scripts/test installs it; or run npm ci there)"
+    return None
+
+
+@pytest.fixture(scope="module")
+def ts_results(gw: Gateway, fake_a: Any) -> dict[str, dict[str, Any]]:
+    if (reason := _ts_unavailable()) is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the TypeScript SDK conformance run is required in CI: {reason}")
+        pytest.skip(reason)
+    fake_a.fake.reset()  # unscripted, the fake echoes the prompt
+    key = gw.create_key(name="ts conformance", limit=3)
+    config = {
+        "serverURL": gw.api,
+        "apiKey": key["key"],
+        "keyHash": key["data"]["hash"],
+        "keyLabel": key["data"]["label"],
+        "managementKey": gw.management_key,
+        "model": MODEL,
+    }
+    proc = subprocess.run(
+        ["node", str(TS_DIR / "conformance.mjs")],
+        input=json.dumps(config),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=TS_DIR,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    return {r["operation"]: r for r in results}
+
+
+@pytest.mark.parametrize("operation", OPERATIONS)
+def test_typescript_sdk(operation: str, ts_results: dict[str, dict[str, Any]]) -> None:
+    result = ts_results.get(operation)
+    assert result is not None, f"conformance.mjs did not run {operation}"
+    assert result["ok"], result.get("error")
