@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+import ssl
 from collections.abc import Mapping
 from decimal import Decimal
 from importlib import resources
@@ -126,6 +127,8 @@ class CatalogLayers:
             merged = _overlay(self.providers.get(slug), raw, ("data_policy", "headers"))
             merged.setdefault("name", slug)
             merged.pop("enabled", None)  # computed in build()
+            if from_config and isinstance(raw.get("ca_file"), str):
+                merged["ca_file"] = _ca_file(raw["ca_file"], source, where)
             _convert(merged, Provider, source, where)
             self.providers[slug] = merged
             if from_config:
@@ -247,6 +250,20 @@ def _convert(raw: dict[str, Any], type_: type, source: str, where: str) -> Any:
     except msgspec.ValidationError as exc:
         # msgspec says "... - at `$.endpoints[0].pricing.prompt`"; name the entry in the file instead.
         raise ValueError(f"{source}: {str(exc).replace('`$', '`' + where)}") from exc
+
+
+def _ca_file(path: str, source: str, where: str) -> str:
+    """A provider's CA bundle as an absolute path (a relative one is read from the config file's
+    folder), loaded once here so that a wrong path stops the start, not the provider's first request."""
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute() and Path(source).is_file():
+        resolved = Path(source).parent / resolved
+    try:
+        ssl.create_default_context(cafile=resolved)
+    except (OSError, ssl.SSLError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ValueError(f"{source}: {where}.ca_file: cannot load {resolved}: {reason}") from None
+    return str(resolved.resolve())
 
 
 def _check_mapping(raw: Any, source: str, where: str) -> None:

@@ -60,6 +60,7 @@ class Provider(msgspec.Struct, kw_only=True):
     can_abort: bool = True  # stops generating (and billing) when the request is aborted
     connect_timeout: float | None = None
     first_byte_timeout: float | None = None
+    ca_file: str | None = None  # PEM bundle of the CAs its TLS certificate is checked against, instead of the default
     enabled: bool = False  # true once a key is configured (or none is needed)
 
     def __repr__(self) -> str:  # keep the secret out of reprs, logs and tracebacks

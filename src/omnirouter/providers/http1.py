@@ -6,11 +6,17 @@ chunk. An upstream API call needs much less: one request at a time per connectio
 built once per provider, Content-Length, chunked or until-close answers, gzip/deflate, TLS, and
 connect, read-idle and total timeouts. Failures are raised as UpstreamError, as the attempt loop
 expects them.
+
+Through an egress proxy (see egress.py), decided once per origin when its first connection opens:
+an https origin is reached through a CONNECT tunnel (the socket is opened through the proxy, then
+handed to the loop with TLS over it), an http one by sending the proxy absolute-form requests.
+Direct connections take the same path as without a proxy.
 """
 
 from __future__ import annotations
 
 import asyncio
+import socket
 import ssl
 import zlib
 from collections import deque
@@ -22,8 +28,11 @@ from urllib.parse import urlsplit
 import httptools
 
 from omnirouter.providers.base import Timeouts, UpstreamError
+from omnirouter.providers.egress import Egress, Proxy, tls_context
 
 MAX_BODY_BYTES = 64 * 1024 * 1024  # a non-streamed answer, or one stream line, larger than this is refused
+MAX_PROXY_HEAD = 16 * 1024  # a proxy's answer to CONNECT
+_UNDECIDED = object()
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,10 +40,17 @@ class Origin:
     scheme: str
     host: str
     port: int
+    ca_file: str | None = None  # trust only this CA bundle (a provider's `ca_file`), not the default
 
     @property
     def tls(self) -> bool:
         return self.scheme == "https"
+
+    @property
+    def authority(self) -> str:
+        """host:port as a request target or Host header writes it."""
+        host = self.host if ":" not in self.host else f"[{self.host}]"
+        return f"{host}:{self.port}"
 
 
 def split_url(url: str) -> tuple[Origin, str]:
@@ -343,12 +359,64 @@ class Connection(asyncio.Protocol):
             self.abort()
 
 
-class Pool:
-    """Idle keep-alive connections per origin, reused newest first."""
+class ForwardedConnection(Connection):
+    """A keep-alive connection to an HTTP proxy that forwards requests for one http origin: each
+    request line takes the absolute form, and the proxy's credentials ride along."""
 
-    def __init__(self, *, idle_timeout: float = 60.0, ssl_context: ssl.SSLContext | None = None) -> None:
+    def __init__(self, pool: Pool, origin: Origin, proxy: Proxy) -> None:
+        super().__init__(pool, origin)
+        self.proxy = proxy
+        default = ":80" if origin.port == 80 else ""
+        self.prefix = f"http://{origin.authority}".removesuffix(default).encode("latin-1")
+        self.credentials = (
+            f"Proxy-Authorization: {proxy.authorization}\r\n".encode("latin-1") if proxy.authorization else b""
+        )
+
+    def send(self, payload: bytes, stream: bool, timeouts: Timeouts) -> Response:
+        method, _, rest = payload.partition(b" ")  # "POST /v1/... HTTP/1.1\r\n..." from request_head
+        eol = rest.index(b"\r\n") + 2
+        return super().send(
+            b"%b %b%b%b%b" % (method, self.prefix, rest[:eol], self.credentials, rest[eol:]), stream, timeouts
+        )
+
+    def on_headers_complete(self) -> None:
+        if self.parser.get_status_code() == 407 and self.response is not None:
+            self.response.fail(_proxy_refused(self.proxy, 407, "Proxy Authentication Required"))
+            self.abort()
+            return
+        super().on_headers_complete()
+
+
+def _proxy_refused(proxy: Proxy, status: int, reason: str) -> UpstreamError:
+    if status == 407:
+        what = "refused the credentials given" if proxy.authorization else "requires credentials"
+        message = f"Egress proxy {proxy.label} {what} (HTTP 407)"
+    else:
+        message = f"Egress proxy {proxy.label} refused the tunnel: HTTP {status} {reason}".rstrip()
+    return UpstreamError(message, kind="connect")
+
+
+class Pool:
+    """Idle keep-alive connections per origin, reused newest first. The egress proxy settings
+    (and the default CAs) are read from the environment when the pool is made, unless given."""
+
+    def __init__(
+        self,
+        *,
+        idle_timeout: float = 60.0,
+        ssl_context: ssl.SSLContext | None = None,
+        egress: Egress | None = None,
+    ) -> None:
         self.idle_timeout = idle_timeout
+        self.egress = egress if egress is not None else Egress.from_environment()
+        if ssl_context is None and (self.egress.ca_file or self.egress.ca_dir):
+            try:  # named by the operator: a wrong path stops the start, not every TLS connection
+                ssl_context = self.egress.default_tls()
+            except OSError as exc:
+                raise ValueError(f"SSL_CERT_FILE / SSL_CERT_DIR: cannot load: {exc.strerror or exc}") from None
         self._ssl = ssl_context
+        self._ca_contexts: dict[str, ssl.SSLContext] = {}  # per provider `ca_file`
+        self._via: dict[Origin, Proxy | None] = {}  # the proxy decided for each origin, once
         self._idle: dict[Origin, list[Connection]] = {}
         self._open: set[Connection] = set()
 
@@ -405,26 +473,125 @@ class Pool:
             conn.abort()
         return None
 
-    def _ssl_context(self) -> ssl.SSLContext:
+    def _ssl_context(self, origin: Origin) -> ssl.SSLContext:
+        if origin.ca_file is not None:
+            context = self._ca_contexts.get(origin.ca_file)
+            if context is None:
+                try:
+                    context = self._ca_contexts[origin.ca_file] = tls_context(origin.ca_file)
+                except (OSError, ssl.SSLError) as exc:
+                    raise UpstreamError(
+                        f"Could not load the CA file {origin.ca_file}: {exc.strerror or exc}", kind="connect"
+                    ) from None
+            return context
         if self._ssl is None:
-            self._ssl = ssl.create_default_context()
+            self._ssl = self.egress.default_tls()  # the system's CAs, loaded on the first https connection
         return self._ssl
+
+    def _proxy(self, origin: Origin) -> Proxy | None:
+        proxy = self._via.get(origin, _UNDECIDED)
+        if proxy is _UNDECIDED:
+            proxy = self._via[origin] = self.egress.proxy_for(origin.tls, origin.host, origin.port)
+        return proxy  # type: ignore[return-value]
 
     async def _connect(self, origin: Origin, timeout: float) -> Connection:
         loop = asyncio.get_running_loop()
-        tls = self._ssl_context() if origin.tls else None
+        tls = self._ssl_context(origin) if origin.tls else None
+        proxy = self._proxy(origin)
         try:
             async with asyncio.timeout(timeout):
-                _, conn = await loop.create_connection(
-                    lambda: Connection(self, origin),
-                    origin.host,
-                    origin.port,
-                    ssl=tls,
-                    server_hostname=origin.host if tls else None,
-                )
+                if proxy is None:
+                    _, conn = await loop.create_connection(
+                        lambda: Connection(self, origin),
+                        origin.host,
+                        origin.port,
+                        ssl=tls,
+                        server_hostname=origin.host if tls else None,
+                    )
+                elif tls is None:
+                    _, conn = await self._proxy_call(
+                        proxy,
+                        loop.create_connection(
+                            lambda: ForwardedConnection(self, origin, proxy), proxy.host, proxy.port
+                        ),
+                    )
+                else:
+                    sock = await self._proxy_call(proxy, _tunnel(proxy, origin))
+                    try:
+                        _, conn = await loop.create_connection(
+                            lambda: Connection(self, origin), sock=sock, ssl=tls, server_hostname=origin.host
+                        )
+                    except BaseException:
+                        sock.close()
+                        raise
         except TimeoutError:
             raise _timeout("connect") from None
         except (OSError, ssl.SSLError) as exc:
             raise UpstreamError(f"Could not connect to upstream: {exc.strerror or exc}", kind="connect") from None
         self._open.add(conn)
         return conn
+
+    @staticmethod
+    async def _proxy_call(proxy: Proxy, step: Any) -> Any:
+        """Await a step that talks to the proxy; its socket errors name the proxy, not the upstream."""
+        try:
+            return await step
+        except OSError as exc:
+            raise UpstreamError(
+                f"Could not connect to the egress proxy {proxy.label}: {exc.strerror or exc}", kind="connect"
+            ) from None
+
+
+async def _tunnel(proxy: Proxy, origin: Origin) -> socket.socket:
+    """A socket connected through `proxy` to `origin` by CONNECT, ready for the TLS handshake."""
+    loop = asyncio.get_running_loop()
+    sock = await _open_socket(proxy.host, proxy.port)
+    try:
+        target = origin.authority
+        credentials = f"Proxy-Authorization: {proxy.authorization}\r\n" if proxy.authorization else ""
+        await loop.sock_sendall(sock, f"CONNECT {target} HTTP/1.1\r\nHost: {target}\r\n{credentials}\r\n".encode())
+        head = b""
+        while (end := head.find(b"\r\n\r\n")) < 0:
+            data = await loop.sock_recv(sock, 4096)
+            if not data:
+                raise UpstreamError(
+                    f"Egress proxy {proxy.label} closed the connection before answering CONNECT", kind="connect"
+                )
+            head += data
+            if len(head) > MAX_PROXY_HEAD:
+                raise UpstreamError(
+                    f"Egress proxy {proxy.label} sent an answer to CONNECT that never ends", kind="connect"
+                )
+        line = head.split(b"\r\n", 1)[0].decode("latin-1")
+        version, _, rest = line.partition(" ")
+        code, _, reason = rest.partition(" ")
+        if not version.startswith("HTTP/1.") or not code.isdigit():
+            raise UpstreamError(f"Egress proxy {proxy.label} did not answer CONNECT in HTTP", kind="connect")
+        if not 200 <= int(code) < 300:
+            raise _proxy_refused(proxy, int(code), reason)
+        if end + 4 != len(head):  # the upstream speaks after the client hello, never before
+            raise UpstreamError(f"Egress proxy {proxy.label} sent data after its answer to CONNECT", kind="connect")
+        return sock
+    except BaseException:
+        sock.close()
+        raise
+
+
+async def _open_socket(host: str, port: int) -> socket.socket:
+    """A non-blocking TCP socket connected to host:port (each resolved address tried in turn)."""
+    loop = asyncio.get_running_loop()
+    infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    error: OSError = OSError(f"{host} did not resolve")
+    for family, kind, proto, _, address in infos:
+        sock = socket.socket(family, kind, proto)  # proto IPPROTO_TCP: asyncio then sets TCP_NODELAY
+        try:
+            sock.setblocking(False)
+            await loop.sock_connect(sock, address)
+            return sock
+        except OSError as exc:
+            sock.close()
+            error = exc
+        except BaseException:
+            sock.close()
+            raise
+    raise error

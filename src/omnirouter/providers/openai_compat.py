@@ -6,6 +6,7 @@ The internal form is this wire format, so requests and responses pass through as
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -87,6 +88,8 @@ def _target(provider: Provider) -> tuple[Origin, bytes]:
     if provider.api_key:
         headers["Authorization"] = f"Bearer {provider.api_key}"
     origin, path = split_url(provider.base_url.rstrip("/") + "/chat/completions")
+    if provider.ca_file:  # its own connections, verified against its own CAs
+        origin = dataclasses.replace(origin, ca_file=provider.ca_file)
     return origin, request_head(origin, "POST", path, headers)
 
 

@@ -20,6 +20,7 @@ import re
 import secrets
 import signal
 import socket
+import ssl
 import struct
 import sys
 import threading
@@ -639,8 +640,10 @@ class FakeOpenAI:
         base_path: str = "/v1",
         reuse_port: bool = False,
         keep_requests: int | None = None,
+        ssl_context: ssl.SSLContext | None = None,
     ) -> None:
         self.api_key = api_key
+        self.ssl_context = ssl_context  # serve https with it
         self.pace = pace
         self.models = list(models)
         self.host = host
@@ -710,7 +713,8 @@ class FakeOpenAI:
         if self._runner is None:
             raise RuntimeError("FakeOpenAI is not started")
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}{self.base_path}"
+        scheme = "https" if self.ssl_context is not None else "http"
+        return f"{scheme}://{host}:{self.port}{self.base_path}"
 
     def _app(self) -> web.Application:
         app = web.Application(client_max_size=64 * 1024 * 1024)
@@ -734,7 +738,7 @@ class FakeOpenAI:
         # how a stalled or delayed response notices the disconnect at all.
         runner = web.AppRunner(self._app(), handler_cancellation=True, access_log=None, shutdown_timeout=1.0)
         await runner.setup()
-        await web.SockSite(runner, sock, backlog=1024).start()
+        await web.SockSite(runner, sock, backlog=1024, ssl_context=self.ssl_context).start()
         self._runner = runner
         return self
 
