@@ -126,3 +126,40 @@ def test_last_models_error_is_returned_when_all_fail(gw, key, fake_a, fake_b):
     answer = chat(gw, key, {"model": "mf/one", "models": ["mf/two"]})
     assert answer.status == 503
     assert [e["provider"] for e in answer.error["metadata"]["previous_errors"]] == ["Fake A", "Fake B"]
+
+
+# -- unknown ids in `model`/`models` (decision in docs/api.md): skipped while another listed model can serve
+
+
+def test_unknown_ids_are_skipped_in_the_plan():
+    routing = routing_for(catalog())
+    body = {"model": "mf/nope", "models": ["mf/one", "~mf/nothing", "mf/two"]}
+    assert slugs(plan(routing, body)) == ["mf/one@fake-a", "mf/two@fake-b"]
+
+
+def test_unknown_model_falls_back_to_the_next_listed_model(gw, key, fake_a, fake_b):
+    fake_b.fake.script(Reply("from two"))
+    answer = chat(gw, key, {"models": ["mf/typo", "mf/two"]})
+    assert answer.status == 200, answer.body
+    assert answer.body["model"] == "mf/two" and answer.content == "from two"
+    assert fake_a.fake.requests == []
+    assert attempts(generation(gw, key, answer.gen_id)) == [("Fake B", 200)]
+
+
+def test_only_unknown_ids_are_a_400_naming_each(gw, key, fake_a):
+    answer = chat(gw, key, {"model": "mf/typo", "models": ["~mf/nothing"]})
+    assert answer.status == 400
+    error = answer.error
+    assert error["availability"]["code"] == "model_not_found"
+    assert error["availability"]["requested_models"] == ["mf/typo", "~mf/nothing"]
+    assert "mf/typo" in error["message"] and "~mf/nothing" in error["message"]
+    assert fake_a.fake.requests == []
+
+
+def test_unknown_id_is_named_when_the_known_models_are_filtered_out(gw, key, fake_b):
+    """Nothing routable: the unknown id is the error (400), as the likeliest mistake to fix."""
+    answer = chat(gw, key, {"models": ["mf/typo", "mf/two"], "provider": {"ignore": ["fake-b"]}})
+    assert answer.status == 400
+    assert answer.error["availability"]["code"] == "model_not_found"
+    assert answer.error["message"] == "mf/typo is not a valid model ID"
+    assert fake_b.fake.requests == []

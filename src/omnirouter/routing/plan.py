@@ -88,6 +88,13 @@ def _matches(slugs: list[str], ep: Endpoint, provider_name: str | None = None) -
     return False
 
 
+def _unknown_message(ids: list[str]) -> str:
+    if len(ids) == 1:
+        base = ids[0]
+        return f"No model matches {base}" if base.startswith("~") else f"{base} is not a valid model ID"
+    return f"{', '.join(ids)} are not valid model IDs"
+
+
 def _price(ep: Endpoint) -> Decimal:
     return ep.pricing.prompt + ep.pricing.completion
 
@@ -173,12 +180,17 @@ class Planner:
         served_any = False
         total = 0  # endpoints before the filters: openrouter_metadata.endpoints.total
         free_ended: list[str] = []  # models asked for :free that only paid endpoints serve
+        unknown: list[str] = []  # ids no model matches: skipped while another listed model is routable
         strategy = "fallback" if len(requested) > 1 else "direct"
         plugins: list[dict] = []
 
         for model_id, chosen_by in self._expand(requested, req, needs, session):
             base, variants = split_variants(model_id)
-            resolved, how = self._resolve(base, requested)
+            found = self._resolve(base)
+            if found is None:
+                unknown.append(base)
+                continue
+            resolved, how = found
             how = chosen_by or how
             if how != "direct" and strategy == "direct":
                 strategy = how
@@ -203,6 +215,8 @@ class Planner:
             if (p := self.catalog.provider(ep.provider)) is not None
         ]
         if not candidates:
+            if unknown:
+                raise availability_error("model_not_found", _unknown_message(unknown), requested)
             if not served_any and free_ended:
                 raise availability_error(
                     "free_variant_ended", f"The free variant of {', '.join(free_ended)} is no longer available",
@@ -248,16 +262,13 @@ class Planner:
                 out.setdefault(chosen, STRATEGY_OF_ROUTER.get(base, "auto"))
         return list(out.items())
 
-    def _resolve(self, base: str, requested: list[str]) -> tuple[Model, str]:
+    def _resolve(self, base: str) -> tuple[Model, str] | None:
+        """The catalog's model for an id (or `~author/family`), and how it was found; None if none matches."""
         if base.startswith("~"):
             model = self.catalog.latest(base[1:])
-            if model is None:
-                raise availability_error("model_not_found", f"No model matches {base}", requested)
-            return model, "latest"
+            return None if model is None else (model, "latest")
         model = self.catalog.model(base)
-        if model is None:
-            raise availability_error("model_not_found", f"{base} is not a valid model ID", requested)
-        return model, "alias" if model.id != base else "direct"
+        return None if model is None else (model, "alias" if model.id != base else "direct")
 
     def _pool(self, model: Model, variants: tuple[str, ...]) -> list[Endpoint]:
         live = self.catalog.live_endpoints(model)
