@@ -21,7 +21,7 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-from bench import latency, load, memory, procs, report, streams, targets
+from bench import latency, load, memory, plot, procs, report, streams, targets
 from bench.load import LoadSpec
 from bench.targets import Target, Upstream
 
@@ -407,7 +407,8 @@ class Run:
         self.results["meta"]["loadavg_end"] = list(os.getloadavg())
         self.results["meta"]["cpu_speed_ms_end"] = cpu_speed(self.place.both)
         report.write(self.results, out)
-        _log(f"wrote {out / 'results.json'}, {out / 'results.md'}, {out / 'latency.png'}")
+        written = [out / name for name in ("results.json", "results.md", "latency.png") if (out / name).exists()]
+        _log(f"wrote {', '.join(map(str, written))}")
 
 
 def raise_nofile() -> None:
@@ -429,6 +430,10 @@ def main(argv: list[str] | None = None) -> int:
         help="load generator: wrk when installed (auto), or the aiohttp fallback",
     )
     args = parser.parse_args(argv)
+    if not args.quick and (why := plot.missing()):
+        # Refuse at once rather than after 20 minutes: a full run's figures come with their plot.
+        print(f"python -m bench: {why}; a full run draws latency.png with it.", file=sys.stderr)
+        return 2
     procs.install_cleanup()
     raise_nofile()
     if (os.cpu_count() or 1) >= 2:
