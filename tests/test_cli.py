@@ -57,7 +57,10 @@ async def _stored_key(db_url: str, secret: str) -> Any:
 def test_help() -> None:
     result = run("--help")
     assert result.exit_code == 0
-    for command in ("serve", "credits", "catalog"):
+    for command in ("serve", "keys", "credits", "catalog"):
+        assert command in result.output
+    result = run("keys", "--help")
+    for command in ("create", "list", "disable", "delete"):
         assert command in result.output
     result = run("serve", "--help")
     assert result.exit_code == 0
@@ -235,6 +238,91 @@ def test_credits_add_rejects_bad_amounts(tmp_path: Path, amount: str, message: s
 def test_credits_add_negative_after_double_dash(tmp_path: Path) -> None:
     result = run("credits", "add", "--", "-3", env={"OMNIROUTER_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 2 and "must be a positive amount" in result.output
+
+
+# -- keys
+
+
+def test_keys_through_the_cli_and_the_api_alike(gateway_unstarted: Gateway) -> None:
+    from openrouter import operations
+
+    gw = gateway_unstarted.start()
+    env = {"OMNIROUTER_DATABASE_URL": gw.settings.db_url}
+    result = run("keys", "create", "ci bot", "--limit", "0.1", "--limit-reset", "monthly",
+                 "--external-user", "u-7", "--json", env=env)  # fmt: skip
+    assert result.exit_code == 0, result.output
+    created = operations.CreateKeysResponse.model_validate_json(result.output)  # the API's shape
+    assert created.data.name == "ci bot" and created.data.limit == 0.1 and created.data.external_user == "u-7"
+    secret, hash_ = created.key, created.data.hash
+    with gw.client(secret) as c:  # the running server accepts it at once
+        assert c.get("/key").status_code == 200
+    with gw.admin() as admin:
+        from_api = admin.get(f"/keys/{hash_}").json()["data"]
+    listed = run("keys", "list", "--json", env=env)
+    assert listed.exit_code == 0, listed.output
+    assert json.loads(listed.output)["data"] == [from_api]  # the same object, the same code
+
+    result = run("keys", "disable", hash_, env=env)
+    assert result.exit_code == 0 and "Disabled key 'ci bot'" in result.output
+    # The server reloads changed keys every sync_interval: here, now.
+    asyncio.run_coroutine_threadsafe(gw.state.recorder.sync(), gw.loop).result(timeout=10)
+    with gw.client(secret) as c:
+        assert c.get("/key").status_code == 401
+    assert run("keys", "list", "--json", env=env).output.strip() == '{"data":[]}'
+    disabled = json.loads(run("keys", "list", "--include-disabled", "--json", env=env).output)["data"]
+    assert [(k["hash"], k["disabled"]) for k in disabled] == [(hash_, True)]
+
+    result = run("keys", "delete", hash_, "--json", env=env)
+    assert result.exit_code == 0 and json.loads(result.output) == {"deleted": True}
+    with gw.admin() as admin:
+        assert admin.get(f"/keys/{hash_}").status_code == 404
+    result = run("keys", "delete", hash_, env=env)
+    assert result.exit_code == 1 and "Key not found" in result.output
+
+
+def test_keys_create_prints_the_secret_once(tmp_path: Path) -> None:
+    env = {"OMNIROUTER_DATA_DIR": str(tmp_path)}
+    result = run("keys", "create", "human", env=env)
+    assert result.exit_code == 0, result.output
+    secrets = [w for w in result.output.split() if w.startswith("sk-or-v1-")]
+    assert len(secrets) == 1 and is_well_formed(secrets[0]) and "shown only this once" in result.output
+    listing = run("keys", "list", env=env)
+    assert listing.exit_code == 0
+    header, row = listing.output.strip().splitlines()
+    assert header.split("\t")[:2] == ["hash", "name"]
+    assert row.split("\t")[:2] == [key_hash(secrets[0]), "human"] and "never" in row
+    assert secrets[0] not in listing.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--limit", "lots"], "'lots' is not a number"),
+        (["--limit", "NaN"], "must be a number >= 0"),
+        (["--limit", "-1"], "limit must be a number >= 0"),
+        (["--limit", "0.0000000000000000001"], "decimal places"),
+        (["--expires-at", "2020-01-01T00:00:00Z"], "expires_at must be in the future"),
+        (["--expires-at", "2030-01-01T00:00:00+02:00"], "in UTC"),
+        (["--workspace-id", "w" * 65], "Invalid request"),
+    ],
+)
+def test_keys_create_refuses_what_the_api_refuses(tmp_path: Path, args: list[str], message: str) -> None:
+    env = {"OMNIROUTER_DATA_DIR": str(tmp_path)}
+    result = run("keys", "create", "x", *args, env=env)
+    assert result.exit_code == 2, result.output
+    assert message in result.output and "Traceback" not in result.output
+    assert run("keys", "list", "--include-disabled", "--include-expired", "--json", env=env).output.strip() == (
+        '{"data":[]}'
+    )
+
+
+def test_keys_unknown_or_malformed_hash(tmp_path: Path) -> None:
+    env = {"OMNIROUTER_DATA_DIR": str(tmp_path)}
+    for command in ("disable", "enable", "delete"):
+        for hash_ in ("0" * 64, "not-a-hash"):
+            result = run("keys", command, hash_, env=env)
+            assert result.exit_code == 1 and "Key not found" in result.output, (command, hash_)
+    assert run("keys", "create", "a\x00b", env=env).exit_code == 2
 
 
 # -- catalog import

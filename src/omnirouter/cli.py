@@ -170,6 +170,179 @@ async def _add_credits(settings: Settings, value: Decimal, note: str | None) -> 
 
 
 @main.group()
+def keys() -> None:
+    """Create, list, disable and delete API keys, as the /keys API does.
+
+    A running server sees the change within its `sync_interval`."""
+
+
+def _key_options(command: Any) -> Any:
+    command = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")(command)
+    return click.option("--config", type=click.Path(dir_okay=False), help="YAML config file.")(command)
+
+
+def _keys_run(config: str | None, work: Any) -> Any:
+    """Run `work(db)` against the configured database; the API's errors become the CLI's."""
+    from omnirouter.api.errors import ApiError
+    from omnirouter.store.db import Database
+
+    settings = _settings(config)
+
+    async def run() -> Any:
+        db = Database(settings.db_url)
+        try:
+            await db.migrate()
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except ApiError as err:
+        if err.status == 400:
+            raise click.UsageError(err.message) from None
+        raise click.ClickException(err.message) from None
+
+
+def _echo_json(payload: Any) -> None:
+    from omnirouter.api.jsonio import encode
+
+    click.echo(encode(payload).decode())
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--limit", default=None, help="Spending limit in USD [none].")
+@click.option("--limit-reset", type=click.Choice(["daily", "weekly", "monthly"]), help="When the limit resets [never].")
+@click.option("--include-byok-in-limit", is_flag=True, help="Count BYOK usage towards the limit.")
+@click.option("--expires-at", default=None, help="When the key stops working: ISO 8601 UTC, e.g. 2027-01-01T00:00:00Z.")
+@click.option("--workspace-id", default=None, help="The workspace to create the key in [default].")
+@click.option("--external-user", default=None, help="A partner's end-user id to attribute the key to.")
+@_key_options
+def keys_create(
+    name: str,
+    limit: str | None,
+    limit_reset: str | None,
+    include_byok_in_limit: bool,
+    expires_at: str | None,
+    workspace_id: str | None,
+    external_user: str | None,
+    config: str | None,
+    as_json: bool,
+) -> None:
+    """Create a key named NAME; print its secret, shown only this once."""
+    from omnirouter.api.jsonio import encode
+    from omnirouter.governance import key_service as ks
+
+    fields: dict[str, Any] = {"name": name, "include_byok_in_limit": include_byok_in_limit}
+    if limit is not None:
+        try:
+            fields["limit"] = Decimal(limit)
+        except InvalidOperation:
+            raise click.BadParameter(f"{limit!r} is not a number", param_hint="--limit") from None
+        if not fields["limit"].is_finite():
+            raise click.BadParameter("must be a number >= 0", param_hint="--limit")
+    optional = {"limit_reset": limit_reset, "expires_at": expires_at, "workspace_id": workspace_id}
+    fields.update({k: v for k, v in optional.items() if v is not None})
+    if external_user is not None:
+        fields["external"] = {"user": external_user}
+
+    async def work(db: Any) -> dict[str, Any]:
+        # The same JSON the API would receive, through the same validation.
+        record, secret = await ks.create(db, ks.parse(encode(fields), ks.CreateKey))
+        return {"data": ks.key_object(await ks.ledger_of(db), record), "key": secret}
+
+    created = _keys_run(config, work)
+    if as_json:
+        _echo_json(created)
+        return
+    click.echo(f"Created key {created['data']['name']!r} (hash {created['data']['hash']}).")
+    click.echo("Its secret is shown only this once; store it now:")
+    click.echo(f"  {created['key']}")
+
+
+@keys.command("list")
+@click.option("--workspace-id", default=None, help="The workspace whose keys to list [default].")
+@click.option("--include-disabled", is_flag=True, help="Also list disabled keys.")
+@click.option("--include-expired", is_flag=True, help="Also list expired keys.")
+@_key_options
+def keys_list(
+    workspace_id: str | None, include_disabled: bool, include_expired: bool, config: str | None, as_json: bool
+) -> None:
+    """List keys, most recent first (no management keys, no secrets)."""
+    from omnirouter.governance import key_service as ks
+
+    async def work(db: Any) -> list[dict[str, Any]]:
+        ledger, found = await ks.ledger_of(db), []
+        while True:  # every page
+            page = await ks.listed(db, workspace_id=workspace_id, include_disabled=include_disabled,
+                                   include_expired=include_expired, offset=len(found))  # fmt: skip
+            found += page
+            if len(page) < ks.PAGE_SIZE:
+                return [ks.key_object(ledger, k) for k in found]
+
+    listed = _keys_run(config, work)
+    if as_json:
+        _echo_json({"data": listed})
+        return
+    click.echo("hash\tname\tlabel\tdisabled\tlimit\tusage\tlast_used_at")
+    for k in listed:
+        limit = "-" if k["limit"] is None else f"{_usd(k['limit'])}/{k['limit_reset'] or 'total'}"
+        cells = (k["hash"], k["name"], k["label"], str(k["disabled"]).lower(), limit, _usd(k["usage"]),
+                 k["last_used_at"] or "never")  # fmt: skip
+        click.echo("\t".join(cells))
+
+
+def _set_disabled(hash_: str, disabled: bool, config: str | None, as_json: bool) -> None:
+    from omnirouter.governance import key_service as ks
+
+    async def work(db: Any) -> dict[str, Any]:
+        record = await ks.update(db, await ks.get(db, hash_), ks.UpdateKey(disabled=disabled))
+        return {"data": ks.key_object(await ks.ledger_of(db), record)}
+
+    updated = _keys_run(config, work)
+    if as_json:
+        _echo_json(updated)
+    else:
+        click.echo(f"{'Disabled' if disabled else 'Enabled'} key {updated['data']['name']!r} ({hash_}).")
+
+
+@keys.command("disable")
+@click.argument("hash_", metavar="HASH")
+@_key_options
+def keys_disable(hash_: str, config: str | None, as_json: bool) -> None:
+    """Stop the key with this HASH from working (until enabled)."""
+    _set_disabled(hash_, True, config, as_json)
+
+
+@keys.command("enable")
+@click.argument("hash_", metavar="HASH")
+@_key_options
+def keys_enable(hash_: str, config: str | None, as_json: bool) -> None:
+    """Let the disabled key with this HASH work again."""
+    _set_disabled(hash_, False, config, as_json)
+
+
+@keys.command("delete")
+@click.argument("hash_", metavar="HASH")
+@_key_options
+def keys_delete(hash_: str, config: str | None, as_json: bool) -> None:
+    """Delete the key with this HASH for good."""
+    from omnirouter.governance import key_service as ks
+
+    async def work(db: Any) -> str:
+        record = await ks.get(db, hash_)
+        await ks.delete(db, record)
+        return record.name
+
+    name = _keys_run(config, work)
+    if as_json:
+        _echo_json({"deleted": True})
+    else:
+        click.echo(f"Deleted key {name!r} ({hash_}).")
+
+
+@main.group()
 def catalog() -> None:
     """Inspect and refresh the model catalog."""
 

@@ -233,6 +233,16 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         response=s.CurrentKeyResponse,
         errors=(401, 500),
     ),
+    ("/auth/key", "get"): Operation(
+        operation_id="getCurrentKeyLegacy",
+        summary="Get current API key (legacy path)",
+        tag="API Keys",
+        auth="any",
+        response=s.CurrentKeyResponse,
+        errors=(401, 500),
+        description="The older path of `GET /key`, which some clients still call; the same answer.",
+        deprecated=True,
+    ),
     ("/credits", "get"): Operation(
         operation_id="getCredits",
         summary="Get remaining credits",

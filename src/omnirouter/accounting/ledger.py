@@ -70,6 +70,11 @@ class Ledger:
         now = now or datetime.now(UTC)
         return {p: self.spent(scope, p, now) for p in PERIODS}
 
+    def requests(self, scope: str, period: str, now: datetime | None = None) -> int:
+        """How many requests a scope counted in the current window of `period`."""
+        key = (scope, period, (window_starts(now) if now else current_window_starts())[period])
+        return sum(row[2] for layer in (self.base, self.flushing, self.pending) if (row := layer.get(key)))
+
     def in_flight(self, scope: str) -> Decimal:
         return self.reserved.get(scope, ZERO)
 
@@ -100,6 +105,10 @@ class Ledger:
         for scope in reservation.scopes:
             for period in PERIODS:
                 _add(self.pending, (scope, period, starts[period]), cost, byok_cost, 1)
+
+    def count(self, scope: str, period: str) -> None:
+        """Count one request, without spend, in the current window of `period` (the free-model quota)."""
+        _add(self.pending, (scope, period, current_window_starts()[period]), ZERO, ZERO, 1)
 
     # -- background sync (store/writer.py drives these)
     def take_pending(self) -> Counts:

@@ -26,6 +26,20 @@ def window_starts(now: datetime) -> dict[str, str]:
     }
 
 
+def window_end(period: str, now: datetime) -> datetime | None:
+    """When the current window of `period` rolls over (midnight UTC); None for "total", which never does."""
+    if period == "total":
+        return None
+    start = date.fromisoformat(window_starts(now)[period])
+    if period == "day":
+        end = start + timedelta(days=1)
+    elif period == "week":
+        end = start + timedelta(weeks=1)
+    else:
+        end = (start.replace(day=28) + timedelta(days=4)).replace(day=1)
+    return datetime(end.year, end.month, end.day, tzinfo=UTC)
+
+
 @lru_cache(maxsize=4)
 def _starts_of_day(day_number: int) -> dict[str, str]:
     return window_starts(datetime.fromtimestamp(day_number * 86400, UTC))

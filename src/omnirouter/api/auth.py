@@ -42,6 +42,13 @@ def for_inference(key: KeyRecord) -> KeyRecord:
     return key
 
 
+async def inference_caller(st: AppState, headers: Mapping[str, str]) -> KeyRecord:
+    """The key of an inference request, marked as used now (in memory; the recorder persists it)."""
+    key = for_inference(await key_of(st, headers))
+    st.keys.touch(key)
+    return key
+
+
 async def any_key(request: Request) -> KeyRecord:
     return await key_of(state(request), request.headers)
 

@@ -102,7 +102,7 @@ def _web_search(body: dict[str, Any]) -> bool:
 
 async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) -> Call:
     """Everything before the upstream: who, what, where to, and whether it can be paid for."""
-    key = auth.for_inference(await auth.key_of(st, h))
+    key = await auth.inference_caller(st, h)
     try:
         body = decode(raw)
     except Exception:

@@ -153,6 +153,8 @@ class Call:
         if self.reservation is not None:
             self.st.ledger.settle(self.reservation, cost.total)
             self.reservation = None
+        if cand.endpoint.pricing.is_free:  # the key's free-model requests today, for GET /key
+            self.st.ledger.count(self.key.free_scope, "day")
         gen_seconds = (time.monotonic() - first_token_at) if first_token_at else None
         self._learn(outcome, usage, finish_reason, completion, first_token_at, gen_seconds, cancelled)
         row = self._row(cand, outcome.attempts, streamed=streamed, usage=usage, cost=cost, error=error)

@@ -253,7 +253,11 @@ class ApiKey(_KeyUsage):
     created_at: datetime
     updated_at: datetime | None
     expires_at: datetime | None
+    last_used_at: Annotated[
+        datetime | None, Meta(description="When the key last authenticated an inference request; null if never")
+    ]
     creator_user_id: str | None
+    external_user: Annotated[str | None, Meta(description="The partner's end-user id (`external.user` on create)")]
     workspace_id: str
 
 
@@ -282,6 +286,28 @@ class RateLimit(_Struct):
     note: str
 
 
+class KeyBudget(_Struct):
+    """A budget layer checked for the key's requests; on this server only the key's own limit."""
+
+    scope: Literal["key_limit"]
+    budget_id: None
+    guardrail_id: None
+    include_byok: bool
+    limit_usd: Decimal
+    spend_usd: Annotated[Decimal, Meta(description="Settled spend in the current window")]
+    remaining_usd: Annotated[Decimal, Meta(description="limit_usd - spend_usd; may be negative")]
+    reset_interval: LimitReset | None
+    resets_at: Annotated[datetime | None, Meta(description="When the window rolls over; null for a lifetime limit")]
+
+
+class FreeModelDailyRequests(_Struct):
+    """Requests served by free endpoints today (UTC). Reported against OpenRouter's tier; not enforced."""
+
+    limit: int
+    remaining: int
+    used: int
+
+
 class CurrentKey(_KeyUsage):
     label: str
     is_free_tier: bool
@@ -289,6 +315,12 @@ class CurrentKey(_KeyUsage):
     is_provisioning_key: bool
     expires_at: datetime | None
     creator_user_id: str | None
+    organization_id: None
+    workspace_id: str
+    allowed_data_regions: list[Literal["global"]]
+    budgets: list[KeyBudget]
+    effective_budget: KeyBudget | None
+    free_model_daily_requests: FreeModelDailyRequests
     rate_limit: RateLimit
 
 
@@ -624,6 +656,7 @@ class ModelsQuery(ModelFilters):
 class KeysQuery(_Struct):
     offset: Annotated[int, Meta(ge=0, description="Pages of 100, most recent first")] | UnsetType = UNSET
     include_disabled: bool | UnsetType = UNSET
+    include_expired: bool | UnsetType = UNSET
     workspace_id: str | UnsetType = UNSET
 
 

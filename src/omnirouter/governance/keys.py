@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -48,11 +49,18 @@ class KeyRecord:
     workspace_id: str | None = None
     creator_user_id: str | None = None
     updated_at: datetime | None = None
+    external_user: str | None = None  # a partner's end-user id, set on create (`external.user`)
+    last_used_at: datetime | None = None  # as last written by the recorder; see KeyStore.used
 
     @property
     def scope(self) -> str:
         """The ledger scope this key's spend is counted under."""
         return "key:" + self.hash
+
+    @property
+    def free_scope(self) -> str:
+        """The ledger scope counting this key's requests served by free endpoints (no spend)."""
+        return "free:" + self.hash
 
     def expired(self, now: datetime) -> bool:
         return self.expires_at is not None and self.expires_at <= now
@@ -63,6 +71,41 @@ class KeyStore:
     """Every live key by hash. The request path reads only this dict; a background task refreshes it."""
 
     by_hash: dict[str, KeyRecord] = field(default_factory=dict)
+    # hash -> epoch seconds of its last inference request, not yet written (the recorder takes them),
+    # and those being written right now.
+    used: dict[str, float] = field(default_factory=dict)
+    writing: dict[str, float] = field(default_factory=dict)
+
+    def touch(self, record: KeyRecord) -> None:
+        """The key authenticated an inference request: no I/O here, the recorder persists it."""
+        self.used[record.hash] = time.time()
+
+    def last_used_at(self, record: KeyRecord) -> datetime | None:
+        """The latest of what the database held when read and what this worker has not written yet."""
+        pending = max(self.used.get(record.hash, 0.0), self.writing.get(record.hash, 0.0))
+        if not pending:
+            return record.last_used_at
+        at = datetime.fromtimestamp(pending, UTC)
+        return at if record.last_used_at is None or at > record.last_used_at else record.last_used_at
+
+    def take_used(self) -> dict[str, datetime]:
+        """Hand the unwritten uses to the recorder; they count as `writing` until it reports back."""
+        self.writing, self.used = self.used, {}
+        return {h: datetime.fromtimestamp(t, UTC) for h, t in self.writing.items()}
+
+    def used_written(self) -> None:
+        for hash_, at in self.writing.items():
+            record = self.by_hash.get(hash_)
+            when = datetime.fromtimestamp(at, UTC)
+            if record is not None and (record.last_used_at is None or when > record.last_used_at):
+                record.last_used_at = when
+        self.writing = {}
+
+    def used_failed(self) -> None:
+        """The write failed: keep the times for the next flush, unless a later use replaced them."""
+        for hash_, at in self.writing.items():
+            self.used.setdefault(hash_, at)
+        self.writing = {}
 
     def replace_all(self, records: list[KeyRecord]) -> None:
         self.by_hash = {r.hash: r for r in records}

@@ -36,7 +36,10 @@ KEY_FIELDS = (
     "creator_user_id",
     "created_at",
     "updated_at",
+    "external_user",
+    "last_used_at",
 )
+DATETIME_FIELDS = ("created_at", "updated_at", "expires_at", "last_used_at")
 
 
 def _aware(value: datetime | None) -> datetime | None:
@@ -48,12 +51,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 def _key_from_row(row: Any) -> KeyRecord:
     m = row._mapping
-    return KeyRecord(
-        **{f: m[f] for f in KEY_FIELDS if f not in ("created_at", "updated_at", "expires_at")},
-        created_at=_aware(m["created_at"]),
-        updated_at=_aware(m["updated_at"]),
-        expires_at=_aware(m["expires_at"]),
-    )
+    return KeyRecord(**{f: _aware(m[f]) if f in DATETIME_FIELDS else m[f] for f in KEY_FIELDS})
 
 
 # -- keys
@@ -75,6 +73,21 @@ async def insert_key(conn: AsyncConnection, record: KeyRecord) -> None:
 async def update_key(conn: AsyncConnection, hash_: str, changes: dict[str, Any]) -> None:
     await conn.execute(update(api_keys).where(api_keys.c.hash == hash_).values(**changes))
     await bump_version(conn)
+
+
+def mark_keys_used(conn: Connection, used: dict[str, datetime]) -> None:
+    """Record when keys last authenticated an inference request. Not a management change: no version
+    bump, so workers do not reload every key for it; a time never moves backwards (other workers)."""
+    if not used:
+        return
+    c = api_keys.c
+    conn.execute(
+        update(api_keys)
+        .where(c.hash == bindparam("k_hash"))
+        .where(c.last_used_at.is_(None) | (c.last_used_at < bindparam("k_at")))
+        .values(last_used_at=bindparam("k_at")),
+        [{"k_hash": h, "k_at": at} for h, at in used.items()],
+    )
 
 
 async def has_management_key(conn: AsyncConnection) -> bool:

@@ -38,6 +38,8 @@ api_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=True),
     Column("deleted", Boolean, nullable=False, default=False),
+    Column("external_user", String(255), nullable=True),  # a partner's end-user id (`external.user`)
+    Column("last_used_at", DateTime(timezone=True), nullable=True),  # written by the recorder's flush
 )
 
 # Spend counters. scope is "key:<hash>" or "instance"; period is "total", "day", "week" or "month";

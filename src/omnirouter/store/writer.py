@@ -93,15 +93,18 @@ class Recorder:
             rows, contents = self.rows, self.contents
             self.rows, self.contents = [], []
             deltas = self.ledger.take_pending()
-            if not rows and not deltas:
+            used = self.keys.take_used()
+            if not rows and not deltas and not used:
                 self.ledger.flushed()
                 return
             try:
-                await self.db.background(self._write_batch, rows, contents, deltas, write=True)
+                await self.db.background(self._write_batch, rows, contents, deltas, used, write=True)
             except BaseException:
                 self.rows[:0], self.contents[:0] = rows, contents
                 self.ledger.flush_failed(deltas)
+                self.keys.used_failed()
                 raise
+            self.keys.used_written()
             # What this worker wrote joins its base; other workers' spend arrives with the next sync.
             self.ledger.flushed()
             at = self.generations.position("id")
@@ -110,13 +113,19 @@ class Recorder:
                 self.unflushed_content.pop(row[at], None)
 
     def _write_batch(
-        self, conn: Connection, rows: list[tuple[Any, ...]], contents: list[tuple[Any, ...]], deltas: Counts
+        self,
+        conn: Connection,
+        rows: list[tuple[Any, ...]],
+        contents: list[tuple[Any, ...]],
+        deltas: Counts,
+        used: dict[str, datetime] | None = None,
     ) -> None:
         """A generation and the spend it caused land together or not at all."""
         slices = SLICE_ROWS if self.db.writes_in_thread else 0
         self.generations.write(conn, rows, slices_of=slices)
         self.generation_content.write(conn, contents, slices_of=slices)
         repo.add_counts(conn, deltas)
+        repo.mark_keys_used(conn, used or {})
 
     async def sync(self, *, force: bool = False) -> None:
         """Re-read counters, and keys and credits when another worker changed them."""
