@@ -146,6 +146,22 @@ const steps = {
     const doc = await res.json();
     check(res.status === 200 && doc.paths["/chat/completions"]?.post, "the server's document", res.status);
   },
+  // Not an operation: error answers must parse as the SDK's typed errors, not fail its validation.
+  "errors": async () => {
+    const failure = (promise) => promise.then(() => null, (err) => err);
+    const cases = [
+      ["BadRequestResponseError", failure(sdk.chat.send({ chatRequest: { model: "test/typo", messages } }))],
+      ["NotFoundResponseError", failure(sdk.generations.getGeneration({ id: "gen-1-00000000000000000000" }))],
+      ["NotFoundResponseError", failure(sdk.models.get({ author, slug: "typo" }))],
+      ["ForbiddenResponseError", failure(sdk.credits.getCredits())],
+      ["UnauthorizedResponseError", failure(
+        new OpenRouter({ apiKey: "sk-or-v1-" + "0".repeat(64), serverURL }).apiKeys.getCurrentKeyMetadata())],
+    ];
+    for (const [expected, pending] of cases) {
+      const err = await pending;
+      check(err?.name === expected, expected, String(err));
+    }
+  },
 };
 
 for (const [operation, step] of Object.entries(steps)) {
