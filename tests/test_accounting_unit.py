@@ -9,7 +9,7 @@ import pytest
 
 from omnirouter.accounting import meter
 from omnirouter.accounting.cost import Usage, compute, insured, worst_case
-from omnirouter.accounting.ledger import INSTANCE, Ledger
+from omnirouter.accounting.ledger import INSTANCE, Ledger, Reservation
 from omnirouter.accounting.periods import EPOCH, window_starts
 from omnirouter.api.errors import ApiError
 from omnirouter.catalog.types import Pricing
@@ -294,6 +294,64 @@ def test_instance_credit_checks() -> None:
     with pytest.raises(ApiError) as exc:
         meter.reserve(ledger, key, ALPHA, 1, 1, key_limit_status=403)
     assert exc.value.status == 402 and "Insufficient credits" in exc.value.message
+
+
+# -- meter: the overrun bound (upstreams that ignore max_tokens)
+
+
+def _admit(ledger: Ledger, key: KeyRecord) -> Reservation:
+    """max_tokens 1 (0.000012 at ALPHA with 10 prompt tokens); the endpoint can produce 4000 (0.00801)."""
+    return meter.reserve(ledger, key, ALPHA, 10, 1, key_limit_status=402, exposure=worst_case(ALPHA, 10, 4000))
+
+
+def test_requests_overrun_one_at_a_time_once_their_exposure_does_not_fit() -> None:
+    ledger = Ledger()
+    key = _key("0.01")
+    a = _admit(ledger, key)
+    assert (a.amount, a.exposure, a.overrun) == (D("0.000012"), D("0.00801"), ())  # covered
+    b = _admit(ledger, key)
+    assert b.overrun == (key.scope,) and ledger.overrun_holder(key.scope) is b
+    with pytest.raises(ApiError) as exc:
+        _admit(ledger, key)
+    assert exc.value.status == 429 and exc.value.headers == {"Retry-After": "1"}
+    assert exc.value.message.startswith("This key's remaining limit is held by requests in flight")
+
+    ledger.settle(b, D("0.008"))  # b's upstream ignored max_tokens
+    assert ledger.overrun_holder(key.scope) is None
+    # The slot is free, but a's exposure leaves nothing: admitting now could overrun twice.
+    with pytest.raises(ApiError) as exc:
+        _admit(ledger, key)
+    assert exc.value.status == 429
+    ledger.settle(a, D("0.00801"))
+    over = ledger.spent(key.scope, "total")[0] - key.limit  # type: ignore[operator]
+    assert over == D("0.008") - (D("0.01") - D("0.00801"))  # b's cost beyond what was left for it
+    with pytest.raises(ApiError) as exc:
+        _admit(ledger, key)
+    assert exc.value.status == 402 and "Key limit exceeded" in exc.value.message
+    assert not ledger.reserved and not ledger.exposed and not ledger.overrun
+
+
+def test_release_frees_the_overrun_slot_and_the_instance_has_its_own() -> None:
+    ledger = Ledger()
+    ledger.credits = D("0.01")
+    key, other = _key("1"), _key(None)
+    a = _admit(ledger, other)  # covered by the credit
+    b = _admit(ledger, key)  # covered by its key, not by the credit
+    assert b.overrun == (INSTANCE,)
+    with pytest.raises(ApiError) as exc:
+        _admit(ledger, other)
+    assert exc.value.status == 429 and exc.value.message.startswith("The instance's remaining credits are")
+    ledger.release(b)
+    ledger.release(b)  # twice is harmless
+    assert ledger.overrun_holder(INSTANCE) is None and ledger.exposure(INSTANCE) == a.exposure
+    assert _admit(ledger, other).overrun == (INSTANCE,)
+
+
+def test_unlimited_requests_hold_no_exposure() -> None:
+    ledger = Ledger()
+    r = _admit(ledger, _key(None))
+    assert (r.amount, r.exposure, r.overrun) == (0, 0, ())
+    assert not ledger.exposed and not ledger.overrun
 
 
 def test_windows_roll_over_at_midnight_utc(monkeypatch: pytest.MonkeyPatch) -> None:

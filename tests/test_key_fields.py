@@ -78,7 +78,7 @@ def restarted(gw: Gateway, config: dict[str, Any]) -> Gateway:
     shared = FreshDatabase.__new__(FreshDatabase)
     shared.name, shared.url = None, gw.database.url
     original = gateway_module.FreshDatabase
-    gateway_module.FreshDatabase = lambda: shared  # type: ignore[assignment,misc]
+    gateway_module.FreshDatabase = lambda **_: shared  # type: ignore[assignment,misc]
     try:
         # The same directory: the same SQLite file (PostgreSQL: the same database, by URL).
         new = Gateway(gw.tmp, config)

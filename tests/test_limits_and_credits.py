@@ -314,15 +314,17 @@ def test_previous_window_is_ignored_at_startup(tmp_path: Path, fake_a: Any, fake
         gw.stop()
 
 
-def test_concurrent_requests_never_overspend(gateway: Gateway, fake_a: Any) -> None:
+def test_concurrent_requests_run_while_their_exposure_fits(gateway: Gateway, fake_a: Any) -> None:
     raw = body_bytes(max_tokens=10)
-    worst = math.ceil(len(raw) / 4) * ALPHA_PROMPT + 10 * ALPHA_COMPLETION
-    limit = worst * D("3.5")  # room for three requests in flight, not four
-    secret = gateway.create_key(name="concurrent", limit=float(limit))["key"]
-    assert key_view(gateway, secret)["limit"] == limit
-    # The upstream bills every request at its worst case, so three in flight could reach the limit.
-    n = 10
     prompt_tokens = math.ceil(len(raw) / 4)
+    worst = prompt_tokens * ALPHA_PROMPT + 10 * ALPHA_COMPLETION
+    # What one request may cost should its upstream ignore max_tokens: test/alpha's endpoint allows 4096.
+    exposure = prompt_tokens * ALPHA_PROMPT + 4096 * ALPHA_COMPLETION
+    limit = exposure * D("3.5")  # three in flight are covered whatever their upstreams do, not four
+    created = gateway.create_key(name="concurrent", limit=float(limit))
+    secret, hash_ = created["key"], created["data"]["hash"]
+    assert key_view(gateway, secret)["limit"] == limit
+    n = 10
     fake_a.fake.always(Delay(0.4, then=Reply("a b c d e f g h i j", prompt_tokens=prompt_tokens)))
 
     with httpx.Client(base_url=gateway.api, headers={"Authorization": f"Bearer {secret}"}, timeout=30) as c:
@@ -332,15 +334,33 @@ def test_concurrent_requests_never_overspend(gateway: Gateway, fake_a: Any) -> N
 
         with ThreadPoolExecutor(n) as pool:
             responses = list(pool.map(one, range(n)))
-    statuses = sorted(r.status_code for r in responses)
     ok = [r for r in responses if r.status_code == 200]
-    assert statuses.count(402) == n - len(ok) and len(ok) == 3, statuses
+    refused = [r for r in responses if r.status_code != 200]
+    # Three covered, and a fourth in the key's overrun slot: its max_tokens fit in what is left.
+    assert len(ok) == 4, sorted(r.status_code for r in responses)
+    for r in refused:
+        assert_overrun_refusal(r, "This key's remaining limit is")
     assert len([q for q in fake_a.fake.requests if q.method == "POST"]) == len(ok)
     spent = sum((exact(r)["usage"]["cost"] for r in ok), D(0))
-    assert spent == 3 * worst
+    assert spent == 4 * worst
     view = key_view(gateway, secret)
-    assert view["usage"] == spent <= limit  # one worker: the overspend bound is 0
+    assert view["usage"] == spent <= limit  # upstreams that honour max_tokens: no overspend at all
     assert view["limit_remaining"] == limit - spent
+    gateway.flush()
+    with gateway.admin() as admin:
+        assert exact(admin.get(f"/keys/{hash_}"))["data"]["usage"] == spent
+
+
+def assert_overrun_refusal(r: httpx.Response, whose: str) -> None:
+    """The documented refusal while a scope's overrun slot is taken: 429 with Retry-After."""
+    assert r.status_code == 429, r.text
+    assert r.headers["retry-after"] == "1"
+    assert r.headers["x-generation-id"].startswith("gen-")
+    body = r.json()
+    check("sendChatCompletionRequest", body, 429)
+    error = body["error"]
+    assert error["code"] == 429 and error["metadata"] == {"error_type": "rate_limit_exceeded"}
+    assert error["message"].startswith(f"{whose} held by requests in flight"), error
 
 
 def test_failed_upstream_releases_the_reservation(gateway: Gateway, fake_a: Any) -> None:
@@ -369,6 +389,171 @@ def test_abandoned_requests_do_not_leak_reservations(gateway: Gateway, fake_a: A
     view = key_view(gateway, secret)
     assert view["usage"] > 0  # what the upstream generated is still billed
     assert view["limit_remaining"] == 1 - view["usage"]
+
+
+# -- the overspend bound: upstreams that ignore max_tokens
+
+# Whatever max_tokens said, the upstream generates and bills 2000 tokens.
+GREEDY = Reply("x", prompt_tokens=10, completion_tokens=2000)
+GREEDY_COST = 10 * ALPHA_PROMPT + 2000 * ALPHA_COMPLETION
+
+
+async def _wave(gw: Gateway, secret: str, n: int) -> list[httpx.Response]:
+    limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
+    headers = {"Authorization": f"Bearer {secret}", "content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=gw.api, headers=headers, timeout=30, limits=limits) as c:
+        return await asyncio.gather(*(c.post("/chat/completions", content=body_bytes(max_tokens=1)) for _ in range(n)))
+
+
+def spend_in_waves(gw: Gateway, secret: str, fake_a: Any, whose: str) -> list[httpx.Response]:
+    """200 concurrent `max_tokens: 1` requests to an upstream that ignores it, then waves of 50 until
+    one is refused entirely; every refusal checked against what docs/api.md promises."""
+    fake_a.fake.always(Delay(0.2, then=GREEDY))  # slow enough for each wave to be in flight at once
+    responses: list[httpx.Response] = []
+    for n in (200, *[50] * 20):
+        wave = asyncio.run(_wave(gw, secret, n))
+        responses += wave
+        if not any(r.status_code == 200 for r in wave):
+            break
+    fake_a.fake.always(None)
+    for r in responses:
+        if r.status_code == 429:
+            assert_overrun_refusal(r, whose)
+        elif r.status_code == 402:
+            check("sendChatCompletionRequest", r.json(), 402)
+            assert r.json()["error"]["code"] == 402
+        else:
+            assert r.status_code == 200, r.text
+            assert exact(r)["usage"]["cost"] == GREEDY_COST  # billed what the upstream reported
+    ok = [r for r in responses if r.status_code == 200]
+    assert len(ok) >= 2  # some got through, side by side or one at a time
+    assert len([q for q in fake_a.fake.requests if q.method == "POST"]) == len(ok)  # refusals cost nothing
+    return responses
+
+
+def in_flight_is_empty(gw: Gateway, *scopes: str) -> bool:
+    ledger = gw.state.ledger
+    return all(
+        ledger.in_flight(s) == 0 and ledger.exposure(s) == 0 and ledger.overrun_holder(s) is None for s in scopes
+    )
+
+
+def test_key_limit_holds_against_an_upstream_that_ignores_max_tokens(gateway: Gateway, fake_a: Any) -> None:
+    limit = D("0.01")
+    created = gateway.create_key(name="greedy upstream", limit=float(limit))
+    secret, hash_ = created["key"], created["data"]["hash"]
+    responses = spend_in_waves(gateway, secret, fake_a, "This key's remaining limit is")
+    ok = [r for r in responses if r.status_code == 200]
+    gateway.flush()
+    with gateway.admin() as admin:
+        usage = exact(admin.get(f"/keys/{hash_}"))["data"]["usage"]
+    assert usage == len(ok) * GREEDY_COST
+    assert usage <= limit + GREEDY_COST  # over by one request's overrun at most (trusting max_tokens: 200x)
+    assert any(r.status_code == 429 for r in responses)
+    last = responses[-50:]  # the wave that found the limit spent
+    assert all("Key limit exceeded (total limit)" in r.json()["error"]["message"] for r in last)
+
+    # Nothing stays held: a request that needs the overrun slot again (what is left is less than
+    # test/alpha's exposure) is admitted once the limit leaves room for its max_tokens.
+    assert in_flight_is_empty(gateway, "key:" + hash_, "instance")
+    with gateway.admin() as admin:
+        assert admin.patch(f"/keys/{hash_}", json={"limit": float(usage + D("0.001"))}).status_code == 200
+    with gateway.client(secret) as c:
+        r = post_chat(c, body_bytes(max_tokens=1))
+    assert r.status_code == 200, r.text
+
+
+def test_instance_credit_holds_against_an_upstream_that_ignores_max_tokens(
+    make_gateway: Callable[..., Gateway], fake_a: Any
+) -> None:
+    gw = make_gateway()
+    secret = gw.create_key(name="no limit of its own")["key"]
+    fund(gw, "0.01")
+    wait_until(lambda: credits(gw)["total_credits"] == D("0.01"))
+    responses = spend_in_waves(gw, secret, fake_a, "The instance's remaining credits are")
+    ok = [r for r in responses if r.status_code == 200]
+    gw.flush()
+    used = credits(gw)["total_usage"]
+    assert used == len(ok) * GREEDY_COST
+    assert used <= D("0.01") + GREEDY_COST
+    assert any(r.status_code == 429 for r in responses)
+    assert all("Insufficient credits" in r.json()["error"]["message"] for r in responses[-50:])
+
+    assert in_flight_is_empty(gw, "instance")
+    fund(gw, str(used - D("0.01") + D("0.001")))  # room for max_tokens, not for test/alpha's exposure
+    wait_until(lambda: credits(gw)["total_credits"] == used + D("0.001"))
+    with gw.client(secret) as c:
+        r = post_chat(c, body_bytes(max_tokens=1))
+    assert r.status_code == 200, r.text
+
+
+def test_every_way_a_request_ends_frees_the_overrun_slot(
+    make_gateway: Callable[..., Gateway], fake_a: Any, fake_b: Any
+) -> None:
+    gw = make_gateway()
+    # Below what any test model's endpoint can produce: every request takes the key's overrun slot,
+    # so one that kept it would leave the key refusing everything.
+    created = gw.create_key(name="one at a time", limit=0.005)
+    secret, scope = created["key"], "key:" + created["data"]["hash"]
+
+    def next_request_is_admitted(c: httpx.Client) -> None:
+        wait_until(lambda: in_flight_is_empty(gw, scope, "instance"))  # a drained stream settles in the background
+        r = post_chat(c, body_bytes("test/beta", max_tokens=1))
+        assert r.status_code == 200, r.text
+
+    def stream(c: httpx.Client, raw: bytes) -> tuple[int, list[Any]]:
+        with c.stream("POST", "/chat/completions", content=raw) as s:
+            events = [json.loads(line[6:]) for line in s.iter_lines() if line.startswith("data: {")]
+            return s.status_code, events
+
+    order = {"provider": {"order": ["fake-a", "fake-b"], "allow_fallbacks": True}}
+    with gw.client(secret) as c:
+        # The slot is taken: a second request is refused until the first ends.
+        fake_b.fake.script(Delay(0.5))
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(post_chat, c, body_bytes("test/beta", max_tokens=1))
+            asyncio.run(fake_b.fake.wait_for_requests(1))
+            assert_overrun_refusal(post_chat(c, body_bytes(max_tokens=1)), "This key's remaining limit is")
+            assert first.result().status_code == 200
+        next_request_is_admitted(c)
+
+        # Streams the client abandons mid-way: an upstream that aborts, and one read to its end.
+        for model, fake in (("test/alpha", fake_a), ("test/beta", fake_b)):
+            fake.fake.script(Stream(chunks=40, chunk_delay=0.02))
+            with c.stream("POST", "/chat/completions", content=body_bytes(model, max_tokens=50, stream=True)) as s:
+                assert s.status_code == 200
+                next(s.iter_lines())
+            next_request_is_admitted(c)
+
+        # An upstream 500 that falls back to the next provider, streamed or not.
+        for streamed in (False, True):
+            fake_a.fake.script(Status(500))
+            raw = body_bytes("test/gamma", max_tokens=5, stream=streamed, **order)
+            if streamed:
+                status, events = stream(c, raw)
+                assert status == 200 and events[-1]["usage"]["cost"] > 0
+            else:
+                r = post_chat(c, raw)
+                assert r.status_code == 200 and r.json()["provider"] == "Fake B", r.text
+            next_request_is_admitted(c)
+
+        # Request errors, an upstream error mid-stream, and an answer the gateway cannot read.
+        fake_a.fake.script(Status(400))
+        assert post_chat(c, body_bytes(max_tokens=5)).status_code == 400
+        next_request_is_admitted(c)
+        fake_a.fake.script(Status(400))
+        assert stream(c, body_bytes(max_tokens=5, stream=True))[0] == 400
+        next_request_is_admitted(c)
+        fake_a.fake.script(Stream(chunks=10, error_after=3))
+        status, events = stream(c, body_bytes(max_tokens=50, stream=True))
+        assert status == 200 and any("error" in e for e in events)
+        next_request_is_admitted(c)
+        fake_a.fake.script(Status(200, {"choices": ["not a choice"]}))
+        assert post_chat(c, body_bytes(max_tokens=5)).status_code in (500, 502)
+        next_request_is_admitted(c)
+        fake_a.fake.script(Status(503), Status(503))
+        assert stream(c, body_bytes(max_tokens=5, stream=True))[0] == 503
+        next_request_is_admitted(c)
 
 
 # -- instance credits

@@ -47,7 +47,7 @@ ERROR_DESCRIPTIONS = {
     410: "Gone: not available on a self-hosted instance",
     413: "Payload Too Large",
     422: "Unprocessable Entity: the provider rejected the request",
-    429: "Too Many Requests: rate limited by every provider",
+    429: "Too Many Requests: rate limited by every provider, or a limited key's budget held by requests in flight",
     500: "Internal Server Error",
     502: "Bad Gateway: the provider failed",
     503: "Service Unavailable: every provider failed or is overloaded",

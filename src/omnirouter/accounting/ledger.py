@@ -5,10 +5,17 @@ scope has spent in a window is
 
     base (last read from the database) + flushing (being written) + pending (not yet written)
 
-and what it may still spend also subtracts `reserved`: the worst-case cost of requests in flight.
-A request reserves before its upstream call and settles after, so concurrent requests on one worker
-cannot overspend. Several workers share the database's counters, refreshed every `sync_interval`:
-across workers the overspend bound is what the other workers settle within one interval.
+and what it may still spend also subtracts `reserved`: the worst-case cost of requests in flight
+at the client's `max_tokens`. A request reserves before its upstream call and settles after; cost
+beyond its reservation lands on the counters when it settles.
+
+An upstream may ignore `max_tokens`, so each reservation also carries its `exposure`: the worst case
+at what the endpoint can really produce. `exposed` sums the exposure in flight per scope, and
+`overrun` names, per scope, the one request admitted although the exposure of everything in flight
+did not fit (meter.py decides; this module only keeps the books). On one worker that bounds a
+scope's overspend to one request's overrun. Several workers share the database's counters,
+refreshed every `sync_interval`, but each keeps its own books and slots: until they see each
+other's spend, each may admit up to what is left (docs/configuration.md, "Several workers").
 """
 
 from __future__ import annotations
@@ -42,7 +49,9 @@ def _add(into: Counts, key: tuple[str, str, str], usage: Decimal, byok: Decimal,
 class Reservation:
     id: int
     scopes: tuple[str, ...]
-    amount: Decimal
+    amount: Decimal  # worst case at the client's max_tokens
+    exposure: Decimal = ZERO  # worst case at what the upstream can produce (>= amount)
+    overrun: tuple[str, ...] = ()  # the scopes whose overrun slot this request holds
 
 
 class Ledger:
@@ -51,6 +60,8 @@ class Ledger:
         self.flushing: Counts = {}
         self.pending: Counts = {}
         self.reserved: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        self.exposed: dict[str, Decimal] = defaultdict(lambda: ZERO)
+        self.overrun: dict[str, Reservation] = {}  # scope -> the request in its overrun slot
         self.credits: Decimal | None = None  # funded credit; None = unlimited, only tracked
         self._ids = itertools.count(1)
 
@@ -78,25 +89,64 @@ class Ledger:
     def in_flight(self, scope: str) -> Decimal:
         return self.reserved.get(scope, ZERO)
 
-    def credit_remaining(self) -> Decimal | None:
+    def exposure(self, scope: str) -> Decimal:
+        """What the requests in flight could cost if their upstreams ignored max_tokens."""
+        return self.exposed.get(scope, ZERO)
+
+    def overrun_holder(self, scope: str) -> Reservation | None:
+        return self.overrun.get(scope)
+
+    def credit_unspent(self) -> Decimal | None:
+        """Funded credit less what was spent, before anything in flight (None: unlimited)."""
         if self.credits is None:
             return None
-        return self.credits - self.spent(INSTANCE, "total")[0] - self.in_flight(INSTANCE)
+        return self.credits - self.spent(INSTANCE, "total")[0]
+
+    def credit_remaining(self) -> Decimal | None:
+        unspent = self.credit_unspent()
+        return None if unspent is None else unspent - self.in_flight(INSTANCE)
 
     # -- request path
-    def reserve(self, scopes: tuple[str, ...], amount: Decimal) -> Reservation:
+    def reserve(
+        self,
+        scopes: tuple[str, ...],
+        amount: Decimal,
+        exposure: Decimal | None = None,
+        overrun: tuple[str, ...] = (),
+    ) -> Reservation:
+        """Hold `amount` (and `exposure`, by default the same) on every scope; take the overrun slot
+        of the scopes in `overrun`, which must be free."""
+        exposure = amount if exposure is None else exposure
         for scope in scopes:
             self.reserved[scope] += amount
-        return Reservation(next(self._ids), scopes, amount)
+            if exposure:
+                self.exposed[scope] += exposure
+        reservation = Reservation(next(self._ids), scopes, amount, exposure, overrun)
+        for scope in overrun:
+            if scope in self.overrun:
+                raise RuntimeError(f"the overrun slot of {scope} is taken")
+            self.overrun[scope] = reservation
+        return reservation
 
     def release(self, reservation: Reservation) -> None:
+        """Give back what a reservation holds (its slots too). Releasing twice is harmless."""
         for scope in reservation.scopes:
             left = self.reserved[scope] - reservation.amount
             if left:
                 self.reserved[scope] = left
             else:
                 del self.reserved[scope]
-        reservation.amount = ZERO
+            if reservation.exposure:
+                left = self.exposed[scope] - reservation.exposure
+                if left:
+                    self.exposed[scope] = left
+                else:
+                    del self.exposed[scope]
+        for scope in reservation.overrun:
+            if self.overrun.get(scope) is reservation:
+                del self.overrun[scope]
+        reservation.amount = reservation.exposure = ZERO
+        reservation.overrun = ()
 
     def settle(self, reservation: Reservation, cost: Decimal, *, byok_cost: Decimal = ZERO) -> None:
         """Replace the reservation with what the request really cost, in every window of its scopes."""

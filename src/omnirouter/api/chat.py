@@ -63,13 +63,12 @@ class ChatCompletions:
                 outcome = await attempt(
                     st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline
                 )
+                payload = encode(_finish_completion(call, outcome))
             except RouteFailed as err:
                 call.failed(err, streamed=False)
                 raise
-            except BaseException:
-                call.release()
-                raise
-            payload = encode(_finish_completion(call, outcome))
+            finally:
+                call.release()  # settled by now unless something failed: never leave the key's money held
             answer_headers = outcome.headers()
         except ApiError as err:
             await _send_json(send, err.status, encode(err.body()), gen_id, err.headers)

@@ -11,7 +11,7 @@ from typing import Any
 
 from omnirouter.accounting import meter
 from omnirouter.accounting.cost import ZERO, Cost, Usage, compute, worst_case
-from omnirouter.accounting.ledger import Reservation
+from omnirouter.accounting.ledger import INSTANCE, Reservation
 from omnirouter.api.jsonio import decode, encode, money
 from omnirouter.formats.openai_chat import ChatRequest
 from omnirouter.governance.keys import KeyRecord
@@ -107,25 +107,33 @@ class Call:
 
     # -- money
     def reserve(self) -> None:
+        ledger = self.st.ledger
+        if not meter.enforced(ledger, self.key):  # the common case: no limit, no funded credit
+            self.reservation = ledger.reserve((self.key.scope, INSTANCE), ZERO)
+            return
         prompt_tokens = self.needs.prompt_tokens
 
-        def max_out(c: Candidate) -> int:
-            if self.req.completion_limit:
-                return self.req.completion_limit
+        def upstream_max(c: Candidate) -> int:
+            """What the endpoint can produce whatever max_tokens says."""
             ctx = self.st.catalog.endpoint_context_length(c.model, c.endpoint)
             return c.endpoint.max_completion_tokens or (
                 max(1, ctx - prompt_tokens) if ctx else meter.DEFAULT_MAX_COMPLETION
             )
 
+        def max_out(c: Candidate) -> int:
+            return self.req.completion_limit or upstream_max(c)
+
         candidates = self.plan.candidates
         dearest = max(candidates, key=lambda c: worst_case(c.endpoint.pricing, prompt_tokens, max_out(c)))
+        exposure = max(worst_case(c.endpoint.pricing, prompt_tokens, upstream_max(c)) for c in candidates)
         self.reservation = meter.reserve(
-            self.st.ledger,
+            ledger,
             self.key,
             dearest.endpoint.pricing,
             prompt_tokens,
             max_out(dearest),
             key_limit_status=self.st.settings.key_limit_status,
+            exposure=exposure,
         )
 
     def release(self) -> None:

@@ -98,6 +98,8 @@ class ChatStream:
         self.text: list[str] = []
         self.first_token_at: float | None = None
         self.upstream_id: str | None = None
+        self.outcome: Outcome | None = None  # the endpoint that answered
+        self.draining = False  # a background task reads the upstream to the end, and settles
         self.prefix: dict[str, Any] = {
             "id": call.gen_id,
             "object": "chat.completion.chunk",
@@ -131,6 +133,8 @@ class ChatStream:
         finally:
             watcher.cancel()
             keepalive.discard(self)
+            if self.call.reservation is not None and not self.draining:
+                self._stopped()
 
     async def _write(self, data: bytes, *, more: bool = True) -> None:
         if more and self.committed and not self.closed and not self.lock.locked():
@@ -206,6 +210,7 @@ class ChatStream:
             call.release()
             raise
         assert outcome.stream is not None and outcome.first_chunk is not None
+        self.outcome = outcome
         # Only a stream not yet committed (by a keep-alive or a debug echo) can still carry these.
         self.answer_headers = [(k.lower().encode(), v.encode()) for k, v in outcome.headers().items()]
         cand = outcome.candidate
@@ -350,6 +355,14 @@ class ChatStream:
             error=error,
         )
 
+    def _stopped(self) -> None:
+        """The answer stopped before it settled (the client left while an upstream error drained, a
+        close that failed, a bug): bill what arrived, and above all free what the key holds."""
+        if self.outcome is None:
+            self.call.release()
+        else:
+            self._settle(self.outcome, cancelled=True)
+
     async def _send_error_chunk(self, err: ApiError) -> None:
         """The in-band error event (behaviors §2.3): an upstream's 5xx is masked (message, provider
         code, raw body); the gateway's own availability verdict keeps its object and attempt list."""
@@ -397,10 +410,13 @@ class ChatStream:
             except Exception:  # whatever stops it, bill what arrived
                 pass
             finally:
-                await outcome.stream.close()
-                self._settle(outcome, cancelled=True)
+                try:
+                    await outcome.stream.close()
+                finally:
+                    self._settle(outcome, cancelled=True)
 
         task = asyncio.get_running_loop().create_task(drain())
+        self.draining = True
         self.call.st.drains.add(task)
         task.add_done_callback(self.call.st.drains.discard)
 
