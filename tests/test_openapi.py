@@ -181,7 +181,7 @@ def test_operations_declare_auth_errors_and_unique_ids():
             assert set(op["tags"]) <= {t["name"] for t in doc["tags"]}
     assert len(ids) == len(set(ids))
     chat = doc["paths"]["/chat/completions"]["post"]
-    assert chat["requestBody"]["content"][JSON]["schema"] == {"$ref": "#/components/schemas/ChatRequest"}
+    assert chat["requestBody"]["content"][JSON]["schema"]["$ref"] == "#/components/schemas/ChatRequest"
     assert set(chat["responses"]["200"]["content"]) == {JSON, SSE}
 
 
@@ -208,6 +208,119 @@ def test_money_is_documented_as_a_number():
     assert "decimal" not in {
         p.get("type") for schema in schemas.values() for p in schema.get("properties", {}).values()
     }
+
+
+# ------------------------------------------------------- the constraints the server enforces, stated
+
+
+def _documented_valid(pointer: str, instance: Any) -> bool:
+    validator = Draft202012Validator({"$ref": f"{_URI}#{pointer}"}, registry=_registry(False))
+    return validator.is_valid(instance)
+
+
+def _body_pointer(path: str, method: str) -> str:
+    return "/" + "/".join(_escape(t) for t in ("paths", path, method, "requestBody", "content", JSON, "schema"))
+
+
+def _query_pointer(path: str, name: str) -> str:
+    index = next(i for i, p in enumerate(document()["paths"][path]["get"]["parameters"]) if p["name"] == name)
+    return "/" + "/".join(_escape(str(t)) for t in ("paths", path, "get", "parameters", index, "schema"))
+
+
+LONG = "x" * 256
+KEY_BODIES = [
+    {"name": "k"},
+    {"name": ""},
+    {"name": LONG[:255]},
+    {"name": LONG},
+    {"name": "k", "limit": 0},
+    {"name": "k", "limit": 0.1},
+    {"name": "k", "limit": 1e-18},
+    {"name": "k", "limit": 1e-19},
+    {"name": "k", "limit": -0.01},
+    {"name": "k", "limit": 9.9e19},
+    {"name": "k", "limit": 1e20},
+    {"name": "k", "limit": None, "limit_reset": "weekly"},
+    {"name": "k", "limit_reset": "hourly"},
+    {"name": "k", "workspace_id": "w" * 64},
+    {"name": "k", "workspace_id": "w" * 65},
+    {"name": "k", "workspace_id": ""},
+    {"name": "k", "expires_at": "2099-01-01T00:00:00Z"},
+    {"name": "k", "expires_at": "2099-01-01T00:00:00+00:00"},
+    {"name": "k", "expires_at": "2099-01-01T02:00:00+02:00"},
+    {"name": "k", "external": {"user": "u-1"}},
+    {"name": "k", "external": {"user": "u-1", "api_key": "sk-mine"}},
+]
+CHAT_BODIES = [
+    {"messages": HELLO},
+    {"prompt": "hi"},
+    {"messages": None, "prompt": "hi"},
+    {"messages": None},
+    {"messages": []},
+    {"messages": HELLO, "max_tokens": 1},
+    {"messages": HELLO, "max_tokens": 0},
+    {"messages": HELLO, "max_tokens": 16.0},
+    {"messages": HELLO, "max_tokens": 16.5},
+    {"messages": HELLO, "temperature": 2},
+    {"messages": HELLO, "temperature": 2.01},
+    {"messages": HELLO, "top_p": 1.01},
+    {"messages": HELLO, "top_logprobs": 21},
+    {"messages": HELLO, "session_id": "s" * 256},
+    {"messages": HELLO, "session_id": "s" * 257},
+    {"messages": HELLO, "provider": {"max_price": {"prompt": "5"}}},
+    {"messages": HELLO, "provider": {"max_price": {"prompt": "cheap"}}},
+    {"messages": [{"role": "user", "content": [{"type": "text", "text": None}]}]},
+    {"messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]},
+    {"messages": [{"role": "system", "content": [{"type": "image_url", "image_url": {"url": "https://x/a.png"}}]}]},
+    {"messages": [{"role": "tool", "content": "42"}]},
+    {"messages": [*HELLO, {"role": "assistant", "content": None, "tool_calls": []}]},
+]
+
+
+def _agree(documented: bool, r: httpx.Response, ok: int, label: Any) -> None:
+    served = r.status_code == ok
+    assert r.status_code in (ok, 400), (label, r.text)
+    assert documented == served, f"{label}: the document says {'valid' if documented else 'invalid'}, got {r.text}"
+
+
+def test_the_document_states_what_key_bodies_may_hold(gateway):
+    """A body the document allows is accepted, and one it rules out is refused: a schema-driven client
+    never sends what the server refuses (issue 11)."""
+    with gateway.admin() as admin:
+        key_hash = gateway.create_key(name="patched")["data"]["hash"]
+        for body in KEY_BODIES:
+            documented = _documented_valid(_body_pointer("/keys", "post"), body)
+            _agree(documented, admin.post("/keys", json=body), 201, ("POST /keys", body))
+            patch = {k: v for k, v in body.items() if k in ("name", "limit", "limit_reset", "workspace_id")}
+            documented = _documented_valid(_body_pointer("/keys/{hash}", "patch"), patch)
+            _agree(documented, admin.patch(f"/keys/{key_hash}", json=patch), 200, ("PATCH /keys/{hash}", patch))
+
+
+def test_the_document_states_what_chat_bodies_may_hold(gateway, api_key):
+    with gateway.client(api_key) as c:
+        for body in CHAT_BODIES:
+            body = {"model": "test/alpha", **body}
+            documented = _documented_valid(_body_pointer("/chat/completions", "post"), body)
+            _agree(documented, c.post("/chat/completions", json=body), 200, ("POST /chat/completions", body))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("output_modalities", "text,image"),
+        ("output_modalities", "all"),
+        ("output_modalities", "pictures"),
+        ("output_modalities", "all,text"),
+        ("input_modalities", "text,file"),
+        ("input_modalities", "all"),
+        ("sort", "pricing-low-to-high"),
+        ("sort", "cheapest"),
+    ],
+)
+def test_the_document_states_what_model_filters_may_hold(gateway, name, value):
+    documented = _documented_valid(_query_pointer("/models", name), value)
+    with httpx.Client(base_url=gateway.api, timeout=30) as c:
+        _agree(documented, c.get("/models", params={name: value}), 200, (name, value))
 
 
 # ----------------------------------------------------------------------- real responses: inference

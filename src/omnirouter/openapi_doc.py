@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Any, Literal
+from typing import Annotated, Any, Literal, get_origin
 
 import msgspec
 from starlette.convertors import FloatConvertor, IntegerConvertor
@@ -21,7 +21,7 @@ from starlette.routing import BaseRoute, Route
 from omnirouter import __version__
 from omnirouter.api import schemas as s
 from omnirouter.api.keys import CreateKey, UpdateKey
-from omnirouter.formats.openai_chat import ChatRequest
+from omnirouter.formats.openai_chat import ChatRequestBody
 
 REF = "#/components/schemas/{name}"
 JSON = "application/json"
@@ -82,7 +82,7 @@ class Operation:
     response: type | dict[str, Any] | None
     status: int = 200
     response_description: str = "OK"
-    body: type | None = None
+    body: Any = None  # a Struct, or an Annotated Struct (see _ref)
     body_description: str | None = None
     query: type | None = None
     stream: type | None = None  # an SSE event, served instead of JSON when the request asks to stream
@@ -108,7 +108,7 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         summary="Create a chat completion",
         tag="Chat",
         auth="inference",
-        body=ChatRequest,
+        body=ChatRequestBody,
         body_description=_CHAT_BODY,
         response=s.ChatResult,
         response_description="The completion; a stream of server-sent events when `stream` is true",
@@ -298,8 +298,17 @@ class UndocumentedRoute(LookupError):
     """A route the app serves has no entry in OPERATIONS (or an entry names a route it does not serve)."""
 
 
-def _ref(t: type) -> dict[str, Any]:
-    return {"$ref": REF.format(name=t.__name__)}
+def _ref(t: Any) -> dict[str, Any]:
+    """A reference to the Struct's component; an ``Annotated[Struct, Meta(extra_json_schema=...)]`` adds
+    what the Struct's fields cannot say (e.g. which of two optional fields is required) beside it."""
+    ref: dict[str, Any] = {"$ref": REF.format(name=_struct(t).__name__)}
+    for meta in getattr(t, "__metadata__", ()):
+        ref.update(getattr(meta, "extra_json_schema", None) or {})
+    return ref
+
+
+def _struct(t: Any) -> type:
+    return t.__origin__ if get_origin(t) is Annotated else t
 
 
 def _numbers_for_decimals(node: Any) -> None:
@@ -420,7 +429,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     types: set[type] = {s.ErrorResponse}
     for key in used:
         op = OPERATIONS[key]
-        types |= {t for t in (op.body, op.response, op.stream) if isinstance(t, type)}
+        types |= {_struct(t) for t in (op.body, op.response, op.stream) if t is not None and not isinstance(t, dict)}
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
     _numbers_for_decimals(components)
 

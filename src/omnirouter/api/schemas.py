@@ -619,14 +619,24 @@ class ZdrEndpointsResponse(_Struct):
 
 _CSV = "comma-separated"
 _OUTPUTS_DOC = f'{_CSV}, any of: {", ".join(sorted(OUTPUT_MODALITIES))}; or "all". Default: text'
-_INPUTS_DOC = f"{_CSV}, all of: {', '.join(sorted(INPUT_MODALITIES))}"
+_INPUTS_DOC = f'{_CSV}, all of: {", ".join(sorted(INPUT_MODALITIES))}; or "all" (no filter)'
+
+
+def _csv_of(values: Any, *, alone: str | None = None) -> str:
+    """A pattern for a comma-separated list of ``values`` (or ``alone`` by itself), as the handler reads it."""
+    one = "(" + "|".join(sorted(values)) + ")"
+    return "^(" + (f"{alone}|" if alone else "") + f"{one}(,{one})*)?$"
 
 
 class ModelFilters(_Struct):
     """GET /models/count (and the filters of GET /models)."""
 
-    output_modalities: Annotated[str, Meta(description=_OUTPUTS_DOC)] | UnsetType = UNSET
-    input_modalities: Annotated[str, Meta(description=_INPUTS_DOC)] | UnsetType = UNSET
+    output_modalities: (
+        Annotated[str, Meta(description=_OUTPUTS_DOC, pattern=_csv_of(OUTPUT_MODALITIES, alone="all"))] | UnsetType
+    ) = UNSET
+    input_modalities: (
+        Annotated[str, Meta(description=_INPUTS_DOC, pattern=_csv_of(INPUT_MODALITIES, alone="all"))] | UnsetType
+    ) = UNSET
     supported_parameters: Annotated[str, Meta(description="comma-separated, all of")] | UnsetType = UNSET
     model_authors: Annotated[str, Meta(description="comma-separated, any of")] | UnsetType = UNSET
     providers: Annotated[str, Meta(description="comma-separated provider slugs, any of")] | UnsetType = UNSET

@@ -16,13 +16,16 @@ from msgspec import Meta
 from omnirouter.api.errors import ApiError
 from omnirouter.formats.chat_messages import Message, explain
 
+# A price may be a JSON number or a decimal string (the OpenAPI type).
+PriceText = Annotated[str, Meta(pattern=r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")]
+
 
 class MaxPrice(msgspec.Struct, kw_only=True):
-    prompt: float | str | None = None
-    completion: float | str | None = None
-    request: float | str | None = None
-    image: float | str | None = None
-    audio: float | str | None = None
+    prompt: float | PriceText | None = None
+    completion: float | PriceText | None = None
+    request: float | PriceText | None = None
+    image: float | PriceText | None = None
+    audio: float | PriceText | None = None
 
 
 class SortConfig(msgspec.Struct, kw_only=True):
@@ -83,6 +86,20 @@ class ChatRequest(msgspec.Struct, kw_only=True):
         return self.max_completion_tokens or self.max_tokens
 
 
+# The request as the OpenAPI document describes it: what `parse` requires beyond the fields' types.
+ChatRequestBody = Annotated[
+    ChatRequest,
+    Meta(
+        extra_json_schema={
+            "anyOf": [
+                {"required": ["messages"], "properties": {"messages": {"type": "array"}}},
+                {"required": ["prompt"], "properties": {"prompt": {"type": "string"}}},
+            ]
+        }
+    ),
+]
+
+
 # Fields that steer the gateway and never go upstream.
 CONTROL_FIELDS = frozenset(
     {
@@ -139,12 +156,30 @@ def parse(body: Any) -> ChatRequest:
     try:
         req = msgspec.convert(body, ChatRequest)
     except msgspec.ValidationError as exc:
-        raise ApiError(400, f"Invalid request: {explain(str(exc), body)}") from None
+        if not _integral_floats_to_int(body):
+            raise ApiError(400, f"Invalid request: {explain(str(exc), body)}") from None
+        return parse(body)
     if req.messages is None and req.prompt is None:
         raise ApiError(400, 'Input required: specify "messages" or "prompt"')
     if req.provider is not None and req.provider.max_price is not None:
         _check_max_price(req.provider.max_price)
     return req
+
+
+INTEGER_FIELDS = ("max_tokens", "max_completion_tokens", "top_k", "top_logprobs")
+
+
+def _integral_floats_to_int(body: dict[str, Any]) -> bool:
+    """JSON has one number type, so `max_tokens: 100.0` is the integer 100 (as JSON Schema says), but
+    msgspec reads an int field strictly. Rewritten in place (off the hot path: only after a refusal);
+    whether anything changed."""
+    changed = False
+    for name in INTEGER_FIELDS:
+        value = body.get(name)
+        if isinstance(value, float) and value.is_integer():
+            body[name] = int(value)
+            changed = True
+    return changed
 
 
 def _check_max_price(mp: MaxPrice) -> None:
@@ -194,7 +229,7 @@ def upstream_body(
         if allowed is not None and k in PARAMETER_OF_FIELD and PARAMETER_OF_FIELD[k] not in allowed:
             continue
         out[k] = v
-    if "messages" not in out and isinstance(body.get("prompt"), str):
+    if out.get("messages") is None and isinstance(body.get("prompt"), str):  # absent, or null beside a prompt
         out["messages"] = [{"role": "user", "content": body["prompt"]}]
     if isinstance(out.get("user"), str):  # an end-user id is hashed before it leaves (behaviors §7.1)
         out["user"] = hashlib.sha256(out["user"].encode()).hexdigest()[:32]

@@ -35,6 +35,16 @@ HASH = re.compile("[0-9a-f]{64}")  # every key's hash: a SHA-256 hex digest
 # The money columns are NUMERIC(38, 18) (store.types.Money): 18 decimal places, under 10**20 USD.
 MONEY_PLACES = 18
 MONEY_MAX = Decimal(10) ** 20
+# What _check_limit enforces, as the OpenAPI document states it (Meta's bounds do not apply to Decimal).
+Limit = Annotated[
+    Decimal,
+    Meta(
+        description=f"USD; at most {MONEY_PLACES} decimal places, less than 1e20",
+        extra_json_schema={"minimum": 0, "exclusiveMaximum": float(MONEY_MAX), "multipleOf": 10.0**-MONEY_PLACES},
+    ),
+]
+# create_key refuses an offset other than UTC's; the pattern says so to schema-driven clients.
+UtcTimestamp = Annotated[datetime, Meta(extra_json_schema={"format": "date-time", "pattern": "(Z|[+-]00:00)$"})]
 
 # Free-model requests per UTC day, by OpenRouter's documented tiers (behaviors §6.6): 50 while the
 # account has bought less than 10 credits, 1000 from then on. Here the account is the instance and
@@ -60,7 +70,9 @@ class External(msgspec.Struct, kw_only=True):
     """A partner's identity for the key: `user` is stored and shown as the key's `external_user`."""
 
     user: Name
-    api_key: str | UnsetType = UNSET
+    # Declared so that a request with it is refused, not silently ignored; `not: {}` tells schema-driven
+    # clients never to send it.
+    api_key: Annotated[str, Meta(description="Not supported", extra_json_schema={"not": {}})] | UnsetType = UNSET
 
     def __post_init__(self) -> None:
         if self.api_key is not UNSET:
@@ -69,10 +81,10 @@ class External(msgspec.Struct, kw_only=True):
 
 class CreateKey(msgspec.Struct, kw_only=True):
     name: Name
-    limit: Decimal | None = None
+    limit: Limit | None = None
     limit_reset: LimitReset | None = None
     include_byok_in_limit: bool = False
-    expires_at: datetime | None = None
+    expires_at: UtcTimestamp | None = None
     workspace_id: ColumnId | None = None
     creator_user_id: ColumnId | None = None
     external: External | None = None
@@ -84,7 +96,7 @@ class CreateKey(msgspec.Struct, kw_only=True):
 class UpdateKey(msgspec.Struct, kw_only=True):
     name: Name | UnsetType = UNSET
     disabled: bool | UnsetType = UNSET
-    limit: Decimal | UnsetType | None = UNSET
+    limit: Limit | UnsetType | None = UNSET
     limit_reset: LimitReset | UnsetType | None = UNSET
     include_byok_in_limit: bool | UnsetType = UNSET
     workspace_id: Annotated[ColumnId, Meta(description="Move the key to this workspace")] | UnsetType = UNSET
