@@ -45,10 +45,10 @@ class FreshDatabase:
     """A database of a test's own: None (the SQLite default in its data dir), or a new PostgreSQL
     database when OMNIROUTER_DATABASE_URL names a server, dropped afterwards."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, create: bool = True) -> None:
         self.name: str | None = None
         self.url: str | None = None
-        if (base := postgres_url()) is not None:
+        if create and (base := postgres_url()) is not None:
             self.name = "omni_" + secrets.token_hex(6)
             asyncio.run(_pg_admin(base, f'CREATE DATABASE "{self.name}"'))
             self.url = base.rsplit("/", 1)[0] + "/" + self.name
@@ -64,12 +64,14 @@ class Gateway:
         self.management_key = new_key()
         config_path = tmp / "omnirouter.yaml"
         config_path.write_text(yaml.safe_dump(config or {}))
-        self.database = FreshDatabase()
+        # A test may bring a database of its own (e.g. behind a proxy it controls), which it drops.
+        own_url = settings.pop("database_url", None)
+        self.database = FreshDatabase(create=own_url is None)
         self.settings = Settings(
             data_dir=tmp / "data",
             config=str(config_path),
             management_key=self.management_key,
-            database_url=self.database.url,
+            database_url=own_url or self.database.url,
             **{"flush_interval": 0.05, "sync_interval": 0.2, **settings},
         )
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY only on sockets whose proto says TCP, and

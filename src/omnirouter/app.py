@@ -18,7 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
-from omnirouter.api import chat, credits, generation, keys, models, openapi
+from omnirouter.api import chat, credits, generation, keys, models, openapi, unavailable
 from omnirouter.api.chat_stream import KeepAlive
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.jsonio import JSONResponse
@@ -91,6 +91,13 @@ async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     return ApiError(500, MASKED_500_MESSAGE).response()
 
 
+async def _database_error(request: Request, exc: Exception) -> JSONResponse:
+    """503 while the database is unreachable (one log line per outage), else a 500 as any other."""
+    if (err := unavailable.answer(request.app.state.omni, exc)) is not None:
+        return err.response()
+    return await _unexpected(request, exc)
+
+
 async def build_state(settings: Settings) -> AppState:
     db = Database(settings.db_url)
     await db.migrate()
@@ -102,8 +109,14 @@ async def build_state(settings: Settings) -> AppState:
         config_source=settings.config or "config file",
     )
     ledger, key_store = Ledger(), KeyStore()
+    key_store.unknown.ttl = settings.sync_interval  # by then a key made on another worker is synced
     recorder = Recorder(
-        db, ledger, key_store, flush_interval=settings.flush_interval, sync_interval=settings.sync_interval
+        db,
+        ledger,
+        key_store,
+        flush_interval=settings.flush_interval,
+        sync_interval=settings.sync_interval,
+        journal_dir=settings.data_dir if settings.journal else None,
     )
     return AppState(settings=settings, catalog=catalog, db=db, keys=key_store, ledger=ledger, recorder=recorder)
 
@@ -152,7 +165,12 @@ def create_app(settings: Settings | None = None) -> Gateway:
     routes = api_routes()
     starlette = Starlette(
         routes=[Mount(root, routes=routes) for root in API_ROOTS],
-        exception_handlers={ApiError: _api_error, HTTPException: _http_error, Exception: _unexpected},
+        exception_handlers={
+            ApiError: _api_error,
+            HTTPException: _http_error,
+            **dict.fromkeys(unavailable.DATABASE_ERRORS, _database_error),
+            Exception: _unexpected,
+        },
         lifespan=lifespan,
     )
     return Gateway(starlette, {f"{root}/chat/completions": CHAT for root in API_ROOTS})

@@ -109,13 +109,16 @@ def _where(db_url: str) -> str:
 
 
 async def _prepare(settings: Settings) -> str | None:
-    """Migrate and make sure a management key exists, once, before any worker starts."""
+    """Migrate, replay the journals a killed server left, and make sure a management key exists,
+    once, before any worker starts."""
     from omnirouter.governance.bootstrap import ensure_management_key
     from omnirouter.store.db import Database
+    from omnirouter.store.journal import replay
 
     db = Database(settings.db_url)
     try:
         await db.migrate()
+        await replay(db, settings.data_dir)
         secret = settings.management_key.get_secret_value() if settings.management_key else None
         return await ensure_management_key(db, secret)
     finally:

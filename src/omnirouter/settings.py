@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import SecretStr, field_validator
+from pydantic import PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "OMNIROUTER_CONFIG"
@@ -82,6 +82,11 @@ class Settings(BaseSettings):
     # Background work
     flush_interval: float = 0.25  # seconds between batched writes of generations and counters
     sync_interval: float = 1.0  # seconds between refreshes of keys and counters from the database
+    # Each worker journals what it recorded in data_dir until the database has it: a kill -9 then
+    # loses no generation or spend a client was told about (replayed at the next start).
+    journal: bool = True
+    # While the database is unreachable, what needs it gets 503 with this Retry-After (seconds).
+    outage_retry_after: PositiveInt = 5
 
     # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
     # catalog loader, not here, so they never sit in a settings dump.

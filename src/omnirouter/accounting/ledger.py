@@ -25,6 +25,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import Any, NamedTuple
 
 from omnirouter.accounting.periods import PERIODS, current_window_starts, window_starts
 
@@ -43,6 +44,27 @@ def _add(into: Counts, key: tuple[str, str, str], usage: Decimal, byok: Decimal,
         row[0] += usage
         row[1] += byok
         row[2] += requests
+
+
+class Spend(NamedTuple):
+    """What one settled request added to the counters: its cost in every window of its scopes."""
+
+    scopes: tuple[str, ...]
+    cost: Decimal
+    byok: Decimal
+    starts: dict[str, str]  # period -> the window's first day, as the counters key on it
+
+    @classmethod
+    def decode(cls, raw: Any) -> Spend:
+        """From its msgpack form (store/journal.py): Decimals come back as strings."""
+        scopes, cost, byok, starts = raw
+        return cls(tuple(scopes), Decimal(cost), Decimal(byok), starts)
+
+
+def add_spend(into: Counts, spend: Spend) -> None:
+    for scope in spend.scopes:
+        for period, start in spend.starts.items():
+            _add(into, (scope, period, start), spend.cost, spend.byok, 1)
 
 
 @dataclass
@@ -148,13 +170,12 @@ class Ledger:
         reservation.amount = reservation.exposure = ZERO
         reservation.overrun = ()
 
-    def settle(self, reservation: Reservation, cost: Decimal, *, byok_cost: Decimal = ZERO) -> None:
+    def settle(self, reservation: Reservation, cost: Decimal, *, byok_cost: Decimal = ZERO) -> Spend:
         """Replace the reservation with what the request really cost, in every window of its scopes."""
         self.release(reservation)
-        starts = current_window_starts()
-        for scope in reservation.scopes:
-            for period in PERIODS:
-                _add(self.pending, (scope, period, starts[period]), cost, byok_cost, 1)
+        spend = Spend(reservation.scopes, cost, byok_cost, current_window_starts())
+        add_spend(self.pending, spend)
+        return spend
 
     def count(self, scope: str, period: str) -> None:
         """Count one request, without spend, in the current window of `period` (the free-model quota)."""

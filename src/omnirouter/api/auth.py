@@ -1,7 +1,8 @@
 """Who is calling: the bearer key, checked against the in-memory key store.
 
 A key this worker has not seen yet (created on another worker within the last sync interval) costs
-one primary-key lookup; every other request is a dict lookup.
+one primary-key lookup; every other request is a dict lookup. A well-formed key the database does
+not have is remembered for a while (KeyStore.unknown), so repeating it costs no further query.
 """
 
 from __future__ import annotations
@@ -28,11 +29,13 @@ async def key_of(st: AppState, headers: Mapping[str, str]) -> KeyRecord:
         raise ApiError(401, "Missing Authentication header")
     digest = key_hash(token)
     record = st.keys.by_hash.get(digest)
-    if record is None and is_well_formed(token):
+    if record is None and is_well_formed(token) and digest not in st.keys.unknown:
         async with st.db.engine.connect() as conn:
             record = await repo.get_key(conn, digest)
         if record is not None:
             st.keys.put(record)
+        else:
+            st.keys.unknown.add(digest)
     return st.keys.admit(record)
 
 

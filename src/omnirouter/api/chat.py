@@ -9,7 +9,7 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from omnirouter.accounting.cost import Usage
-from omnirouter.api import auth
+from omnirouter.api import auth, unavailable
 from omnirouter.api.chat_call import Call, estimate_tokens, usage_of, usage_payload
 from omnirouter.api.chat_stream import ChatStream
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
@@ -73,7 +73,10 @@ class ChatCompletions:
         except ApiError as err:
             await _send_json(send, err.status, encode(err.body()), gen_id, err.headers)
             return
-        except Exception:
+        except Exception as exc:
+            if (unreachable := unavailable.answer(st, exc)) is not None:  # the key lookup needs the database
+                await _send_json(send, 503, encode(unreachable.body()), gen_id, unreachable.headers)
+                return
             log.exception("unhandled error on POST %s", scope["path"])
             await _send_json(send, 500, encode(ApiError(500, MASKED_500_MESSAGE).body()), gen_id)
             return

@@ -158,8 +158,9 @@ class Call:
         """Charge what the request cost, teach the router what it saw, and record the generation."""
         cand = outcome.candidate
         cost = compute(cand.endpoint.pricing, usage, finish_reason)
+        spend = None
         if self.reservation is not None:
-            self.st.ledger.settle(self.reservation, cost.total)
+            spend = self.st.ledger.settle(self.reservation, cost.total)
             self.reservation = None
         if cand.endpoint.pricing.is_free:  # the key's free-model requests today, for GET /key
             self.st.ledger.count(self.key.free_scope, "day")
@@ -174,7 +175,8 @@ class Call:
             generation_time_ms=int(gen_seconds * 1000) if gen_seconds is not None else None,
             throughput=(usage.completion_tokens / gen_seconds) if gen_seconds else None,
         )
-        self.st.recorder.record(row, self._content(completion))
+        # Journaled before the caller sends the cost to the client (store/journal.py).
+        self.st.recorder.record(row, self._content(completion), spend)
         return cost
 
     def failed(self, err: RouteFailed, *, streamed: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -66,6 +67,39 @@ class KeyRecord:
         return self.expires_at is not None and self.expires_at <= now
 
 
+class UnknownKeys:
+    """A bounded LRU of hashes the database did not have, each for `ttl` seconds: brute force with one
+    key, or a client retrying a revoked one, costs one lookup per ttl instead of one per request. A key
+    created on this worker leaves it at once (KeyStore.put); one created on another worker reaches this
+    one through the key sync within sync_interval, the ttl's default."""
+
+    def __init__(self, ttl: float = 1.0, size: int = 4096) -> None:
+        self.ttl = ttl
+        self.size = size
+        self._until: OrderedDict[str, float] = OrderedDict()
+
+    def __contains__(self, hash_: str) -> bool:
+        until = self._until.get(hash_)
+        if until is None:
+            return False
+        if until > time.monotonic():
+            return True
+        del self._until[hash_]
+        return False
+
+    def add(self, hash_: str) -> None:
+        self._until[hash_] = time.monotonic() + self.ttl
+        self._until.move_to_end(hash_)
+        if len(self._until) > self.size:
+            self._until.popitem(last=False)
+
+    def forget(self, hash_: str) -> None:
+        self._until.pop(hash_, None)
+
+    def __len__(self) -> int:
+        return len(self._until)
+
+
 @dataclass
 class KeyStore:
     """Every live key by hash. The request path reads only this dict; a background task refreshes it."""
@@ -107,11 +141,15 @@ class KeyStore:
             self.used.setdefault(hash_, at)
         self.writing = {}
 
+    # Well-formed keys the database did not have, so that repeating one costs no query.
+    unknown: UnknownKeys = field(default_factory=lambda: UnknownKeys())
+
     def replace_all(self, records: list[KeyRecord]) -> None:
         self.by_hash = {r.hash: r for r in records}
 
     def put(self, record: KeyRecord) -> None:
         self.by_hash[record.hash] = record
+        self.unknown.forget(record.hash)
 
     def drop(self, hash_: str) -> None:
         self.by_hash.pop(hash_, None)

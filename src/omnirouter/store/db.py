@@ -18,6 +18,8 @@ from alembic.config import Config
 from sqlalchemy import Dialect, Engine, create_engine, event
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from omnirouter.store.outage import Outage
+
 T = TypeVar("T")
 
 WRITER_NICE = 5
@@ -34,6 +36,7 @@ class Database:
     def __init__(self, url: str) -> None:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
+        self.outage = Outage()  # whether the database is down, and its one log line per outage
         self.sync_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if self.is_sqlite:

@@ -3,7 +3,9 @@
 Requests only append to in-memory buffers. One task per worker flushes them every `flush_interval`
 in a single transaction (a generation and the spend it caused land together or not at all), and
 every `sync_interval` re-reads what other workers changed: counters, keys, credits. Shutdown
-flushes everything, so a graceful restart loses no generation.
+flushes everything, so a graceful restart loses no generation; a kill -9 loses none either, as each
+is in the worker's journal (store/journal.py) before its client hears the cost. While the database
+is unreachable the buffers and the journal grow, and the outage is logged once (store/outage.py).
 """
 
 from __future__ import annotations
@@ -14,16 +16,19 @@ import logging
 import time
 from datetime import UTC, datetime
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy.engine import Connection
 
-from omnirouter.accounting.ledger import Counts, Ledger
+from omnirouter.accounting.ledger import Counts, Ledger, Spend
 from omnirouter.accounting.periods import window_starts
 from omnirouter.governance.keys import KeyRecord, KeyStore
 from omnirouter.store import repo
 from omnirouter.store.bulk import BulkInsert
 from omnirouter.store.db import Database
+from omnirouter.store.journal import Journal, replay
+from omnirouter.store.outage import unreachable
 from omnirouter.store.tables import generation_content, generations
 
 log = logging.getLogger("omnirouter.store")
@@ -34,7 +39,14 @@ SLICE_ROWS = 16
 
 class Recorder:
     def __init__(
-        self, db: Database, ledger: Ledger, keys: KeyStore, *, flush_interval: float, sync_interval: float
+        self,
+        db: Database,
+        ledger: Ledger,
+        keys: KeyStore,
+        *,
+        flush_interval: float,
+        sync_interval: float,
+        journal_dir: Path | None = None,  # None: no journal (a kill -9 loses the unflushed batch)
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -52,9 +64,15 @@ class Recorder:
         self._task: asyncio.Task | None = None
         self._lock = asyncio.Lock()
         self._last_sync = 0.0
+        self.journal_dir = journal_dir
+        self.journal: Journal | None = None
+        self._flush_failed = False
 
     # -- request path
-    def record(self, row: dict, content: dict | None = None) -> None:
+    def record(self, row: dict, content: dict | None = None, spend: Spend | None = None) -> None:
+        """Buffer a generation and journal it with the spend it caused (already in the ledger)."""
+        if self.journal is not None:
+            self.journal.append(row, content, spend)
         self.rows.append(self.generations.encode(row))
         self.unflushed[row["id"]] = row
         if content is not None:
@@ -63,6 +81,9 @@ class Recorder:
 
     # -- lifecycle
     async def start(self) -> None:
+        if self.journal_dir is not None:  # before the first sync, which reads what the replay wrote
+            await replay(self.db, self.journal_dir)
+            self.journal = Journal(self.journal_dir)
         await self.sync(force=True)
         self._task = asyncio.create_task(self._run(), name="omnirouter-recorder")
 
@@ -74,19 +95,30 @@ class Recorder:
                 self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
-        await self.flush()
+        try:
+            await self.flush()
+        finally:  # a failed last flush leaves the journal to the next start's replay
+            if self.journal is not None:
+                self.journal.close(everything_committed=not self.rows and not self._flush_failed)
+                self.journal = None
 
     async def _run(self) -> None:
         while True:
             await asyncio.sleep(self.flush_interval)
             try:
+                pending = len(self.rows)
                 await self.flush()
-                if time.monotonic() - self._last_sync >= self.sync_interval:
+                # While the database is down, every round probes it: recovery is logged within a flush.
+                if self.db.outage.down or time.monotonic() - self._last_sync >= self.sync_interval:
                     await self.sync()
+                self.db.outage.recovered(pending)
             except asyncio.CancelledError:
                 raise
-            except Exception:  # keep buffering; the next round retries
-                log.exception("background flush failed; will retry")
+            except Exception as exc:  # keep buffering (and journaling); the next round retries
+                if unreachable(exc):
+                    self.db.outage.failed(exc)  # logs once per outage
+                else:
+                    log.exception("background flush failed; will retry")
 
     async def flush(self) -> None:
         async with self._lock:
@@ -94,8 +126,12 @@ class Recorder:
             self.rows, self.contents = [], []
             deltas = self.ledger.take_pending()
             used = self.keys.take_used()
+            # The journal's segments up to here hold only records of this batch or of earlier ones.
+            covered = self.journal.seal(last_flush_failed=self._flush_failed) if self.journal else []
             if not rows and not deltas and not used:
                 self.ledger.flushed()
+                if self.journal is not None:  # nothing unwritten: whatever it sealed is in the database
+                    self.journal.committed(covered)
                 return
             try:
                 await self.db.background(self._write_batch, rows, contents, deltas, used, write=True)
@@ -103,7 +139,11 @@ class Recorder:
                 self.rows[:0], self.contents[:0] = rows, contents
                 self.ledger.flush_failed(deltas)
                 self.keys.used_failed()
+                self._flush_failed = True
                 raise
+            self._flush_failed = False
+            if self.journal is not None:
+                self.journal.committed(covered)
             self.keys.used_written()
             # What this worker wrote joins its base; other workers' spend arrives with the next sync.
             self.ledger.flushed()
