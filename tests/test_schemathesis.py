@@ -22,6 +22,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
     allow_header_conformance,
     content_type_conformance,
+    ignored_auth,
     missing_required_header,
     positive_data_acceptance,
     response_headers_conformance,
@@ -80,6 +81,7 @@ CHECKS = [
     unsupported_method,
     allow_header_conformance,
     missing_required_header,
+    ignored_auth,
 ]
 
 schema = schemathesis.openapi.from_dict(document())
