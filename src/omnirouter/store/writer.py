@@ -130,6 +130,7 @@ class Recorder:
             covered = self.journal.seal(last_flush_failed=self._flush_failed) if self.journal else []
             if not rows and not deltas and not used:
                 self.ledger.flushed()
+                self._flush_failed = False
                 if self.journal is not None:  # nothing unwritten: whatever it sealed is in the database
                     self.journal.committed(covered)
                 return
