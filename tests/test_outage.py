@@ -231,6 +231,38 @@ def test_an_outage_serves_known_keys_answers_503_and_loses_nothing(
     assert usage == sum(costs)
 
 
+def test_a_stop_during_an_outage_leaves_the_generations_to_the_next_start(
+    pg_behind_proxy, tmp_path: Path, fake_a, fake_b, caplog: pytest.LogCaptureFixture
+):
+    proxy, through, _ = pg_behind_proxy
+    config = standard_config(fake_a.base_url, fake_b.base_url)
+    gw = Gateway(tmp_path, config, database_url=through).start()
+    try:
+        key = gw.create_key()["key"]
+        proxy.cut()
+        with gw.client(key) as c:
+            served = [_chat(c), _chat(c, stream=True)]
+        assert [r.status_code for r in served] == [200, 200]
+        with caplog.at_level(logging.INFO, logger="omnirouter"):
+            gw.stop()  # graceful: the last flush fails, and says so in one line
+        assert len(_lines(caplog, "database unreachable at shutdown")) == 1
+        assert not [r for r in caplog.records if r.exc_info]
+    finally:
+        gw.stop()
+
+    proxy.open()
+    again = Gateway(tmp_path, config, database_url=through).start()  # the same data_dir: replayed
+    try:
+        with again.client(key) as c:
+            for r in served:
+                got = c.get("/generation", params={"id": r.headers["x-generation-id"]})
+                assert got.status_code == 200, got.text
+                assert got.json(parse_float=Decimal)["data"]["total_cost"] == _cost(r)
+            assert c.get("/key").json(parse_float=Decimal)["data"]["usage"] == sum(_cost(r) for r in served)
+    finally:
+        again.stop()
+
+
 # -- telling an unreachable database from a failing statement, on real errors of each driver
 
 

@@ -28,7 +28,7 @@ from omnirouter.store import repo
 from omnirouter.store.bulk import BulkInsert
 from omnirouter.store.db import Database
 from omnirouter.store.journal import Journal, replay
-from omnirouter.store.outage import unreachable
+from omnirouter.store.outage import describe, unreachable
 from omnirouter.store.tables import generation_content, generations
 
 log = logging.getLogger("omnirouter.store")
@@ -97,7 +97,13 @@ class Recorder:
                 await self._task
         try:
             await self.flush()
-        finally:  # a failed last flush leaves the journal to the next start's replay
+        except Exception as exc:
+            if self.journal is None or not unreachable(exc):
+                raise
+            # Stopping during an outage: what is left waits in the journal for the next start's replay.
+            log.error("database unreachable at shutdown (%s): %d generations left in the journal %s",
+                      describe(exc), len(self.rows), self.journal_dir)  # fmt: skip
+        finally:
             if self.journal is not None:
                 self.journal.close(everything_committed=not self.rows and not self._flush_failed)
                 self.journal = None
