@@ -202,6 +202,27 @@ def test_replay_writes_each_generation_and_its_spend_once(db_url, tmp_path):
     asyncio.run(scenario())
 
 
+def test_a_segment_that_cannot_be_read_is_set_aside_and_the_others_replayed(db_url, tmp_path):
+    journal_dir = tmp_path / "data"
+    journal = Journal(journal_dir)
+    journal.append(_row("gen-good", "g" * 64, "2"), None, _spend("key:" + "g" * 64, "2"))
+    journal.close(everything_committed=False)
+    broken = journal_dir / "journal-1-1.log"
+    broken.write_bytes(b"\x03\x00\x00\x00\xc1\xc1\xc1")  # a whole record, but not msgpack
+
+    async def scenario() -> None:
+        db = await _database(db_url)
+        try:
+            done = await replay(db, journal_dir)
+            assert (done.generations, done.cost) == (1, Decimal(2))
+            assert await _stored(db, INSTANCE) == (1, Decimal(2), 1)
+        finally:
+            await db.close()
+
+    asyncio.run(scenario())
+    assert [p.name for p in journal_dir.iterdir()] == ["journal-1-1.failed"]
+
+
 def test_a_live_workers_journal_is_not_replayed(db_url, tmp_path):
     journal = Journal(tmp_path / "data")
 

@@ -38,6 +38,7 @@ from sqlalchemy.engine import Connection
 from omnirouter.accounting.ledger import Counts, Spend, add_spend
 from omnirouter.store import repo
 from omnirouter.store.db import Database
+from omnirouter.store.outage import describe, unreachable
 from omnirouter.store.tables import generation_content, generations
 
 log = logging.getLogger("omnirouter.store")
@@ -225,13 +226,22 @@ async def replay(db: Database, directory: Path) -> Replayed:
                     continue
             except FileNotFoundError:
                 continue
-            with open(fd, "rb", closefd=False) as f:
-                records = read_records(f.read())
-            if records:
-                written, skipped, cost = await db.background(_apply, records, write=True)
-                done.generations += written
-                done.skipped += skipped
-                done.cost += cost
+            try:
+                with open(fd, "rb", closefd=False) as f:
+                    records = read_records(f.read())
+                if records:
+                    written, skipped, cost = await db.background(_apply, records, write=True)
+                    done.generations += written
+                    done.skipped += skipped
+                    done.cost += cost
+            except Exception as exc:
+                if unreachable(exc):  # no database: the start fails, and the next one replays it
+                    raise
+                # A segment that cannot be read or stored must not stop every later start: keep it aside.
+                aside = path.with_suffix(".failed")
+                os.rename(path, aside)
+                log.error("cannot replay the journal segment %s (%s); moved to %s", path, describe(exc), aside.name)
+                continue
             path.unlink()
             done.segments += 1
         finally:
