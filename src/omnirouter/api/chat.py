@@ -119,7 +119,8 @@ async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) ->
         web_search=_web_search(body),
         plugins=body.get("plugins"),
     )
-    session = req.session_id or h.get("x-session-id") or body.get("prompt_cache_key")
+    cache_key = body.get("prompt_cache_key")
+    session = req.session_id or h.get("x-session-id") or (cache_key if isinstance(cache_key, str) else None)
     # Hashing the conversation is only worth it when some conversation already sticks somewhere.
     sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
     plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)

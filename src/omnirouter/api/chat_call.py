@@ -20,6 +20,10 @@ from omnirouter.routing.attempt import Attempt, Outcome, RouteFailed
 from omnirouter.routing.plan import Candidate, Needs, Plan
 from omnirouter.routing.sticky import caches, conversation_key
 from omnirouter.state import AppState
+from omnirouter.store.fit import fit, text_columns
+from omnirouter.store.tables import generations
+
+GENERATION_TEXT = text_columns(generations)
 
 
 def estimate_tokens(chars: int) -> int:
@@ -175,6 +179,7 @@ class Call:
             generation_time_ms=int(gen_seconds * 1000) if gen_seconds is not None else None,
             throughput=(usage.completion_tokens / gen_seconds) if gen_seconds else None,
         )
+        fit(row, GENERATION_TEXT)  # what the client or the upstream sent must not fail the batch
         # Journaled before the caller sends the cost to the client (store/journal.py).
         self.st.recorder.record(row, self._content(completion), spend)
         return cost
@@ -186,7 +191,7 @@ class Call:
         row = self._row(last, err.attempts, streamed=streamed, usage=Usage(), cost=Cost(total=ZERO),
                         error=err.body()["error"])  # fmt: skip
         row["finish_reason"] = "error"
-        self.st.recorder.record(row, self._content(None))
+        self.st.recorder.record(fit(row, GENERATION_TEXT), self._content(None))
 
     def _row(
         self,

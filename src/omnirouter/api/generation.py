@@ -23,7 +23,7 @@ async def _find(request: Request) -> tuple[AppState, dict[str, Any]]:
     if not gen_id:
         raise ApiError(400, "Missing required query parameter: id")
     row = st.recorder.unflushed.get(gen_id)
-    if row is None:
+    if row is None and "\x00" not in gen_id:  # no id holds a NUL, which PostgreSQL cannot even compare
         async with st.db.engine.connect() as conn:
             row = await repo.get_generation(conn, gen_id)
     # A key sees its own generations; a management key sees every one on the instance.
