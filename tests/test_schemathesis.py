@@ -3,7 +3,8 @@
 For every operation, requests generated from the document (valid ones, and invalid ones) must never
 get a 5xx, and every answer must be one the document lists, with its media type, headers and schema.
 A request the document allows must not be refused as malformed (so a schema-driven client never
-sends what the server then refuses), and a method it does not list gets 405 with `Allow`.
+sends what the server then refuses), a method it does not list gets 405 with `Allow`, an operation
+that declares authentication enforces it, and every generation the run caused can be written.
 A bounded, derandomized number of examples per operation keeps the run short and repeatable.
 
 `negative_data_rejection` is left out on purpose: the server reads some query values leniently
@@ -89,10 +90,15 @@ schema = schemathesis.openapi.from_dict(document())
 
 @pytest.fixture(scope="module")
 def target(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[tuple[Gateway, str]]:
-    """A gateway of this module's own (the run creates and deletes keys), and an API key on it."""
+    """A gateway of this module's own (the run creates and deletes keys), and an API key on it. Last,
+    what the run sent must have been writable: a record the database refuses fails the teardown."""
     gw = Gateway(tmp_path_factory.mktemp("st"), standard_config(fake_a.base_url, fake_b.base_url)).start()
-    yield gw, gw.create_key(name="schemathesis")["key"]
-    gw.stop()
+    try:
+        yield gw, gw.create_key(name="schemathesis")["key"]
+        gw.flush()
+        assert not gw.state.recorder.unflushed
+    finally:
+        gw.stop()
 
 
 @schema.parametrize()
