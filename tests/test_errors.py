@@ -134,6 +134,18 @@ def test_every_part_type_and_role_of_the_spec_passes_through(gateway, api_key, f
     assert fake_a.fake.last_request.json["messages"] == messages  # forwarded exactly as sent
 
 
+def test_the_sandbox_answers_bad_parts_with_400_and_serves_good_ones(make_gateway):
+    gw = make_gateway(sandbox=True)
+    key = gw.create_key()["key"]
+    bad = {"model": "sandbox/echo", "messages": _user({"type": "text", "text": None})}
+    assert "content[0].text" in check_envelope(post(gw, key, bad), 400)["message"]
+    image = {"type": "image_url", "image_url": {"url": "https://example.com/a.png"}}
+    good = {"model": "sandbox/echo", "messages": _user({"type": "text", "text": "what is this?"}, image)}
+    r = post(gw, key, good)
+    assert r.status_code == 200, r.text
+    assert "what is this?" in r.json()["choices"][0]["message"]["content"]  # echoed: the text part was read
+
+
 def test_unknown_model_has_availability_object(gateway, api_key):
     error = check_envelope(post(gateway, api_key, {"model": "acme/fake-1.0", "messages": HELLO}), 400)
     availability = error["availability"]
