@@ -18,7 +18,7 @@ import uvloop
 import yaml
 
 from omnirouter.app import create_app
-from omnirouter.batched_writes import BatchingHttpToolsProtocol
+from omnirouter.batched_writes import connection_options
 from omnirouter.governance.keys import new_key
 from omnirouter.settings import Settings
 
@@ -84,7 +84,7 @@ class Gateway:
         self.api = self.url + "/api/v1"
         self.app = create_app(self.settings)
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, http=BatchingHttpToolsProtocol, log_level="warning", lifespan="on")
+            uvicorn.Config(self.app, **connection_options(self.settings), log_level="warning", lifespan="on")
         )
         self._admin: httpx.Client | None = None
         self.loop: asyncio.AbstractEventLoop | None = None

@@ -13,7 +13,7 @@ from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -36,6 +36,7 @@ from omnirouter.routing.routers import AutoRouter, FreeRouter
 from omnirouter.routing.stats import EndpointStats
 from omnirouter.routing.sticky import Sticky
 from omnirouter.settings import Settings
+from omnirouter.startup_errors import one_line_failure, quiet_lifespan_send
 from omnirouter.state import AppState
 from omnirouter.store.db import Database
 from omnirouter.store.writer import Recorder
@@ -84,6 +85,12 @@ def _allowed_methods(request: Request) -> str:
             sub = "/" + match["path"]
             methods |= {m for r in mount.routes if isinstance(r, Route) and r.path_regex.match(sub) for m in r.methods}
     return ", ".join(sorted(methods))
+
+
+async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
+    """The client left, or was cut off for stalling, before its body came: nothing to log, and the
+    answer reaches no one."""
+    return ApiError(408, "Request Timeout").response()
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
@@ -136,7 +143,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        st = await build_state(settings)
+        st = await one_line_failure(build_state(settings), settings)
         minted = await ensure_management_key(
             st.db, settings.management_key.get_secret_value() if settings.management_key else None
         )
@@ -168,6 +175,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
+            ClientDisconnect: _client_gone,
             **dict.fromkeys(unavailable.DATABASE_ERRORS, _database_error),
             Exception: _unexpected,
         },
@@ -193,4 +201,6 @@ class Gateway:
             scope["app"] = self.starlette  # handlers reach the app's state as they do under Starlette
             await handler(scope, receive, send)
             return
+        if scope["type"] == "lifespan":  # a failure to start in one line, not Starlette's traceback
+            send = quiet_lifespan_send(send)
         await self.starlette(scope, receive, send)

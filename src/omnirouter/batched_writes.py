@@ -11,14 +11,27 @@ loop pass of delay per write.
 A streamed answer's body parts can also go out at once, from any callback, through the
 `omnirouter.direct_body` scope extension: a relayed stream event then costs no ASGI message, no
 task switch and no loop pass.
+
+The protocol also closes a connection whose client trickles its request (slowloris): headers not
+complete within `client_header_timeout`, or a body silent for `client_body_timeout`.
+
+This leans on uvicorn's internals (the protocol's parser callbacks, its cycle's fields): pyproject.toml
+pins uvicorn to the versions tested, and tests/test_uvicorn_internals.py fails when they change.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
+from uvicorn.config import Config
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol, RequestResponseCycle
+from uvicorn.server import ServerState
+
+if TYPE_CHECKING:
+    from omnirouter.settings import Settings
 
 
 class BatchingTransport:
@@ -88,12 +101,109 @@ class DirectBody:
         return True
 
 
+def connection_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn's options for the client connections: this protocol with the settings' timeouts, and
+    the cap on a worker's connections (uvicorn answers 503 once it holds `limit_concurrency`,
+    counting the one asking: one more lets `max_connections_per_worker` be served)."""
+    return {
+        "http": BatchingHttpToolsProtocol.configured(settings),
+        "limit_concurrency": settings.max_connections_per_worker + 1,
+    }
+
+
+# What a connection waits for from its client.
+_NOTHING, _HEADERS, _BODY = 0, 1, 2
+REQUEST_TIMEOUT = b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\nconnection: close\r\n\r\n"
+
+
 class BatchingHttpToolsProtocol(HttpToolsProtocol):
+    def __init__(
+        self,
+        config: Config,
+        server_state: ServerState,
+        app_state: dict[str, Any],
+        _loop: asyncio.AbstractEventLoop | None = None,
+        *,
+        header_timeout: float = 10.0,
+        body_timeout: float = 30.0,
+    ) -> None:
+        super().__init__(config, server_state, app_state, _loop)
+        self.header_timeout = header_timeout
+        self.body_timeout = body_timeout
+        # One timer per connection, armed when a request is still incomplete after a read; it checks
+        # the deadline when it fires instead of being moved on every read.
+        self._stall_timer: asyncio.TimerHandle | None = None
+        self._waiting = _HEADERS
+        self._since = 0.0  # when the awaited headers began, or the body last moved
+
+    @classmethod
+    def configured(cls, settings: Settings) -> Callable[..., BatchingHttpToolsProtocol]:
+        """The protocol factory for uvicorn's `http` option, with the settings' timeouts (picklable, for
+        the worker processes)."""
+        return functools.partial(
+            cls, header_timeout=settings.client_header_timeout, body_timeout=settings.client_body_timeout
+        )
+
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(BatchingTransport(transport, self.loop))  # type: ignore[arg-type]
+        self._since = self.loop.time()
+        self._stall_timer = self.loop.call_later(self.header_timeout, self._check_stall)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._stall_timer is not None:
+            self._stall_timer.cancel()
+            self._stall_timer = None
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        super().data_received(data)
+        # Mostly a read holds a whole request and nothing is awaited after it: no timer to arm.
+        if self._waiting != _NOTHING:
+            if self._waiting == _BODY:
+                self._since = self.loop.time()
+            if self._stall_timer is None and not self.transport.is_closing():
+                timeout = self.header_timeout if self._waiting == _HEADERS else self.body_timeout
+                self._stall_timer = self.loop.call_later(timeout, self._check_stall)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._waiting = _HEADERS
+        self._since = self.loop.time()
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        self._waiting = _BODY
         cycle = self.cycle
         if cycle is not None and cycle.scope is self.scope:  # not for an upgrade, which has no cycle
             self.scope.setdefault("extensions", {})[DIRECT_BODY] = DirectBody(cycle)  # type: ignore[typeddict-item]
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._waiting = _NOTHING
+
+    def _check_stall(self) -> None:
+        self._stall_timer = None
+        if self._waiting == _NOTHING or self.transport.is_closing():
+            return
+        now = self.loop.time()
+        cycle = self.cycle
+        if self._waiting == _HEADERS:
+            timeout = self.header_timeout
+            if cycle is not None and not cycle.response_complete:  # a pipelined request behind an answer
+                self._since = now
+        else:
+            timeout = self.body_timeout
+            # Not the client's silence: the app has not read what came (reading paused) or not yet
+            # asked for the body (a client that sent `Expect: 100-continue` waits for that).
+            if self.flow.read_paused or (cycle is not None and cycle.waiting_for_100_continue):
+                self._since = now
+        remaining = self._since + timeout - now
+        if remaining > 0:
+            self._stall_timer = self.loop.call_later(remaining, self._check_stall)
+            return
+        # Say why, unless this request's answer has begun or no byte of a request came (then close
+        # quietly, as uvicorn closes an idle keep-alive connection).
+        quiet = (cycle is not None and cycle.response_started) if self._waiting == _BODY else self.scope is None
+        if not quiet:
+            self.transport.write(REQUEST_TIMEOUT)
+        self.transport.close()

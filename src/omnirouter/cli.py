@@ -8,24 +8,34 @@ import os
 import resource
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
 from omnirouter.settings import CONFIG_ENV, Settings
+from omnirouter.startup_errors import explain
 
 MONEY_PLACES = 18  # the scale of store.types.Money
 
 
-def _settings(config: str | None) -> Settings:
+def _settings(config: str | None, *, debug: bool = False) -> Settings:
     if config:
         if not Path(config).is_file():
             raise click.BadParameter(f"{config}: no such file", param_hint="--config")
         os.environ[CONFIG_ENV] = str(Path(config).resolve())
     try:
         return Settings()
-    except Exception as exc:  # pydantic's message names the bad setting
-        raise click.ClickException(f"invalid configuration: {exc}") from exc
+    except Exception as exc:
+        _cannot_start(exc, None, debug=debug)
+
+
+def _cannot_start(exc: Exception, db_url: str | None, *, debug: bool = False) -> NoReturn:
+    """One line (what, where, how to fix) for a failure the user can fix; the traceback with --debug
+    or for anything else, which is a bug."""
+    line = None if debug else explain(exc, db_url)
+    if line is None:
+        raise exc
+    raise click.ClickException(line) from None
 
 
 @click.group()
@@ -40,22 +50,32 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [8000].")
 @click.option("--workers", type=int, default=None, help="Worker processes [1].")
 @click.option("--sandbox", is_flag=True, default=False, help="Add the offline `sandbox` provider.")
-def serve(config: str | None, host: str | None, port: int | None, workers: int | None, sandbox: bool) -> None:
+@click.option("--debug", is_flag=True, default=False, help="Show the full traceback when the server cannot start.")
+def serve(
+    config: str | None, host: str | None, port: int | None, workers: int | None, sandbox: bool, debug: bool
+) -> None:
     """Run the gateway."""
     import uvicorn
 
-    from omnirouter.batched_writes import BatchingHttpToolsProtocol
-    from omnirouter.listeners import run_workers, spreads_connections
+    from omnirouter.batched_writes import connection_options
+    from omnirouter.listeners import AddressInUse, refuse_if_listening, run_workers
 
     # Workers are separate processes that build their own Settings: hand them the choices by env.
-    for name, value in (("HOST", host), ("PORT", port), ("WORKERS", workers), ("SANDBOX", sandbox or None)):
+    choices = {"HOST": host, "PORT": port, "WORKERS": workers, "SANDBOX": sandbox or None, "DEBUG": debug or None}
+    for name, value in choices.items():
         if value is not None:
             os.environ[f"OMNIROUTER_{name}"] = str(value).lower() if isinstance(value, bool) else str(value)
-    settings = _settings(config)
+    settings = _settings(config, debug=debug)
     try:
+        # Everything a worker would fail on, checked once here: a clear line instead of one traceback
+        # per worker (and a supervisor restarting them).
+        refuse_if_listening(settings.host, settings.port)
+        _load_catalog(settings)
         minted = asyncio.run(_prepare(settings))
-    except ValueError as exc:  # a malformed OMNIROUTER_MANAGEMENT_KEY: say so, not a traceback
+    except AddressInUse as exc:
         raise click.ClickException(str(exc)) from None
+    except Exception as exc:  # a malformed OMNIROUTER_MANAGEMENT_KEY, a bad catalog, no database
+        _cannot_start(exc, settings.db_url, debug=settings.debug)
     click.echo(f"Omnirouter data: {_where(settings.db_url)}")
     if minted:
         click.echo("Created a management key. It is shown only this once; store it now:")
@@ -76,7 +96,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         workers=settings.workers,
         backlog=settings.backlog,
         loop="uvloop",
-        http=BatchingHttpToolsProtocol,
+        **connection_options(settings),
         log_level=settings.log_level,
         access_log=False,
         # No X-Forwarded-* rewriting (nothing here uses the client address) and no Server header:
@@ -85,7 +105,7 @@ def serve(config: str | None, host: str | None, port: int | None, workers: int |
         server_header=False,
         timeout_graceful_shutdown=30,
     )
-    if settings.workers > 1 and spreads_connections():
+    if settings.workers > 1:
         try:
             run_workers(uvicorn.Config("omnirouter.app:create_app", **options))
         except OSError as exc:  # the address is taken or not ours to bind
@@ -105,7 +125,22 @@ def _raise_open_files_limit() -> None:
 
 def _where(db_url: str) -> str:
     """Where the data lives, without credentials: the SQLite file, or the server and database."""
-    return db_url.split("///", 1)[-1] if db_url.startswith("sqlite") else db_url.rsplit("@", 1)[-1]
+    from omnirouter.startup_errors import data_location
+
+    return data_location(db_url)
+
+
+def _load_catalog(settings: Settings) -> None:
+    """Load the catalog as each worker will, so that a bad entry stops the start here."""
+    from omnirouter.catalog.loader import load_catalog
+
+    load_catalog(
+        config=settings.catalog_config(),
+        env=os.environ,
+        sandbox=settings.sandbox,
+        data_dir=settings.data_dir,
+        config_source=settings.config or "config file",
+    )
 
 
 async def _prepare(settings: Settings) -> str | None:

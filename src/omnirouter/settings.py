@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import PositiveInt, SecretStr, field_validator
+from pydantic import PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "OMNIROUTER_CONFIG"
@@ -53,7 +53,15 @@ class Settings(BaseSettings):
     # Connections the kernel queues for a busy worker before it drops new ones, which clients then
     # retry only after 1, 3, 7, 15 s (capped by net.core.somaxconn).
     backlog: int = 4096
+    # A client that trickles its request (slowloris) holds a connection until these run out: seconds
+    # to send a request's complete headers, and of silence while its body is incomplete.
+    client_header_timeout: PositiveFloat = 10.0
+    client_body_timeout: PositiveFloat = 30.0
+    # Past this many open connections a worker answers 503 (each stream holds two sockets: keep it
+    # under half the open-files limit). Twice the 10,000-stream target of one instance.
+    max_connections_per_worker: PositiveInt = 20_000
     log_level: str = "info"
+    debug: bool = False  # full tracebacks for failures at start (serve --debug)
     config: str | None = None  # path of the YAML config file (also: serve --config)
 
     # Storage
