@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 
 from omnirouter.testing import FakeOpenAI, FakeOpenAIThread
 from tests.gateway import Gateway, postgres_url
+from tests.served import Served
 
 # Prices in USD per token, as the catalog writes them.
 ALPHA_PRICES = {"prompt": "0.000001", "completion": "0.000002"}
@@ -126,3 +128,21 @@ def make_gateway(tmp_path: Path, fake_a: Any, fake_b: Any) -> Iterator[Callable[
 def api_key(gateway: Gateway) -> str:
     """A fresh inference key with no limit."""
     return gateway.create_key()["key"]
+
+
+@pytest.fixture
+def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
+    """Start `omnirouter serve` processes (args, then OMNIROUTER_* env); killed and their databases
+    dropped after the test."""
+    started: list[Served] = []
+
+    def start(*args: str, **env: str) -> Served:
+        started.append(Served(tmp_path, *args, **env))
+        return started[-1]
+
+    yield start
+    for s in started:
+        if s.proc.poll() is None:
+            s.stop(signal.SIGKILL, drop=False)
+    for s in started:
+        s.database.drop()

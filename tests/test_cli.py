@@ -22,8 +22,9 @@ from tests.conftest import standard_config
 from tests.gateway import Gateway
 
 # Every OMNIROUTER_* variable a test run might carry, unset so each invocation sees only its own.
+# Port 0: `serve` checks that its address is free, and 8000 may be taken on a developer's machine.
 CLEAN_ENV = {"OMNIROUTER_DATABASE_URL": None, "OMNIROUTER_MANAGEMENT_KEY": None, "OMNIROUTER_CONFIG": None,
-             "OMNIROUTER_DATA_DIR": None}  # fmt: skip
+             "OMNIROUTER_DATA_DIR": None, "OMNIROUTER_PORT": "0"}  # fmt: skip
 
 
 def run(*args: str, env: dict[str, str | None] | None = None) -> Result:

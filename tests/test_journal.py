@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import shutil
-import signal
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -27,27 +26,9 @@ from omnirouter.store.journal import Journal, read_records, replay
 from omnirouter.store.tables import generations, usage_counters
 from tests.conftest import standard_config
 from tests.gateway import FreshDatabase
-from tests.test_serve import Served
 
 BURST = 48
 CONCURRENCY = 8
-
-
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator:
-    started: list[Served] = []
-
-    def start(*args: str, **env: str) -> Served:
-        s = Served(tmp_path, *args, **env)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.stop(signal.SIGKILL, drop=False)
-    for s in started:
-        s.database.drop()
 
 
 async def _burst(api: str, key: str) -> dict[str, Decimal]:
@@ -81,14 +62,14 @@ async def _burst(api: str, key: str) -> dict[str, Decimal]:
 
 
 @pytest.mark.parametrize("flush_interval", ["3600", "0.02"], ids=["nothing-flushed", "flushing"])
-def test_kill_9_loses_no_generation_a_client_was_told_about(served, tmp_path, fake_a, fake_b, flush_interval):
+def test_kill_9_loses_no_generation_a_client_was_told_about(serve, tmp_path, fake_a, fake_b, flush_interval):
     """With no flush before the kill, every generation must come from the journal; with flushes
     under way, the replay must also skip what a batch had committed, and count nothing twice."""
     config = tmp_path / "omnirouter.yaml"
     config.write_text(yaml.safe_dump(standard_config(fake_a.base_url, fake_b.base_url)))
     mgmt = new_key()
     env = {"OMNIROUTER_MANAGEMENT_KEY": mgmt}
-    s = served("--config", str(config), OMNIROUTER_FLUSH_INTERVAL=flush_interval, **env)
+    s = serve("--config", str(config), OMNIROUTER_FLUSH_INTERVAL=flush_interval, **env)
     admin = {"Authorization": f"Bearer {mgmt}"}
     key = httpx.post(s.api + "/keys", json={"name": "burst"}, headers=admin).json()["key"]
 
@@ -100,7 +81,7 @@ def test_kill_9_loses_no_generation_a_client_was_told_about(served, tmp_path, fa
     same = {"OMNIROUTER_DATA_DIR": s.env["OMNIROUTER_DATA_DIR"]}
     if s.database.url:
         same["OMNIROUTER_DATABASE_URL"] = s.database.url
-    again = served("--config", str(config), **env, **same)
+    again = serve("--config", str(config), **env, **same)
     try:
         with httpx.Client(base_url=again.api, headers={"Authorization": f"Bearer {key}"}, timeout=10) as c:
             for gen_id, cost in told.items():

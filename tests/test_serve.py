@@ -7,10 +7,8 @@ import os
 import resource
 import signal
 import socket
-import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
 
@@ -18,70 +16,9 @@ import httpx
 import pytest
 
 from omnirouter.governance.keys import new_key
-from tests.gateway import FreshDatabase
+from tests.served import children
 
 HELLO = [{"role": "user", "content": "hello sandbox"}]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Served:
-    def __init__(self, tmp: Path, *args: str, **env: str) -> None:
-        self.port = free_port()
-        self.database = FreshDatabase()
-        self.env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTER_")},
-            "OMNIROUTER_DATA_DIR": str(tmp / "data"),
-            **({"OMNIROUTER_DATABASE_URL": self.database.url} if self.database.url else {}),
-            **env,
-        }
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "omnirouter", "serve", "--port", str(self.port), *args],
-            env=self.env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.api = f"http://127.0.0.1:{self.port}/api/v1"
-        self.output: list[str] = []
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(self.api + "/models", timeout=1)
-                break
-            except httpx.TransportError as exc:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "serve did not start:\n" + (self.proc.stdout.read() if self.proc.stdout else "")
-                    ) from exc
-                time.sleep(0.1)
-
-    def stop(self, sig: int = signal.SIGTERM, *, drop: bool = True) -> str:
-        if self.proc.poll() is None:
-            self.proc.send_signal(sig)
-        out, _ = self.proc.communicate(timeout=60)
-        if drop:
-            self.database.drop()
-        return out
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator:
-    started: list[Served] = []
-
-    def start(*args: str, **env: str) -> Served:
-        s = Served(tmp_path, *args, **env)
-        started.append(s)
-        return s
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.stop(signal.SIGKILL)
 
 
 def test_sandbox_quickstart_mints_a_management_key(serve):
@@ -191,16 +128,6 @@ def test_two_workers_agree_on_keys_and_spend(serve):
         s.stop()
 
 
-def _children(pid: int) -> list[int]:
-    kids = []
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError):
-            # The parent pid is the second field after the parenthesised command name.
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
-                kids.append(int(stat.parent.name))
-    return kids
-
-
 def _established(pid: int, port: int) -> int:
     """How many TCP connections to `port` the process holds open."""
     inodes = set()
@@ -227,7 +154,7 @@ def test_two_workers_share_a_pool_of_connections_opened_at_once(serve):
             c.sendall(b"GET /api/v1/models HTTP/1.1\r\nHost: x\r\n\r\n")
         for c in conns:
             assert c.recv(65536).startswith(b"HTTP/1.1 200")
-        held = {pid: _established(pid, s.port) for pid in _children(s.proc.pid)}
+        held = {pid: _established(pid, s.port) for pid in children(s.proc.pid)}
         assert sum(held.values()) == 16
         assert len([n for n in held.values() if n]) == 2, held  # other children: multiprocessing's helpers
     finally:

@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +18,9 @@ import yaml
 from omnirouter.app import create_app
 from omnirouter.settings import Settings
 from tests.gateway import postgres_url
-from tests.test_serve import Served, _children, free_port
+from tests.served import children, free_port
 
 LINUX = sys.platform.startswith("linux")
-
-
-@pytest.fixture
-def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
-    started: list[Served] = []
-
-    def start(*args: str, **env: str) -> Served:
-        started.append(Served(tmp_path, *args, **env))
-        return started[-1]
-
-    yield start
-    for s in started:
-        if s.proc.poll() is None:
-            s.stop(signal.SIGKILL)
 
 
 def _state(pid: int) -> str | None:
@@ -50,7 +34,7 @@ def _state(pid: int) -> str | None:
 def _workers(parent: int) -> list[int]:
     """The uvicorn workers among the children (not multiprocessing's resource tracker)."""
     workers = []
-    for pid in _children(parent):
+    for pid in children(parent):
         with contextlib.suppress(OSError):
             if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 workers.append(pid)
