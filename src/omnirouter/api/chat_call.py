@@ -23,7 +23,12 @@ from omnirouter.state import AppState
 from omnirouter.store.fit import fit, text_columns
 from omnirouter.store.tables import generations
 
-GENERATION_TEXT = text_columns(generations)
+# The generation columns whose text comes from the client or the upstream (the rest is the gateway's own).
+GENERATION_TEXT = text_columns(
+    generations,
+    only=("session_id", "upstream_id", "finish_reason", "native_finish_reason", "http_referer", "app_title",
+          "user_agent", "external_user"),
+)  # fmt: skip
 
 
 def estimate_tokens(chars: int) -> int:

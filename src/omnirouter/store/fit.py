@@ -16,9 +16,13 @@ from sqlalchemy import String, Table
 TextColumns = tuple[tuple[str, int | None], ...]
 
 
-def text_columns(table: Table) -> TextColumns:
-    """The table's text columns and their lengths (None for unbounded text)."""
-    return tuple((c.name, c.type.length) for c in table.columns if isinstance(c.type, String))
+def text_columns(table: Table, only: tuple[str, ...] | None = None) -> TextColumns:
+    """The table's text columns (those named in `only`, if given) and their lengths (None: unbounded)."""
+    return tuple(
+        (c.name, c.type.length)
+        for c in table.columns
+        if isinstance(c.type, String) and (only is None or c.name in only)
+    )
 
 
 def fit(row: dict[str, Any], columns: TextColumns) -> dict[str, Any]:
