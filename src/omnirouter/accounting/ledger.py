@@ -67,6 +67,15 @@ def add_spend(into: Counts, spend: Spend) -> None:
             _add(into, (scope, period, start), spend.cost, spend.byok, 1)
 
 
+def _give_back(held: dict[str, Decimal], scope: str, amount: Decimal) -> None:
+    """Subtract `amount` from what `scope` holds, dropping the entry at zero (the dict stays small)."""
+    left = held[scope] - amount
+    if left:
+        held[scope] = left
+    else:
+        del held[scope]
+
+
 @dataclass
 class Reservation:
     id: int
@@ -153,17 +162,9 @@ class Ledger:
     def release(self, reservation: Reservation) -> None:
         """Give back what a reservation holds (its slots too). Releasing twice is harmless."""
         for scope in reservation.scopes:
-            left = self.reserved[scope] - reservation.amount
-            if left:
-                self.reserved[scope] = left
-            else:
-                del self.reserved[scope]
+            _give_back(self.reserved, scope, reservation.amount)
             if reservation.exposure:
-                left = self.exposed[scope] - reservation.exposure
-                if left:
-                    self.exposed[scope] = left
-                else:
-                    del self.exposed[scope]
+                _give_back(self.exposed, scope, reservation.exposure)
         for scope in reservation.overrun:
             if self.overrun.get(scope) is reservation:
                 del self.overrun[scope]
