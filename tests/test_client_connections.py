@@ -105,7 +105,7 @@ def test_many_slow_connections_are_all_closed_and_requests_still_served(gw: Gate
 def test_a_stalled_body_is_cut_off(gw: Gateway) -> None:
     head = f"POST /api/v1/keys HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {gw.management_key}\r\n"
     with connect(gw) as sock:
-        sock.sendall(head.encode() + b"Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"na")
+        sock.sendall(head.encode() + b'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"na')
         took, answer = read_until_closed(sock, 10)
     assert TIMEOUT * 0.9 <= took < CLOSED_BY, took
     assert answer.startswith(REQUEST_TIMEOUT), answer

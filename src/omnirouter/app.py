@@ -20,7 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.api import chat, credits, generation, keys, models, openapi, unavailable
 from omnirouter.api.chat_stream import KeepAlive
-from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
+from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
@@ -62,7 +62,7 @@ def api_routes() -> list[Any]:
 
 async def _api_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, ApiError)
-    return exc.response()
+    return error_response(exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> JSONResponse:
@@ -71,7 +71,7 @@ async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 405:
         headers["Allow"] = _allowed_methods(request)
-    return ApiError(exc.status_code, message, headers=headers or None).response()
+    return error_response(ApiError(exc.status_code, message, headers=headers or None))
 
 
 def _allowed_methods(request: Request) -> str:
@@ -90,18 +90,18 @@ def _allowed_methods(request: Request) -> str:
 async def _client_gone(request: Request, exc: Exception) -> JSONResponse:
     """The client left, or was cut off for stalling, before its body came: nothing to log, and the
     answer reaches no one."""
-    return ApiError(408, "Request Timeout").response()
+    return error_response(ApiError(408, "Request Timeout"))
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return ApiError(500, MASKED_500_MESSAGE).response()
+    return error_response(ApiError(500, MASKED_500_MESSAGE))
 
 
 async def _database_error(request: Request, exc: Exception) -> JSONResponse:
     """503 while the database is unreachable (one log line per outage), else a 500 as any other."""
     if (err := unavailable.answer(request.app.state.omni, exc)) is not None:
-        return err.response()
+        return error_response(err)
     return await _unexpected(request, exc)
 
 

@@ -221,7 +221,7 @@ def _key_options(command: Any) -> Any:
 
 def _keys_run(config: str | None, work: Any) -> Any:
     """Run `work(db)` against the configured database; the API's errors become the CLI's."""
-    from omnirouter.api.errors import ApiError
+    from omnirouter.errors import GatewayError
     from omnirouter.store.db import Database
 
     settings = _settings(config)
@@ -236,7 +236,7 @@ def _keys_run(config: str | None, work: Any) -> Any:
 
     try:
         return asyncio.run(run())
-    except ApiError as err:
+    except GatewayError as err:
         if err.status == 400:
             raise click.UsageError(err.message) from None
         raise click.ClickException(err.message) from None

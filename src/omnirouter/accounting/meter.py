@@ -25,8 +25,8 @@ from decimal import ROUND_FLOOR, Decimal
 from omnirouter.accounting.cost import max_output_price, max_prompt_price, worst_case
 from omnirouter.accounting.ledger import INSTANCE, ZERO, Ledger, Reservation
 from omnirouter.accounting.periods import LIMIT_NAME, WINDOW_OF_RESET
-from omnirouter.api.errors import ApiError
 from omnirouter.catalog.types import Pricing
+from omnirouter.errors import GatewayError
 from omnirouter.governance.keys import KeyRecord
 
 DEFAULT_MAX_COMPLETION = 4096
@@ -71,7 +71,7 @@ def reserve(
     key_limit_status: int,
     exposure: Decimal | None = None,
 ) -> Reservation:
-    """Admit a request or raise the ApiError that refuses it. `exposure` is its worst case at what
+    """Admit a request or raise the GatewayError that refuses it. `exposure` is its worst case at what
     the upstream can produce (None: trust max_completion)."""
     scopes = (key.scope, INSTANCE)
     key_room = key_unspent(ledger, key)  # limit less spent, before anything in flight
@@ -83,18 +83,18 @@ def reserve(
 
     if key_left is not None and key_left <= 0:
         window = LIMIT_NAME[WINDOW_OF_RESET[key.limit_reset]]
-        raise ApiError(
+        raise GatewayError(
             key_limit_status,
             f"Key limit exceeded ({window} limit). Raise the key's limit or wait for it to reset.",
         )
     if credit_left is not None and credit_left <= 0:
-        raise ApiError(402, "Insufficient credits. Add more using `omnirouter credits add AMOUNT`.")
+        raise GatewayError(402, "Insufficient credits. Add more using `omnirouter credits add AMOUNT`.")
 
     need = worst_case(pricing, prompt_tokens, max_completion)
     budget = min(x for x in (key_left, credit_left) if x is not None)
     if need > budget:
         which = "the key's limit" if budget == key_left else "the instance's credits"
-        raise ApiError(
+        raise GatewayError(
             402,
             f"This request requires more credits, or fewer max_tokens. You requested up to {max_completion} "
             f"tokens, but can only afford {_affordable_tokens(budget, pricing, prompt_tokens)} with {which}.",
@@ -115,9 +115,9 @@ def reserve(
     return ledger.reserve(scopes, need, exposure, tuple(overrun))
 
 
-def _overrun_taken(instance: bool) -> ApiError:
+def _overrun_taken(instance: bool) -> GatewayError:
     what = "The instance's remaining credits are" if instance else "This key's remaining limit is"
-    return ApiError(
+    return GatewayError(
         429,
         f"{what} held by requests in flight whose upstreams may produce more than their max_tokens. "
         f"Retry when they finish.",

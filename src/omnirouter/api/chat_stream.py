@@ -12,7 +12,7 @@ from starlette.types import Receive, Scope, Send
 
 from omnirouter.accounting.cost import Cost, Usage
 from omnirouter.api.chat_call import Call, usage_of, usage_payload
-from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
+from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import encode
 from omnirouter.batched_writes import DIRECT_BODY, DirectBody
 from omnirouter.formats.openai_chat import normalize_finish
@@ -187,7 +187,7 @@ class ChatStream:
             if self.committed:
                 return False
             assert self.send is not None
-            response = err.response()
+            response = error_response(err)
             response.headers["x-generation-id"] = self.call.gen_id
             self.committed = self.closed = self.done = True
             await response({"type": "http"}, _no_receive, self.send)

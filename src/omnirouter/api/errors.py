@@ -1,50 +1,18 @@
-"""Errors in the OpenRouter envelope: ``{"error": {"code", "message", "metadata"}}``.
+"""GatewayError as an HTTP answer in OpenRouter's envelope (the chat and management APIs' own).
 
-Handlers raise ``ApiError``; the middleware in ``app.py`` turns it into the envelope of the API format
-the client spoke (only the OpenRouter/OpenAI one so far).
+``ApiError`` is the name the HTTP layer has always used for GatewayError; other client formats render
+errors through their ``ClientFormat``.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from omnirouter.api.jsonio import JSONResponse
+from omnirouter.errors import MASKED_500_MESSAGE, GatewayError, bad_request, not_found
 
-MASKED_500_MESSAGE = "Internal Server Error"
+ApiError = GatewayError
 
-
-class ApiError(Exception):
-    def __init__(
-        self,
-        status: int,
-        message: str,
-        metadata: dict[str, Any] | None = None,
-        *,
-        headers: dict[str, str] | None = None,
-        extra: dict[str, Any] | None = None,
-    ) -> None:
-        super().__init__(message)
-        self.status = status
-        self.message = message
-        self.metadata = metadata
-        self.headers = headers
-        self.extra = extra  # additional keys inside "error" (e.g. "availability")
-
-    def body(self) -> dict[str, Any]:
-        error: dict[str, Any] = {"code": self.status, "message": self.message}
-        if self.metadata is not None:
-            error["metadata"] = self.metadata
-        if self.extra:
-            error.update(self.extra)
-        return {"error": error}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body(), status_code=self.status, headers=self.headers)
+__all__ = ["MASKED_500_MESSAGE", "ApiError", "GatewayError", "bad_request", "error_response", "not_found"]
 
 
-def bad_request(message: str, **metadata: Any) -> ApiError:
-    return ApiError(400, message, metadata or None)
-
-
-def not_found(message: str) -> ApiError:
-    return ApiError(404, message)
+def error_response(err: GatewayError) -> JSONResponse:
+    return JSONResponse(err.body(), status_code=err.status, headers=err.headers)

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 from msgspec import Meta
 
-from omnirouter.api.errors import ApiError
+from omnirouter.errors import GatewayError
 from omnirouter.formats.chat_messages import Message, explain
 
 # A price may be a JSON number or a decimal string (the OpenAPI type).
@@ -152,15 +152,15 @@ PARAMETER_OF_FIELD = {
 
 def parse(body: Any) -> ChatRequest:
     if not isinstance(body, dict):
-        raise ApiError(400, "Request body must be a JSON object")
+        raise GatewayError(400, "Request body must be a JSON object")
     try:
         req = msgspec.convert(body, ChatRequest)
     except msgspec.ValidationError as exc:
         if not _integral_floats_to_int(body):
-            raise ApiError(400, f"Invalid request: {explain(str(exc), body)}") from None
+            raise GatewayError(400, f"Invalid request: {explain(str(exc), body)}") from None
         return parse(body)
     if req.messages is None and req.prompt is None:
-        raise ApiError(400, 'Input required: specify "messages" or "prompt"')
+        raise GatewayError(400, 'Input required: specify "messages" or "prompt"')
     if req.provider is not None and req.provider.max_price is not None:
         _check_max_price(req.provider.max_price)
     return req
@@ -193,7 +193,7 @@ def _check_max_price(mp: MaxPrice) -> None:
         except InvalidOperation:
             ok = False
         if not ok:
-            raise ApiError(400, f"Invalid request: provider.max_price.{name} must be a number, got {value!r}")
+            raise GatewayError(400, f"Invalid request: provider.max_price.{name} must be a number, got {value!r}")
 
 
 def requested_parameters(body: dict[str, Any]) -> set[str]:

@@ -14,8 +14,8 @@ from msgspec import UNSET, Meta, UnsetType
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.meter import key_remaining
 from omnirouter.accounting.periods import WINDOW_OF_RESET, window_end, window_starts
-from omnirouter.api.errors import ApiError, not_found
 from omnirouter.api.jsonio import money
+from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance.keys import KeyRecord, KeyStore, key_hash, mask, new_key
 from omnirouter.store import repo
 from omnirouter.store.db import Database
@@ -111,9 +111,9 @@ def parse(raw: bytes, kind: type[msgspec.Struct]) -> Any:
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
     except msgspec.ValidationError as exc:
-        raise ApiError(400, f"Invalid request: {exc}") from None
+        raise GatewayError(400, f"Invalid request: {exc}") from None
     except msgspec.DecodeError:
-        raise ApiError(400, "Invalid JSON in request body") from None
+        raise GatewayError(400, "Invalid JSON in request body") from None
 
 
 # -- what clients read
@@ -225,9 +225,9 @@ async def create(
     now = datetime.now(UTC)
     if body.expires_at is not None:
         if body.expires_at.tzinfo is None or body.expires_at.utcoffset() != UTC.utcoffset(None):
-            raise ApiError(400, "expires_at must be an ISO 8601 timestamp in UTC (ending in Z or +00:00)")
+            raise GatewayError(400, "expires_at must be an ISO 8601 timestamp in UTC (ending in Z or +00:00)")
         if body.expires_at <= now:
-            raise ApiError(400, "expires_at must be in the future")
+            raise GatewayError(400, "expires_at must be in the future")
     secret = new_key()
     record = KeyRecord(
         hash=key_hash(secret),
@@ -259,7 +259,7 @@ async def listed(
 ) -> list[KeyRecord]:
     """One page of a workspace's inference keys (the default workspace's when none is named)."""
     if offset < 0:
-        raise ApiError(400, "offset must be >= 0")
+        raise GatewayError(400, "offset must be >= 0")
     workspace = workspace_id or DEFAULT_WORKSPACE
     now = datetime.now(UTC)
     async with db.engine.connect() as conn:

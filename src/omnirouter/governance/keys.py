@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from omnirouter.api.errors import ApiError
+from omnirouter.errors import GatewayError
 
 KEY_PREFIX = "sk-or-v1-"
 LIMIT_RESETS = ("daily", "weekly", "monthly")
@@ -158,11 +158,11 @@ class KeyStore:
     def admit(record: KeyRecord | None) -> KeyRecord:
         """The caller's key if it may be used now, else a 401 saying why not."""
         if record is None:
-            raise ApiError(401, "Invalid API key")
+            raise GatewayError(401, "Invalid API key")
         if record.disabled:
-            raise ApiError(401, "API key is disabled")
+            raise GatewayError(401, "API key is disabled")
         if record.expires_at is not None and record.expired(datetime.now(UTC)):
-            raise ApiError(401, "API key has expired")
+            raise GatewayError(401, "API key has expired")
         return record
 
 

@@ -67,6 +67,27 @@ class Timeouts:
     total: float
 
 
+@dataclass(frozen=True)
+class Credentials:
+    """What one call authenticates with upstream: the provider's configured secret by default; a
+    BYOK key or a signed-request identity later. Adapters read it per call, never from the provider."""
+
+    api_key: str | None = None
+
+
+@dataclass(frozen=True)
+class UpstreamContext:
+    """Per-request facts an adapter may need beyond the body: the credentials, and client headers
+    meant for the upstream (`anthropic-beta`), lower-case names."""
+
+    credentials: Credentials = field(default_factory=Credentials)
+    headers: dict[str, str] = field(default_factory=dict)
+
+
+# Client request headers forwarded (in UpstreamContext.headers) to the adapters that understand them.
+FORWARDED_HEADERS = ("anthropic-beta",)
+
+
 @dataclass
 class StreamResult:
     """An upstream stream that has answered 200. Iterate `chunks`; always `close()` it."""
@@ -93,14 +114,27 @@ class StreamResult:
 
 
 class Adapter(Protocol):
+    """One provider API. `body` is the internal (chat) request prepared for this endpoint: its
+    upstream model name, the gateway's control fields removed, unsupported parameters dropped."""
+
     async def complete(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
         """Send a non-streaming request; return the response body or raise UpstreamError."""
         ...
 
     async def stream(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
     ) -> StreamResult:
         """Open a streaming request; return once the upstream answered 200, or raise UpstreamError."""
         ...

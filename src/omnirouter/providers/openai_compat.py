@@ -16,7 +16,7 @@ import msgspec
 
 from omnirouter import __version__
 from omnirouter.catalog.types import Endpoint, Provider
-from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
 
 _decode = msgspec.json.decode
@@ -107,7 +107,12 @@ class OpenAICompatAdapter:
         return await self.pool.request(target[0], payload, timeouts, stream=stream)
 
     async def complete(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
         resp = await self._send(provider, body, timeouts, stream=False)
         try:
@@ -127,7 +132,12 @@ class OpenAICompatAdapter:
         return data
 
     async def stream(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
     ) -> StreamResult:
         resp = await self._send(provider, body, timeouts, stream=True)
         if resp.status != 200:

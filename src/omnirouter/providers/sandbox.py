@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from omnirouter.catalog.types import Endpoint, Provider
-from omnirouter.providers.base import StreamResult, Timeouts
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext
 
 FIRST_TOKEN_SECONDS = 0.02
 PER_TOKEN_SECONDS = 0.002
@@ -52,7 +52,12 @@ def _usage(prompt: int, completion: int) -> dict[str, Any]:
 
 class SandboxAdapter:
     async def complete(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
         tokens = _answer(body, endpoint.upstream_model)
         full = len(tokens) == len(_answer({**body, "max_tokens": None}, endpoint.upstream_model))
@@ -73,7 +78,12 @@ class SandboxAdapter:
         }
 
     async def stream(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
     ) -> StreamResult:
         return StreamResult(chunks=self._chunks(body, endpoint.upstream_model))
 

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
+from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.formats.openai_chat import dropped_parameters, upstream_body
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
 from omnirouter.routing.availability import availability_error
@@ -59,11 +59,11 @@ class Attempt:
         }
 
 
-class RouteFailed(ApiError):
+class RouteFailed(GatewayError):
     """The client-facing error of a request whose every attempt failed, with the attempts made, so
     the generation record can list them."""
 
-    def __init__(self, err: ApiError, attempts: list[Attempt]) -> None:
+    def __init__(self, err: GatewayError, attempts: list[Attempt]) -> None:
         super().__init__(err.status, err.message, err.metadata, headers=err.headers, extra=err.extra)
         self.attempts = attempts
 
@@ -107,7 +107,7 @@ def scrub(text: str | None, secret: str | None) -> str | None:
     return _SECRET_LIKE.sub("[redacted]", text)
 
 
-def provider_error(err: UpstreamError, candidate: Candidate) -> ApiError:
+def provider_error(err: UpstreamError, candidate: Candidate) -> GatewayError:
     """The client-facing error for one failed attempt: the upstream's own status for request errors,
     502/503/504 for the provider's failures; a 500's details are masked."""
     error_type = err.error_type
@@ -117,7 +117,7 @@ def provider_error(err: UpstreamError, candidate: Candidate) -> ApiError:
         status = STATUS_OF_ERROR_TYPE.get(error_type, 502)
     metadata: dict[str, Any] = {"provider_name": candidate.provider.name, "error_type": error_type}
     if status == 500:
-        return ApiError(500, MASKED_500_MESSAGE, metadata)
+        return GatewayError(500, MASKED_500_MESSAGE, metadata)
     secret = candidate.provider.api_key
     metadata["raw"] = scrub(err.raw, secret)
     if err.provider_code:
@@ -126,10 +126,10 @@ def provider_error(err: UpstreamError, candidate: Candidate) -> ApiError:
     message = scrub(err.message, secret) or ""
     if status >= 500:
         message = f"Provider returned error: {message}"
-    return ApiError(status, message, metadata, headers=headers)
+    return GatewayError(status, message, metadata, headers=headers)
 
 
-def _all_failed(attempts: list[Attempt], requested: list[str]) -> ApiError:
+def _all_failed(attempts: list[Attempt], requested: list[str]) -> GatewayError:
     last = attempts[-1]
     assert last.error is not None
     if len(attempts) == 1:
@@ -177,10 +177,10 @@ def falls_back(err: UpstreamError) -> bool:
     return True
 
 
-def _deadline_error(attempts: list[Attempt], requested: list[str]) -> ApiError:
+def _deadline_error(attempts: list[Attempt], requested: list[str]) -> GatewayError:
     previous = [{"provider": a.candidate.provider.name, "code": a.error.error_type if a.error else None,
                  "status": a.status} for a in attempts]  # fmt: skip
-    return ApiError(
+    return GatewayError(
         504,
         f"The request's deadline passed after {len(attempts)} attempt(s)",
         {"error_type": "timeout", "previous_errors": previous},

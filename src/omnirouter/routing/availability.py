@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnirouter.api.errors import ApiError
+from omnirouter.errors import GatewayError
 
 DOCS_URL = "https://openrouter.ai/docs/api_reference/errors-and-debugging"
 
@@ -29,7 +29,7 @@ def availability_error(
     fallback_models: list[str] | None = None,
     retry_after: float | None = None,
     previous_errors: list[dict[str, Any]] | None = None,
-) -> ApiError:
+) -> GatewayError:
     status, error_type, retryable = CODES[code]
     availability: dict[str, Any] = {
         "code": code,
@@ -47,7 +47,7 @@ def availability_error(
     if previous_errors:
         metadata["previous_errors"] = previous_errors
     headers = {"Retry-After": str(int(retry_after + 0.999))} if retry_after is not None else None
-    return ApiError(
+    return GatewayError(
         status,
         message,
         metadata,

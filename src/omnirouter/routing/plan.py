@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from omnirouter.api.errors import ApiError
 from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.catalog.types import Endpoint, Model, Provider
+from omnirouter.errors import GatewayError
 from omnirouter.formats.openai_chat import ChatRequest, Percentiles, ProviderPrefs, SortConfig
 from omnirouter.routing.availability import availability_error
 from omnirouter.routing.health import Health
@@ -243,7 +243,7 @@ class Planner:
         if not ids:
             if self.default_model:
                 return [self.default_model]
-            raise ApiError(400, 'No model specified: set "model" (or "models")')
+            raise GatewayError(400, 'No model specified: set "model" (or "models")')
         return ids
 
     # -- steps

@@ -21,9 +21,9 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from omnirouter.api.errors import ApiError
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.types import Model
+from omnirouter.errors import GatewayError
 from omnirouter.formats.chat_messages import TextPart
 from omnirouter.formats.openai_chat import ChatRequest
 
@@ -98,10 +98,10 @@ class AutoRouter:
             return [str(plugin["pin_model"])]
         models = self.candidates(plugin, needs_tools)
         if not models:
-            raise ApiError(404, "No models match your request and model restrictions")
+            raise GatewayError(404, "No models match your request and model restrictions")
         tier = plugin.get("cost_tier") or "low"
         if tier not in COST_TIERS:
-            raise ApiError(400, f"cost_tier must be one of {', '.join(COST_TIERS)}")
+            raise GatewayError(400, f"cost_tier must be one of {', '.join(COST_TIERS)}")
         ranked = self.rank(models, classify(_last_user_text(req.messages) or (req.prompt or "")), tier)[:TOP_N]
         ids = [m.id for m in ranked]
         if session:
@@ -152,6 +152,6 @@ class FreeRouter:
             and (not needs_tools or "tools" in m.supported_parameters)
         ]  # fmt: skip
         if not free:
-            raise ApiError(404, "No free models are available on this instance for this request")
+            raise GatewayError(404, "No free models are available on this instance for this request")
         self.rng.shuffle(free)
         return [f"{m}:free" for m in free[:TOP_N]]
