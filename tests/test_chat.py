@@ -153,7 +153,7 @@ def test_unsupported_parameters_are_dropped(gateway, api_key, fake_a):
             },
         )
     assert r.status_code == 200, r.text
-    assert r.headers["x-openrouter-dropped-parameters"] == "seed, logit_bias"
+    assert r.headers["x-omnirouter-dropped-params"] == "seed, logit_bias"
     sent = fake_a.fake.last_request.json
     assert sent["temperature"] == 0.3
     assert "seed" not in sent and "logit_bias" not in sent
@@ -186,13 +186,13 @@ def test_a_dropped_parameter_is_named_in_a_header(gateway, api_key, fake_a, stre
     with gateway.client(api_key) as c:
         r = c.post("/chat/completions", json={**body, "top_k": 40})
         assert r.status_code == 200, r.text
-        assert r.headers["x-openrouter-dropped-parameters"] == "top_k"
+        assert r.headers["x-omnirouter-dropped-params"] == "top_k"
         sent = fake_a.fake.last_request.json
         assert "top_k" not in sent and sent["temperature"] == 0.2
 
         r = c.post("/chat/completions", json=body)  # nothing dropped: no header
         assert r.status_code == 200, r.text
-        assert "x-openrouter-dropped-parameters" not in r.headers
+        assert "x-omnirouter-dropped-params" not in r.headers
     if stream:
         assert r.headers["content-type"].startswith("text/event-stream") and r.text.endswith("data: [DONE]\n\n")
 
@@ -230,13 +230,13 @@ def test_the_header_names_what_the_answering_endpoint_dropped(make_gateway, fake
     with gw.client(key) as c:
         r = c.post("/chat/completions", json=body)  # Fake A answers, with top_k
         assert r.status_code == 200, r.text
-        assert "x-openrouter-dropped-parameters" not in r.headers
+        assert "x-omnirouter-dropped-params" not in r.headers
         assert fake_a.fake.last_request.json["top_k"] == 5
 
         fake_a.fake.script(Status(503))  # Fake A fails, so Fake B answers, without top_k
         r = c.post("/chat/completions", json=body)
         assert r.status_code == 200, r.text
-        assert r.headers["x-openrouter-dropped-parameters"] == "top_k"
+        assert r.headers["x-omnirouter-dropped-params"] == "top_k"
         assert fake_a.fake.last_request.json["top_k"] == 5
         assert "top_k" not in fake_b.fake.last_request.json
 
@@ -272,7 +272,7 @@ def test_structured_output_reaches_claude_through_an_endpoint_that_takes_it(make
         r = c.post("/chat/completions", json=body)
         assert r.status_code == 200, r.text
         assert r.json()["provider"] == "OpenRouter"
-        assert "x-openrouter-dropped-parameters" not in r.headers
+        assert "x-omnirouter-dropped-params" not in r.headers
         assert fake_b.fake.last_request.json["response_format"] == JSON_SCHEMA_FORMAT
         assert fake_a.fake.requests == []
 
@@ -281,7 +281,7 @@ def test_structured_output_reaches_claude_through_an_endpoint_that_takes_it(make
         r = c.post("/chat/completions", json=only_anthropic)
         assert r.status_code == 200, r.text
         assert r.json()["provider"] == "Anthropic"
-        assert r.headers["x-openrouter-dropped-parameters"] == "response_format"
+        assert r.headers["x-omnirouter-dropped-params"] == "response_format"
         assert "response_format" not in fake_a.fake.last_request.json
 
 

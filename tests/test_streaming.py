@@ -181,7 +181,7 @@ def test_a_client_that_reads_slowly_gets_every_event_in_order_and_holds_the_upst
     out in order once it reads again. The queue stays small: past it the gateway stops reading the
     upstream, so the upstream waits for the client instead of the gateway buffering its output; the
     time it waits is not upstream silence (the read-idle limit here is shorter than the client's stall)."""
-    from omnirouter.api.chat_stream import ChatStream
+    from omnirouter.pipeline.stream import InferenceStream as ChatStream
 
     gateway = make_gateway(upstream_first_byte_timeout=0.5)
     api_key = gateway.create_key()["key"]

@@ -18,14 +18,16 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
-from omnirouter.api import chat, credits, generation, keys, models, openapi, unavailable
-from omnirouter.api.chat_stream import KeepAlive
+from omnirouter.api import credits, generation, keys, models, openapi, unavailable
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
+from omnirouter.formats.openai_chat import CHAT
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
+from omnirouter.pipeline.endpoint import InferenceEndpoint
+from omnirouter.pipeline.stream import KeepAlive
 from omnirouter.providers import build_adapters
 from omnirouter.providers.base import Adapter
 from omnirouter.providers.http1 import Pool
@@ -44,14 +46,17 @@ from omnirouter.store.writer import Recorder
 log = logging.getLogger("omnirouter")
 
 
-CHAT = chat.ChatCompletions()
+# The inference operations: each is the one pipeline speaking one client format (formats/).
+INFERENCE: dict[str, InferenceEndpoint] = {
+    "/chat/completions": InferenceEndpoint(CHAT),
+}
 GC_THRESHOLDS = (20_000, 20, 50)
 API_ROOTS = ("/api/v1", "/v1")
 
 
 def api_routes() -> list[Any]:
     return [
-        Route("/chat/completions", CHAT, methods=["POST"]),
+        *(Route(path, endpoint, methods=["POST"]) for path, endpoint in INFERENCE.items()),
         *models.routes,
         *keys.routes,
         *credits.routes,
@@ -181,7 +186,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         },
         lifespan=lifespan,
     )
-    return Gateway(starlette, {f"{root}/chat/completions": CHAT for root in API_ROOTS})
+    return Gateway(starlette, {root + path: endpoint for root in API_ROOTS for path, endpoint in INFERENCE.items()})
 
 
 class Gateway:

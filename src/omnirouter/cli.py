@@ -243,7 +243,7 @@ def _keys_run(config: str | None, work: Any) -> Any:
 
 
 def _echo_json(payload: Any) -> None:
-    from omnirouter.api.jsonio import encode
+    from omnirouter.jsonio import encode
 
     click.echo(encode(payload).decode())
 
@@ -269,8 +269,8 @@ def keys_create(
     as_json: bool,
 ) -> None:
     """Create a key named NAME; print its secret, shown only this once."""
-    from omnirouter.api.jsonio import encode
     from omnirouter.governance import key_service as ks
+    from omnirouter.jsonio import encode
 
     fields: dict[str, Any] = {"name": name, "include_byok_in_limit": include_byok_in_limit}
     if limit is not None:

@@ -11,9 +11,9 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from omnirouter.accounting.ledger import Ledger
-    from omnirouter.api.chat_stream import KeepAlive
     from omnirouter.catalog.catalog import Catalog
     from omnirouter.governance.keys import KeyStore
+    from omnirouter.pipeline.stream import KeepAlive
     from omnirouter.providers.http1 import Pool
     from omnirouter.routing.engine import Routing
     from omnirouter.settings import Settings

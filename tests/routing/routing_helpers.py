@@ -16,11 +16,11 @@ from typing import Any
 import httpx
 from tests.gateway import Gateway
 
-from omnirouter.api.chat_call import estimate_tokens
 from omnirouter.api.jsonio import encode
 from omnirouter.app import build_routing
 from omnirouter.catalog.loader import CatalogLayers
 from omnirouter.formats import openai_chat
+from omnirouter.pipeline.call import estimate_tokens
 from omnirouter.routing.engine import Routing
 from omnirouter.routing.plan import Needs, Plan
 from omnirouter.settings import Settings

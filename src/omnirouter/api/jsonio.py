@@ -1,23 +1,14 @@
-"""JSON in and out with msgspec: one encoder, Decimal written as a JSON number."""
+"""JSON answers for the HTTP layer; the codec itself is omnirouter.jsonio."""
 
 from __future__ import annotations
 
-from decimal import Decimal
 from typing import Any
 
-import msgspec
 from starlette.responses import Response
 
+from omnirouter.jsonio import decode, encode, encoder, money
 
-def _enc_hook(obj: Any) -> Any:
-    raise NotImplementedError(f"cannot encode {type(obj).__name__}")
-
-
-# Money leaves the server as a JSON number with every digit the Decimal has ("0.00042", not a float's
-# rounding), so what a client reads is exactly what the ledger holds.
-encoder = msgspec.json.Encoder(decimal_format="number", enc_hook=_enc_hook)
-encode = encoder.encode
-decode = msgspec.json.decode
+__all__ = ["JSONResponse", "decode", "encode", "encoder", "money"]
 
 
 class JSONResponse(Response):
@@ -25,11 +16,3 @@ class JSONResponse(Response):
 
     def render(self, content: Any) -> bytes:
         return encode(content)
-
-
-def money(value: Decimal | None) -> Decimal | None:
-    """Normalise a Decimal for output: no exponent, no trailing zeros ("0.00012", "5")."""
-    if value is None:
-        return None
-    q = value.normalize()
-    return q.quantize(Decimal(1)) if q == q.to_integral() else q

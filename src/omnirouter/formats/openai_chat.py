@@ -7,6 +7,7 @@ The body is decoded once to a dict. `ChatRequest` validates only the fields the 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
@@ -15,6 +16,7 @@ from msgspec import Meta
 
 from omnirouter.errors import GatewayError
 from omnirouter.formats.chat_messages import Message, explain
+from omnirouter.jsonio import encode
 
 # A price may be a JSON number or a decimal string (the OpenAPI type).
 PriceText = Annotated[str, Meta(pattern=r"^[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?$")]
@@ -261,3 +263,42 @@ def normalize_finish(reason: Any) -> str | None:
     if reason is None or reason == "":
         return None
     return FINISH_REASONS.get(str(reason), "stop")
+
+
+class ChatEncoder:
+    """Chat's stream is the internal stream: each chunk is one `data:` event, as it is."""
+
+    __slots__ = ()
+
+    @staticmethod
+    def chunk(chunk: dict[str, Any]) -> bytes:
+        return b"data: " + encode(chunk) + b"\n\n"
+
+    @staticmethod
+    def done() -> bytes:
+        return b"data: [DONE]\n\n"
+
+
+class ChatFormat:
+    """OpenRouter's Chat Completions: the internal form itself, so nothing is translated."""
+
+    name = "chat"
+    native_api = "openai"
+    _encoder = ChatEncoder()
+
+    def parse(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise GatewayError(400, "Request body must be a JSON object")
+        return body
+
+    def render(self, completion: dict[str, Any]) -> dict[str, Any]:
+        return completion
+
+    def encoder(self, request: dict[str, Any]) -> ChatEncoder:
+        return self._encoder
+
+    def error(self, err: GatewayError) -> tuple[int, dict[str, Any]]:
+        return err.status, err.body()
+
+
+CHAT = ChatFormat()

@@ -14,9 +14,9 @@ from msgspec import UNSET, Meta, UnsetType
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.meter import key_remaining
 from omnirouter.accounting.periods import WINDOW_OF_RESET, window_end, window_starts
-from omnirouter.api.jsonio import money
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance.keys import KeyRecord, KeyStore, key_hash, mask, new_key
+from omnirouter.jsonio import money
 from omnirouter.store import repo
 from omnirouter.store.db import Database
 

@@ -1,4 +1,7 @@
-"""The SSE answer of /chat/completions: keep-alive, relay, in-band errors, cancellation."""
+"""The SSE answer of an inference endpoint: keep-alive, relay, in-band errors, cancellation.
+
+The stream is produced as OpenRouter chat chunks; the client format's StreamEncoder frames each
+(for chat, as it is)."""
 
 from __future__ import annotations
 
@@ -11,20 +14,19 @@ from typing import Any
 from starlette.types import Receive, Scope, Send
 
 from omnirouter.accounting.cost import Cost, Usage
-from omnirouter.api.chat_call import Call, usage_of, usage_payload
-from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
-from omnirouter.api.jsonio import encode
 from omnirouter.batched_writes import DIRECT_BODY, DirectBody
+from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.formats.openai_chat import normalize_finish
+from omnirouter.pipeline.answer import send_error
+from omnirouter.pipeline.attempt import Outcome, RouteFailed, attempt, provider_error
+from omnirouter.pipeline.call import Call, usage_of, usage_payload
 from omnirouter.providers.base import StreamResult, UpstreamError
-from omnirouter.routing.attempt import Outcome, RouteFailed, attempt, provider_error
 from omnirouter.routing.plan import Candidate
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 # Relayed bytes queued for a slow client past which the upstream is paused, so that a client that
 # reads slowly holds the upstream back (through TCP) instead of growing the gateway's memory.
 BACKLOG_LIMIT = 64 * 1024
-DONE = b"data: [DONE]\n\n"
 SSE_HEADERS = [
     (b"content-type", b"text/event-stream"),
     (b"cache-control", b"no-cache"),
@@ -38,16 +40,16 @@ class KeepAlive:
 
     def __init__(self, interval: float) -> None:
         self.interval = interval
-        self.streams: set[ChatStream] = set()
+        self.streams: set[InferenceStream] = set()
         self.pending: set[asyncio.Task[None]] = set()
         self.task: asyncio.Task[None] | None = None
 
-    def add(self, stream: ChatStream) -> None:
+    def add(self, stream: InferenceStream) -> None:
         self.streams.add(stream)
         if self.task is None or self.task.done():
             self.task = asyncio.get_running_loop().create_task(self._run())
 
-    def discard(self, stream: ChatStream) -> None:
+    def discard(self, stream: InferenceStream) -> None:
         self.streams.discard(stream)
 
     async def _run(self) -> None:
@@ -63,14 +65,14 @@ class KeepAlive:
                     task.add_done_callback(self.pending.discard)
 
     @staticmethod
-    async def _send(stream: ChatStream) -> None:
+    async def _send(stream: InferenceStream) -> None:
         try:
             await stream.keepalive()
         finally:
             stream.keepalive_due = False
 
 
-class ChatStream:
+class InferenceStream:
     """The SSE answer, as a raw ASGI app so that nothing is committed before it has to be.
 
     Until the upstream answers, the status is still open: an error becomes a JSON answer with its
@@ -80,6 +82,7 @@ class ChatStream:
 
     def __init__(self, call: Call) -> None:
         self.call = call
+        self.encoder = call.fmt.encoder(call.body)
         self.send: Send | None = None
         self.direct: DirectBody | None = None  # writes relayed events at once, where the server offers it
         self.backlog: list[bytes] = []  # relayed events that wait for send()
@@ -174,30 +177,28 @@ class ChatStream:
             """debug.echo_upstream_body: one chunk per attempted endpoint with what it was sent."""
             chunk = {**self.prefix, "model": cand.model.id, "provider": cand.provider.name, "choices": [],
                      "debug": {"echo_upstream_body": body}}  # fmt: skip
-            await self._write(b"data: " + encode(chunk) + b"\n\n")
+            await self._write(self.encoder.chunk(chunk))
 
         return await attempt(
             call.st.routing, call.plan, call.body, call.timeouts, stream=True, deadline=call.deadline,
-            on_attempt=echo_body if echo else None,
+            on_attempt=echo_body if echo else None, ctx=call.ctx,
         )  # fmt: skip
 
-    async def _error_before_commit(self, err: ApiError) -> bool:
+    async def _error_before_commit(self, err: GatewayError) -> bool:
         """Answer with a plain JSON error if nothing was committed yet."""
         async with self.lock:
             if self.committed:
                 return False
             assert self.send is not None
-            response = error_response(err)
-            response.headers["x-generation-id"] = self.call.gen_id
             self.committed = self.closed = self.done = True
-            await response({"type": "http"}, _no_receive, self.send)
+            await send_error(self.send, self.call.fmt, err, self.call.gen_id)
             return True
 
     async def _run(self) -> None:
         call = self.call
         try:
             outcome = await self._attempt()
-        except ApiError as err:
+        except GatewayError as err:
             if isinstance(err, RouteFailed):
                 call.failed(err, streamed=True)
             else:
@@ -216,7 +217,7 @@ class ChatStream:
         cand = outcome.candidate
         self.prefix.update(model=cand.model.id, provider=cand.provider.name)
         cancelled = False
-        error: ApiError | None = None
+        error: GatewayError | None = None
         stream = self.upstream = outcome.stream
         try:
             if frame := self._frame(outcome.first_chunk):
@@ -240,12 +241,12 @@ class ChatStream:
         final: dict[str, Any] = {**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}
         if call.metadata:
             final["openrouter_metadata"] = call.router_metadata(outcome)
-        await self._write(b"data: " + encode(final) + b"\n\n")
+        await self._write(self.encoder.chunk(final))
         await self._end()
 
     async def _end(self) -> None:
         self.done = True
-        await self._write(DONE, more=False)
+        await self._write(self.encoder.done(), more=False)
 
     def _relay(self, chunks: list[dict[str, Any]]) -> None:
         """Relay the chunks of one upstream read in one write. Called in the upstream connection's
@@ -285,7 +286,7 @@ class ChatStream:
         """The SSE event relaying an upstream chunk, or None when there is nothing to relay."""
         if self._account(chunk):
             chunk.update(self.prefix)
-            return b"data: " + encode(chunk) + b"\n\n"
+            return self.encoder.chunk(chunk) or None
         return None
 
     def _account(self, chunk: dict[str, Any]) -> bool:
@@ -363,7 +364,7 @@ class ChatStream:
         else:
             self._settle(self.outcome, cancelled=True)
 
-    async def _send_error_chunk(self, err: ApiError) -> None:
+    async def _send_error_chunk(self, err: GatewayError) -> None:
         """The in-band error event (behaviors §2.3): an upstream's 5xx is masked (message, provider
         code, raw body); the gateway's own availability verdict keeps its object and attempt list."""
         source = err.metadata or {}
@@ -385,7 +386,7 @@ class ChatStream:
             "error": error,
             "choices": [{"index": 0, "delta": {"content": ""}, "finish_reason": "error"}],
         }
-        await self._write(b"data: " + encode(chunk) + b"\n\n")
+        await self._write(self.encoder.chunk(chunk))
 
     async def _cancelled(self, outcome: Outcome) -> None:
         """The client went away. A provider that can abort stops now and bills what it generated;
@@ -419,7 +420,3 @@ class ChatStream:
         self.draining = True
         self.call.st.drains.add(task)
         task.add_done_callback(self.call.st.drains.discard)
-
-
-async def _no_receive() -> dict[str, Any]:
-    return {"type": "http.disconnect"}

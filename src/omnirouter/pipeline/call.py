@@ -1,4 +1,4 @@
-"""One chat request on its way through the gateway: what it asked for, where it may go, what it
+"""One inference request on its way through the gateway: what it asked for, where it may go, what it
 reserved, and, once answered, what it cost, what it taught the router, and its generation record."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from typing import Any
 from omnirouter.accounting import meter
 from omnirouter.accounting.cost import ZERO, Cost, Usage, compute, worst_case
 from omnirouter.accounting.ledger import INSTANCE, Reservation
-from omnirouter.api.jsonio import decode, encode, money
+from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import ChatRequest
 from omnirouter.governance.keys import KeyRecord
-from omnirouter.providers.base import Timeouts
-from omnirouter.routing.attempt import Attempt, Outcome, RouteFailed
+from omnirouter.jsonio import decode, encode, money
+from omnirouter.pipeline.attempt import Attempt, Outcome, RouteFailed
+from omnirouter.providers.base import Timeouts, UpstreamContext
 from omnirouter.routing.plan import Candidate, Needs, Plan
 from omnirouter.routing.sticky import caches, conversation_key
 from omnirouter.state import AppState
@@ -88,6 +89,7 @@ def _tool_calls_valid(completion: Any) -> bool | None:
 @dataclass
 class Call:
     st: AppState
+    fmt: ClientFormat  # the client's format: how answers, stream events and errors are rendered
     gen_id: str
     key: KeyRecord
     req: ChatRequest
@@ -101,6 +103,7 @@ class Call:
     referer: str | None = None
     title: str | None = None
     user_agent: str | None = None
+    ctx: UpstreamContext | None = None  # forwarded headers (credentials later), for the adapters
     reservation: Reservation | None = None
     started: float = field(default_factory=time.monotonic)
     created: int = field(default_factory=lambda: int(time.time()))

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.formats.openai_chat import dropped_parameters, upstream_body
-from omnirouter.providers.base import StreamResult, Timeouts, UpstreamError
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.routing.availability import availability_error
 from omnirouter.routing.plan import Candidate, Plan
 
@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Omnirouter's own header (OpenRouter documents none): the request fields that the endpoint which
 # answered does not support, so they were left out of what it was sent.
-DROPPED_PARAMETERS_HEADER = "X-OpenRouter-Dropped-Parameters"
+DROPPED_PARAMETERS_HEADER = "X-Omnirouter-Dropped-Params"
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded"})
 _CONTEXT_MESSAGE = re.compile(r"context (length|window)|maximum context|prompt is too long|too many tokens", re.I)
@@ -196,6 +196,7 @@ async def attempt(
     stream: bool,
     deadline: float,
     on_attempt: Callable[[Candidate, dict[str, Any]], Awaitable[None]] | None = None,
+    ctx: UpstreamContext | None = None,
 ) -> Outcome:
     """Try the plan's candidates in order until one answers; raise the client-facing error if none
     does. `deadline` (monotonic seconds) bounds the whole loop; `on_attempt` sees each upstream body."""
@@ -216,13 +217,13 @@ async def attempt(
         result: StreamResult | None = None
         try:
             if stream:
-                result = await adapter.stream(cand.provider, cand.endpoint, body, timeouts)
+                result = await adapter.stream(cand.provider, cand.endpoint, body, timeouts, ctx)
                 first = await anext(result.chunks, None)
                 if first is None:
                     raise UpstreamError("Upstream stream was empty", status=502, kind="protocol")
                 outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first)
             else:
-                response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts)
+                response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts, ctx)
                 outcome = Outcome(cand, attempts, body=body, response=response)
             outcome.dropped = dropped_parameters(request_body, cand.supported)
         except UpstreamError as err:

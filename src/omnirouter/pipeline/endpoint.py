@@ -1,4 +1,5 @@
-"""POST /chat/completions: auth, decode, plan, reserve, then answer (JSON here, SSE in chat_stream)."""
+"""An inference endpoint: auth, decode, plan, reserve, attempt, then answer (JSON here, SSE in
+pipeline/stream.py), in the client format it was built with (formats/base.py)."""
 
 from __future__ import annotations
 
@@ -10,14 +11,17 @@ from starlette.types import Receive, Scope, Send
 
 from omnirouter.accounting.cost import Usage
 from omnirouter.api import auth, unavailable
-from omnirouter.api.chat_call import Call, estimate_tokens, usage_of, usage_payload
-from omnirouter.api.chat_stream import ChatStream
-from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError
 from omnirouter.api.ids import generation_id
-from omnirouter.api.jsonio import decode, encode
+from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.formats import openai_chat
+from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import normalize_finish
-from omnirouter.routing.attempt import Outcome, RouteFailed, attempt
+from omnirouter.jsonio import decode, encode
+from omnirouter.pipeline.answer import send_error, send_json
+from omnirouter.pipeline.attempt import Outcome, RouteFailed, attempt
+from omnirouter.pipeline.call import Call, estimate_tokens, usage_of, usage_payload
+from omnirouter.pipeline.stream import InferenceStream
+from omnirouter.providers.base import FORWARDED_HEADERS, UpstreamContext
 from omnirouter.routing.plan import Needs
 from omnirouter.routing.sticky import conversation_key
 from omnirouter.state import AppState
@@ -30,69 +34,62 @@ METADATA_HEADERS = ("x-openrouter-metadata", "x-openrouter-experimental-metadata
 async def read_body(receive: Receive, headers: Mapping[str, str], limit: int) -> bytes:
     declared = headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
-        raise ApiError(413, f"Request body is larger than the {limit}-byte limit")
+        raise GatewayError(413, f"Request body is larger than the {limit}-byte limit")
     chunks, size = [], 0
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise ApiError(400, "The client closed the connection while sending the request")
+            raise GatewayError(400, "The client closed the connection while sending the request")
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
-            raise ApiError(413, f"Request body is larger than the {limit}-byte limit")
+            raise GatewayError(413, f"Request body is larger than the {limit}-byte limit")
         chunks.append(chunk)
         if not message.get("more_body"):
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-class ChatCompletions:
-    """POST /chat/completions as a raw ASGI app: the hottest path skips Starlette's request and
-    response objects (app.py dispatches to it before Starlette's router)."""
+class InferenceEndpoint:
+    """One inference operation as a raw ASGI app: the hottest paths skip Starlette's request and
+    response objects (app.py dispatches to them before Starlette's router). `fmt` is the client
+    format it speaks; everything else is the same for every format."""
+
+    def __init__(self, fmt: ClientFormat) -> None:
+        self.fmt = fmt
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         st: AppState = scope["app"].state.omni
+        fmt = self.fmt
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names come lower-case
         gen_id = generation_id()
         try:
             raw = await read_body(receive, headers, st.settings.max_body_bytes)
-            call = await _admit(st, headers, raw, gen_id)
+            call = await _admit(st, fmt, headers, raw, gen_id)
             if call.req.stream:
-                await ChatStream(call)(scope, receive, send)
+                await InferenceStream(call)(scope, receive, send)
                 return
             try:
                 outcome = await attempt(
-                    st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline
+                    st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline, ctx=call.ctx
                 )
-                payload = encode(_finish_completion(call, outcome))
+                payload = encode(fmt.render(_finish_completion(call, outcome)))
             except RouteFailed as err:
                 call.failed(err, streamed=False)
                 raise
             finally:
                 call.release()  # settled by now unless something failed: never leave the key's money held
             answer_headers = outcome.headers()
-        except ApiError as err:
-            await _send_json(send, err.status, encode(err.body()), gen_id, err.headers)
+        except GatewayError as err:
+            await send_error(send, fmt, err, gen_id)
             return
         except Exception as exc:
             if (unreachable := unavailable.answer(st, exc)) is not None:  # the key lookup needs the database
-                await _send_json(send, 503, encode(unreachable.body()), gen_id, unreachable.headers)
+                await send_error(send, fmt, unreachable, gen_id)
                 return
             log.exception("unhandled error on POST %s", scope["path"])
-            await _send_json(send, 500, encode(ApiError(500, MASKED_500_MESSAGE).body()), gen_id)
+            await send_error(send, fmt, GatewayError(500, MASKED_500_MESSAGE), gen_id)
             return
-        await _send_json(send, 200, payload, gen_id, answer_headers)
-
-
-async def _send_json(send: Send, status: int, payload: bytes, gen_id: str, extra: dict[str, str] | None = None) -> None:
-    headers = [
-        (b"content-type", b"application/json"),
-        (b"content-length", str(len(payload)).encode()),
-        (b"x-generation-id", gen_id.encode()),  # every chat answer names its generation, errors included
-    ]
-    if extra:
-        headers += [(k.lower().encode("latin-1"), v.encode("latin-1")) for k, v in extra.items()]
-    await send({"type": "http.response.start", "status": status, "headers": headers})
-    await send({"type": "http.response.body", "body": payload})
+        await send_json(send, 200, payload, gen_id, answer_headers)
 
 
 def _web_search(body: dict[str, Any]) -> bool:
@@ -102,13 +99,14 @@ def _web_search(body: dict[str, Any]) -> bool:
     )
 
 
-async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) -> Call:
+async def _admit(st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: bytes, gen_id: str) -> Call:
     """Everything before the upstream: who, what, where to, and whether it can be paid for."""
     key = await auth.inference_caller(st, h)
     try:
-        body = decode(raw)
+        decoded = decode(raw)
     except Exception:
-        raise ApiError(400, "Invalid JSON in request body") from None
+        raise GatewayError(400, "Invalid JSON in request body") from None
+    body = fmt.parse(decoded, h)  # the internal (chat) request
     req = openai_chat.parse(body)
     needs = Needs(
         params=openai_chat.requested_parameters(body),
@@ -126,8 +124,10 @@ async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) ->
     plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)
     if needs.web_search and "web_search_options" not in body:
         body["web_search_options"] = {}  # the planner kept only endpoints with native search
+    forwarded = {name: h[name] for name in FORWARDED_HEADERS if name in h}
     call = Call(
         st,
+        fmt,
         gen_id,
         key,
         req,
@@ -141,6 +141,7 @@ async def _admit(st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) ->
         referer=h.get("http-referer"),
         title=h.get("x-openrouter-title") or h.get("x-title"),
         user_agent=h.get("user-agent"),
+        ctx=UpstreamContext(headers=forwarded) if forwarded else None,
     )
     call.reserve()
     return call
