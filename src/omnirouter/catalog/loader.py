@@ -202,7 +202,8 @@ def add_sandbox(providers: dict[str, Provider], models: dict[str, Model]) -> Non
         data_policy=DataPolicy(training=False, retains_prompts=False, zdr=True),
         enabled=True,
     )
-    params = ["max_tokens", "temperature", "top_p", "stop", "seed", "response_format", "tools", "tool_choice"]
+    params = ["max_tokens", "temperature", "top_p", "stop", "seed", "response_format", "structured_outputs", "tools",
+              "tool_choice", "parallel_tool_calls", "reasoning", "include_reasoning"]  # fmt: skip
     for slug, name, description in (
         ("echo", "Sandbox: Echo", "Replies with the last user message. Offline and deterministic."),
         ("chat", "Sandbox: Chat", "Scripted, deterministic replies and tool calls, without network access."),
