@@ -18,11 +18,12 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
-from omnirouter.api import credits, generation, keys, models, openapi, unavailable
+from omnirouter.api import count_tokens, credits, generation, keys, models, openapi, unavailable
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
+from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
@@ -49,6 +50,7 @@ log = logging.getLogger("omnirouter")
 # The inference operations: each is the one pipeline speaking one client format (formats/).
 INFERENCE: dict[str, InferenceEndpoint] = {
     "/chat/completions": InferenceEndpoint(CHAT),
+    "/messages": InferenceEndpoint(MESSAGES),
 }
 GC_THRESHOLDS = (20_000, 20, 50)
 API_ROOTS = ("/api/v1", "/v1")
@@ -60,6 +62,7 @@ def api_routes() -> list[Any]:
         *models.routes,
         *keys.routes,
         *credits.routes,
+        *count_tokens.routes,
         *generation.routes,
         *openapi.routes,
     ]
