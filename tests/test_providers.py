@@ -26,7 +26,6 @@ def bundled_price(model_id: str, provider: str) -> tuple[Decimal, Decimal]:
         ("OPENROUTER_API_KEY", "openrouter", "openai/gpt-4o-mini", "openai/gpt-4o-mini", "OpenRouter"),
         # Through their OpenAI-compatible endpoints, until native adapters exist.
         ("ANTHROPIC_API_KEY", "anthropic", "anthropic/claude-sonnet-4", "claude-sonnet-4-20250514", "Anthropic"),
-        ("GEMINI_API_KEY", "google-ai-studio", "google/gemini-2.5-flash", "gemini-2.5-flash", "Google AI Studio"),
     ],
 )
 def test_env_key_enables_a_bundled_provider(make_gateway, fake_a, monkeypatch, env, slug, model, upstream, name):

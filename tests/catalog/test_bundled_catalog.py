@@ -30,7 +30,7 @@ def test_providers_are_the_documented_upstreams() -> None:
         "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
         # Both serve OpenAI's wire format beside their own; native adapters are still to come.
         "anthropic": ("openai", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
-        "google-ai-studio": ("openai", "https://generativelanguage.googleapis.com/v1beta/openai", "GEMINI_API_KEY"),
+        "google-ai-studio": ("gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"),
         "mistral": ("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
         "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
         "together": ("openai", "https://api.together.xyz/v1", "TOGETHER_API_KEY"),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omnirouter.providers.apis import ADAPTER_APIS
 from omnirouter.providers.base import Adapter
+from omnirouter.providers.gemini import GeminiAdapter
 from omnirouter.providers.http1 import Pool
 from omnirouter.providers.openai_compat import OpenAICompatAdapter
 from omnirouter.providers.sandbox import SandboxAdapter
@@ -12,5 +13,6 @@ from omnirouter.providers.sandbox import SandboxAdapter
 def build_adapters(pool: Pool) -> dict[str, Adapter]:
     """Adapters by wire-format name (the names in ADAPTER_APIS)."""
     adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(pool), "sandbox": SandboxAdapter()}
+    adapters["gemini"] = GeminiAdapter(pool)
     assert adapters.keys() == ADAPTER_APIS
     return adapters
