@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from omnirouter.providers.anthropic import AnthropicAdapter
 from omnirouter.providers.apis import ADAPTER_APIS
 from omnirouter.providers.base import Adapter
 from omnirouter.providers.gemini import GeminiAdapter
@@ -14,5 +15,6 @@ def build_adapters(pool: Pool) -> dict[str, Adapter]:
     """Adapters by wire-format name (the names in ADAPTER_APIS)."""
     adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(pool), "sandbox": SandboxAdapter()}
     adapters["gemini"] = GeminiAdapter(pool)
+    adapters["anthropic"] = AnthropicAdapter(pool)
     assert adapters.keys() == ADAPTER_APIS
     return adapters

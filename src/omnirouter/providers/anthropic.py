@@ -1,0 +1,191 @@
+"""Anthropic's Messages API (`api: anthropic`, base_url like https://api.anthropic.com/v1).
+
+Prompt caching, signed thinking, tools, images and PDFs reach Claude natively, not through the
+OpenAI-compatible shim. Translation lives in anthropic_request (chat -> Messages) and
+anthropic_answer (message and stream events -> chat); this module speaks HTTP.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any
+
+import msgspec
+
+from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.anthropic_answer import StreamDecoder, completion_of, error_of_event
+from omnirouter.providers.anthropic_request import messages_request
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
+from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
+from omnirouter.providers.openai_compat import MAX_ERROR_BODY, USER_AGENT, error_from_body
+from omnirouter.providers.sse_stream import SSEStream
+
+API_VERSION = "2023-06-01"
+_decode = msgspec.json.decode
+_encode = msgspec.json.encode
+
+
+@dataclasses.dataclass(frozen=True)
+class _Target:
+    """A provider's origin and request heads, built once rather than per request."""
+
+    provider: Provider
+    origin: Origin
+    head: bytes  # with the provider's key and betas, up to "Content-Length: "
+    bare: bytes  # the fixed headers only (a call's own key and betas follow)
+    betas: str  # the provider's configured anthropic-beta flags
+
+
+def _target(provider: Provider) -> _Target:
+    betas = ""
+    headers = {
+        "Content-Type": "application/json",
+        "Accept-Encoding": "gzip, deflate",
+        "User-Agent": USER_AGENT,
+        "anthropic-version": API_VERSION,
+    }
+    for name, value in provider.headers.items():
+        if name.lower() == "anthropic-beta":  # merged with the client's flags per call
+            betas = value
+        else:
+            headers[name] = value
+    origin, path = split_url(provider.base_url.rstrip("/") + "/messages")
+    if provider.ca_file:  # its own connections, verified against its own CAs
+        origin = dataclasses.replace(origin, ca_file=provider.ca_file)
+    bare = request_head(origin, "POST", path, headers).removesuffix(b"Content-Length: ")
+    return _Target(provider, origin, _head(bare, provider.api_key, betas), bare, betas)
+
+
+def _head(bare: bytes, key: str | None, betas: str) -> bytes:
+    return (
+        bare
+        + (_header("x-api-key", key) if key else b"")
+        + (_header("anthropic-beta", betas) if betas else b"")
+        + b"Content-Length: "
+    )
+
+
+def _header(name: str, value: str) -> bytes:
+    # A client-supplied value must not be able to start a header of its own.
+    return f"{name}: {value.replace(chr(13), '').replace(chr(10), '')}\r\n".encode("latin-1", "replace")
+
+
+def _betas(target: _Target, ctx: UpstreamContext | None) -> str:
+    """The anthropic-beta flags of this call: the provider's and the client's."""
+    client = ctx.headers.get("anthropic-beta", "") if ctx is not None else ""
+    if not client:
+        return target.betas
+    return f"{target.betas},{client}" if target.betas else client
+
+
+def _not_json(what: str, raw: bytes) -> UpstreamError:
+    return UpstreamError(
+        f"Upstream sent {what} that is not valid JSON",
+        status=502,
+        raw=raw[:2000].decode(errors="replace"),
+        kind="protocol",
+    )
+
+
+class AnthropicAdapter:
+    def __init__(self, pool: Pool) -> None:
+        self.pool = pool
+        self._targets: dict[str, _Target] = {}
+
+    def _target_of(self, provider: Provider) -> _Target:
+        target = self._targets.get(provider.slug)
+        if target is None or target.provider is not provider:
+            target = self._targets[provider.slug] = _target(provider)
+        return target
+
+    async def _send(
+        self, target: _Target, payload: dict[str, Any], timeouts: Timeouts, ctx: UpstreamContext | None, betas: str
+    ) -> Response:
+        key = (ctx.credentials.api_key if ctx is not None else None) or target.provider.api_key
+        if key == target.provider.api_key and betas == target.betas:
+            head = target.head
+        else:  # a call's own key (BYOK) or the client's beta flags
+            head = _head(target.bare, key, betas)
+        data = _encode(payload)
+        payload_bytes = b"%b%d\r\n\r\n%b" % (head, len(data), data)
+        return await self.pool.request(target.origin, payload_bytes, timeouts, stream=payload.get("stream", False))
+
+    async def complete(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
+    ) -> dict[str, Any]:
+        target = self._target_of(provider)
+        betas = _betas(target, ctx)
+        payload, thinking = messages_request(body, endpoint_max=endpoint.max_completion_tokens, betas=betas)
+        resp = await self._send(target, payload, timeouts, ctx, betas)
+        try:
+            raw = await resp.read()
+        finally:
+            resp.close()
+        if resp.status != 200:
+            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        try:
+            msg = _decode(raw)
+        except msgspec.DecodeError:
+            raise _not_json("a response", raw) from None
+        if not isinstance(msg, dict) or msg.get("type") != "message":
+            if isinstance(msg, dict) and msg.get("type") == "error":
+                raise error_of_event(msg, raw)
+            raise UpstreamError("Upstream response is not a message", status=502,
+                                raw=raw[:2000].decode(errors="replace"), kind="protocol")  # fmt: skip
+        return completion_of(msg, exclude_reasoning=thinking.exclude)
+
+    async def stream(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
+    ) -> StreamResult:
+        target = self._target_of(provider)
+        betas = _betas(target, ctx)
+        payload, thinking = messages_request(
+            body, endpoint_max=endpoint.max_completion_tokens, betas=betas, stream=True
+        )
+        resp = await self._send(target, payload, timeouts, ctx, betas)
+        if resp.status != 200:
+            try:
+                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
+            except UpstreamError:
+                text = ""
+            finally:
+                resp.close()
+            raise error_from_body(resp.status, text, resp.headers)
+        return _MessagesStream(resp, StreamDecoder(exclude_reasoning=thinking.exclude))
+
+
+class _MessagesStream(SSEStream):
+    """Anthropic's events as chunks; message_stop ends the stream, an error event fails it."""
+
+    def __init__(self, resp: Response, decoder: StreamDecoder) -> None:
+        super().__init__(resp)
+        self.decoder = decoder
+
+    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        decoder = self.decoder
+        for data in events:
+            try:
+                try:
+                    event = _decode(data)
+                except msgspec.DecodeError:
+                    raise _not_json("a stream event", data) from None
+                if isinstance(event, dict):
+                    decoder.feed(event, data, chunks)
+            except UpstreamError as exc:
+                self.finished, self.failure = True, exc
+                break
+            if decoder.done:
+                self.finished = True
+                break
+        return chunks

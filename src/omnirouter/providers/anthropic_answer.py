@@ -1,0 +1,225 @@
+"""Anthropic Messages answers in the internal form: a message as a chat completion, and the stream's
+events (message_start, content_block_*, message_delta, message_stop, ping, error) as chunks.
+
+Thinking becomes `reasoning` text and `reasoning_details` entries that keep each block's signature
+(or a redacted block's data), so a client can send them back; tool_use blocks become tool_calls.
+The native stop_reason is passed on as finish_reason (formats.openai_chat.normalize_finish maps it).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import msgspec
+
+from omnirouter.providers.anthropic_request import REASONING_FORMAT
+from omnirouter.providers.base import UpstreamError
+
+_encode = msgspec.json.encode
+
+# An error event's type -> the HTTP status Anthropic answers it with.
+STATUS_OF_ERROR = {
+    "invalid_request_error": 400,
+    "authentication_error": 401,
+    "billing_error": 402,
+    "permission_error": 403,
+    "not_found_error": 404,
+    "request_too_large": 413,
+    "rate_limit_error": 429,
+    "api_error": 500,
+    "timeout_error": 504,
+    "overloaded_error": 529,
+}
+
+
+def usage_of(raw: Any) -> dict[str, Any]:
+    """Anthropic usage in OpenAI's terms: its input_tokens exclude cache reads and writes, the
+    internal prompt_tokens include them."""
+    if not isinstance(raw, dict):
+        raw = {}
+    fresh = raw.get("input_tokens") or 0
+    read = raw.get("cache_read_input_tokens") or 0
+    written = raw.get("cache_creation_input_tokens") or 0
+    output = raw.get("output_tokens") or 0
+    prompt = fresh + read + written
+    usage: dict[str, Any] = {
+        "prompt_tokens": prompt,
+        "completion_tokens": output,
+        "total_tokens": prompt + output,
+        "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": written},
+    }
+    details = raw.get("output_tokens_details")
+    if isinstance(details, dict) and details.get("thinking_tokens"):
+        usage["completion_tokens_details"] = {"reasoning_tokens": details["thinking_tokens"]}
+    return usage
+
+
+def error_of_event(event: dict[str, Any], raw: bytes) -> UpstreamError:
+    """An `error` event (or an error envelope in place of a message) as an UpstreamError."""
+    err = event.get("error") if isinstance(event.get("error"), dict) else {}
+    kind = err.get("type")
+    return UpstreamError(
+        str(err.get("message") or "Upstream reported an error"),
+        status=STATUS_OF_ERROR.get(kind, 502) if isinstance(kind, str) else 502,
+        raw=raw[:2000].decode(errors="replace"),
+        provider_code=kind if isinstance(kind, str) else None,
+    )
+
+
+def _detail(block: dict[str, Any], index: int) -> dict[str, Any] | None:
+    kind = block.get("type")
+    if kind == "thinking":
+        return {"type": "reasoning.text", "text": block.get("thinking") or "", "signature": block.get("signature"),
+                "format": REASONING_FORMAT, "index": index}  # fmt: skip
+    if kind == "redacted_thinking":
+        return {"type": "reasoning.encrypted", "data": block.get("data") or "", "format": REASONING_FORMAT,
+                "index": index}  # fmt: skip
+    return None
+
+
+def completion_of(msg: dict[str, Any], *, exclude_reasoning: bool = False) -> dict[str, Any]:
+    """A Messages response as a chat completion."""
+    texts: list[str] = []
+    thoughts: list[str] = []
+    details: list[dict[str, Any]] = []
+    calls: list[dict[str, Any]] = []
+    for block in msg.get("content") or ():
+        if not isinstance(block, dict):
+            continue
+        kind = block.get("type")
+        if kind == "text":
+            texts.append(block.get("text") or "")
+        elif kind in ("thinking", "redacted_thinking"):
+            detail = _detail(block, len(details))
+            if detail is not None:
+                details.append(detail)
+                if kind == "thinking":
+                    thoughts.append(detail["text"])
+        elif kind == "tool_use":
+            calls.append({
+                "id": block.get("id"),
+                "type": "function",
+                "function": {"name": block.get("name"), "arguments": _encode(block.get("input") or {}).decode()},
+            })  # fmt: skip
+    message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
+    if details and not exclude_reasoning:
+        message["reasoning"] = "".join(thoughts)
+        message["reasoning_details"] = details
+    if calls:
+        message["tool_calls"] = calls
+    return {
+        "id": msg.get("id"),
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": msg.get("model"),
+        "choices": [{"index": 0, "message": message, "finish_reason": msg.get("stop_reason"), "logprobs": None}],
+        "usage": usage_of(msg.get("usage")),
+    }
+
+
+class StreamDecoder:
+    """The state of one Messages stream: which content block is which tool call or reasoning
+    detail, and the usage so far (message_start's, updated by message_delta)."""
+
+    __slots__ = ("created", "details", "done", "exclude", "id", "model", "spoke", "tools", "usage")
+
+    def __init__(self, *, exclude_reasoning: bool = False) -> None:
+        self.id: str | None = None
+        self.model: str | None = None
+        self.created = int(time.time())
+        self.exclude = exclude_reasoning
+        self.tools: dict[int, int] = {}  # content block index -> tool_calls index
+        self.details: dict[int, int] = {}  # content block index -> reasoning_details index
+        self.usage: dict[str, Any] = {}
+        self.done = False  # message_stop was read
+        self.spoke = False  # a chunk went out (the first says the role)
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        if not self.spoke:
+            # Not at message_start: until a chunk goes out, an error event (overloaded) can still
+            # fall back to another endpoint.
+            self.spoke = True
+            delta = {"role": "assistant", **delta}
+        return {
+            "id": self.id,
+            "object": "chat.completion.chunk",
+            "created": self.created,
+            "model": self.model,
+            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
+        }
+
+    def feed(self, event: dict[str, Any], raw: bytes, out: list[dict[str, Any]]) -> None:
+        """Append the chunks one event carries to `out`; raise UpstreamError for an error event."""
+        kind = event.get("type")
+        if kind == "content_block_delta":
+            delta = event.get("delta") or {}
+            dtype = delta.get("type")
+            if dtype == "text_delta":
+                if delta.get("text"):
+                    out.append(self._chunk({"content": delta["text"]}))
+            elif dtype == "input_json_delta":
+                fragment = delta.get("partial_json")
+                tool = self.tools.get(event.get("index", -1))
+                if fragment and tool is not None:
+                    out.append(self._chunk({"tool_calls": [{"index": tool, "function": {"arguments": fragment}}]}))
+            elif dtype == "thinking_delta":
+                if delta.get("thinking") and not self.exclude:
+                    text = delta["thinking"]
+                    detail = {"type": "reasoning.text", "text": text, "format": REASONING_FORMAT,
+                              "index": self._detail_index(event)}  # fmt: skip
+                    out.append(self._chunk({"reasoning": text, "reasoning_details": [detail]}))
+            elif dtype == "signature_delta" and not self.exclude:
+                detail = {"type": "reasoning.text", "text": "", "signature": delta.get("signature"),
+                          "format": REASONING_FORMAT, "index": self._detail_index(event)}  # fmt: skip
+                out.append(self._chunk({"reasoning_details": [detail]}))
+        elif kind == "content_block_start":
+            self._start(event, out)
+        elif kind == "message_start":
+            msg = event.get("message") or {}
+            self.id, self.model = msg.get("id"), msg.get("model")
+            self.usage = dict(msg.get("usage") or {})
+        elif kind == "message_delta":
+            usage = event.get("usage")
+            if isinstance(usage, dict):  # cumulative counts
+                self.usage.update({k: v for k, v in usage.items() if v is not None})
+            reason = (event.get("delta") or {}).get("stop_reason")
+            if reason is not None:
+                out.append(self._chunk({}, reason))
+        elif kind == "message_stop":
+            self.done = True
+            out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
+                        "model": self.model, "choices": [], "usage": usage_of(self.usage)})  # fmt: skip
+        elif kind == "error":
+            raise error_of_event(event, raw)
+        # ping, content_block_stop and event types added later carry nothing to relay
+
+    def _detail_index(self, event: dict[str, Any]) -> int:
+        block = event.get("index", -1)
+        index = self.details.get(block)
+        if index is None:
+            index = self.details[block] = len(self.details)
+        return index
+
+    def _start(self, event: dict[str, Any], out: list[dict[str, Any]]) -> None:
+        block = event.get("content_block") or {}
+        btype = block.get("type")
+        if btype == "tool_use":
+            index = self.tools[event.get("index", -1)] = len(self.tools)
+            call = {"index": index, "id": block.get("id"), "type": "function",
+                    "function": {"name": block.get("name"), "arguments": ""}}  # fmt: skip
+            out.append(self._chunk({"tool_calls": [call]}))
+        elif btype == "text":
+            if block.get("text"):
+                out.append(self._chunk({"content": block["text"]}))
+        elif btype == "redacted_thinking":
+            if not self.exclude:
+                detail = {"type": "reasoning.encrypted", "data": block.get("data") or "", "format": REASONING_FORMAT,
+                          "index": self._detail_index(event)}  # fmt: skip
+                out.append(self._chunk({"reasoning_details": [detail]}))
+        elif btype == "thinking":
+            self._detail_index(event)
+            if block.get("thinking") and not self.exclude:
+                out.append(self._chunk({"reasoning": block["thinking"], "reasoning_details": [
+                    {"type": "reasoning.text", "text": block["thinking"], "format": REASONING_FORMAT,
+                     "index": self.details[event.get("index", -1)]}]}))  # fmt: skip

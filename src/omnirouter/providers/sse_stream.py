@@ -1,0 +1,104 @@
+"""An upstream's server-sent events as internal chunk dicts, for every adapter whose provider streams SSE.
+
+The connection (http1.Response) splits the stream into `data:` payloads; a subclass's `translate`
+turns a batch of them into chat.completion.chunk dicts and says when the stream is complete.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from omnirouter.providers.base import StreamResult, UpstreamError
+from omnirouter.providers.http1 import Response
+
+
+class SSEStream(StreamResult):
+    """An iterator object, not a generator, so that a cancellation while waiting for the next event
+    leaves it usable: a caller can go on reading (to bill a provider that cannot abort) after its
+    own task was cancelled."""
+
+    def __init__(self, resp: Response) -> None:
+        self.resp = resp
+        self.finished = False  # the stream's last event was read, or it failed
+        self.failure: Exception | None = None  # what ended it, raised in the relaying task
+        self.pending: deque[dict[str, Any]] = deque()  # translated by __anext__, not yet taken
+        super().__init__(chunks=self)
+
+    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
+        """The chunks these SSE data payloads carry, in order. Set `finished` on the stream's last
+        event; on a failure set `finished` and `failure` and return the chunks before it."""
+        raise NotImplementedError
+
+    def __aiter__(self) -> SSEStream:
+        return self
+
+    async def __anext__(self) -> dict[str, Any]:
+        pending = self.pending
+        while not pending:
+            if self.finished:
+                failure, self.failure = self.failure, None
+                if failure is not None:
+                    raise failure
+                raise StopAsyncIteration
+            resp = self.resp
+            events = resp.events
+            while not events:
+                self._check_end()
+                await resp.wait()
+            pending.extend(self.translate([events.popleft()]))
+        return pending.popleft()
+
+    async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
+        """Events are translated and handed on in the connection's own callback as they are read, so
+        a relayed chunk costs no task switch: the relaying task only waits for the end."""
+        resp = self.resp
+
+        def deliver(events: list[bytes]) -> None:
+            chunks = self.translate(events)
+            if chunks:
+                try:
+                    on_chunks(chunks)
+                except Exception as exc:  # raised in the relaying task, not in the connection's callback
+                    self.finished, self.failure = True, self.failure or exc
+            if self.finished:
+                resp.on_events = None
+                resp.wake()
+
+        if self.pending:
+            taken = list(self.pending)
+            self.pending.clear()
+            on_chunks(taken)
+        if resp.events and not self.finished:
+            queued = list(resp.events)
+            resp.events.clear()
+            deliver(queued)
+        try:
+            resp.on_events = None if self.finished else deliver
+            while not self.finished:
+                self._check_end()
+                await resp.wait()
+        finally:
+            resp.on_events = None
+        if self.failure is not None:
+            raise self.failure
+
+    def _check_end(self) -> None:
+        resp = self.resp
+        if resp.error is not None or resp.complete:
+            self.finished = True
+            # The stream's own last event (translate) ends it; the connection ending first is a cut.
+            raise resp.error or UpstreamError(
+                "Upstream stream ended before it was complete", status=502, kind="protocol"
+            )
+
+    def pause(self) -> None:
+        self.resp.pause()
+
+    def resume(self) -> None:
+        self.resp.resume()
+
+    async def close(self) -> None:
+        # An unfinished stream drops its connection so the upstream stops generating (and billing).
+        self.resp.close()
