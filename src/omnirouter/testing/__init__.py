@@ -2,8 +2,10 @@
 
     from omnirouter.testing import FakeOpenAI, Status, Stream
 
-Names are imported lazily so that ``python -m omnirouter.testing.fake_openai`` does not import
-the module twice (once as a package member, once as ``__main__``).
+Each fake is one wire module on a shared core (``omnirouter.testing.fakes``). Names are imported
+lazily, so that ``python -m omnirouter.testing.fake_openai`` does not import the module twice (once
+as a package member, once as ``__main__``) and a test loads only the fakes it uses. Adding a fake
+is one line in ``_HOMES`` (and, for editors, one in the TYPE_CHECKING block).
 """
 
 from __future__ import annotations
@@ -11,12 +13,14 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-if TYPE_CHECKING:
-    from omnirouter.testing.fake_openai import (
+if TYPE_CHECKING:  # for editors and type checkers; the lazy table below is what runs
+    from omnirouter.testing.fakes.anthropic import FakeAnthropic, FakeAnthropicThread  # noqa: F401
+    from omnirouter.testing.fakes.bedrock import FakeBedrock, FakeBedrockThread  # noqa: F401
+    from omnirouter.testing.fakes.core import (  # noqa: F401
         BrokenJSON,
         Delay,
-        FakeOpenAI,
-        FakeOpenAIThread,
+        FakeServer,
+        FakeThread,
         RecordedRequest,
         Reply,
         Reset,
@@ -24,22 +28,33 @@ if TYPE_CHECKING:
         Step,
         Stream,
     )
+    from omnirouter.testing.fakes.openai import FakeOpenAI, FakeOpenAIThread  # noqa: F401
 
-__all__ = [
-    "BrokenJSON",
-    "Delay",
-    "FakeOpenAI",
-    "FakeOpenAIThread",
-    "RecordedRequest",
-    "Reply",
-    "Reset",
-    "Status",
-    "Step",
-    "Stream",
-]
+_CORE = "omnirouter.testing.fakes.core"
+# Exported name -> the module that defines it.
+_HOMES: dict[str, str] = {
+    "BrokenJSON": _CORE,
+    "Delay": _CORE,
+    "FakeServer": _CORE,
+    "FakeThread": _CORE,
+    "RecordedRequest": _CORE,
+    "Reply": _CORE,
+    "Reset": _CORE,
+    "Status": _CORE,
+    "Step": _CORE,
+    "Stream": _CORE,
+    "FakeOpenAI": "omnirouter.testing.fakes.openai",
+    "FakeOpenAIThread": "omnirouter.testing.fakes.openai",
+    "FakeAnthropic": "omnirouter.testing.fakes.anthropic",
+    "FakeAnthropicThread": "omnirouter.testing.fakes.anthropic",
+    "FakeBedrock": "omnirouter.testing.fakes.bedrock",
+    "FakeBedrockThread": "omnirouter.testing.fakes.bedrock",
+}
+
+__all__ = sorted(_HOMES)
 
 
 def __getattr__(name: str) -> Any:
-    if name in __all__:
-        return getattr(importlib.import_module("omnirouter.testing.fake_openai"), name)
+    if (home := _HOMES.get(name)) is not None:
+        return getattr(importlib.import_module(home), name)
     raise AttributeError(f"module 'omnirouter.testing' has no attribute {name!r}")
