@@ -295,8 +295,8 @@ def test_stream_state() -> None:
             "responseId": "r1",
         }
     )
-    chunks += state.chunks({"candidates": [{"content": {"parts": [{"text": "Hel"}]}}]})
-    assert not state.finished
+    # Some models send finishReason STOP on every event: only the end decides.
+    chunks += state.chunks({"candidates": [{"content": {"parts": [{"text": "Hel"}]}, "finishReason": "STOP"}]})
     chunks += state.chunks(
         {
             "candidates": [
@@ -309,18 +309,36 @@ def test_stream_state() -> None:
         }
     )
     assert state.finished
+    assert all(c["choices"][0]["finish_reason"] is None for c in chunks)
     deltas = [c["choices"][0]["delta"] for c in chunks]
     assert deltas[0]["role"] == "assistant" and deltas[0]["reasoning"] == "Hmm"
     assert "role" not in deltas[1] and deltas[1]["content"] == "Hel"
     assert deltas[2]["content"] == "lo" and deltas[2]["tool_calls"][0]["index"] == 0
     assert deltas[2]["tool_calls"][0]["function"] == {"name": "f", "arguments": '{"a":1}'}
-    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
-    assert {c["id"] for c in chunks} == {"r1"}
-    tail = state.usage_chunk()
-    assert tail is not None and tail["choices"] == []
+    finish, tail = state.end_chunks()
+    assert finish["choices"][0]["finish_reason"] == "tool_calls"
+    assert finish["choices"][0]["native_finish_reason"] == "STOP"
+    assert {c["id"] for c in [*chunks, finish, tail]} == {"r1"}
+    assert tail["choices"] == []
     assert (
         tail["usage"]["completion_tokens"] == 5 and tail["usage"]["completion_tokens_details"]["reasoning_tokens"] == 2
     )
+
+
+def test_stream_state_of_a_blocked_prompt() -> None:
+    state = gw.StreamState("m")
+    assert state.chunks({"promptFeedback": {"blockReason": "SAFETY"}, "usageMetadata": {"promptTokenCount": 4}}) == []
+    assert state.finished
+    blocked, tail = state.end_chunks()
+    assert blocked["choices"][0]["finish_reason"] == "content_filter"
+    assert blocked["choices"][0]["native_finish_reason"] == "SAFETY"
+    assert tail["usage"]["prompt_tokens"] == 4
+
+
+def test_a_stream_without_a_finish_is_not_whole() -> None:
+    state = gw.StreamState("m")
+    state.chunks({"candidates": [{"content": {"parts": [{"text": "Hel"}]}}]})
+    assert not state.finished
 
 
 def test_google_error_envelope() -> None:

@@ -151,9 +151,10 @@ class GeminiAdapter:
 
 
 class GeminiStream(StreamResult):
-    """Gemini's SSE events as chat chunks. Gemini sends no [DONE]: the stream is whole when the
-    connection ends after an event with a finishReason; the usage-only chunk is sent then. An
-    iterator object, like openai_compat's, so a cancelled read leaves it usable."""
+    """Gemini's SSE events as chat chunks. Gemini sends no end marker (and some models repeat the
+    finishReason on every event), so unlike the SSE streams that end on their own last event, this
+    one is whole when the connection ends after a finishReason was seen; the finish and usage chunks
+    are sent then. An iterator object, like openai_compat's, so a cancelled read leaves it usable."""
 
     def __init__(self, resp: Response, state: gemini_wire.StreamState) -> None:
         self.resp = resp
@@ -167,14 +168,13 @@ class GeminiStream(StreamResult):
         return self.state.chunks(_parse(data, "a stream event")) if data else []
 
     def _end(self) -> list[dict[str, Any]]:
-        """The answer ended: the usage chunk if it was whole, else the cut as an error."""
+        """The answer ended: its finish and usage chunks if it was whole, else the cut as an error."""
         self.finished = True
         if not self.state.finished:
             raise self.resp.error or UpstreamError(
                 "Upstream stream ended before it was complete", status=502, kind="protocol"
             )
-        tail = self.state.usage_chunk()
-        return [tail] if tail is not None else []
+        return self.state.end_chunks()
 
     def __aiter__(self) -> GeminiStream:
         return self

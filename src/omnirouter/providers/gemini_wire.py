@@ -495,18 +495,27 @@ def completion(data: dict[str, Any], model: str) -> dict[str, Any]:
 
 class StreamState:
     """streamGenerateContent events as chat chunks. Gemini sends text in pieces, each function call
-    whole, the finishReason on the last event and usageMetadata (running totals) on every event."""
+    whole, and usageMetadata (running totals) on every event; no event marks the end. Some models
+    repeat the finishReason on every event, so the finish chunks (and the usage chunk after them)
+    are made once the connection has ended: `end_chunks`."""
 
     def __init__(self, model: str) -> None:
         self.model = model
         self.id: str | None = None
         self.created = int(time.time())
         self.usage: dict[str, Any] | None = None
-        self.finished = False  # a finishReason (or a blocked prompt) was seen: the stream is whole
+        self.blocked: str | None = None  # promptFeedback.blockReason: the prompt was refused
+        self._finishes: dict[int, str] = {}  # candidate index -> its last finishReason
         self._started: set[int] = set()
         self._calls: dict[int, int] = {}  # candidate index -> tool calls sent so far
 
+    @property
+    def finished(self) -> bool:
+        """Whether the answer was whole: a finishReason or a blocked prompt was seen."""
+        return bool(self._finishes) or self.blocked is not None
+
     def chunks(self, event: dict[str, Any]) -> list[dict[str, Any]]:
+        """The content, reasoning and tool call deltas of one event."""
         self.id = self.id or event.get("responseId") or "gen-" + secrets.token_hex(12)
         self.model = event.get("modelVersion") or self.model
         if event.get("usageMetadata") is not None:
@@ -523,19 +532,27 @@ class StreamState:
                 if index not in self._started:
                     self._started.add(index)
                     delta = {"role": "assistant", **delta}
-                out.append(self._chunk(index, delta, None))
-            native = cand.get("finishReason")
-            if native:
-                self.finished = True
-                out.append(self._chunk(index, {}, native, finish(native, self._calls.get(index, 0) > 0)))
-        block = (event.get("promptFeedback") or {}).get("blockReason")
-        if not candidates and block:
-            self.finished = True
-            out.append(self._chunk(0, {"role": "assistant", "content": ""}, block, "content_filter"))
+                out.append(self._chunk(index, delta))
+            if cand.get("finishReason"):
+                self._finishes[index] = cand["finishReason"]
+        if not candidates and (block := (event.get("promptFeedback") or {}).get("blockReason")):
+            self.blocked = str(block)
+        return out
+
+    def end_chunks(self) -> list[dict[str, Any]]:
+        """After the last event: a finish chunk per candidate (`native_finish_reason` keeps Gemini's
+        reason), then the usage-only chunk."""
+        out = []
+        if self.blocked is not None and not self._finishes:
+            out.append(self._chunk(0, {"role": "assistant", "content": ""}, self.blocked, "content_filter"))
+        for index, native in sorted(self._finishes.items()):
+            out.append(self._chunk(index, {}, native, finish(native, self._calls.get(index, 0) > 0)))
+        if self.usage is not None:
+            out.append({**self._chunk(0, {}), "choices": [], "usage": self.usage})
         return out
 
     def _chunk(
-        self, index: int, delta: dict[str, Any], native: str | None, finish_reason: str | None = None
+        self, index: int, delta: dict[str, Any], native: str | None = None, finish_reason: str | None = None
     ) -> dict[str, Any]:
         choice: dict[str, Any] = {"index": index, "delta": delta, "finish_reason": finish_reason}
         if native is not None:
@@ -546,16 +563,4 @@ class StreamState:
             "created": self.created,
             "model": self.model,
             "choices": [choice],
-        }
-
-    def usage_chunk(self) -> dict[str, Any] | None:
-        if self.usage is None:
-            return None
-        return {
-            "id": self.id,
-            "object": "chat.completion.chunk",
-            "created": self.created,
-            "model": self.model,
-            "choices": [],
-            "usage": self.usage,
         }
