@@ -5,6 +5,7 @@ from __future__ import annotations
 from omnirouter.providers.anthropic import AnthropicAdapter
 from omnirouter.providers.apis import ADAPTER_APIS
 from omnirouter.providers.base import Adapter
+from omnirouter.providers.bedrock import BedrockAdapter
 from omnirouter.providers.gemini import GeminiAdapter
 from omnirouter.providers.http1 import Pool
 from omnirouter.providers.openai_compat import OpenAICompatAdapter
@@ -16,5 +17,6 @@ def build_adapters(pool: Pool) -> dict[str, Adapter]:
     adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(pool), "sandbox": SandboxAdapter()}
     adapters["gemini"] = GeminiAdapter(pool)
     adapters["anthropic"] = AnthropicAdapter(pool)
+    adapters["bedrock"] = BedrockAdapter(pool)
     assert adapters.keys() == ADAPTER_APIS
     return adapters

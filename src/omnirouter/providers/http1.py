@@ -80,15 +80,22 @@ def _broken(message: str) -> UpstreamError:
     return UpstreamError(message, kind="protocol")
 
 
+# Cuts a streamed body into events another way than SSE (AWS event-stream): takes each decoded
+# piece of the body as it arrives, returns the events it completed; raises UpstreamError if malformed.
+Framer = Callable[[bytes], list[Any]]
+
+
 class Response:
     """One answer. `head` resolves when the status and headers are in; a 200 streamed answer then
-    yields its SSE `data:` payloads (queued in `events`, or handed to `on_events` as they arrive),
-    anything else is read whole with `read()`."""
+    yields its SSE `data:` payloads, or what its `framer` makes of the body (queued in `events`, or
+    handed to `on_events` as they arrive); anything else is read whole with `read()`."""
 
-    def __init__(self, conn: Connection, stream: bool, timeouts: Timeouts) -> None:
+    def __init__(self, conn: Connection, stream: bool, timeouts: Timeouts, framer: Framer | None = None) -> None:
         loop = conn.loop
         self.conn = conn
         self.stream = stream
+        self.framer = framer
+        self.framed = False  # a 200 stream cut by `framer`
         self.status = 0
         self.headers: dict[str, str] = {}
         self.head: asyncio.Future[None] = loop.create_future()
@@ -126,7 +133,8 @@ class Response:
             and "content-length" not in headers
             and "chunked" not in headers.get("transfer-encoding", "").lower()
         )
-        self.sse = self.stream and status == 200
+        self.sse = self.stream and status == 200 and self.framer is None
+        self.framed = self.stream and status == 200 and self.framer is not None
         if not self.head.done():
             self.head.set_result(None)
 
@@ -139,6 +147,9 @@ class Response:
                 self.conn.abort()
                 return
         if not self.sse:
+            if self.framed:
+                self._frames(data)
+                return
             self.size += len(data)
             if self.size > MAX_BODY_BYTES:
                 self.fail(_broken(f"Upstream response is larger than {MAX_BODY_BYTES} bytes"))
@@ -246,6 +257,22 @@ class Response:
 
     # -- internals -----------------------------------------------------------------------------------
 
+    def _frames(self, data: bytes) -> None:
+        assert self.framer is not None
+        try:
+            events = self.framer(data)
+        except UpstreamError as exc:
+            self.fail(exc)
+            self.conn.abort()
+            return
+        if not events:
+            return
+        if self.on_events is not None:
+            self.on_events(events)
+        else:
+            self.events.extend(events)
+            self.wake()
+
     def _stop_timer(self) -> None:
         if self.timer is not None:
             self.timer.cancel()
@@ -282,9 +309,9 @@ class Connection(asyncio.Protocol):
         self.closed = False
         self.idle_since = 0.0
 
-    def send(self, payload: bytes, stream: bool, timeouts: Timeouts) -> Response:
+    def send(self, payload: bytes, stream: bool, timeouts: Timeouts, framer: Framer | None = None) -> Response:
         assert self.transport is not None and self.response is None
-        self.response = resp = Response(self, stream, timeouts)
+        self.response = resp = Response(self, stream, timeouts, framer)
         self.raw_headers = []
         self.transport.write(payload)
         return resp
@@ -372,11 +399,11 @@ class ForwardedConnection(Connection):
             f"Proxy-Authorization: {proxy.authorization}\r\n".encode("latin-1") if proxy.authorization else b""
         )
 
-    def send(self, payload: bytes, stream: bool, timeouts: Timeouts) -> Response:
+    def send(self, payload: bytes, stream: bool, timeouts: Timeouts, framer: Framer | None = None) -> Response:
         method, _, rest = payload.partition(b" ")  # "POST /v1/... HTTP/1.1\r\n..." from request_head
         eol = rest.index(b"\r\n") + 2
         return super().send(
-            b"%b %b%b%b%b" % (method, self.prefix, rest[:eol], self.credentials, rest[eol:]), stream, timeouts
+            b"%b %b%b%b%b" % (method, self.prefix, rest[:eol], self.credentials, rest[eol:]), stream, timeouts, framer
         )
 
     def on_headers_complete(self) -> None:
@@ -420,11 +447,14 @@ class Pool:
         self._idle: dict[Origin, list[Connection]] = {}
         self._open: set[Connection] = set()
 
-    async def request(self, origin: Origin, payload: bytes, timeouts: Timeouts, *, stream: bool) -> Response:
-        """Send one request (head and body in `payload`); return once the answer's head is in."""
+    async def request(
+        self, origin: Origin, payload: bytes, timeouts: Timeouts, *, stream: bool, framer: Framer | None = None
+    ) -> Response:
+        """Send one request (head and body in `payload`); return once the answer's head is in. A
+        `framer` (one per request: it holds a partial event) cuts a 200 stream instead of SSE."""
         conn = self._reusable(origin)
         if conn is not None:
-            resp = conn.send(payload, stream, timeouts)
+            resp = conn.send(payload, stream, timeouts, framer)
             try:
                 await resp.head
                 return resp
@@ -438,7 +468,7 @@ class Pool:
                 resp.close()
                 raise
         conn = await self._connect(origin, timeouts.connect)
-        resp = conn.send(payload, stream, timeouts)
+        resp = conn.send(payload, stream, timeouts, framer)
         try:
             await resp.head
         except BaseException:
