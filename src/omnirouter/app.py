@@ -25,6 +25,7 @@ from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
+from omnirouter.formats.openai_responses import RESPONSES
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
 from omnirouter.pipeline.endpoint import InferenceEndpoint
@@ -51,6 +52,7 @@ log = logging.getLogger("omnirouter")
 INFERENCE: dict[str, InferenceEndpoint] = {
     "/chat/completions": InferenceEndpoint(CHAT),
     "/messages": InferenceEndpoint(MESSAGES),
+    "/responses": InferenceEndpoint(RESPONSES),
 }
 GC_THRESHOLDS = (20_000, 20, 50)
 API_ROOTS = ("/api/v1", "/v1")
