@@ -367,3 +367,49 @@ def test_google_error_envelope() -> None:
     )
     assert error_from_body(400, bad_key).status == 401
     assert error_from_body(503, "<html>down</html>", {"retry-after": "2"}).retry_after == 2.0
+
+
+def test_logprobs() -> None:
+    body = {"messages": [{"role": "user", "content": "x"}], "logprobs": True, "top_logprobs": 2}
+    config = gw.request_body(body, "m")["generationConfig"]
+    assert (config["responseLogprobs"], config["logprobs"]) == (True, 2)
+    result = {
+        "chosenCandidates": [{"token": "Hi", "logProbability": -0.1}, {"token": "!", "logProbability": -0.5}],
+        "topCandidates": [
+            {"candidates": [{"token": "Hi", "logProbability": -0.1}, {"token": "Hey", "logProbability": -2.0}]},
+            {"candidates": [{"token": "!", "logProbability": -0.5}]},
+        ],
+    }
+    data = {"candidates": [{"content": {"parts": [{"text": "Hi!"}]}, "finishReason": "STOP", "logprobsResult": result}]}
+    scores = gw.completion(data, "m")["choices"][0]["logprobs"]["content"]
+    assert [(s["token"], s["logprob"]) for s in scores] == [("Hi", -0.1), ("!", -0.5)]
+    assert [t["token"] for t in scores[0]["top_logprobs"]] == ["Hi", "Hey"]
+    assert scores[1]["bytes"] == [33]
+    chunk = gw.StreamState("m").chunks(data)[0]
+    assert chunk["choices"][0]["logprobs"]["content"][0]["token"] == "Hi"
+
+
+def test_web_search_is_grounding_with_google_search() -> None:
+    body = {"messages": [{"role": "user", "content": "news?"}], "web_search_options": {}}
+    assert gw.request_body(body, "m")["tools"] == [{"googleSearch": {}}]
+    grounding = {
+        "webSearchQueries": ["news"],
+        "groundingChunks": [{"web": {"uri": "https://a.example/x", "title": "a.example"}}],
+        "groundingSupports": [
+            {"segment": {"startIndex": 0, "endIndex": 5, "text": "Hello"}, "groundingChunkIndices": [0]}
+        ],
+    }
+    data = {"candidates": [{"content": {"parts": [{"text": "Hello"}]}, "groundingMetadata": grounding}]}
+    message = gw.completion(data, "m")["choices"][0]["message"]
+    assert message["annotations"] == [
+        {
+            "type": "url_citation",
+            "url_citation": {
+                "url": "https://a.example/x",
+                "title": "a.example",
+                "content": "Hello",
+                "start_index": 0,
+                "end_index": 5,
+            },
+        }
+    ]

@@ -82,6 +82,8 @@ def request_body(body: dict[str, Any], model: str) -> dict[str, Any]:
         out["tools"] = [{"functionDeclarations": tools}]
         if (config := _tool_config(body.get("tool_choice"))) is not None:
             out["toolConfig"] = {"functionCallingConfig": config}
+    if body.get("web_search_options") is not None:  # web search, native here: grounding with Google Search
+        out.setdefault("tools", []).append({"googleSearch": {}})
     if generation := _generation_config(body, model):
         out["generationConfig"] = generation
     return out
@@ -323,6 +325,10 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
     stop = body.get("stop")
     if stop:
         config["stopSequences"] = [stop] if isinstance(stop, str) else list(stop)
+    if body.get("logprobs") is True:
+        config["responseLogprobs"] = True
+        if isinstance(body.get("top_logprobs"), int):
+            config["logprobs"] = body["top_logprobs"]
     if isinstance(body.get("n"), int) and body["n"] > 1:
         config["candidateCount"] = body["n"]
     rf = body.get("response_format")
@@ -387,6 +393,45 @@ def finish(native: str, tool_calls: bool) -> str:
     """Gemini ends a turn that calls functions with STOP: that is a tool_calls finish."""
     normalized = FINISH_REASONS.get(native, "stop")
     return "tool_calls" if tool_calls and normalized == "stop" else normalized
+
+
+def logprobs(result: Any) -> dict[str, Any] | None:
+    """logprobsResult (chosen tokens, and the top ones at each step) in OpenAI's logprobs shape."""
+    if not isinstance(result, dict) or not isinstance(result.get("chosenCandidates"), list):
+        return None
+    tops = result.get("topCandidates") or []
+
+    def entry(c: dict[str, Any]) -> dict[str, Any]:
+        token = str(c.get("token", ""))
+        return {"token": token, "logprob": c.get("logProbability", 0.0), "bytes": list(token.encode())}
+
+    content = []
+    for i, chosen in enumerate(result["chosenCandidates"]):
+        top = tops[i].get("candidates") or [] if i < len(tops) and isinstance(tops[i], dict) else []
+        content.append({**entry(chosen), "top_logprobs": [entry(t) for t in top]})
+    return {"content": content, "refusal": None}
+
+
+def annotations(grounding: Any) -> list[dict[str, Any]]:
+    """Google Search grounding (groundingMetadata) as url_citation annotations, one per cited source
+    of each supported segment of the answer."""
+    if not isinstance(grounding, dict):
+        return []
+    sources = [c.get("web") or {} for c in grounding.get("groundingChunks") or () if isinstance(c, dict)]
+    out = []
+    for support in grounding.get("groundingSupports") or ():
+        segment = support.get("segment") or {}
+        for i in support.get("groundingChunkIndices") or ():
+            if isinstance(i, int) and 0 <= i < len(sources) and sources[i].get("uri"):
+                citation = {
+                    "url": sources[i]["uri"],
+                    "title": sources[i].get("title") or "",
+                    "content": segment.get("text") or "",
+                    "start_index": segment.get("startIndex", 0),
+                    "end_index": segment.get("endIndex", 0),
+                }
+                out.append({"type": "url_citation", "url_citation": citation})
+    return out
 
 
 def call_id() -> str:
@@ -463,12 +508,15 @@ def completion(data: dict[str, Any], model: str) -> dict[str, Any]:
         msg.add((cand.get("content") or {}).get("parts"))
         native = cand.get("finishReason") or "STOP"
         message = {"role": "assistant", "content": None, **msg.fields()}
+        if cited := annotations(cand.get("groundingMetadata")):
+            message["annotations"] = cited
         choices.append(
             {
                 "index": cand.get("index", n),
                 "message": message,
                 "finish_reason": finish(native, bool(msg.calls)),
                 "native_finish_reason": native,
+                "logprobs": logprobs(cand.get("logprobsResult")),
             }
         )
     if not choices:  # the prompt itself was blocked
@@ -528,11 +576,17 @@ class StreamState:
             msg.add((cand.get("content") or {}).get("parts"), self._calls.get(index, 0))
             self._calls[index] = self._calls.get(index, 0) + len(msg.calls)
             delta = msg.fields()
-            if delta:
+            if cited := annotations(cand.get("groundingMetadata")):
+                delta["annotations"] = cited
+            scores = logprobs(cand.get("logprobsResult"))
+            if delta or scores:
                 if index not in self._started:
                     self._started.add(index)
                     delta = {"role": "assistant", **delta}
-                out.append(self._chunk(index, delta))
+                chunk = self._chunk(index, delta)
+                if scores is not None:
+                    chunk["choices"][0]["logprobs"] = scores
+                out.append(chunk)
             if cand.get("finishReason"):
                 self._finishes[index] = cand["finishReason"]
         if not candidates and (block := (event.get("promptFeedback") or {}).get("blockReason")):
