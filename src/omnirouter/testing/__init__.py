@@ -28,6 +28,7 @@ if TYPE_CHECKING:  # for editors and type checkers; the lazy table below is what
         Step,
         Stream,
     )
+    from omnirouter.testing.fakes.gemini import FakeGemini, FakeGeminiThread  # noqa: F401
     from omnirouter.testing.fakes.openai import FakeOpenAI, FakeOpenAIThread  # noqa: F401
 
 _CORE = "omnirouter.testing.fakes.core"
@@ -49,6 +50,8 @@ _HOMES: dict[str, str] = {
     "FakeAnthropicThread": "omnirouter.testing.fakes.anthropic",
     "FakeBedrock": "omnirouter.testing.fakes.bedrock",
     "FakeBedrockThread": "omnirouter.testing.fakes.bedrock",
+    "FakeGemini": "omnirouter.testing.fakes.gemini",
+    "FakeGeminiThread": "omnirouter.testing.fakes.gemini",
 }
 
 __all__ = sorted(_HOMES)
