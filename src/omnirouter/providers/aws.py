@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import Mapping
 from typing import Any
 
 from omnirouter.providers.base import UpstreamError
@@ -27,8 +26,7 @@ class AwsIdentity:
     shared credentials and config files, SSO, assume-role, container and instance metadata) once,
     on first use. Temporary credentials refresh themselves before they expire."""
 
-    def __init__(self, environ: Mapping[str, str] | None = None) -> None:
-        self._environ = environ
+    def __init__(self) -> None:
         self._session: Any = None
         self._credentials: Any = None
         self._lock = asyncio.Lock()
@@ -62,8 +60,7 @@ class AwsIdentity:
 
     def region(self) -> str | None:
         """The region the environment or the AWS config file names (AWS_REGION, AWS_DEFAULT_REGION)."""
-        env = os.environ if self._environ is None else self._environ
-        region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION")
+        region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION")
         return region or self._botocore_session().get_config_variable("region")
 
 

@@ -253,6 +253,15 @@ def converse_request(body: dict[str, Any], model: str, *, endpoint_max: int | No
     tools = _tools(body, turns)
     if tools is not None:
         out["toolConfig"] = tools
+    fmt = body.get("response_format")
+    if isinstance(fmt, dict) and fmt.get("type") == "json_schema" and isinstance(fmt.get("json_schema"), dict):
+        spec = fmt["json_schema"]
+        if isinstance(spec.get("schema"), dict):  # Converse takes the schema as a JSON string
+            definition = {"schema": msgspec.json.encode(spec["schema"]).decode()}
+            for name in ("name", "description"):
+                if isinstance(spec.get(name), str) and spec[name]:
+                    definition[name] = spec[name]
+            out["outputConfig"] = {"textFormat": {"type": "json_schema", "structure": {"jsonSchema": definition}}}
     return out, thinking
 
 
@@ -274,6 +283,20 @@ def usage_of(usage: Any) -> dict[str, Any] | None:
         "total_tokens": prompt + completion,
         "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": write},
     }
+
+
+# Stop reasons the pipeline's chat vocabulary has no word for; the others (end_turn, tool_use,
+# max_tokens, stop_sequence) stay native and are normalised there.
+_FINISH = {
+    "guardrail_intervened": "content_filter",
+    "content_filtered": "content_filter",
+    "model_context_window_exceeded": "length",
+}
+
+
+def finish_reason(stop: Any) -> str:
+    stop = str(stop or "end_turn")
+    return _FINISH.get(stop, stop)
 
 
 def _arguments(value: Any) -> str:
@@ -329,7 +352,7 @@ def completion(data: Any, model: str, request_id: str | None, exclude_reasoning:
         "object": "chat.completion",
         "created": int(time.time()),
         "model": model,
-        "choices": [{"index": 0, "message": message, "finish_reason": data.get("stopReason")}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish_reason(data.get("stopReason"))}],
     }
     usage = usage_of(data.get("usage"))
     if usage is not None:
@@ -377,7 +400,7 @@ class StreamTranslator:
                 return self._chunk({"tool_calls": [call]})
             return None
         if kind == "messageStop":
-            return self._chunk({}, data.get("stopReason") or "end_turn")
+            return self._chunk({}, finish_reason(data.get("stopReason")))
         if kind == "metadata":
             self.done = True
             usage = usage_of(data.get("usage"))
