@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from typing import Any, ClassVar
 from urllib.parse import quote
 
+import msgspec
 from aiohttp import web
 
 from omnirouter.testing.fakes.core import (
@@ -74,7 +75,7 @@ _EXCEPTIONS = {
 _STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use"}
 _TOP_LEVEL = frozenset(
     {"messages", "system", "inferenceConfig", "toolConfig", "guardrailConfig", "additionalModelRequestFields",
-     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig"}
+     "additionalModelResponseFieldPaths", "promptVariables", "requestMetadata", "performanceConfig", "outputConfig"}
 )  # fmt: skip
 _INFERENCE = frozenset({"maxTokens", "temperature", "topP", "stopSequences"})
 _BLOCKS = frozenset(
@@ -326,6 +327,27 @@ def _check_bytes(value: Any, where: str) -> None:
         raise _refuse(f"{where}.source.bytes: must not be empty")
 
 
+def _check_output_config(config: Any) -> None:
+    if config is None:
+        return
+    text_format = config.get("textFormat") if isinstance(config, dict) else None
+    definition = (
+        ((text_format or {}).get("structure") or {}).get("jsonSchema") if isinstance(text_format, dict) else None
+    )
+    if (
+        not isinstance(text_format, dict)
+        or text_format.get("type") != "json_schema"
+        or not isinstance(definition, dict)
+    ):
+        raise _refuse("outputConfig.textFormat: needs type json_schema and structure.jsonSchema")
+    try:
+        schema = msgspec.json.decode(definition.get("schema") or "")
+    except (msgspec.DecodeError, TypeError):
+        schema = None
+    if not isinstance(schema, dict):
+        raise _refuse("outputConfig.textFormat.structure.jsonSchema.schema: must be a JSON schema, as a string")
+
+
 class BedrockWire(Wire):
     """Converse and ConverseStream; SigV4 or Bedrock API key auth."""
 
@@ -361,6 +383,7 @@ class BedrockWire(Wire):
         max_tokens = inference.get("maxTokens")
         if max_tokens is not None and (not isinstance(max_tokens, int) or max_tokens < 1):
             raise _refuse("inferenceConfig.maxTokens: must be a positive integer")
+        _check_output_config(body.get("outputConfig"))
         extra = body.get("additionalModelRequestFields") or {}
         thinking = extra.get("thinking") if isinstance(extra, dict) else None
         reasoning = isinstance(thinking, dict) and thinking.get("type") == "enabled"
