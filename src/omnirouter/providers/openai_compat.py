@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-from collections.abc import Callable
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -18,6 +17,7 @@ from omnirouter import __version__
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
+from omnirouter.providers.sse_stream import SSEStream
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -77,31 +77,44 @@ def _parse(raw: bytes, what: str) -> Any:
     return data
 
 
-def _target(provider: Provider) -> tuple[Origin, bytes]:
-    """A provider's origin and request head, built once rather than per request."""
+def build_target(provider: Provider, url: str, auth: dict[str, str]) -> tuple[Origin, bytes]:
+    """The origin and request head of a POST to ``url``, built once rather than per request."""
     headers = {
         "Content-Type": "application/json",
         "Accept-Encoding": "gzip, deflate",
         "User-Agent": USER_AGENT,
         **provider.headers,
+        **auth,
     }
-    if provider.api_key:
-        headers["Authorization"] = f"Bearer {provider.api_key}"
-    origin, path = split_url(provider.base_url.rstrip("/") + "/chat/completions")
+    origin, path = split_url(url)
     if provider.ca_file:  # its own connections, verified against its own CAs
         origin = dataclasses.replace(origin, ca_file=provider.ca_file)
     return origin, request_head(origin, "POST", path, headers)
 
 
 class OpenAICompatAdapter:
+    """Chat completions at ``{base_url}/chat/completions`` with Bearer auth. A variant of the same wire
+    at other URLs or with other auth (Azure) overrides ``target`` and ``target_key``."""
+
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
-        self._targets: dict[str, tuple[Origin, bytes, Provider]] = {}
+        self._targets: dict[Any, tuple[Origin, bytes, Provider]] = {}
 
-    async def _send(self, provider: Provider, body: dict[str, Any], timeouts: Timeouts, stream: bool) -> Response:
-        target = self._targets.get(provider.slug)
+    def target(self, provider: Provider, endpoint: Endpoint) -> tuple[Origin, bytes]:
+        auth = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
+        return build_target(provider, provider.base_url.rstrip("/") + "/chat/completions", auth)
+
+    def target_key(self, provider: Provider, endpoint: Endpoint) -> Any:
+        """What ``target`` depends on besides the provider object: one target per provider here."""
+        return provider.slug
+
+    async def _send(
+        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts, stream: bool
+    ) -> Response:
+        key = self.target_key(provider, endpoint)
+        target = self._targets.get(key)
         if target is None or target[2] is not provider:
-            target = self._targets[provider.slug] = (*_target(provider), provider)
+            target = self._targets[key] = (*self.target(provider, endpoint), provider)
         data = _encode(body)
         payload = b"%b%d\r\n\r\n%b" % (target[1], len(data), data)
         return await self.pool.request(target[0], payload, timeouts, stream=stream)
@@ -114,7 +127,7 @@ class OpenAICompatAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
-        resp = await self._send(provider, body, timeouts, stream=False)
+        resp = await self._send(provider, endpoint, body, timeouts, stream=False)
         try:
             raw = await resp.read()
         finally:
@@ -139,7 +152,7 @@ class OpenAICompatAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
-        resp = await self._send(provider, body, timeouts, stream=True)
+        resp = await self._send(provider, endpoint, body, timeouts, stream=True)
         if resp.status != 200:
             try:
                 text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
@@ -151,92 +164,18 @@ class OpenAICompatAdapter:
         return _SSEStream(resp)
 
 
-class _SSEStream(StreamResult):
-    """Server-sent events as chunk dicts. An iterator object, not a generator, so that a
-    cancellation while waiting for the next event leaves it usable: a caller can go on reading
-    (to bill a provider that cannot abort) after its own task was cancelled."""
+class _SSEStream(SSEStream):
+    """OpenAI's chunks pass through as sent; `data: [DONE]` ends the stream."""
 
-    def __init__(self, resp: Response) -> None:
-        self.resp = resp
-        self.finished = False
-        self.failure: Exception | None = None  # what ended a relay, raised in the relaying task
-        super().__init__(chunks=self)
-
-    def __aiter__(self) -> _SSEStream:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        if self.finished:
-            raise StopAsyncIteration
-        resp = self.resp
-        events = resp.events
-        while not events:
-            self._check_end()
-            await resp.wait()
-        data = events.popleft()
-        if data == b"[DONE]":
-            self.finished = True
-            raise StopAsyncIteration
-        try:
-            return _parse(data, "a stream event")
-        except UpstreamError:
-            self.finished = True
-            raise
-
-    async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
-        """Events are parsed and handed on in the connection's own callback as they are read, so a
-        relayed chunk costs no task switch: the relaying task only waits for the end."""
-        resp = self.resp
-
-        def deliver(events: list[bytes]) -> None:
-            chunks = []
-            for data in events:
-                if data == b"[DONE]":
-                    self.finished = True
-                    break
-                try:
-                    chunks.append(_parse(data, "a stream event"))
-                except UpstreamError as exc:
-                    self.finished, self.failure = True, exc
-                    break
-            if chunks:
-                try:
-                    on_chunks(chunks)
-                except Exception as exc:  # raised in the relaying task, not in the connection's callback
-                    self.finished, self.failure = True, self.failure or exc
-            if self.finished:
-                resp.on_events = None
-                resp.wake()
-
-        if resp.events:
-            queued = list(resp.events)
-            resp.events.clear()
-            deliver(queued)
-        try:
-            resp.on_events = None if self.finished else deliver
-            while not self.finished:
-                self._check_end()
-                await resp.wait()
-        finally:
-            resp.on_events = None
-        if self.failure is not None:
-            raise self.failure
-
-    def _check_end(self) -> None:
-        resp = self.resp
-        if resp.error is not None or resp.complete:
-            self.finished = True
-            # Every OpenAI-compatible server ends with [DONE]; ending without it is a cut.
-            raise resp.error or UpstreamError(
-                "Upstream stream ended before it was complete", status=502, kind="protocol"
-            )
-
-    def pause(self) -> None:
-        self.resp.pause()
-
-    def resume(self) -> None:
-        self.resp.resume()
-
-    async def close(self) -> None:
-        # An unfinished stream drops its connection so the upstream stops generating (and billing).
-        self.resp.close()
+    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
+        chunks = []
+        for data in events:
+            if data == b"[DONE]":
+                self.finished = True
+                break
+            try:
+                chunks.append(_parse(data, "a stream event"))
+            except UpstreamError as exc:
+                self.finished, self.failure = True, exc
+                break
+        return chunks
