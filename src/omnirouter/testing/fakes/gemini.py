@@ -135,10 +135,24 @@ def _sse(payload: Any) -> bytes:
     return b"data: " + encode_json(payload) + b"\r\n\r\n"
 
 
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(w[:1].upper() + w[1:] for w in rest)
+
+
+def _get(fields: Any, name: str) -> Any:
+    """A field by its JSON name; like Google's parser, the proto's snake_case name works too."""
+    if not isinstance(fields, dict):
+        return None
+    if name in fields:
+        return fields[name]
+    return fields.get("".join("_" + ch.lower() if ch.isupper() else ch for ch in name))
+
+
 def _unknown(fields: Any, known: frozenset[str], where: str) -> None:
     if isinstance(fields, dict):
         for name in fields:
-            if name not in known:
+            if _camel(name) not in known:
                 message = f"Invalid JSON payload received. Unknown name \"{name}\" at '{where}': Cannot find field."
                 raise WireError(400, message)
 
@@ -287,43 +301,43 @@ class GeminiWire(Wire):
         if request.path.endswith(":streamGenerateContent") and request.query.get("alt") != "sse":
             raise WireError(400, "FakeGemini streams only as server-sent events (alt=sse).")
         _unknown(body, _REQUEST_FIELDS, "")
-        contents = body.get("contents")
+        contents = _get(body, "contents")
         if not isinstance(contents, list) or not contents:
             raise WireError(400, "* GenerateContentRequest.contents: contents is not specified")
         messages: list[Message] = []
         chars = 0
         for i, content in enumerate(contents):
-            parts = content.get("parts") if isinstance(content, dict) else None
+            parts = _get(content, "parts")
             if not isinstance(parts, list) or not parts:
                 raise WireError(400, f"* GenerateContentRequest.contents[{i}].parts: contents.parts must not be empty.")
             for j, part in enumerate(parts):
                 _unknown(part, _PART_FIELDS, f"contents[{i}].parts[{j}]")
-            role = content.get("role", "user")
+            role = _get(content, "role") or "user"
             if role not in ("user", "model"):
                 raise WireError(400, f"Please use a valid role: user, model. Got {role!r}.")
             text = _text(parts)
             chars += len(text) + sum(
-                len(encode_json(p)) for p in parts if "functionCall" in p or "functionResponse" in p
+                len(encode_json(p)) for p in parts if _get(p, "functionCall") or _get(p, "functionResponse")
             )
-            results_only = all("functionResponse" in p for p in parts)
+            results_only = all(_get(p, "functionResponse") is not None for p in parts)
             messages.append(Message("assistant" if role == "model" else "tool" if results_only else "user", text))
-        system = body.get("systemInstruction")
-        system_text = _text(system.get("parts")) if isinstance(system, dict) else None
+        system = _get(body, "systemInstruction")
+        system_text = _text(_get(system, "parts"))
         tools: list[Tool] = []
-        for i, tool in enumerate(body.get("tools") or ()):
-            for j, fn in enumerate(tool.get("functionDeclarations") or ()):
+        for i, tool in enumerate(_get(body, "tools") or ()):
+            for j, fn in enumerate(_get(tool, "functionDeclarations") or ()):
                 where = f"tools[{i}].function_declarations[{j}].parameters"
                 _check_schema(fn.get("parameters"), where)
                 tools.append(
                     Tool(
                         str(fn.get("name")),
                         fn.get("description"),
-                        fn.get("parameters") or fn.get("parametersJsonSchema"),
+                        fn.get("parameters") or _get(fn, "parametersJsonSchema"),
                     )
                 )
-        config = body.get("generationConfig") or {}
+        config = _get(body, "generationConfig") or {}
         _unknown(config, _GENERATION_FIELDS, "generation_config")
-        thinking = config.get("thinkingConfig") or {}
+        thinking = _get(config, "thinkingConfig") or {}
         _unknown(thinking, _THINKING_FIELDS, "generation_config.thinking_config")
         return NormalRequest(
             model=request.match_info["model"],
@@ -331,8 +345,8 @@ class GeminiWire(Wire):
             messages=messages,
             system=system_text or None,
             tools=tools,
-            max_tokens=config.get("maxOutputTokens"),
-            reasoning=thinking.get("includeThoughts") is True,
+            max_tokens=_get(config, "maxOutputTokens"),
+            reasoning=_get(thinking, "includeThoughts") is True,
             prompt_chars=chars + len(system_text or ""),
         )
 
