@@ -448,3 +448,20 @@ def test_the_bundled_google_provider_speaks_gemini(
     model = next(m for m in load_bundled().models if m.id == "google/gemini-2.5-flash")
     pricing = next(e for e in model.endpoints if e.provider == "google-ai-studio").pricing
     assert body["usage"]["cost"] == 1000 * pricing.prompt + 100 * pricing.completion
+
+
+def test_images_and_files(client: openai.OpenAI, gem_a: FakeGeminiThread) -> None:
+    content = [
+        {"type": "text", "text": "What are these?"},
+        {"type": "image_url", "image_url": {"url": "data:image/png;base64,iVBORw0KGgo="}},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
+        {"type": "file", "file": {"filename": "report.pdf", "file_data": "data:application/pdf;base64,JVBERi0x"}},
+    ]
+    answer = client.chat.completions.create(model="test/gemini", messages=[{"role": "user", "content": content}])
+    assert answer.choices[0].message.content == "Echo: What are these?"
+    assert sent(gem_a).json["contents"][0]["parts"] == [
+        {"text": "What are these?"},
+        {"inlineData": {"mimeType": "image/png", "data": "iVBORw0KGgo="}},
+        {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/cat.jpg"}},
+        {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0x"}},
+    ]
