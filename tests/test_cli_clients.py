@@ -25,7 +25,6 @@ from typing import Any
 import httpx
 import pytest
 
-from omnirouter.app import INFERENCE
 from omnirouter.testing import FakeOpenAIThread, Stream
 from tests.conftest import ALPHA_PRICES
 from tests.gateway import Gateway
@@ -39,8 +38,6 @@ ANSWER = "The secret word is pelican."
 TOOL_TURN_TOKENS = (1000, 20)
 ANSWER_TOKENS = (1200, 10)
 RUN_SECONDS = 60
-# Until POST /responses is served (issue 12, in progress), the Codex CLI cannot get an answer.
-needs_responses = pytest.mark.xfail("/responses" not in INFERENCE, reason="POST /responses is not served yet")
 
 
 def _bill(prompt: int, completion: int) -> Decimal:
@@ -170,7 +167,6 @@ def test_claude_code_reads_a_file_through_the_gateway(
     assert all(g["user_agent"].startswith("claude-cli/") for g in recorded)
 
 
-@needs_responses
 def test_codex_runs_a_command_through_the_gateway(
     gateway_for_cli: Gateway, fake_a: FakeOpenAIThread, workdir: Path, tmp_path: Path
 ) -> None:
@@ -214,9 +210,7 @@ def test_codex_runs_a_command_through_the_gateway(
     assert key_usage(gateway_for_cli, key) == _bill(*TOOL_TURN_TOKENS) + _bill(*ANSWER_TOKENS)
 
 
-@pytest.mark.parametrize(
-    "name", ["claude_code_first_turn", "claude_code_tool_turn", pytest.param("codex_tool_turn", marks=needs_responses)]
-)
+@pytest.mark.parametrize("name", ["claude_code_first_turn", "claude_code_tool_turn", "codex_tool_turn"])
 def test_recorded_cli_requests_are_accepted(gateway_for_cli: Gateway, fake_a: FakeOpenAIThread, name: str) -> None:
     recorded = json.loads((RECORDED / f"{name}.json").read_text())
     key = gateway_for_cli.create_key()["key"]
