@@ -14,8 +14,11 @@ from pathlib import Path
 from typing import Any
 from unittest import mock
 
+import anthropic
+import httpx
 import openai
 import pytest
+from botocore.credentials import Credentials
 
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.aws import event_stream_framer, sign
@@ -164,8 +167,6 @@ def raw_body(raw: Any) -> dict[str, Any]:
 def test_the_signature_agrees_with_an_independent_sigv4() -> None:
     """botocore's signing (the adapter's) and the fake's own SigV4 code agree on a fixed request and
     clock, with a session token and a model id that needs percent-encoding."""
-    from botocore.credentials import Credentials
-
     frozen = Credentials(ACCESS_KEY, SECRET, "session-token-1").get_frozen_credentials()
     path = "/model/anthropic.claude-sonnet-4-5-20250929-v1%3A0/converse-stream"
     body = b'{"messages":[]}'
@@ -619,3 +620,51 @@ def test_a_guardrail_stop_is_a_content_filter_finish(client: openai.OpenAI, fake
     fake.script(Reply("Sorry, I can't help with that.", finish_reason="guardrail_intervened"))
     reply = client.chat.completions.create(model="test/claude", messages=HELLO)
     assert reply.choices[0].finish_reason == "content_filter"
+
+
+def test_claude_code_style_messages_reach_bedrock_with_thinking(gw: Gateway, fake: FakeBedrockThread) -> None:
+    """The anthropic SDK on /messages, through the internal form, to Converse: a thinking block comes
+    back signed and goes up again as reasoningContent with its signature."""
+    sdk = anthropic.Anthropic(base_url=gw.url + "/api", api_key=gw.create_key()["key"], max_retries=0)
+    fake.script(Reply("4.", reasoning="Two and two."), Reply("Yes."))
+    question = {"role": "user", "content": "2+2?"}
+    first = sdk.messages.create(
+        model="test/claude", max_tokens=4096, messages=[question], thinking={"type": "enabled", "budget_tokens": 1024}
+    )
+    assert sent(fake)["additionalModelRequestFields"]["thinking"] == {"type": "enabled", "budget_tokens": 1024}
+    thinking = next(b for b in first.content if b.type == "thinking")
+    assert (thinking.thinking, bool(thinking.signature)) == ("Two and two.", True)
+    sdk.messages.create(
+        model="test/claude",
+        max_tokens=4096,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        messages=[question, {"role": "assistant", "content": first.content}, {"role": "user", "content": "Sure?"}],
+    )
+    assert sent(fake)["messages"][1]["content"][0] == {
+        "reasoningContent": {"reasoningText": {"text": "Two and two.", "signature": thinking.signature}}
+    }
+
+
+def test_the_fake_refuses_what_bedrock_refuses(fake: FakeBedrockThread) -> None:
+    """Unsigned, tampered-with and malformed requests fail as Bedrock fails them, with its error names."""
+    frozen = Credentials(ACCESS_KEY, SECRET).get_frozen_credentials()
+    url = f"{fake.base_url}/model/{MODEL.replace(':', '%3A')}/converse"
+
+    def post(body: bytes, *, signed_body: bytes | None = None) -> httpx.Response:
+        headers = sign(
+            frozen, "us-east-1", url, body if signed_body is None else signed_body, {"Content-Type": "application/json"}
+        )
+        return httpx.post(url, content=body, headers=headers)
+
+    good = json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}]}).encode()
+    assert post(good).status_code == 200
+    unsigned = httpx.post(url, content=good, headers={"Content-Type": "application/json"})
+    assert unsigned.status_code == 403
+    assert unsigned.headers["x-amzn-ErrorType"].startswith("MissingAuthenticationTokenException")
+    tampered = post(good.replace(b"hi", b"ho"), signed_body=good)
+    assert tampered.status_code == 403 and tampered.headers["x-amzn-ErrorType"].startswith("InvalidSignatureException")
+    blank = post(json.dumps({"messages": [{"role": "user", "content": [{"text": " "}]}]}).encode())
+    assert blank.status_code == 400 and blank.headers["x-amzn-ErrorType"].startswith("ValidationException")
+    assert "is blank" in blank.json()["message"]
+    unknown = post(json.dumps({"messages": [{"role": "user", "content": [{"text": "hi"}]}], "stream": True}).encode())
+    assert unknown.status_code == 400 and "stream" in unknown.json()["message"]
