@@ -51,6 +51,7 @@ class Provider(msgspec.Struct, kw_only=True):
     api: str = "openai"  # wire format; selects the adapter in omnirouter.providers
     base_url: str = ""
     region: str | None = None  # a cloud region (`api: bedrock`); its endpoint is derived from it
+    api_version: str | None = None  # Azure OpenAI's `api-version` query parameter (`api: azure`)
     api_key_env: str | None = None
     api_key: str | None = msgspec.field(default=None)  # resolved secret; never logged or serialised
     headers: dict[str, str] = msgspec.field(default_factory=dict)

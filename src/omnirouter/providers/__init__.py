@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from omnirouter.providers.anthropic import AnthropicAdapter
 from omnirouter.providers.apis import ADAPTER_APIS
+from omnirouter.providers.azure import AzureAdapter
 from omnirouter.providers.base import Adapter
 from omnirouter.providers.bedrock import BedrockAdapter
 from omnirouter.providers.gemini import GeminiAdapter
@@ -18,5 +19,6 @@ def build_adapters(pool: Pool) -> dict[str, Adapter]:
     adapters["gemini"] = GeminiAdapter(pool)
     adapters["anthropic"] = AnthropicAdapter(pool)
     adapters["bedrock"] = BedrockAdapter(pool)
+    adapters["azure"] = AzureAdapter(pool)
     assert adapters.keys() == ADAPTER_APIS
     return adapters

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for editors and type checkers; the lazy table below is what runs
     from omnirouter.testing.fakes.anthropic import FakeAnthropic, FakeAnthropicThread  # noqa: F401
+    from omnirouter.testing.fakes.azure import FakeAzure  # noqa: F401
     from omnirouter.testing.fakes.bedrock import FakeBedrock, FakeBedrockThread  # noqa: F401
     from omnirouter.testing.fakes.core import (  # noqa: F401
         BrokenJSON,
@@ -46,6 +47,7 @@ _HOMES: dict[str, str] = {
     "Stream": _CORE,
     "FakeOpenAI": "omnirouter.testing.fakes.openai",
     "FakeOpenAIThread": "omnirouter.testing.fakes.openai",
+    "FakeAzure": "omnirouter.testing.fakes.azure",
     "FakeAnthropic": "omnirouter.testing.fakes.anthropic",
     "FakeAnthropicThread": "omnirouter.testing.fakes.anthropic",
     "FakeBedrock": "omnirouter.testing.fakes.bedrock",
