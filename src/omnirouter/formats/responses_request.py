@@ -223,7 +223,9 @@ def parse_request(body: Any) -> ResponsesBody:
     try:
         req = msgspec.convert(body, ResponsesRequest)
     except msgspec.ValidationError as exc:
-        raise GatewayError(400, f"Invalid request: {_explain(str(exc))}") from None
+        if not _integral_floats_to_int(body):
+            raise GatewayError(400, f"Invalid request: {_explain(str(exc))}") from None
+        return parse_request(body)
     _refuse_state(req)
     out = ResponsesBody((k, body[k]) for k in SHARED_FIELDS if body.get(k) is not None)
     out.namespaced = {}
@@ -251,6 +253,18 @@ def parse_request(body: Any) -> ResponsesBody:
         out["user"] = user
     out.echo = _echo(body, req)
     return out
+
+
+def _integral_floats_to_int(body: dict[str, Any]) -> bool:
+    """JSON has one number type: `max_output_tokens: 300.0` is the integer 300 (as in chat's parse).
+    Rewritten in place, only after a refusal; whether anything changed."""
+    changed = False
+    for holder, name in ((body, "max_output_tokens"), (body.get("reasoning"), "max_tokens")):
+        value = holder.get(name) if isinstance(holder, dict) else None
+        if isinstance(value, float) and value.is_integer():
+            holder[name] = int(value)  # type: ignore[index]
+            changed = True
+    return changed
 
 
 def _refuse_state(req: ResponsesRequest) -> None:
