@@ -241,50 +241,6 @@ def test_the_header_names_what_the_answering_endpoint_dropped(make_gateway, fake
         assert "top_k" not in fake_b.fake.last_request.json
 
 
-JSON_SCHEMA_FORMAT = {
-    "type": "json_schema",
-    "json_schema": {
-        "name": "person",
-        "strict": True,
-        "schema": {
-            "type": "object",
-            "properties": {"name": {"type": "string"}, "age": {"type": "integer"}},
-            "required": ["name", "age"],
-            "additionalProperties": False,
-        },
-    },
-}
-
-
-def test_structured_output_reaches_claude_through_an_endpoint_that_takes_it(make_gateway, fake_a, fake_b):
-    """The bundled Claude 4.5 models take response_format on OpenRouter; Anthropic's OpenAI-compatible
-    endpoint ignores it, so a json_schema request goes to the endpoint that honours it."""
-    config = {
-        "providers": [
-            {"slug": "anthropic", "base_url": fake_a.base_url, "api_key": "sk-ant-test"},
-            {"slug": "openrouter", "base_url": fake_b.base_url, "api_key": "sk-or-test"},
-        ]
-    }
-    gw = make_gateway(config)
-    key = gw.create_key()["key"]
-    body = {"model": "anthropic/claude-sonnet-4.5", "messages": HELLO, "response_format": JSON_SCHEMA_FORMAT}
-    with gw.client(key) as c:
-        r = c.post("/chat/completions", json=body)
-        assert r.status_code == 200, r.text
-        assert r.json()["provider"] == "OpenRouter"
-        assert "x-omnirouter-dropped-params" not in r.headers
-        assert fake_b.fake.last_request.json["response_format"] == JSON_SCHEMA_FORMAT
-        assert fake_a.fake.requests == []
-
-        # Sent to Anthropic's own endpoint anyway, it is left out, and the answer says so.
-        only_anthropic = {**body, "provider": {"only": ["anthropic"]}}
-        r = c.post("/chat/completions", json=only_anthropic)
-        assert r.status_code == 200, r.text
-        assert r.json()["provider"] == "Anthropic"
-        assert r.headers["x-omnirouter-dropped-params"] == "response_format"
-        assert "response_format" not in fake_a.fake.last_request.json
-
-
 def test_tool_calls_round_trip(gateway, api_key):
     tools = [
         {

@@ -24,8 +24,7 @@ def bundled_price(model_id: str, provider: str) -> tuple[Decimal, Decimal]:
     [
         ("OPENAI_API_KEY", "openai", "openai/gpt-4o-mini", "gpt-4o-mini", "OpenAI"),
         ("OPENROUTER_API_KEY", "openrouter", "openai/gpt-4o-mini", "openai/gpt-4o-mini", "OpenRouter"),
-        # Through their OpenAI-compatible endpoints, until native adapters exist.
-        ("ANTHROPIC_API_KEY", "anthropic", "anthropic/claude-sonnet-4", "claude-sonnet-4-20250514", "Anthropic"),
+        # The bundled Anthropic provider speaks Messages: tests/test_anthropic_upstream.py
     ],
 )
 def test_env_key_enables_a_bundled_provider(make_gateway, fake_a, monkeypatch, env, slug, model, upstream, name):
@@ -58,10 +57,10 @@ def test_a_provider_whose_wire_format_has_no_adapter_is_not_routable(make_gatewa
     """A provider declared with a wire format that has no adapter yet must not look servable."""
     monkeypatch.setenv("NATIVE_KEY", "sk-ant-test")
     config = {
-        "providers": [{"slug": "native-claude", "name": "Native Claude", "api": "anthropic",
+        "providers": [{"slug": "native-cohere", "name": "Native Cohere", "api": "cohere",
                        "base_url": fake_a.base_url, "api_key_env": "NATIVE_KEY"}],
         "models": [{"id": "test/native", "name": "Native", "context_length": 8192,
-                    "endpoints": [{"provider": "native-claude", "upstream_model": "claude-x"}]}],
+                    "endpoints": [{"provider": "native-cohere", "upstream_model": "command-x"}]}],
     }  # fmt: skip
     gw = make_gateway(config)
     key = gw.create_key()["key"]

@@ -28,8 +28,7 @@ def per_million(model_id: str, provider: str) -> tuple[Decimal, Decimal]:
 def test_providers_are_the_documented_upstreams() -> None:
     expected = {
         "openai": ("openai", "https://api.openai.com/v1", "OPENAI_API_KEY"),
-        # Both serve OpenAI's wire format beside their own; native adapters are still to come.
-        "anthropic": ("openai", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
+        "anthropic": ("anthropic", "https://api.anthropic.com/v1", "ANTHROPIC_API_KEY"),
         "google-ai-studio": ("gemini", "https://generativelanguage.googleapis.com/v1beta", "GEMINI_API_KEY"),
         "mistral": ("openai", "https://api.mistral.ai/v1", "MISTRAL_API_KEY"),
         "groq": ("openai", "https://api.groq.com/openai/v1", "GROQ_API_KEY"),
@@ -157,12 +156,14 @@ def test_structured_outputs_where_the_endpoint_enforces_a_schema(model_id: str, 
     assert supported(model_id, provider) >= STRUCTURED
 
 
-def test_anthropics_openai_compatible_endpoint_is_not_sent_response_format() -> None:
-    # Anthropic's OpenAI-compatible API ignores response_format (its docs: use the native API's
-    # structured outputs), so the gateway leaves it out there and says so, instead of pretending.
+def test_anthropic_takes_structured_outputs_where_its_api_enforces_a_schema() -> None:
+    # The native Messages API enforces a JSON schema (output_config.format) for the Claude 4.5
+    # models; Opus 4.1 had it only as a beta, so its Anthropic endpoint is not sent response_format.
     for model_id in CLAUDE_WITH_STRUCTURED_OUTPUTS:
-        assert not STRUCTURED & supported(model_id, "anthropic"), model_id
-        assert supported(model_id, "anthropic") == set(MODELS[model_id].supported_parameters) - STRUCTURED
+        if model_id == "anthropic/claude-opus-4.1":
+            assert supported(model_id, "anthropic") == set(MODELS[model_id].supported_parameters) - STRUCTURED
+        else:
+            assert supported(model_id, "anthropic") >= STRUCTURED, model_id
     # Claude models before 4.1 have no structured outputs anywhere.
     for model_id in ("anthropic/claude-sonnet-4", "anthropic/claude-opus-4", "anthropic/claude-3.5-haiku"):
         assert not STRUCTURED & set(MODELS[model_id].supported_parameters), model_id
