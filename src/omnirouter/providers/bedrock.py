@@ -140,7 +140,8 @@ class BedrockAdapter:
             url = f"{target.origin.scheme}://{target.origin.authority}{path}"
             headers = sign(frozen, target.region, url, data, headers)
             secrets = secrets_of(frozen)
-        headers["User-Agent"] = USER_AGENT  # after signing: never a signed header
+        # Added after signing: headers a proxy on the way may rewrite stay out of the signature.
+        headers["User-Agent"] = USER_AGENT
         headers["Accept"] = EVENT_STREAM if stream else "application/json"
         head = request_head(target.origin, "POST", path, headers)
         payload = b"%b%d\r\n\r\n%b" % (head, len(data), data)
