@@ -40,7 +40,8 @@ def config(a: str, b: str) -> dict[str, Any]:
     return {
         "providers": [
             {"slug": "gem-a", "name": "Gemini A", "api": "gemini", "base_url": a, "api_key": KEY_A},
-            {"slug": "gem-b", "name": "Gemini B", "api": "gemini", "base_url": b, "api_key": KEY_B},
+            # Like Google AI Studio, B goes on generating (and billing) when a stream is dropped.
+            {"slug": "gem-b", "name": "Gemini B", "api": "gemini", "base_url": b, "api_key": KEY_B, "can_abort": False},
         ],
         "models": [
             {
@@ -48,6 +49,12 @@ def config(a: str, b: str) -> dict[str, Any]:
                 "name": "Gemini",
                 "context_length": 1048576,
                 "endpoints": [{"provider": "gem-a", "upstream_model": "gemini-2.5-flash", "pricing": PRICES}],
+            },
+            {
+                "id": "test/gemini-b",
+                "name": "Gemini on B",
+                "context_length": 1048576,
+                "endpoints": [{"provider": "gem-b", "upstream_model": "gemini-2.5-pro", "pricing": PRICES}],
             },
             {
                 "id": "test/gemini-two",
@@ -465,3 +472,35 @@ def test_images_and_files(client: openai.OpenAI, gem_a: FakeGeminiThread) -> Non
         {"fileData": {"mimeType": "image/jpeg", "fileUri": "https://example.com/cat.jpg"}},
         {"inlineData": {"mimeType": "application/pdf", "data": "JVBERi0x"}},
     ]
+
+
+def test_a_client_that_leaves_drops_the_upstream_stream(
+    client: openai.OpenAI, gw: Gateway, gem_a: FakeGeminiThread
+) -> None:
+    gem_a.script(Stream(chunks=200, chunk_delay=0.02, prompt_tokens=50))
+    body = {"model": "test/gemini", "messages": HELLO, "stream": True}
+    with gw.client(client.api_key) as c, c.stream("POST", "/chat/completions", json=body) as r:
+        gen_id = r.headers["x-generation-id"]
+        received = 0
+        for line in r.iter_lines():
+            received += line.startswith("data: {")
+            if received >= 5:
+                break
+    gem_a.wait_for_disconnect(timeout=5)
+    gen = generation(gw, client.api_key, gen_id)
+    assert gen["cancelled"] is True and 0 < gen["tokens_completion"] < 200
+
+
+def test_a_stream_that_cannot_be_aborted_is_read_to_the_end_and_billed_in_full(
+    client: openai.OpenAI, gw: Gateway, gem_b: FakeGeminiThread
+) -> None:
+    gem_b.script(Stream(chunks=40, chunk_delay=0.01, prompt_tokens=10, completion_tokens=40, cached_tokens=4))
+    body = {"model": "test/gemini-b", "messages": HELLO, "stream": True}
+    with gw.client(client.api_key) as c, c.stream("POST", "/chat/completions", json=body) as r:
+        gen_id = r.headers["x-generation-id"]
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                break
+    gen = generation(gw, client.api_key, gen_id)
+    assert gen["cancelled"] is True and gen["tokens_completion"] == 40
+    assert gen["total_cost"] == 6 * price("prompt") + 4 * price("input_cache_read") + 40 * price("completion")
