@@ -47,6 +47,9 @@ SEMANTIC_REFUSALS = {
     ("/chat/completions", "post"): lambda error: (
         error.get("availability", {}).get("code") == "model_not_found" or "No model specified" in error["message"]
     ),
+    ("/completions", "post"): lambda error: (
+        error.get("availability", {}).get("code") == "model_not_found" or "No model specified" in error["message"]
+    ),
     ("/keys", "post"): lambda error: "must be in the future" in error["message"],
     ("/credits/coinbase", "post"): lambda error: error["code"] == 410,
 }
@@ -115,6 +118,7 @@ def test_api_conforms_to_its_document(case: Any, target: tuple[Gateway, str]) ->
     auth = OPERATIONS[operation].auth
     key = gw.management_key if auth == "management" else api_key
     headers = {} if auth == "none" else {"Authorization": f"Bearer {key}"}
-    if operation == ("/chat/completions", "post") and isinstance(case.body, dict) and "model" in case.body:
+    inference = operation in (("/chat/completions", "post"), ("/completions", "post"))
+    if inference and isinstance(case.body, dict) and "model" in case.body:
         case.body["model"] = SERVED_MODEL  # past routing, to the (fake) upstream and back
     case.call_and_validate(base_url=gw.api, headers=headers, checks=CHECKS, timeout=30)

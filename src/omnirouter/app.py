@@ -26,6 +26,7 @@ from omnirouter.catalog.loader import load_catalog
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
 from omnirouter.formats.openai_responses import RESPONSES
+from omnirouter.formats.text_completions import COMPLETIONS
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
 from omnirouter.pipeline.endpoint import InferenceEndpoint
@@ -51,6 +52,7 @@ log = logging.getLogger("omnirouter")
 # The inference operations: each is the one pipeline speaking one client format (formats/).
 INFERENCE: dict[str, InferenceEndpoint] = {
     "/chat/completions": InferenceEndpoint(CHAT),
+    "/completions": InferenceEndpoint(COMPLETIONS),
     "/messages": InferenceEndpoint(MESSAGES),
     "/responses": InferenceEndpoint(RESPONSES),
 }

@@ -22,6 +22,7 @@ from omnirouter import __version__
 from omnirouter.api import schemas as s
 from omnirouter.api.keys import CreateKey, UpdateKey
 from omnirouter.formats.openai_chat import ChatRequestBody
+from omnirouter.formats.text_completions import CompletionsRequest
 
 REF = "#/components/schemas/{name}"
 JSON = "application/json"
@@ -61,6 +62,7 @@ PATH_PARAMETERS = {
 
 TAGS = {
     "Chat": "Chat completions",
+    "Completions": "Legacy text completions",
     "Models": "The models this instance can serve",
     "Endpoints": "The provider endpoints serving each model",
     "Providers": "The providers this instance routes to",
@@ -118,6 +120,26 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description=(
             "Routes the request to a provider serving the model, with fallbacks. A stream reports errors that "
             "happen after it started in-band, as a chunk with `error` and finish_reason `error`."
+        ),
+    ),
+    ("/completions", "post"): Operation(
+        operation_id="createCompletions",
+        summary="Create a text completion (legacy)",
+        tag="Completions",
+        auth="inference",
+        body=CompletionsRequest,
+        body_description=(
+            "One prompt per request (a string, or an array of one string). Every other Chat Completions "
+            "parameter is forwarded as on /chat/completions."
+        ),
+        response=s.TextCompletionResult,
+        response_description="The completion; a stream of server-sent events when `stream` is true",
+        stream=s.TextCompletionStreamingResponse,
+        headers=("X-Generation-Id",),
+        errors=(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503),
+        description=(
+            "The legacy text-completions format on the same routing, fallbacks and billing as chat: the "
+            "prompt is sent as one user message and the answer's text comes back in `choices[].text`."
         ),
     ),
     ("/models", "get"): Operation(

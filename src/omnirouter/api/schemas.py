@@ -225,6 +225,58 @@ class ChatStreamingResponse(_Struct):
     data: ChatStreamChunk
 
 
+# ------------------------------------------------------------------ legacy text completions (/completions)
+
+
+class TextCompletionLogprobs(_Struct):
+    tokens: list[str]
+    token_logprobs: list[float | None]
+    top_logprobs: list[dict[str, float]]
+    text_offset: Annotated[list[int], Meta(description="Where each token starts in `text`")]
+
+
+class TextCompletionChoice(_Struct):
+    text: Annotated[str, Meta(description="The completion; with `echo`, the prompt followed by it")]
+    index: int
+    logprobs: TextCompletionLogprobs | None
+    finish_reason: ChatFinishReason | None
+    native_finish_reason: str | UnsetType | None = UNSET
+
+
+class TextCompletionResult(_Struct):
+    """A text completion. Fields the provider adds beyond these are passed through."""
+
+    id: Annotated[str, Meta(description="The generation id (gen-...), for GET /generation")]
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    provider: Annotated[str, Meta(description="The provider that served the request")]
+    choices: list[TextCompletionChoice]
+    system_fingerprint: str | None
+    usage: ChatUsage
+
+
+class TextCompletionChunk(_Struct):
+    """One `data:` event of a streamed text completion. The last one before `[DONE]` has empty
+    `choices` and the `usage`; an error after the stream started arrives as a chunk with `error`."""
+
+    id: str
+    object: Literal["text_completion"]
+    created: int
+    model: str
+    choices: list[TextCompletionChoice]
+    provider: str | UnsetType = UNSET
+    usage: ChatUsage | UnsetType = UNSET
+    error: ChatStreamError | UnsetType = UNSET
+    system_fingerprint: str | UnsetType | None = UNSET
+
+
+class TextCompletionStreamingResponse(_Struct):
+    """A server-sent event of a streamed text completion; the stream ends with `data: [DONE]`."""
+
+    data: TextCompletionChunk
+
+
 # --------------------------------------------------------------------------------------------- keys
 
 

@@ -2,7 +2,7 @@
 so the quickstart works on a machine with no provider key and no network, and agents can be built
 against it offline.
 
-What it answers, for a given request always the same (see docs/api.md, "The sandbox"):
+What it answers, for a given request always the same (docs/catalog.md, "The sandbox"):
 
 - Tool calls, when tools are offered and a call is asked for: `tool_choice` "required" (any tool
   the message names, else the first) or a named function forces one, whatever the last message;

@@ -262,7 +262,10 @@ def _integer(schema: dict[str, Any]) -> int:
         start = 1  # a count or an id reads better as 1 than 0
     step = schema.get("multipleOf")
     if isinstance(step, int | float) and step > 0:
-        value = Decimal(str(step)) * math.ceil(Decimal(start) / Decimal(str(step)))
+        d = Decimal(str(step))
+        # Round towards the bound that was given: up from a minimum, down from a maximum.
+        k = math.floor(Decimal(start) / d) if lo is None and hi is not None else math.ceil(Decimal(start) / d)
+        value = d * k
         if value == value.to_integral_value():
             return int(value)
     return start
@@ -273,14 +276,24 @@ def _number(schema: dict[str, Any]) -> int | float:
     step = schema.get("multipleOf")
     if isinstance(step, int | float) and step > 0:
         d = Decimal(str(step))
+        direction = 1
         if low is not None:
             k = math.ceil(Decimal(str(low)) / d)
             k += 1 if low_x and k * d <= Decimal(str(low)) else 0
         elif high is not None and high <= 0:
-            k = math.floor(Decimal(str(high)) / d)
+            k, direction = math.floor(Decimal(str(high)) / d), -1
             k -= 1 if high_x and k * d >= Decimal(str(high)) else 0
         else:
             k = 1
+        # Validators divide in binary floating point (0.6 / 0.1 is 5.999...): take the first multiple
+        # whose float quotient is whole, so every validator agrees it is one.
+        for j in range(k, k + 100 * direction, direction):
+            value = j * d
+            number = int(value) if value == value.to_integral_value() else float(value)
+            below_high = high is None or number < high or (number == high and not high_x)
+            above_low = low is None or number > low or (number == low and not low_x)
+            if (q := number / step) == int(q) and below_high and above_low:
+                return number
         value = k * d
         return int(value) if value == value.to_integral_value() else float(value)
     if low is not None and high is not None:
