@@ -491,3 +491,21 @@ def test_the_bundled_anthropic_provider_speaks_messages(
         assert r.status_code == 200, r.text
         assert r.headers["x-omnirouter-dropped-params"] == "response_format"
         assert "output_config" not in fake.requests[-1].json
+
+
+@pytest.mark.parametrize(
+    ("native", "finish"),
+    [
+        ("refusal", "content_filter"),
+        ("max_tokens", "length"),
+        ("model_context_window_exceeded", "length"),
+        ("stop_sequence", "stop"),
+        ("pause_turn", "stop"),
+    ],
+)
+def test_stop_reasons(client: openai.OpenAI, fake: FakeAnthropicThread, native: str, finish: str) -> None:
+    fake.script(Reply("partial", finish_reason=native))
+    raw = client.chat.completions.with_raw_response.create(model="test/claude", messages=HELLO, stop=["END"])
+    choice = raw_body(raw)["choices"][0]
+    assert (choice["finish_reason"], choice["native_finish_reason"]) == (finish, native)
+    assert sent(fake)["stop_sequences"] == ["END"]

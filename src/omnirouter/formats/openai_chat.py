@@ -255,6 +255,8 @@ FINISH_REASONS = {
     "stop_sequence": "stop",
     "max_tokens": "length",
     "tool_use": "tool_calls",
+    "refusal": "content_filter",  # Anthropic's safety stop
+    "model_context_window_exceeded": "length",  # Anthropic: the context window, not max_tokens, ran out
     "eos": "stop",
 }
 
