@@ -50,6 +50,11 @@ SEMANTIC_REFUSALS = {
     ("/completions", "post"): lambda error: (
         error.get("availability", {}).get("code") == "model_not_found" or "No model specified" in error["message"]
     ),
+    # /responses: also, a function_call_output must answer an earlier function_call (same call_id).
+    ("/responses", "post"): lambda error: (
+        error.get("availability", {}).get("code") == "model_not_found"
+        or any(text in error["message"] for text in ("No model specified", "no function_call item before it"))
+    ),
     ("/keys", "post"): lambda error: "must be in the future" in error["message"],
     ("/credits/coinbase", "post"): lambda error: error["code"] == 410,
 }
@@ -118,7 +123,7 @@ def test_api_conforms_to_its_document(case: Any, target: tuple[Gateway, str]) ->
     auth = OPERATIONS[operation].auth
     key = gw.management_key if auth == "management" else api_key
     headers = {} if auth == "none" else {"Authorization": f"Bearer {key}"}
-    inference = operation in (("/chat/completions", "post"), ("/completions", "post"))
+    inference = operation in (("/chat/completions", "post"), ("/completions", "post"), ("/responses", "post"))
     if inference and isinstance(case.body, dict) and "model" in case.body:
         case.body["model"] = SERVED_MODEL  # past routing, to the (fake) upstream and back
     case.call_and_validate(base_url=gw.api, headers=headers, checks=CHECKS, timeout=30)

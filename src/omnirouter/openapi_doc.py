@@ -21,6 +21,7 @@ from starlette.routing import BaseRoute, Route
 from omnirouter import __version__
 from omnirouter.api import schemas as s
 from omnirouter.api.keys import CreateKey, UpdateKey
+from omnirouter.formats import responses_schemas as rs
 from omnirouter.formats.openai_chat import ChatRequestBody
 from omnirouter.formats.text_completions import CompletionsRequest
 
@@ -62,6 +63,7 @@ PATH_PARAMETERS = {
 
 TAGS = {
     "Chat": "Chat completions",
+    "Responses": "The OpenAI Responses API (OpenAI SDKs, the Codex CLI), any model",
     "Completions": "Legacy text completions",
     "Models": "The models this instance can serve",
     "Endpoints": "The provider endpoints serving each model",
@@ -120,6 +122,27 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         description=(
             "Routes the request to a provider serving the model, with fallbacks. A stream reports errors that "
             "happen after it started in-band, as a chunk with `error` and finish_reason `error`."
+        ),
+    ),
+    ("/responses", "post"): Operation(
+        operation_id="createResponses",
+        summary="Create a response",
+        tag="Responses",
+        auth="inference",
+        body=rs.ResponsesRequestBody,
+        body_description=(
+            "OpenAI's Responses request, stateless as OpenRouter's, with OpenRouter's `models`, `provider`, "
+            "`plugins`, `route` and `session_id`. What OpenAI's servers alone act on (`include`, `truncation`, "
+            "`prompt_cache_key` ...) is accepted; hosted tools other than functions are left out."
+        ),
+        response=rs.ResponsesResult,
+        response_description="The response; a stream of server-sent events when `stream` is true",
+        stream=rs.ResponsesStreamingResponse,
+        headers=("X-Generation-Id",),
+        errors=(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503),
+        description=(
+            "The same routing, fallbacks and billing as chat, for any model. Errors before a stream starts are "
+            "OpenRouter's envelope with their status; after, the stream ends with `response.failed`."
         ),
     ),
     ("/completions", "post"): Operation(
