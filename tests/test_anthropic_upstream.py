@@ -13,6 +13,10 @@ import httpx
 import openai
 import pytest
 
+from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.anthropic import AnthropicAdapter
+from omnirouter.providers.base import Credentials, Timeouts, UpstreamContext
+from omnirouter.providers.http1 import Pool
 from omnirouter.testing import FakeAnthropic, FakeAnthropicThread, Reply, Status, Stream
 from tests.gateway import Gateway
 
@@ -509,3 +513,30 @@ def test_stop_reasons(client: openai.OpenAI, fake: FakeAnthropicThread, native: 
     choice = raw_body(raw)["choices"][0]
     assert (choice["finish_reason"], choice["native_finish_reason"]) == (finish, native)
     assert sent(fake)["stop_sequences"] == ["END"]
+
+
+async def test_a_calls_own_key_and_betas_replace_the_providers() -> None:
+    """The request head is built once per provider; a call with its own key (BYOK) or the client's
+    anthropic-beta flags gets its own head, with the provider's betas first."""
+    async with FakeAnthropic() as upstream:
+        provider = Provider(slug="claude", name="Claude", api="anthropic", base_url=upstream.base_url, api_key=KEY,
+                            headers={"anthropic-beta": "context-1m-2025-08-07"})  # fmt: skip
+        endpoint = Endpoint(provider="claude", upstream_model="claude-sonnet-4-5")
+        adapter = AnthropicAdapter(Pool())
+        body = {"model": "claude-sonnet-4-5", "messages": HELLO}
+        timeouts = Timeouts(connect=2, first_byte=5, total=10)
+        try:
+            await adapter.complete(provider, endpoint, body, timeouts)
+            own = UpstreamContext(
+                Credentials(api_key="sk-ant-byok"), {"anthropic-beta": "interleaved-thinking-2025-05-14"}
+            )
+            answer = await adapter.complete(provider, endpoint, body, timeouts, own)
+            await adapter.complete(provider, endpoint, body, timeouts)
+        finally:
+            adapter.pool.close()
+    first, second, third = (r.headers for r in upstream.requests)
+    assert (first["x-api-key"], first["anthropic-beta"]) == (KEY, "context-1m-2025-08-07")
+    assert second["x-api-key"] == "sk-ant-byok"
+    assert second.getall("anthropic-beta") == ["context-1m-2025-08-07,interleaved-thinking-2025-05-14"]
+    assert (third["x-api-key"], third["anthropic-beta"]) == (KEY, "context-1m-2025-08-07")
+    assert answer["choices"][0]["message"]["content"] == "Echo: hello there"
