@@ -248,3 +248,71 @@ def test_the_echo_model_still_echoes(client: openai.OpenAI) -> None:
 def test_a_tool_choice_naming_an_unknown_tool_is_refused(client: openai.OpenAI) -> None:
     with pytest.raises(openai.BadRequestError):
         ask(client, "hi", tools=[WEATHER], tool_choice={"type": "function", "function": {"name": "nope"}})
+
+
+# -- every client format reaches the same sandbox
+def test_messages_clients_get_a_signed_thinking_block_and_a_valid_tool_use(sandbox: Gateway, client: openai.OpenAI):
+    import anthropic
+
+    claude = anthropic.Anthropic(base_url=sandbox.url + "/api", api_key=client.api_key, max_retries=0)
+    schema = CALENDAR["function"]["parameters"]
+    r = claude.messages.create(
+        model="sandbox/chat",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[{"name": "create_event", "description": "Add an appointment to the calendar", "input_schema": schema}],
+        messages=[{"role": "user", "content": "Put the appointment in my calendar"}],
+    )
+    assert r.stop_reason == "tool_use"
+    thinking = next(b for b in r.content if b.type == "thinking")
+    expected = base64.b64encode(hmac.new(SIGNING_KEY, thinking.thinking.encode(), hashlib.sha256).digest()).decode()
+    assert thinking.signature == expected
+    tool_use = next(b for b in r.content if b.type == "tool_use")
+    jsonschema.validate(tool_use.input, schema)
+    with claude.messages.stream(
+        model="sandbox/chat",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[{"name": "create_event", "description": "Add an appointment to the calendar", "input_schema": schema}],
+        messages=[{"role": "user", "content": "Put the appointment in my calendar"}],
+    ) as stream:
+        final = stream.get_final_message()
+    assert [b.model_dump() for b in final.content] == [b.model_dump() for b in r.content]
+    # The turn goes back with its signed thinking, and the tool's result is used.
+    again = claude.messages.create(
+        model="sandbox/chat",
+        max_tokens=2048,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+        tools=[{"name": "create_event", "description": "Add an appointment", "input_schema": schema}],
+        messages=[
+            {"role": "user", "content": "Put the appointment in my calendar"},
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in r.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": tool_use.id, "content": "booked"}]},
+        ],
+    )
+    assert again.stop_reason == "end_turn"
+    assert "booked" in next(b for b in again.content if b.type == "text").text
+
+
+def test_responses_clients_get_valid_function_calls_and_structured_text(client: openai.OpenAI):
+    schema = WEATHER["function"]["parameters"]
+    r = client.responses.create(
+        model="sandbox/chat",
+        input="What is the weather in Lima?",
+        tools=[{"type": "function", "name": "get_weather", "description": "Current weather", "parameters": schema}],
+    )
+    (call,) = [item for item in r.output if item.type == "function_call"]
+    assert call.name == "get_weather"
+    jsonschema.validate(json.loads(call.arguments), schema)
+    out_schema = SCHEMAS["strict structured output"]
+    text = client.responses.create(
+        model="sandbox/chat",
+        input="Answer in JSON",
+        text={"format": {"type": "json_schema", "name": "answer", "schema": out_schema, "strict": True}},
+    )
+    assert_valid(out_schema, json.loads(text.output_text))
+
+
+def test_text_completion_clients_get_the_echo(client: openai.OpenAI):
+    r = client.completions.create(model="sandbox/echo", prompt="ping", echo=True)
+    assert r.choices[0].text == "pingYou said: ping"
