@@ -269,8 +269,11 @@ def test_unmatched_tool_result_and_empty_messages(gateway, api_key):
     with pytest.raises(anthropic.BadRequestError, match="matches no earlier tool_use"):
         orphan = {"type": "tool_result", "tool_use_id": "toolu_9", "content": "x"}
         client.messages.create(model="test/alpha", max_tokens=64, messages=[{"role": "user", "content": [orphan]}])
-    with pytest.raises(anthropic.BadRequestError, match="at least one message"):
+    with pytest.raises(anthropic.BadRequestError, match="length >= 1"):
         client.messages.create(model="test/alpha", max_tokens=64, messages=[])
+    with httpx.Client(base_url=gateway.api, headers={"x-api-key": api_key}) as c:
+        no_model = c.post("/messages", json={"max_tokens": 64, "messages": HELLO})  # and no default model set
+    assert no_model.status_code == 400 and "No model specified" in no_model.json()["error"]["message"]
 
 
 def test_unknown_model_bad_key_and_upstream_errors(gateway, api_key, fake_a):

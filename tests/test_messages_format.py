@@ -277,9 +277,19 @@ def test_what_claude_code_sends_is_accepted(name: str) -> None:
 @pytest.mark.parametrize(
     ("body", "says"),
     [
-        ({"model": "m", "max_tokens": 5, "messages": []}, "at least one message"),
-        ({"model": "m", "messages": [{"role": "user", "content": "x"}]}, "max_tokens"),
-        ({"max_tokens": 5, "messages": [{"role": "user", "content": "x"}]}, "model"),
+        ({"model": "m", "max_tokens": 5, "messages": []}, "Expected `array` of length >= 1 - at `$.messages`"),
+        ({"model": "m", "messages": [{"role": "user", "content": "x"}]}, "missing required field `max_tokens`"),
+        ({"model": "m", "max_tokens": 5}, "missing required field `messages`"),
+        (
+            {
+                "model": "m",
+                "max_tokens": 5,
+                "messages": [
+                    {"role": "user", "content": [{"type": "image", "source": {"type": "file", "file_id": "f_1"}}]}
+                ],
+            },
+            "file ids are not supported",
+        ),
         (
             {
                 "model": "m",

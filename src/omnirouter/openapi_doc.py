@@ -19,9 +19,11 @@ from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.routing import BaseRoute, Route
 
 from omnirouter import __version__
+from omnirouter.api import messages_schemas as ms
 from omnirouter.api import schemas as s
 from omnirouter.api.keys import CreateKey, UpdateKey
 from omnirouter.formats import responses_schemas as rs
+from omnirouter.formats.anthropic_request import MessagesCountTokensRequest, MessagesRequest
 from omnirouter.formats.openai_chat import ChatRequestBody
 from omnirouter.formats.text_completions import CompletionsRequest
 
@@ -64,6 +66,7 @@ PATH_PARAMETERS = {
 TAGS = {
     "Chat": "Chat completions",
     "Responses": "The OpenAI Responses API (OpenAI SDKs, the Codex CLI), any model",
+    "Anthropic Messages": "The Anthropic Messages API (Anthropic SDKs, Claude Code), any model",
     "Completions": "Legacy text completions",
     "Models": "The models this instance can serve",
     "Endpoints": "The provider endpoints serving each model",
@@ -93,6 +96,8 @@ class Operation:
     headers: tuple[str, ...] = ()
     description: str | None = None
     deprecated: bool = False
+    error_body: type | None = None  # the error envelope's Struct when it is not OpenRouter's ErrorResponse
+    stream_sentinel: str | None = "[DONE]"  # the last `data:` of a stream, if it has one
 
 
 # Response headers, by name.
@@ -326,6 +331,46 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
         errors=(400, 401, 403, 404, 500),
         description="Needs prompt logging (OMNIROUTER_LOG_PROMPTS=true); 403 otherwise.",
     ),
+    ("/messages", "post"): Operation(
+        operation_id="createMessages",
+        summary="Create a message",
+        tag="Anthropic Messages",
+        auth="inference",
+        body=MessagesRequest,
+        body_description=(
+            "Anthropic's Messages request, with OpenRouter's `models`, `fallbacks`, `provider`, `plugins`, `route` "
+            "and `session_id`. Fields only Anthropic's servers act on (`context_management`, `container`, "
+            "`mcp_servers`, `service_tier`, `speed` ...) are accepted and ignored."
+        ),
+        response=ms.MessagesResult,
+        response_description="The message; a stream of server-sent events when `stream` is true",
+        stream=ms.MessagesStreamingResponse,
+        stream_sentinel=None,
+        headers=("X-Generation-Id",),
+        errors=(400, 401, 402, 403, 404, 408, 413, 422, 429, 500, 502, 503),
+        error_body=ms.AnthropicMessagesErrorResponse,
+        description=(
+            "Any model, with the routing, fallbacks and billing of chat completions. Errors come in Anthropic's "
+            "envelope with the HTTP status kept; a stream reports errors after it started as an `error` event. "
+            "The key may be sent as `x-api-key`; `anthropic-version` and `anthropic-beta` are accepted."
+        ),
+    ),
+    ("/messages/count_tokens", "post"): Operation(
+        operation_id="countMessagesTokens",
+        summary="Count the input tokens of a message request",
+        tag="Anthropic Messages",
+        auth="inference",
+        body=MessagesCountTokensRequest,
+        body_description="The body of a /messages request; `max_tokens` may be left out.",
+        response=ms.MessagesCountTokensResult,
+        response_description="The estimated input tokens",
+        errors=(400, 401, 403, 413, 500),
+        error_body=ms.AnthropicMessagesErrorResponse,
+        description=(
+            "An estimate (no provider is asked, nothing is billed): text and tool definitions at 4 characters a "
+            "token, 4 tokens per message, 1,600 per image, 3,000 per PDF page."
+        ),
+    ),
     ("/openapi.json", "get"): Operation(
         operation_id="getOpenAPIDocument",
         summary="Get this server's OpenAPI document",
@@ -406,10 +451,10 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
     return params
 
 
-def _error_response(status: int, generation_header: bool) -> dict[str, Any]:
+def _error_response(status: int, generation_header: bool, body: type) -> dict[str, Any]:
     response: dict[str, Any] = {
         "description": ERROR_DESCRIPTIONS[status],
-        "content": {JSON: {"schema": _ref(s.ErrorResponse)}},
+        "content": {JSON: {"schema": _ref(body)}},
     }
     headers = {}
     if generation_header:
@@ -444,13 +489,17 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
         schema = op.response if isinstance(op.response, dict) else _ref(op.response)
         content: dict[str, Any] = {JSON: {"schema": schema}}
         if op.stream is not None:
-            content[SSE] = {"schema": _ref(op.stream), "x-speakeasy-sse-sentinel": "[DONE]"}
+            content[SSE] = {"schema": _ref(op.stream)}
+            if op.stream_sentinel is not None:
+                content[SSE]["x-speakeasy-sse-sentinel"] = op.stream_sentinel
         success: dict[str, Any] = {"description": op.response_description, "content": content}
         if op.headers:
             success["headers"] = {name: HEADERS[name] for name in op.headers}
         responses[str(op.status)] = success
     for status in op.errors:
-        responses[str(status)] = _error_response(status, "X-Generation-Id" in op.headers)
+        responses[str(status)] = _error_response(
+            status, "X-Generation-Id" in op.headers, op.error_body or s.ErrorResponse
+        )
     out["responses"] = responses
     return out
 
@@ -474,7 +523,8 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     types: set[type] = {s.ErrorResponse}
     for key in used:
         op = OPERATIONS[key]
-        types |= {_struct(t) for t in (op.body, op.response, op.stream) if t is not None and not isinstance(t, dict)}
+        parts = (op.body, op.response, op.stream, op.error_body)
+        types |= {_struct(t) for t in parts if t is not None and not isinstance(t, dict)}
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
     _numbers_for_decimals(components)
 

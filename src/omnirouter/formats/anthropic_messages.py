@@ -118,8 +118,8 @@ class MessagesFormat:
             "error": error_object(err.status, err.message, err.error_type),
             "request_id": None,
         }
-        if err.metadata:
-            body["metadata"] = err.metadata
+        if err.metadata or err.extra:  # OpenRouter's details (provider, raw, availability ...) beside
+            body["metadata"] = {**(err.metadata or {}), **(err.extra or {})}
         return err.status, body
 
 

@@ -17,6 +17,7 @@ import msgspec
 from msgspec import Meta
 
 from omnirouter.errors import GatewayError
+from omnirouter.formats.openai_chat import ProviderPrefs
 
 ANTHROPIC_FORMAT = "anthropic-claude-v1"  # reasoning_details.format of blocks that came from a Messages client
 
@@ -31,76 +32,78 @@ class _Source(msgspec.Struct, kw_only=True, tag_field="type"):
     pass
 
 
-class Base64Source(_Source, tag="base64"):
+class AnthropicBase64Source(_Source, tag="base64"):
     media_type: str
     data: str
 
 
-class UrlSource(_Source, tag="url"):
+class AnthropicUrlSource(_Source, tag="url"):
     url: str
 
 
-class FileSource(_Source, tag="file"):
-    file_id: str
-
-
-class PlainTextSource(_Source, tag="text"):
+class AnthropicPlainTextSource(_Source, tag="text"):
     data: str
     media_type: str = "text/plain"
 
 
-class TextBlock(_Block, tag="text"):
+class AnthropicTextBlockParam(_Block, tag="text"):
     text: str
     cache_control: CacheControl = None
 
 
-class ImageBlock(_Block, tag="image"):
-    source: Base64Source | UrlSource | FileSource
+class AnthropicImageBlockParam(_Block, tag="image"):
+    source: AnthropicBase64Source | AnthropicUrlSource
     cache_control: CacheControl = None
 
 
-class ContentSource(_Source, tag="content"):
-    content: str | list[TextBlock | ImageBlock]
+class AnthropicContentSource(_Source, tag="content"):
+    content: str | list[AnthropicTextBlockParam | AnthropicImageBlockParam]
 
 
-class DocumentBlock(_Block, tag="document"):
-    source: Base64Source | UrlSource | FileSource | PlainTextSource | ContentSource
+class AnthropicDocumentBlockParam(_Block, tag="document"):
+    source: AnthropicBase64Source | AnthropicUrlSource | AnthropicPlainTextSource | AnthropicContentSource
     title: str | None = None
     context: str | None = None
     cache_control: CacheControl = None
 
 
-class SearchResultBlock(_Block, tag="search_result"):
+class AnthropicSearchResultBlockParam(_Block, tag="search_result"):
     source: str
     title: str
-    content: list[TextBlock]
+    content: list[AnthropicTextBlockParam]
     cache_control: CacheControl = None
 
 
-class ToolResultBlock(_Block, tag="tool_result"):
+# What a user turn's blocks (and a tool result's) turn into: chat content parts.
+PartBlock = (
+    AnthropicTextBlockParam | AnthropicImageBlockParam | AnthropicDocumentBlockParam | AnthropicSearchResultBlockParam
+)
+
+
+class AnthropicToolResultBlockParam(_Block, tag="tool_result"):
     tool_use_id: str
-    content: str | list[TextBlock | ImageBlock | DocumentBlock | SearchResultBlock] | None = None
+    content: str | list[PartBlock] | None = None
     is_error: bool | None = None
     cache_control: CacheControl = None
 
 
-class ToolUseBlock(_Block, tag="tool_use"):
+class AnthropicToolUseBlockParam(_Block, tag="tool_use"):
     id: str
     name: str
     input: Any = None
     cache_control: CacheControl = None
 
 
-class ThinkingBlock(_Block, tag="thinking"):
+class AnthropicThinkingBlockParam(_Block, tag="thinking"):
     thinking: str
     signature: str | None = None
 
 
-class RedactedThinkingBlock(_Block, tag="redacted_thinking"):
+class AnthropicRedactedThinkingBlockParam(_Block, tag="redacted_thinking"):
     data: str
 
 
-class ServerToolUseBlock(_Block, tag="server_tool_use"):
+class AnthropicServerToolUseBlockParam(_Block, tag="server_tool_use"):
     """Anthropic's own server tools (web search ...): only its servers can run them, so a turn that
     used one is replayed without it."""
 
@@ -108,13 +111,18 @@ class ServerToolUseBlock(_Block, tag="server_tool_use"):
     name: str
 
 
-class WebSearchResultBlock(_Block, tag="web_search_tool_result"):
+class AnthropicWebSearchToolResultBlockParam(_Block, tag="web_search_tool_result"):
     tool_use_id: str
 
 
-UserBlock = TextBlock | ImageBlock | DocumentBlock | SearchResultBlock | ToolResultBlock
+UserBlock = PartBlock | AnthropicToolResultBlockParam
 AssistantBlock = (
-    TextBlock | ToolUseBlock | ThinkingBlock | RedactedThinkingBlock | ServerToolUseBlock | WebSearchResultBlock
+    AnthropicTextBlockParam
+    | AnthropicToolUseBlockParam
+    | AnthropicThinkingBlockParam
+    | AnthropicRedactedThinkingBlockParam
+    | AnthropicServerToolUseBlockParam
+    | AnthropicWebSearchToolResultBlockParam
 )
 
 
@@ -122,28 +130,28 @@ class _Message(msgspec.Struct, kw_only=True, tag_field="role"):
     pass
 
 
-class UserMessage(_Message, tag="user"):
+class MessagesUserMessage(_Message, tag="user"):
     content: str | list[UserBlock]
 
 
-class AssistantMessage(_Message, tag="assistant"):
+class MessagesAssistantMessage(_Message, tag="assistant"):
     content: str | list[AssistantBlock]
 
 
-class SystemMessage(_Message, tag="system"):
+class MessagesSystemMessage(_Message, tag="system"):
     """Not Anthropic's, but Claude Code sends them (and OpenRouter's schema accepts them)."""
 
-    content: str | list[TextBlock]
+    content: str | list[AnthropicTextBlockParam]
 
 
-Message = UserMessage | AssistantMessage | SystemMessage
+Message = MessagesUserMessage | MessagesAssistantMessage | MessagesSystemMessage
 
 
-class Tool(msgspec.Struct, kw_only=True):
+class MessagesTool(msgspec.Struct, kw_only=True):
     name: str
     type: str | None = None  # "custom" (or absent); anything else is one of Anthropic's server tools
     description: str | None = None
-    input_schema: dict[str, Any] | None = None
+    input_schema: dict[str, Any] | None = None  # a custom tool without one takes no input
     strict: bool | None = None
 
 
@@ -151,20 +159,20 @@ class _ToolChoice(msgspec.Struct, kw_only=True, tag_field="type"):
     pass
 
 
-class ChoiceAuto(_ToolChoice, tag="auto"):
+class MessagesToolChoiceAuto(_ToolChoice, tag="auto"):
     disable_parallel_tool_use: bool | None = None
 
 
-class ChoiceAny(_ToolChoice, tag="any"):
+class MessagesToolChoiceAny(_ToolChoice, tag="any"):
     disable_parallel_tool_use: bool | None = None
 
 
-class ChoiceTool(_ToolChoice, tag="tool"):
+class MessagesToolChoiceTool(_ToolChoice, tag="tool"):
     name: str
     disable_parallel_tool_use: bool | None = None
 
 
-class ChoiceNone(_ToolChoice, tag="none"):
+class MessagesToolChoiceNone(_ToolChoice, tag="none"):
     pass
 
 
@@ -172,54 +180,66 @@ class _Thinking(msgspec.Struct, kw_only=True, tag_field="type"):
     pass
 
 
-class ThinkingEnabled(_Thinking, tag="enabled"):
+class MessagesThinkingEnabled(_Thinking, tag="enabled"):
     budget_tokens: Annotated[int, Meta(ge=1)]
 
 
-class ThinkingAdaptive(_Thinking, tag="adaptive"):
+class MessagesThinkingAdaptive(_Thinking, tag="adaptive"):
     pass
 
 
-class ThinkingDisabled(_Thinking, tag="disabled"):
+class MessagesThinkingDisabled(_Thinking, tag="disabled"):
     pass
 
 
-class Metadata(msgspec.Struct, kw_only=True):
+class MessagesMetadata(msgspec.Struct, kw_only=True):
     user_id: str | None = None
 
 
-class OutputFormat(msgspec.Struct, kw_only=True):
+class MessagesOutputFormat(msgspec.Struct, kw_only=True):
     type: Literal["json_schema"]
     schema: dict[str, Any]
 
 
-class OutputConfig(msgspec.Struct, kw_only=True):
+class MessagesOutputConfig(msgspec.Struct, kw_only=True):
     effort: str | None = None
-    format: OutputFormat | None = None
+    format: MessagesOutputFormat | None = None
 
 
-class Fallback(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+class MessagesFallbackParam(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     model: str
 
 
 class MessagesRequest(msgspec.Struct, kw_only=True):
-    model: str | None = None
-    messages: list[Message] | None = None
-    max_tokens: Annotated[int, Meta(ge=1)] | None = None
-    system: str | list[TextBlock] | None = None
+    model: str | None = None  # none: the gateway's default model, if it has one (as on /chat/completions)
+    messages: Annotated[list[Message], Meta(min_length=1)]
+    max_tokens: Annotated[int, Meta(ge=1)]
+    system: str | list[AnthropicTextBlockParam] | None = None
     stream: bool | None = None
     temperature: Annotated[float, Meta(ge=0, le=2)] | None = None
     top_p: Annotated[float, Meta(ge=0, le=1)] | None = None
     top_k: Annotated[int, Meta(ge=0)] | None = None
     stop_sequences: list[str] | None = None
-    tools: list[Tool] | None = None
-    tool_choice: ChoiceAuto | ChoiceAny | ChoiceTool | ChoiceNone | None = None
-    thinking: ThinkingEnabled | ThinkingAdaptive | ThinkingDisabled | None = None
-    metadata: Metadata | None = None
-    output_config: OutputConfig | None = None
+    tools: list[MessagesTool] | None = None
+    tool_choice: (
+        MessagesToolChoiceAuto | MessagesToolChoiceAny | MessagesToolChoiceTool | MessagesToolChoiceNone | None
+    ) = None
+    thinking: MessagesThinkingEnabled | MessagesThinkingAdaptive | MessagesThinkingDisabled | None = None
+    metadata: MessagesMetadata | None = None
+    output_config: MessagesOutputConfig | None = None
     user: str | None = None
+    # OpenRouter's extensions, typed as on /chat/completions (which checks them again).
     models: list[str] | None = None
-    fallbacks: Annotated[list[Fallback], Meta(max_length=3)] | None = None
+    fallbacks: Annotated[list[MessagesFallbackParam], Meta(max_length=3)] | None = None
+    provider: ProviderPrefs | None = None
+    route: Literal["fallback", "sort"] | None = None
+    session_id: Annotated[str, Meta(max_length=256)] | None = None
+
+
+class MessagesCountTokensRequest(MessagesRequest):
+    """A /messages/count_tokens body: a /messages one, `max_tokens` optional."""
+
+    max_tokens: Annotated[int, Meta(ge=1)] | None = None  # type: ignore[assignment]
 
 
 # OpenRouter's own request fields, the same in every format: passed to the pipeline as they are.
@@ -235,6 +255,7 @@ BLOCK_TYPES = {
 }
 _BLOCK_AT = re.compile(r"`\$\.messages\[(\d+)\]\.content\[\d+\]\.type`")
 _ROLE_AT = re.compile(r"`\$\.messages\[\d+\]\.role`")
+_SOURCE_AT = re.compile(r"\.source\.type`")
 INTEGER_FIELDS = ("max_tokens", "top_k")
 
 
@@ -244,17 +265,11 @@ def parse_request(body: Any, *, count_only: bool = False) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise GatewayError(400, "Request body must be a JSON object")
     try:
-        req = msgspec.convert(body, MessagesRequest)
+        req = msgspec.convert(body, MessagesCountTokensRequest if count_only else MessagesRequest)
     except msgspec.ValidationError as exc:
         if not _integral_floats_to_int(body):
             raise GatewayError(400, f"Invalid request: {_explain(str(exc), body)}") from None
         return parse_request(body, count_only=count_only)
-    if not req.model:
-        raise GatewayError(400, "Invalid request: model: Field required")
-    if not req.messages:
-        raise GatewayError(400, "Invalid request: messages: at least one message is required")
-    if req.max_tokens is None and not count_only:
-        raise GatewayError(400, "Invalid request: max_tokens: Field required")
     return _to_chat(req, body)
 
 
@@ -280,6 +295,8 @@ def _explain(error: str, body: dict[str, Any]) -> str:
             return f"{error}; {role} messages hold content blocks of type {', '.join(BLOCK_TYPES[role])}"
     elif _ROLE_AT.search(error):
         return f"{error}; role is one of user, assistant"
+    elif _SOURCE_AT.search(error):
+        return f"{error}; a source is base64, url, or text or content for a document (file ids are not supported)"
     return error
 
 
@@ -288,16 +305,17 @@ def _to_chat(req: MessagesRequest, body: dict[str, Any]) -> dict[str, Any]:
     if req.system:
         messages.append({"role": "system", "content": _text_content(req.system)})
     tool_ids: set[str] = set()
-    assert req.messages is not None
     for m in req.messages:
-        if isinstance(m, UserMessage):
+        if isinstance(m, MessagesUserMessage):
             _user(m, messages, tool_ids)
-        elif isinstance(m, AssistantMessage):
+        elif isinstance(m, MessagesAssistantMessage):
             messages.append(_assistant(m, tool_ids))
         else:
             messages.append({"role": "system", "content": _text_content(m.content)})
 
-    out: dict[str, Any] = {"model": req.model, "messages": messages}
+    out: dict[str, Any] = {"messages": messages}
+    if req.model is not None:
+        out["model"] = req.model
     if req.max_tokens is not None:
         out["max_tokens"] = req.max_tokens
     if req.stream:
@@ -337,14 +355,14 @@ def _to_chat(req: MessagesRequest, body: dict[str, Any]) -> dict[str, Any]:
 # -- content
 
 
-def _text_part(block: TextBlock) -> dict[str, Any]:
+def _text_part(block: AnthropicTextBlockParam) -> dict[str, Any]:
     part: dict[str, Any] = {"type": "text", "text": block.text}
     if block.cache_control is not None:
         part["cache_control"] = block.cache_control
     return part
 
 
-def _text_content(content: str | list[TextBlock]) -> str | list[dict[str, Any]]:
+def _text_content(content: str | list[AnthropicTextBlockParam]) -> str | list[dict[str, Any]]:
     """A string stays a string; one plain text block becomes one; blocks otherwise stay parts (so
     each keeps its cache_control breakpoint)."""
     if isinstance(content, str):
@@ -366,68 +384,64 @@ def _with_cache(part: dict[str, Any], cache_control: CacheControl) -> dict[str, 
     return part
 
 
-def _image_url(source: Base64Source | UrlSource | FileSource) -> str:
-    if isinstance(source, Base64Source):
+def _image_url(source: AnthropicBase64Source | AnthropicUrlSource) -> str:
+    if isinstance(source, AnthropicBase64Source):
         return f"data:{source.media_type};base64,{source.data}"
-    if isinstance(source, UrlSource):
-        return source.url
-    raise GatewayError(
-        400, "Invalid request: file sources (Anthropic's Files API) are not supported; send base64 or url"
-    )
+    return source.url
 
 
-def _parts(block: TextBlock | ImageBlock | DocumentBlock | SearchResultBlock) -> list[dict[str, Any]]:
+def _parts(block: PartBlock) -> list[dict[str, Any]]:
     """The chat content parts of one user-side block."""
-    if isinstance(block, TextBlock):
+    if isinstance(block, AnthropicTextBlockParam):
         return [_text_part(block)]
-    if isinstance(block, ImageBlock):
+    if isinstance(block, AnthropicImageBlockParam):
         return [_with_cache({"type": "image_url", "image_url": {"url": _image_url(block.source)}}, block.cache_control)]
-    if isinstance(block, SearchResultBlock):
+    if isinstance(block, AnthropicSearchResultBlockParam):
         text = f"{block.title} ({block.source})\n" + "\n".join(b.text for b in block.content)
         return [_with_cache({"type": "text", "text": text}, block.cache_control)]
     return _document(block)
 
 
-def _document(block: DocumentBlock) -> list[dict[str, Any]]:
+def _document(block: AnthropicDocumentBlockParam) -> list[dict[str, Any]]:
     source = block.source
-    if isinstance(source, PlainTextSource):
+    if isinstance(source, AnthropicPlainTextSource):
         parts = [{"type": "text", "text": source.data}]
-    elif isinstance(source, ContentSource):
+    elif isinstance(source, AnthropicContentSource):
         inner = source.content
         parts = [{"type": "text", "text": inner}] if isinstance(inner, str) else [p for b in inner for p in _parts(b)]
-    elif isinstance(source, FileSource):
-        raise GatewayError(
-            400, "Invalid request: file sources (Anthropic's Files API) are not supported; send base64 or url"
-        )
     else:  # a PDF, as OpenRouter's chat `file` part carries it (a data URL or a URL)
-        data = f"data:{source.media_type};base64,{source.data}" if isinstance(source, Base64Source) else source.url
+        data = (
+            f"data:{source.media_type};base64,{source.data}"
+            if isinstance(source, AnthropicBase64Source)
+            else source.url
+        )
         parts = [{"type": "file", "file": {"filename": block.title or "document.pdf", "file_data": data}}]
     if block.context:
         parts.insert(0, {"type": "text", "text": block.context})
-    if block.cache_control is not None:
+    if block.cache_control is not None and parts:
         parts[-1]["cache_control"] = block.cache_control
     return parts
 
 
-def _user(m: UserMessage, out: list[dict[str, Any]], tool_ids: set[str]) -> None:
+def _user(m: MessagesUserMessage, out: list[dict[str, Any]], tool_ids: set[str]) -> None:
     """A user turn: its tool results become `tool` messages (first, as chat wants them right after
     the assistant's calls), the rest one user message."""
     if isinstance(m.content, str):
         out.append({"role": "user", "content": m.content})
         return
     parts: list[dict[str, Any]] = []
+    results = 0
     for block in m.content:
-        if isinstance(block, ToolResultBlock):
+        if isinstance(block, AnthropicToolResultBlockParam):
             out.append(_tool_message(block, tool_ids))
+            results += 1
         else:
             parts.extend(_parts(block))
-    if parts:
-        out.append({"role": "user", "content": _collapse(parts)})
-    elif not m.content:
-        out.append({"role": "user", "content": ""})
+    if parts or not results:  # a turn of empty blocks is still a turn
+        out.append({"role": "user", "content": _collapse(parts) if parts else ""})
 
 
-def _tool_message(block: ToolResultBlock, tool_ids: set[str]) -> dict[str, Any]:
+def _tool_message(block: AnthropicToolResultBlockParam, tool_ids: set[str]) -> dict[str, Any]:
     if block.tool_use_id not in tool_ids:
         raise GatewayError(
             400,
@@ -448,20 +462,20 @@ def _tool_message(block: ToolResultBlock, tool_ids: set[str]) -> dict[str, Any]:
     return {"role": "tool", "tool_call_id": block.tool_use_id, "content": _collapse(parts)}
 
 
-def _assistant(m: AssistantMessage, tool_ids: set[str]) -> dict[str, Any]:
+def _assistant(m: MessagesAssistantMessage, tool_ids: set[str]) -> dict[str, Any]:
     if isinstance(m.content, str):
         return {"role": "assistant", "content": m.content}
     parts: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
     details: list[dict[str, Any]] = []
     for block in m.content:
-        if isinstance(block, TextBlock):
+        if isinstance(block, AnthropicTextBlockParam):
             parts.append(_text_part(block))
-        elif isinstance(block, ToolUseBlock):
+        elif isinstance(block, AnthropicToolUseBlockParam):
             tool_ids.add(block.id)
             args = msgspec.json.encode(block.input if block.input is not None else {}).decode()
             calls.append({"id": block.id, "type": "function", "function": {"name": block.name, "arguments": args}})
-        elif isinstance(block, ThinkingBlock):
+        elif isinstance(block, AnthropicThinkingBlockParam):
             detail = {
                 "type": "reasoning.text",
                 "text": block.thinking,
@@ -471,7 +485,7 @@ def _assistant(m: AssistantMessage, tool_ids: set[str]) -> dict[str, Any]:
             if block.signature:
                 detail["signature"] = block.signature
             details.append(detail)
-        elif isinstance(block, RedactedThinkingBlock):
+        elif isinstance(block, AnthropicRedactedThinkingBlockParam):
             details.append({"type": "reasoning.encrypted", "data": block.data, "format": ANTHROPIC_FORMAT,
                             "index": len(details)})  # fmt: skip
         # server tool blocks: only Anthropic's servers ran them; the turn is replayed without them
@@ -494,9 +508,8 @@ def _tools(req: MessagesRequest, out: dict[str, Any]) -> None:
     for tool in req.tools or ():
         if tool.type not in (None, "custom"):
             continue  # Anthropic's server tools (web search, code execution ...) run only on its servers
-        if tool.input_schema is None:
-            raise GatewayError(400, f"Invalid request: tool {tool.name!r}: input_schema: Field required")
-        function: dict[str, Any] = {"name": tool.name, "parameters": tool.input_schema}
+        parameters = tool.input_schema if tool.input_schema is not None else {"type": "object", "properties": {}}
+        function: dict[str, Any] = {"name": tool.name, "parameters": parameters}
         if tool.description is not None:
             function["description"] = tool.description
         if tool.strict is not None:
@@ -505,15 +518,15 @@ def _tools(req: MessagesRequest, out: dict[str, Any]) -> None:
     if tools:
         out["tools"] = tools
     choice = req.tool_choice
-    if choice is None or (not tools and not isinstance(choice, ChoiceNone)):
+    if choice is None or (not tools and not isinstance(choice, MessagesToolChoiceNone)):
         return
-    if isinstance(choice, ChoiceNone):
+    if isinstance(choice, MessagesToolChoiceNone):
         if tools:
             out["tool_choice"] = "none"
         return
-    if isinstance(choice, ChoiceAuto):
+    if isinstance(choice, MessagesToolChoiceAuto):
         out["tool_choice"] = "auto"
-    elif isinstance(choice, ChoiceAny):
+    elif isinstance(choice, MessagesToolChoiceAny):
         out["tool_choice"] = "required"
     else:
         out["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
@@ -525,11 +538,11 @@ def _reasoning(req: MessagesRequest) -> dict[str, Any] | None:
     """`thinking` as OpenRouter's unified reasoning config: a budget is `max_tokens`, adaptive thinking
     is reasoning at the effort `output_config.effort` names (the model's default otherwise)."""
     thinking = req.thinking
-    if isinstance(thinking, ThinkingEnabled):
+    if isinstance(thinking, MessagesThinkingEnabled):
         return {"max_tokens": thinking.budget_tokens}
-    if isinstance(thinking, ThinkingDisabled):
+    if isinstance(thinking, MessagesThinkingDisabled):
         return {"effort": "none"}
-    if isinstance(thinking, ThinkingAdaptive):
+    if isinstance(thinking, MessagesThinkingAdaptive):
         effort = req.output_config.effort if req.output_config else None
         return {"effort": effort} if effort in EFFORTS else {"enabled": True}
     return None
