@@ -10,6 +10,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import openai
 import pytest
 
@@ -504,3 +505,77 @@ def test_a_stream_that_cannot_be_aborted_is_read_to_the_end_and_billed_in_full(
     gen = generation(gw, client.api_key, gen_id)
     assert gen["cancelled"] is True and gen["tokens_completion"] == 40
     assert gen["total_cost"] == 6 * price("prompt") + 4 * price("input_cache_read") + 40 * price("completion")
+
+
+def test_anthropic_messages_to_gemini_with_a_tool_round_trip(
+    client: openai.OpenAI, gw: Gateway, gem_a: FakeGeminiThread
+) -> None:
+    """Claude Code's format to Gemini: tool_use back as functionCall (signed, as Gemini 3 requires),
+    tool_result as functionResponse, usage and stop reasons in Anthropic's words."""
+    sdk = anthropic.Anthropic(base_url=gw.url + "/api", auth_token=client.api_key, max_retries=0)
+    tool = {"name": "weather", "description": "Weather now", "input_schema": WEATHER["function"]["parameters"]}
+    paris = [{"name": "weather", "arguments": {"city": "Paris"}}]
+    gem_a.script(Reply("", reasoning="Need the weather.", tool_calls=paris, prompt_tokens=30, completion_tokens=12,
+                       reasoning_tokens=4), Reply("18C in Paris."))  # fmt: skip
+    ask = [{"role": "user", "content": "Weather in Paris?"}]
+    first = sdk.messages.create(
+        model="test/gemini", max_tokens=256, tools=[tool], messages=ask,
+        thinking={"type": "enabled", "budget_tokens": 1024},
+    )  # fmt: skip
+    assert first.stop_reason == "tool_use"
+    call = next(b for b in first.content if b.type == "tool_use")
+    assert (call.name, call.input) == ("weather", {"city": "Paris"})
+    assert first.usage.output_tokens == 12
+    assert sent(gem_a).json["generationConfig"]["thinkingConfig"] == {"includeThoughts": True, "thinkingBudget": 1024}
+
+    second = sdk.messages.create(
+        model="test/gemini",
+        max_tokens=256,
+        tools=[tool],
+        messages=[
+            *ask,
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": call.id, "content": "18C"}]},
+        ],
+    )
+    assert second.content[0].text == "18C in Paris." and second.stop_reason == "end_turn"
+    model_turn, results = sent(gem_a).json["contents"][1:]
+    # Gemini's signature went out as a redacted_thinking block and comes back on its call.
+    redacted = next(b for b in first.content if b.type == "redacted_thinking")
+    assert [p.get("thoughtSignature") for p in model_turn["parts"] if "functionCall" in p] == [redacted.data]
+    assert results["parts"] == [{"functionResponse": {"name": "weather", "response": {"output": "18C"}}}]
+
+
+def test_anthropic_messages_stream_from_gemini(client: openai.OpenAI, gw: Gateway, gem_a: FakeGeminiThread) -> None:
+    sdk = anthropic.Anthropic(base_url=gw.url + "/api", auth_token=client.api_key, max_retries=0)
+    gem_a.script(Stream(content="one two three", prompt_tokens=9, completion_tokens=3))
+    with sdk.messages.stream(model="test/gemini", max_tokens=64, messages=HELLO) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "one two three"
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 3
+
+
+def test_responses_to_gemini_with_a_function_call_round_trip(client: openai.OpenAI, gem_a: FakeGeminiThread) -> None:
+    tool = {"type": "function", **WEATHER["function"]}
+    gem_a.script(Reply("", tool_calls=[{"name": "weather", "arguments": {"city": "Rome"}}]), Reply("Sunny in Rome."))
+    first = client.responses.create(model="test/gemini", input="Weather in Rome?", tools=[tool])
+    [call] = [item for item in first.output if item.type == "function_call"]
+    assert call.name == "weather" and json.loads(call.arguments) == {"city": "Rome"}
+    second = client.responses.create(
+        model="test/gemini",
+        tools=[tool],
+        input=[
+            {"role": "user", "content": "Weather in Rome?"},
+            *[item.model_dump(exclude_none=True) for item in first.output],
+            {"type": "function_call_output", "call_id": call.call_id, "output": '{"sky": "sunny"}'},
+        ],
+    )
+    assert second.output_text == "Sunny in Rome."
+    model_turn, results = sent(gem_a).json["contents"][1:]
+    # Gemini's signature went out as a reasoning item's encrypted_content and comes back on its call.
+    [reasoning] = [item for item in first.output if item.type == "reasoning"]
+    assert [p.get("thoughtSignature") for p in model_turn["parts"] if "functionCall" in p] == [
+        reasoning.encrypted_content
+    ]
+    assert results["parts"] == [{"functionResponse": {"name": "weather", "response": {"sky": "sunny"}}}]

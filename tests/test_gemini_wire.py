@@ -83,7 +83,7 @@ def test_tool_round_trip_keeps_signatures_and_names() -> None:
                 ],
                 "reasoning_details": [
                     {"type": "reasoning.encrypted", "data": "SIG1", "id": "call_1", "format": "google-gemini-v1"},
-                    {"type": "reasoning.encrypted", "data": "FOREIGN", "id": "call_2", "format": "anthropic-claude-v1"},
+                    {"type": "reasoning.encrypted", "data": "FOREIGN", "id": "call_2", "format": "openai-responses-v1"},
                 ],
             },
             {"role": "tool", "tool_call_id": "call_1", "content": '{"temp": 21}'},
@@ -154,6 +154,27 @@ def test_unsigned_history_gets_the_placeholder_signature() -> None:
     }
     parts = gw.request_body(body, "gemini-3-flash")["contents"][1]["parts"]
     assert parts == [{"functionCall": {"name": "f", "args": {}}, "thoughtSignature": gw.SKIP_SIGNATURE}]
+
+
+def test_a_signature_back_from_a_messages_client_goes_on_the_first_call() -> None:
+    """A Messages client returns Gemini's signature as redacted_thinking: no call id, Anthropic's label."""
+    body = {
+        "messages": [
+            {"role": "user", "content": "x"},
+            {
+                "role": "assistant",
+                "content": "Let me look.",
+                "tool_calls": [{"id": "a", "function": {"name": "f", "arguments": "{}"}}],
+                "reasoning_details": [
+                    {"type": "reasoning.text", "text": "hm", "signature": "CLAUDE", "format": "anthropic-claude-v1"},
+                    {"type": "reasoning.encrypted", "data": "SIG", "format": "anthropic-claude-v1"},
+                ],
+            },
+            {"role": "tool", "tool_call_id": "a", "content": "1"},
+        ]
+    }
+    parts = gw.request_body(body, "gemini-3-flash")["contents"][1]["parts"]
+    assert parts == [{"text": "Let me look."}, {"functionCall": {"name": "f", "args": {}}, "thoughtSignature": "SIG"}]
 
 
 def test_tool_result_without_its_call_is_the_clients_error() -> None:

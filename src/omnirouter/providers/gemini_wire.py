@@ -20,6 +20,7 @@ import msgspec
 from omnirouter.errors import GatewayError
 
 REASONING_FORMAT = "google-gemini-v1"  # reasoning_details[].format for Gemini's thoughts and signatures
+MESSAGES_FORMAT = "anthropic-claude-v1"  # what reasoning from an Anthropic Messages client is labelled
 # Gemini 3 refuses a function call sent back without the signature it came with; history that never
 # had one (another model's turn, a client that dropped reasoning_details) carries Google's documented
 # placeholder instead.
@@ -163,23 +164,34 @@ def _media(url: str, default_mime: str) -> dict[str, Any]:
     return {"fileData": {"mimeType": mime, "fileUri": url}}
 
 
+def _signature_of(detail: Any) -> str | None:
+    """The Gemini thought signature a reasoning detail carries, if it can be one. A Messages client
+    carries every detail as a thinking or redacted_thinking block, which comes back labelled
+    anthropic-claude-v1; an encrypted one so labelled is taken too: it is almost always a Gemini
+    signature that went out as redacted_thinking (Claude redacts its own thinking only rarely)."""
+    if not isinstance(detail, dict):
+        return None
+    fmt, kind = detail.get("format"), detail.get("type")
+    if fmt not in (None, "unknown", REASONING_FORMAT) and not (
+        kind == "reasoning.encrypted" and fmt == MESSAGES_FORMAT
+    ):
+        return None
+    sig = detail.get("data") if kind == "reasoning.encrypted" else detail.get("signature")
+    return sig if isinstance(sig, str) and sig else None
+
+
 def _assistant_parts(m: dict[str, Any], call_names: dict[str, str]) -> list[dict[str, Any]]:
     """An assistant turn as model parts, each function call with the thought signature it came with."""
     by_call: dict[str, str] = {}
-    loose: str | None = None  # a signature that belongs to the turn's text, not to a call
+    loose: str | None = None  # a signature without the id of its call (a Messages client drops it)
     for d in m.get("reasoning_details") or ():
-        if not isinstance(d, dict) or d.get("format") not in (None, REASONING_FORMAT, "unknown"):
-            continue
-        sig = d.get("data") if d.get("type") == "reasoning.encrypted" else d.get("signature")
-        if not isinstance(sig, str) or not sig:
+        if (sig := _signature_of(d)) is None:
             continue
         if d.get("id"):
             by_call[str(d["id"])] = sig
         elif loose is None:
             loose = sig
     parts = [p for p in _parts(m.get("content")) if "text" in p]
-    if loose is not None and parts:
-        parts[0]["thoughtSignature"] = loose
     calls: list[dict[str, Any]] = []
     for call in m.get("tool_calls") or ():
         fn = call.get("function") if isinstance(call, dict) else None
@@ -191,8 +203,11 @@ def _assistant_parts(m: dict[str, Any], call_names: dict[str, str]) -> list[dict
         if call_id in by_call:
             part["thoughtSignature"] = by_call[call_id]
         calls.append(part)
+    # Gemini signs the first function call of a step, or else the turn's text.
     if calls and not any("thoughtSignature" in c for c in calls):
-        calls[0]["thoughtSignature"] = loose if loose is not None and not parts else SKIP_SIGNATURE
+        calls[0]["thoughtSignature"] = loose if loose is not None else SKIP_SIGNATURE
+    elif loose is not None and parts and not calls:
+        parts[0]["thoughtSignature"] = loose
     return parts + calls
 
 
