@@ -204,3 +204,19 @@ def test_logprobs_are_asked_for_and_rendered_in_the_legacy_shape():
     assert [c["choices"][0]["text"] for c in chunks] == ["Say", "Hi", "!"]
     assert [c["choices"][0]["logprobs"]["text_offset"] for c in chunks[1:]] == [[3], [5]]
     assert legacy_logprobs(None, 0) == (None, 0)
+
+
+def test_a_failure_mid_stream_is_an_error_event_then_usage_and_done(gateway, api_key, fake_a):
+    fake_a.fake.script(Stream("one two three four", error_after=2))
+    with gateway.client(api_key) as c:
+        r = c.post("/completions", json={"model": "test/alpha", "prompt": "Count", "stream": True})
+    assert r.status_code == 200
+    for event in events(r.text):
+        conforms("/completions", "post", 200, event, media=SSE)
+    chunks = [e["data"] for e in events(r.text)]
+    failed = next(c for c in chunks if "error" in c)
+    assert failed["object"] == "text_completion" and failed["choices"][0]["finish_reason"] == "error"
+    assert chunks[-1]["choices"] == [] and "usage" in chunks[-1]
+    with pytest.raises(openai.APIError):
+        fake_a.fake.script(Stream("one two three four", error_after=2))
+        list(sdk(gateway, api_key).completions.create(model="test/alpha", prompt="Count", stream=True))
