@@ -266,7 +266,7 @@ def test_stream_events_become_chunks() -> None:
     decoder = StreamDecoder()
     chunks: list[dict[str, Any]] = []
     for event in events:
-        decoder.feed(event, json.dumps(event).encode(), chunks)
+        decoder.feed(json.dumps(event).encode(), chunks)
     deltas = [c["choices"][0]["delta"] if c["choices"] else None for c in chunks]
     # The role rides on the first chunk with something in it (an error before that can fall back).
     assert deltas[0]["role"] == "assistant" and deltas[0]["reasoning"] == "Hmm."
@@ -289,5 +289,5 @@ def test_stream_events_become_chunks() -> None:
 def test_an_error_event_fails_the_stream_with_its_status() -> None:
     event = {"type": "error", "error": {"type": "overloaded_error", "message": "Overloaded"}}
     with pytest.raises(UpstreamError) as info:
-        StreamDecoder().feed(event, json.dumps(event).encode(), [])
+        StreamDecoder().feed(json.dumps(event).encode(), [])
     assert info.value.status == 529 and info.value.retryable and info.value.provider_code == "overloaded_error"

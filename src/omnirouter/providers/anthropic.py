@@ -176,12 +176,7 @@ class _MessagesStream(SSEStream):
         decoder = self.decoder
         for data in events:
             try:
-                try:
-                    event = _decode(data)
-                except msgspec.DecodeError:
-                    raise _not_json("a stream event", data) from None
-                if isinstance(event, dict):
-                    decoder.feed(event, data, chunks)
+                decoder.feed(data, chunks)
             except UpstreamError as exc:
                 self.finished, self.failure = True, exc
                 break

@@ -118,6 +118,33 @@ def completion_of(msg: dict[str, Any], *, exclude_reasoning: bool = False) -> di
     }
 
 
+class _Delta(msgspec.Struct):
+    """A content_block_delta's `delta` (or message_delta's, which says the stop reason)."""
+
+    type: str = ""
+    text: str | None = None
+    partial_json: str | None = None
+    thinking: str | None = None
+    signature: str | None = None
+    stop_reason: str | None = None
+
+
+class _Event(msgspec.Struct):
+    """One stream event, decoded straight into the fields the stream needs: no dicts built for a
+    text delta, which most events are, and a malformed event is refused at decode."""
+
+    type: str
+    index: int = -1
+    delta: _Delta | None = None
+    content_block: dict[str, Any] | None = None
+    message: dict[str, Any] | None = None
+    usage: dict[str, Any] | None = None
+    error: Any = None
+
+
+decode_event = msgspec.json.Decoder(_Event).decode
+
+
 class StreamDecoder:
     """The state of one Messages stream: which content block is which tool call or reasoning
     detail, and the usage so far (message_start's, updated by message_delta)."""
@@ -149,41 +176,47 @@ class StreamDecoder:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
 
-    def feed(self, event: dict[str, Any], raw: bytes, out: list[dict[str, Any]]) -> None:
-        """Append the chunks one event carries to `out`; raise UpstreamError for an error event."""
-        kind = event.get("type")
+    def feed(self, raw: bytes, out: list[dict[str, Any]]) -> None:
+        """Append the chunks one event (an SSE data payload) carries to `out`; raise UpstreamError
+        for an error event or one that is not an event."""
+        try:
+            event = decode_event(raw)
+        except msgspec.DecodeError:
+            raise UpstreamError("Upstream sent a stream event that is not valid", status=502,
+                                raw=raw[:2000].decode(errors="replace"), kind="protocol") from None  # fmt: skip
+        kind = event.type
         if kind == "content_block_delta":
-            delta = event.get("delta") or {}
-            dtype = delta.get("type")
+            delta = event.delta
+            if delta is None:
+                return
+            dtype = delta.type
             if dtype == "text_delta":
-                if delta.get("text"):
-                    out.append(self._chunk({"content": delta["text"]}))
+                if delta.text:
+                    out.append(self._chunk({"content": delta.text}))
             elif dtype == "input_json_delta":
-                fragment = delta.get("partial_json")
-                tool = self.tools.get(event.get("index", -1))
-                if fragment and tool is not None:
-                    out.append(self._chunk({"tool_calls": [{"index": tool, "function": {"arguments": fragment}}]}))
+                tool = self.tools.get(event.index)
+                if delta.partial_json and tool is not None:
+                    call = {"index": tool, "function": {"arguments": delta.partial_json}}
+                    out.append(self._chunk({"tool_calls": [call]}))
             elif dtype == "thinking_delta":
-                if delta.get("thinking") and not self.exclude:
-                    text = delta["thinking"]
-                    detail = {"type": "reasoning.text", "text": text, "format": REASONING_FORMAT,
-                              "index": self._detail_index(event)}  # fmt: skip
-                    out.append(self._chunk({"reasoning": text, "reasoning_details": [detail]}))
+                if delta.thinking and not self.exclude:
+                    detail = {"type": "reasoning.text", "text": delta.thinking, "format": REASONING_FORMAT,
+                              "index": self._detail_index(event.index)}  # fmt: skip
+                    out.append(self._chunk({"reasoning": delta.thinking, "reasoning_details": [detail]}))
             elif dtype == "signature_delta" and not self.exclude:
-                detail = {"type": "reasoning.text", "text": "", "signature": delta.get("signature"),
-                          "format": REASONING_FORMAT, "index": self._detail_index(event)}  # fmt: skip
+                detail = {"type": "reasoning.text", "text": "", "signature": delta.signature,
+                          "format": REASONING_FORMAT, "index": self._detail_index(event.index)}  # fmt: skip
                 out.append(self._chunk({"reasoning_details": [detail]}))
         elif kind == "content_block_start":
-            self._start(event, out)
+            self._start(event.index, event.content_block or {}, out)
         elif kind == "message_start":
-            msg = event.get("message") or {}
+            msg = event.message or {}
             self.id, self.model = msg.get("id"), msg.get("model")
             self.usage = dict(msg.get("usage") or {})
         elif kind == "message_delta":
-            usage = event.get("usage")
-            if isinstance(usage, dict):  # cumulative counts
-                self.usage.update({k: v for k, v in usage.items() if v is not None})
-            reason = (event.get("delta") or {}).get("stop_reason")
+            if event.usage:  # cumulative counts
+                self.usage.update({k: v for k, v in event.usage.items() if v is not None})
+            reason = event.delta.stop_reason if event.delta is not None else None
             if reason is not None:
                 out.append(self._chunk({}, reason))
         elif kind == "message_stop":
@@ -191,21 +224,19 @@ class StreamDecoder:
             out.append({"id": self.id, "object": "chat.completion.chunk", "created": self.created,
                         "model": self.model, "choices": [], "usage": usage_of(self.usage)})  # fmt: skip
         elif kind == "error":
-            raise error_of_event(event, raw)
+            raise error_of_event({"error": event.error}, raw)
         # ping, content_block_stop and event types added later carry nothing to relay
 
-    def _detail_index(self, event: dict[str, Any]) -> int:
-        block = event.get("index", -1)
+    def _detail_index(self, block: int) -> int:
         index = self.details.get(block)
         if index is None:
             index = self.details[block] = len(self.details)
         return index
 
-    def _start(self, event: dict[str, Any], out: list[dict[str, Any]]) -> None:
-        block = event.get("content_block") or {}
+    def _start(self, block_index: int, block: dict[str, Any], out: list[dict[str, Any]]) -> None:
         btype = block.get("type")
         if btype == "tool_use":
-            index = self.tools[event.get("index", -1)] = len(self.tools)
+            index = self.tools[block_index] = len(self.tools)
             call = {"index": index, "id": block.get("id"), "type": "function",
                     "function": {"name": block.get("name"), "arguments": ""}}  # fmt: skip
             out.append(self._chunk({"tool_calls": [call]}))
@@ -215,11 +246,11 @@ class StreamDecoder:
         elif btype == "redacted_thinking":
             if not self.exclude:
                 detail = {"type": "reasoning.encrypted", "data": block.get("data") or "", "format": REASONING_FORMAT,
-                          "index": self._detail_index(event)}  # fmt: skip
+                          "index": self._detail_index(block_index)}  # fmt: skip
                 out.append(self._chunk({"reasoning_details": [detail]}))
         elif btype == "thinking":
-            self._detail_index(event)
+            index = self._detail_index(block_index)
             if block.get("thinking") and not self.exclude:
-                out.append(self._chunk({"reasoning": block["thinking"], "reasoning_details": [
-                    {"type": "reasoning.text", "text": block["thinking"], "format": REASONING_FORMAT,
-                     "index": self.details[event.get("index", -1)]}]}))  # fmt: skip
+                detail = {"type": "reasoning.text", "text": block["thinking"], "format": REASONING_FORMAT,
+                          "index": index}  # fmt: skip
+                out.append(self._chunk({"reasoning": block["thinking"], "reasoning_details": [detail]}))
