@@ -204,6 +204,11 @@ def test_response_formats() -> None:
     }
     config = gw.request_body(body, "m")["generationConfig"]
     assert config == {"responseMimeType": "application/json", "responseJsonSchema": schema}
+    # Gemini 2.0 takes only the OpenAPI subset, in responseSchema.
+    assert gw.request_body(body, "gemini-2.0-flash-001")["generationConfig"] == {
+        "responseMimeType": "application/json",
+        "responseSchema": {"type": "object", "properties": {"a": {"type": "integer"}}},
+    }
     body["response_format"] = {"type": "json_object"}
     assert gw.request_body(body, "m")["generationConfig"] == {"responseMimeType": "application/json"}
 

@@ -52,7 +52,14 @@ MAX_BUDGET = 24576
 MIN_BUDGET = 128
 THINKING_LEVEL = {"max": "high", "xhigh": "high", "high": "high", "medium": "medium", "low": "low",
                   "minimal": "minimal"}  # fmt: skip
-_GEMINI_MAJOR = re.compile(r"gemini-(\d+)")
+_GEMINI_VERSION = re.compile(r"gemini-(\d+)(?:\.(\d+))?")
+
+
+def _version(model: str) -> tuple[int, int] | None:
+    """A Gemini model name's version (gemini-2.5-flash: (2, 5)); None for an alias without one."""
+    m = _GEMINI_VERSION.search(model)
+    return (int(m.group(1)), int(m.group(2) or 0)) if m else None
+
 
 # The OpenAPI subset Gemini's function `parameters` take; other JSON Schema keywords are refused (400).
 _SCHEMA_KEEP = frozenset(
@@ -351,7 +358,12 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
         config["responseMimeType"] = "application/json"
         schema = (rf.get("json_schema") or {}).get("schema") if rf["type"] == "json_schema" else None
         if isinstance(schema, dict):
-            config["responseJsonSchema"] = schema  # JSON Schema as it is (responseSchema takes only the subset)
+            # Gemini 2.5 and later take a JSON Schema as it is; earlier ones only the OpenAPI subset.
+            version = _version(model)
+            if version is not None and version < (2, 5):
+                config["responseSchema"] = clean_schema(schema)
+            else:
+                config["responseJsonSchema"] = schema
     if (thinking := _thinking(body, model, limit)) is not None:
         config["thinkingConfig"] = thinking
     return config
@@ -366,8 +378,8 @@ def _thinking(body: dict[str, Any], model: str, limit: Any) -> dict[str, Any] | 
     if reasoning is None and effort is None and include is None:
         return None
     reasoning = reasoning or {}
-    major = _GEMINI_MAJOR.search(model)
-    leveled = major is not None and int(major.group(1)) >= 3
+    version = _version(model)
+    leveled = version is not None and version >= (3, 0)
     if reasoning.get("enabled") is False or effort == "none" or (include is False and not reasoning and not effort):
         # Gemini 3 cannot stop thinking, only think least; 2.5 stops with a zero budget.
         return {"thinkingLevel": "minimal"} if leveled else {"thinkingBudget": 0}

@@ -337,6 +337,7 @@ class GeminiWire(Wire):
                 )
         config = _get(body, "generationConfig") or {}
         _unknown(config, _GENERATION_FIELDS, "generation_config")
+        _check_schema(_get(config, "responseSchema"), "generation_config.response_schema")
         thinking = _get(config, "thinkingConfig") or {}
         _unknown(thinking, _THINKING_FIELDS, "generation_config.thinking_config")
         return NormalRequest(
