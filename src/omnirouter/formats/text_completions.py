@@ -10,7 +10,7 @@ more than a chat upstream can do:
   batch form) and token-id prompts are refused with 400: each prompt is its own generation here,
   with its own cost and record, and no tokenizer is known for an arbitrary upstream. `messages` is
   not read: the prompt is the whole conversation.
-- `suffix` (text to insert before) is accepted and not sent: chat upstreams have no insertion mode.
+- `suffix` (the text that follows an insertion) is accepted and not sent: chat upstreams cannot insert.
 - `echo: true` puts the prompt in front of each choice's text (and in the stream's first event).
 - `logprobs: n` asks the upstream for token logprobs with `n` alternatives; the answer's chat
   logprobs are rendered in the legacy shape (`tokens`, `token_logprobs`, `top_logprobs`,
