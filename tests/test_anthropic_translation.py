@@ -291,3 +291,22 @@ def test_an_error_event_fails_the_stream_with_its_status() -> None:
     with pytest.raises(UpstreamError) as info:
         StreamDecoder().feed(json.dumps(event).encode(), [])
     assert info.value.status == 529 and info.value.retryable and info.value.provider_code == "overloaded_error"
+
+
+def test_temperature_is_clamped_to_anthropics_range() -> None:
+    assert request(messages=[{"role": "user", "content": "x"}], temperature=1.6)["temperature"] == 1.0
+
+
+def test_excluded_reasoning_is_not_streamed() -> None:
+    decoder = StreamDecoder(exclude_reasoning=True)
+    chunks: list[dict[str, Any]] = []
+    for event in (
+        {"type": "message_start", "message": {"id": "m", "model": "c", "usage": {"input_tokens": 1}}},
+        {"type": "content_block_start", "index": 0, "content_block": {"type": "thinking", "thinking": ""}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "thinking_delta", "thinking": "secret"}},
+        {"type": "content_block_delta", "index": 0, "delta": {"type": "signature_delta", "signature": "s"}},
+        {"type": "content_block_start", "index": 1, "content_block": {"type": "text", "text": ""}},
+        {"type": "content_block_delta", "index": 1, "delta": {"type": "text_delta", "text": "ok"}},
+    ):
+        decoder.feed(json.dumps(event).encode(), chunks)
+    assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant", "content": "ok"}]

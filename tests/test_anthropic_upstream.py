@@ -540,3 +540,39 @@ async def test_a_calls_own_key_and_betas_replace_the_providers() -> None:
     assert second.getall("anthropic-beta") == ["context-1m-2025-08-07,interleaved-thinking-2025-05-14"]
     assert (third["x-api-key"], third["anthropic-beta"]) == (KEY, "context-1m-2025-08-07")
     assert answer["choices"][0]["message"]["content"] == "Echo: hello there"
+
+
+def test_the_anthropic_sdk_through_messages_keeps_signed_thinking(
+    gw: Gateway, client: openai.OpenAI, fake: FakeAnthropicThread
+) -> None:
+    """Messages in, Messages out: a thinking block's signature survives both translations, there and back."""
+    import anthropic
+
+    sdk = anthropic.Anthropic(base_url=gw.url + "/api", auth_token=client.api_key, max_retries=0)
+    fake.script(
+        Reply("", tool_calls=[{"id": "toolu_m", "name": "weather", "arguments": {"city": "Lima"}}],
+              reasoning="Lima, then.", reasoning_signature="sig-lima"),
+        Reply("Warm."),
+    )  # fmt: skip
+    tool = {"name": "weather", "description": "Weather", "input_schema": WEATHER["function"]["parameters"]}
+    thinking = {"type": "enabled", "budget_tokens": 2048}
+    first = sdk.messages.create(model="test/claude", max_tokens=4096, thinking=thinking, tools=[tool],
+                                messages=[{"role": "user", "content": "Weather in Lima?"}])  # fmt: skip
+    assert [b.type for b in first.content] == ["thinking", "tool_use"]
+    assert first.content[0].signature == "sig-lima"  # type: ignore[union-attr]
+    second = sdk.messages.create(
+        model="test/claude", max_tokens=4096, thinking=thinking, tools=[tool],
+        messages=[
+            {"role": "user", "content": "Weather in Lima?"},
+            {"role": "assistant", "content": [b.model_dump(exclude_none=True) for b in first.content]},
+            {"role": "user", "content": [{"type": "tool_result", "tool_use_id": "toolu_m", "content": "25C"}]},
+        ],
+    )  # fmt: skip
+    assert [b.text for b in second.content if b.type == "text"] == ["Warm."]
+    upstream = sent(fake)
+    assert upstream["thinking"] == thinking
+    assert upstream["messages"][1]["content"][0] == {
+        "type": "thinking",
+        "thinking": "Lima, then.",
+        "signature": "sig-lima",
+    }

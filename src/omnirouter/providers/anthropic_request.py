@@ -321,9 +321,10 @@ def messages_request(
         out["thinking"] = {"type": "enabled", "budget_tokens": thinking.budget}
     else:
         # Sampling settings: Anthropic takes none but top_p >= 0.95 while thinking.
-        for name in ("temperature", "top_k"):
-            if body.get(name) is not None:
-                out[name] = body[name]
+        if body.get("temperature") is not None:  # OpenAI's range is 0-2, Anthropic's 0-1
+            out["temperature"] = min(body["temperature"], 1.0)
+        if body.get("top_k") is not None:
+            out["top_k"] = body["top_k"]
     top_p = body.get("top_p")
     if top_p is not None and (thinking.budget is None or top_p >= 0.95):
         out["top_p"] = top_p
