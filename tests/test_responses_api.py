@@ -17,6 +17,8 @@ from omnirouter.testing import Reply, Status, Stream
 from tests.conftest import ALPHA_PRICES, BETA_PRICES
 from tests.gateway import Gateway
 from tests.spec_validation import require_spec, validate_response, validate_sse
+from tests.test_openapi import SSE, conforms
+from tests.test_openapi import events as sse_events
 
 OP = "createResponses"
 WEATHER = {
@@ -277,3 +279,30 @@ def test_models_fallback(gateway, api_key, fake_a, fake_b):
         model="test/alpha", input="x", extra_body={"models": ["test/alpha", "test/beta"]}
     )
     assert response.output_text == "from beta" and response.model == "test/beta"
+
+
+def test_streamed_reasoning(gateway, api_key, fake_a):
+    fake_a.fake.script(Stream("42", reasoning="Six times seven."))
+    _, text = raw_stream(gateway, api_key, {"model": "test/reasoner", "input": "6*7?", "reasoning": {"effort": "low"}})
+    require_spec()
+    events = [e["data"] for e in validate_sse(OP, text)]
+    reasoning = "".join(e["delta"] for e in events if e["type"] == "response.reasoning_text.delta")
+    assert reasoning == "Six times seven."
+    final = events[-1]["response"]
+    assert [i["type"] for i in final["output"]] == ["reasoning", "message"]
+    assert final["output"][0]["content"] == [{"type": "reasoning_text", "text": "Six times seven."}]
+
+
+def test_answers_conform_to_the_servers_own_document(gateway, api_key, fake_a):
+    fake_a.fake.script(Reply("", tool_calls=[{"name": "get_weather", "arguments": {"city": "Oslo"}}]))
+    with gateway.client(api_key) as c:
+        r = c.post("/responses", json={"model": "test/alpha", "input": "Oslo?", "tools": [WEATHER]})
+    assert r.status_code == 200
+    conforms("/responses", "post", 200, r.json(), strict=False)
+    fake_a.fake.script(Stream("fine", reasoning="hm"))
+    _, text = raw_stream(gateway, api_key, {"model": "test/alpha", "input": "x"})
+    for event in sse_events(text):
+        conforms("/responses", "post", 200, event, media=SSE, strict=False)
+    with gateway.client(api_key) as c:
+        r = c.post("/responses", json={"model": "test/alpha", "input": []})
+    conforms("/responses", "post", 400, r.json())

@@ -526,6 +526,30 @@ def test_summary_and_encrypted_reasoning_stream():
     assert item["encrypted_content"] == "ENC"
 
 
+def test_refusal_stream():
+    events, _ = stream({"model": "m", "input": "x"}, [
+        chunk({"content": "Sorry."}),
+        chunk({"refusal": "I can't "}),
+        chunk({"refusal": "help with that."}, "stop"),
+        last(),
+    ])  # fmt: skip
+    assert kinds(events)[2:] == [
+        "output_item.added", "content_part.added", "output_text.delta", "content_part.added", "refusal.delta",
+        "refusal.delta", "output_text.done", "content_part.done", "refusal.done", "content_part.done",
+        "output_item.done", "completed",
+    ]  # fmt: skip
+    assert [e["content_index"] for e in events if e["type"] == "response.refusal.delta"] == [1, 1]
+    assert events[-1]["response"]["output"][0]["content"] == [
+        {"type": "output_text", "text": "Sorry.", "annotations": [], "logprobs": []},
+        {"type": "refusal", "refusal": "I can't help with that."},
+    ]
+
+
+def test_refusal_answer():
+    out = rendered({"model": "m", "input": "x"}, {"content": None, "refusal": "No."})
+    assert out["output"][0]["content"] == [{"type": "refusal", "refusal": "No."}]
+
+
 def test_length_stream_ends_incomplete():
     events, _ = stream({"model": "m", "input": "x"}, [chunk({"content": "Once"}, "length"), last()])
     assert events[-1]["type"] == "response.incomplete"

@@ -228,7 +228,7 @@ EVENT_TYPES = [
     "response.reasoning_text.delta", "response.reasoning_text.done", "response.reasoning_summary_part.added",
     "response.reasoning_summary_part.done", "response.reasoning_summary_text.delta",
     "response.reasoning_summary_text.done", "response.function_call_arguments.delta",
-    "response.function_call_arguments.done", "response.debug",
+    "response.function_call_arguments.done", "response.refusal.delta", "response.refusal.done", "response.debug",
 ]  # fmt: skip
 
 
@@ -246,9 +246,10 @@ class ResponsesStreamEvent(_Struct):
     item_id: str | UnsetType = UNSET
     content_index: int | UnsetType = UNSET
     summary_index: int | UnsetType = UNSET
-    part: ResponseOutputText | SummaryPart | UnsetType = UNSET
+    part: ResponseOutputText | ResponseRefusal | SummaryPart | UnsetType = UNSET
     delta: str | UnsetType = UNSET
     text: str | UnsetType = UNSET
+    refusal: str | UnsetType = UNSET
     name: str | UnsetType = UNSET
     arguments: str | UnsetType = UNSET
     logprobs: list[Any] | UnsetType = UNSET

@@ -23,24 +23,50 @@ def _frame(kind: str, payload: dict[str, Any]) -> bytes:
 
 
 class _Message:
-    __slots__ = ("delta_head", "id", "index", "status", "text")
+    __slots__ = ("delta_head", "id", "index", "refusal", "refusal_index", "status", "text", "text_index")
 
     def __init__(self, index: int, item: str) -> None:
         self.index, self.id = index, item
-        self.text: list[str] = []
         self.status = "in_progress"
+        self.text: list[str] | None = None  # its output_text part, once opened
+        self.refusal: list[str] | None = None  # its refusal part, once opened
+        self.text_index = self.refusal_index = -1
+        self.delta_head = b""
+
+    def open_text(self) -> int:
+        self.text_index = self.parts()
+        self.text = []
         # The text delta is the most frequent event: its bytes up to the delta are made once.
         self.delta_head = (
             b'event: response.output_text.delta\ndata: {"type":"response.output_text.delta","item_id":"'
-            + item.encode()
+            + self.id.encode()
             + b'","output_index":'
-            + str(index).encode()
-            + b',"content_index":0,"logprobs":[],"delta":'
+            + str(self.index).encode()
+            + b',"content_index":'
+            + str(self.text_index).encode()
+            + b',"logprobs":[],"delta":'
         )
+        return self.text_index
+
+    def open_refusal(self) -> int:
+        self.refusal_index = self.parts()
+        self.refusal = []
+        return self.refusal_index
+
+    def parts(self) -> int:
+        return (self.text is not None) + (self.refusal is not None)
+
+    def content(self) -> list[dict[str, Any]]:
+        parts: list[tuple[int, dict[str, Any]]] = []
+        if self.text is not None:
+            parts.append((self.text_index, out.text_part("".join(self.text))))
+        if self.refusal is not None:
+            parts.append((self.refusal_index, {"type": "refusal", "refusal": "".join(self.refusal)}))
+        return [part for _, part in sorted(parts, key=lambda p: p[0])]
 
     def item(self) -> dict[str, Any]:
         return {"type": "message", "id": self.id, "role": "assistant", "status": self.status,
-                "content": [out.text_part("".join(self.text))]}  # fmt: skip
+                "content": self.content()}  # fmt: skip
 
 
 class _Reasoning:
@@ -171,29 +197,56 @@ class ResponsesEncoder:
         content = delta.get("content")
         if isinstance(content, str) and content:
             parts.append(self._text(content))
+        if isinstance(refusal := delta.get("refusal"), str) and refusal:
+            self._refusal(refusal, parts)
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 self._tool_call(call, parts)
 
     def _text(self, text: str) -> bytes:
-        head = b""
         current = self.open[-1] if self.open else None
-        if not isinstance(current, _Message):
+        if not isinstance(current, _Message) or current.text is None:
             opened: list[bytes] = []
-            self._close(opened, "completed")
-            current = _Message(len(self.items), out.item_id("msg", self.gen_id, len(self.items)))
-            self.items.append(current)
-            self.open.append(current)
-            opened.append(self._added(current.index, current.item()))
+            current = self._message(opened)
+            k = current.open_text()
             opened.append(self._event("response.content_part.added", {
                 "type": "response.content_part.added", "item_id": current.id, "output_index": current.index,
-                "content_index": 0, "part": out.text_part(""),
+                "content_index": k, "part": out.text_part(""),
             }))  # fmt: skip
             head = b"".join(opened)
-        current.text.append(text)
+        else:
+            head = b""
+        current.text.append(text)  # type: ignore[union-attr]
         seq = self.seq
         self.seq += 1
         return head + current.delta_head + encode(text) + b',"sequence_number":' + str(seq).encode() + b"}\n\n"
+
+    def _refusal(self, refusal: str, parts: list[bytes]) -> None:
+        current = self.open[-1] if self.open else None
+        if not isinstance(current, _Message) or current.refusal is None:
+            current = self._message(parts)
+            k = current.open_refusal()
+            parts.append(self._event("response.content_part.added", {
+                "type": "response.content_part.added", "item_id": current.id, "output_index": current.index,
+                "content_index": k, "part": {"type": "refusal", "refusal": ""},
+            }))  # fmt: skip
+        current.refusal.append(refusal)  # type: ignore[union-attr]
+        parts.append(self._event("response.refusal.delta", {
+            "type": "response.refusal.delta", "item_id": current.id, "output_index": current.index,
+            "content_index": current.refusal_index, "delta": refusal,
+        }))  # fmt: skip
+
+    def _message(self, parts: list[bytes]) -> _Message:
+        """The open message item, or a new one (ending the items open before it)."""
+        current = self.open[-1] if self.open else None
+        if isinstance(current, _Message):
+            return current
+        self._close(parts, "completed")
+        current = _Message(len(self.items), out.item_id("msg", self.gen_id, len(self.items)))
+        self.items.append(current)
+        self.open.append(current)
+        parts.append(self._added(current.index, current.item()))
+        return current
 
     def _reasoning(self, detail: dict[str, Any], parts: list[bytes]) -> None:
         current = self.open[-1] if self.open else None
@@ -278,13 +331,19 @@ class ResponsesEncoder:
             item.status = status
             ids = {"item_id": item.id, "output_index": item.index}
             if isinstance(item, _Message):
-                text = "".join(item.text)
-                parts.append(self._event("response.output_text.done", {
-                    "type": "response.output_text.done", **ids, "content_index": 0, "text": text, "logprobs": [],
-                }))  # fmt: skip
-                parts.append(self._event("response.content_part.done", {
-                    "type": "response.content_part.done", **ids, "content_index": 0, "part": out.text_part(text),
-                }))  # fmt: skip
+                for k, part in enumerate(item.content()):
+                    if part["type"] == "output_text":
+                        parts.append(self._event("response.output_text.done", {
+                            "type": "response.output_text.done", **ids, "content_index": k, "text": part["text"],
+                            "logprobs": [],
+                        }))  # fmt: skip
+                    else:
+                        parts.append(self._event("response.refusal.done", {
+                            "type": "response.refusal.done", **ids, "content_index": k, "refusal": part["refusal"],
+                        }))  # fmt: skip
+                    parts.append(self._event("response.content_part.done", {
+                        "type": "response.content_part.done", **ids, "content_index": k, "part": part,
+                    }))  # fmt: skip
             elif isinstance(item, _Reasoning):
                 r = item.r
                 if r.text is not None:
