@@ -581,6 +581,12 @@ def test_error_mid_stream_is_an_error_event_and_the_end() -> None:
     assert overloaded[-1]["error"]["type"] == "overloaded_error"
 
 
+def test_a_refusal_streams_as_text_with_stop_reason_refusal() -> None:
+    events = stream(chunk({"refusal": "I can't help with that."}), chunk({}, "content_filter"), final_chunk())
+    assert [e["delta"]["text"] for e in events if e["type"] == "content_block_delta"] == ["I can't help with that."]
+    assert events[-2]["delta"]["stop_reason"] == "refusal"
+
+
 def test_a_stream_that_ends_without_usage_still_closes_the_message() -> None:
     events = stream(chunk({"content": "cut"}))
     assert kinds(events)[-3:] == ["content_block_stop", "message_delta", "message_stop"]

@@ -127,7 +127,11 @@ class MessagesEncoder:
 
     def _text(self, text: str) -> bytes:
         out = b"" if self.kind == "text" else self._open("text", {"type": "text", "text": "", "citations": None})
-        return out + self._block_delta(self.index, {"type": "text_delta", "text": text})
+        # The hottest event, written around the encoded text (the same bytes event() would make).
+        return out + (
+            b'event: content_block_delta\ndata: {"type":"content_block_delta","index":%d,'
+            b'"delta":{"type":"text_delta","text":%s}}\n\n' % (self.index, encode(text))
+        )
 
     def _thinking(self, text: str | None, signature: str | None) -> bytes:
         out = b""
@@ -160,6 +164,9 @@ class MessagesEncoder:
         content = delta.get("content")
         if isinstance(content, str) and content:
             out += self._text(content)
+        refusal = delta.get("refusal")  # a model's refusal is its text (stop_reason says refusal)
+        if isinstance(refusal, str) and refusal:
+            out += self._text(refusal)
         for call in delta.get("tool_calls") or ():
             out += self._tool_call(call)
         return out
