@@ -5,7 +5,7 @@
 ``content_block_delta`` with ``thinking_delta``/``signature_delta``/``text_delta``/
 ``input_json_delta``, ``content_block_stop``, ``message_delta`` with the stop reason and usage,
 ``message_stop``), Anthropic's error envelope (``{"type": "error", "error": {...}}``) and
-``x-api-key`` auth. It refuses what Anthropic refuses and a translating client could get wrong:
+``x-api-key`` (or bearer) auth. It refuses what Anthropic refuses and a translating client could get wrong:
 no ``max_tokens``, a system role in ``messages``, empty text blocks, a thinking block whose
 signature it did not issue, a ``tool_result`` that answers no ``tool_use`` of the turn before.
 
@@ -347,7 +347,9 @@ class AnthropicWire(Wire):
         return error_body(status, message)
 
     def check_auth(self, request: web.Request, api_key: str) -> WireError | None:
-        key = request.headers.get("x-api-key")
+        # x-api-key, or the key as a bearer token (what the anthropic SDK sends since 2.x)
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+        key = request.headers.get("x-api-key") or (token.strip() if scheme.lower() == "bearer" else "")
         if not key:
             return WireError(401, "x-api-key header is required")
         if key != api_key:
