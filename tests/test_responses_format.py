@@ -160,6 +160,30 @@ def test_reasoning_message_and_calls_make_one_assistant_turn():
     assert messages[3]["content"] == [{"type": "text", "text": "21C"}]
 
 
+def thought(text: str, signature: str) -> dict[str, Any]:
+    return {"type": "reasoning", "summary": [], "content": [{"type": "reasoning_text", "text": text}],
+            "signature": signature}  # fmt: skip
+
+
+def test_interleaved_reasoning_and_calls_stay_one_turn():
+    body = {"model": "m", "input": [
+        {"role": "user", "content": "Check both files"},
+        thought("first", "S1"),
+        {"type": "function_call", "call_id": "c1", "name": "read", "arguments": '{"f":"a"}'},
+        thought("second", "S2"),
+        {"type": "function_call", "call_id": "c2", "name": "read", "arguments": '{"f":"b"}'},
+        {"type": "function_call_output", "call_id": "c1", "output": "A"},
+        {"type": "function_call_output", "call_id": "c2", "output": "B"},
+        {"role": "assistant", "content": "Reading."},
+        {"role": "assistant", "content": "Both say hello."},
+    ]}  # fmt: skip
+    messages = parse(body)["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant", "tool", "tool", "assistant"]
+    assert [c["id"] for c in messages[1]["tool_calls"]] == ["c1", "c2"]
+    assert [d["signature"] for d in messages[1]["reasoning_details"]] == ["S1", "S2"]
+    assert messages[4]["content"] == "Reading.\n\nBoth say hello."
+
+
 def test_signed_reasoning_text_round_trips_to_reasoning_details():
     body = {"model": "m", "input": [
         {"role": "user", "content": "hi"},

@@ -386,8 +386,8 @@ def _echo(body: dict[str, Any], req: ResponsesRequest) -> dict[str, Any]:
 
 
 class _Turns:
-    """Builds the chat messages; consecutive assistant-side items (reasoning, the assistant's text,
-    function calls) make one assistant message, as the chat form holds one turn."""
+    """Builds the chat messages; consecutive assistant-side items (reasoning, the assistant's
+    messages, function calls) make one assistant message: the chat form holds a turn as one."""
 
     def __init__(self, namespaced: dict[str, tuple[str, str]]) -> None:
         self.messages: list[dict[str, Any]] = []
@@ -427,11 +427,9 @@ class _Turns:
             output = item.output if isinstance(item.output, str) else [_part(i, p) for p in item.output]
             self.messages.append({"role": "tool", "tool_call_id": item.call_id, "content": output})
         elif isinstance(item, ReasoningItem):
-            turn = self.assistant()
-            if turn.get("content") is not None or turn.get("tool_calls"):  # reasoning opens a new turn
-                self.close()
-                turn = self.assistant()
-            turn.setdefault("reasoning_details", []).extend(_details(item))
+            # Reasoning between function calls (interleaved thinking) stays in the turn: a chat upstream
+            # wants every tool call of a turn answered before the next assistant message.
+            self.assistant().setdefault("reasoning_details", []).extend(_details(item))
         else:  # ItemReference
             raise GatewayError(
                 400,
@@ -457,12 +455,11 @@ class _Turns:
                         f"output_text or refusal, not {part.__struct_config__.tag}",
                     )
             turn = self.assistant()
-            if turn.get("content") is not None or turn.get("tool_calls"):  # a second message: its own turn
-                self.close()
-                turn = self.assistant()
-            turn["content"] = "".join(text)
+            # Several messages in one turn (a commentary, then the answer) share the turn's content.
+            said = [turn["content"]] if turn.get("content") else []
+            turn["content"] = "\n\n".join([*said, "".join(text)])
             if refusal:
-                turn["refusal"] = "".join(refusal)
+                turn["refusal"] = (turn.get("refusal") or "") + "".join(refusal)
             return
         self.close()
         if content is None:
