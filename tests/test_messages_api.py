@@ -313,3 +313,14 @@ def test_count_tokens(gateway, api_key):
         sdk(gateway, "sk-or-v1-" + "0" * 64).messages.count_tokens(model="test/alpha", messages=HELLO)
     with pytest.raises(anthropic.BadRequestError):
         client.messages.count_tokens(model="test/alpha", messages=[{"role": "user", "content": [{"type": "nope"}]}])
+
+
+def test_an_oversized_body_is_refused_in_anthropic_envelope(make_gateway):
+    gw = make_gateway(max_body_bytes=2048)
+    key = gw.create_key()["key"]
+    big = [{"role": "user", "content": "x" * 4096}]
+    with pytest.raises(anthropic.APIStatusError) as info:
+        sdk(gw, key).messages.create(model="test/alpha", max_tokens=64, messages=big)
+    assert info.value.status_code == 413
+    assert info.value.body["type"] == "error" and info.value.body["error"]["type"] == "invalid_request_error"
+    assert "2048-byte limit" in info.value.body["error"]["message"]
