@@ -238,7 +238,8 @@ def test_options_map_to_chat_fields():
                                                                              "strict": True}}  # fmt: skip
     assert out["verbosity"] == "low"
     assert out["max_tokens"] == 256
-    assert (out["temperature"], out["top_p"], out["user"], out["metadata"]) == (0.3, 0.9, "u-1", {"k": "v"})
+    assert (out["temperature"], out["top_p"], out["user"]) == (0.3, 0.9, "u-1")
+    assert "metadata" not in out and out.echo["metadata"] == {"k": "v"}
     assert (out["models"], out["provider"], out["plugins"], out["session_id"]) == (
         ["test/beta"], {"order": ["fake-a"]}, [{"id": "response-healing"}], "s1")  # fmt: skip
     assert out["stream"] is True

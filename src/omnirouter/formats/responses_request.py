@@ -199,8 +199,7 @@ SHARED_FIELDS = (
     "presence_penalty",
     "frequency_penalty",
     "parallel_tool_calls",
-    "metadata",
-)
+)  # not `metadata`: only echoed (OpenAI's chat API has refused it without `store`)
 
 SEPARATOR = "__"  # a namespaced tool `ns` / `name` is the chat function `ns__name`
 
