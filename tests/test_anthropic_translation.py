@@ -49,6 +49,7 @@ def test_images_and_pdfs_become_image_and_document_blocks() -> None:
                     {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG}"}},
                     {"type": "image_url", "image_url": {"url": "https://example.com/cat.jpg"}},
                     {"type": "file", "file": {"filename": "a.pdf", "file_data": "data:application/pdf;base64,JVBE"}},
+                    {"type": "file", "file": {"file_data": "data:text/plain;base64,aGkgdGhlcmU="}},
                 ],
             }
         ]
@@ -61,6 +62,7 @@ def test_images_and_pdfs_become_image_and_document_blocks() -> None:
         "source": {"type": "base64", "media_type": "application/pdf", "data": "JVBE"},
         "title": "a.pdf",
     }
+    assert blocks[4] == {"type": "document", "source": {"type": "text", "media_type": "text/plain", "data": "hi there"}}
 
 
 def test_tool_round_trip_with_signed_thinking() -> None:

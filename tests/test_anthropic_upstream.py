@@ -321,16 +321,21 @@ def test_streamed_thinking_carries_its_signature(client: openai.OpenAI, fake: Fa
     assert "".join(d["text"] for d in details) == "Short thought here."
 
 
-def test_image_input(client: openai.OpenAI, fake: FakeAnthropicThread) -> None:
+def test_image_and_pdf_input(client: openai.OpenAI, fake: FakeAnthropicThread) -> None:
     png = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg=="
+    pdf = "JVBERi0xLjQKJcOkw7zDtsOfCg=="
     content = [
-        {"type": "text", "text": "What is this?"},
+        {"type": "text", "text": "What are these?"},
         {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{png}"}},
+        {"type": "file", "file": {"filename": "memo.pdf", "file_data": f"data:application/pdf;base64,{pdf}"}},
     ]
     client.chat.completions.create(model="test/claude", messages=[{"role": "user", "content": content}])
-    assert sent(fake)["messages"][0]["content"][1] == {
-        "type": "image",
-        "source": {"type": "base64", "media_type": "image/png", "data": png},
+    blocks = sent(fake)["messages"][0]["content"]
+    assert blocks[1] == {"type": "image", "source": {"type": "base64", "media_type": "image/png", "data": png}}
+    assert blocks[2] == {
+        "type": "document",
+        "source": {"type": "base64", "media_type": "application/pdf", "data": pdf},
+        "title": "memo.pdf",
     }
 
 

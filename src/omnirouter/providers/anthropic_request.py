@@ -10,6 +10,8 @@ client is told was dropped.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from typing import Any
 
 import msgspec
@@ -116,6 +118,12 @@ def _document(part: dict[str, Any]) -> dict[str, Any]:
             return _with_cache(
                 {"type": "image", "source": {"type": "base64", "media_type": inline[0], "data": inline[1]}}, part
             )
+        elif inline[0] == "text/plain":  # Anthropic takes plain text as text, base64 only for PDFs
+            try:
+                text = base64.b64decode(inline[1], validate=True).decode()
+            except (binascii.Error, UnicodeDecodeError):
+                raise _refused("file part: text/plain data that is not base64 UTF-8") from None
+            source = {"type": "text", "media_type": "text/plain", "data": text}
         else:
             source = {"type": "base64", "media_type": inline[0], "data": inline[1]}
     elif isinstance(file_id, str):

@@ -292,8 +292,11 @@ class AnthropicWire(Wire):
                     if source.get("type") == "base64" and source.get("media_type") not in _IMAGE_TYPES:
                         raise WireError(400, f"{where}.source.media_type: unsupported image type")
                 elif kind == "document":
-                    if not isinstance(block.get("source"), dict):
+                    source = block.get("source")
+                    if not isinstance(source, dict):
                         raise WireError(400, f"{where}.source: Field required")
+                    if source.get("type") == "base64" and source.get("media_type") != "application/pdf":
+                        raise WireError(400, f"{where}.source.media_type: Input should be 'application/pdf'")
                 else:
                     raise WireError(400, f"{where}.type: unknown content block type {kind!r}")
             if m["role"] == "user" and calls and results < len(calls):
