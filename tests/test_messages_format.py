@@ -565,6 +565,22 @@ def test_tool_call_stream_partial_json_one_block_per_call() -> None:
     assert events[-2]["delta"]["stop_reason"] == "tool_use"
 
 
+def test_tool_calls_without_an_index_are_told_apart_by_their_ids() -> None:
+    def call(args: str, name: str | None = None) -> dict[str, Any]:
+        c: dict[str, Any] = {"function": {"arguments": args}}
+        if name:
+            c.update(id=f"call_{name}", type="function")
+            c["function"]["name"] = name
+        return {"tool_calls": [c]}
+
+    events = stream(chunk(call('{"a"', "one")), chunk(call(": 1}")), chunk(call("{}", "two")), chunk({}, "tool_calls"),
+                    final_chunk())  # fmt: skip
+    starts = [e["content_block"]["id"] for e in events if e["type"] == "content_block_start"]
+    assert starts == ["call_one", "call_two"]
+    first = "".join(e["delta"]["partial_json"] for e in events if e.get("index") == 0 and "delta" in e)
+    assert json.loads(first) == {"a": 1}
+
+
 def test_error_mid_stream_is_an_error_event_and_the_end() -> None:
     error = {"code": 502, "message": "Provider returned error", "metadata": {"error_type": "provider_unavailable"}}
     events = stream(

@@ -173,7 +173,9 @@ class MessagesEncoder:
 
     def _tool_call(self, call: dict[str, Any]) -> bytes:
         out = b""
-        position = call.get("index", len(self.tools))
+        position = call.get("index")
+        if position is None:  # an upstream that numbers no calls: an id starts one, fragments continue it
+            position = len(self.tools) if call.get("id") or not self.tools else len(self.tools) - 1
         function = call.get("function") or {}
         block = self.tools.get(position)
         if block is None:
