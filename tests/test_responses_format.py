@@ -263,6 +263,11 @@ def test_allowed_tools_keeps_only_those_named():
     assert [t["function"]["name"] for t in out["tools"]] == ["b"]
 
 
+def test_a_choice_without_function_tools_is_not_sent():
+    out = parse({"model": "m", "input": "x", "tools": [{"type": "web_search"}], "tool_choice": "required"})
+    assert "tools" not in out and "tool_choice" not in out
+
+
 def test_codex_cli_request_is_accepted():
     body = json.loads(CODEX_FIXTURE.read_text())["body"]
     out = parse(body)

@@ -234,9 +234,11 @@ def parse_request(body: Any) -> ResponsesBody:
     if tools:
         out["tools"] = tools
     if req.tool_choice is not None:
-        out["tool_choice"], allowed = _tool_choice(req.tool_choice, out.namespaced)
-        if allowed is not None and tools:
-            out["tools"] = [t for t in tools if t["function"]["name"] in allowed]
+        choice, allowed = _tool_choice(req.tool_choice, out.namespaced)
+        if tools:  # (with no function left, a choice could only name a hosted tool, which is not sent)
+            out["tool_choice"] = choice
+            if allowed is not None:
+                out["tools"] = [t for t in tools if t["function"]["name"] in allowed]
     if req.max_output_tokens is not None:
         out["max_tokens"] = req.max_output_tokens
     if req.reasoning is not None:
