@@ -210,56 +210,59 @@ def render(
     completion: dict[str, Any], echo: dict[str, Any] | None, namespaced: dict[str, tuple[str, str]]
 ) -> dict[str, Any]:
     gen_id = str(completion.get("id") or "")
-    choices = completion.get("choices") or [{}]
-    choice = choices[0]
+    choice = (completion.get("choices") or [{}])[0]
     message = choice.get("message") or {}
     body = response(gen_id, int(completion.get("created") or time.time()), str(completion.get("model") or ""),
                     "in_progress", echo)  # fmt: skip
     finish(body, choice.get("finish_reason"), choice.get("error"))
     status = "completed" if body["status"] == "completed" else "incomplete"
-    output: list[dict[str, Any]] = []
-    n = 0
-    details = message.get("reasoning_details")
-    reasoning: list[ReasoningItem] = []
-    if isinstance(details, list) and details:
-        for detail in details:
-            if not isinstance(detail, dict):
-                continue
-            if not reasoning or not reasoning[-1].takes(detail):
-                reasoning.append(ReasoningItem.starting(detail, gen_id, reasoning))
-            reasoning[-1].add(detail)
-    elif isinstance(message.get("reasoning"), str) and message["reasoning"]:
-        reasoning.append(ReasoningItem(item_id("rs", gen_id, 0)))
-        reasoning[0].text = [message["reasoning"]]
-    for r in reasoning:
-        output.append(r.item(status))
-    n = len(output)
-    content = message.get("content")
-    text = content if isinstance(content, str) else _text_of(content)
-    calls = message.get("tool_calls") or []
-    refusal = message.get("refusal")
-    if text or refusal or not calls:
-        parts: list[dict[str, Any]] = []
-        if text or not refusal:
-            parts.append(text_part(text))
-        if refusal:
-            parts.append({"type": "refusal", "refusal": refusal})
-        output.append({"type": "message", "id": item_id("msg", gen_id, n), "role": "assistant", "status": status,
-                       "content": parts})  # fmt: skip
-    for i, call in enumerate(calls):
-        fn = call.get("function") or {}
-        output.append(
-            function_call(
-                item_id("fc", gen_id, i), str(call.get("id") or item_id("call", gen_id, i)), str(fn.get("name") or ""),
-                str(fn.get("arguments") or ""), status, namespaced,
-            )
-        )  # fmt: skip
+    output = [r.item(status) for r in _reasoning(message, gen_id)]
+    output += _answer(message, gen_id, len(output), status, namespaced)
     body["output"] = output
     if (used := usage(completion.get("usage"))) is not None:
         body["usage"] = used
     if "openrouter_metadata" in completion:
         body["openrouter_metadata"] = completion["openrouter_metadata"]
     return body
+
+
+def _reasoning(message: dict[str, Any], gen_id: str) -> list[ReasoningItem]:
+    """The reasoning items: one per reasoning block of reasoning_details, else one of the text."""
+    details = message.get("reasoning_details")
+    items: list[ReasoningItem] = []
+    if isinstance(details, list) and details:
+        for detail in details:
+            if isinstance(detail, dict):
+                if not items or not items[-1].takes(detail):
+                    items.append(ReasoningItem.starting(detail, gen_id, items))
+                items[-1].add(detail)
+    elif isinstance(message.get("reasoning"), str) and message["reasoning"]:
+        items.append(ReasoningItem(item_id("rs", gen_id, 0)))
+        items[0].text = [message["reasoning"]]
+    return items
+
+
+def _answer(
+    message: dict[str, Any], gen_id: str, n: int, status: str, namespaced: dict[str, tuple[str, str]]
+) -> list[dict[str, Any]]:
+    """The message item (when there is text or a refusal, or nothing else), then the function calls."""
+    content = message.get("content")
+    text = content if isinstance(content, str) else _text_of(content)
+    calls = message.get("tool_calls") or []
+    refusal = message.get("refusal")
+    out: list[dict[str, Any]] = []
+    if text or refusal or not calls:
+        parts = [text_part(text)] if text or not refusal else []
+        if refusal:
+            parts.append({"type": "refusal", "refusal": refusal})
+        out.append({"type": "message", "id": item_id("msg", gen_id, n), "role": "assistant", "status": status,
+                    "content": parts})  # fmt: skip
+    for i, call in enumerate(calls):
+        fn = call.get("function") or {}
+        call_id = str(call.get("id") or item_id("call", gen_id, i))
+        name, arguments = str(fn.get("name") or ""), str(fn.get("arguments") or "")
+        out.append(function_call(item_id("fc", gen_id, i), call_id, name, arguments, status, namespaced))
+    return out
 
 
 def _text_of(content: Any) -> str:
