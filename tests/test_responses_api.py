@@ -306,3 +306,25 @@ def test_answers_conform_to_the_servers_own_document(gateway, api_key, fake_a):
     with gateway.client(api_key) as c:
         r = c.post("/responses", json={"model": "test/alpha", "input": []})
     conforms("/responses", "post", 400, r.json())
+
+
+def test_router_metadata_on_request(gateway, api_key, fake_a):
+    headers = {"X-OpenRouter-Metadata": "enabled"}
+    fake_a.fake.script(Reply("hi"))
+    with gateway.client(api_key) as c:
+        r = c.post("/responses", json={"model": "test/alpha", "input": "x"}, headers=headers)
+    assert r.json()["openrouter_metadata"]["requested"] == "test/alpha"
+    require_spec()
+    validate_response(OP, r.json())
+    fake_a.fake.script(Stream("hi"))
+    with (
+        gateway.client(api_key) as c,
+        c.stream(
+            "POST", "/responses", json={"model": "test/alpha", "input": "x", "stream": True}, headers=headers
+        ) as s,
+    ):
+        text = s.read().decode()
+    final = validate_sse(OP, text)[-1]["data"]
+    assert (
+        final["type"] == "response.completed" and final["response"]["openrouter_metadata"]["requested"] == "test/alpha"
+    )
