@@ -209,7 +209,7 @@ MESSAGE = {
 
 
 def test_a_message_becomes_a_chat_completion() -> None:
-    out = completion_of(MESSAGE)
+    out = completion_of(json.dumps(MESSAGE).encode())
     message = out["choices"][0]["message"]
     assert message["content"] == "Calling."
     assert message["reasoning"] == "Let me see."
@@ -233,7 +233,9 @@ def test_a_message_becomes_a_chat_completion() -> None:
         "total_tokens": 137,
         "prompt_tokens_details": {"cached_tokens": 100, "cache_write_tokens": 20},
     }
-    assert "reasoning" not in completion_of(MESSAGE, exclude_reasoning=True)["choices"][0]["message"]
+    assert (
+        "reasoning" not in completion_of(json.dumps(MESSAGE).encode(), exclude_reasoning=True)["choices"][0]["message"]
+    )
 
 
 def test_stream_events_become_chunks() -> None:

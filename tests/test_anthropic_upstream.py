@@ -17,7 +17,7 @@ from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.anthropic import AnthropicAdapter
 from omnirouter.providers.base import Credentials, Timeouts, UpstreamContext
 from omnirouter.providers.http1 import Pool
-from omnirouter.testing import FakeAnthropic, FakeAnthropicThread, Reply, Status, Stream
+from omnirouter.testing import BrokenJSON, FakeAnthropic, FakeAnthropicThread, Reply, Status, Stream
 from tests.gateway import Gateway
 
 KEY = "sk-ant-test-0123456789"
@@ -581,3 +581,14 @@ def test_the_anthropic_sdk_through_messages_keeps_signed_thinking(
         "thinking": "Lima, then.",
         "signature": "sig-lima",
     }
+
+
+@pytest.mark.parametrize("broken", [BrokenJSON(), Status(200, body={"type": "completion", "text": "?"})])
+def test_an_answer_that_is_not_a_message_falls_back(
+    gw: Gateway, client: openai.OpenAI, fake: FakeAnthropicThread, broken: Any
+) -> None:
+    fake.script(broken, Reply("from the second"))
+    raw = client.chat.completions.with_raw_response.create(model="test/claude-two", messages=HELLO, extra_body=TWO)
+    body = raw_body(raw)
+    assert body["choices"][0]["message"]["content"] == "from the second"
+    assert [p["status"] for p in generation(gw, client.api_key, body["id"])["provider_responses"]] == [502, 200]

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from omnirouter.catalog.types import Endpoint, Provider
-from omnirouter.providers.anthropic_answer import StreamDecoder, completion_of, error_of_event
+from omnirouter.providers.anthropic_answer import StreamDecoder, completion_of
 from omnirouter.providers.anthropic_request import messages_request
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
@@ -21,7 +21,6 @@ from omnirouter.providers.openai_compat import MAX_ERROR_BODY, USER_AGENT, error
 from omnirouter.providers.sse_stream import SSEStream
 
 API_VERSION = "2023-06-01"
-_decode = msgspec.json.decode
 _encode = msgspec.json.encode
 
 
@@ -78,15 +77,6 @@ def _betas(target: _Target, ctx: UpstreamContext | None) -> str:
     return f"{target.betas},{client}" if target.betas else client
 
 
-def _not_json(what: str, raw: bytes) -> UpstreamError:
-    return UpstreamError(
-        f"Upstream sent {what} that is not valid JSON",
-        status=502,
-        raw=raw[:2000].decode(errors="replace"),
-        kind="protocol",
-    )
-
-
 class AnthropicAdapter:
     def __init__(self, pool: Pool) -> None:
         self.pool = pool
@@ -128,16 +118,7 @@ class AnthropicAdapter:
             resp.close()
         if resp.status != 200:
             raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
-        try:
-            msg = _decode(raw)
-        except msgspec.DecodeError:
-            raise _not_json("a response", raw) from None
-        if not isinstance(msg, dict) or msg.get("type") != "message":
-            if isinstance(msg, dict) and msg.get("type") == "error":
-                raise error_of_event(msg, raw)
-            raise UpstreamError("Upstream response is not a message", status=502,
-                                raw=raw[:2000].decode(errors="replace"), kind="protocol")  # fmt: skip
-        return completion_of(msg, exclude_reasoning=thinking.exclude)
+        return completion_of(raw, exclude_reasoning=thinking.exclude)
 
     async def stream(
         self,

@@ -33,15 +33,19 @@ STATUS_OF_ERROR = {
 }
 
 
+def _count(usage: dict[str, Any], name: str) -> int:
+    """A token count; anything but a non-negative integer (a broken upstream) counts 0."""
+    value = usage.get(name)
+    return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+
 def usage_of(raw: Any) -> dict[str, Any]:
     """Anthropic usage in OpenAI's terms: its input_tokens exclude cache reads and writes, the
     internal prompt_tokens include them."""
     if not isinstance(raw, dict):
         raw = {}
-    fresh = raw.get("input_tokens") or 0
-    read = raw.get("cache_read_input_tokens") or 0
-    written = raw.get("cache_creation_input_tokens") or 0
-    output = raw.get("output_tokens") or 0
+    fresh, read = _count(raw, "input_tokens"), _count(raw, "cache_read_input_tokens")
+    written, output = _count(raw, "cache_creation_input_tokens"), _count(raw, "output_tokens")
     prompt = fresh + read + written
     usage: dict[str, Any] = {
         "prompt_tokens": prompt,
@@ -50,8 +54,8 @@ def usage_of(raw: Any) -> dict[str, Any]:
         "prompt_tokens_details": {"cached_tokens": read, "cache_write_tokens": written},
     }
     details = raw.get("output_tokens_details")
-    if isinstance(details, dict) and details.get("thinking_tokens"):
-        usage["completion_tokens_details"] = {"reasoning_tokens": details["thinking_tokens"]}
+    if isinstance(details, dict) and (thinking := _count(details, "thinking_tokens")):
+        usage["completion_tokens_details"] = {"reasoning_tokens": thinking}
     return usage
 
 
@@ -67,41 +71,78 @@ def error_of_event(event: dict[str, Any], raw: bytes) -> UpstreamError:
     )
 
 
-def _detail(block: dict[str, Any], index: int) -> dict[str, Any] | None:
-    kind = block.get("type")
-    if kind == "thinking":
-        return {"type": "reasoning.text", "text": block.get("thinking") or "", "signature": block.get("signature"),
-                "format": REASONING_FORMAT, "index": index}  # fmt: skip
-    if kind == "redacted_thinking":
-        return {"type": "reasoning.encrypted", "data": block.get("data") or "", "format": REASONING_FORMAT,
-                "index": index}  # fmt: skip
-    return None
+class _Block(msgspec.Struct):
+    """A content block of a message (or a stream's content_block_start), in the fields read here."""
+
+    type: str
+    text: str | None = None
+    thinking: str | None = None
+    signature: str | None = None
+    data: str | None = None  # a redacted thinking block's
+    id: str | None = None
+    name: str | None = None
+    input: Any = None
 
 
-def completion_of(msg: dict[str, Any], *, exclude_reasoning: bool = False) -> dict[str, Any]:
-    """A Messages response as a chat completion."""
+class _Message(msgspec.Struct):
+    """A Messages response (or the message of message_start), or an error envelope in its place."""
+
+    type: str = ""  # "message" (checked for a response only)
+    id: str | None = None
+    model: str | None = None
+    content: list[_Block] = msgspec.field(default_factory=list)
+    stop_reason: str | None = None
+    usage: dict[str, Any] | None = None
+    error: Any = None
+
+
+_decode_message = msgspec.json.Decoder(_Message).decode
+
+
+def _malformed(what: str, raw: bytes) -> UpstreamError:
+    return UpstreamError(f"Upstream sent {what} that is not valid", status=502,
+                         raw=raw[:2000].decode(errors="replace"), kind="protocol")  # fmt: skip
+
+
+def _text_detail(text: str, signature: str | None, index: int) -> dict[str, Any]:
+    detail: dict[str, Any] = {"type": "reasoning.text", "text": text}
+    if signature is not None:
+        detail["signature"] = signature
+    detail["format"], detail["index"] = REASONING_FORMAT, index
+    return detail
+
+
+def _encrypted_detail(data: str | None, index: int) -> dict[str, Any]:
+    return {"type": "reasoning.encrypted", "data": data or "", "format": REASONING_FORMAT, "index": index}
+
+
+def completion_of(raw: bytes, *, exclude_reasoning: bool = False) -> dict[str, Any]:
+    """A Messages response body as a chat completion; an error envelope, or a body that is not a
+    message, as an UpstreamError."""
+    try:
+        msg = _decode_message(raw)
+    except msgspec.DecodeError:
+        raise _malformed("a response", raw) from None
+    if msg.type != "message":
+        if msg.type == "error":
+            raise error_of_event({"error": msg.error}, raw)
+        raise _malformed("a response", raw)
     texts: list[str] = []
     thoughts: list[str] = []
     details: list[dict[str, Any]] = []
     calls: list[dict[str, Any]] = []
-    for block in msg.get("content") or ():
-        if not isinstance(block, dict):
-            continue
-        kind = block.get("type")
+    for block in msg.content:
+        kind = block.type
         if kind == "text":
-            texts.append(block.get("text") or "")
-        elif kind in ("thinking", "redacted_thinking"):
-            detail = _detail(block, len(details))
-            if detail is not None:
-                details.append(detail)
-                if kind == "thinking":
-                    thoughts.append(detail["text"])
+            texts.append(block.text or "")
+        elif kind == "thinking":
+            thoughts.append(block.thinking or "")
+            details.append(_text_detail(block.thinking or "", block.signature, len(details)))
+        elif kind == "redacted_thinking":
+            details.append(_encrypted_detail(block.data, len(details)))
         elif kind == "tool_use":
-            calls.append({
-                "id": block.get("id"),
-                "type": "function",
-                "function": {"name": block.get("name"), "arguments": _encode(block.get("input") or {}).decode()},
-            })  # fmt: skip
+            arguments = _encode(block.input if block.input is not None else {}).decode()
+            calls.append({"id": block.id, "type": "function", "function": {"name": block.name, "arguments": arguments}})
     message: dict[str, Any] = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
     if details and not exclude_reasoning:
         message["reasoning"] = "".join(thoughts)
@@ -109,12 +150,12 @@ def completion_of(msg: dict[str, Any], *, exclude_reasoning: bool = False) -> di
     if calls:
         message["tool_calls"] = calls
     return {
-        "id": msg.get("id"),
+        "id": msg.id,
         "object": "chat.completion",
         "created": int(time.time()),
-        "model": msg.get("model"),
-        "choices": [{"index": 0, "message": message, "finish_reason": msg.get("stop_reason"), "logprobs": None}],
-        "usage": usage_of(msg.get("usage")),
+        "model": msg.model,
+        "choices": [{"index": 0, "message": message, "finish_reason": msg.stop_reason, "logprobs": None}],
+        "usage": usage_of(msg.usage),
     }
 
 
@@ -136,8 +177,8 @@ class _Event(msgspec.Struct):
     type: str
     index: int = -1
     delta: _Delta | None = None
-    content_block: dict[str, Any] | None = None
-    message: dict[str, Any] | None = None
+    content_block: _Block | None = None
+    message: _Message | None = None
     usage: dict[str, Any] | None = None
     error: Any = None
 
@@ -182,8 +223,7 @@ class StreamDecoder:
         try:
             event = decode_event(raw)
         except msgspec.DecodeError:
-            raise UpstreamError("Upstream sent a stream event that is not valid", status=502,
-                                raw=raw[:2000].decode(errors="replace"), kind="protocol") from None  # fmt: skip
+            raise _malformed("a stream event", raw) from None
         kind = event.type
         if kind == "content_block_delta":
             delta = event.delta
@@ -200,19 +240,18 @@ class StreamDecoder:
                     out.append(self._chunk({"tool_calls": [call]}))
             elif dtype == "thinking_delta":
                 if delta.thinking and not self.exclude:
-                    detail = {"type": "reasoning.text", "text": delta.thinking, "format": REASONING_FORMAT,
-                              "index": self._detail_index(event.index)}  # fmt: skip
+                    detail = _text_detail(delta.thinking, None, self._detail_index(event.index))
                     out.append(self._chunk({"reasoning": delta.thinking, "reasoning_details": [detail]}))
             elif dtype == "signature_delta" and not self.exclude:
-                detail = {"type": "reasoning.text", "text": "", "signature": delta.signature,
-                          "format": REASONING_FORMAT, "index": self._detail_index(event.index)}  # fmt: skip
+                detail = _text_detail("", delta.signature or "", self._detail_index(event.index))
                 out.append(self._chunk({"reasoning_details": [detail]}))
         elif kind == "content_block_start":
-            self._start(event.index, event.content_block or {}, out)
+            if event.content_block is not None:
+                self._start(event.index, event.content_block, out)
         elif kind == "message_start":
-            msg = event.message or {}
-            self.id, self.model = msg.get("id"), msg.get("model")
-            self.usage = dict(msg.get("usage") or {})
+            if event.message is not None:
+                self.id, self.model = event.message.id, event.message.model
+                self.usage = dict(event.message.usage or {})
         elif kind == "message_delta":
             if event.usage:  # cumulative counts
                 self.usage.update({k: v for k, v in event.usage.items() if v is not None})
@@ -233,24 +272,26 @@ class StreamDecoder:
             index = self.details[block] = len(self.details)
         return index
 
-    def _start(self, block_index: int, block: dict[str, Any], out: list[dict[str, Any]]) -> None:
-        btype = block.get("type")
+    def _start(self, block_index: int, block: _Block, out: list[dict[str, Any]]) -> None:
+        btype = block.type
         if btype == "tool_use":
             index = self.tools[block_index] = len(self.tools)
-            call = {"index": index, "id": block.get("id"), "type": "function",
-                    "function": {"name": block.get("name"), "arguments": ""}}  # fmt: skip
+            call = {
+                "index": index,
+                "id": block.id,
+                "type": "function",
+                "function": {"name": block.name, "arguments": ""},
+            }
             out.append(self._chunk({"tool_calls": [call]}))
         elif btype == "text":
-            if block.get("text"):
-                out.append(self._chunk({"content": block["text"]}))
+            if block.text:
+                out.append(self._chunk({"content": block.text}))
         elif btype == "redacted_thinking":
             if not self.exclude:
-                detail = {"type": "reasoning.encrypted", "data": block.get("data") or "", "format": REASONING_FORMAT,
-                          "index": self._detail_index(block_index)}  # fmt: skip
+                detail = _encrypted_detail(block.data, self._detail_index(block_index))
                 out.append(self._chunk({"reasoning_details": [detail]}))
         elif btype == "thinking":
             index = self._detail_index(block_index)
-            if block.get("thinking") and not self.exclude:
-                detail = {"type": "reasoning.text", "text": block["thinking"], "format": REASONING_FORMAT,
-                          "index": index}  # fmt: skip
-                out.append(self._chunk({"reasoning": block["thinking"], "reasoning_details": [detail]}))
+            if block.thinking and not self.exclude:
+                detail = _text_detail(block.thinking, None, index)
+                out.append(self._chunk({"reasoning": block.thinking, "reasoning_details": [detail]}))

@@ -62,6 +62,10 @@ def thinking_of(body: dict[str, Any], max_tokens: int) -> Thinking:
     return Thinking(budget if budget >= MIN_THINKING_BUDGET else None, exclude)
 
 
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def max_tokens_of(body: dict[str, Any], endpoint_max: int | None) -> int:
     value = body.get("max_completion_tokens") or body.get("max_tokens")
     if isinstance(value, int) and not isinstance(value, bool) and value > 0:
@@ -233,7 +237,10 @@ def conversation(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[s
             text = _blocks(m.get("content"), role)
             _named(text, m.get("name"))
             blocks += text
-            blocks += [_tool_use(c) for c in m.get("tool_calls") or ()]
+            calls = m.get("tool_calls") or []
+            if not isinstance(calls, list):
+                raise _refused("assistant tool_calls must be a list")
+            blocks += [_tool_use(c) for c in calls]
         else:
             raise _refused(f"message role {role!r} has no Anthropic equivalent")
         if not blocks:
@@ -260,7 +267,7 @@ def conversation(messages: list[Any]) -> tuple[list[dict[str, Any]], list[dict[s
 
 def tools_of(tools: Any, *, strict_allowed: bool, eager: bool) -> list[dict[str, Any]]:
     out = []
-    for tool in tools or ():
+    for tool in tools if isinstance(tools, list) else ():
         fn = tool.get("function") if isinstance(tool, dict) else None
         if not isinstance(fn, dict) or not isinstance(fn.get("name"), str):
             continue  # not a function tool: no Anthropic equivalent here
@@ -329,12 +336,12 @@ def messages_request(
         out["thinking"] = {"type": "enabled", "budget_tokens": thinking.budget}
     else:
         # Sampling settings: Anthropic takes none but top_p >= 0.95 while thinking.
-        if body.get("temperature") is not None:  # OpenAI's range is 0-2, Anthropic's 0-1
+        if _number(body.get("temperature")):  # OpenAI's range is 0-2, Anthropic's 0-1
             out["temperature"] = min(body["temperature"], 1.0)
-        if body.get("top_k") is not None:
+        if _number(body.get("top_k")):
             out["top_k"] = body["top_k"]
     top_p = body.get("top_p")
-    if top_p is not None and (thinking.budget is None or top_p >= 0.95):
+    if _number(top_p) and (thinking.budget is None or top_p >= 0.95):
         out["top_p"] = top_p
     stop = body.get("stop")
     if isinstance(stop, str):
@@ -357,7 +364,7 @@ def messages_request(
         schema = (fmt.get("json_schema") or {}).get("schema")
         if isinstance(schema, dict):
             config["format"] = {"type": "json_schema", "schema": schema}
-    if body.get("verbosity") in VERBOSITY_EFFORTS:
+    if isinstance(body.get("verbosity"), str) and body["verbosity"] in VERBOSITY_EFFORTS:
         config["effort"] = body["verbosity"]
     if config:
         out["output_config"] = config
