@@ -427,6 +427,9 @@ def test_anthropic_beta_reaches_the_upstream(gw: Gateway, client: openai.OpenAI,
     assert fake.requests[-1].headers["anthropic-beta"] == beta
     client.chat.completions.create(model="test/claude", messages=HELLO)
     assert "anthropic-beta" not in fake.requests[-1].headers
+    # OpenRouter documents the header as x-anthropic-beta
+    client.chat.completions.create(model="test/claude", messages=HELLO, extra_headers={"x-anthropic-beta": beta})
+    assert fake.requests[-1].headers["anthropic-beta"] == beta
 
 
 def test_json_schema_output(client: openai.OpenAI, fake: FakeAnthropicThread) -> None:

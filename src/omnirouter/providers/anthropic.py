@@ -71,7 +71,9 @@ def _header(name: str, value: str) -> bytes:
 
 def _betas(target: _Target, ctx: UpstreamContext | None) -> str:
     """The anthropic-beta flags of this call: the provider's and the client's."""
-    client = ctx.headers.get("anthropic-beta", "") if ctx is not None else ""
+    if ctx is None or not ctx.headers:
+        return target.betas
+    client = ",".join(v for k in ("anthropic-beta", "x-anthropic-beta") if (v := ctx.headers.get(k)))
     if not client:
         return target.betas
     return f"{target.betas},{client}" if target.betas else client

@@ -84,8 +84,9 @@ class UpstreamContext:
     headers: dict[str, str] = field(default_factory=dict)
 
 
-# Client request headers forwarded (in UpstreamContext.headers) to the adapters that understand them.
-FORWARDED_HEADERS = ("anthropic-beta",)
+# Client request headers forwarded (in UpstreamContext.headers) to the adapters that understand them;
+# `x-anthropic-beta` is the name OpenRouter documents for `anthropic-beta` (behaviors §3.2).
+FORWARDED_HEADERS = ("anthropic-beta", "x-anthropic-beta")
 
 
 @dataclass
