@@ -13,7 +13,7 @@ from starlette.requests import Request
 from starlette.routing import Mount
 from starlette.testclient import TestClient
 
-from omnirouter.api.errors import ApiError
+from omnirouter.api.errors import ApiError, error_response
 from omnirouter.api.models import routes
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
@@ -55,7 +55,7 @@ def build_catalog(
 def make_client(catalog: Catalog) -> TestClient:
     async def api_error(request: Request, exc: Exception) -> Any:
         assert isinstance(exc, ApiError)
-        return exc.response()
+        return error_response(exc)
 
     app = Starlette(routes=[Mount("/api/v1", routes=routes)], exception_handlers={ApiError: api_error})
     app.state.omni = types.SimpleNamespace(catalog=catalog)

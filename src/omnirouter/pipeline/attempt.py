@@ -28,7 +28,13 @@ if TYPE_CHECKING:
 DROPPED_PARAMETERS_HEADER = "X-Omnirouter-Dropped-Params"
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded"})
-_CONTEXT_MESSAGE = re.compile(r"context (length|window)|maximum context|prompt is too long|too many tokens", re.I)
+# OpenAI, vLLM and Anthropic ("prompt is too long"), Bedrock ("Input is too long"), Gemini ("The input
+# token count ... exceeds the maximum number of tokens allowed").
+_CONTEXT_MESSAGE = re.compile(
+    r"context (length|window)|maximum context|(prompt|input) is too long|too many tokens"
+    r"|input token count .* exceeds the maximum",
+    re.I,
+)
 # A timeout is 408 ("Request timed out"): the status the chat operation documents for it.
 STATUS_OF_ERROR_TYPE = {
     "provider_overloaded": 503,

@@ -154,8 +154,10 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
     choices = data.get("choices") or []
     finish = native = None
     for choice in choices:
-        native = choice.get("finish_reason")
-        finish = normalize_finish(native)
+        reason = choice.get("finish_reason")
+        finish = normalize_finish(reason)
+        # An adapter that translates a provider's own reason sends it beside the chat one.
+        native = choice.get("native_finish_reason") or reason
         choice["finish_reason"] = finish
         choice["native_finish_reason"] = native
         choice.setdefault("logprobs", None)

@@ -311,10 +311,11 @@ class InferenceStream:
                         self.text.append(content)
                 else:
                     self._count(delta)
-            native = choice.get("finish_reason")
-            if native is not None:
-                self.native_finish = native
-                self.finish = normalize_finish(native)
+            reason = choice.get("finish_reason")
+            if reason is not None:
+                # An adapter that translates a provider's own reason sends it beside the chat one.
+                native = self.native_finish = choice.get("native_finish_reason") or reason
+                self.finish = normalize_finish(reason)
                 choice["finish_reason"] = self.finish
                 choice["native_finish_reason"] = native
             else:
