@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from decimal import Decimal
 from typing import Any
 
+import anthropic
 import httpx
 import openai
 import pytest
@@ -554,8 +555,6 @@ def test_the_anthropic_sdk_through_messages_keeps_signed_thinking(
     gw: Gateway, client: openai.OpenAI, fake: FakeAnthropicThread
 ) -> None:
     """Messages in, Messages out: a thinking block's signature survives both translations, there and back."""
-    import anthropic
-
     sdk = anthropic.Anthropic(base_url=gw.url + "/api", auth_token=client.api_key, max_retries=0)
     fake.script(
         Reply("", tool_calls=[{"id": "toolu_m", "name": "weather", "arguments": {"city": "Lima"}}],
@@ -595,3 +594,17 @@ def test_an_answer_that_is_not_a_message_falls_back(
     body = raw_body(raw)
     assert body["choices"][0]["message"]["content"] == "from the second"
     assert [p["status"] for p in generation(gw, client.api_key, body["id"])["provider_responses"]] == [502, 200]
+
+
+def test_the_anthropic_sdk_streams_signed_thinking_through_messages(
+    gw: Gateway, client: openai.OpenAI, fake: FakeAnthropicThread
+) -> None:
+    sdk = anthropic.Anthropic(base_url=gw.url + "/api", auth_token=client.api_key, max_retries=0)
+    fake.script(Reply("Sunny.", reasoning="Checking the sky.", reasoning_signature="sig-sky", cached_tokens=5))
+    with sdk.messages.stream(model="test/claude", max_tokens=4096, thinking={"type": "enabled", "budget_tokens": 2048},
+                             messages=[{"role": "user", "content": "Weather?"}]) as stream:  # fmt: skip
+        final = stream.get_final_message()
+    thinking, text = final.content
+    assert (thinking.type, thinking.thinking, thinking.signature) == ("thinking", "Checking the sky.", "sig-sky")  # type: ignore[union-attr]
+    assert (text.type, text.text) == ("text", "Sunny.")  # type: ignore[union-attr]
+    assert final.usage.cache_read_input_tokens == 5
