@@ -314,3 +314,12 @@ def test_excluded_reasoning_is_not_streamed() -> None:
     ):
         decoder.feed(json.dumps(event).encode(), chunks)
     assert [c["choices"][0]["delta"] for c in chunks] == [{"role": "assistant", "content": "ok"}]
+
+
+def test_a_providers_request_head_keeps_its_key_out_of_reprs() -> None:
+    from omnirouter.catalog.types import Provider
+    from omnirouter.providers.anthropic import _target
+
+    target = _target(Provider(slug="a", name="A", api="anthropic", base_url="https://h/v1", api_key="sk-ant-secret"))
+    assert b"x-api-key: sk-ant-secret\r\n" in target.head
+    assert "sk-ant-secret" not in repr(target)

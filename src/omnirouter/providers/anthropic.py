@@ -30,9 +30,10 @@ class _Target:
 
     provider: Provider
     origin: Origin
-    head: bytes  # with the provider's key and betas, up to "Content-Length: "
-    bare: bytes  # the fixed headers only (a call's own key and betas follow)
-    betas: str  # the provider's configured anthropic-beta flags
+    # With the provider's key and betas, up to "Content-Length: "; never in a repr (it holds the key).
+    head: bytes = dataclasses.field(repr=False)
+    bare: bytes = dataclasses.field(repr=False)  # the fixed headers only (a call's own key and betas follow)
+    betas: str = ""  # the provider's configured anthropic-beta flags
 
 
 def _target(provider: Provider) -> _Target:
@@ -91,16 +92,16 @@ class AnthropicAdapter:
         return target
 
     async def _send(
-        self, target: _Target, payload: dict[str, Any], timeouts: Timeouts, ctx: UpstreamContext | None, betas: str
+        self, target: _Target, request: dict[str, Any], timeouts: Timeouts, ctx: UpstreamContext | None, betas: str
     ) -> Response:
         key = (ctx.credentials.api_key if ctx is not None else None) or target.provider.api_key
         if key == target.provider.api_key and betas == target.betas:
             head = target.head
         else:  # a call's own key (BYOK) or the client's beta flags
             head = _head(target.bare, key, betas)
-        data = _encode(payload)
-        payload_bytes = b"%b%d\r\n\r\n%b" % (head, len(data), data)
-        return await self.pool.request(target.origin, payload_bytes, timeouts, stream=payload.get("stream", False))
+        data = _encode(request)
+        payload = b"%b%d\r\n\r\n%b" % (head, len(data), data)
+        return await self.pool.request(target.origin, payload, timeouts, stream=request.get("stream", False))
 
     async def complete(
         self,
@@ -112,8 +113,8 @@ class AnthropicAdapter:
     ) -> dict[str, Any]:
         target = self._target_of(provider)
         betas = _betas(target, ctx)
-        payload, thinking = messages_request(body, endpoint_max=endpoint.max_completion_tokens, betas=betas)
-        resp = await self._send(target, payload, timeouts, ctx, betas)
+        request, thinking = messages_request(body, endpoint_max=endpoint.max_completion_tokens, betas=betas)
+        resp = await self._send(target, request, timeouts, ctx, betas)
         try:
             raw = await resp.read()
         finally:
@@ -132,10 +133,10 @@ class AnthropicAdapter:
     ) -> StreamResult:
         target = self._target_of(provider)
         betas = _betas(target, ctx)
-        payload, thinking = messages_request(
+        request, thinking = messages_request(
             body, endpoint_max=endpoint.max_completion_tokens, betas=betas, stream=True
         )
-        resp = await self._send(target, payload, timeouts, ctx, betas)
+        resp = await self._send(target, request, timeouts, ctx, betas)
         if resp.status != 200:
             try:
                 text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
