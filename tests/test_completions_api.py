@@ -186,7 +186,7 @@ def test_logprobs_are_asked_for_and_rendered_in_the_legacy_shape():
         "created": 1,
         "choices": [{"index": 0, "message": {"content": "Hi!"}, "finish_reason": "stop", "logprobs": CHAT_LOGPROBS}],
     }
-    rendered = COMPLETIONS.render(completion)
+    rendered = COMPLETIONS.render(completion, body)
     assert rendered["choices"][0]["text"] == "SayHi!"
     assert rendered["choices"][0]["logprobs"] == {
         "tokens": ["Hi", "!"],

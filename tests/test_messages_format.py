@@ -364,7 +364,7 @@ def completion(
 
 
 def rendered(data: dict[str, Any]) -> dict[str, Any]:
-    out = MESSAGES.render(data)
+    out = MESSAGES.render(data, {})
     require_spec()
     validate_response("createMessages", json.loads(json.dumps(out, default=float)))
     return out

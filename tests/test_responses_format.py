@@ -329,7 +329,7 @@ def test_text_answer():
 
 
 def test_usage_in_responses_names_with_cost_to_the_digit():
-    raw = RESPONSES.render(completion({"content": "x"}), None)
+    raw = RESPONSES.render(completion({"content": "x"}), {})
     text = encode(raw).decode()
     assert '"cost":0.000072' in text
     assert raw["usage"] == {

@@ -72,7 +72,7 @@ class MessagesFormat:
         # beta flags to an Anthropic upstream.
         return parse_request(body)
 
-    def render(self, completion: dict[str, Any]) -> dict[str, Any]:
+    def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         choices = completion.get("choices") or []
         choice = choices[0] if choices else {}
         message = choice.get("message") or {}

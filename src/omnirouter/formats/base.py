@@ -7,7 +7,9 @@ translates its request into that form and translates the pipeline's answers back
   shape with OpenRouter's extensions: ``model``, ``models``, ``provider``, ``plugins``, ``stream``,
   ``reasoning`` ...), or raises GatewayError(400, ...) for input this format does not accept.
 - ``render`` takes the finished OpenRouter chat completion (``id`` is the generation id, ``model``
-  and ``provider`` the ones that answered, ``usage`` with ``cost``) and returns this format's body.
+  and ``provider`` the ones that answered, ``usage`` with ``cost``) and the request ``parse``
+  returned (a format may return a dict subclass carrying what its answer echoes), and returns this
+  format's body.
 - ``encoder()`` makes a fresh per-stream ``StreamEncoder``.
 - ``error`` renders a GatewayError (its ``body()`` is OpenRouter's envelope) as (status, body).
 
@@ -39,13 +41,13 @@ class StreamEncoder(Protocol):
 
 
 class ClientFormat(Protocol):
-    name: str  # "chat", "messages", "responses", "completions": the generation's api_type
+    name: str  # "chat", "messages", "responses", "completions"
     # The upstream API (a provider's `api`) that speaks this format natively, for passthrough.
     native_api: str | None
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]: ...
 
-    def render(self, completion: dict[str, Any]) -> dict[str, Any]: ...
+    def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]: ...
 
     def encoder(self, request: dict[str, Any]) -> StreamEncoder:
         """A stream's encoder; `request` is the internal body `parse` returned."""

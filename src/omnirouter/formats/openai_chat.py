@@ -293,7 +293,7 @@ class ChatFormat:
             raise GatewayError(400, "Request body must be a JSON object")
         return body
 
-    def render(self, completion: dict[str, Any]) -> dict[str, Any]:
+    def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         return completion
 
     def encoder(self, request: dict[str, Any]) -> ChatEncoder:

@@ -11,7 +11,6 @@ carries the Responses error `code` and OpenRouter's `error_type`.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Any
 
 from omnirouter.errors import GatewayError
@@ -19,24 +18,17 @@ from omnirouter.formats.responses_output import render
 from omnirouter.formats.responses_request import ResponsesBody, parse_request
 from omnirouter.formats.responses_stream import ResponsesEncoder
 
-# The request `parse` made, for `render`: the ClientFormat contract hands `render` only the completion,
-# but a Response echoes the request (instructions, tools ...). The pipeline parses and renders in the
-# same task, and every request has its own task, so this holds that request's body and no other's.
-_REQUEST: ContextVar[ResponsesBody | None] = ContextVar("responses_request", default=None)
-
 
 class ResponsesFormat:
     name = "responses"
     native_api: str | None = None  # no upstream adapter speaks the Responses API yet
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
-        request = parse_request(body)
-        _REQUEST.set(request)
-        return request
+        return parse_request(body)
 
-    def render(self, completion: dict[str, Any], request: dict[str, Any] | None = None) -> dict[str, Any]:
+    def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         """The Response object; `request` (what `parse` returned) supplies the fields it echoes."""
-        echo, namespaced = _of(request if request is not None else _REQUEST.get())
+        echo, namespaced = _of(request)
         return render(completion, echo, namespaced)
 
     def encoder(self, request: dict[str, Any]) -> ResponsesEncoder:

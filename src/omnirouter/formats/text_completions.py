@@ -25,7 +25,6 @@ Errors use OpenRouter's envelope, as on chat.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from contextvars import ContextVar
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -40,10 +39,6 @@ from omnirouter.jsonio import encode
 OWN_FIELDS = frozenset({"prompt", "suffix", "echo", "logprobs", "best_of", "messages"})
 CHAT_ONLY_FIELDS = ("tools", "tool_choice", "functions", "function_call")
 MAX_LOGPROBS = 20  # chat's top_logprobs limit
-
-# The prompt an `echo: true` request is answered with. `render` receives only the completion, so
-# `parse` leaves it here: both run in the request's task, whose context is its own.
-_ECHO: ContextVar[str | None] = ContextVar("completions_echo", default=None)
 
 
 class CompletionsRequest(msgspec.Struct, kw_only=True):
@@ -212,12 +207,10 @@ class CompletionsFormat:
     native_api = None  # no upstream speaks it: every request is translated
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
-        out = parse_request(body)
-        _ECHO.set(out.echo)
-        return out
+        return parse_request(body)
 
-    def render(self, completion: dict[str, Any]) -> dict[str, Any]:
-        echo = _ECHO.get() or ""
+    def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
+        echo = (request.echo if isinstance(request, CompletionsBody) else None) or ""
         out: dict[str, Any] = {"object": "text_completion", **{k: completion[k] for k in KEPT if k in completion}}
         out.setdefault("system_fingerprint", None)
         choices = []

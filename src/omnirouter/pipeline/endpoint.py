@@ -72,7 +72,7 @@ class InferenceEndpoint:
                 outcome = await attempt(
                     st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline, ctx=call.ctx
                 )
-                payload = encode(fmt.render(_finish_completion(call, outcome)))
+                payload = encode(fmt.render(_finish_completion(call, outcome), call.body))
             except RouteFailed as err:
                 call.failed(err, streamed=False)
                 raise
