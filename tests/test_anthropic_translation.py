@@ -146,6 +146,8 @@ def test_strict_tools_kept_with_the_beta_and_streamed_tools_stream_eagerly() -> 
         ({"max_tokens": 50000}, 10000, 9999),  # the budget stays below max_tokens
         ({"effort": "none"}, 10000, None),
         ({"effort": "high"}, 1024, None),  # no room for the minimum budget
+        ({"exclude": True}, 10000, None),  # hiding reasoning does not ask for it
+        ({"exclude": True, "effort": "low"}, 10000, 2000),
     ],
 )
 def test_reasoning_becomes_a_thinking_budget(reasoning: dict[str, Any], max_tokens: int, budget: int | None) -> None:

@@ -40,17 +40,18 @@ class Thinking(msgspec.Struct, frozen=True):
 
 def thinking_of(body: dict[str, Any], max_tokens: int) -> Thinking:
     """`reasoning` (effort, max_tokens, enabled, exclude), `reasoning_effort` and `include_reasoning`
-    as a thinking budget within `max_tokens`."""
+    as a thinking budget within `max_tokens`. Claude does not think unless asked, so a request that
+    only hides reasoning (`exclude`, `include_reasoning: false`) does not turn paid thinking on."""
     reasoning = body.get("reasoning")
     include = body.get("include_reasoning")
     effort = body.get("reasoning_effort")
     if not isinstance(reasoning, dict):
-        if effort is None and include is None:
-            return Thinking(None, False)
+        if effort is None and include is not True:
+            return Thinking(None, include is False)
         reasoning = {}
     exclude = bool(reasoning.get("exclude")) or include is False
     effort = reasoning.get("effort") or effort
-    if effort == "none" or reasoning.get("enabled") is False:
+    if effort == "none" or reasoning.get("enabled") is False or reasoning.keys() == {"exclude"}:
         return Thinking(None, exclude)
     explicit = reasoning.get("max_tokens")
     if isinstance(explicit, int) and not isinstance(explicit, bool) and explicit > 0:
