@@ -167,8 +167,8 @@ def test_sandbox(tmp_path: Path) -> None:
     for model_id in ("sandbox/echo", "sandbox/chat"):
         model = catalog.model(model_id)
         (ep,) = model.endpoints
-        assert ep.provider == "sandbox" and ep.max_completion_tokens == 4096
-        assert model.context_length == 32768
+        assert ep.provider == "sandbox" and ep.max_completion_tokens == 128_000
+        assert model.context_length == 200_000
         assert ep.pricing.prompt == Decimal("0.000001") and ep.pricing.completion == Decimal("0.000002")
     others = [m for m in catalog.models.values() if not m.id.startswith("sandbox/")]
     assert not any(ep.provider == "sandbox" for m in others for ep in m.endpoints)

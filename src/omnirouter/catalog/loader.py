@@ -35,6 +35,8 @@ from omnirouter.providers.apis import ADAPTER_APIS
 log = logging.getLogger("omnirouter.catalog")
 IMPORTED_CATALOG = "catalog.json"  # in the data directory; written by `omnirouter catalog import`
 SANDBOX = "sandbox"
+# As roomy as the models agents are built for: Claude Code asks for 32,000 and 128,000 output tokens.
+SANDBOX_CONTEXT, SANDBOX_MAX_COMPLETION = 200_000, 128_000
 
 _SLUG = re.compile(r"^[a-z0-9][a-z0-9._-]*$")
 _MODEL_ID = re.compile(r"^[^\s/:]+/[^\s/:]+$")
@@ -214,14 +216,14 @@ def add_sandbox(providers: dict[str, Provider], models: dict[str, Model]) -> Non
             name=name,
             created=1735689600,  # fixed, so listings are reproducible
             description=description,
-            context_length=32768,
+            context_length=SANDBOX_CONTEXT,
             supported_parameters=list(params),
             endpoints=[
                 Endpoint(
                     provider=SANDBOX,
                     upstream_model=slug,
                     pricing=Pricing(prompt=Decimal("0.000001"), completion=Decimal("0.000002")),
-                    max_completion_tokens=4096,
+                    max_completion_tokens=SANDBOX_MAX_COMPLETION,
                 )
             ],
         )

@@ -138,7 +138,8 @@ def _tools_to_call(body: dict[str, Any], messages: list[dict[str, Any]]) -> list
     choice = body.get("tool_choice")
     if not functions or choice == "none":
         return []
-    last = messages[-1] if messages else {}
+    # The last turn, past system messages that clients such as Claude Code append after it.
+    last = next((m for m in reversed(messages) if m.get("role") != "system"), {})
     text = _text_of(last.get("content")) if last.get("role") == "user" else ""
     words = _words(text)
     named = choice.get("function", {}).get("name") if isinstance(choice, dict) else None

@@ -133,6 +133,9 @@ class _Maker:
             candidate = self.make(merged, name, depth)
             if self.valid(schema, candidate):
                 return candidate
+            # A whole number also matches an overlapping `integer` branch: a `number` one needs a fraction.
+            if type(candidate) is int and self.valid(schema, fraction := candidate + 0.5):
+                return fraction
         return candidate
 
     def _typed(self, schema: dict[str, Any], kind: str, name: str, depth: int) -> Any:
@@ -302,7 +305,7 @@ def _number(schema: dict[str, Any]) -> int | float:
         return low + 1 if low_x else low
     if high is not None:
         return high - 1 if high_x else min(high, 0)
-    return 1.5
+    return 1  # whole: clients that read a "number" into an integer field (Codex) accept it too
 
 
 def _string(schema: dict[str, Any], name: str) -> str:
