@@ -118,7 +118,12 @@ async def _admit(st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: byt
         plugins=body.get("plugins"),
     )
     cache_key = body.get("prompt_cache_key")
-    session = req.session_id or h.get("x-session-id") or (cache_key if isinstance(cache_key, str) else None)
+    session = (
+        req.session_id
+        or h.get("x-session-id")
+        or h.get("x-claude-code-session-id")  # one per Claude Code conversation: keeps its cache warm
+        or (cache_key if isinstance(cache_key, str) else None)
+    )
     # Hashing the conversation is only worth it when some conversation already sticks somewhere.
     sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
     plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)
