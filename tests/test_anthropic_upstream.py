@@ -608,3 +608,21 @@ def test_the_anthropic_sdk_streams_signed_thinking_through_messages(
     assert (thinking.type, thinking.thinking, thinking.signature) == ("thinking", "Checking the sky.", "sig-sky")  # type: ignore[union-attr]
     assert (text.type, text.text) == ("text", "Sunny.")  # type: ignore[union-attr]
     assert final.usage.cache_read_input_tokens == 5
+
+
+async def test_the_adapter_asks_anthropic_to_count_tokens() -> None:
+    """count_tokens sends what /messages/count_tokens takes (no max_tokens or sampling settings)."""
+    async with FakeAnthropic(api_key=KEY) as upstream:
+        provider = Provider(slug="claude", name="Claude", api="anthropic", base_url=upstream.base_url, api_key=KEY)
+        endpoint = Endpoint(provider="claude", upstream_model="claude-sonnet-4-5", max_completion_tokens=8000)
+        adapter = AnthropicAdapter(Pool())
+        body = {"model": "claude-sonnet-4-5", "messages": [{"role": "user", "content": "x" * 400}],
+                "temperature": 0.5, "reasoning": {"effort": "low"}}  # fmt: skip
+        try:
+            tokens = await adapter.count_tokens(provider, endpoint, body, Timeouts(connect=2, first_byte=5, total=10))
+        finally:
+            adapter.pool.close()
+    request = upstream.requests[-1]
+    assert request.path == "/v1/messages/count_tokens" and request.headers["x-api-key"] == KEY
+    assert set(request.json) == {"model", "messages", "thinking"}
+    assert tokens == 100  # the fake counts 4 characters a token

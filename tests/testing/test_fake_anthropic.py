@@ -94,3 +94,8 @@ def test_what_anthropic_refuses_is_refused(sdk: anthropic.Anthropic) -> None:
     with pytest.raises(anthropic.AuthenticationError):
         anthropic.Anthropic(base_url=str(sdk.base_url), api_key="wrong", max_retries=0).messages.create(
             model="claude-sonnet-4-5", max_tokens=10, messages=[{"role": "user", "content": "x"}])  # fmt: skip
+
+
+def test_count_tokens(sdk: anthropic.Anthropic) -> None:
+    counted = sdk.messages.count_tokens(model="claude-sonnet-4-5", messages=[{"role": "user", "content": "x" * 80}])
+    assert counted.input_tokens == 20

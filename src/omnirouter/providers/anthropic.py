@@ -21,6 +21,8 @@ from omnirouter.providers.openai_compat import MAX_ERROR_BODY, USER_AGENT, error
 from omnirouter.providers.sse_stream import SSEStream
 
 API_VERSION = "2023-06-01"
+# What /messages/count_tokens takes of a Messages request (it refuses max_tokens and sampling settings).
+COUNTED_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config"})
 _encode = msgspec.json.encode
 
 
@@ -33,6 +35,7 @@ class _Target:
     # With the provider's key and betas, up to "Content-Length: "; never in a repr (it holds the key).
     head: bytes = dataclasses.field(repr=False)
     bare: bytes = dataclasses.field(repr=False)  # the fixed headers only (a call's own key and betas follow)
+    count_bare: bytes = dataclasses.field(repr=False)  # the same for POST /messages/count_tokens
     betas: str = ""  # the provider's configured anthropic-beta flags
 
 
@@ -53,7 +56,8 @@ def _target(provider: Provider) -> _Target:
     if provider.ca_file:  # its own connections, verified against its own CAs
         origin = dataclasses.replace(origin, ca_file=provider.ca_file)
     bare = request_head(origin, "POST", path, headers).removesuffix(b"Content-Length: ")
-    return _Target(provider, origin, _head(bare, provider.api_key, betas), bare, betas)
+    count_bare = request_head(origin, "POST", path + "/count_tokens", headers).removesuffix(b"Content-Length: ")
+    return _Target(provider, origin, _head(bare, provider.api_key, betas), bare, count_bare, betas)
 
 
 def _head(bare: bytes, key: str | None, betas: str) -> bytes:
@@ -146,6 +150,43 @@ class AnthropicAdapter:
                 resp.close()
             raise error_from_body(resp.status, text, resp.headers)
         return _MessagesStream(resp, StreamDecoder(exclude_reasoning=thinking.exclude))
+
+    async def count_tokens(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
+    ) -> int:
+        """The input tokens Anthropic counts for a chat request (POST /messages/count_tokens: free,
+        exact, nothing generated); raise UpstreamError if it cannot say."""
+        target = self._target_of(provider)
+        betas = _betas(target, ctx)
+        request, _ = messages_request(body, endpoint_max=endpoint.max_completion_tokens, betas=betas)
+        counted = {k: v for k, v in request.items() if k in COUNTED_FIELDS}
+        key = (ctx.credentials.api_key if ctx is not None else None) or provider.api_key
+        head = _head(target.count_bare, key, betas)
+        data = _encode(counted)
+        resp = await self.pool.request(
+            target.origin, b"%b%d\r\n\r\n%b" % (head, len(data), data), timeouts, stream=False
+        )
+        try:
+            raw = await resp.read()
+        finally:
+            resp.close()
+        if resp.status != 200:
+            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        try:
+            tokens = msgspec.json.decode(raw, type=_Count).input_tokens
+        except msgspec.DecodeError:
+            raise UpstreamError("Upstream sent a token count that is not valid", status=502,
+                                raw=raw[:2000].decode(errors="replace"), kind="protocol") from None  # fmt: skip
+        return tokens
+
+
+class _Count(msgspec.Struct):
+    input_tokens: int
 
 
 class _MessagesStream(SSEStream):

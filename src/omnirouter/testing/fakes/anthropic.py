@@ -366,7 +366,12 @@ class AnthropicWire(Wire):
 async def _count_tokens(fake: FakeServer, request: web.Request) -> web.StreamResponse:
     wire = fake.wire
     try:
-        req = wire.parse({"max_tokens": 1, **(await request.json())}, request)
+        body = await request.json()
+        for name in ("max_tokens", "stream", "temperature", "top_p", "top_k", "stop_sequences"):
+            if isinstance(body, dict) and name in body:
+                raise WireError(400, f"{name}: Extra inputs are not permitted")
+        # parse() wants a max_tokens (above any thinking budget); counting has none
+        req = wire.parse({"max_tokens": 1 << 30, **body} if isinstance(body, dict) else body, request)
     except WireError as err:
         return json_response(error_body(err.status, err.message), err.status)
     except ValueError:
