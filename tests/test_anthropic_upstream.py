@@ -626,3 +626,17 @@ async def test_the_adapter_asks_anthropic_to_count_tokens() -> None:
     assert request.path == "/v1/messages/count_tokens" and request.headers["x-api-key"] == KEY
     assert set(request.json) == {"model", "messages", "thinking"}
     assert tokens == 100  # the fake counts 4 characters a token
+
+
+@pytest.mark.parametrize("coalesce", [False, True], ids=["event-by-event", "one-read"])
+def test_a_long_stream_arrives_whole_however_it_is_packed(
+    client: openai.OpenAI, fake: FakeAnthropicThread, coalesce: bool
+) -> None:
+    content = " ".join(f"w{i}" for i in range(600))
+    fake.script(Stream(content=content, coalesce=coalesce, reasoning="Thinking first."))
+    chunks = list(client.chat.completions.create(model="test/claude", messages=HELLO, stream=True,
+                                                 stream_options={"include_usage": True}))  # fmt: skip
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == content
+    assert "".join((c.choices[0].delta.model_extra or {}).get("reasoning") or "" for c in chunks if c.choices) == (
+        "Thinking first.")  # fmt: skip
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens >= 600
