@@ -640,3 +640,20 @@ def test_a_long_stream_arrives_whole_however_it_is_packed(
     assert "".join((c.choices[0].delta.model_extra or {}).get("reasoning") or "" for c in chunks if c.choices) == (
         "Thinking first.")  # fmt: skip
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens >= 600
+
+
+def test_a_client_that_leaves_mid_stream_stops_the_upstream(
+    gw: Gateway, client: openai.OpenAI, fake: FakeAnthropicThread
+) -> None:
+    fake.script(Stream(chunks=200, chunk_delay=0.02, prompt_tokens=50))
+    body = {"model": "test/claude", "messages": HELLO, "stream": True}
+    with gw.client(client.api_key) as c, c.stream("POST", "/chat/completions", json=body) as r:
+        gen_id = r.headers["x-generation-id"]
+        received = 0
+        for line in r.iter_lines():
+            received += line.startswith("data: {")
+            if received >= 5:
+                break
+    fake.wait_for_disconnect(timeout=5)  # the gateway dropped the upstream connection
+    gen = generation(gw, client.api_key, gen_id)
+    assert gen["cancelled"] is True and 0 < gen["tokens_completion"] < 200
