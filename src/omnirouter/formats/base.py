@@ -54,3 +54,30 @@ class ClientFormat(Protocol):
         ...
 
     def error(self, err: GatewayError) -> tuple[int, dict[str, Any]]: ...
+
+
+class NativeStreamEncoder(StreamEncoder, Protocol):
+    """A passed-through stream: `native` relays one upstream event (the adapter's item, as it
+    came; `prefix` holds the generation's `id`, `model`, `provider` and `created` for the events that
+    name them); `chunk` gets only the pipeline's own chunks, the in-band error and the last one
+    (usage with cost), so the encoder holds back the upstream's closing events until then."""
+
+    def native(self, event: Any, prefix: dict[str, Any]) -> bytes: ...
+
+
+class PassthroughFormat(ClientFormat, Protocol):
+    """A format that an upstream API (`native_api`) speaks too. To such an upstream the pipeline
+    sends `native_request` (the client's body, the gateway's own fields removed) instead of a
+    translation, and answers with `render_native` (the upstream's answer with OpenRouter's fields
+    added) or through `native_encoder`."""
+
+    def native_request(self, request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]: ...
+
+    def render_native(
+        self, answer: dict[str, Any], completion: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        """`completion` is the finished chat completion of the same answer (generation id, model,
+        provider, usage with cost)."""
+        ...
+
+    def native_encoder(self, request: dict[str, Any]) -> NativeStreamEncoder: ...

@@ -84,10 +84,28 @@ class Outcome:
     first_chunk: dict[str, Any] | None = None
     first_byte_at: float | None = None
     dropped: list[str] = field(default_factory=list)  # request fields this endpoint was not sent
+    # Passed through: the client's own request went to an upstream of its format. `native` is that
+    # upstream's answer as it came (non-streaming); a stream's items carry its events (see Passthrough).
+    passthrough: bool = False
+    native: dict[str, Any] | None = None
 
     def headers(self) -> dict[str, str]:
         """Response headers of this answer: the parameters its endpoint did not support, if any."""
         return {DROPPED_PARAMETERS_HEADER: ", ".join(self.dropped)} if self.dropped else {}
+
+
+@dataclass(frozen=True)
+class Passthrough:
+    """A request whose client format an upstream API speaks too (Messages to Anthropic): to such an
+    upstream the client's own body goes, made by `body(upstream_model, stream)`, not a translation,
+    so cache prefixes, signatures and fields the gateway does not know arrive intact.
+
+    The adapter's `complete_native` returns (its answer as it came, the same as a chat completion),
+    and its `stream_native` yields chat chunks to account with plus, in order, one
+    `{"native": event}` item per upstream event for the client's format to relay."""
+
+    api: str
+    body: Callable[[str, bool], dict[str, Any]]
 
 
 def timeouts_for(candidate: Candidate, defaults: Timeouts, remaining: float) -> Timeouts:
@@ -203,6 +221,7 @@ async def attempt(
     deadline: float,
     on_attempt: Callable[[Candidate, dict[str, Any]], Awaitable[None]] | None = None,
     ctx: UpstreamContext | None = None,
+    passthrough: Passthrough | None = None,
 ) -> Outcome:
     """Try the plan's candidates in order until one answers; raise the client-facing error if none
     does. `deadline` (monotonic seconds) bounds the whole loop; `on_attempt` sees each upstream body."""
@@ -214,7 +233,12 @@ async def attempt(
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise RouteFailed(_deadline_error(attempts, plan.requested), attempts)
-        body = upstream_body(request_body, cand.endpoint.upstream_model, cand.supported, stream=stream)
+        native = passthrough is not None and cand.provider.api == passthrough.api and hasattr(adapter, "stream_native")
+        if native:
+            assert passthrough is not None
+            body = passthrough.body(cand.endpoint.upstream_model, stream)
+        else:
+            body = upstream_body(request_body, cand.endpoint.upstream_model, cand.supported, stream=stream)
         if on_attempt is not None:
             await on_attempt(cand, body)
         timeouts = timeouts_for(cand, defaults, remaining)
@@ -223,15 +247,22 @@ async def attempt(
         result: StreamResult | None = None
         try:
             if stream:
-                result = await adapter.stream(cand.provider, cand.endpoint, body, timeouts, ctx)
+                opener = adapter.stream_native if native else adapter.stream  # type: ignore[attr-defined]
+                result = await opener(cand.provider, cand.endpoint, body, timeouts, ctx)
                 first = await anext(result.chunks, None)
                 if first is None:
                     raise UpstreamError("Upstream stream was empty", status=502, kind="protocol")
-                outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first)
+                outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first, passthrough=native)
+            elif native:
+                answer, response = await adapter.complete_native(  # type: ignore[attr-defined]
+                    cand.provider, cand.endpoint, body, timeouts, ctx
+                )
+                outcome = Outcome(cand, attempts, body=body, response=response, passthrough=True, native=answer)
             else:
                 response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts, ctx)
                 outcome = Outcome(cand, attempts, body=body, response=response)
-            outcome.dropped = dropped_parameters(request_body, cand.supported)
+            if not native:  # a passed-through request is the upstream's own API: nothing to drop
+                outcome.dropped = dropped_parameters(request_body, cand.supported)
         except UpstreamError as err:
             if result is not None:
                 await result.close()

@@ -16,7 +16,7 @@ from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import ChatRequest
 from omnirouter.governance.keys import KeyRecord
 from omnirouter.jsonio import decode, encode, money
-from omnirouter.pipeline.attempt import Attempt, Outcome, RouteFailed
+from omnirouter.pipeline.attempt import Attempt, Outcome, Passthrough, RouteFailed
 from omnirouter.providers.base import Timeouts, UpstreamContext
 from omnirouter.routing.plan import Candidate, Needs, Plan
 from omnirouter.routing.sticky import caches, conversation_key
@@ -104,6 +104,7 @@ class Call:
     title: str | None = None
     user_agent: str | None = None
     ctx: UpstreamContext | None = None  # forwarded headers (credentials later), for the adapters
+    passthrough: Passthrough | None = None  # the client's own body, for an upstream of its format
     reservation: Reservation | None = None
     started: float = field(default_factory=time.monotonic)
     created: int = field(default_factory=lambda: int(time.time()))

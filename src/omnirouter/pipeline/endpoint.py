@@ -3,6 +3,7 @@ pipeline/stream.py), in the client format it was built with (formats/base.py).""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -18,7 +19,7 @@ from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.jsonio import decode, encode
 from omnirouter.pipeline.answer import send_error, send_json
-from omnirouter.pipeline.attempt import Outcome, RouteFailed, attempt
+from omnirouter.pipeline.attempt import Outcome, Passthrough, RouteFailed, attempt
 from omnirouter.pipeline.call import Call, estimate_tokens, usage_of, usage_payload
 from omnirouter.pipeline.stream import InferenceStream
 from omnirouter.providers.base import FORWARDED_HEADERS, UpstreamContext
@@ -70,9 +71,14 @@ class InferenceEndpoint:
                 return
             try:
                 outcome = await attempt(
-                    st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline, ctx=call.ctx
-                )
-                payload = encode(fmt.render(_finish_completion(call, outcome), call.body))
+                    st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline,
+                    ctx=call.ctx, passthrough=call.passthrough,
+                )  # fmt: skip
+                completion = _finish_completion(call, outcome)
+                if outcome.native is not None:
+                    payload = encode(fmt.render_native(outcome.native, completion, call.body))  # type: ignore[attr-defined]
+                else:
+                    payload = encode(fmt.render(completion, call.body))
             except RouteFailed as err:
                 call.failed(err, streamed=False)
                 raise
@@ -147,9 +153,19 @@ async def _admit(st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: byt
         title=h.get("x-openrouter-title") or h.get("x-title"),
         user_agent=h.get("user-agent"),
         ctx=UpstreamContext(headers=forwarded) if forwarded else None,
+        passthrough=_passthrough(fmt, body),
     )
     call.reserve()
     return call
+
+
+def _passthrough(fmt: ClientFormat, request: dict[str, Any]) -> Passthrough | None:
+    """How to send this request as it came, to an upstream that speaks its format (chat's is the
+    internal form, which goes to OpenAI-compatible upstreams as it is anyway)."""
+    native_request = getattr(fmt, "native_request", None)
+    if native_request is None or fmt.native_api is None:
+        return None
+    return Passthrough(fmt.native_api, functools.partial(native_request, request))
 
 
 def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:

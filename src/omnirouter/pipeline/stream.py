@@ -219,6 +219,9 @@ class InferenceStream:
         cancelled = False
         error: GatewayError | None = None
         stream = self.upstream = outcome.stream
+        if outcome.passthrough:  # the upstream speaks the client's format: relay its events
+            self.encoder = call.fmt.native_encoder(call.body)  # type: ignore[attr-defined]
+            self._frame = self._frame_native  # type: ignore[method-assign]
         try:
             if frame := self._frame(outcome.first_chunk):
                 await self._write(frame)
@@ -288,6 +291,14 @@ class InferenceStream:
             chunk.update(self.prefix)
             return self.encoder.chunk(chunk) or None
         return None
+
+    def _frame_native(self, chunk: dict[str, Any]) -> bytes | None:
+        """A passed-through stream: the adapter's chunks are only accounted; its events are relayed."""
+        event = chunk.get("native")
+        if event is None:
+            self._account(chunk)
+            return None
+        return self.encoder.native(event, self.prefix) or None  # type: ignore[attr-defined]
 
     def _account(self, chunk: dict[str, Any]) -> bool:
         """Note what a chunk carries (usage, text, finish reason); False if there is nothing to relay."""
