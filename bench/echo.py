@@ -8,6 +8,10 @@ msgspec, so the upstream's core is not what the gateways' figures measure, and t
 the most of the second core a 2-core machine can give them (figure 5). Stream events are written one
 at a time, as a model emits them: a gateway is not handed a whole stream in one read.
 
+`POST .../messages` gets the same echo in Anthropic's Messages wire (a `message`, or the events
+message_start, content_block_start, ping, one content_block_delta per word, content_block_stop,
+message_delta with the usage, message_stop), for `api: anthropic` providers (bench.instructions).
+
     python -m bench.echo --port 0
 """
 
@@ -56,16 +60,21 @@ def _usage(messages: list[Any], completion: int) -> dict[str, Any]:
     }
 
 
-def reply(body: dict[str, Any]) -> list[bytes]:
-    """The writes that answer one chat completion request."""
-    messages = body.get("messages") or []
+def _echo(messages: list[Any], limit: Any) -> tuple[list[str], bool]:
+    """The answer's tokens, and whether `limit` cut them short."""
     user = next((_text(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
     user = " ".join(user.split())
     tokens = TOKEN.findall(f"Echo: {user[:ECHO_LIMIT]}" if user else "Hello from the bench upstream.")
-    limit = body.get("max_completion_tokens") or body.get("max_tokens")
-    finish = "stop"
     if isinstance(limit, int) and 0 <= limit < len(tokens):
-        tokens, finish = tokens[:limit], "length"
+        return tokens[:limit], True
+    return tokens, False
+
+
+def reply(body: dict[str, Any]) -> list[bytes]:
+    """The writes that answer one chat completion request."""
+    messages = body.get("messages") or []
+    tokens, cut = _echo(messages, body.get("max_completion_tokens") or body.get("max_tokens"))
+    finish = "length" if cut else "stop"
     stream = body.get("stream") is True
     base = {
         "id": f"chatcmpl-bench{next(ids)}",
@@ -99,6 +108,58 @@ def reply(body: dict[str, Any]) -> list[bytes]:
     return writes
 
 
+def _event(name: bytes, payload: dict[str, Any]) -> bytes:
+    """One Anthropic SSE event (an `event:` line and its data) as one HTTP chunk."""
+    data = b"event: %b\ndata: %b\n\n" % (name, encode(payload))
+    return b"%x\r\n%b\r\n" % (len(data), data)
+
+
+def messages_reply(body: dict[str, Any]) -> list[bytes]:
+    """The writes that answer one Anthropic Messages request, JSON or streamed."""
+    messages = body.get("messages") or []
+    tokens, cut = _echo(messages, body.get("max_tokens"))
+    chat_usage = _usage(messages, len(tokens))
+    usage = {
+        "input_tokens": chat_usage["prompt_tokens"],
+        "cache_creation_input_tokens": 0,
+        "cache_read_input_tokens": 0,
+        "output_tokens": len(tokens),
+    }
+    message = {
+        "id": f"msg_bench{next(ids)}",
+        "type": "message",
+        "role": "assistant",
+        "model": str(body.get("model", "")),
+        "content": [{"type": "text", "text": "".join(tokens)}],
+        "stop_reason": "max_tokens" if cut else "end_turn",
+        "stop_sequence": None,
+        "usage": usage,
+    }
+    if body.get("stream") is not True:
+        data = encode(message)
+        return [JSON_HEAD % len(data) + data]
+    start = {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}}
+    writes = [
+        SSE_HEAD + _event(b"message_start", {"type": "message_start", "message": start}),
+        _event(b"content_block_start", {"type": "content_block_start", "index": 0,
+                                         "content_block": {"type": "text", "text": ""}}),
+        _event(b"ping", {"type": "ping"}),
+    ]  # fmt: skip
+    writes += [
+        _event(b"content_block_delta", {"type": "content_block_delta", "index": 0,
+                                         "delta": {"type": "text_delta", "text": t}})
+        for t in tokens
+    ]  # fmt: skip
+    delta = {"stop_reason": message["stop_reason"], "stop_sequence": None}
+    writes.append(
+        _event(b"content_block_stop", {"type": "content_block_stop", "index": 0})
+        + _event(b"message_delta", {"type": "message_delta", "delta": delta, "usage": {"output_tokens": len(tokens)}})
+        + _event(b"message_stop", {"type": "message_stop"})
+        + b"0\r\n\r\n"
+    )
+    return writes
+
+
 class Echo(asyncio.Protocol):
     """One client connection, keep-alive; requests are answered in the order they arrive."""
 
@@ -129,11 +190,13 @@ class Echo(asyncio.Protocol):
         self.body.append(body)
 
     def on_message_complete(self) -> None:
-        if self.parser.get_method() != b"POST" or not self.url.endswith(b"/chat/completions"):
+        path = self.url.partition(b"?")[0]
+        if self.parser.get_method() != b"POST" or not path.endswith((b"/chat/completions", b"/messages")):
             self.transport.write(NOT_FOUND)
             return
         try:
-            writes = reply(decode(b"".join(self.body)))
+            answer = reply if path.endswith(b"/chat/completions") else messages_reply
+            writes = answer(decode(b"".join(self.body)))
         except (msgspec.DecodeError, AttributeError, TypeError):
             self.transport.write(BAD_REQUEST)
             self.transport.close()
