@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from omnirouter.errors import GatewayError
+from omnirouter.formats.anthropic_native import NativeMessagesEncoder, native_request, render_native
 from omnirouter.formats.anthropic_request import parse_request
 from omnirouter.formats.anthropic_stream import MessagesEncoder
 from omnirouter.formats.anthropic_terms import error_object, stop_reason, usage_block
@@ -63,6 +64,16 @@ def _text_of(content: Any) -> str:
     return ""
 
 
+class MessagesBody(dict[str, Any]):
+    """The internal chat request, holding on to the client's own body for a passthrough."""
+
+    __slots__ = ("client",)
+
+    def __init__(self, internal: dict[str, Any], client: dict[str, Any]) -> None:
+        super().__init__(internal)
+        self.client = client
+
+
 class MessagesFormat:
     name = "messages"
     native_api = "anthropic"
@@ -70,7 +81,7 @@ class MessagesFormat:
     def parse(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
         # anthropic-version and anthropic-beta are accepted as they come; the pipeline forwards the
         # beta flags to an Anthropic upstream.
-        return parse_request(body)
+        return MessagesBody(parse_request(body), body)
 
     def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         choices = completion.get("choices") or []
@@ -111,6 +122,19 @@ class MessagesFormat:
 
     def encoder(self, request: dict[str, Any]) -> MessagesEncoder:
         return MessagesEncoder()
+
+    # Passthrough to an Anthropic upstream (formats/anthropic_native.py).
+    def native_request(self, request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
+        client = request.client if isinstance(request, MessagesBody) else request
+        return native_request(client, upstream_model, stream)
+
+    def render_native(
+        self, answer: dict[str, Any], completion: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        return render_native(answer, completion)
+
+    def native_encoder(self, request: dict[str, Any]) -> NativeMessagesEncoder:
+        return NativeMessagesEncoder()
 
     def error(self, err: GatewayError) -> tuple[int, dict[str, Any]]:
         body: dict[str, Any] = {

@@ -55,7 +55,7 @@ class MessagesEncoder:
         out = b"" if self.started else self._start(chunk)
         if (error := chunk.get("error")) is not None:
             self.failed = True
-            return out + self._error(error)
+            return out + error_event(error)
         choices = chunk.get("choices")
         if not choices:
             if "openrouter_metadata" in chunk:
@@ -195,8 +195,10 @@ class MessagesEncoder:
         return self._close() + event(b"message_delta", {"type": "message_delta", "delta": delta,
                                                         "usage": usage_block(usage)})  # fmt: skip
 
-    def _error(self, error: dict[str, Any]) -> bytes:
-        metadata = error.get("metadata") or {}
-        status = error.get("code") if isinstance(error.get("code"), int) else 500
-        body = error_object(status, str(error.get("message") or ""), metadata.get("error_type"))
-        return event(b"error", {"type": "error", "error": body})
+
+def error_event(error: dict[str, Any]) -> bytes:
+    """An in-band error chunk's `error` as Anthropic's `error` event."""
+    metadata = error.get("metadata") or {}
+    status = error.get("code") if isinstance(error.get("code"), int) else 500
+    body = error_object(status, str(error.get("message") or ""), metadata.get("error_type"))
+    return event(b"error", {"type": "error", "error": body})

@@ -181,7 +181,7 @@ class InferenceStream:
 
         return await attempt(
             call.st.routing, call.plan, call.body, call.timeouts, stream=True, deadline=call.deadline,
-            on_attempt=echo_body if echo else None, ctx=call.ctx,
+            on_attempt=echo_body if echo else None, ctx=call.ctx, passthrough=call.passthrough,
         )  # fmt: skip
 
     async def _error_before_commit(self, err: GatewayError) -> bool:

@@ -21,6 +21,8 @@ from omnirouter.providers.openai_compat import MAX_ERROR_BODY, USER_AGENT, error
 from omnirouter.providers.sse_stream import SSEStream
 
 API_VERSION = "2023-06-01"
+# The events a passed-through stream does not relay as they came (formats/anthropic_native.py).
+REWRITTEN = frozenset({"message_start", "message_delta"})
 # What /messages/count_tokens takes of a Messages request (it refuses max_tokens and sampling settings).
 COUNTED_FIELDS = frozenset({"model", "messages", "system", "tools", "tool_choice", "thinking", "output_config"})
 _encode = msgspec.json.encode
@@ -141,15 +143,42 @@ class AnthropicAdapter:
             body, endpoint_max=endpoint.max_completion_tokens, betas=betas, stream=True
         )
         resp = await self._send(target, request, timeouts, ctx, betas)
-        if resp.status != 200:
-            try:
-                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
-            except UpstreamError:
-                text = ""
-            finally:
-                resp.close()
-            raise error_from_body(resp.status, text, resp.headers)
+        await _refused(resp)
         return _MessagesStream(resp, StreamDecoder(exclude_reasoning=thinking.exclude))
+
+    # Passthrough (pipeline/attempt.py): a Messages client's own body, sent as it came.
+    async def complete_native(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The upstream's message as it came, and the same as a chat completion (for the books)."""
+        target = self._target_of(provider)
+        resp = await self._send(target, body, timeouts, ctx, _betas(target, ctx))
+        try:
+            raw = await resp.read()
+        finally:
+            resp.close()
+        if resp.status != 200:
+            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        completion = completion_of(raw)  # refuses what is not a message
+        return msgspec.json.decode(raw), completion
+
+    async def stream_native(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None = None,
+    ) -> StreamResult:
+        target = self._target_of(provider)
+        resp = await self._send(target, body, timeouts, ctx, _betas(target, ctx))
+        await _refused(resp)
+        return _NativeMessagesStream(resp, StreamDecoder())
 
     async def count_tokens(
         self,
@@ -185,6 +214,19 @@ class AnthropicAdapter:
         return tokens
 
 
+async def _refused(resp: Response) -> None:
+    """Raise the upstream's error if it did not open the stream."""
+    if resp.status == 200:
+        return
+    try:
+        text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
+    except UpstreamError:
+        text = ""
+    finally:
+        resp.close()
+    raise error_from_body(resp.status, text, resp.headers)
+
+
 class _Count(msgspec.Struct):
     input_tokens: int
 
@@ -209,3 +251,37 @@ class _MessagesStream(SSEStream):
                 self.finished = True
                 break
         return chunks
+
+
+class _NativeMessagesStream(_MessagesStream):
+    """A passed-through stream: the decoder's chunks, for the gateway's books, and after them each
+    event as it came, `{"native": (type, data, decoded)}`, for the client (formats/anthropic_native.py;
+    `decoded` only for the events it rewrites). Until the first chunk the events are held, so that an
+    error event before any content still falls back to another endpoint, as a translated stream does."""
+
+    def __init__(self, resp: Response, decoder: StreamDecoder) -> None:
+        super().__init__(resp, decoder)
+        self.held: list[dict[str, Any]] | None = []
+
+    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        decoder = self.decoder
+        for data in events:
+            try:
+                kind = decoder.feed(data, out)
+            except UpstreamError as exc:
+                self.finished, self.failure = True, exc
+                break
+            name = kind.encode() if kind.isidentifier() else b"unknown"  # it becomes an `event:` line
+            item = {"native": (name, data, msgspec.json.decode(data) if kind in REWRITTEN else None)}
+            if self.held is None:
+                out.append(item)
+            else:
+                self.held.append(item)
+                if out or decoder.done:
+                    out += self.held
+                    self.held = None
+            if decoder.done:
+                self.finished = True
+                break
+        return out

@@ -217,9 +217,9 @@ class StreamDecoder:
             "choices": [{"index": 0, "delta": delta, "finish_reason": finish}],
         }
 
-    def feed(self, raw: bytes, out: list[dict[str, Any]]) -> None:
-        """Append the chunks one event (an SSE data payload) carries to `out`; raise UpstreamError
-        for an error event or one that is not an event."""
+    def feed(self, raw: bytes, out: list[dict[str, Any]]) -> str:
+        """Append the chunks one event (an SSE data payload) carries to `out` and return its type;
+        raise UpstreamError for an error event or one that is not an event."""
         try:
             event = decode_event(raw)
         except msgspec.DecodeError:
@@ -228,7 +228,7 @@ class StreamDecoder:
         if kind == "content_block_delta":
             delta = event.delta
             if delta is None:
-                return
+                return kind
             dtype = delta.type
             if dtype == "text_delta":
                 if delta.text:
@@ -265,6 +265,7 @@ class StreamDecoder:
         elif kind == "error":
             raise error_of_event({"error": event.error}, raw)
         # ping, content_block_stop and event types added later carry nothing to relay
+        return kind
 
     def _detail_index(self, block: int) -> int:
         index = self.details.get(block)
