@@ -158,3 +158,15 @@ def test_an_overloaded_upstream_falls_back_to_another_api_translated(
         final = client.messages.create(**body)
     assert final.model == "test/backup" and final.content[0].text
     assert backup.requests[-1].json["messages"][-1]["content"] == "hi"  # chat, translated
+
+
+def test_count_tokens_asks_anthropic_where_the_model_is_served_by_it(
+    client: anthropic.Anthropic, fake: FakeAnthropicThread
+) -> None:
+    long = [{"role": "user", "content": "word " * 400}]
+    counted = client.messages.count_tokens(model="test/claude", messages=long, system="Be brief.")
+    assert fake.requests[-1].path.endswith("/messages/count_tokens")
+    asked = len(fake.requests)
+    estimated = client.messages.count_tokens(model="test/backup", messages=long, system="Be brief.")
+    assert len(fake.requests) == asked  # no Anthropic endpoint: the gateway's own estimate
+    assert counted.input_tokens > 0 and estimated.input_tokens > 0

@@ -1,8 +1,9 @@
-"""POST /messages/count_tokens: how many input tokens a Messages request would use, estimated.
+"""POST /messages/count_tokens: how many input tokens a Messages request would use.
 
-No upstream is asked (and nothing is billed or recorded): the gateway serves many tokenizers and
-knows none of them, so the count is an estimate from the request as the pipeline would send it.
-How, so that a client can judge it (docs/api.md says the same):
+When the model has an Anthropic endpoint, Anthropic counts (its count_tokens is exact and free);
+nothing is billed or recorded. Otherwise, or when that endpoint cannot answer, the gateway, which
+serves many tokenizers and knows none of them, estimates from the request as the pipeline would
+send it. How, so that a client can judge it (docs/api.md says the same):
 
 - text (system, messages, tool results, tool calls' arguments) and the tool definitions' JSON:
   one token per 4 characters, the heuristic the gateway reserves credit with;
@@ -32,7 +33,8 @@ from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.anthropic_request import parse_request
 from omnirouter.jsonio import decode, encode
 from omnirouter.pipeline.endpoint import read_body
-from omnirouter.state import state
+from omnirouter.providers.base import Timeouts, UpstreamError
+from omnirouter.state import AppState, state
 
 CHARS_PER_TOKEN = 4
 MESSAGE_OVERHEAD = 4
@@ -54,7 +56,27 @@ async def count_tokens(request: Request) -> Response:
     except GatewayError as err:
         status, payload = MESSAGES.error(err)
         return JSONResponse(payload, status_code=status, headers=err.headers)
-    return JSONResponse({"input_tokens": estimate_input_tokens(body)})
+    counted = await _counted_upstream(st, body)
+    return JSONResponse({"input_tokens": counted if counted is not None else estimate_input_tokens(body)})
+
+
+async def _counted_upstream(st: AppState, body: dict[str, Any]) -> int | None:
+    """Anthropic's own count, from the model's first live Anthropic endpoint; None without one."""
+    model = st.catalog.model(body["model"]) if isinstance(body.get("model"), str) else None
+    if model is None:
+        return None
+    for endpoint in st.catalog.live_endpoints(model):
+        provider = st.catalog.provider(endpoint.provider)
+        adapter = st.routing.adapters.get(provider.api) if provider is not None else None
+        if provider is None or not hasattr(adapter, "count_tokens"):
+            continue
+        s = st.settings
+        timeouts = Timeouts(s.upstream_connect_timeout, s.upstream_first_byte_timeout, s.upstream_connect_timeout)
+        try:
+            return await adapter.count_tokens(provider, endpoint, {**body, "model": endpoint.upstream_model}, timeouts)
+        except UpstreamError:
+            return None  # estimated instead: a count is advice, not worth an error
+    return None
 
 
 def estimate_input_tokens(body: dict[str, Any]) -> int:
