@@ -158,7 +158,9 @@ class ReasoningItem:
     def takes(self, detail: dict[str, Any]) -> bool:
         """Whether the detail continues this item rather than starting the next one."""
         source = detail.get("id")
-        if source is not None and self.source_id is not None and source != self.source_id:
+        # A detail with an id of its own is its own item, even after one without: Gemini's thought
+        # signature is named by its function call's id, and goes back only as an item of that id.
+        if source is not None and source != self.source_id:
             return False
         kind = detail.get("type")
         if kind == "reasoning.text":
