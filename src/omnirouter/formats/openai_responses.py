@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from omnirouter.errors import GatewayError
+from omnirouter.formats.responses_native import NativeResponsesEncoder, native_request, render_native
 from omnirouter.formats.responses_output import render
 from omnirouter.formats.responses_request import ResponsesBody, parse_request
 from omnirouter.formats.responses_stream import ResponsesEncoder
@@ -21,10 +22,12 @@ from omnirouter.formats.responses_stream import ResponsesEncoder
 
 class ResponsesFormat:
     name = "responses"
-    native_api: str | None = None  # no upstream adapter speaks the Responses API yet
+    native_api = "openai-responses"
 
     def parse(self, body: Any, headers: Mapping[str, str]) -> dict[str, Any]:
-        return parse_request(body)
+        request = parse_request(body)
+        request.client = body  # for a passthrough
+        return request
 
     def render(self, completion: dict[str, Any], request: dict[str, Any]) -> dict[str, Any]:
         """The Response object; `request` (what `parse` returned) supplies the fields it echoes."""
@@ -34,6 +37,19 @@ class ResponsesFormat:
     def encoder(self, request: dict[str, Any]) -> ResponsesEncoder:
         echo, namespaced = _of(request)
         return ResponsesEncoder(echo, namespaced)
+
+    # Passthrough to an OpenAI Responses upstream (formats/responses_native.py).
+    def native_request(self, request: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
+        client = request.client if isinstance(request, ResponsesBody) else request
+        return native_request(client, upstream_model, stream)
+
+    def render_native(
+        self, answer: dict[str, Any], completion: dict[str, Any], request: dict[str, Any]
+    ) -> dict[str, Any]:
+        return render_native(answer, completion)
+
+    def native_encoder(self, request: dict[str, Any]) -> NativeResponsesEncoder:
+        return NativeResponsesEncoder()
 
     def error(self, err: GatewayError) -> tuple[int, dict[str, Any]]:
         return err.status, err.body()

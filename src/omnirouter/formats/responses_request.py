@@ -209,6 +209,7 @@ class ResponsesBody(dict[str, Any]):
 
     echo: dict[str, Any]
     namespaced: dict[str, tuple[str, str]]  # chat function name -> (namespace, name)
+    client: dict[str, Any]  # the body as the client sent it, for a passthrough
 
 
 def parse_request(body: Any) -> ResponsesBody:
@@ -430,7 +431,7 @@ class _Turns:
         elif isinstance(item, ReasoningItem):
             # Reasoning between function calls (interleaved thinking) stays in the turn: a chat upstream
             # wants every tool call of a turn answered before the next assistant message.
-            self.assistant().setdefault("reasoning_details", []).extend(_details(item))
+            self.assistant().setdefault("reasoning_details", []).extend(reasoning_details(item))
         else:  # ItemReference
             raise GatewayError(
                 400,
@@ -509,7 +510,7 @@ def _part(i: int, part: Part) -> dict[str, Any]:
     )
 
 
-def _details(item: ReasoningItem) -> list[dict[str, Any]]:
+def reasoning_details(item: ReasoningItem) -> list[dict[str, Any]]:
     """A reasoning item as reasoning_details (the OpenAPI ReasoningDetail shapes)."""
     details: list[dict[str, Any]] = []
     common: dict[str, Any] = {}

@@ -10,6 +10,7 @@ from omnirouter.providers.bedrock import BedrockAdapter
 from omnirouter.providers.gemini import GeminiAdapter
 from omnirouter.providers.http1 import Pool
 from omnirouter.providers.openai_compat import OpenAICompatAdapter
+from omnirouter.providers.openai_responses import OpenAIResponsesAdapter
 from omnirouter.providers.sandbox import SandboxAdapter
 
 
@@ -20,5 +21,6 @@ def build_adapters(pool: Pool) -> dict[str, Adapter]:
     adapters["anthropic"] = AnthropicAdapter(pool)
     adapters["bedrock"] = BedrockAdapter(pool)
     adapters["azure"] = AzureAdapter(pool)
+    adapters["openai-responses"] = OpenAIResponsesAdapter(pool)
     assert adapters.keys() == ADAPTER_APIS
     return adapters

@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # for editors and type checkers; the lazy table below is what
     )
     from omnirouter.testing.fakes.gemini import FakeGemini, FakeGeminiThread  # noqa: F401
     from omnirouter.testing.fakes.openai import FakeOpenAI, FakeOpenAIThread  # noqa: F401
+    from omnirouter.testing.fakes.openai_responses import FakeOpenAIResponses, FakeOpenAIResponsesThread  # noqa: F401
 
 _CORE = "omnirouter.testing.fakes.core"
 # Exported name -> the module that defines it.
@@ -54,6 +55,8 @@ _HOMES: dict[str, str] = {
     "FakeBedrockThread": "omnirouter.testing.fakes.bedrock",
     "FakeGemini": "omnirouter.testing.fakes.gemini",
     "FakeGeminiThread": "omnirouter.testing.fakes.gemini",
+    "FakeOpenAIResponses": "omnirouter.testing.fakes.openai_responses",
+    "FakeOpenAIResponsesThread": "omnirouter.testing.fakes.openai_responses",
 }
 
 __all__ = sorted(_HOMES)
