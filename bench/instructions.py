@@ -24,14 +24,19 @@ for all). Three windows per pair:
   in their number of content chunks: (I(long) - I(short)) / STREAM_CHUNKS, and the per-request cost
   cancels out. Under callgrind the gateway is ~50x slower than the echo, so it reads several events
   per read and writes them in one write: this is the per-chunk cost of batched reads (as figure 1's).
-Beside the counts, the same requests go to the same gateway without valgrind, and its CPU time (all
-threads, from /proc's schedstat, nanoseconds) over each window gives CPU microseconds per request;
-chat:openai's instructions / its CPU microseconds is this machine's rate, by which every count is
-also given in microseconds. The CPU times are as noisy as the machine; the counts are the figure.
+Every window runs `--rounds` times (all windows once, then again) and the least total is kept: a
+garbage collection of the old generations lands in one window of one round. Beside the counts, the
+same windows run against the same gateway without valgrind, and its CPU time (all threads: /proc's
+schedstat) gives CPU microseconds (user and kernel) per request and per chunk. The instructions over
+all windows divided by their user CPU time (clock ticks) is this machine's rate, by which every count
+is also given in microseconds of user CPU ("est. us"); kernel time (the socket calls) is not in the
+counts, so the estimate is below the CPU time per request and near it per chunk (several chunks go in
+one read and one write). The CPU times are as noisy as the machine; the counts are the figure.
 
-By default the batched flush is moved out of the window (`flush_interval` 100 s): under callgrind a
+By default the batched flush is moved out of the windows (`flush_interval` 3600 s): under callgrind a
 request takes ~50x longer, so a flush would be shared by a handful of requests instead of hundreds and
-would dominate the figure. `--flush-interval 0.25` counts it as a slow machine would.
+would dominate the figure (at 100 s, the earlier default, flushes landed in the windows of a run of
+pairs, which lasts ~10 minutes). `--flush-interval 0.25` counts it as a slow machine would.
 """
 
 from __future__ import annotations
@@ -45,14 +50,13 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import yaml
 
-from bench.procs import clean_env, free_port
+from bench.procs import CLK_TCK, clean_env, free_port
 from bench.targets import MODEL, PRICING, UPSTREAM_MODEL, start_upstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,13 +106,15 @@ def _config(upstream: str, anthropic: bool) -> dict[str, Any]:
     return {"providers": providers, "models": models}
 
 
-def _cpu_ns(pid: int) -> int:
-    """CPU time of every thread of `pid`, in nanoseconds (schedstat's first field)."""
-    total = 0
+def _cpu_ns(pid: int) -> tuple[int, int]:
+    """CPU time of every thread of `pid`, and the user-space part of it, in nanoseconds (schedstat's
+    first field is exact; user time only comes in clock ticks)."""
+    total = user = 0
     for task in Path(f"/proc/{pid}/task").iterdir():
         with contextlib.suppress(OSError, IndexError, ValueError):  # a thread that ended meanwhile
             total += int((task / "schedstat").read_text().split()[0])
-    return total
+            user += int((task / "stat").read_text().rpartition(")")[2].split()[11]) * 1_000_000_000 // CLK_TCK
+    return total, user
 
 
 class Served:
@@ -160,20 +166,21 @@ class Served:
     def _control(self, *args: str) -> None:
         subprocess.run(["callgrind_control", *args, str(self.proc.pid)], check=True, capture_output=True)
 
-    def window(self, path: str, body: dict[str, Any], end: bytes, requests: int) -> float:
-        """Instructions (under callgrind) or CPU nanoseconds (natively) for `requests` requests."""
+    def window(self, path: str, body: dict[str, Any], end: bytes, requests: int, label: str = "") -> dict[str, float]:
+        """Instructions (under callgrind), or CPU and user CPU nanoseconds (natively), for `requests` requests."""
         if not self.callgrind:
-            before = _cpu_ns(self.proc.pid)
+            cpu, user = _cpu_ns(self.proc.pid)
             self.send(path, body, end, requests)
-            return float(_cpu_ns(self.proc.pid) - before)
+            cpu_after, user_after = _cpu_ns(self.proc.pid)
+            return {"cpu": float(cpu_after - cpu), "user": float(user_after - user)}
         self._control("-i", "on")
         self.send(path, body, end, requests)
         self._control("-i", "off")
-        self._control("-d")  # synchronous: callgrind.out.N is written when it returns, counters zeroed
+        self._control("-d", label or path)  # synchronous: callgrind.out.N is written when it returns, counters zeroed
         self.dumps += 1
         dump = self.work / f"callgrind.out.{self.dumps}"
         totals = [line for line in dump.read_text(errors="replace").splitlines() if line.startswith("totals:")]
-        return float(totals[0].split()[1])
+        return {"instructions": float(totals[0].split()[1])}
 
     def close(self) -> None:
         if hasattr(self, "client"):
@@ -196,7 +203,7 @@ def compare_with(baseline_rev: str, requests: int, flush_interval: float, warmup
                 served = Served(src, echo.base_url, work / name, flush_interval, anthropic=False, callgrind=True)
                 try:
                     served.send(PATHS["chat"], BODY, ENDS["chat"], warmup)  # imports, first connections, caches
-                    figures[name] = served.window(PATHS["chat"], BODY, ENDS["chat"], requests)
+                    figures[name] = served.window(PATHS["chat"], BODY, ENDS["chat"], requests)["instructions"]
                 finally:
                     served.close()
         finally:
@@ -211,73 +218,88 @@ def compare_with(baseline_rev: str, requests: int, flush_interval: float, warmup
     print(f"{'ratio':24} {figures['this tree'] / requests / base:12.3f}")
 
 
-@dataclass
-class PairFigures:
-    request: float  # per non-streamed request
-    stream: float  # per streamed request of 1 content chunk
-    chunk: float  # per content chunk
-
-    @classmethod
-    def of(cls, totals: dict[str, float], requests: int) -> PairFigures:
-        per = {kind: totals[kind] / requests for kind in KINDS}
-        return cls(per["request"], per["stream_1"], (per["stream_n"] - per["stream_1"]) / STREAM_CHUNKS)
+Totals = dict[str, dict[str, dict[str, float]]]  # pair -> window kind -> metric -> total over the window
 
 
-def measure_pairs(pairs: list[tuple[str, str]], served: Served, requests: int, warmup: int) -> dict[str, PairFigures]:
+def measure_pairs(pairs: list[tuple[str, str]], served: Served, requests: int, warmup: int, rounds: int) -> Totals:
+    """Each metric's total per window, the least over `rounds` rounds of every window (a window that a
+    garbage collection or the host's noise landed in is not the figure)."""
     plans = {f"{fmt}:{api}": (PATHS[fmt], ENDS[fmt], bodies(fmt, api)) for fmt, api in pairs}
     for path, end, sent in plans.values():  # every pair warmed before any window: imports, caches
         for body in sent.values():
             served.send(path, body, end, warmup)
-    out = {}
-    for name, (path, end, sent) in plans.items():
-        totals = {kind: served.window(path, sent[kind], end, requests) for kind in KINDS}
-        out[name] = PairFigures.of(totals, requests)
+    out: Totals = {}
+    for _ in range(rounds):
+        for name, (path, end, sent) in plans.items():
+            for kind in KINDS:
+                got = served.window(path, sent[kind], end, requests, f"{name}/{kind}")
+                seen = out.setdefault(name, {}).setdefault(kind, got)
+                for metric, value in got.items():
+                    seen[metric] = min(seen[metric], value)
     return out
 
 
+def per(totals: Totals, name: str, metric: str, requests: int) -> tuple[float, float, float]:
+    """Per non-streamed request, per streamed request (1 content chunk), per content chunk."""
+    request, short, long = (totals[name][kind][metric] / requests for kind in KINDS)
+    return request, short, (long - short) / STREAM_CHUNKS
+
+
 def run_pairs(
-    pairs: list[tuple[str, str]], requests: int, native_requests: int, flush_interval: float, warmup: int
+    pairs: list[tuple[str, str]],
+    requests: int,
+    native_requests: int,
+    flush_interval: float,
+    warmup: int,
+    rounds: int,
+    keep: Path | None,
 ) -> None:
     with tempfile.TemporaryDirectory(prefix="omnirouter-pairs-") as tmp:
-        work = Path(tmp)
+        work = keep or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
         echo = start_upstream("echo", "0", work)
         try:
-            figures: dict[str, dict[str, PairFigures]] = {}
-            for mode, n, first in (("instructions", requests, warmup // 3), ("cpu_ns", native_requests, warmup)):
+            figures: dict[str, Totals] = {}
+            for mode, n, first in (("callgrind", requests, warmup // 3), ("native", native_requests, warmup)):
                 served = Served(ROOT / "src", echo.base_url, work / mode, flush_interval, anthropic=True,
-                                callgrind=mode == "instructions")  # fmt: skip
+                                callgrind=mode == "callgrind")  # fmt: skip
                 try:
-                    figures[mode] = measure_pairs(pairs, served, n, first)
+                    figures[mode] = measure_pairs(pairs, served, n, first, rounds)
                 finally:
                     served.close()
         finally:
             echo.proc.stop()
-    report_pairs(figures["instructions"], figures["cpu_ns"], requests, native_requests)
+    report_pairs(figures["callgrind"], figures["native"], requests, native_requests, rounds)
 
 
-def report_pairs(instr: dict[str, PairFigures], cpu: dict[str, PairFigures], requests: int, native: int) -> None:
-    ref = instr.get("chat:openai") or next(iter(instr.values()))
-    ref_name = "chat:openai" if "chat:openai" in instr else next(iter(instr))
-    rate = ref.request / (cpu[ref_name].request / 1000)  # instructions per CPU microsecond
+def report_pairs(instr: Totals, native: Totals, requests: int, native_requests: int, rounds: int) -> None:
+    names = list(instr)
+    ref = "chat:openai" if "chat:openai" in instr else names[0]
+    # This machine's instructions per microsecond of user CPU time, over every native window.
+    counted = sum(instr[name][kind]["instructions"] / requests for name in names for kind in KINDS)
+    user_us = sum(native[name][kind]["user"] / native_requests / 1000 for name in names for kind in KINDS)
+    rate = counted / user_us
     commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
                             capture_output=True, text=True).stdout.strip()  # fmt: skip
     dirty = subprocess.run(["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"],
                            capture_output=True, text=True).stdout.strip()  # fmt: skip
     when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
-    print(f"# {when}, commit {commit}{' + uncommitted src' if dirty else ''}, {requests} requests per window under "
-          f"callgrind, {native} natively; {STREAM_CHUNKS} chunks between the two streams")  # fmt: skip
-    print(f"# rate: {rate:,.0f} instructions per CPU us ({ref_name}, non-streamed)\n")
+    print(f"# {when}, commit {commit}{' + uncommitted src' if dirty else ''}; per window the least of {rounds} "
+          f"rounds of {requests} requests under callgrind and of {native_requests} natively; "
+          f"{STREAM_CHUNKS} chunks between the two streams")  # fmt: skip
+    print(f"# rate: {rate:,.0f} instructions per us of user CPU time (all windows)\n")
     print(
         "| pair | per request | x | est. us | CPU us | per streamed request | x | est. us | CPU us "
         "| per chunk | x | est. us | CPU us |"
     )
     print("|---|" + "---:|" * 12)
-    for name, f in instr.items():
-        c = cpu[name]
+    base = per(instr, ref, "instructions", requests)
+    for name in names:
+        counts = per(instr, name, "instructions", requests)
+        cpu = per(native, name, "cpu", native_requests)
         cells = []
-        for mine, theirs, native_ns in ((f.request, ref.request, c.request), (f.stream, ref.stream, c.stream),
-                                        (f.chunk, ref.chunk, c.chunk)):  # fmt: skip
-            cells += [f"{mine:,.0f}", f"{mine / theirs:.2f}", f"{mine / rate:.1f}", f"{native_ns / 1000:.1f}"]
+        for mine, theirs, ns in zip(counts, base, cpu, strict=True):
+            cells += [f"{mine:,.0f}", f"{mine / theirs:.2f}", f"{mine / rate:.1f}", f"{ns / 1000:.1f}"]
         print(f"| {name} | " + " | ".join(cells) + " |")
 
 
@@ -299,7 +321,10 @@ def main() -> None:
     parser.add_argument("-n", "--requests", type=int, default=1000, help="requests counted per window [1000]")
     parser.add_argument("--native-requests", type=int, default=2000, help="requests per native CPU window [2000]")
     parser.add_argument("--warmup", type=int, default=300, help="requests before counting [300]")
-    parser.add_argument("--flush-interval", type=float, default=100.0, help="seconds between flushes [100]")
+    parser.add_argument("--rounds", type=int, default=2, help="--pairs: rounds of every window, the least kept [2]")
+    keep = "--pairs: keep the callgrind dumps here (one per window, named on its `desc: Trigger` line)"
+    parser.add_argument("--keep", type=Path, default=None, help=keep)
+    parser.add_argument("--flush-interval", type=float, default=3600.0, help="seconds between flushes [3600]")
     args = parser.parse_args()
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         sys.exit("valgrind is needed: apt-get install -y valgrind")
@@ -308,7 +333,9 @@ def main() -> None:
     if args.pairs is not None:
         if not os.path.isdir(f"/proc/{os.getpid()}/task"):
             sys.exit("--pairs reads CPU times from /proc (Linux)")
-        run_pairs(args.pairs, args.requests, args.native_requests, args.flush_interval, args.warmup)
+        run_pairs(
+            args.pairs, args.requests, args.native_requests, args.flush_interval, args.warmup, args.rounds, args.keep
+        )
 
 
 if __name__ == "__main__":
