@@ -334,3 +334,32 @@ def test_a_rate_limited_upstream_falls_back_to_chat_completions_translated(
         final = client.responses.create(**body)
     assert final.model == "test/backup" and final.output_text
     assert len(fake.requests) == 1 and backup.requests[-1].json["messages"][-1]["content"] == "hi"  # chat, translated
+
+
+@pytest.mark.parametrize("passthrough", [False, True], ids=["chat", "responses"])
+def test_a_rate_limit_event_before_the_first_token_falls_back(
+    client: openai.OpenAI, fake: FakeOpenAIResponsesThread, backup: FakeOpenAIThread, passthrough: bool
+) -> None:
+    fake.script(Stream("never", error_after=0, error={"code": "rate_limit_exceeded", "message": "Slow down."}))
+    fallback = {"models": ["test/backup"]}
+    if passthrough:
+        with client.responses.stream(model="test/gpt", input="hi", extra_body=fallback) as stream:
+            assert stream.get_final_response().model == "test/backup"
+    else:
+        chunks = list(client.chat.completions.create(model="test/gpt", stream=True, extra_body=fallback,
+                                                     messages=[{"role": "user", "content": "hi"}]))  # fmt: skip
+        assert chunks[-1].model == "test/backup"
+    assert len(backup.requests) == 1  # nothing had reached the client: the next endpoint answered
+
+
+def test_a_passed_through_incomplete_stream_ends_with_its_own_event_and_the_cost(
+    client: openai.OpenAI, fake: FakeOpenAIResponsesThread, gateway: Gateway, key: str
+) -> None:
+    with client.responses.stream(model="test/gpt", input=" ".join(["word"] * 40), max_output_tokens=16) as stream:
+        events = list(stream)
+    final = events[-1].response  # type: ignore[union-attr]  # (the SDK's final response is a completed one)
+    assert events[-1].type == "response.incomplete" and final.status == "incomplete"
+    assert final.incomplete_details is not None and final.incomplete_details.reason == "max_output_tokens"
+    gen = generation(gateway, key, "gen-" + final.id.removeprefix("resp_"))
+    assert gen["finish_reason"] == "length" and final.usage is not None
+    assert Decimal(str(final.usage.model_extra["cost"])) == Decimal(str(gen["total_cost"]))
