@@ -28,6 +28,7 @@ from omnirouter.testing import (
     Stream,
 )
 from tests.gateway import Gateway
+from tests.spec_validation import require_spec, validate_response, validate_sse
 
 KEY = "sk-resp-test-0123456789"
 PRICES = {"prompt": "0.00000125", "completion": "0.00001", "input_cache_read": "0.000000125",
@@ -363,3 +364,19 @@ def test_a_passed_through_incomplete_stream_ends_with_its_own_event_and_the_cost
     gen = generation(gateway, key, "gen-" + final.id.removeprefix("resp_"))
     assert gen["finish_reason"] == "length" and final.usage is not None
     assert Decimal(str(final.usage.model_extra["cost"])) == Decimal(str(gen["total_cost"]))
+
+
+def test_passed_through_answers_and_events_fit_openrouters_responses_schema(
+    gateway: Gateway, key: str, fake: FakeOpenAIResponsesThread
+) -> None:
+    require_spec()
+    headers = {"Authorization": f"Bearer {key}"}
+    ask = {"model": "test/gpt", "input": "Oslo?", "reasoning": {"effort": "low", "summary": "auto"},
+           "include": ["reasoning.encrypted_content"]}  # fmt: skip
+    r = httpx.post(gateway.url + "/api/v1/responses", headers=headers, json=ask)
+    validate_response("createResponses", r.json())
+    for streamed in (Stream("Cold and clear.", reasoning="Winter."), Stream("Cold.", error_after=1)):
+        fake.script(streamed)
+        r = httpx.post(gateway.url + "/api/v1/responses", headers=headers, json={**ask, "stream": True})
+        events = [e["data"] for e in validate_sse("createResponses", r.text)]
+        assert events[-1]["type"] in ("response.completed", "response.failed")

@@ -24,6 +24,18 @@ STARTED = frozenset({b"response.created", b"response.in_progress", b"response.qu
 FINAL = frozenset({b"response.completed", b"response.incomplete"})
 
 
+def _with_required(response: dict[str, Any]) -> dict[str, Any]:
+    """The fields OpenRouter's Response object requires that OpenAI's may leave out (the penalties);
+    usage is absent until known, as OpenRouter types it an object (OpenAI sends null)."""
+    if "usage" in response and response["usage"] is None:
+        del response["usage"]
+    for name, value in out.DEFAULT_ECHO.items():
+        response.setdefault(name, value)
+    for name in ("completed_at", "error", "incomplete_details"):
+        response.setdefault(name, None)
+    return response
+
+
 def _event(name: bytes, payload: dict[str, Any]) -> bytes:
     return b"event: " + name + b"\ndata: " + encode(payload) + b"\n\n"
 
@@ -63,7 +75,7 @@ def render_native(answer: dict[str, Any], completion: dict[str, Any]) -> dict[st
     result["usage"] = with_cost(answer.get("usage"), completion.get("usage"))
     if "openrouter_metadata" in completion:
         result["openrouter_metadata"] = completion["openrouter_metadata"]
-    return result
+    return _with_required(result)
 
 
 class NativeResponsesEncoder:
@@ -89,7 +101,7 @@ class NativeResponsesEncoder:
             response = {**(response if isinstance(response, dict) else {}),
                         "id": out.response_id(prefix["id"]), "model": prefix["model"]}  # fmt: skip
             self.response = response
-            return _event(name, {**decoded, "response": response})
+            return _event(name, {**decoded, "response": _with_required(response)})
         if name in FINAL:
             self.final = (name, decoded)
             return b""
@@ -125,7 +137,7 @@ class NativeResponsesEncoder:
         response["usage"] = with_cost(response.get("usage"), usage)
         if self.metadata is not None:
             response["openrouter_metadata"] = self.metadata
-        return _event(name, {**decoded, "response": response})
+        return _event(name, {**decoded, "response": _with_required(response)})
 
     def done(self) -> bytes:
         return DONE
