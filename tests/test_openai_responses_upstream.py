@@ -380,3 +380,13 @@ def test_passed_through_answers_and_events_fit_openrouters_responses_schema(
         r = httpx.post(gateway.url + "/api/v1/responses", headers=headers, json={**ask, "stream": True})
         events = [e["data"] for e in validate_sse("createResponses", r.text)]
         assert events[-1]["type"] in ("response.completed", "response.failed")
+
+
+def test_openrouters_reasoning_extensions_reach_openai_in_its_own_terms(
+    client: openai.OpenAI, fake: FakeOpenAIResponsesThread
+) -> None:
+    client.responses.create(model="test/gpt", input="hi", max_output_tokens=10000,
+                            extra_body={"reasoning": {"max_tokens": 6000, "exclude": True}})  # fmt: skip
+    assert fake.requests[-1].json["reasoning"] == {"effort": "medium"}  # OpenAI refuses max_tokens and exclude
+    client.responses.create(model="test/gpt", input="hi", reasoning={"effort": "high", "summary": "detailed"})
+    assert fake.requests[-1].json["reasoning"] == {"effort": "high", "summary": "detailed"}  # OpenAI's own: as sent

@@ -18,6 +18,7 @@ from omnirouter.formats import responses_output as out
 from omnirouter.formats.anthropic_native import GATEWAY_FIELDS
 from omnirouter.formats.responses_stream import DONE
 from omnirouter.jsonio import encode
+from omnirouter.providers.responses_request import effort_of
 
 COST_FIELDS = ("cost", "is_byok", "cost_details")
 STARTED = frozenset({b"response.created", b"response.in_progress", b"response.queued"})
@@ -49,11 +50,29 @@ def native_request(client: dict[str, Any], upstream_model: str, stream: bool) ->
         body["stream"] = True
     else:
         body.pop("stream", None)
+    reasoning = body.get("reasoning")
+    if isinstance(reasoning, dict) and (reasoning.keys() - {"effort", "summary"} or reasoning.get("effort") == "max"):
+        body["reasoning"] = _openai_reasoning(reasoning, body.get("max_output_tokens"))
     for name in ("user", "safety_identifier"):
         # An end-user id is hashed before it leaves, as on every other path (behaviors §7.1).
         if isinstance(value := body.get(name), str):
             body[name] = hashlib.sha256(value.encode()).hexdigest()[:32]
     return body
+
+
+def _openai_reasoning(reasoning: dict[str, Any], limit: Any) -> dict[str, Any]:
+    """OpenRouter's reasoning extensions (a `max_tokens` budget, `enabled`, `exclude`, effort `max`)
+    in the terms OpenAI takes, {effort, summary}: it refuses the others."""
+    result = {k: v for k, v in reasoning.items() if k in ("effort", "summary")}
+    if result.get("effort") == "max":
+        result["effort"] = "xhigh"
+    if reasoning.get("enabled") is False:
+        result["effort"] = "none"
+    elif "effort" not in result and isinstance(budget := reasoning.get("max_tokens"), int):
+        result["effort"] = effort_of(budget, limit)
+    if reasoning.get("exclude"):
+        result.pop("summary", None)  # (the reasoning is still billed, only not shown)
+    return result
 
 
 def with_cost(usage: Any, completion_usage: dict[str, Any] | None) -> dict[str, Any]:

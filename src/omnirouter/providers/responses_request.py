@@ -238,7 +238,7 @@ def _reasoning(body: dict[str, Any], limit: Any) -> tuple[dict[str, Any] | None,
     if effort == "max":
         effort = "xhigh"
     if effort is None and isinstance(budget := reasoning.get("max_tokens"), int):
-        effort = _effort_of(budget, limit)  # OpenAI takes an effort, not a budget
+        effort = effort_of(budget, limit)  # OpenAI takes an effort, not a budget
     if effort in EFFORTS:
         out["effort"] = effort
     if not exclude:  # a summary is what OpenAI shows of its reasoning
@@ -246,7 +246,7 @@ def _reasoning(body: dict[str, Any], limit: Any) -> tuple[dict[str, Any] | None,
     return out, exclude
 
 
-def _effort_of(budget: int, limit: Any) -> str:
+def effort_of(budget: int, limit: Any) -> str:
     """A thinking budget as the effort that spends about its share of max_tokens."""
     share = budget / limit if isinstance(limit, int) and limit > 0 else None
     if share is None:
