@@ -163,3 +163,11 @@ def test_an_error_event_fails_the_stream() -> None:
     with pytest.raises(UpstreamError) as caught:
         feed(StreamDecoder(), {"type": "error", "code": "context_length_exceeded", "message": "Too long."})
     assert caught.value.status == 400 and caught.value.provider_code == "context_length_exceeded"
+
+
+def test_a_streamed_citation_is_an_annotation() -> None:
+    cite = {"type": "url_citation", "url": "https://x", "title": "X", "start_index": 0, "end_index": 3}
+    event = {"type": "response.output_text.annotation.added", "item_id": "msg_1", "output_index": 0,
+             "content_index": 0, "annotation_index": 0, "annotation": cite}  # fmt: skip
+    chunks = feed(StreamDecoder(), event)
+    assert chunks[0]["choices"][0]["delta"]["annotations"][0]["url_citation"]["url"] == "https://x"

@@ -213,6 +213,9 @@ class StreamDecoder:
                 )  # fmt: skip
                 detail.update(id=event.get("item_id"), format=REASONING_FORMAT)
                 out.append(self._chunk({"reasoning": delta, "reasoning_details": [detail]}))
+        elif kind == "response.output_text.annotation.added":
+            if cites := _citations([event.get("annotation")]):
+                out.append(self._chunk({"annotations": cites}))
         elif kind == "response.refusal.delta":
             out.append(self._chunk({"refusal": str(event.get("delta") or "")}))
         elif kind == "response.output_item.done":
