@@ -170,3 +170,11 @@ def test_count_tokens_asks_anthropic_where_the_model_is_served_by_it(
     estimated = client.messages.count_tokens(model="test/backup", messages=long, system="Be brief.")
     assert len(fake.requests) == asked  # no Anthropic endpoint: the gateway's own estimate
     assert counted.input_tokens > 0 and estimated.input_tokens > 0
+
+
+def test_debug_echo_is_chats_alone(client: anthropic.Anthropic, fake: FakeAnthropicThread) -> None:
+    fake.script(Stream("Fine."))
+    with client.messages.stream(model="test/claude", max_tokens=50, messages=[{"role": "user", "content": "hi"}],
+                                extra_body={"debug": {"echo_upstream_body": True}}) as stream:  # fmt: skip
+        kinds = [e.type for e in stream]
+    assert kinds.count("message_start") == 1 and stream.get_final_message().content[0].text == "Fine."

@@ -171,7 +171,9 @@ class InferenceStream:
     async def _attempt(self) -> Outcome:
         call = self.call
         debug = call.body.get("debug")
-        echo = isinstance(debug, dict) and debug.get("echo_upstream_body") is True
+        # A chat feature (a chunk of chat's own shape): other formats' streams, passed through
+        # ones above all, have no place for it.
+        echo = call.fmt.name == "chat" and isinstance(debug, dict) and debug.get("echo_upstream_body") is True
 
         async def echo_body(cand: Candidate, body: dict[str, Any]) -> None:
             """debug.echo_upstream_body: one chunk per attempted endpoint with what it was sent."""
