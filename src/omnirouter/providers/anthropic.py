@@ -13,11 +13,12 @@ from typing import Any
 import msgspec
 
 from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.answers import body_of, stream_opened
 from omnirouter.providers.anthropic_answer import StreamDecoder, completion_of
 from omnirouter.providers.anthropic_request import messages_request
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
-from omnirouter.providers.openai_compat import MAX_ERROR_BODY, USER_AGENT, error_from_body
+from omnirouter.providers.openai_compat import USER_AGENT
 from omnirouter.providers.sse_stream import SSEStream
 
 API_VERSION = "2023-06-01"
@@ -120,13 +121,7 @@ class AnthropicAdapter:
         target = self._target_of(provider)
         betas = _betas(target, ctx)
         request, thinking = messages_request(body, endpoint_max=endpoint.max_completion_tokens, betas=betas)
-        resp = await self._send(target, request, timeouts, ctx, betas)
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        raw = await body_of(await self._send(target, request, timeouts, ctx, betas))
         return completion_of(raw, exclude_reasoning=thinking.exclude)
 
     async def stream(
@@ -142,8 +137,7 @@ class AnthropicAdapter:
         request, thinking = messages_request(
             body, endpoint_max=endpoint.max_completion_tokens, betas=betas, stream=True
         )
-        resp = await self._send(target, request, timeouts, ctx, betas)
-        await _refused(resp)
+        resp = await stream_opened(await self._send(target, request, timeouts, ctx, betas))
         return _MessagesStream(resp, StreamDecoder(exclude_reasoning=thinking.exclude))
 
     # Passthrough (pipeline/attempt.py): a Messages client's own body, sent as it came.
@@ -157,13 +151,7 @@ class AnthropicAdapter:
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The upstream's message as it came, and the same as a chat completion (for the books)."""
         target = self._target_of(provider)
-        resp = await self._send(target, body, timeouts, ctx, _betas(target, ctx))
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        raw = await body_of(await self._send(target, body, timeouts, ctx, _betas(target, ctx)))
         completion = completion_of(raw)  # refuses what is not a message
         return msgspec.json.decode(raw), completion
 
@@ -176,8 +164,7 @@ class AnthropicAdapter:
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
         target = self._target_of(provider)
-        resp = await self._send(target, body, timeouts, ctx, _betas(target, ctx))
-        await _refused(resp)
+        resp = await stream_opened(await self._send(target, body, timeouts, ctx, _betas(target, ctx)))
         return _NativeMessagesStream(resp, StreamDecoder())
 
     async def count_tokens(
@@ -200,31 +187,13 @@ class AnthropicAdapter:
         resp = await self.pool.request(
             target.origin, b"%b%d\r\n\r\n%b" % (head, len(data), data), timeouts, stream=False
         )
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        raw = await body_of(resp)
         try:
             tokens = msgspec.json.decode(raw, type=_Count).input_tokens
         except msgspec.DecodeError:
             raise UpstreamError("Upstream sent a token count that is not valid", status=502,
                                 raw=raw[:2000].decode(errors="replace"), kind="protocol") from None  # fmt: skip
         return tokens
-
-
-async def _refused(resp: Response) -> None:
-    """Raise the upstream's error if it did not open the stream."""
-    if resp.status == 200:
-        return
-    try:
-        text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
-    except UpstreamError:
-        text = ""
-    finally:
-        resp.close()
-    raise error_from_body(resp.status, text, resp.headers)
 
 
 class _Count(msgspec.Struct):

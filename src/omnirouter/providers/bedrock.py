@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import functools
 import os
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ import msgspec
 
 from omnirouter import __version__
 from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.answers import MAX_ERROR_BODY, body_of, stream_opened
 from omnirouter.providers.aws import AwsIdentity, event_stream_framer, secrets_of, sign
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.bedrock_converse import StreamTranslator, completion, converse_request
@@ -28,7 +30,6 @@ from omnirouter.providers.sse_stream import SSEStream
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
-MAX_ERROR_BODY = 64 * 1024
 USER_AGENT = f"omnirouter/{__version__}"
 BEARER_ENV = "AWS_BEARER_TOKEN_BEDROCK"
 EVENT_STREAM = "application/vnd.amazon.eventstream"
@@ -159,13 +160,7 @@ class BedrockAdapter:
         model = endpoint.upstream_model
         request, thinking = converse_request(body, model, endpoint_max=endpoint.max_completion_tokens)
         resp, secrets = await self._send(provider, model, _encode(request), timeouts, ctx, stream=False)
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            text = raw[:MAX_ERROR_BODY].decode(errors="replace")
-            raise error_from_response(resp.status, text, resp.headers, secrets)
+        raw = await body_of(resp, functools.partial(error_from_response, secrets=secrets))
         try:
             data = _decode(raw)
         except msgspec.DecodeError:
@@ -188,14 +183,7 @@ class BedrockAdapter:
         model = endpoint.upstream_model
         request, thinking = converse_request(body, model, endpoint_max=endpoint.max_completion_tokens)
         resp, secrets = await self._send(provider, model, _encode(request), timeouts, ctx, stream=True)
-        if resp.status != 200:
-            try:
-                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
-            except UpstreamError:
-                text = ""
-            finally:
-                resp.close()
-            raise error_from_response(resp.status, text, resp.headers, secrets)
+        await stream_opened(resp, functools.partial(error_from_response, secrets=secrets))
         translator = StreamTranslator(model, resp.headers.get("x-amzn-requestid"), thinking.exclude)
         return _EventStream(resp, translator, secrets)
 

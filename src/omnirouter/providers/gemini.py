@@ -19,9 +19,10 @@ import msgspec
 
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers import gemini_wire
+from omnirouter.providers.answers import body_of, retry_after, stream_opened
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
-from omnirouter.providers.openai_compat import MAX_ERROR_BODY, USER_AGENT, _retry_after
+from omnirouter.providers.openai_compat import USER_AGENT
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -49,7 +50,7 @@ def error_from_body(status: int, text: str, headers: Any = None) -> UpstreamErro
                 if kind.endswith("ErrorInfo") and detail.get("reason") == "API_KEY_INVALID" and status == 400:
                     status = 401
     if retry is None and headers is not None:
-        retry = _retry_after(headers)
+        retry = retry_after(headers)
     return UpstreamError(
         message, status=status, raw=text, provider_code=str(code) if code is not None else None, retry_after=retry
     )
@@ -121,13 +122,7 @@ class GeminiAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
-        resp = await self._send(provider, endpoint, body, timeouts, ctx, stream=False)
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        raw = await body_of(await self._send(provider, endpoint, body, timeouts, ctx, stream=False), error_from_body)
         return gemini_wire.completion(_parse(raw, "a response"), endpoint.upstream_model)
 
     async def stream(
@@ -139,14 +134,7 @@ class GeminiAdapter:
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
         resp = await self._send(provider, endpoint, body, timeouts, ctx, stream=True)
-        if resp.status != 200:
-            try:
-                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
-            except UpstreamError:
-                text = ""
-            finally:
-                resp.close()
-            raise error_from_body(resp.status, text, resp.headers)
+        await stream_opened(resp, error_from_body)
         return GeminiStream(resp, gemini_wire.StreamState(endpoint.upstream_model))
 
 

@@ -5,58 +5,21 @@ The internal form is this wire format, so requests and responses pass through as
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from typing import Any
 
 import msgspec
 
 from omnirouter import __version__
 from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.answers import body_of, error_from_body, stream_opened
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
 from omnirouter.providers.sse_stream import SSEStream
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
-MAX_ERROR_BODY = 64 * 1024
 USER_AGENT = f"omnirouter/{__version__}"
-
-
-def _retry_after(headers: Any) -> float | None:
-    """Retry-After in seconds: a number of seconds, or an HTTP date."""
-    value = headers.get("retry-after")
-    if value is None:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        return max(0.0, (parsedate_to_datetime(value) - datetime.now(UTC)).total_seconds())
-    except (TypeError, ValueError):
-        return None
-
-
-def error_from_body(status: int, text: str, headers: Any = None) -> UpstreamError:
-    """Turn an upstream error answer into an UpstreamError carrying its message and code."""
-    message, code = f"Upstream returned HTTP {status}", None
-    with contextlib.suppress(Exception):
-        err = _decode(text).get("error")
-        if isinstance(err, dict):
-            message = str(err.get("message") or message)
-            code = err.get("code") or err.get("type")
-        elif isinstance(err, str):
-            message = err
-    return UpstreamError(
-        message,
-        status=status,
-        raw=text,
-        provider_code=str(code) if code is not None else None,
-        retry_after=_retry_after(headers) if headers is not None else None,
-    )
 
 
 def _parse(raw: bytes, what: str) -> Any:
@@ -127,13 +90,7 @@ class OpenAICompatAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
-        resp = await self._send(provider, endpoint, body, timeouts, stream=False)
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
+        raw = await body_of(await self._send(provider, endpoint, body, timeouts, stream=False))
         data = _parse(raw, "a response")
         if not isinstance(data, dict) or "choices" not in data:
             raise UpstreamError(
@@ -152,16 +109,7 @@ class OpenAICompatAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
-        resp = await self._send(provider, endpoint, body, timeouts, stream=True)
-        if resp.status != 200:
-            try:
-                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
-            except UpstreamError:
-                text = ""
-            finally:
-                resp.close()
-            raise error_from_body(resp.status, text, resp.headers)
-        return _SSEStream(resp)
+        return _SSEStream(await stream_opened(await self._send(provider, endpoint, body, timeouts, stream=True)))
 
 
 class _SSEStream(SSEStream):

@@ -13,9 +13,10 @@ import re
 from typing import Any
 
 from omnirouter.catalog.types import Endpoint, Provider
+from omnirouter.providers.answers import body_of, stream_opened
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Response
-from omnirouter.providers.openai_compat import MAX_ERROR_BODY, OpenAICompatAdapter, build_target, error_from_body
+from omnirouter.providers.openai_compat import OpenAICompatAdapter, build_target
 from omnirouter.providers.responses_answer import StreamDecoder, completion_of, decode_response
 from omnirouter.providers.responses_request import responses_request
 from omnirouter.providers.sse_stream import SSEStream
@@ -31,26 +32,10 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
         return build_target(provider, provider.base_url.rstrip("/") + "/responses", auth)
 
     async def _answer(self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts) -> bytes:
-        resp = await self._send(provider, endpoint, body, timeouts, stream=False)
-        try:
-            raw = await resp.read()
-        finally:
-            resp.close()
-        if resp.status != 200:
-            raise error_from_body(resp.status, raw[:MAX_ERROR_BODY].decode(errors="replace"), resp.headers)
-        return raw
+        return await body_of(await self._send(provider, endpoint, body, timeouts, stream=False))
 
     async def _open(self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts) -> Response:
-        resp = await self._send(provider, endpoint, body, timeouts, stream=True)
-        if resp.status != 200:
-            try:
-                text = (await resp.read())[:MAX_ERROR_BODY].decode(errors="replace")
-            except UpstreamError:
-                text = ""
-            finally:
-                resp.close()
-            raise error_from_body(resp.status, text, resp.headers)
-        return resp
+        return await stream_opened(await self._send(provider, endpoint, body, timeouts, stream=True))
 
     async def complete(
         self,
