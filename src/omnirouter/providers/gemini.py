@@ -10,8 +10,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import re
-from collections import deque
-from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
 
@@ -23,6 +21,7 @@ from omnirouter.providers.answers import body_of, retry_after, stream_opened
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
 from omnirouter.providers.openai_compat import USER_AGENT
+from omnirouter.providers.sse_stream import SSEStream
 
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
@@ -138,103 +137,29 @@ class GeminiAdapter:
         return GeminiStream(resp, gemini_wire.StreamState(endpoint.upstream_model))
 
 
-class GeminiStream(StreamResult):
+class GeminiStream(SSEStream):
     """Gemini's SSE events as chat chunks. Gemini sends no end marker (and some models repeat the
     finishReason on every event), so unlike the SSE streams that end on their own last event, this
     one is whole when the connection ends after a finishReason was seen; the finish and usage chunks
-    are sent then. An iterator object, like openai_compat's, so a cancelled read leaves it usable."""
+    are sent then."""
 
     def __init__(self, resp: Response, state: gemini_wire.StreamState) -> None:
-        self.resp = resp
+        super().__init__(resp)
         self.state = state
-        self.pending: deque[dict[str, Any]] = deque()
-        self.finished = False
-        self.failure: Exception | None = None  # what ended a relay, raised in the relaying task
-        super().__init__(chunks=self)
 
-    def _translate(self, data: bytes) -> list[dict[str, Any]]:
-        return self.state.chunks(_parse(data, "a stream event")) if data else []
+    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
+        chunks: list[dict[str, Any]] = []
+        for data in events:
+            if not data:
+                continue
+            try:
+                chunks.extend(self.state.chunks(_parse(data, "a stream event")))
+            except UpstreamError as exc:
+                self.finished, self.failure = True, exc
+                break
+        return chunks
 
-    def _end(self) -> list[dict[str, Any]]:
-        """The answer ended: its finish and usage chunks if it was whole, else the cut as an error."""
-        self.finished = True
-        if not self.state.finished:
-            raise self.resp.error or UpstreamError(
-                "Upstream stream ended before it was complete", status=502, kind="protocol"
-            )
+    def ended(self) -> list[dict[str, Any]]:
+        if not self.state.finished:  # no finishReason yet: cut short
+            return super().ended()
         return self.state.end_chunks()
-
-    def __aiter__(self) -> GeminiStream:
-        return self
-
-    async def __anext__(self) -> dict[str, Any]:
-        resp = self.resp
-        while not self.pending:
-            if self.finished:
-                raise StopAsyncIteration
-            if resp.events:
-                try:
-                    self.pending.extend(self._translate(resp.events.popleft()))
-                except UpstreamError:
-                    self.finished = True
-                    raise
-            elif resp.error is not None or resp.complete:
-                self.pending.extend(self._end())
-            else:
-                await resp.wait()
-        return self.pending.popleft()
-
-    async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
-        """Events are translated and handed on in the connection's callback as they are read (no task
-        switch per chunk); the relaying task waits for the end and sends the usage chunk."""
-        resp = self.resp
-
-        def deliver(events: list[bytes]) -> None:
-            chunks: list[dict[str, Any]] = []
-            for data in events:
-                try:
-                    chunks.extend(self._translate(data))
-                except UpstreamError as exc:
-                    self.finished, self.failure = True, exc
-                    break
-            if chunks:
-                try:
-                    on_chunks(chunks)
-                except Exception as exc:  # raised in the relaying task, not in the connection's callback
-                    self.finished, self.failure = True, self.failure or exc
-            if self.finished:
-                resp.on_events = None
-                resp.wake()
-
-        if self.pending:
-            queued_chunks = list(self.pending)
-            self.pending.clear()
-            on_chunks(queued_chunks)
-        try:
-            while not self.finished:
-                if resp.events:
-                    queued = list(resp.events)
-                    resp.events.clear()
-                    deliver(queued)
-                    continue
-                if resp.error is not None or resp.complete:
-                    resp.on_events = None
-                    if tail := self._end():
-                        on_chunks(tail)
-                    break
-                resp.on_events = deliver
-                await resp.wait()
-        finally:
-            resp.on_events = None
-        if self.failure is not None:
-            raise self.failure
-
-    def pause(self) -> None:
-        self.resp.pause()
-
-    def resume(self) -> None:
-        self.resp.resume()
-
-    async def close(self) -> None:
-        # An unfinished stream drops its connection so the upstream stops generating (and billing).
-        self.resp.close()

@@ -31,6 +31,13 @@ class SSEStream(StreamResult):
         event; on a failure set `finished` and `failure` and return the chunks before it."""
         raise NotImplementedError
 
+    def ended(self) -> list[dict[str, Any]]:
+        """The connection ended before `translate` saw the stream's last event: the chunks still
+        owed, for an API whose streams end with the connection (Gemini), else raise. Here: a cut."""
+        raise self.resp.error or UpstreamError(
+            "Upstream stream ended before it was complete", status=502, kind="protocol"
+        )
+
     def __aiter__(self) -> SSEStream:
         return self
 
@@ -45,9 +52,12 @@ class SSEStream(StreamResult):
             resp = self.resp
             events = resp.events
             while not events:
-                self._check_end()
+                if (tail := self._at_end()) is not None:
+                    pending.extend(tail)
+                    break
                 await resp.wait()
-            pending.extend(self.translate([events.popleft()]))
+            else:
+                pending.extend(self.translate([events.popleft()]))
         return pending.popleft()
 
     async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
@@ -77,21 +87,24 @@ class SSEStream(StreamResult):
         try:
             resp.on_events = None if self.finished else deliver
             while not self.finished:
-                self._check_end()
+                if (tail := self._at_end()) is not None:
+                    resp.on_events = None
+                    if tail:
+                        on_chunks(tail)
+                    break
                 await resp.wait()
         finally:
             resp.on_events = None
         if self.failure is not None:
             raise self.failure
 
-    def _check_end(self) -> None:
+    def _at_end(self) -> list[dict[str, Any]] | None:
+        """None while the connection is open; once it has ended, what `ended` says is still owed."""
         resp = self.resp
-        if resp.error is not None or resp.complete:
-            self.finished = True
-            # The stream's own last event (translate) ends it; the connection ending first is a cut.
-            raise resp.error or UpstreamError(
-                "Upstream stream ended before it was complete", status=502, kind="protocol"
-            )
+        if resp.error is None and not resp.complete:
+            return None
+        self.finished = True
+        return self.ended()
 
     def pause(self) -> None:
         self.resp.pause()
