@@ -53,13 +53,20 @@ class Recorder:
             def __init__(self, inner: Any, sink: bytearray) -> None:
                 self.inner = inner
                 self.sink = sink
+                self.read_all = False
 
             def __iter__(self) -> Iterator[bytes]:
                 for chunk in self.inner:
                     self.sink += chunk
                     yield chunk
+                self.read_all = True
 
             def close(self) -> None:
+                # An SDK that raises on an in-band error stops reading there; what the gateway sent
+                # after it (chat's usage chunk and [DONE]) is read here, to be checked too.
+                if not self.read_all:
+                    for chunk in self.inner:
+                        self.sink += chunk
                 self.inner.close()
 
         class Transport(module.HTTPTransport):  # type: ignore[misc,name-defined]
@@ -155,6 +162,10 @@ class Driver:
         raise NotImplementedError
 
     def ask(self, model: str, conv: Conversation, ask: Ask | None = None, *, stream: bool = False) -> Answer:
+        raise NotImplementedError
+
+    def read_failing_stream(self, model: str, conv: Conversation) -> Exception | None:
+        """Stream through the SDK to its end or its exception (returned); the events are recorded."""
         raise NotImplementedError
 
     # validation shared by the formats
@@ -333,6 +344,14 @@ class Chat(Driver):
         answer.events = events
         return answer
 
+    def read_failing_stream(self, model: str, conv: Conversation) -> Exception | None:
+        try:
+            for _ in self.sdk().chat.completions.create(**self._params(model, conv, Ask()), stream=True):
+                pass
+        except openai.APIError as exc:  # the SDK raises on a chunk with an error
+            return exc
+        return None
+
     def _answer(
         self,
         usage: dict[str, Any],
@@ -443,6 +462,11 @@ class Responses(Driver):
         assert text == answer.text, "the deltas do not add up to the final text"
         answer.events = events
         return answer
+
+    def read_failing_stream(self, model: str, conv: Conversation) -> Exception | None:
+        for _ in self.sdk().responses.create(**self._params(model, conv, Ask()), stream=True):
+            pass  # response.failed is an event like the others to the SDK
+        return None
 
     def _answer(self, response: dict[str, Any]) -> Answer:
         text, reasoning, calls = "", "", []
@@ -559,6 +583,15 @@ class Messages(Driver):
         answer.native = [b.model_dump(exclude_none=True) for b in final.content]
         answer.events = events
         return answer
+
+    def read_failing_stream(self, model: str, conv: Conversation) -> Exception | None:
+        try:
+            with self.sdk().messages.stream(**self._params(model, conv, Ask())) as s:
+                for _ in s:
+                    pass
+        except anthropic.APIStatusError as exc:  # the SDK raises on an error event
+            return exc
+        return None
 
     def _answer(self, blocks: list[dict[str, Any]], stop: str | None, usage: dict[str, Any], msg_id: str) -> Answer:
         text = "".join(b["text"] for b in blocks if b["type"] == "text")
