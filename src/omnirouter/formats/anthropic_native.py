@@ -12,6 +12,8 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+import msgspec
+
 from omnirouter.formats.anthropic_stream import error_event, event
 
 # The OpenRouter extensions a Messages body may carry, which no Anthropic upstream takes.
@@ -19,6 +21,22 @@ GATEWAY_FIELDS = frozenset(
     {"models", "provider", "plugins", "route", "session_id", "transforms", "usage", "preset", "debug", "trace"}
 )
 COST_FIELDS = ("cost", "is_byok", "cost_details")
+# Fields OpenRouter's schema requires of a message and a message_delta, null when unused, that an
+# upstream (an older API version, a compatible server) may leave out.
+NULLABLE: dict[str, Any] = {"container": None, "stop_details": None}
+USAGE_NULLABLE: dict[str, Any] = dict.fromkeys(
+    ("cache_creation_input_tokens", "cache_read_input_tokens", "cache_creation", "inference_geo",
+     "output_tokens_details", "server_tool_use", "service_tier")
+)  # fmt: skip
+# Block fields likewise required (as the translated answers carry them), by block type.
+BLOCK_DEFAULTS: dict[str, dict[str, Any]] = {"text": {"citations": None}, "tool_use": {"caller": {"type": "direct"}}}
+
+
+def conform_block(block: Any) -> Any:
+    """A content block with the fields OpenRouter's schema requires of its type filled in, if missing."""
+    if isinstance(block, dict) and (defaults := BLOCK_DEFAULTS.get(block.get("type"))):  # type: ignore[arg-type]
+        return {**defaults, **block}
+    return block
 
 
 def native_request(client: dict[str, Any], upstream_model: str, stream: bool) -> dict[str, Any]:
@@ -38,7 +56,7 @@ def native_request(client: dict[str, Any], upstream_model: str, stream: bool) ->
 
 def with_cost(usage: Any, completion_usage: dict[str, Any] | None) -> dict[str, Any]:
     """The upstream's usage, with OpenRouter's cost beside its token counts."""
-    out = dict(usage) if isinstance(usage, dict) else {}
+    out = {**USAGE_NULLABLE, **usage} if isinstance(usage, dict) else dict(USAGE_NULLABLE)
     for name in COST_FIELDS:
         if completion_usage and name in completion_usage:
             out[name] = completion_usage[name]
@@ -47,7 +65,9 @@ def with_cost(usage: Any, completion_usage: dict[str, Any] | None) -> dict[str, 
 
 def render_native(answer: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
     """The upstream's message as it came, naming the generation and carrying its cost."""
-    out = dict(answer)
+    out = {**NULLABLE, **answer}
+    if isinstance(content := answer.get("content"), list):
+        out["content"] = [conform_block(b) for b in content]
     out["id"] = completion.get("id")
     out["model"] = completion.get("model")
     out["usage"] = with_cost(answer.get("usage"), completion.get("usage"))
@@ -73,10 +93,15 @@ class NativeMessagesEncoder:
     def native(self, item: tuple[bytes, bytes, dict[str, Any]], prefix: dict[str, Any]) -> bytes:
         name, data, decoded = item
         if name == b"message_start":
-            message = {**(decoded.get("message") or {}), "id": prefix["id"], "model": prefix["model"]}
+            message = {**NULLABLE, **(decoded.get("message") or {}), "id": prefix["id"], "model": prefix["model"]}
+            message["usage"] = {**USAGE_NULLABLE, **(message.get("usage") or {})}
             if "provider" in prefix:
                 message["provider"] = prefix["provider"]
             return event(b"message_start", {**decoded, "message": message})
+        if name == b"content_block_start":  # one per block, not decoded by the adapter
+            start = msgspec.json.decode(data)
+            if isinstance(start, dict) and "content_block" in start:
+                return event(name, {**start, "content_block": conform_block(start["content_block"])})
         if name == b"message_delta":
             self.delta = decoded
             return b""
@@ -97,7 +122,8 @@ class NativeMessagesEncoder:
             return b""
         self.ended = True
         delta = self.delta or {"type": "message_delta", "delta": {"stop_reason": None, "stop_sequence": None}}
-        return event(b"message_delta", {**delta, "usage": with_cost(delta.get("usage"), usage)})
+        fields = {**NULLABLE, **(delta.get("delta") or {})}
+        return event(b"message_delta", {**delta, "delta": fields, "usage": with_cost(delta.get("usage"), usage)})
 
     def done(self) -> bytes:
         if self.failed:
