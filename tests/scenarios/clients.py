@@ -436,8 +436,9 @@ class Responses(Driver):
             params["tools"] = [{"type": "function", **t} for t in ask.tools]
         if ask.schema:
             params["text"] = {"format": {"type": "json_schema", "name": "answer", "strict": True, "schema": ask.schema}}
-        if ask.reasoning:
-            params["reasoning"] = {"effort": "low"}
+        if ask.reasoning:  # as the Codex CLI asks: a summary, and the encrypted reasoning to send back
+            params["reasoning"] = {"effort": "low", "summary": "auto"}
+            params["include"] = ["reasoning.encrypted_content"]
         if ask.provider_order:
             params["extra_body"] = {"provider": {"order": ask.provider_order}}
         return params

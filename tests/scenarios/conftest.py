@@ -120,7 +120,7 @@ def pair(
     recorder: Recorder,
     http: dict[str, Any],
 ) -> Pair:
-    fmt, api = request.param.split("-")
+    fmt, api = request.param.split("-", 1)
     for upstream in upstreams.values():
         upstream.reset()
     recorder.exchanges.clear()

@@ -107,10 +107,24 @@ def test_reasoning_tokens_are_billed(pair: Pair, stream: bool) -> None:
     assert gen["native_tokens_reasoning"] == reasoning
 
 
+# Known gaps, each a strict xfail: the day it works, the mark must go.
+SIGNED_GAPS = {
+    ("messages", "openai-responses"): (
+        "OpenAI's encrypted reasoning reaches a Messages client as redacted_thinking (data only); sent back, "
+        "it becomes reasoning.encrypted labelled anthropic-claude-v1 without its rs_ item id, and "
+        "providers/responses_request.py sends back only reasoning it can tell is OpenAI's (its format or an "
+        "rs_ id), so the reasoning is dropped from the next request"
+    ),
+}
+
+
 def _signed_pairs() -> list[object]:
     out = []
     for fmt, api in itertools.product(FORMATS, APIS):
-        if api in SIGNING:
+        if (fmt, api) in SIGNED_GAPS:
+            gap = pytest.mark.xfail(strict=True, reason=SIGNED_GAPS[fmt, api])
+            out.append(pytest.param(f"{fmt}-{api}", id=f"{fmt}-{api}", marks=gap))
+        elif api in SIGNING:
             out.append(pytest.param(f"{fmt}-{api}", id=f"{fmt}-{api}"))
         else:
             skip = pytest.mark.skip(reason=f"{api} reasoning carries no signature")

@@ -9,10 +9,10 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
-from omnirouter.testing import FakeAnthropic, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI
-from omnirouter.testing.fakes.core import FakeServer, FakeThread
+from omnirouter.testing import FakeAnthropic, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeOpenAIResponses
+from omnirouter.testing.fakes.core import FakeServer, FakeThread, text_of
 
-APIS = ("openai", "azure", "anthropic", "gemini", "bedrock")
+APIS = ("openai", "azure", "anthropic", "gemini", "bedrock", "openai-responses")
 
 # USD per token. Every price a cost can use is set, and set apart, so that a token billed at the
 # wrong price shows in the total.
@@ -65,6 +65,12 @@ def _system_bedrock(body: dict[str, Any]) -> str:
     return " ".join(b["text"] for b in body.get("system") or () if "text" in b)
 
 
+def _system_responses(body: dict[str, Any]) -> str:
+    items = body["input"] if isinstance(body["input"], list) else []
+    system = [text_of(i.get("content")) for i in items if i.get("role") in ("system", "developer")]
+    return " ".join([body["instructions"]] if body.get("instructions") else system)
+
+
 def _schema_openai(body: dict[str, Any]) -> Any:
     return body["response_format"]["json_schema"]["schema"]
 
@@ -83,12 +89,21 @@ def _schema_bedrock(body: dict[str, Any]) -> Any:
     return json.loads(body["outputConfig"]["textFormat"]["structure"]["jsonSchema"]["schema"])
 
 
+def _schema_responses(body: dict[str, Any]) -> Any:
+    return body["text"]["format"]["schema"]
+
+
 def _turns_openai(body: dict[str, Any]) -> int:
     return len([m for m in body["messages"] if m["role"] not in ("system", "developer")])
 
 
 def _turns_contents(body: dict[str, Any]) -> int:
     return len(body.get("messages") or body.get("contents") or ())
+
+
+def _turns_responses(body: dict[str, Any]) -> int:
+    items = body["input"] if isinstance(body["input"], list) else [body["input"]]
+    return len([i for i in items if isinstance(i, str) or i.get("role") in ("user", "assistant")])
 
 
 @dataclass
@@ -155,6 +170,7 @@ class Upstream:
             "azure": "gpt-41-prod",
             "anthropic": "claude-sonnet-4-5",
             "gemini": "gemini-2.5-flash",
+            "openai-responses": "gpt-5",
             "bedrock": "anthropic.claude-sonnet-4-5-20250929-v1:0",
         }[self.api]
         providers = [
@@ -244,6 +260,17 @@ def all_upstreams() -> dict[str, Upstream]:
             reports_cache_writes=True,
             reports_reasoning_tokens=False,
             extra={"region": "us-east-1"},
+        ),
+        # Its encrypted reasoning is what it signs: it refuses encrypted_content it did not issue.
+        "openai-responses": Upstream(
+            "openai-responses",
+            FakeOpenAIResponses,
+            "sk-openai-responses-scenarios",
+            _system_responses,
+            _schema_responses,
+            _turns_responses,
+            signs_reasoning=True,
+            reports_cache_writes=False,
         ),
     }
 
