@@ -176,7 +176,8 @@ class Served:
         self._control("-i", "on")
         self.send(path, body, end, requests)
         self._control("-i", "off")
-        self._control("-d", label or path)  # synchronous: callgrind.out.N is written when it returns, counters zeroed
+        # Synchronous: callgrind.out.N is written when it returns, and the counters are zeroed.
+        self._control(f"--dump={label or path}")
         self.dumps += 1
         dump = self.work / f"callgrind.out.{self.dumps}"
         totals = [line for line in dump.read_text(errors="replace").splitlines() if line.startswith("totals:")]
