@@ -194,29 +194,41 @@ class Driver:
 
 
 @functools.cache
-def _event_schemas(operation: str) -> tuple[str | None, dict[str, str]]:
-    """The component schema of an operation's stream events, and its discriminator's mapping
-    (event type -> schema name) when it has one."""
-    doc = json.loads(SPEC_PATH.read_text())
-    schemas = doc["components"]["schemas"]
-    for item in doc["paths"].values():
+def _spec() -> dict[str, Any]:
+    return json.loads(SPEC_PATH.read_text())
+
+
+def _operation(operation: str) -> dict[str, Any]:
+    for item in _spec()["paths"].values():
         for op in item.values():
             if isinstance(op, dict) and op.get("operationId") == operation:
-                wrapper = op["responses"]["200"]["content"]["text/event-stream"]["schema"]["$ref"].split("/")[-1]
-                data = schemas[wrapper]["properties"]["data"]
-                if "$ref" not in data:
-                    return None, {}
-                name = data["$ref"].split("/")[-1]
-                mapping = (schemas[name].get("discriminator") or {}).get("mapping") or {}
-                return name, {kind: ref.split("/")[-1] for kind, ref in mapping.items()}
+                return op
     raise KeyError(operation)
+
+
+def documented_statuses(operation: str) -> set[str]:
+    """The statuses the document gives the operation a body schema for (none without it)."""
+    return set(_operation(operation)["responses"]) if spec_available() else set()
+
+
+@functools.cache
+def _event_schemas(operation: str) -> dict[str, str]:
+    """The discriminator mapping (event type -> schema name) of an operation's stream events, when
+    they are a union that has one."""
+    schemas = _spec()["components"]["schemas"]
+    stream = _operation(operation)["responses"]["200"]["content"]["text/event-stream"]["schema"]
+    data = schemas[stream["$ref"].split("/")[-1]]["properties"]["data"]
+    if "$ref" not in data:
+        return {}
+    mapping = (schemas[data["$ref"].split("/")[-1]].get("discriminator") or {}).get("mapping") or {}
+    return {kind: ref.split("/")[-1] for kind, ref in mapping.items()}
 
 
 def validate_event(operation: str, event: dict[str, Any]) -> None:
     """One stream event against the document. A union of event types is validated through its
     discriminator (the one schema its `type` names), as a client decodes it: checking each event
     against every member of a 50-type union is what made long streams slow to check."""
-    union, mapping = _event_schemas(operation)
+    mapping = _event_schemas(operation)
     data = event["data"]
     kind = data.get("type") if isinstance(data, dict) else None
     if "event" in event:
@@ -225,7 +237,6 @@ def validate_event(operation: str, event: dict[str, Any]) -> None:
         validate(data, mapping[kind])
     else:
         validate_response(operation, event, content_type="text/event-stream")
-    del union
 
 
 def _neutral_finish(word: str | None) -> str:

@@ -9,33 +9,59 @@ import openai
 import pytest
 
 from omnirouter.testing import Reply, Status, Stream
-from tests.scenarios.clients import Ask, check_chat_order, check_messages_order, check_responses_order, exact
+from tests.scenarios.clients import (
+    Ask,
+    check_chat_order,
+    check_messages_order,
+    check_responses_order,
+    documented_statuses,
+    exact,
+)
 from tests.scenarios.conftest import Pair
 from tests.spec_validation import spec_available, validate_response
 
 STREAM = [pytest.param(False, id="json"), pytest.param(True, id="stream")]
 
 
-@pytest.mark.parametrize("stream", STREAM)
-def test_upstream_400_before_the_first_token(pair: Pair, stream: bool) -> None:
-    pair.up.primary.script(Status(400))
+# upstream status -> (the gateway's status, the openai SDK's class, the anthropic SDK's class)
+STATUSES: dict[int | str, tuple[int, type[Exception], type[Exception]]] = {
+    400: (400, openai.BadRequestError, anthropic.BadRequestError),
+    # The operator's key refused upstream is not the caller's fault: a 502, as when every endpoint fails.
+    "refused": (502, openai.InternalServerError, anthropic.InternalServerError),
+    429: (429, openai.RateLimitError, anthropic.RateLimitError),
+    503: (503, openai.InternalServerError, anthropic.ServiceUnavailableError),
+}
+CASES = [pytest.param(400, False, id="400-json"), pytest.param(400, True, id="400-stream"),
+         pytest.param(429, False, id="429-json"), pytest.param(429, True, id="429-stream"),
+         pytest.param("refused", False, id="key-refused-json"), pytest.param(503, True, id="503-stream")]  # fmt: skip
+ENVELOPE_TYPES = {400: "invalid_request_error", 429: "rate_limit_error", 503: "overloaded_error"}
+
+
+@pytest.mark.parametrize(("upstream_status", "stream"), CASES)
+def test_upstream_error_before_the_first_token(pair: Pair, upstream_status: int | str, stream: bool) -> None:
+    """An endpoint's error before anything was sent is the client's error, in its format's envelope
+    with the status its SDK raises the right class for (nothing was billed)."""
+    model = pair.up.model_refused if upstream_status == "refused" else pair.up.model
+    if upstream_status != "refused":
+        pair.up.primary.script(Status(int(upstream_status)))
     conv = pair.driver.conversation()
     pair.driver.user(conv, "hello")
-    error_class = anthropic.BadRequestError if pair.fmt == "messages" else openai.BadRequestError
-    with pytest.raises(error_class) as info:
-        pair.driver.ask(pair.up.model, conv, stream=stream)
-    assert info.value.status_code == 400
+    status, openai_class, anthropic_class = STATUSES[upstream_status]
+    with pytest.raises(anthropic_class if pair.fmt == "messages" else openai_class) as info:
+        pair.driver.ask(model, conv, stream=stream)
+    assert info.value.status_code == status
     response = pair.driver.recorder.last.response
-    assert response.status_code == 400 and response.headers["content-type"].startswith("application/json")
+    assert response.status_code == status and response.headers["content-type"].startswith("application/json")
     body = exact(bytes(pair.driver.recorder.last.body))
-    if spec_available():
-        validate_response(pair.driver.operation, response.json(), status="400")
+    if spec_available() and str(status) in documented_statuses(pair.driver.operation):
+        validate_response(pair.driver.operation, response.json(), status=str(status))
     if pair.fmt == "messages":  # Anthropic's envelope
-        assert body["type"] == "error" and body["error"]["type"] == "invalid_request_error"
+        assert body["type"] == "error" and body["error"]["message"]
+        if upstream_status in ENVELOPE_TYPES:
+            assert body["error"]["type"] == ENVELOPE_TYPES[int(upstream_status)]
     else:  # OpenRouter's, on chat and Responses alike
-        assert body["error"]["code"] == 400
-    assert len(pair.up.primary.requests) == 1  # a request error is not retried elsewhere
-    assert pair.up.backup.requests == []
+        assert body["error"]["code"] == status and body["error"]["message"]
+    assert len(pair.up.primary.requests) == 1  # one endpoint: nothing else to try
     assert pair.key_usage() == 0
 
 

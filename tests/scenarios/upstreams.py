@@ -141,6 +141,10 @@ class Upstream:
         return f"scn/{self.api}-two"
 
     @property
+    def model_refused(self) -> str:
+        return f"scn/{self.api}-refused"
+
+    @property
     def order(self) -> list[str]:
         """provider.order that makes the primary answer first and the backup second."""
         return [f"{self.api}-a", f"{self.api}-b"]
@@ -184,6 +188,9 @@ class Upstream:
             }
             for x, fake in zip("ab", self.fakes, strict=True)
         ]
+        # The primary again, with a key it refuses (in its own way: Gemini's 400 API_KEY_INVALID,
+        # Bedrock's 403, the others' 401).
+        providers.append({**providers[0], "slug": f"{self.api}-x", "name": "Refused", "api_key": "wrong-key"})
 
         def endpoint(x: str) -> dict[str, Any]:
             return {
@@ -202,7 +209,7 @@ class Upstream:
                 "endpoints": [endpoint(x) for x in xs],
             }
 
-        return providers, [model(self.model, "a"), model(self.model_two, "ab")]
+        return providers, [model(self.model, "a"), model(self.model_two, "ab"), model(self.model_refused, "x")]
 
 
 def all_upstreams() -> dict[str, Upstream]:
