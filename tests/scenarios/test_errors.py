@@ -77,10 +77,19 @@ def test_upstream_429_falls_back_to_the_second_endpoint(pair: Pair, stream: bool
     pair.settle(answer, provider=pair.up.backup_name())
 
 
-def test_error_after_the_first_token(pair: Pair) -> None:
+FAULTS = {
+    "upstream-error-event": Stream("alpha beta gamma delta", error_after=2),  # the upstream's own in-band error
+    "connection-reset": Stream("alpha beta gamma delta", reset_after=2),
+    "malformed-event": Stream("alpha beta gamma delta", broken_chunk_at=2),
+    "ends-unfinished": Stream("alpha beta gamma delta", stop_after=2),  # no finish, no usage
+}
+
+
+@pytest.mark.parametrize("fault", list(FAULTS))
+def test_error_after_the_first_token(pair: Pair, fault: str) -> None:
     """The stream has begun (200 sent): the failure arrives in-band, the format's way: a chat error
     chunk (then usage and [DONE]), an Anthropic `error` event, a Responses `response.failed`."""
-    pair.up.primary.script(Stream("alpha beta gamma delta", error_after=2))
+    pair.up.primary.script(FAULTS[fault])
     conv = pair.driver.conversation()
     pair.driver.user(conv, "hello")
     driver = pair.driver
