@@ -9,7 +9,7 @@ import pytest
 
 from omnirouter.testing import Reply, Stream
 from omnirouter.testing.fakes.core import synthetic
-from tests.scenarios.clients import PNG
+from tests.scenarios.clients import PNG, Ask
 from tests.scenarios.conftest import Pair
 
 STREAM = [pytest.param(False, id="json"), pytest.param(True, id="stream")]
@@ -81,4 +81,22 @@ def test_long_stream(pair: Pair) -> None:
     answer = pair.driver.ask(pair.up.model, conv, stream=True)
     assert answer.text == synthetic(300)  # every piece, in order
     assert answer.events is not None and len(answer.events) >= 300
+    pair.settle(answer)
+
+
+@pytest.mark.parametrize("stream", STREAM)
+def test_truncated_at_max_tokens(pair: Pair, stream: bool) -> None:
+    """The upstream stops at the client's limit, in its own words: chat's `length`, Messages'
+    `max_tokens`, Responses' incomplete status (max_output_tokens)."""
+    pair.up.primary.script(Reply(synthetic(40)))
+    conv = pair.driver.conversation()
+    pair.driver.user(conv, "talk at length")
+    answer = pair.driver.ask(pair.up.model, conv, Ask(max_tokens=16), stream=stream)
+    assert answer.text == synthetic(16)  # the fakes cut at the limit
+    assert answer.finish == "length"
+    if pair.fmt == "responses":
+        final = answer.events[-1]["response"] if answer.events else None
+        if final is not None:
+            assert answer.events[-1]["type"] == "response.incomplete"
+            assert final["incomplete_details"] == {"reason": "max_output_tokens"}
     pair.settle(answer)
