@@ -666,11 +666,11 @@ def check_messages_order(events: list[dict[str, Any]], *, failed: bool = False) 
     if failed:
         if kinds[-1] != "error" or "error" in kinds[:-1]:
             raise StreamOrderError(f"a failed stream ends with {kinds[-1]}")
-        body, tail = real[1:-1], []
+        body = real[1:-1]
     else:
         if kinds[-2:] != ["message_delta", "message_stop"]:
             raise StreamOrderError(f"the stream ends with {kinds[-2:]}")
-        body, tail = real[1:-2], real[-2:]
+        body = real[1:-2]
     open_index, next_index = None, 0
     for e in body:
         if e["type"] == "content_block_start":
@@ -688,7 +688,6 @@ def check_messages_order(events: list[dict[str, Any]], *, failed: bool = False) 
             raise StreamOrderError(f"{e['type']} among the content blocks")
     if not failed and open_index is not None:
         raise StreamOrderError(f"block {open_index} never stops")
-    del tail
 
 
 _TERMINAL = ("response.completed", "response.failed", "response.incomplete")
