@@ -70,6 +70,7 @@ class Pair:
     up: Upstream
     gw: Gateway
     http: dict[str, Any]
+    upstreams: dict[str, Upstream]
     spent: Decimal = Decimal(0)
     answers: list[Answer] = field(default_factory=list)
 
@@ -139,4 +140,4 @@ def pair(
     recorder.exchanges.clear()
     key = scenario_gateway.create_key(name=request.node.name[:100])["key"]
     driver = DRIVERS[fmt](scenario_gateway.api, key, http, recorder)
-    return Pair(fmt, api, driver, upstreams[api], scenario_gateway, http)
+    return Pair(fmt, api, driver, upstreams[api], scenario_gateway, http, upstreams)

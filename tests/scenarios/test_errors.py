@@ -77,6 +77,22 @@ def test_upstream_429_falls_back_to_the_second_endpoint(pair: Pair, stream: bool
     pair.settle(answer, provider=pair.up.backup_name())
 
 
+@pytest.mark.parametrize("stream", STREAM)
+def test_upstream_429_falls_back_to_another_api(pair: Pair, stream: bool) -> None:
+    """The backup speaks another API: the request is translated for it, even where the first
+    attempt passed the client's body through."""
+    other = pair.upstreams[pair.up.other_api]
+    pair.up.primary.script(Status(429))
+    other.backup.script(Reply("from the other API", prompt_tokens=10, completion_tokens=3))
+    conv = pair.driver.conversation("Be brief.")
+    pair.driver.user(conv, "hello")
+    order = [f"{pair.api}-a", f"{other.api}-b"]
+    answer = pair.driver.ask(pair.up.model_across, conv, Ask(provider_order=order), stream=stream)
+    assert answer.text == "from the other API"
+    assert other.system_of(other.backup.requests[-1].json) == "Be brief."
+    pair.settle(answer, provider=other.backup_name())
+
+
 FAULTS = {
     "upstream-error-event": Stream("alpha beta gamma delta", error_after=2),  # the upstream's own in-band error
     "connection-reset": Stream("alpha beta gamma delta", reset_after=2),

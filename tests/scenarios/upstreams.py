@@ -12,6 +12,14 @@ from typing import Any
 from omnirouter.testing import FakeAnthropic, FakeAzure, FakeBedrock, FakeGemini, FakeOpenAI, FakeOpenAIResponses
 from omnirouter.testing.fakes.core import FakeServer, FakeThread, text_of
 
+UPSTREAM_MODELS = {
+    "openai": "gpt-4.1",
+    "azure": "gpt-41-prod",
+    "anthropic": "claude-sonnet-4-5",
+    "gemini": "gemini-2.5-flash",
+    "openai-responses": "gpt-5",
+    "bedrock": "anthropic.claude-sonnet-4-5-20250929-v1:0",
+}
 APIS = ("openai", "azure", "anthropic", "gemini", "bedrock", "openai-responses")
 
 # USD per token. Every price a cost can use is set, and set apart, so that a token billed at the
@@ -169,14 +177,6 @@ class Upstream:
     def config(self) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
         """Its providers and models for the gateway's configuration."""
         assert self.fakes is not None
-        upstream_model = {
-            "openai": "gpt-4.1",
-            "azure": "gpt-41-prod",
-            "anthropic": "claude-sonnet-4-5",
-            "gemini": "gemini-2.5-flash",
-            "openai-responses": "gpt-5",
-            "bedrock": "anthropic.claude-sonnet-4-5-20250929-v1:0",
-        }[self.api]
         providers = [
             {
                 "slug": f"{self.api}-{x}",
@@ -192,24 +192,30 @@ class Upstream:
         # Bedrock's 403, the others' 401).
         providers.append({**providers[0], "slug": f"{self.api}-x", "name": "Refused", "api_key": "wrong-key"})
 
-        def endpoint(x: str) -> dict[str, Any]:
-            return {
-                "provider": f"{self.api}-{x}",
-                "upstream_model": upstream_model,
-                "pricing": PRICES,
-                "max_completion_tokens": 16000,
-            }
+        models = [model(self.model, [endpoint(self.api, "a")]),
+                  model(self.model_two, [endpoint(self.api, "a"), endpoint(self.api, "b")]),
+                  model(self.model_refused, [endpoint(self.api, "x")]),
+                  model(self.model_across, [endpoint(self.api, "a"), endpoint(self.other_api, "b")])]  # fmt: skip
+        return providers, models
 
-        def model(id_: str, xs: str) -> dict[str, Any]:
-            return {
-                "id": id_,
-                "name": id_,
-                "context_length": 200000,
-                "supported_parameters": PARAMETERS,
-                "endpoints": [endpoint(x) for x in xs],
-            }
+    @property
+    def other_api(self) -> str:
+        """The API of the model_across backup: another one."""
+        return "anthropic" if self.api == "openai" else "openai"
 
-        return providers, [model(self.model, "a"), model(self.model_two, "ab"), model(self.model_refused, "x")]
+    @property
+    def model_across(self) -> str:
+        return f"scn/{self.api}-across"
+
+
+def endpoint(api: str, x: str) -> dict[str, Any]:
+    return {"provider": f"{api}-{x}", "upstream_model": UPSTREAM_MODELS[api], "pricing": PRICES,
+            "max_completion_tokens": 16000}  # fmt: skip
+
+
+def model(id_: str, endpoints: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"id": id_, "name": id_, "context_length": 200000, "supported_parameters": PARAMETERS,
+            "endpoints": endpoints}  # fmt: skip
 
 
 def all_upstreams() -> dict[str, Upstream]:
