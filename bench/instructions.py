@@ -1,7 +1,7 @@
 """Instructions per request in the gateway: this tree against an earlier commit, or per format pair.
 
 Seconds on a noisy 2-core machine move by 20% from run to run; instruction counts under
-`valgrind --tool=callgrind` repeat to within a few hundred. The gateway (`omnirouter serve`, one
+`valgrind --tool=callgrind` repeat to within half a percent. The gateway (`omnirouter serve`, one
 worker, SQLite, the echo upstream) runs under callgrind with instrumentation off; after a warm-up a
 window `callgrind_control -i on` ... `off` covers N sequential requests, is dumped, and its total is
 divided by N.
