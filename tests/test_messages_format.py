@@ -14,6 +14,7 @@ import pytest
 from omnirouter.errors import GatewayError
 from omnirouter.formats import openai_chat
 from omnirouter.formats.anthropic_messages import MESSAGES
+from omnirouter.formats.anthropic_request import parse_request
 from tests.spec_validation import require_spec, validate, validate_response, validate_sse
 
 FIXTURES = Path(__file__).parent / "fixtures" / "cli"
@@ -639,3 +640,10 @@ def test_error_envelope_keeps_the_status(status: int, error_type: str | None, an
     assert body["error"]["type"] == anthropic_type and body["error"]["message"] == "something"
     require_spec()
     validate(body, "AnthropicMessagesErrorResponse")
+
+
+def test_integral_floats_are_integers_nested_too() -> None:
+    """JSON has one number type: `1024.0` is the integer 1024, wherever the schema asks for one."""
+    body = parse_request({"model": "m", "max_tokens": 2000.0, "thinking": {"type": "enabled", "budget_tokens": 1024.0},
+                          "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
+    assert body["max_tokens"] == 2000 and body["reasoning"] == {"max_tokens": 1024}

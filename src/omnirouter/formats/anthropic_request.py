@@ -276,10 +276,14 @@ def parse_request(body: Any, *, count_only: bool = False) -> dict[str, Any]:
 def _integral_floats_to_int(body: dict[str, Any]) -> bool:
     """`max_tokens: 1024.0` is the integer 1024 in JSON; msgspec reads int fields strictly."""
     changed = False
-    for name in INTEGER_FIELDS:
-        value = body.get(name)
+    thinking = body.get("thinking")
+    places = [(body, name) for name in INTEGER_FIELDS]
+    if isinstance(thinking, dict):
+        places.append((thinking, "budget_tokens"))
+    for holder, name in places:
+        value = holder.get(name)
         if isinstance(value, float) and value.is_integer():
-            body[name] = int(value)
+            holder[name] = int(value)
             changed = True
     return changed
 
