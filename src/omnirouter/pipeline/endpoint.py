@@ -57,6 +57,9 @@ class InferenceEndpoint:
 
     def __init__(self, fmt: ClientFormat) -> None:
         self.fmt = fmt
+        # Whether an upstream may speak this format (chat's is the internal form, which goes to
+        # OpenAI-compatible upstreams as it is anyway), settled once rather than per request.
+        self.passes_through = fmt.native_api is not None and hasattr(fmt, "native_request")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         st: AppState = scope["app"].state.omni
@@ -65,7 +68,7 @@ class InferenceEndpoint:
         gen_id = generation_id()
         try:
             raw = await read_body(receive, headers, st.settings.max_body_bytes)
-            call = await _admit(st, fmt, headers, raw, gen_id)
+            call = await _admit(st, fmt, headers, raw, gen_id, self.passes_through)
             if call.req.stream:
                 await InferenceStream(call)(scope, receive, send)
                 return
@@ -105,7 +108,9 @@ def _web_search(body: dict[str, Any]) -> bool:
     )
 
 
-async def _admit(st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: bytes, gen_id: str) -> Call:
+async def _admit(
+    st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: bytes, gen_id: str, passes_through: bool
+) -> Call:
     """Everything before the upstream: who, what, where to, and whether it can be paid for."""
     key = await auth.inference_caller(st, h)
     try:
@@ -135,7 +140,10 @@ async def _admit(st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: byt
     plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)
     if needs.web_search and "web_search_options" not in body:
         body["web_search_options"] = {}  # the planner kept only endpoints with native search
-    forwarded = {name: h[name] for name in FORWARDED_HEADERS if name in h}
+    forwarded: dict[str, str] | None = None
+    for name in FORWARDED_HEADERS:  # rarely any: no dict built for a request without
+        if name in h:
+            forwarded = {**(forwarded or {}), name: h[name]}
     call = Call(
         st,
         fmt,
@@ -153,19 +161,15 @@ async def _admit(st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: byt
         title=h.get("x-openrouter-title") or h.get("x-title"),
         user_agent=h.get("user-agent"),
         ctx=UpstreamContext(headers=forwarded) if forwarded else None,
-        passthrough=_passthrough(fmt, body),
+        passthrough=_passthrough(fmt, body) if passes_through else None,
     )
     call.reserve()
     return call
 
 
-def _passthrough(fmt: ClientFormat, request: dict[str, Any]) -> Passthrough | None:
-    """How to send this request as it came, to an upstream that speaks its format (chat's is the
-    internal form, which goes to OpenAI-compatible upstreams as it is anyway)."""
-    native_request = getattr(fmt, "native_request", None)
-    if native_request is None or fmt.native_api is None:
-        return None
-    return Passthrough(fmt.native_api, functools.partial(native_request, request))
+def _passthrough(fmt: Any, request: dict[str, Any]) -> Passthrough:
+    """How to send this request as it came, to an upstream that speaks its format."""
+    return Passthrough(fmt.native_api, functools.partial(fmt.native_request, request))
 
 
 def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
