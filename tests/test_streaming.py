@@ -203,6 +203,11 @@ def test_a_client_that_reads_slowly_gets_every_event_in_order_and_holds_the_upst
     content = " ".join(f"w{i:05d}" + "x" * 4000 for i in range(2000))  # ~8 MB: more than socket buffers hold
     fake_a.fake.script(Stream(content=content, chunk_delay=0.001))  # still sending while the client catches up
     with _stalled_stream(gateway, api_key, "test/alpha") as sock:
+        # Not reading until the gateway's writes have paused (on a loaded machine 1.5 s may not be
+        # enough for the buffers to fill): the path under test is then sure to be taken.
+        filled = time.monotonic() + 30
+        while not pumped and time.monotonic() < filled:
+            time.sleep(0.01)
         raw = bytearray()
         sock.settimeout(30)
         deadline = time.monotonic() + 60  # keep-alive comments would keep a stalled stream open forever
