@@ -10,7 +10,9 @@ When a later issue adds an endpoint, it joins this module: add its operations to
 check to PYTHON, and a step to tests/sdk_ts/conformance.mjs. `test_every_served_operation_is_covered`
 fails until all three exist. An operation the SDKs have no method for (the legacy `GET /auth/key`,
 `POST /credits/coinbase`, `/openapi.json`) is fetched over HTTP and parsed with the SDK's model for
-its shape, so the SDK still judges it.
+its shape, so the SDK still judges it. Where they have neither method nor model (`/messages`,
+`/messages/count_tokens`, `/completions`), the Python check parses with the models of the SDK whose API
+it is (Anthropic's, OpenAI's) and the TypeScript step checks the shapes those SDKs declare.
 """
 
 from __future__ import annotations
@@ -24,7 +26,10 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import anthropic
 import httpx
+import openai
+import pydantic
 import pytest
 from openrouter import OpenRouter, errors, operations
 from openrouter.utils.unmarshal_json_response import unmarshal_json_response
@@ -66,6 +71,10 @@ ROUTES: dict[tuple[str, str], list[str]] = {
     ("GET", "/generation"): ["generations.getGeneration"],
     ("GET", "/generation/content"): ["generations.listGenerationContent"],
     ("GET", "/openapi.json"): ["GET /openapi.json"],
+    ("POST", "/responses"): ["responses.send", "responses.send(stream)"],
+    ("POST", "/messages"): ["POST /messages", "POST /messages(stream)"],
+    ("POST", "/messages/count_tokens"): ["POST /messages/count_tokens"],
+    ("POST", "/completions"): ["POST /completions", "POST /completions(stream)"],
 }
 OPERATIONS = [op for ops in ROUTES.values() for op in ops]
 
@@ -105,9 +114,20 @@ class Ctx:
         self.sdk.__exit__(None, None, None)
         self.admin.__exit__(None, None, None)
 
-    def http(self, method: str, path: str, key: str | None = None) -> httpx.Response:
+    def http(self, method: str, path: str, key: str | None = None, body: Any = None) -> httpx.Response:
         headers = {"Authorization": f"Bearer {key or self.key}"}
-        return httpx.request(method, self.gw.api + path, headers=headers, timeout=30)
+        return httpx.request(method, self.gw.api + path, headers=headers, json=body, timeout=30)
+
+    def events(self, path: str, body: dict[str, Any]) -> list[tuple[str | None, str]]:
+        """A stream's SSE events as (event name, data text), comments skipped."""
+        res = self.http("POST", path, body=body | {"stream": True})
+        assert res.status_code == 200 and res.headers["content-type"].startswith("text/event-stream"), res.text
+        found: list[tuple[str | None, str]] = []
+        for block in res.text.split("\n\n"):
+            fields = dict(line.split(": ", 1) for line in block.splitlines() if line and not line.startswith(":"))
+            if "data" in fields:
+                found.append((fields.get("event"), fields["data"]))
+        return found
 
     def generation(self) -> str:
         self.fake.script(Reply("for the record", prompt_tokens=7, completion_tokens=3))
@@ -266,6 +286,88 @@ def openapi_document(c: Ctx) -> None:
     assert served_operations() <= described
 
 
+def responses_send(c: Ctx) -> None:
+    c.fake.script(Reply("responded", prompt_tokens=7, completion_tokens=3))
+    res = c.sdk.responses.send(model=MODEL, input="hello conformance")
+    assert res.status == "completed" and res.model == MODEL and res.id.startswith("resp_")
+    (message,) = res.output
+    assert message.type == "message" and [part.text for part in message.content] == ["responded"]
+    assert res.usage is not None and (res.usage.input_tokens, res.usage.output_tokens) == (7, 3)
+    assert Decimal(str(res.usage.cost)) == alpha_cost(7, 3)
+
+
+def responses_send_stream(c: Ctx) -> None:
+    c.fake.script(Stream(content="one two three", prompt_tokens=5, completion_tokens=3))
+    events = list(c.sdk.responses.send(model=MODEL, input="hello conformance", stream=True))
+    assert [e.sequence_number for e in events] == list(range(len(events)))
+    text = "".join(e.delta for e in events if e.type == "response.output_text.delta")
+    assert text == "one two three"
+    assert events[-1].type == "response.completed"
+    usage = events[-1].response.usage
+    assert usage is not None and Decimal(str(usage.cost)) == alpha_cost(5, 3)
+
+
+# Neither OpenRouter SDK has a method or a model for the Anthropic Messages API or legacy completions
+# (their OpenAPI snapshots predate them), so the answers are parsed, strictly, by the models of the
+# SDKs those APIs come from: Anthropic's for /messages, OpenAI's for /completions.
+MESSAGE_REQUEST = {"model": MODEL, "max_tokens": 64, "messages": HELLO}
+
+
+def messages_create(c: Ctx) -> None:
+    c.fake.script(Reply("messaged", prompt_tokens=7, completion_tokens=3))
+    res = c.http("POST", "/messages", body=MESSAGE_REQUEST)
+    assert res.status_code == 200, res.text
+    message = anthropic.types.Message.model_validate(res.json())
+    assert [block.text for block in message.content if block.type == "text"] == ["messaged"]
+    assert message.model == MODEL and message.stop_reason == "end_turn"
+    assert (message.usage.input_tokens, message.usage.output_tokens) == (7, 3)
+    assert Decimal(str(res.json()["usage"]["cost"])) == alpha_cost(7, 3)
+
+
+def messages_create_stream(c: Ctx) -> None:
+    c.fake.script(Stream(content="one two three", prompt_tokens=5, completion_tokens=3))
+    parse = pydantic.TypeAdapter(anthropic.types.RawMessageStreamEvent).validate_json
+    found = c.events("/messages", MESSAGE_REQUEST)
+    events = [parse(data) for _, data in found]
+    assert [name for name, _ in found] == [e.type for e in events]
+    assert events[0].type == "message_start" and events[-1].type == "message_stop"
+    text = "".join(e.delta.text for e in events if e.type == "content_block_delta" and e.delta.type == "text_delta")
+    assert text == "one two three"
+    (final,) = [e for e in events if e.type == "message_delta"]
+    assert final.delta.stop_reason == "end_turn" and final.usage.output_tokens == 3
+    assert Decimal(str(json.loads(found[-2][1])["usage"]["cost"])) == alpha_cost(5, 3)
+
+
+def messages_count_tokens(c: Ctx) -> None:
+    res = c.http("POST", "/messages/count_tokens", body={"model": MODEL, "messages": HELLO})
+    assert res.status_code == 200, res.text
+    assert anthropic.types.MessageTokensCount.model_validate(res.json()).input_tokens > 0
+
+
+def completions_create(c: Ctx) -> None:
+    c.fake.script(Reply("completed", prompt_tokens=7, completion_tokens=3))
+    res = c.http("POST", "/completions", body={"model": MODEL, "prompt": "hello conformance"})
+    assert res.status_code == 200, res.text
+    completion = openai.types.Completion.model_validate(res.json())
+    assert [choice.text for choice in completion.choices] == ["completed"] and completion.model == MODEL
+    assert completion.usage is not None and (completion.usage.prompt_tokens, completion.usage.completion_tokens) == (
+        7,
+        3,
+    )
+    assert Decimal(str(res.json()["usage"]["cost"])) == alpha_cost(7, 3)
+
+
+def completions_create_stream(c: Ctx) -> None:
+    """Through the OpenAI SDK's method: its `Completion` model types `finish_reason` as never null, yet
+    OpenAI's own streams send null until the last chunk, so strict validation would reject OpenAI too."""
+    c.fake.script(Stream(content="one two three", prompt_tokens=5, completion_tokens=3))
+    with openai.OpenAI(base_url=c.gw.api, api_key=c.key, max_retries=0) as client:
+        chunks = list(client.completions.create(model=MODEL, prompt="hello conformance", stream=True))
+    assert "".join(ch.choices[0].text for ch in chunks if ch.choices) == "one two three"
+    assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 3
+    assert Decimal(str((chunks[-1].usage.model_extra or {})["cost"])) == alpha_cost(5, 3)
+
+
 PYTHON: dict[str, Callable[[Ctx], None]] = {
     "chat.send": chat_send,
     "chat.send(stream)": chat_send_stream,
@@ -288,6 +390,13 @@ PYTHON: dict[str, Callable[[Ctx], None]] = {
     "generations.getGeneration": generation_get,
     "generations.listGenerationContent": generation_content,
     "GET /openapi.json": openapi_document,
+    "responses.send": responses_send,
+    "responses.send(stream)": responses_send_stream,
+    "POST /messages": messages_create,
+    "POST /messages(stream)": messages_create_stream,
+    "POST /messages/count_tokens": messages_count_tokens,
+    "POST /completions": completions_create,
+    "POST /completions(stream)": completions_create_stream,
 }
 
 
@@ -307,6 +416,8 @@ def test_python_sdk_errors_are_its_typed_errors(ctx: Ctx) -> None:
     """Error answers too must parse: a body the SDK cannot read would surface as a validation error."""
     with pytest.raises(errors.BadRequestResponseError, match="not a valid model ID"):
         ctx.sdk.chat.send(model="test/typo", messages=HELLO)
+    with pytest.raises(errors.BadRequestResponseError, match="not a valid model ID"):
+        ctx.sdk.responses.send(model="test/typo", input="hello conformance")
     with pytest.raises(errors.NotFoundResponseError):
         ctx.sdk.generations.get_generation(id="gen-1-00000000000000000000")
     with pytest.raises(errors.NotFoundResponseError):

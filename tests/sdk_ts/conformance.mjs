@@ -23,8 +23,36 @@ function check(condition, what, seen) {
 }
 
 // The SDKs have no method for these; fetch them and let the SDK's schema for their shape judge.
-async function raw(method, path, key) {
-  return fetch(serverURL + path, { method, headers: { Authorization: `Bearer ${key}` } });
+async function raw(method, path, key, body) {
+  const headers = { Authorization: `Bearer ${key}` };
+  if (body === undefined) return fetch(serverURL + path, { method, headers });
+  headers["Content-Type"] = "application/json";
+  return fetch(serverURL + path, { method, headers, body: JSON.stringify(body) });
+}
+// A stream's SSE events as {event, data}, comments skipped.
+async function sse(path, body) {
+  const res = await raw("POST", path, apiKey, { ...body, stream: true });
+  check(res.status === 200 && res.headers.get("content-type").startsWith("text/event-stream"), "a stream", res.status);
+  const found = [];
+  for (const block of (await res.text()).split("\n\n")) {
+    const fields = Object.fromEntries(block.split("\n").filter((l) => l && !l.startsWith(":"))
+      .map((l) => [l.slice(0, l.indexOf(": ")), l.slice(l.indexOf(": ") + 2)]));
+    if ("data" in fields) found.push(fields);
+  }
+  return found;
+}
+// Neither OpenRouter SDK has a method or a schema for the Anthropic Messages API or legacy completions
+// (their OpenAPI snapshots predate them), and the Anthropic and OpenAI TypeScript SDKs check types at
+// compile time only, so these steps check the shapes those SDKs declare.
+const messageRequest = { model, max_tokens: 64, messages };
+function checkMessage(m) {
+  check(m.type === "message" && m.role === "assistant" && typeof m.id === "string" && m.model === model,
+    "a message", m);
+  check(Array.isArray(m.content) && m.content.every((b) => typeof b.type === "string"), "content blocks", m.content);
+  check(["end_turn", "max_tokens", "stop_sequence", "tool_use", "pause_turn", "refusal"].includes(m.stop_reason),
+    "a stop reason", m.stop_reason);
+  check(Number.isInteger(m.usage.input_tokens) && Number.isInteger(m.usage.output_tokens) && m.usage.cost > 0,
+    "usage and cost", m.usage);
 }
 function parsed(result) {
   if (!result.ok) throw result.error;
@@ -146,11 +174,70 @@ const steps = {
     const doc = await res.json();
     check(res.status === 200 && doc.paths["/chat/completions"]?.post, "the server's document", res.status);
   },
+  "responses.send": async () => {
+    const res = await sdk.responses.send({ responsesRequest: { model, input: "hello conformance" } });
+    const message = res.output.find((item) => item.type === "message");
+    check(message?.content[0]?.text === "Echo: hello conformance", "the answer", res.output);
+    check(res.status === "completed" && res.model === model && res.usage.cost > 0, "status, model and cost", res);
+  },
+  "responses.send(stream)": async () => {
+    const stream = await sdk.responses.send({ responsesRequest: { model, input: "hello conformance", stream: true } });
+    let text = "";
+    let last;
+    for await (const event of stream) {
+      if (event.type === "response.output_text.delta") text += event.delta;
+      last = event;
+    }
+    check(text === "Echo: hello conformance", "streamed text", text);
+    check(last.type === "response.completed" && last.response.usage.cost > 0, "completed last, with cost", last);
+  },
+  "POST /messages": async () => {
+    const res = await raw("POST", "/messages", apiKey, messageRequest);
+    const message = await res.json();
+    check(res.status === 200, "200", message);
+    checkMessage(message);
+    check(message.content[0].type === "text" && message.content[0].text === "Echo: hello conformance",
+      "the text", message.content);
+  },
+  "POST /messages(stream)": async () => {
+    const events = (await sse("/messages", messageRequest)).map((e) => ({ name: e.event, ...JSON.parse(e.data) }));
+    check(events.every((e) => e.name === e.type), "each event named as its type", events.map((e) => e.name));
+    check(events[0].type === "message_start" && events.at(-1).type === "message_stop", "start and stop", events);
+    const text = events.filter((e) => e.type === "content_block_delta" && e.delta.type === "text_delta")
+      .map((e) => e.delta.text).join("");
+    check(text === "Echo: hello conformance", "streamed text", text);
+    const final = events.find((e) => e.type === "message_delta");
+    check(final.delta.stop_reason === "end_turn" && final.usage.cost > 0, "stop reason and cost", final);
+  },
+  "POST /messages/count_tokens": async () => {
+    const res = await raw("POST", "/messages/count_tokens", apiKey, { model, messages });
+    const body = await res.json();
+    check(res.status === 200 && Number.isInteger(body.input_tokens) && body.input_tokens > 0, "a count", body);
+  },
+  "POST /completions": async () => {
+    const res = await raw("POST", "/completions", apiKey, { model, prompt: "hello conformance" });
+    const body = await res.json();
+    check(res.status === 200 && body.object === "text_completion" && body.model === model, "a completion", body);
+    check(body.choices[0].text === "Echo: hello conformance" && body.choices[0].finish_reason === "stop",
+      "the text", body.choices);
+    check(body.usage.completion_tokens > 0 && body.usage.cost > 0, "usage and cost", body.usage);
+  },
+  "POST /completions(stream)": async () => {
+    const events = await sse("/completions", { model, prompt: "hello conformance" });
+    check(events.at(-1).data === "[DONE]", "[DONE] last", events.at(-1));
+    const chunks = events.slice(0, -1).map((e) => JSON.parse(e.data));
+    check(chunks.every((ch) => ch.object === "text_completion"), "text completion chunks", chunks);
+    const text = chunks.map((ch) => ch.choices[0]?.text ?? "").join("");
+    check(text === "Echo: hello conformance", "streamed text", text);
+    check(chunks.at(-1).usage?.cost > 0, "usage with cost last", chunks.at(-1));
+  },
   // Not an operation: error answers must parse as the SDK's typed errors, not fail its validation.
   "errors": async () => {
     const failure = (promise) => promise.then(() => null, (err) => err);
     const cases = [
       ["BadRequestResponseError", failure(sdk.chat.send({ chatRequest: { model: "test/typo", messages } }))],
+      ["BadRequestResponseError", failure(
+        sdk.responses.send({ responsesRequest: { model: "test/typo", input: "hello conformance" } }))],
       ["NotFoundResponseError", failure(sdk.generations.getGeneration({ id: "gen-1-00000000000000000000" }))],
       ["NotFoundResponseError", failure(sdk.models.get({ author, slug: "typo" }))],
       ["ForbiddenResponseError", failure(sdk.credits.getCredits())],
