@@ -4,7 +4,9 @@ The client's body goes upstream as it came, less the gateway's own fields; the u
 come back as it sent them (the same `data:` bytes), except three that carry the gateway's facts:
 message_start names the generation and the model that answered, and the upstream's message_delta
 (its final usage) and message_stop are held until the stream has settled, to go out with
-OpenRouter's cost added. An error after the first event is Anthropic's `error` event.
+OpenRouter's cost added. Those, and content_block_start, also get the fields OpenRouter's schema
+requires where the upstream left them out (never overwriting one it sent). An error after the first
+event is Anthropic's `error` event.
 """
 
 from __future__ import annotations
