@@ -59,7 +59,8 @@ def _document() -> dict[str, Any]:
     # ("Local vLLM"), and clients treat unknown enum values as open (behaviors §11).
     doc["components"]["schemas"]["ProviderName"].pop("enum", None)
     doc["components"]["schemas"]["ProviderResponse"]["properties"]["provider_name"].pop("enum", None)
-    doc["components"]["schemas"]["MessagesStartEvent"]["properties"]["message"]["properties"]["provider"].pop("enum", None)
+    start = doc["components"]["schemas"]["MessagesStartEvent"]["properties"]["message"]
+    start["properties"]["provider"].pop("enum", None)
     return doc
 
 
