@@ -15,6 +15,7 @@ import openai
 import pytest
 
 from omnirouter.catalog.loader import load_bundled
+from omnirouter.formats.anthropic_terms import encrypted_detail
 from omnirouter.testing import FakeGemini, FakeGeminiThread, Reply, Status, Stream
 from omnirouter.testing.fakes.gemini import blocked_prompt, error_body
 from tests.gateway import Gateway
@@ -540,9 +541,12 @@ def test_anthropic_messages_to_gemini_with_a_tool_round_trip(
     )
     assert second.content[0].text == "18C in Paris." and second.stop_reason == "end_turn"
     model_turn, results = sent(gem_a).json["contents"][1:]
-    # Gemini's signature went out as a redacted_thinking block and comes back on its call.
+    # Gemini's signature went out in a redacted_thinking block (wrapped with its provenance: the
+    # Messages client cannot tell it from Claude's) and comes back, unwrapped, on its call.
     redacted = next(b for b in first.content if b.type == "redacted_thinking")
-    assert [p.get("thoughtSignature") for p in model_turn["parts"] if "functionCall" in p] == [redacted.data]
+    signature = encrypted_detail(redacted.data, 0)
+    assert signature["format"] == "google-gemini-v1" and signature["data"] != redacted.data
+    assert [p.get("thoughtSignature") for p in model_turn["parts"] if "functionCall" in p] == [signature["data"]]
     assert results["parts"] == [{"functionResponse": {"name": "weather", "response": {"output": "18C"}}}]
 
 

@@ -647,3 +647,18 @@ def test_integral_floats_are_integers_nested_too() -> None:
     body = parse_request({"model": "m", "max_tokens": 2000.0, "thinking": {"type": "enabled", "budget_tokens": 1024.0},
                           "messages": [{"role": "user", "content": "hi"}]})  # fmt: skip
     assert body["max_tokens"] == 2000 and body["reasoning"] == {"max_tokens": 1024}
+
+
+def test_another_providers_encrypted_reasoning_comes_back_as_that_providers() -> None:
+    """Anthropic's own redacted thinking is relayed as it is; OpenAI's encrypted reasoning item (or a
+    Gemini signature) rides in a redacted_thinking block and, sent back, is that provider's again."""
+    from omnirouter.formats.anthropic_terms import encrypted_detail, redacted_data
+
+    claude = {"type": "reasoning.encrypted", "data": "EqQBCkYIBxgC", "format": "anthropic-claude-v1"}
+    assert redacted_data(claude) == "EqQBCkYIBxgC"
+    assert encrypted_detail("EqQBCkYIBxgC", 0) == {**claude, "index": 0}
+    openai = {"type": "reasoning.encrypted", "data": "gAAAAB-opaque", "id": "rs_42", "format": "openai-responses-v1"}
+    wrapped = redacted_data(openai)
+    assert wrapped != openai["data"]
+    assert encrypted_detail(wrapped, 3) == {**openai, "index": 3}
+    assert encrypted_detail(wrapped[:-4] + "@@@@", 0)["format"] == "anthropic-claude-v1"  # not ours: as it came

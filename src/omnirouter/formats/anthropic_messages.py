@@ -17,7 +17,7 @@ from omnirouter.errors import GatewayError
 from omnirouter.formats.anthropic_native import NativeMessagesEncoder, native_request, render_native
 from omnirouter.formats.anthropic_request import parse_request
 from omnirouter.formats.anthropic_stream import MessagesEncoder
-from omnirouter.formats.anthropic_terms import error_object, stop_reason, usage_block
+from omnirouter.formats.anthropic_terms import error_object, redacted_data, stop_reason, usage_block
 
 
 def tool_input(arguments: Any) -> Any:
@@ -43,7 +43,7 @@ def thinking_blocks(message: Mapping[str, Any]) -> list[dict[str, Any]]:
             continue
         kind = d.get("type")
         if kind == "reasoning.encrypted" and d.get("data"):
-            blocks.append({"type": "redacted_thinking", "data": d["data"]})
+            blocks.append({"type": "redacted_thinking", "data": redacted_data(d)})
         elif kind in ("reasoning.text", "reasoning.summary"):
             text = d.get("text") if kind == "reasoning.text" else d.get("summary")
             if blocks and blocks[-1]["type"] == "thinking" and not blocks[-1]["signature"]:

@@ -17,9 +17,8 @@ import msgspec
 from msgspec import Meta
 
 from omnirouter.errors import GatewayError
+from omnirouter.formats.anthropic_terms import ANTHROPIC_FORMAT, encrypted_detail
 from omnirouter.formats.openai_chat import ProviderPrefs
-
-ANTHROPIC_FORMAT = "anthropic-claude-v1"  # reasoning_details.format of blocks that came from a Messages client
 
 CacheControl = dict[str, Any] | None
 
@@ -490,8 +489,7 @@ def _assistant(m: MessagesAssistantMessage, tool_ids: set[str]) -> dict[str, Any
                 detail["signature"] = block.signature
             details.append(detail)
         elif isinstance(block, AnthropicRedactedThinkingBlockParam):
-            details.append({"type": "reasoning.encrypted", "data": block.data, "format": ANTHROPIC_FORMAT,
-                            "index": len(details)})  # fmt: skip
+            details.append(encrypted_detail(block.data, len(details)))
         # server tool blocks: only Anthropic's servers ran them; the turn is replayed without them
     message: dict[str, Any] = {
         "role": "assistant",

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnirouter.formats.anthropic_terms import error_object, stop_reason, usage_block
+from omnirouter.formats.anthropic_terms import error_object, redacted_data, stop_reason, usage_block
 from omnirouter.jsonio import encode
 
 
@@ -153,7 +153,7 @@ class MessagesEncoder:
                     continue
                 kind = d.get("type")
                 if kind == "reasoning.encrypted" and d.get("data"):
-                    out += self._open("redacted_thinking", {"type": "redacted_thinking", "data": d["data"]})
+                    out += self._open("redacted_thinking", {"type": "redacted_thinking", "data": redacted_data(d)})
                     out += self._close()
                 elif kind == "reasoning.text":
                     out += self._thinking(d.get("text"), d.get("signature"))

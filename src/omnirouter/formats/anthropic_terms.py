@@ -5,8 +5,18 @@ Shared by the Messages answer (anthropic_messages.py) and its stream (anthropic_
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Mapping
 from typing import Any
+
+import msgspec
+
+ANTHROPIC_FORMAT = "anthropic-claude-v1"  # reasoning_details.format of Claude's reasoning
+# Reasoning without a provider of its own ("unknown": the sandbox's, Bedrock's non-Claude models').
+UNLABELLED = frozenset({None, ANTHROPIC_FORMAT, "unknown"})
+# The data of a redacted_thinking block that carries another provider's encrypted reasoning.
+FOREIGN = "omnirouter-reasoning:"
 
 # Anthropic's stop reasons, as an Anthropic upstream reports them (native_finish_reason).
 STOP_REASONS = frozenset(
@@ -114,3 +124,30 @@ def usage_block(usage: Mapping[str, Any] | None) -> dict[str, Any]:
         if name in usage:
             out[name] = usage[name]
     return out
+
+
+def redacted_data(detail: Mapping[str, Any]) -> str:
+    """The data of the redacted_thinking block an encrypted reasoning detail becomes. Another
+    provider's (OpenAI's encrypted items, Gemini's thought signatures) has only that data to live
+    in: it goes there wrapped with its format and id, so that sent back it is that provider's again."""
+    data = str(detail.get("data") or "")
+    if detail.get("format") in UNLABELLED and not detail.get("id"):
+        return data
+    packed = msgspec.json.encode({"format": detail.get("format"), "id": detail.get("id"), "data": data})
+    return FOREIGN + base64.urlsafe_b64encode(packed).decode()
+
+
+def encrypted_detail(data: str, index: int) -> dict[str, Any]:
+    """The reasoning_details entry of a redacted_thinking block a client sent (redacted_data undone)."""
+    if data.startswith(FOREIGN):
+        try:
+            packed = msgspec.json.decode(base64.urlsafe_b64decode(data[len(FOREIGN) :]))
+        except (binascii.Error, ValueError, msgspec.DecodeError):
+            packed = None
+        if isinstance(packed, dict) and isinstance(packed.get("data"), str):
+            detail = {"type": "reasoning.encrypted", "data": packed["data"], "format": packed.get("format"),
+                      "index": index}  # fmt: skip
+            if packed.get("id"):
+                detail["id"] = packed["id"]
+            return detail
+    return {"type": "reasoning.encrypted", "data": data, "format": ANTHROPIC_FORMAT, "index": index}
