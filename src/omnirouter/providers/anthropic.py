@@ -19,7 +19,7 @@ from omnirouter.providers.anthropic_request import messages_request
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
 from omnirouter.providers.http1 import Origin, Pool, Response, request_head, split_url
 from omnirouter.providers.openai_compat import USER_AGENT
-from omnirouter.providers.sse_stream import SSEStream
+from omnirouter.providers.sse_stream import DecodedStream, PassedThrough
 
 API_VERSION = "2023-06-01"
 # The events a passed-through stream does not relay as they came (formats/anthropic_native.py).
@@ -138,7 +138,7 @@ class AnthropicAdapter:
             body, endpoint_max=endpoint.max_completion_tokens, betas=betas, stream=True
         )
         resp = await stream_opened(await self._send(target, request, timeouts, ctx, betas))
-        return _MessagesStream(resp, StreamDecoder(exclude_reasoning=thinking.exclude))
+        return DecodedStream(resp, StreamDecoder(exclude_reasoning=thinking.exclude))
 
     # Passthrough (pipeline/attempt.py): a Messages client's own body, sent as it came.
     async def complete_native(
@@ -200,57 +200,10 @@ class _Count(msgspec.Struct):
     input_tokens: int
 
 
-class _MessagesStream(SSEStream):
-    """Anthropic's events as chunks; message_stop ends the stream, an error event fails it."""
+class _NativeMessagesStream(PassedThrough):
+    """Anthropic's events passed through (formats/anthropic_native.py); `decoded` only for the
+    events that format rewrites."""
 
-    def __init__(self, resp: Response, decoder: StreamDecoder) -> None:
-        super().__init__(resp)
-        self.decoder = decoder
-
-    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
-        chunks: list[dict[str, Any]] = []
-        decoder = self.decoder
-        for data in events:
-            try:
-                decoder.feed(data, chunks)
-            except UpstreamError as exc:
-                self.finished, self.failure = True, exc
-                break
-            if decoder.done:
-                self.finished = True
-                break
-        return chunks
-
-
-class _NativeMessagesStream(_MessagesStream):
-    """A passed-through stream: the decoder's chunks, for the gateway's books, and after them each
-    event as it came, `{"native": (type, data, decoded)}`, for the client (formats/anthropic_native.py;
-    `decoded` only for the events it rewrites). Until the first chunk the events are held, so that an
-    error event before any content still falls back to another endpoint, as a translated stream does."""
-
-    def __init__(self, resp: Response, decoder: StreamDecoder) -> None:
-        super().__init__(resp, decoder)
-        self.held: list[dict[str, Any]] | None = []
-
-    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        decoder = self.decoder
-        for data in events:
-            try:
-                kind = decoder.feed(data, out)
-            except UpstreamError as exc:
-                self.finished, self.failure = True, exc
-                break
-            name = kind.encode() if kind.isidentifier() else b"unknown"  # it becomes an `event:` line
-            item = {"native": (name, data, msgspec.json.decode(data) if kind in REWRITTEN else None)}
-            if self.held is None:
-                out.append(item)
-            else:
-                self.held.append(item)
-                if out or decoder.done:
-                    out += self.held
-                    self.held = None
-            if decoder.done:
-                self.finished = True
-                break
-        return out
+    def relayed(self, fed: Any, data: bytes) -> tuple[bytes, bytes, Any]:
+        name = fed.encode() if fed.isidentifier() else b"unknown"  # it becomes an `event:` line
+        return name, data, msgspec.json.decode(data) if fed in REWRITTEN else None

@@ -14,12 +14,12 @@ from typing import Any
 
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.answers import body_of, stream_opened
-from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
+from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext
 from omnirouter.providers.http1 import Origin, Response
 from omnirouter.providers.openai_compat import OpenAICompatAdapter, build_target
 from omnirouter.providers.responses_answer import StreamDecoder, completion_of, decode_response
 from omnirouter.providers.responses_request import responses_request
-from omnirouter.providers.sse_stream import SSEStream
+from omnirouter.providers.sse_stream import DecodedStream, PassedThrough
 
 _EVENT_NAME = re.compile(r"[A-Za-z0-9._-]+\Z")  # what may follow `event:` on the relayed line
 
@@ -59,7 +59,7 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
     ) -> StreamResult:
         request, exclude = responses_request(body, stream=True)
         resp = await self._open(provider, endpoint, request, timeouts)
-        return _ResponsesStream(resp, StreamDecoder(exclude_reasoning=exclude))
+        return DecodedStream(resp, StreamDecoder(exclude_reasoning=exclude))
 
     # Passthrough (pipeline/attempt.py): a /responses client's own body, sent as it came.
     async def complete_native(
@@ -86,57 +86,9 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
         return _NativeResponsesStream(resp, StreamDecoder())
 
 
-class _ResponsesStream(SSEStream):
-    """Response events as chunks; response.completed (or incomplete) ends the stream, a failed
-    response or an error event fails it."""
+class _NativeResponsesStream(PassedThrough):
+    """Response events passed through (formats/responses_native.py), each with its decoded event."""
 
-    def __init__(self, resp: Response, decoder: StreamDecoder) -> None:
-        super().__init__(resp)
-        self.decoder = decoder
-
-    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
-        chunks: list[dict[str, Any]] = []
-        decoder = self.decoder
-        for data in events:
-            try:
-                decoder.feed(data, chunks)
-            except UpstreamError as exc:
-                self.finished, self.failure = True, exc
-                break
-            if decoder.done:
-                self.finished = True
-                break
-        return chunks
-
-
-class _NativeResponsesStream(_ResponsesStream):
-    """A passed-through stream: the decoder's chunks, for the gateway's books, and after them each
-    event as it came, `{"native": (type, data, decoded)}`, for the client
-    (formats/responses_native.py). Until the first chunk the events are held, so that a failure
-    before any content still falls back to another endpoint, as a translated stream does."""
-
-    def __init__(self, resp: Response, decoder: StreamDecoder) -> None:
-        super().__init__(resp, decoder)
-        self.held: list[dict[str, Any]] | None = []
-
-    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
-        out: list[dict[str, Any]] = []
-        decoder = self.decoder
-        for data in events:
-            try:
-                kind, decoded = decoder.feed(data, out)
-            except UpstreamError as exc:
-                self.finished, self.failure = True, exc
-                break
-            item = {"native": (kind.encode() if _EVENT_NAME.match(kind) else b"unknown", data, decoded)}
-            if self.held is None:
-                out.append(item)
-            else:
-                self.held.append(item)
-                if out or decoder.done:
-                    out += self.held
-                    self.held = None
-            if decoder.done:
-                self.finished = True
-                break
-        return out
+    def relayed(self, fed: Any, data: bytes) -> tuple[bytes, bytes, Any]:
+        kind, decoded = fed
+        return kind.encode() if _EVENT_NAME.match(kind) else b"unknown", data, decoded

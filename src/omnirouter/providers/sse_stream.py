@@ -115,3 +115,55 @@ class SSEStream(StreamResult):
     async def close(self) -> None:
         # An unfinished stream drops its connection so the upstream stops generating (and billing).
         self.resp.close()
+
+
+class DecodedStream(SSEStream):
+    """An SSE stream whose decoder turns each event into chunks (`feed(data, out)`, raising
+    UpstreamError for an error event) and says when the stream's last event came (`done`)."""
+
+    def __init__(self, resp: Response, decoder: Any) -> None:
+        super().__init__(resp)
+        self.decoder = decoder
+
+    def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
+        out: list[dict[str, Any]] = []
+        decoder = self.decoder
+        for data in events:
+            try:
+                fed = decoder.feed(data, out)
+            except UpstreamError as exc:
+                self.finished, self.failure = True, exc
+                break
+            self.fed(fed, data, out)
+            if decoder.done:
+                self.finished = True
+                break
+        return out
+
+    def fed(self, fed: Any, data: bytes, out: list[dict[str, Any]]) -> None:
+        """After each event, with what `feed` returned: nothing more here (see PassedThrough)."""
+
+
+class PassedThrough(DecodedStream):
+    """A passed-through stream (pipeline/attempt.py, Passthrough): the decoder's chunks, for the
+    gateway's books, and after them each event as it came, `{"native": relayed(...)}`, for the
+    client's format to relay. Until the first chunk the events are held, so that an error before
+    any content still falls back to another endpoint, as a translated stream does."""
+
+    def __init__(self, resp: Response, decoder: Any) -> None:
+        super().__init__(resp, decoder)
+        self.held: list[dict[str, Any]] | None = []
+
+    def relayed(self, fed: Any, data: bytes) -> tuple[bytes, bytes, Any]:
+        """(event name, its data as it came, the decoded event where the format needs it)."""
+        raise NotImplementedError
+
+    def fed(self, fed: Any, data: bytes, out: list[dict[str, Any]]) -> None:
+        item = {"native": self.relayed(fed, data)}
+        if self.held is None:
+            out.append(item)
+            return
+        self.held.append(item)
+        if out or self.decoder.done:
+            out += self.held
+            self.held = None
