@@ -146,3 +146,18 @@ def test_long_prompt_goes_to_the_endpoint_with_room(gw, key, fake_a, fake_b):
     answer = chat(gw, key, {"model": "if/ctx", "messages": words(1500)})
     assert answer.status == 200, answer.body
     assert answer.provider == "Fake B" and fake_a.fake.requests == []
+
+
+def test_one_planner_answers_each_request_by_its_own_prompt_and_preferences(routing):
+    """The planner remembers what it found per model and preferences; the prompt's length is still
+    checked per request, and other preferences find other endpoints."""
+    short, long = words(100), words(1200)
+    only_a = {"only": ["fake-a"]}
+    assert set(slugs(plan(routing, {"model": "if/ctx", "messages": short}))) == {"fake-a", "fake-b"}
+    assert slugs(plan(routing, {"model": "if/ctx", "messages": long})) == ["fake-b"]
+    assert set(slugs(plan(routing, {"model": "if/ctx", "messages": short}))) == {"fake-a", "fake-b"}
+    with pytest.raises(ApiError) as caught:
+        plan(routing, {"model": "if/ctx", "messages": long, "provider": only_a})
+    assert caught.value.body()["error"]["availability"]["excluded_by"] == ["allowed_providers", "context_length"]
+    assert slugs(plan(routing, {"model": "if/ctx", "messages": short, "provider": only_a})) == ["fake-a"]
+    assert slugs(plan(routing, {"model": "if/ctx", "messages": short, "max_tokens": 500})) == ["fake-b"]

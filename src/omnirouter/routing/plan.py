@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
 
+import msgspec
+
 from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.catalog.types import Endpoint, Model, Provider
 from omnirouter.errors import GatewayError
@@ -74,6 +76,24 @@ class Needs:
     response_format: bool = False
     web_search: bool = False  # the `web` plugin or `:online`: endpoints with native search only
     plugins: list[Any] | None = None
+
+
+@dataclass
+class Selection:
+    """What the planner found for the requested models before the prompt's length and the order."""
+
+    strategy: str
+    per_model: list[tuple[Model, list[Endpoint], str | None, bool]] = field(default_factory=list)  # +sort, search
+    excluded: list[str] = field(default_factory=list)
+    unknown: list[str] = field(default_factory=list)
+    free_ended: list[str] = field(default_factory=list)
+    plugins: list[dict] = field(default_factory=list)
+    total: int = 0
+    served_any: bool = False
+    online: bool = False
+
+
+MEMO_ENTRIES = 4096  # distinct selections remembered; past that the memo starts over
 
 
 def _matches(slugs: list[str], ep: Endpoint, provider_name: str | None = None) -> bool:
@@ -168,6 +188,9 @@ class Planner:
         self.default_model = default_model
         self.rng = rng or random.Random()
         self.routers = routers or {}  # "openrouter/auto" -> chooser of model ids
+        self._memo: dict[tuple, Selection] = {}
+        self._memo_catalog: Catalog | None = None
+        self._candidates: dict[tuple[str, str], Candidate] = {}
 
     # -- public
     def plan(self, req: ChatRequest, needs: Needs, *, sticky: tuple[str, str] | None = None,
@@ -175,45 +198,18 @@ class Planner:
         requested = self.requested(req)
         prefs = req.provider or ProviderPrefs()
         sort_by, partition = self._sort(prefs, req)
-        per_model: list[tuple[Model, list[Endpoint], str | None]] = []
-        excluded: list[str] = []
-        served_any = False
-        total = 0  # endpoints before the filters: openrouter_metadata.endpoints.total
-        free_ended: list[str] = []  # models asked for :free that only paid endpoints serve
-        unknown: list[str] = []  # ids no model matches: skipped while another listed model is routable
-        strategy = "fallback" if len(requested) > 1 else "direct"
-        plugins: list[dict] = []
-
-        for model_id, chosen_by in self._expand(requested, req, needs, session):
-            base, variants = split_variants(model_id)
-            found = self._resolve(base)
-            if found is None:
-                unknown.append(base)
-                continue
-            resolved, how = found
-            how = chosen_by or how
-            if how != "direct" and strategy == "direct":
-                strategy = how
-            if "online" in variants and not any(p.get("id") == "web" for p in plugins):
-                plugins.append({"id": "web"})
-                needs.web_search = True
-            pool = self._pool(resolved, variants)
-            served_any = served_any or bool(pool)
-            total += len(pool)
-            if not pool and "free" in variants and self._pool(resolved, ()):
-                free_ended.append(resolved.id)
-            kept = self._filter(resolved, pool, prefs, needs, excluded)
-            kept = self._prefer_capable(resolved, kept, needs)
-            variant_sort = next((SORT_OF_VARIANT[v] for v in variants if v in SORT_OF_VARIANT), None)
-            per_model.append((resolved, kept, sort_by or variant_sort))
-
+        sel = self._selection(requested, req, prefs, needs, session)
+        if sel.online:
+            needs.web_search = True
+        excluded = list(sel.excluded)
+        per_model = [
+            (model, self._prefer_capable(model, self._fits(model, eps, needs, excluded), needs, web), sort_by or by)
+            for model, eps, by, web in sel.per_model
+        ]
+        unknown, free_ended, served_any = sel.unknown, sel.free_ended, sel.served_any
         ordered = self._order(per_model, prefs, partition, sticky)
         ordered = self._preferred_first(ordered, prefs)
-        candidates = [
-            Candidate(m, ep, p, self.catalog.endpoint_supported_parameters(m, ep))
-            for m, ep in ordered
-            if (p := self.catalog.provider(ep.provider)) is not None
-        ]
+        candidates = [c for m, ep in ordered if (c := self._candidate(m, ep)) is not None]
         if not candidates:
             if unknown:
                 raise availability_error("model_not_found", _unknown_message(unknown), requested)
@@ -233,7 +229,15 @@ class Planner:
                 requested,
                 excluded_by=sorted(set(excluded)),
             )
-        return Plan(candidates, requested, strategy, total_endpoints=total, plugins=plugins)
+        return Plan(candidates, requested, sel.strategy, total_endpoints=sel.total, plugins=list(sel.plugins))
+
+    def _candidate(self, model: Model, ep: Endpoint) -> Candidate | None:
+        """One per endpoint of the catalog (they are immutable), None when its provider is unknown."""
+        key = (model.id, ep.slug)
+        if (found := self._candidates.get(key)) is None and (p := self.catalog.provider(ep.provider)) is not None:
+            supported = self.catalog.endpoint_supported_parameters(model, ep)
+            found = self._candidates[key] = Candidate(model, ep, p, supported)
+        return found
 
     def requested(self, req: ChatRequest) -> list[str]:
         ids = [req.model] if req.model else []
@@ -247,6 +251,64 @@ class Planner:
         return ids
 
     # -- steps
+    def _selection(
+        self, requested: list[str], req: ChatRequest, prefs: ProviderPrefs, needs: Needs, session: str | None
+    ) -> Selection:
+        """Each requested model's endpoints that pass every filter but the prompt's length: the same
+        for every request that asks the same of the same catalog, so remembered (router models,
+        which choose per request, excepted)."""
+        if self._memo_catalog is not self.catalog:
+            self._memo.clear()
+            self._candidates.clear()
+            self._memo_catalog = self.catalog
+        routed = self.routers and any(split_variants(m)[0] in self.routers for m in requested)
+        key = None
+        if not routed:
+            key = (
+                tuple(requested),
+                None if req.provider is None else msgspec.json.encode(req.provider),
+                frozenset(needs.params),
+                needs.completion_limit,
+                needs.tools,
+                needs.response_format,
+                needs.web_search,
+            )
+            if (hit := self._memo.get(key)) is not None:
+                return hit
+        sel = Selection(strategy="fallback" if len(requested) > 1 else "direct")
+        web = needs.web_search  # `:online` turns search on for its model and the ones after it
+        for model_id, chosen_by in self._expand(requested, req, needs, session):
+            base, variants = split_variants(model_id)
+            found = self._resolve(base)
+            if found is None:
+                sel.unknown.append(base)
+                continue
+            resolved, how = found
+            how = chosen_by or how
+            if how != "direct" and sel.strategy == "direct":
+                sel.strategy = how
+            if "online" in variants and not any(p.get("id") == "web" for p in sel.plugins):
+                sel.plugins.append({"id": "web"})
+                sel.online = web = True
+            pool = self._pool(resolved, variants)
+            sel.served_any = sel.served_any or bool(pool)
+            sel.total += len(pool)
+            if not pool and "free" in variants and self._pool(resolved, ()):
+                sel.free_ended.append(resolved.id)
+            kept = []
+            for ep in pool:
+                if (reason := self._exclusion(resolved, ep, prefs, needs)) is None:
+                    kept.append(ep)
+                else:
+                    sel.excluded.append(reason)
+            variant_sort = next((SORT_OF_VARIANT[v] for v in variants if v in SORT_OF_VARIANT), None)
+            sel.per_model.append((resolved, kept, variant_sort, web))
+        if key is not None:
+            if len(self._memo) >= MEMO_ENTRIES:
+                self._memo.clear()
+            self._memo[key] = sel
+        return sel
+
     def _expand(
         self, requested: list[str], req: ChatRequest, needs: Needs, session: str | None
     ) -> list[tuple[str, str | None]]:
@@ -278,16 +340,16 @@ class Planner:
             return [e for e in live if e.variant == "free" or (e.variant == "standard" and e.pricing.is_free)]
         return [e for e in live if e.variant == pool_variant or e.variant in tiers]
 
-    def _filter(
-        self, model: Model, pool: list[Endpoint], prefs: ProviderPrefs, needs: Needs, excluded: list[str]
-    ) -> list[Endpoint]:
+    def _fits(self, model: Model, eps: list[Endpoint], needs: Needs, excluded: list[str]) -> list[Endpoint]:
+        """The endpoints whose context holds this prompt and the completion asked for."""
+        need = needs.prompt_tokens + (needs.completion_limit or 0)
         kept = []
-        for ep in pool:
-            reason = self._exclusion(model, ep, prefs, needs)
-            if reason is None:
-                kept.append(ep)
+        for ep in eps:
+            context = self.catalog.endpoint_context_length(model, ep)
+            if context and need > context:
+                excluded.append("context_length")
             else:
-                excluded.append(reason)
+                kept.append(ep)
         return kept
 
     def _exclusion(self, model: Model, ep: Endpoint, prefs: ProviderPrefs, needs: Needs) -> str | None:
@@ -314,12 +376,9 @@ class Planner:
         limit = needs.completion_limit
         if limit and ep.max_completion_tokens and limit > ep.max_completion_tokens:
             return "context_length"
-        context = self.catalog.endpoint_context_length(model, ep)
-        if context and needs.prompt_tokens + (limit or 0) > context:
-            return "context_length"
-        return None
+        return None  # the prompt's length is checked per request (_fits): this answer is remembered
 
-    def _prefer_capable(self, model: Model, eps: list[Endpoint], needs: Needs) -> list[Endpoint]:
+    def _prefer_capable(self, model: Model, eps: list[Endpoint], needs: Needs, web: bool) -> list[Endpoint]:
         """tools and response_format are soft: when some endpoints support them, only those are used;
         when none do, the model is still used and the parameter is ignored (behaviors §3.1)."""
         soft = ((needs.tools, {"tools"}), (needs.response_format, {"response_format", "structured_outputs"}))
@@ -329,7 +388,7 @@ class Planner:
                     e for e in eps if params & set(self.catalog.endpoint_supported_parameters(model, e) or params)
                 ]
                 eps = capable or eps
-        if needs.web_search:  # not soft: answering without searching would pass off stale text as current
+        if web:  # not soft: answering without searching would pass off stale text as current
             eps = [e for e in eps if "web_search_options" in self.catalog.endpoint_supported_parameters(model, e)]
         return eps
 
