@@ -6,22 +6,26 @@ OpenAI-compatible upstream), and reports the gateway's CPU time (user + kernel, 
 tree) per request and requests/s. Rounds alternate, so a slow spell of the host shows in every
 format's spread rather than in one format's figure.
 
-    .venv/bin/python -m bench.cpu [--rounds 3] [--seconds 8] [--formats chat,messages,responses]
+    .venv/bin/python -m bench.cpu [--rounds 3] [--seconds 8] [--formats chat,messages,responses] [--latency]
+
+With `--latency`, figure 1 (added latency of chat, one request in flight, paired with the upstream
+directly) runs first, at a smaller plan than the full run's.
     OMNIROUTER_SERVER=granian .venv/bin/python -m bench.cpu   # any OMNIROUTER_ setting passes through
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import os
 import statistics
 import sys
 import tempfile
 from pathlib import Path
 
-from bench import load, procs
+from bench import latency, load, procs
 from bench.load import LoadSpec
-from bench.targets import MODEL, start_omnirouter, start_upstream
+from bench.targets import MODEL, direct, start_omnirouter, start_upstream
 
 BODIES = {
     "chat": ("/api/v1/chat/completions", {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}),
@@ -40,6 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--connections", type=int, default=32)
     parser.add_argument("--formats", default="chat,messages,responses")
     parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--latency", action="store_true", help="figure 1 for chat first (about a minute)")
     args = parser.parse_args(argv)
     if not load.wrk_path():
         print("bench.cpu needs wrk (apt-get install -y wrk)", file=sys.stderr)
@@ -53,6 +58,12 @@ def main(argv: list[str] | None = None) -> int:
     try:
         echo = start_upstream("echo", "0", work)
         gateway = start_omnirouter("omnirouter", cores, args.workers, echo, echo, work)
+        if args.latency:
+            lat = asyncio.run(latency.measure(gateway, direct(echo, echo), warmup=100, rounds=5, per_round=100))
+            for kind in ("nonstream", "ttfb"):
+                a = lat["added_ms"][kind]
+                print(f"added latency {kind:9s} p50 {a['p50']:.3f} ms  p99 {a['p99']:.3f} ms", flush=True)
+            print(f"added per streamed chunk {lat['per_chunk_added_us']} us", flush=True)
         for name in formats:  # warm-up: every path's first requests import and compile what they use
             path, body = BODIES[name]
             spec = LoadSpec(gateway.port, path, gateway.headers, body, args.connections, 2)
@@ -61,7 +72,8 @@ def main(argv: list[str] | None = None) -> int:
             for name in formats:
                 path, body = BODIES[name]
                 spec = LoadSpec(gateway.port, path, gateway.headers, body, args.connections, args.seconds)
-                res = load.run(spec, tool="wrk", cores="0", watch=[gateway.proc, echo.proc], work=work, tag=f"{name}-{r}")
+                watch = [gateway.proc, echo.proc]
+                res = load.run(spec, tool="wrk", cores="0", watch=watch, work=work, tag=f"{name}-{r}")
                 if res.errors:
                     raise RuntimeError(f"{name}: {res.errors} errors")
                 us = 1e6 * res.cpu_s[gateway.proc.name] / max(1, res.requests)
@@ -73,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     print("\nmedian over rounds: gateway CPU us per request, requests/s")
     for name, rows in figures.items():
         if rows:
-            print(f"  {name:10s} {statistics.median(u for u, _ in rows):7.1f} us  {statistics.median(r for _, r in rows):8.0f}/s")
+            us, rps = statistics.median(u for u, _ in rows), statistics.median(r for _, r in rows)
+            print(f"  {name:10s} {us:7.1f} us  {rps:8.0f}/s")
     return 0
 
 
