@@ -10,7 +10,6 @@ format's spread rather than in one format's figure.
 
 With `--latency`, figure 1 (added latency of chat, one request in flight, paired with the upstream
 directly) runs first, at a smaller plan than the full run's.
-    OMNIROUTER_SERVER=granian .venv/bin/python -m bench.cpu   # any OMNIROUTER_ setting passes through
 """
 
 from __future__ import annotations
