@@ -23,6 +23,7 @@ from omnirouter.store.outage import Outage
 T = TypeVar("T")
 
 WRITER_NICE = 5
+READ_ONLY = "omnirouter_read_only"  # a connection's execution option: its transactions only read (SQLite)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -92,7 +93,12 @@ class Database:
 
     def _run(self, fn: Callable[..., T], args: tuple[Any, ...], write: bool) -> T:
         assert self.sync_engine is not None
-        with self.sync_engine.begin() if write else self.sync_engine.connect() as conn:
+        if write:
+            with self.sync_engine.begin() as conn:
+                return fn(conn, *args)
+        # A read (the sync of shared state) takes no write lock: another worker's flush goes on meanwhile.
+        with self.sync_engine.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             return fn(conn, *args)
 
     async def close(self) -> None:
@@ -115,7 +121,10 @@ def _lower_priority() -> None:
 
 def _sqlite_pragmas(sync_engine: Engine) -> None:
     """WAL so readers never block the writer; BEGIN IMMEDIATE so two worker processes that both
-    read-then-write a counter serialise instead of failing with 'database is locked'."""
+    read-then-write a counter serialise instead of failing with 'database is locked'. A connection
+    marked READ_ONLY begins a deferred transaction instead: a snapshot, which waits for no writer. With
+    two workers each one's sync queued behind the other's flush: beside a flush holding the lock half
+    the time, a sync took 58 ms at the 99th percentile, 3.6 ms as a snapshot (bench/sqlite_sync.py)."""
 
     @event.listens_for(sync_engine, "connect")
     def _connect(dbapi_conn, _record):  # type: ignore[no-untyped-def]
@@ -128,4 +137,4 @@ def _sqlite_pragmas(sync_engine: Engine) -> None:
 
     @event.listens_for(sync_engine, "begin")
     def _begin(conn):  # type: ignore[no-untyped-def]
-        conn.exec_driver_sql("BEGIN IMMEDIATE")
+        conn.exec_driver_sql("BEGIN" if conn.get_execution_options().get(READ_ONLY) else "BEGIN IMMEDIATE")
