@@ -80,9 +80,19 @@ def direct(echo: Upstream, paced: Upstream) -> Target:
     )
 
 
-def start_omnirouter(name: str, cores: str, workers: int, echo: Upstream, paced: Upstream, work: Path) -> Target:
+def start_omnirouter(
+    name: str,
+    cores: str,
+    workers: int,
+    echo: Upstream,
+    paced: Upstream,
+    work: Path,
+    database_url: str | None = None,
+    extra_args: list[str] | None = None,
+) -> Target:
     """`omnirouter serve` as in production: auth with a real key, cost accounting and generation
-    recording on (the defaults), SQLite in a fresh data dir."""
+    recording on (the defaults), SQLite in a fresh data dir, or the database at `database_url` (which
+    the caller provides empty: clean_env drops the caller's OMNIROUTER_DATABASE_URL)."""
     data = work / f"{name}-data"
     data.mkdir(parents=True, exist_ok=True)
     config = {
@@ -103,8 +113,10 @@ def start_omnirouter(name: str, cores: str, workers: int, echo: Upstream, paced:
     management = "sk-or-v1-" + secrets.token_hex(32)
     port = free_port()
     env = clean_env(OMNIROUTER_DATA_DIR=str(data), OMNIROUTER_MANAGEMENT_KEY=management, OMNIROUTER_LOG_LEVEL="warning")
+    if database_url:
+        env["OMNIROUTER_DATABASE_URL"] = database_url
     argv = [sys.executable, "-m", "omnirouter", "serve", "--config", str(config_file), "--host", HOST]
-    argv += ["--port", str(port), "--workers", str(workers)]
+    argv += ["--port", str(port), "--workers", str(workers), *(extra_args or [])]
     proc = spawn(name, argv, cores=cores, env=env, log_dir=work)
     wait_http(proc, port, "/api/v1/models", timeout=60)
     status, created = http_json(

@@ -50,9 +50,22 @@ def main() -> None:
 @click.option("--port", type=int, default=None, help="Port to listen on [8000].")
 @click.option("--workers", type=int, default=None, help="Worker processes [1].")
 @click.option("--sandbox", is_flag=True, default=False, help="Add the offline `sandbox` provider.")
+@click.option(
+    "--pin-workers",
+    is_flag=True,
+    default=False,
+    envvar="OMNIROUTER_PIN_WORKERS",
+    help="With several workers (Linux): each keeps to a CPU of its own. For a host whose CPUs are the server's.",
+)
 @click.option("--debug", is_flag=True, default=False, help="Show the full traceback when the server cannot start.")
 def serve(
-    config: str | None, host: str | None, port: int | None, workers: int | None, sandbox: bool, debug: bool
+    config: str | None,
+    host: str | None,
+    port: int | None,
+    workers: int | None,
+    sandbox: bool,
+    pin_workers: bool,
+    debug: bool,
 ) -> None:
     """Run the gateway."""
     import uvicorn
@@ -107,7 +120,7 @@ def serve(
     )
     if settings.workers > 1:
         try:
-            run_workers(uvicorn.Config("omnirouter.app:create_app", **options))
+            run_workers(uvicorn.Config("omnirouter.app:create_app", **options), pin=pin_workers)
         except OSError as exc:  # the address is taken or not ours to bind
             raise click.ClickException(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
     else:
