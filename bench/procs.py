@@ -11,6 +11,7 @@ import contextlib
 import http.client
 import json
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -129,6 +130,23 @@ def install_cleanup() -> None:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         if signal.getsignal(sig) is not signal.SIG_IGN:  # nohup: keep ignoring hang-ups
             signal.signal(sig, _raise_interrupt)
+
+
+NOFILE_WANTED = 1 << 18  # a gateway at 10,000 streams holds 20,000 sockets, its client 10,000
+
+
+def raise_nofile() -> None:
+    """Children inherit the limit on open files: lift the soft limit to the hard one, and as root the
+    hard one too (up to fs.nr_open) where it is below what the stream ladder needs."""
+    hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+    want = hard
+    if hard != resource.RLIM_INFINITY and hard < NOFILE_WANTED:
+        with contextlib.suppress(OSError, ValueError):
+            want = min(NOFILE_WANTED, int(Path("/proc/sys/fs/nr_open").read_text()))
+    for limit in (want, hard):
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+            return
 
 
 # -- /proc --------------------------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from typing import Any
 
 from bench import plot
 
-FIGURES = ("latency", "throughput", "memory", "streams", "workers")
+FIGURES = ("latency", "throughput", "memory", "streams", "open_streams", "workers")
 TARGETS = ("direct", "omnirouter", "litellm")
 
 Getter = Callable[[dict[str, Any]], Any]
@@ -93,6 +93,20 @@ ROWS: list[tuple[str, str, Getter, Getter | None]] = [
         lambda d: _carried(d)["duration_s"]["p99"],
         lambda d: _carried(d)["duration_s"]["p99"],
     ),
+    (
+        "streams: CPU per relayed chunk at the level carried (us)",
+        "streams",
+        lambda d: _carried(d)["plateau"]["cpu_us_per_chunk"],
+        lambda d: _carried(d)["plateau"]["cpu_us_per_chunk"],
+    ),
+    ("open streams carried, slow pace (figure 4b)", "open_streams", lambda d: d["max_passed"], None),
+    ("open streams: memory per open stream (KB)", "open_streams", lambda d: d["rss_per_stream_kb"], None),
+    (
+        "open streams: CPU per relayed chunk at the level carried (us)",
+        "open_streams",
+        lambda d: _carried(d)["plateau"]["cpu_us_per_chunk"],
+        None,
+    ),
     ("2 workers / 1 worker throughput", "workers", lambda d: d["ratio"], None),
 ]
 
@@ -104,6 +118,7 @@ NO_RATIO = {
     "RSS growth, second half (%)",
     "streams: chunk gap p99 at the level carried (ms)",
     "streams: stream length p99 at the level carried (s)",
+    "streams: CPU per relayed chunk at the level carried (us)",
 }
 
 
@@ -207,6 +222,18 @@ def checks(results: dict[str, Any]) -> list[dict[str, Any]]:
             "pass": None if carried is None else carried >= 5000,
         }
     )
+    held = om("open_streams", lambda d: d["max_passed"])
+    per_stream = om("open_streams", lambda d: d["rss_per_stream_kb"])
+    slow_floor = _get(results, "open_streams", "byte-relay", lambda d: d["max_passed"])
+    out.append(
+        {
+            "figure": "open streams on one worker, slow pace (issue 13), memory per open stream",
+            "target": ">= 10,000, <= 10 KB beyond socket buffers",
+            "value": f"{_fmt(held)}, {_fmt(per_stream)} KB"
+            + (f" (a bare byte relay here: {_fmt(slow_floor)})" if slow_floor is not None else ""),
+            "pass": both(None if held is None else held >= 10000, None if per_stream is None else per_stream <= 10),
+        }
+    )
     ratio = om("workers", lambda d: d["ratio"])
     out.append(
         {
@@ -280,6 +307,24 @@ def markdown(results: dict[str, Any], plot_note: str) -> str:
             f"- Streams floor: a bare byte relay (bench.relay: no HTTP parsing, no JSON, no accounting) on the "
             f"gateway's core carried {_fmt(relay['max_passed'])} streams; no gateway on this event loop and "
             f"kernel could carry many more here. Levels: {levels}."
+        )
+    slow = results["figures"].get("open_streams", {})
+    if slow:
+        any_run = next(iter(slow.values()))
+        levels = "; ".join(
+            f"{name}: "
+            + ", ".join(
+                f"{lv['streams']} {'pass' if lv['passed'] else 'fail'} ({lv['rss_per_stream_kb']} KB/stream, "
+                f"{lv['plateau']['cpu_us_per_chunk']} us/chunk)"
+                for lv in data["levels"]
+            )
+            for name, data in slow.items()
+        )
+        lines.append(
+            f"- Open streams (figure 4b): {any_run['chunks_per_stream']} chunks {any_run['chunk_delay_s']} s apart, "
+            f"opened at {_fmt(any_run['open_rate'])} a second; memory per open stream is the gateway's RSS on the "
+            f"plateau less its RSS before the ladder, over the streams (the kernel's socket buffers are not in RSS). "
+            f"Levels: {levels}."
         )
     if steal := results.get("steal_pct"):
         lines.append(

@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 import os
 import platform
-import resource
 import shutil
 import subprocess
 import sys
@@ -43,9 +42,18 @@ class Plan:
     # wrk runs whole seconds, too coarse for a few hundred requests: the quick run uses the fallback
     # generator here (exact counts), which also keeps that code path exercised where wrk is installed.
     mem_loadgen: str | None = None
-    stream_levels: list[int] = field(default_factory=lambda: [100, 500, 1000, 2000, 3000, 4000, 5000])
+    stream_levels: list[int] = field(
+        default_factory=lambda: [100, 500, 1000, 2000, 3000, 4000, 5000, 6000, 8000, 10000]
+    )
     stream_chunks: int = 100  # 10 s streams: long enough for a plateau with every stream open
     stream_delay: float = 0.1
+    # Figure 4b: many streams open at a slow pace (a chunk a second: 10,000 streams are 10,000 chunks
+    # a second, which one core relays, where 10,000 at figure 4's pace are 100,000), for how many a
+    # worker holds open and the memory each takes. 40 s streams: the ramp (at 500 a second) of 10,000
+    # is half of one, and the plateau the other half.
+    open_levels: list[int] = field(default_factory=lambda: [1000, 5000, 10000])
+    open_chunks: int = 41
+    open_delay: float = 1.0
     settle_s: float = 1.0
 
 
@@ -60,6 +68,9 @@ QUICK = Plan(
     stream_levels=[10, 40],
     stream_chunks=10,
     stream_delay=0.05,
+    open_levels=[20],
+    open_chunks=31,
+    open_delay=0.1,
     settle_s=0.2,
     mem_loadgen="python",
 )
@@ -153,6 +164,7 @@ class Run:
         want_wrk = args.loadgen in ("auto", "wrk")
         self.tool = "wrk" if want_wrk and load.wrk_path() else "python"
         self.work = Path(tempfile.mkdtemp(prefix="omnirouter-bench-"))
+        self.open_ref: list[str] = []  # figure 4b's reference stream, fetched when the upstreams are up
         self.results: dict[str, Any] = {
             "meta": {
                 **machine(),
@@ -272,21 +284,30 @@ class Run:
         stream_watch = [t.stream_proc or t.proc] if is_direct else [t.proc, paced.proc]
         self.bench_streams(t, gen_cores, stream_watch, ref)
 
-    def bench_streams(self, t: Target, gen_cores: str, watch: list[procs.Proc], ref: list[str]) -> None:
+    def bench_streams(
+        self, t: Target, gen_cores: str, watch: list[procs.Proc], ref: list[str], figure: str = "streams"
+    ) -> None:
+        """Figure 4 (`streams`: the upstream's own pace), or 4b (`open_streams`: the plan's slow pace)."""
         plan = self.plan
-        _log(f"{t.name}: concurrent streams {plan.stream_levels}")
+        slow = figure == "open_streams"
+        levels, capped = streams.fd_capped(plan.open_levels if slow else plan.stream_levels)
+        if capped and capped not in self.results["meta"]["notes"]:
+            self.note(capped)
+        pace = (plan.open_chunks, plan.open_delay) if slow else None
+        _log(f"{t.name}: {'open' if slow else 'concurrent'} streams {levels}")
         st = self.guard(
-            "streams",
+            figure,
             t.name,
             lambda: streams.measure(
                 t,
-                plan.stream_levels,
+                levels,
                 ref=ref,
-                delay=plan.stream_delay,
+                delay=plan.open_delay if slow else plan.stream_delay,
                 cores=gen_cores,
                 watch=watch,
                 work=self.work,
                 settle=plan.settle_s,
+                pace=pace,
             ),
         )
         if st:
@@ -294,16 +315,36 @@ class Run:
                 _log(
                     f"{t.name}: {lv['streams']} streams: ok {lv['ok']}, passed {lv['passed']}, "
                     f"plateau gap p50/p99 {lv['plateau_gap_ms']['p50']}/{lv['plateau_gap_ms']['p99']} ms, "
-                    f"stream p99 {lv['duration_s']['p99']} s, errors {lv['error_kinds']}, cpu% {lv['cpu_pct']}"
+                    f"stream p99 {lv['duration_s']['p99']} s, errors {lv['error_kinds']}, cpu% {lv['cpu_pct']}, "
+                    f"plateau {lv['plateau']['cpu_us_per_chunk']} us/chunk, {lv['rss_per_stream_kb']} KB/stream"
                 )
 
-    def bench_relay_floor(self, paced: Upstream, ref: list[str]) -> None:
-        """Figure 4's floor: the same ladder through a bare byte relay on the gateway's core."""
-        relay = targets.start_relay(self.place.gateway, paced, self.work)
+    def bench_open_streams(self, echo: Upstream, paced: Upstream) -> None:
+        """Figure 4b on a fresh worker: one that has run figure 4 keeps much of what its streams
+        took (the allocator holds on to it), which the ladder would reuse and not count."""
+        _log("omnirouter: starting a fresh worker for figure 4b")
         try:
-            self.bench_streams(relay, self.place.upstream, [relay.proc, paced.proc], ref)
+            gw = targets.start_omnirouter("omnirouter-open", self.place.gateway, 1, echo, paced, self.work)
+        except Exception as exc:
+            self.results["errors"]["start/omnirouter-open"] = f"{type(exc).__name__}: {exc}"[:2000]
+            _log(f"omnirouter (figure 4b): failed to start: {exc}")
+            return
+        gw.name = "omnirouter"  # the figure's column
+        try:
+            time.sleep(self.plan.settle_s)
+            self.bench_streams(gw, self.place.upstream, [gw.proc, paced.proc], self.open_ref, figure="open_streams")
         finally:
-            relay.proc.stop()
+            gw.proc.stop()
+
+    def bench_relay_floor(self, paced: Upstream, ref: list[str]) -> None:
+        """Figures 4 and 4b's floor: the same ladders through a bare byte relay on the gateway's core
+        (a fresh one for each, as for omnirouter)."""
+        for figure, stream_ref in (("streams", ref), ("open_streams", self.open_ref)):
+            relay = targets.start_relay(self.place.gateway, paced, self.work)
+            try:
+                self.bench_streams(relay, self.place.upstream, [relay.proc, paced.proc], stream_ref, figure=figure)
+            finally:
+                relay.proc.stop()
 
     def bench_workers(self, echo: Upstream, paced: Upstream) -> dict[str, Any]:
         """Figure 5. One worker has core 1 to itself (as in figure 2); two workers may use both cores,
@@ -363,6 +404,7 @@ class Run:
         )
         upstream = targets.direct(echo, paced)
         ref = streams.fetch_reference(upstream)
+        self.open_ref = streams.fetch_reference(upstream, (plan.open_chunks, plan.open_delay))
         self.results["targets"]["direct"] = {"status": "ok"}
         self.bench_target(upstream, upstream, echo, paced, ref)
 
@@ -386,6 +428,8 @@ class Run:
                 self.bench_target(gw, upstream, echo, paced, ref)
             finally:
                 gw.proc.stop()
+            if name == "omnirouter":
+                self.bench_open_streams(echo, paced)
         _log("byte relay: starting")
         try:
             self.bench_relay_floor(paced, ref)
@@ -411,13 +455,6 @@ class Run:
         _log(f"wrote {', '.join(map(str, written))}")
 
 
-def raise_nofile() -> None:
-    """Children inherit the limit: a gateway holding 5,000 streams needs two sockets for each."""
-    _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    with contextlib.suppress(ValueError, OSError):
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description="Omnirouter vs direct vs LiteLLM.")
     parser.add_argument("--quick", action="store_true", help="seconds-long smoke run (no LiteLLM)")
@@ -435,7 +472,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"python -m bench: {why}; a full run draws latency.png with it.", file=sys.stderr)
         return 2
     procs.install_cleanup()
-    raise_nofile()
+    procs.raise_nofile()
     if (os.cpu_count() or 1) >= 2:
         # The orchestrator (and the latency client inside it) stays off the gateway's core.
         os.sched_setaffinity(0, {0})
