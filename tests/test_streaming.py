@@ -252,6 +252,34 @@ def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway,
     )
 
 
+def test_on_a_server_without_direct_writes_a_stream_is_relayed_and_a_disconnect_still_aborts_upstream(
+    make_gateway, fake_a, monkeypatch
+):
+    """Under plain uvicorn (no `omnirouter.direct_body`: as under another ASGI server) events go out
+    through send(), and a task waiting in receive() notices the client leaving."""
+    import tests.gateway
+
+    monkeypatch.setattr(tests.gateway, "connection_options", lambda settings: {"http": "httptools"})
+    gateway = make_gateway()
+    api_key = gateway.create_key()["key"]
+    fake_a.fake.script(Stream(chunks=5))
+    r, lines = stream_lines(gateway, api_key, {"model": "test/alpha", "messages": HELLO})
+    assert r.status_code == 200 and lines[-1] == "data: [DONE]"
+    assert len([e for e in data_events(lines) if e["choices"] and e["choices"][0]["delta"].get("content")]) == 5
+
+    fake_a.fake.script(Stream(chunks=200, chunk_delay=0.02))
+    with (
+        gateway.client(api_key) as c,
+        c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as r,
+    ):
+        gen_id = r.headers["x-generation-id"]
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                break
+    fake_a.wait_for_disconnect(timeout=5)
+    assert generation(gateway, api_key, gen_id)["cancelled"] is True
+
+
 def test_non_abortable_provider_is_read_to_the_end_and_billed_in_full(gateway, api_key, fake_b):
     # fake-b is configured with can_abort: false, like providers that keep generating anyway.
     fake_b.fake.script(Stream(chunks=40, chunk_delay=0.01, prompt_tokens=10, completion_tokens=40))

@@ -70,6 +70,7 @@ class InferenceEndpoint:
             raw = await read_body(receive, headers, st.settings.max_body_bytes)
             call = await _admit(st, fmt, headers, raw, gen_id, self.passes_through)
             if call.req.stream:
+                del raw, headers  # not held while the stream lasts (the prompt's bytes above all)
                 await InferenceStream(call)(scope, receive, send)
                 return
             try:

@@ -24,6 +24,7 @@ from omnirouter.providers.base import StreamResult, UpstreamError
 from omnirouter.routing.plan import Candidate
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
+_monotonic = time.monotonic  # per relayed chunk: one global lookup, not two
 # Relayed bytes queued for a slow client past which the upstream is paused, so that a client that
 # reads slowly holds the upstream back (through TCP) instead of growing the gateway's memory.
 BACKLOG_LIMIT = 64 * 1024
@@ -80,6 +81,38 @@ class InferenceStream:
     `: OPENROUTER PROCESSING` comments keep the connection alive; from then on errors go in-band.
     """
 
+    # Slots: an instance dict of this many attributes is a table of its own (~1.6 KB per open stream,
+    # over the 30 keys Python shares between a class's instances); slots are ~0.3 KB.
+    __slots__ = (
+        "answer_headers",
+        "backlog",
+        "backlog_bytes",
+        "call",
+        "chars",
+        "closed",
+        "committed",
+        "direct",
+        "done",
+        "draining",
+        "encoder",
+        "finish",
+        "first_token_at",
+        "keepalive_due",
+        "last_write",
+        "lock",
+        "main",
+        "native",
+        "native_finish",
+        "outcome",
+        "prefix",
+        "pump",
+        "send",
+        "text",
+        "upstream",
+        "upstream_id",
+        "usage",
+    )
+
     def __init__(self, call: Call) -> None:
         self.call = call
         self.encoder = call.fmt.encoder(call.body)
@@ -91,17 +124,20 @@ class InferenceStream:
         self.pump: asyncio.Task[None] | None = None
         self.committed = False
         self.last_write = time.monotonic()
-        self.lock = asyncio.Lock()
+        self.lock: asyncio.Lock | None = None  # made when a write must wait for another (see _locked)
         self.keepalive_due = False
         self.closed = False  # the last body message went out
         self.finish: str | None = None
         self.native_finish: str | None = None
         self.usage: Usage | None = None
         self.chars = 0
-        self.text: list[str] = []
+        # The completion's text, for the generation's stored content: only kept where it is stored
+        # (log_prompts); a long answer's pieces are otherwise most of what an open stream holds.
+        self.text: list[str] | None = [] if call.st.settings.log_prompts else None
         self.first_token_at: float | None = None
         self.upstream_id: str | None = None
         self.outcome: Outcome | None = None  # the endpoint that answered
+        self.native = False  # passed through: the upstream's events are relayed, its chunks only accounted
         self.draining = False  # a background task reads the upstream to the end, and settles
         self.prefix: dict[str, Any] = {
             "id": call.gen_id,
@@ -111,20 +147,24 @@ class InferenceStream:
         }
         self.done = False
         self.answer_headers: list[tuple[bytes, bytes]] = []  # known once an endpoint has answered
+        self.main: asyncio.Task[Any] | None = None  # the task answering, cancelled if the client leaves
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
-        self.direct = (scope.get("extensions") or {}).get(DIRECT_BODY)
-        main = asyncio.current_task()
+        self.direct = direct = (scope.get("extensions") or {}).get(DIRECT_BODY)
+        main = self.main = asyncio.current_task()
         assert main is not None
+        watcher: asyncio.Task[None] | None = None
+        if direct is not None:
+            direct.watch(self._gone)  # the server calls it when the client disconnects: no task waits
+        else:
 
-        async def watch_disconnect() -> None:
-            while (await receive())["type"] != "http.disconnect":
-                pass
-            if not self.done:
-                main.cancel()
+            async def watch_disconnect() -> None:
+                while (await receive())["type"] != "http.disconnect":
+                    pass
+                self._gone()
 
-        watcher = asyncio.create_task(watch_disconnect())
+            watcher = asyncio.create_task(watch_disconnect())
         keepalive = self.call.st.keepalive
         keepalive.add(self)
         try:
@@ -134,20 +174,35 @@ class InferenceStream:
                 raise
             main.uncancel()  # the cancel was ours (client gone), not the server's
         finally:
-            watcher.cancel()
+            self.main = None
+            if watcher is not None:
+                watcher.cancel()
+            elif direct is not None:
+                direct.watch(None)
             keepalive.discard(self)
             if self.call.reservation is not None and not self.draining:
                 self._stopped()
 
+    def _gone(self) -> None:
+        """The client disconnected: stop the answer (the main task), unless it is already done."""
+        if not self.done and self.main is not None:
+            self.main.cancel()
+
+    def _locked(self) -> asyncio.Lock:
+        lock = self.lock
+        if lock is None:
+            lock = self.lock = asyncio.Lock()
+        return lock
+
     async def _write(self, data: bytes, *, more: bool = True) -> None:
-        if more and self.committed and not self.closed and not self.lock.locked():
+        if more and self.committed and not self.closed and (self.lock is None or not self.lock.locked()):
             # The common case, a relayed event: nothing to order it against. (A keep-alive comment
             # that starts meanwhile may go out before or after it; either order is valid SSE.)
             assert self.send is not None
             await self.send({"type": "http.response.body", "body": data, "more_body": True})
             self.last_write = time.monotonic()
             return
-        async with self.lock:
+        async with self._locked():
             if self.closed:  # a keep-alive that lost the race with the last event
                 return
             if not self.committed:
@@ -188,7 +243,7 @@ class InferenceStream:
 
     async def _error_before_commit(self, err: GatewayError) -> bool:
         """Answer with a plain JSON error if nothing was committed yet."""
-        async with self.lock:
+        async with self._locked():
             if self.committed:
                 return False
             assert self.send is not None
@@ -223,10 +278,10 @@ class InferenceStream:
         stream = self.upstream = outcome.stream
         if outcome.passthrough:  # the upstream speaks the client's format: relay its events
             self.encoder = call.fmt.native_encoder(call.body)  # type: ignore[attr-defined]
-            self._frame = self._frame_native  # type: ignore[method-assign]
+            self.native = True
+        outcome.body = {}  # the upstream request, not read again: not held for the stream's life
         try:
-            if frame := self._frame(outcome.first_chunk):
-                await self._write(frame)
+            await self._first(outcome)
             await stream.relay(self._relay)
             await self._drained()
         except UpstreamError as err:
@@ -249,6 +304,12 @@ class InferenceStream:
         await self._write(self.encoder.chunk(final))
         await self._end()
 
+    async def _first(self, outcome: Outcome) -> None:
+        """Relay the chunk the attempt read, and let it go (a local of _run would hold it to the end)."""
+        first, outcome.first_chunk = outcome.first_chunk, None
+        if frame := self._frame(first):  # type: ignore[arg-type]
+            await self._write(frame)
+
     async def _end(self) -> None:
         self.done = True
         await self._write(self.encoder.done(), more=False)
@@ -256,15 +317,27 @@ class InferenceStream:
     def _relay(self, chunks: list[dict[str, Any]]) -> None:
         """Relay the chunks of one upstream read in one write. Called in the upstream connection's
         callback: written at once where the server allows it, else queued for send()."""
-        if len(chunks) == 1:  # the usual read: one event, and no comprehension to build per chunk
+        if len(chunks) == 1 and not self.native:  # the usual read: one event (_frame inlined: a call less)
+            chunk = chunks[0]
+            if not self._account(chunk):
+                return
+            chunk.update(self.prefix)
+            data = self.encoder.chunk(chunk)
+        elif len(chunks) == 1:
             data = self._frame(chunks[0])
         else:
             data = b"".join([frame for chunk in chunks if (frame := self._frame(chunk)) is not None])
         if not data:
             return
         direct = self.direct
-        if direct is not None and self.committed and not self.backlog and not self.lock.locked() and direct.write(data):
-            self.last_write = time.monotonic()
+        if (
+            direct is not None
+            and self.committed
+            and not self.backlog
+            and (self.lock is None or not self.lock.locked())
+            and direct.write(data)
+        ):
+            self.last_write = _monotonic()
             return
         self.backlog.append(data)
         self.backlog_bytes += len(data)
@@ -289,6 +362,8 @@ class InferenceStream:
 
     def _frame(self, chunk: dict[str, Any]) -> bytes | None:
         """The SSE event relaying an upstream chunk, or None when there is nothing to relay."""
+        if self.native:
+            return self._frame_native(chunk)
         if self._account(chunk):
             chunk.update(self.prefix)
             return self.encoder.chunk(chunk) or None
@@ -321,7 +396,8 @@ class InferenceStream:
                 if len(delta) == 1 and content.__class__ is str:  # the common chunk: text and nothing else
                     if content:
                         self.chars += len(content)
-                        self.text.append(content)
+                        if self.text is not None:
+                            self.text.append(content)
                 else:
                     self._count(delta)
             reason = choice.get("finish_reason")
@@ -343,7 +419,7 @@ class InferenceStream:
             value = delta.get(part)
             if isinstance(value, str) and value:
                 self.chars += len(value)
-                if part == "content":
+                if part == "content" and self.text is not None:
                     self.text.append(value)
         for tc in delta.get("tool_calls") or ():
             args = (tc.get("function") or {}).get("arguments")
@@ -366,7 +442,7 @@ class InferenceStream:
             cancelled=cancelled,
             upstream_id=self.upstream_id,
             first_token_at=self.first_token_at,
-            completion={"role": "assistant", "content": "".join(self.text)},
+            completion={"role": "assistant", "content": "".join(self.text or ())},
             error=error,
         )
 

@@ -19,7 +19,6 @@ import asyncio
 import socket
 import ssl
 import zlib
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -90,6 +89,34 @@ class Response:
     yields its SSE `data:` payloads, or what its `framer` makes of the body (queued in `events`, or
     handed to `on_events` as they arrive); anything else is read whole with `read()`."""
 
+    __slots__ = (
+        "complete",
+        "conn",
+        "deadline",
+        "error",
+        "events",
+        "framed",
+        "framer",
+        "head",
+        "headers",
+        "idle_limit",
+        "inflate",
+        "last_data",
+        "line",
+        "on_events",
+        "parts",
+        "paused",
+        "received",
+        "size",
+        "sse",
+        "status",
+        "stream",
+        "timer",
+        "unanswered_close",
+        "until_eof",
+        "waiter",
+    )
+
     def __init__(self, conn: Connection, stream: bool, timeouts: Timeouts, framer: Framer | None = None) -> None:
         loop = conn.loop
         self.conn = conn
@@ -107,7 +134,9 @@ class Response:
         self.size = 0
         self.sse = False
         self.line = b""  # an SSE line not yet ended
-        self.events: deque[bytes] = deque()
+        # Events not yet taken: a list (a deque is 760 bytes for each open stream); taken from the front
+        # one at a time only until a relay takes them as they come (on_events), so never many.
+        self.events: list[bytes] = []
         self.on_events: Callable[[list[bytes]], None] | None = None  # takes events as they arrive
         self.waiter: asyncio.Future[None] | None = None
         self.inflate: Any = None
@@ -159,20 +188,28 @@ class Response:
             return
         if self.line:
             data = self.line + data
-        if data.find(b"\n") < 0:  # not `b"\n" in data`: CPython first tries it as an int, and raises inside
+        first = data.find(b"\n")  # not `b"\n" in data`: CPython first tries it as an int, and raises inside
+        if first < 0:
             self.line = data
             if len(data) > MAX_BODY_BYTES:
                 self.fail(_broken("Upstream sent a stream line that never ends"))
                 self.conn.abort()
             return
-        lines = data.split(b"\n")
-        self.line = lines.pop()
-        events = []
-        for line in lines:  # a loop, not a comprehension: no function object to build per read
-            if line[:5] == b"data:":
-                events.append(line[5:].strip())
-        if not events:
-            return
+        end = len(data) - 2
+        if first == end and data[-1] == 10:  # the usual read: one whole event, `data: ...\n\n`
+            self.line = b""
+            if data[:5] != b"data:":
+                return
+            events = [data[5:end].strip()]
+        else:
+            lines = data.split(b"\n")
+            self.line = lines.pop()
+            events = []
+            for line in lines:  # a loop, not a comprehension: no function object to build per read
+                if line[:5] == b"data:":
+                    events.append(line[5:].strip())
+            if not events:
+                return
         if self.on_events is not None:  # relayed right here: no task switch per event
             self.on_events(events)
         else:
@@ -218,7 +255,7 @@ class Response:
             if self.complete:
                 return None
             await self.wait()
-        return self.events.popleft()
+        return self.events.pop(0)
 
     def wait(self) -> asyncio.Future[None]:
         """A future that resolves when events are queued, or the answer ends or fails (awaited
@@ -298,6 +335,8 @@ class Response:
 class Connection(asyncio.Protocol):
     """One keep-alive connection; httptools calls the on_* methods while it parses."""
 
+    __slots__ = ("closed", "idle_since", "loop", "origin", "parser", "pool", "raw_headers", "response", "transport")
+
     def __init__(self, pool: Pool, origin: Origin) -> None:
         self.pool = pool
         self.origin = origin
@@ -363,6 +402,7 @@ class Connection(asyncio.Protocol):
         if status < 200:  # an interim answer (100 Continue, 103 Early Hints): the real one follows
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in self.raw_headers}
+        self.raw_headers = []  # not held while the answer streams
         self.response.started(status, headers)
 
     def on_body(self, body: bytes) -> None:

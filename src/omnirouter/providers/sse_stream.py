@@ -6,7 +6,6 @@ turns a batch of them into chat.completion.chunk dicts and says when the stream 
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,10 @@ class SSEStream(StreamResult):
         self.resp = resp
         self.finished = False  # the stream's last event was read, or it failed
         self.failure: Exception | None = None  # what ended it, raised in the relaying task
-        self.pending: deque[dict[str, Any]] = deque()  # translated by __anext__, not yet taken
+        # Translated by __anext__, not yet taken: a list, not a deque (760 bytes for each open stream),
+        # taken from the front only until a relay takes over (which takes every chunk as it comes).
+        self.pending: list[dict[str, Any]] = []
+        self.on_chunks: Callable[[list[dict[str, Any]]], None] | None = None  # while relaying
         super().__init__(chunks=self)
 
     def translate(self, events: list[bytes]) -> list[dict[str, Any]]:
@@ -57,35 +59,23 @@ class SSEStream(StreamResult):
                     break
                 await resp.wait()
             else:
-                pending.extend(self.translate([events.popleft()]))
-        return pending.popleft()
+                pending.extend(self.translate([events.pop(0)]))
+        return pending.pop(0)
 
     async def relay(self, on_chunks: Callable[[list[dict[str, Any]]], None]) -> None:
         """Events are translated and handed on in the connection's own callback as they are read, so
         a relayed chunk costs no task switch: the relaying task only waits for the end."""
         resp = self.resp
-
-        def deliver(events: list[bytes]) -> None:
-            chunks = self.translate(events)
-            if chunks:
-                try:
-                    on_chunks(chunks)
-                except Exception as exc:  # raised in the relaying task, not in the connection's callback
-                    self.finished, self.failure = True, self.failure or exc
-            if self.finished:
-                resp.on_events = None
-                resp.wake()
-
+        self.on_chunks = on_chunks
         if self.pending:
-            taken = list(self.pending)
-            self.pending.clear()
+            taken, self.pending = self.pending, []
             on_chunks(taken)
         if resp.events and not self.finished:
-            queued = list(resp.events)
-            resp.events.clear()
-            deliver(queued)
+            queued, resp.events = resp.events, []
+            self._deliver(queued)
         try:
-            resp.on_events = None if self.finished else deliver
+            # A bound method, not a closure: no function, cells and tuple held per open stream.
+            resp.on_events = None if self.finished else self._deliver
             while not self.finished:
                 if (tail := self._at_end()) is not None:
                     resp.on_events = None
@@ -95,8 +85,21 @@ class SSEStream(StreamResult):
                 await resp.wait()
         finally:
             resp.on_events = None
+            self.on_chunks = None
         if self.failure is not None:
             raise self.failure
+
+    def _deliver(self, events: list[bytes]) -> None:
+        """The connection's callback while relaying: these events' chunks, to `on_chunks`."""
+        chunks = self.translate(events)
+        if chunks:
+            try:
+                self.on_chunks(chunks)  # type: ignore[misc]
+            except Exception as exc:  # raised in the relaying task, not in the connection's callback
+                self.finished, self.failure = True, self.failure or exc
+        if self.finished:
+            self.resp.on_events = None
+            self.resp.wake()
 
     def _at_end(self) -> list[dict[str, Any]] | None:
         """None while the connection is open; once it has ended, what `ended` says is still owed."""
