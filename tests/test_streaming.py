@@ -30,6 +30,21 @@ def data_events(lines: list[str]) -> list[dict]:
     return [json.loads(x[6:], parse_float=Decimal) for x in lines if x.startswith("data: {")]
 
 
+def leave_after_events(gateway, key: str, model: str, events: int) -> str:
+    """Open a stream, read `events` data events, and close the connection: the generation's id."""
+    with (
+        gateway.client(key) as c,
+        c.stream("POST", "/chat/completions", json={"model": model, "messages": HELLO, "stream": True}) as r,
+    ):
+        received = 0
+        for line in r.iter_lines():
+            if line.startswith("data: {"):
+                received += 1
+            if received >= events:
+                return r.headers["x-generation-id"]
+    raise AssertionError(f"the stream ended before {events} events")
+
+
 def generation(gateway, key: str, gen_id: str, wait: float = 2.5) -> dict:
     """GET /generation, retrying briefly while the batched writer catches up (as clients do)."""
     with gateway.client(key) as c:
@@ -229,17 +244,7 @@ def test_a_client_that_reads_slowly_gets_every_event_in_order_and_holds_the_upst
 
 def test_client_disconnect_aborts_upstream_and_bills_what_was_generated(gateway, api_key, fake_a):
     fake_a.fake.script(Stream(chunks=200, chunk_delay=0.02, prompt_tokens=50))
-    with (
-        gateway.client(api_key) as c,
-        c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as r,
-    ):
-        gen_id = r.headers["x-generation-id"]
-        received = 0
-        for line in r.iter_lines():
-            if line.startswith("data: {"):
-                received += 1
-            if received >= 5:
-                break
+    gen_id = leave_after_events(gateway, api_key, "test/alpha", 5)
     fake_a.wait_for_disconnect(timeout=5)  # the gateway dropped the upstream connection
     gen = generation(gateway, api_key, gen_id)
     assert gen["cancelled"] is True and gen["streamed"] is True
@@ -268,14 +273,7 @@ def test_on_a_server_without_direct_writes_a_stream_is_relayed_and_a_disconnect_
     assert len([e for e in data_events(lines) if e["choices"] and e["choices"][0]["delta"].get("content")]) == 5
 
     fake_a.fake.script(Stream(chunks=200, chunk_delay=0.02))
-    with (
-        gateway.client(api_key) as c,
-        c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as r,
-    ):
-        gen_id = r.headers["x-generation-id"]
-        for line in r.iter_lines():
-            if line.startswith("data: {"):
-                break
+    gen_id = leave_after_events(gateway, api_key, "test/alpha", 1)
     fake_a.wait_for_disconnect(timeout=5)
     assert generation(gateway, api_key, gen_id)["cancelled"] is True
 
@@ -283,14 +281,7 @@ def test_on_a_server_without_direct_writes_a_stream_is_relayed_and_a_disconnect_
 def test_non_abortable_provider_is_read_to_the_end_and_billed_in_full(gateway, api_key, fake_b):
     # fake-b is configured with can_abort: false, like providers that keep generating anyway.
     fake_b.fake.script(Stream(chunks=40, chunk_delay=0.01, prompt_tokens=10, completion_tokens=40))
-    with (
-        gateway.client(api_key) as c,
-        c.stream("POST", "/chat/completions", json={"model": "test/beta", "messages": HELLO, "stream": True}) as r,
-    ):
-        gen_id = r.headers["x-generation-id"]
-        for line in r.iter_lines():
-            if line.startswith("data: {"):
-                break
+    gen_id = leave_after_events(gateway, api_key, "test/beta", 1)
     gen = generation(gateway, api_key, gen_id)
     assert gen["cancelled"] is True
     assert gen["tokens_completion"] == 40
