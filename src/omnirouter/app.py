@@ -23,6 +23,7 @@ from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
+from omnirouter.cluster import redis as cluster_redis
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
 from omnirouter.formats.openai_responses import RESPONSES
@@ -118,6 +119,7 @@ async def _database_error(request: Request, exc: Exception) -> JSONResponse:
 
 
 async def build_state(settings: Settings) -> AppState:
+    cluster_redis.check(settings.redis_url, settings.db_url)
     db = Database(settings.db_url)
     await db.migrate()
     catalog = load_catalog(
@@ -137,7 +139,15 @@ async def build_state(settings: Settings) -> AppState:
         sync_interval=settings.sync_interval,
         journal_dir=settings.data_dir if settings.journal else None,
     )
-    return AppState(settings=settings, catalog=catalog, db=db, keys=key_store, ledger=ledger, recorder=recorder)
+    return AppState(
+        settings=settings,
+        catalog=catalog,
+        db=db,
+        keys=key_store,
+        ledger=ledger,
+        recorder=recorder,
+        redis=cluster_redis.connect(settings.redis_url) if settings.redis_url else None,
+    )
 
 
 def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adapter]) -> Routing:
@@ -180,6 +190,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
             await st.recorder.close()
             st.http.close()
             await st.db.close()
+            if st.redis is not None:
+                await st.redis.aclose()
 
     routes = api_routes()
     starlette = Starlette(

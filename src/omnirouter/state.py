@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import asyncio
 
+    from redis.asyncio import Redis
     from starlette.requests import Request
 
     from omnirouter.accounting.ledger import Ledger
@@ -33,6 +34,7 @@ class AppState:
     http: Pool | None = None
     keepalive: KeepAlive = None  # type: ignore[assignment]  # set when the worker starts
     drains: set[asyncio.Task[Any]] = field(default_factory=set)  # billing reads of abandoned streams
+    redis: Redis | None = None  # with redis_url: what instances share (cluster/)
 
 
 def state(request: Request) -> AppState:

@@ -40,6 +40,8 @@ api_keys = Table(
     Column("deleted", Boolean, nullable=False, default=False),
     Column("external_user", String(255), nullable=True),  # a partner's end-user id (`external.user`)
     Column("last_used_at", DateTime(timezone=True), nullable=True),  # written by the recorder's flush
+    Column("rpm_limit", Integer, nullable=True),  # requests per minute, across every worker and instance
+    Column("tpm_limit", Integer, nullable=True),  # tokens per minute, likewise
 )
 
 # Spend counters. scope is "key:<hash>" or "instance"; period is "total", "day", "week" or "month";
@@ -54,6 +56,17 @@ usage_counters = Table(
     Column("usage", Money, nullable=False),
     Column("byok_usage", Money, nullable=False),
     Column("requests", BigInteger, nullable=False, default=0),
+)
+
+# What each worker or instance (`holder`) holds of a shared budget (cluster/budgets.py) when the database,
+# not Redis, is where they meet. A bucket is "<scope>|<period>|<period_start>" of usage_counters.
+budget_leases = Table(
+    "budget_leases",
+    metadata,
+    Column("bucket", String(120), primary_key=True),
+    Column("holder", String(64), primary_key=True),
+    Column("amount", Money, nullable=False),
+    Column("expires_at", BigInteger, nullable=False),  # epoch milliseconds: a dead holder's lease lapses
 )
 
 # Credits funded by the operator (`omnirouter credits add`). Their sum is the instance's balance;
