@@ -23,9 +23,9 @@ def free_port() -> int:
 
 
 class Served:
-    def __init__(self, tmp: Path, *args: str, **env: str) -> None:
+    def __init__(self, tmp: Path, *args: str, database: FreshDatabase | None = None, **env: str) -> None:
         self.port = free_port()
-        self.database = FreshDatabase()
+        self.database = database or FreshDatabase()  # a database shared with others: FreshDatabase(create=False)
         self.env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("OMNIROUTER_")},
             "OMNIROUTER_DATA_DIR": str(tmp / "data"),
