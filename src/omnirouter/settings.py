@@ -63,6 +63,11 @@ class Settings(BaseSettings):
     log_level: str = "info"
     debug: bool = False  # full tracebacks for failures at start (serve --debug)
     config: str | None = None  # path of the YAML config file (also: serve --config)
+    # On SIGTERM: seconds to finish the requests and streams in flight (new connections are refused
+    # and /health/ready answers 503 at once); streams still open then end cleanly, billed for what
+    # they relayed. Keep the orchestrator's grace period above it (Kubernetes:
+    # terminationGracePeriodSeconds > preStop sleep + shutdown_timeout + a few seconds).
+    shutdown_timeout: PositiveFloat = 30.0
 
     # Storage
     data_dir: Path = Path("omnirouter-data")
