@@ -269,6 +269,8 @@ def _echo_json(payload: Any) -> None:
 @click.option("--expires-at", default=None, help="When the key stops working: ISO 8601 UTC, e.g. 2027-01-01T00:00:00Z.")
 @click.option("--workspace-id", default=None, help="The workspace to create the key in [default].")
 @click.option("--external-user", default=None, help="A partner's end-user id to attribute the key to.")
+@click.option("--rpm-limit", type=click.IntRange(min=1), default=None, help="Requests per minute [unlimited].")
+@click.option("--tpm-limit", type=click.IntRange(min=1), default=None, help="Tokens per minute [unlimited].")
 @_key_options
 def keys_create(
     name: str,
@@ -278,6 +280,8 @@ def keys_create(
     expires_at: str | None,
     workspace_id: str | None,
     external_user: str | None,
+    rpm_limit: int | None,
+    tpm_limit: int | None,
     config: str | None,
     as_json: bool,
 ) -> None:
@@ -293,7 +297,8 @@ def keys_create(
             raise click.BadParameter(f"{limit!r} is not a number", param_hint="--limit") from None
         if not fields["limit"].is_finite():
             raise click.BadParameter("must be a number >= 0", param_hint="--limit")
-    optional = {"limit_reset": limit_reset, "expires_at": expires_at, "workspace_id": workspace_id}
+    optional = {"limit_reset": limit_reset, "expires_at": expires_at, "workspace_id": workspace_id,
+                "rpm_limit": rpm_limit, "tpm_limit": tpm_limit}  # fmt: skip
     fields.update({k: v for k, v in optional.items() if v is not None})
     if external_user is not None:
         fields["external"] = {"user": external_user}

@@ -293,6 +293,8 @@ class _KeyUsage(_Struct):
     byok_usage_daily: Decimal
     byok_usage_weekly: Decimal
     byok_usage_monthly: Decimal
+    rpm_limit: Annotated[int | None, Meta(description="Omnirouter: requests per minute; null for none")]
+    tpm_limit: Annotated[int | None, Meta(description="Omnirouter: prompt + completion tokens per minute")]
 
 
 class ApiKey(_KeyUsage):

@@ -31,6 +31,8 @@ Name = Annotated[str, Meta(min_length=1, max_length=255, pattern=NO_NUL)]
 # Bounded by their columns (String(64)): PostgreSQL would refuse longer values.
 ColumnId = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_NUL)]
 HASH = re.compile("[0-9a-f]{64}")  # every key's hash: a SHA-256 hex digest
+# Omnirouter's per-key rate limits (accounting/ratelimit.py): positive, within the INTEGER column.
+PerMinute = Annotated[int, Meta(ge=1, le=2**31 - 1)]
 
 # The money columns are NUMERIC(38, 18) (store.types.Money): 18 decimal places, under 10**20 USD.
 MONEY_PLACES = 18
@@ -88,6 +90,8 @@ class CreateKey(msgspec.Struct, kw_only=True):
     workspace_id: ColumnId | None = None
     creator_user_id: ColumnId | None = None
     external: External | None = None
+    rpm_limit: Annotated[PerMinute | None, Meta(description="Requests per minute; null for none")] = None
+    tpm_limit: Annotated[PerMinute | None, Meta(description="Prompt + completion tokens per minute")] = None
 
     def __post_init__(self) -> None:
         _check_limit(self.limit)
@@ -100,6 +104,8 @@ class UpdateKey(msgspec.Struct, kw_only=True):
     limit_reset: LimitReset | UnsetType | None = UNSET
     include_byok_in_limit: bool | UnsetType = UNSET
     workspace_id: Annotated[ColumnId, Meta(description="Move the key to this workspace")] | UnsetType = UNSET
+    rpm_limit: PerMinute | UnsetType | None = UNSET  # null clears
+    tpm_limit: PerMinute | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, Decimal):
@@ -139,6 +145,8 @@ def usage_fields(ledger: Ledger, key: KeyRecord) -> dict[str, Any]:
         "byok_usage_daily": money(w["day"][1]),
         "byok_usage_weekly": money(w["week"][1]),
         "byok_usage_monthly": money(w["month"][1]),
+        "rpm_limit": key.rpm_limit,
+        "tpm_limit": key.tpm_limit,
     }
 
 
@@ -241,6 +249,8 @@ async def create(
         workspace_id=body.workspace_id,
         creator_user_id=body.creator_user_id or creator_user_id,
         external_user=body.external.user if body.external else None,
+        rpm_limit=body.rpm_limit,
+        tpm_limit=body.tpm_limit,
     )
     async with db.engine.begin() as conn:
         await repo.insert_key(conn, record)

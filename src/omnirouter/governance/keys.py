@@ -52,6 +52,8 @@ class KeyRecord:
     updated_at: datetime | None = None
     external_user: str | None = None  # a partner's end-user id, set on create (`external.user`)
     last_used_at: datetime | None = None  # as last written by the recorder; see KeyStore.used
+    rpm_limit: int | None = None  # requests per minute (accounting/ratelimit.py); None: unlimited
+    tpm_limit: int | None = None  # prompt + completion tokens per minute; None: unlimited
 
     @property
     def scope(self) -> str:

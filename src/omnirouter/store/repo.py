@@ -38,6 +38,8 @@ KEY_FIELDS = (
     "updated_at",
     "external_user",
     "last_used_at",
+    "rpm_limit",
+    "tpm_limit",
 )
 DATETIME_FIELDS = ("created_at", "updated_at", "expires_at", "last_used_at")
 
