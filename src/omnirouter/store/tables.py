@@ -69,6 +69,16 @@ budget_leases = Table(
     Column("expires_at", BigInteger, nullable=False),  # epoch milliseconds: a dead holder's lease lapses
 )
 
+# Each rate-limited key's counts in the current window (accounting/ratelimit.py), when the database
+# is where workers and instances meet: "<slot>:<count>,..." per kind, read and written under the row's lock.
+rate_windows = Table(
+    "rate_windows",
+    metadata,
+    Column("key_hash", String(64), primary_key=True),
+    Column("requests", Text, nullable=False),
+    Column("tokens", Text, nullable=False),
+)
+
 # Credits funded by the operator (`omnirouter credits add`). Their sum is the instance's balance;
 # none at all means credit is unlimited and only tracked.
 credit_grants = Table(
