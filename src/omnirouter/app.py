@@ -18,6 +18,7 @@ from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
+from omnirouter.accounting.ratelimit import RateLimits
 from omnirouter.api import count_tokens, credits, generation, keys, models, openapi, unavailable
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
@@ -139,7 +140,7 @@ async def build_state(settings: Settings) -> AppState:
         sync_interval=settings.sync_interval,
         journal_dir=settings.data_dir if settings.journal else None,
     )
-    return AppState(
+    st = AppState(
         settings=settings,
         catalog=catalog,
         db=db,
@@ -148,6 +149,8 @@ async def build_state(settings: Settings) -> AppState:
         recorder=recorder,
         redis=cluster_redis.connect(settings.redis_url) if settings.redis_url else None,
     )
+    st.rate_limits = RateLimits(db, st.redis, settings.rate_limit_window_seconds)
+    return st
 
 
 def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adapter]) -> Routing:
@@ -187,6 +190,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         finally:
             if st.drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
                 await asyncio.wait(st.drains, timeout=settings.upstream_total_timeout)
+            await st.rate_limits.close()
             await st.recorder.close()
             st.http.close()
             await st.db.close()

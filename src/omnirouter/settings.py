@@ -92,6 +92,10 @@ class Settings(BaseSettings):
     upstream_first_byte_timeout: float = 120.0
     upstream_total_timeout: float = 900.0
 
+    # For tests only: the length of the rpm_limit/tpm_limit window (a minute), so that a test need not
+    # wait one out. Anything else than 60 makes the limits per that many seconds.
+    rate_limit_window_seconds: PositiveInt = 60
+
     # Background work
     flush_interval: float = 0.25  # seconds between batched writes of generations and counters
     sync_interval: float = 1.0  # seconds between refreshes of keys and counters from the database

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     from starlette.requests import Request
 
     from omnirouter.accounting.ledger import Ledger
+    from omnirouter.accounting.ratelimit import RateLimits
     from omnirouter.catalog.catalog import Catalog
     from omnirouter.governance.keys import KeyStore
     from omnirouter.pipeline.stream import KeepAlive
@@ -35,6 +36,7 @@ class AppState:
     keepalive: KeepAlive = None  # type: ignore[assignment]  # set when the worker starts
     drains: set[asyncio.Task[Any]] = field(default_factory=set)  # billing reads of abandoned streams
     redis: Redis | None = None  # with redis_url: what instances share (cluster/)
+    rate_limits: RateLimits = None  # type: ignore[assignment]  # keys' rpm_limit/tpm_limit; set by build_state
 
 
 def state(request: Request) -> AppState:

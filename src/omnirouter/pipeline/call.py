@@ -106,6 +106,7 @@ class Call:
     ctx: UpstreamContext | None = None  # forwarded headers (credentials later), for the adapters
     passthrough: Passthrough | None = None  # the client's own body, for an upstream of its format
     reservation: Reservation | None = None
+    rate: Any = None  # a rate-limited key's admission (accounting/ratelimit.py Ticket), corrected at settle
     started: float = field(default_factory=time.monotonic)
     created: int = field(default_factory=lambda: int(time.time()))
 
@@ -175,6 +176,8 @@ class Call:
         if self.reservation is not None:
             spend = self.st.ledger.settle(self.reservation, cost.total)
             self.reservation = None
+        if self.rate is not None:  # its real tokens against the key's tpm_limit
+            self.st.rate_limits.settle(self.rate, usage.total_tokens)
         if cand.endpoint.pricing.is_free:  # the key's free-model requests today, for GET /key
             self.st.ledger.count(self.key.free_scope, "day")
         gen_seconds = (time.monotonic() - first_token_at) if first_token_at else None

@@ -164,6 +164,8 @@ async def _admit(
         ctx=UpstreamContext(headers=forwarded) if forwarded else None,
         passthrough=_passthrough(fmt, body) if passes_through else None,
     )
+    if key.rpm_limit or key.tpm_limit:  # only a rate-limited key waits for the shared count (accounting/ratelimit.py)
+        call.rate = await st.rate_limits.admit(key, needs.prompt_tokens)
     call.reserve()
     return call
 
