@@ -25,6 +25,7 @@ from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
 from omnirouter.cluster import redis as cluster_redis
+from omnirouter.cluster.changes import Changes
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
 from omnirouter.formats.openai_responses import RESPONSES
@@ -169,6 +170,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         st = await one_line_failure(build_state(settings), settings)
+        changes = Changes.attach(st.db, st.redis)  # what this worker changes, the others hear of at once
         minted = await ensure_management_key(
             st.db, settings.management_key.get_secret_value() if settings.management_key else None
         )
@@ -178,6 +180,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
         st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
         st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
         await st.recorder.start()
+        changes.follow(lambda force: st.recorder.sync(force=force))  # and what they change, this one
         app.state.omni = st
         # Everything built so far (catalog, routes, SQLAlchemy's compiled statements, modules) lives as
         # long as the worker: keep it out of the collector's sweeps, which otherwise rescan it over and
@@ -191,6 +194,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
             if st.drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
                 await asyncio.wait(st.drains, timeout=settings.upstream_total_timeout)
             await st.rate_limits.close()
+            await changes.close()
             await st.recorder.close()
             st.http.close()
             await st.db.close()

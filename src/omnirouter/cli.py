@@ -207,13 +207,14 @@ def _usd(value: Decimal) -> str:
 
 
 async def _add_credits(settings: Settings, value: Decimal, note: str | None) -> Decimal:
+    from omnirouter.cluster.changes import announcing
     from omnirouter.store import repo
     from omnirouter.store.db import Database
 
     db = Database(settings.db_url)
     try:
         await db.migrate()
-        async with db.engine.begin() as conn:
+        async with announcing(db, settings.redis_url), db.change() as conn:
             await repo.add_credits(conn, value, note)
             return await conn.run_sync(repo.total_credits) or Decimal(0)
     finally:
@@ -224,7 +225,7 @@ async def _add_credits(settings: Settings, value: Decimal, note: str | None) -> 
 def keys() -> None:
     """Create, list, disable and delete API keys, as the /keys API does.
 
-    A running server sees the change within its `sync_interval`."""
+    Running servers apply the change at once (a change notice), or at their next sync at the latest."""
 
 
 def _key_options(command: Any) -> Any:
@@ -234,6 +235,7 @@ def _key_options(command: Any) -> Any:
 
 def _keys_run(config: str | None, work: Any) -> Any:
     """Run `work(db)` against the configured database; the API's errors become the CLI's."""
+    from omnirouter.cluster.changes import announcing
     from omnirouter.errors import GatewayError
     from omnirouter.store.db import Database
 
@@ -243,7 +245,8 @@ def _keys_run(config: str | None, work: Any) -> Any:
         db = Database(settings.db_url)
         try:
             await db.migrate()
-            return await work(db)
+            async with announcing(db, settings.redis_url):
+                return await work(db)
         finally:
             await db.close()
 

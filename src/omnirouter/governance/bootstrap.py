@@ -13,7 +13,7 @@ async def ensure_management_key(db: Database, configured: str | None) -> str | N
     """Make sure a management key exists. Returns a newly minted key (to show once), else None."""
     if configured is not None and not is_well_formed(configured):
         raise ValueError("OMNIROUTER_MANAGEMENT_KEY must be 'sk-or-v1-' followed by 64 lowercase hex characters")
-    async with db.engine.begin() as conn:
+    async with db.change() as conn:
         if configured is not None:
             if await repo.get_key(conn, key_hash(configured)) is None:
                 await repo.insert_key(conn, _record(configured, "Bootstrap management key (environment)"))

@@ -252,7 +252,7 @@ async def create(
         rpm_limit=body.rpm_limit,
         tpm_limit=body.tpm_limit,
     )
-    async with db.engine.begin() as conn:
+    async with db.change() as conn:
         await repo.insert_key(conn, record)
     if keys is not None:
         keys.put(record)
@@ -304,7 +304,7 @@ async def update(db: Database, record: KeyRecord, body: UpdateKey, *, keys: KeyS
         del changes["workspace_id"]  # its own workspace: nothing to move
     if changes:
         changes["updated_at"] = datetime.now(UTC)
-        async with db.engine.begin() as conn:
+        async with db.change() as conn:
             await repo.update_key(conn, record.hash, changes)
         for f, v in changes.items():
             setattr(record, f, v)
@@ -325,7 +325,7 @@ async def ledger_of(db: Database) -> Ledger:
 
 
 async def delete(db: Database, record: KeyRecord, *, keys: KeyStore | None = None) -> None:
-    async with db.engine.begin() as conn:
+    async with db.change() as conn:
         await repo.update_key(conn, record.hash, {"deleted": True, "updated_at": datetime.now(UTC)})
     if keys is not None:
         keys.drop(record.hash)

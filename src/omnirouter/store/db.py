@@ -7,7 +7,7 @@ import contextlib
 import os
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -16,7 +16,7 @@ import msgspec
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Dialect, Engine, create_engine, event
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from omnirouter.store.outage import Outage
 
@@ -38,6 +38,7 @@ class Database:
         self.url = url
         self.is_sqlite = url.startswith("sqlite")
         self.outage = Outage()  # whether the database is down, and its one log line per outage
+        self.on_change: Callable[[], Awaitable[None]] | None = None  # cluster.changes: tells the other workers
         self.sync_engine: Engine | None = None
         self._thread: ThreadPoolExecutor | None = None
         if self.is_sqlite:
@@ -82,6 +83,15 @@ class Database:
                 command.upgrade(cfg, "head")
 
             await conn.run_sync(upgrade)
+
+    @contextlib.asynccontextmanager
+    async def change(self) -> AsyncIterator[AsyncConnection]:
+        """A transaction changing what every worker keeps in memory (keys, credits). Once it commits,
+        the other workers and instances hear of it (cluster/changes.py), not only at their next sync."""
+        async with self.engine.begin() as conn:
+            yield conn
+        if self.on_change is not None:
+            await self.on_change()
 
     async def background(self, fn: Callable[..., T], *args: Any, write: bool = False) -> T:
         """Run `fn(connection, *args)` in one transaction (committed if `write`) off the event loop's
