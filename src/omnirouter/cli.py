@@ -1,4 +1,4 @@
-"""The `omnirouter` command: serve, keys, credits, catalog."""
+"""The `omnirouter` command: serve, migrate, keys, credits, catalog."""
 
 from __future__ import annotations
 
@@ -171,6 +171,34 @@ async def _prepare(settings: Settings) -> str | None:
         return await ensure_management_key(db, secret)
     finally:
         await db.close()
+
+
+@main.command()
+@click.option("--config", type=click.Path(dir_okay=False), help="YAML config file (settings, providers, models).")
+@click.option("--debug", is_flag=True, default=False, help="Full traceback on failure.")
+def migrate(config: str | None, debug: bool) -> None:
+    """Bring the database's schema up to date, once, and exit.
+
+    Run it once per deploy, before the new instances start (a Kubernetes Job or init container, a
+    one-shot Compose service). Migrations take a lock (PostgreSQL: an advisory lock; SQLite: the
+    database's write lock): several at once take turns, and `serve`, which migrates at start too,
+    takes the same lock."""
+    from omnirouter.store.db import Database
+
+    settings = _settings(config, debug=debug)
+
+    async def run() -> str | None:
+        db = Database(settings.db_url)
+        try:
+            return await db.migrate()
+        finally:
+            await db.close()
+
+    try:
+        revision = asyncio.run(run())
+    except Exception as exc:  # no database, wrong credentials
+        _cannot_start(exc, settings.db_url, debug=debug)
+    click.echo(f"Omnirouter data: {_where(settings.db_url)}: schema at revision {revision}.")
 
 
 @main.group()

@@ -14,6 +14,7 @@ async def ensure_management_key(db: Database, configured: str | None) -> str | N
     if configured is not None and not is_well_formed(configured):
         raise ValueError("OMNIROUTER_MANAGEMENT_KEY must be 'sk-or-v1-' followed by 64 lowercase hex characters")
     async with db.change() as conn:
+        await db.setup_lock(conn)  # instances starting together: one inserts (or mints), the others see it
         if configured is not None:
             if await repo.get_key(conn, key_hash(configured)) is None:
                 await repo.insert_key(conn, _record(configured, "Bootstrap management key (environment)"))

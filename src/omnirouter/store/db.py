@@ -15,7 +15,8 @@ from typing import Any, TypeVar
 import msgspec
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Dialect, Engine, create_engine, event
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import Dialect, Engine, create_engine, event, text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from omnirouter.store.outage import Outage
@@ -26,6 +27,9 @@ WRITER_NICE = 5
 READ_ONLY = "omnirouter_read_only"  # a connection's execution option: its transactions only read (SQLite)
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+# The PostgreSQL advisory lock that serialises migrations (any constant that no other program on the
+# database uses: "omnirout" in ASCII).
+MIGRATION_LOCK = 0x6F6D6E69726F7574
 
 
 def _json_dumps(value: object) -> str:
@@ -73,16 +77,30 @@ class Database:
         """Background work runs in a thread of this process (SQLite), not in the driver (asyncpg)."""
         return self._thread is not None
 
-    async def migrate(self) -> None:
+    async def migrate(self) -> str | None:
+        """Bring the schema to the newest revision; return it. One transaction under a lock, so that
+        instances (and `omnirouter migrate`) starting together take turns: the first migrates, the
+        others then find the schema current. PostgreSQL: a transaction-level advisory lock; SQLite:
+        the database's write lock, which every transaction here takes at BEGIN (BEGIN IMMEDIATE)."""
         cfg = Config()
         cfg.set_main_option("script_location", str(MIGRATIONS))
         async with self.engine.begin() as conn:
+            if not self.is_sqlite:
+                await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
-            def upgrade(sync_conn: object) -> None:
+            def upgrade(sync_conn: Any) -> str | None:
                 cfg.attributes["connection"] = sync_conn
                 command.upgrade(cfg, "head")
+                return MigrationContext.configure(sync_conn).get_current_revision()
 
-            await conn.run_sync(upgrade)
+            return await conn.run_sync(upgrade)
+
+    async def setup_lock(self, conn: AsyncConnection) -> None:
+        """Take the migration lock for the rest of `conn`'s transaction: for setup that instances
+        starting together must not do twice (the first management key). SQLite's transactions here
+        already hold the database's write lock from BEGIN."""
+        if not self.is_sqlite:
+            await conn.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": MIGRATION_LOCK})
 
     @contextlib.asynccontextmanager
     async def change(self) -> AsyncIterator[AsyncConnection]:
