@@ -51,7 +51,10 @@ ERROR_DESCRIPTIONS = {
     410: "Gone: not available on a self-hosted instance",
     413: "Payload Too Large",
     422: "Unprocessable Entity: the provider rejected the request",
-    429: "Too Many Requests: rate limited by every provider, or a limited key's budget held by requests in flight",
+    429: (
+        "Too Many Requests: rate limited by every provider, a limited key's budget held by requests in flight, "
+        "or the key's rpm_limit/tpm_limit (then with X-RateLimit-*)"
+    ),
     500: "Internal Server Error",
     502: "Bad Gateway: the provider failed",
     503: "Service Unavailable: every provider failed or is overloaded",
@@ -104,6 +107,10 @@ class Operation:
 HEADERS = {
     "X-Generation-Id": {"description": "The generation id, for GET /generation", "schema": {"type": "string"}},
     "Retry-After": {"description": "Seconds to wait before retrying", "schema": {"type": "string"}},
+    # On a 429 for a key's rpm_limit/tpm_limit only (accounting/ratelimit.py), as OpenRouter's platform 429s.
+    "X-RateLimit-Limit": {"description": "The limit that refused the request", "schema": {"type": "string"}},
+    "X-RateLimit-Remaining": {"description": "What is left of it: 0", "schema": {"type": "string"}},
+    "X-RateLimit-Reset": {"description": "When a request can be admitted, epoch ms", "schema": {"type": "string"}},
 }
 
 _CHAT_BODY = (
@@ -461,6 +468,8 @@ def _error_response(status: int, generation_header: bool, body: type) -> dict[st
         headers["X-Generation-Id"] = HEADERS["X-Generation-Id"]
     if status in (429, 503):
         headers["Retry-After"] = HEADERS["Retry-After"]
+    if status == 429 and generation_header:  # an inference endpoint: the key's rate limits
+        headers.update({h: HEADERS[h] for h in ("X-RateLimit-Limit", "X-RateLimit-Remaining", "X-RateLimit-Reset")})
     if headers:
         response["headers"] = headers
     return response
