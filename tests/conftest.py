@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from omnirouter.testing import FakeOpenAI, FakeOpenAIThread
+from tests.cluster import cluster  # noqa: F401  (the fixture, for every test module)
 from tests.gateway import Gateway, postgres_url
 from tests.served import Served
 

@@ -13,7 +13,9 @@ if TYPE_CHECKING:
 
     from omnirouter.accounting.ledger import Ledger
     from omnirouter.accounting.ratelimit import RateLimits
+    from omnirouter.api.health import Readiness
     from omnirouter.catalog.catalog import Catalog
+    from omnirouter.cluster.budgets import Leases
     from omnirouter.governance.keys import KeyStore
     from omnirouter.pipeline.stream import KeepAlive
     from omnirouter.providers.http1 import Pool
@@ -36,7 +38,9 @@ class AppState:
     keepalive: KeepAlive = None  # type: ignore[assignment]  # set when the worker starts
     drains: set[asyncio.Task[Any]] = field(default_factory=set)  # billing reads of abandoned streams
     redis: Redis | None = None  # with redis_url: what instances share (cluster/)
+    leases: Leases | None = None  # this worker's share of the budgets it enforces (cluster/budgets.py)
     rate_limits: RateLimits = None  # type: ignore[assignment]  # keys' rpm_limit/tpm_limit; set by build_state
+    readiness: Readiness | None = None  # set when the worker starts: /health/ready and the stop on SIGTERM
 
 
 def state(request: Request) -> AppState:

@@ -20,14 +20,21 @@ that bills beyond that adds what it bills beyond.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from decimal import ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
 
 from omnirouter.accounting.cost import max_output_price, max_prompt_price, worst_case
 from omnirouter.accounting.ledger import INSTANCE, ZERO, Ledger, Reservation
-from omnirouter.accounting.periods import LIMIT_NAME, WINDOW_OF_RESET
+from omnirouter.accounting.periods import EPOCH, LIMIT_NAME, WINDOW_OF_RESET, current_window_starts
 from omnirouter.catalog.types import Pricing
 from omnirouter.errors import GatewayError
 from omnirouter.governance.keys import KeyRecord
+
+if TYPE_CHECKING:
+    from omnirouter.cluster.budgets import Bucket, Leases
+
+SLICE = 8  # a top-up asks for this many more requests' worth than the request needs
 
 DEFAULT_MAX_COMPLETION = 4096
 # Seconds a request refused for want of the overrun slot is told to wait: about one request.
@@ -61,6 +68,21 @@ def _affordable_tokens(budget: Decimal, pricing: Pricing, prompt_tokens: int) ->
     return max(0, int((left / out_price).to_integral_value(ROUND_FLOOR)))
 
 
+class TopUp(Exception):
+    """The worker's lease of a shared budget cannot cover this request: top it up, then reserve again."""
+
+    def __init__(self, bucket: Bucket, limit: Decimal, minimum: Decimal, want: Decimal) -> None:
+        self.bucket, self.limit, self.minimum, self.want = bucket, limit, minimum, want
+
+
+def key_bucket(key: KeyRecord) -> Bucket:
+    period = WINDOW_OF_RESET[key.limit_reset]
+    return (key.scope, period, current_window_starts()[period])
+
+
+CREDIT_BUCKET: Bucket = (INSTANCE, "total", EPOCH)
+
+
 def reserve(
     ledger: Ledger,
     key: KeyRecord,
@@ -70,14 +92,71 @@ def reserve(
     *,
     key_limit_status: int,
     exposure: Decimal | None = None,
+    leases: Leases | None = None,
+    tried: Collection[Bucket] = (),
 ) -> Reservation:
     """Admit a request or raise the GatewayError that refuses it. `exposure` is its worst case at what
-    the upstream can produce (None: trust max_completion)."""
+    the upstream can produce (None: trust max_completion). With `leases` (budgets shared by several
+    workers), a scope is admitted within this worker's lease, and TopUp is raised for a bucket not in
+    `tried` whose lease falls short."""
     scopes = (key.scope, INSTANCE)
     key_room = key_unspent(ledger, key)  # limit less spent, before anything in flight
     credit_room = ledger.credit_unspent()
     if key_room is None and credit_room is None:
         return ledger.reserve(scopes, ZERO)  # nothing to enforce: only track
+    need = worst_case(pricing, prompt_tokens, max_completion)
+    exposure = need if exposure is None else max(exposure, need)
+    if leases is None:
+        return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure, key_room, credit_room,
+                      key_limit_status)  # fmt: skip
+    shared = []
+    if key_room is not None:
+        shared.append((key_bucket(key), key.limit, key_room))
+    if credit_room is not None:
+        shared.append((CREDIT_BUCKET, ledger.credits, credit_room))
+    rooms: dict[str, Decimal] = {}
+    for bucket, limit, room in shared:
+        assert limit is not None
+        room = min(room, leases.room(bucket))
+        left = room - ledger.in_flight(bucket[0])
+        exposed = ledger.exposure(bucket[0])
+        if (need > left or exposure + exposed > room) and bucket not in tried:
+            short = max(ZERO, need - left)
+            raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + need * SLICE)
+        rooms[bucket[0]] = room
+    try:
+        return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
+                      rooms.get(key.scope), rooms.get(INSTANCE), key_limit_status)  # fmt: skip
+    except GatewayError:
+        # Refused within the lease. Say why as the cluster sees it: the store's last answer tells
+        # what was spent everywhere and what the other workers hold.
+        cluster: dict[str, Decimal] = {}
+        for bucket, limit, room in shared:
+            refused = leases.refused.get(bucket)
+            if refused is None:
+                cluster[bucket[0]] = rooms[bucket[0]]
+                continue
+            if need <= limit - refused.spent - ledger.in_flight(bucket[0]):
+                raise _held_elsewhere(bucket[0] == INSTANCE) from None
+            cluster[bucket[0]] = min(room, limit - refused.spent - refused.others)
+        return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
+                      cluster.get(key.scope), cluster.get(INSTANCE), key_limit_status)  # fmt: skip
+
+
+def _admit(
+    ledger: Ledger,
+    key: KeyRecord,
+    pricing: Pricing,
+    prompt_tokens: int,
+    max_completion: int,
+    need: Decimal,
+    exposure: Decimal,
+    key_room: Decimal | None,
+    credit_room: Decimal | None,
+    key_limit_status: int,
+) -> Reservation:
+    """Admission within `key_room` and `credit_room` (what each scope may spend, before its requests
+    in flight; None: not limited)."""
     key_left = None if key_room is None else key_room - ledger.in_flight(key.scope)
     credit_left = None if credit_room is None else credit_room - ledger.in_flight(INSTANCE)
 
@@ -90,7 +169,6 @@ def reserve(
     if credit_left is not None and credit_left <= 0:
         raise GatewayError(402, "Insufficient credits. Add more using `omnirouter credits add AMOUNT`.")
 
-    need = worst_case(pricing, prompt_tokens, max_completion)
     budget = min(x for x in (key_left, credit_left) if x is not None)
     if need > budget:
         which = "the key's limit" if budget == key_left else "the instance's credits"
@@ -100,7 +178,6 @@ def reserve(
             f"tokens, but can only afford {_affordable_tokens(budget, pricing, prompt_tokens)} with {which}.",
         )
 
-    exposure = need if exposure is None else max(exposure, need)
     overrun: list[str] = []
     for scope, room in ((key.scope, key_room), (INSTANCE, credit_room)):
         if room is None:
@@ -112,7 +189,17 @@ def reserve(
             overrun.append(scope)
             continue
         raise _overrun_taken(scope == INSTANCE)
-    return ledger.reserve(scopes, need, exposure, tuple(overrun))
+    return ledger.reserve((key.scope, INSTANCE), need, exposure, tuple(overrun))
+
+
+def _held_elsewhere(instance: bool) -> GatewayError:
+    what = "The instance's remaining credits are" if instance else "This key's remaining limit is"
+    return GatewayError(
+        429,
+        f"{what} held by requests in flight on other workers. Retry when they finish.",
+        {"error_type": "rate_limit_exceeded"},
+        headers={"Retry-After": str(OVERRUN_RETRY_AFTER)},
+    )
 
 
 def _overrun_taken(instance: bool) -> GatewayError:

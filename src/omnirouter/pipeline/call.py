@@ -3,11 +3,14 @@ reserved, and, once answered, what it cost, what it taught the router, and its g
 
 from __future__ import annotations
 
+import functools
 import math
 import time
+from collections import Counter
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from omnirouter.accounting import meter
 from omnirouter.accounting.cost import ZERO, Cost, Usage, compute, worst_case
@@ -23,6 +26,11 @@ from omnirouter.routing.sticky import caches, conversation_key
 from omnirouter.state import AppState
 from omnirouter.store.fit import fit, text_columns
 from omnirouter.store.tables import generations
+
+if TYPE_CHECKING:
+    from omnirouter.cluster.budgets import Bucket
+
+TOP_UPS = 2  # top-ups of one bucket for one request before it is refused
 
 # The generation columns whose text comes from the client or the upstream (the rest is the gateway's own).
 GENERATION_TEXT = text_columns(
@@ -120,11 +128,13 @@ class Call:
         return self.started + self.st.settings.request_deadline_seconds
 
     # -- money
-    def reserve(self) -> None:
+    def reserve(self) -> Coroutine[Any, Any, None] | None:
+        """Hold the request's worst case, or raise the GatewayError that refuses it. Returns what to
+        await when the worker's lease of a shared budget must be topped up first (else None)."""
         ledger = self.st.ledger
         if not meter.enforced(ledger, self.key):  # the common case: no limit, no funded credit
             self.reservation = ledger.reserve((self.key.scope, INSTANCE), ZERO)
-            return
+            return None
         prompt_tokens = self.needs.prompt_tokens
 
         def upstream_max(c: Candidate) -> int:
@@ -140,7 +150,8 @@ class Call:
         candidates = self.plan.candidates
         dearest = max(candidates, key=lambda c: worst_case(c.endpoint.pricing, prompt_tokens, max_out(c)))
         exposure = max(worst_case(c.endpoint.pricing, prompt_tokens, upstream_max(c)) for c in candidates)
-        self.reservation = meter.reserve(
+        admit = functools.partial(
+            meter.reserve,
             ledger,
             self.key,
             dearest.endpoint.pricing,
@@ -148,7 +159,27 @@ class Call:
             max_out(dearest),
             key_limit_status=self.st.settings.key_limit_status,
             exposure=exposure,
+            leases=self.st.leases,
         )
+        try:
+            self.reservation = admit()
+        except meter.TopUp as short:
+            return self._top_up(admit, short)
+        return None
+
+    async def _top_up(self, admit: Callable[..., Reservation], short: meter.TopUp) -> None:
+        """Top up the lease that fell short (each bucket at most twice: the room a top-up made may be
+        taken by requests admitted meanwhile), then admit within it or refuse."""
+        assert self.st.leases is not None
+        tries: Counter[Bucket] = Counter()
+        while True:
+            tries[short.bucket] += 1
+            await self.st.leases.top_up(short.bucket, short.limit, short.minimum, short.want)
+            try:
+                self.reservation = admit(tried=[b for b, n in tries.items() if n >= TOP_UPS])
+                return
+            except meter.TopUp as again:
+                short = again
 
     def release(self) -> None:
         if self.reservation is not None:

@@ -166,7 +166,8 @@ async def _admit(
     )
     if key.rpm_limit or key.tpm_limit:  # only a rate-limited key waits for the shared count (accounting/ratelimit.py)
         call.rate = await st.rate_limits.admit(key, needs.prompt_tokens)
-    call.reserve()
+    if (top_up := call.reserve()) is not None:  # rare: a shared budget's lease ran short
+        await top_up
     return call
 
 

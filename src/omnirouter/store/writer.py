@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from omnirouter.accounting.ledger import Counts, Ledger, Spend
 from omnirouter.accounting.periods import window_starts
+from omnirouter.cluster.budgets import Bucket, Leases
 from omnirouter.governance.keys import KeyRecord, KeyStore
 from omnirouter.store import repo
 from omnirouter.store.bulk import BulkInsert
@@ -67,6 +68,7 @@ class Recorder:
         self.journal_dir = journal_dir
         self.journal: Journal | None = None
         self._flush_failed = False
+        self.leases: Leases | None = None  # set by app.py: this worker's leases of shared budgets
 
     # -- request path
     def record(self, row: dict, content: dict | None = None, spend: Spend | None = None) -> None:
@@ -96,7 +98,7 @@ class Recorder:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
         try:
-            await self.flush()
+            await self.flush(closing=True)  # and gives back every lease
         except Exception as exc:
             if self.journal is None or not unreachable(exc):
                 raise
@@ -126,7 +128,7 @@ class Recorder:
                 else:
                     log.exception("background flush failed; will retry")
 
-    async def flush(self) -> None:
+    async def flush(self, *, closing: bool = False) -> None:
         async with self._lock:
             rows, contents = self.rows, self.contents
             self.rows, self.contents = [], []
@@ -134,30 +136,53 @@ class Recorder:
             used = self.keys.take_used()
             # The journal's segments up to here hold only records of this batch or of earlier ones.
             covered = self.journal.seal(last_flush_failed=self._flush_failed) if self.journal else []
-            if not rows and not deltas and not used:
+            leases = self.leases if self.leases is not None and self.leases.held else None
+            if not rows and not deltas and not used and leases is None:
                 self.ledger.flushed()
                 self._flush_failed = False
                 if self.journal is not None:  # nothing unwritten: whatever it sealed is in the database
                     self.journal.committed(covered)
                 return
-            try:
-                await self.db.background(self._write_batch, rows, contents, deltas, used, write=True)
-            except BaseException:
-                self.rows[:0], self.contents[:0] = rows, contents
-                self.ledger.flush_failed(deltas)
-                self.keys.used_failed()
-                self._flush_failed = True
-                raise
-            self._flush_failed = False
-            if self.journal is not None:
-                self.journal.committed(covered)
-            self.keys.used_written()
-            # What this worker wrote joins its base; other workers' spend arrives with the next sync.
-            self.ledger.flushed()
-            at = self.generations.position("id")
-            for row in rows:
-                self.unflushed.pop(row[at], None)
-                self.unflushed_content.pop(row[at], None)
+            async with leases.lock if leases is not None else contextlib.nullcontext():
+                await self._write(rows, contents, deltas, used, covered, leases, closing=closing)
+
+    async def _write(
+        self,
+        rows: list[tuple[Any, ...]],
+        contents: list[tuple[Any, ...]],
+        deltas: Counts,
+        used: dict[str, datetime],
+        covered: list[Path],
+        leases: Leases | None,
+        *,
+        closing: bool,
+    ) -> None:
+        # Leases of shared budgets: what this batch spent under them moves from the lease to the
+        # bucket's spend, in this transaction when the database is their store (cluster/budgets.py).
+        spent = leases.spend_of(deltas) if leases is not None else {}
+        held = leases.after_flush(spent, closing=closing) if leases and leases.uses_database_in_flush() else None
+        try:
+            await self.db.background(self._write_batch, rows, contents, deltas, used, held, write=True)
+        except BaseException:
+            self.rows[:0], self.contents[:0] = rows, contents
+            self.ledger.flush_failed(deltas)
+            self.keys.used_failed()
+            self._flush_failed = True
+            raise
+        self._flush_failed = False
+        if self.journal is not None:
+            self.journal.committed(covered)
+        self.keys.used_written()
+        # What this worker wrote joins its base; other workers' spend arrives with the next sync.
+        self.ledger.flushed()
+        at = self.generations.position("id")
+        for row in rows:
+            self.unflushed.pop(row[at], None)
+            self.unflushed_content.pop(row[at], None)
+        if leases is not None and held is None:  # Redis is their store: tell it, now that it is counted
+            held = leases.after_flush(spent, closing=closing)
+            floors = {b: row[0] for b in held.keys() | spent.keys() if (row := self.ledger.base.get(b))}
+            await leases.report(spent, held, floors)
 
     def _write_batch(
         self,
@@ -166,13 +191,17 @@ class Recorder:
         contents: list[tuple[Any, ...]],
         deltas: Counts,
         used: dict[str, datetime] | None = None,
+        held: dict[Bucket, Decimal] | None = None,
     ) -> None:
-        """A generation and the spend it caused land together or not at all."""
+        """A generation and the spend it caused land together or not at all (and the leases the
+        spend came out of, when the database holds them)."""
         slices = SLICE_ROWS if self.db.writes_in_thread else 0
         self.generations.write(conn, rows, slices_of=slices)
         self.generation_content.write(conn, contents, slices_of=slices)
         repo.add_counts(conn, deltas)
         repo.mark_keys_used(conn, used or {})
+        if held and self.leases is not None:
+            self.leases.database.write_leases(conn, held)
 
     async def sync(self, *, force: bool = False) -> None:
         """Re-read counters, and keys and credits when another worker changed them."""
