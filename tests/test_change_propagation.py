@@ -6,18 +6,24 @@ SQLite, a local signal (cluster/changes.py). The database poll is turned off her
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from omnirouter.cluster.changes import APPLICATION_NAME, LocalSignals, signal_directory
 from tests.cluster import Cluster, backends, cluster  # noqa: F401  (the fixture)
+from tests.gateway import postgres_url
 
 POLL_OFF = {"OMNIROUTER_SYNC_INTERVAL": "3600"}
 PROMPTLY = 2.0  # seconds: a notice takes milliseconds (bench/propagation.py); the poll would take an hour
@@ -167,3 +173,64 @@ def _keep_serving(c: Cluster, key: str, failures: list[Any], seconds: float) -> 
             r = chat(api, key)
             if r.status_code != 200:
                 failures.append((api, r.status_code, r.text))
+
+
+@pytest.mark.skipif(postgres_url() is None, reason="LISTEN/NOTIFY is PostgreSQL's (the PostgreSQL pass)")
+def test_a_listener_cut_off_by_postgresql_reconnects_and_catches_up(cluster) -> None:  # noqa: F811
+    c = cluster(3, backend="database", **POLL_OFF)
+    made = c.create_key()
+    key, hash_ = made["key"], made["data"]["hash"]
+    served_everywhere(c, key)
+
+    # Every worker's listening connection is closed by the server (a restart, a failover, an idle
+    # timeout); a change made at once may find none listening.
+    assert asyncio.run(_terminate_listeners(c.db_url)) == 3  # one worker per instance
+    assert c.admin("PATCH", f"/keys/{hash_}", 0, json={"limit": 0}).status_code == 200
+    served_everywhere(c, c.create_key()["key"])  # requests are served meanwhile
+
+    # The listeners reconnect, and sync in full (what they missed): the change is applied everywhere...
+    assert within(5.0, lambda: statuses(c, key, [1, 2]) == [402, 402]), statuses(c, key, [1, 2])
+    # ...and the next change comes through the notices again.
+    assert c.admin("PATCH", f"/keys/{hash_}", 0, json={"disabled": True}).status_code == 200
+    assert within(PROMPTLY, lambda: statuses(c, key, [1, 2]) == [401, 401]), statuses(c, key, [1, 2])
+
+
+async def _terminate_listeners(url: str) -> int:
+    import asyncpg
+
+    conn = await asyncpg.connect(url.replace("postgresql+asyncpg://", "postgresql://"))
+    try:
+        return await conn.fetchval(
+            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND application_name = $1",
+            APPLICATION_NAME,
+        )
+    finally:
+        await conn.close()
+
+
+def test_a_dead_processs_socket_is_removed_by_the_next_sender(tmp_path: Path) -> None:
+    """SQLite's local signal: a worker killed with -9 leaves its socket file; nobody reads it any more,
+    and the next change removes it, while a live listener hears the change."""
+    directory = signal_directory(tmp_path / "omnirouter.db")
+    directory.mkdir(parents=True)
+    dead = directory / "dead.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as s:
+        s.bind(str(dead))  # closed without unlinking, as a killed process leaves it
+
+    async def run() -> list[str | None]:
+        heard: list[str | None] = []
+        listener = asyncio.create_task(LocalSignals(directory).listen(heard.append))
+        while not heard:  # bound (it says so with a first None)
+            await asyncio.sleep(0.001)
+        await LocalSignals(directory).publish("sender")
+        while len(heard) < 2:
+            await asyncio.sleep(0.001)
+        listener.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listener
+        return heard
+
+    assert asyncio.run(asyncio.wait_for(run(), 5)) == [None, "sender"]
+    assert not dead.exists()
+    assert list(directory.iterdir()) == []  # and the listener took its own socket away when it stopped

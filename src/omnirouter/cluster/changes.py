@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("omnirouter.cluster")
 
 CHANNEL = "omnirouter_changes"  # PostgreSQL's LISTEN channel
+APPLICATION_NAME = "omnirouter-changes"  # the listening connection's, in pg_stat_activity
 REDIS_CHANNEL = cluster_redis.key("changes", "keys")
 PUBLISH_TIMEOUT = 1.0  # a management change waits no longer than this for its notice to go out
 RECONNECT_DELAY = 0.5  # between a listener's attempts to reconnect
@@ -135,6 +136,8 @@ class PostgresNotices:
         _, params = engine.dialect.create_connect_args(engine.url)
         for sqlalchemy_only in ("prepared_statement_cache_size", "prepared_statement_name_func", "async_creator_fn"):
             params.pop(sqlalchemy_only, None)
+        # Named, so that an operator sees what the worker's extra connection is for (pg_stat_activity).
+        params["server_settings"] = {"application_name": APPLICATION_NAME, **params.get("server_settings", {})}
         return params
 
     async def listen(self, heard: Heard) -> None:
