@@ -250,8 +250,9 @@ def test_keys_through_the_cli_and_the_api_alike(gateway_unstarted: Gateway) -> N
     gw = gateway_unstarted.start()
     env = {"OMNIROUTER_DATABASE_URL": gw.settings.db_url}
     result = run("keys", "create", "ci bot", "--limit", "0.1", "--limit-reset", "monthly",
-                 "--external-user", "u-7", "--json", env=env)  # fmt: skip
+                 "--external-user", "u-7", "--rpm-limit", "30", "--json", env=env)  # fmt: skip
     assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["data"]["rpm_limit"] == 30  # Omnirouter's own field, beside the API's
     created = operations.CreateKeysResponse.model_validate_json(result.output)  # the API's shape
     assert created.data.name == "ci bot" and created.data.limit == 0.1 and created.data.external_user == "u-7"
     secret, hash_ = created.key, created.data.hash
@@ -305,6 +306,7 @@ def test_keys_create_prints_the_secret_once(tmp_path: Path) -> None:
         (["--expires-at", "2020-01-01T00:00:00Z"], "expires_at must be in the future"),
         (["--expires-at", "2030-01-01T00:00:00+02:00"], "in UTC"),
         (["--workspace-id", "w" * 65], "Invalid request"),
+        (["--rpm-limit", "0"], "0 is not in the range x>=1"),
     ],
 )
 def test_keys_create_refuses_what_the_api_refuses(tmp_path: Path, args: list[str], message: str) -> None:
