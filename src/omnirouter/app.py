@@ -26,6 +26,10 @@ from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
 from omnirouter.cluster import redis as cluster_redis
 from omnirouter.cluster.changes import Changes
+from omnirouter.cluster.health import SharedHealth
+from omnirouter.cluster.routing_link import RoutingLink
+from omnirouter.cluster.stats import SharedStats
+from omnirouter.cluster.sticky import SharedSticky
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
 from omnirouter.formats.openai_responses import RESPONSES
@@ -154,14 +158,19 @@ async def build_state(settings: Settings) -> AppState:
     return st
 
 
-def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adapter]) -> Routing:
-    health, stats = Health(), EndpointStats()
+def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adapter], shared: bool = False) -> Routing:
+    """`shared`: with Redis, the circuits, statistics and sticky sessions every instance shares
+    (cluster/routing_link.py keeps them in step); the request path works on them alike."""
+    if shared:
+        health, stats, sticky = SharedHealth(), SharedStats(), SharedSticky()
+    else:
+        health, stats, sticky = Health(), EndpointStats(), Sticky()
     routers = {
         "openrouter/auto": AutoRouter(catalog, settings.auto_router_models),
         "openrouter/free": FreeRouter(catalog),
     }
     planner = Planner(catalog, health, stats, default_model=settings.default_model, routers=routers)
-    return Routing(planner=planner, health=health, stats=stats, sticky=Sticky(), adapters=adapters)
+    return Routing(planner=planner, health=health, stats=stats, sticky=sticky, adapters=adapters)
 
 
 def create_app(settings: Settings | None = None) -> Gateway:
@@ -177,7 +186,11 @@ def create_app(settings: Settings | None = None) -> Gateway:
         if minted:  # started without the CLI (which mints it first): show it once, on the terminal, not in logs
             print(f"Created a management key (shown only this once; store it now): {minted}", file=sys.stderr)
         st.http = Pool()
-        st.routing = build_routing(settings, st.catalog, build_adapters(st.http))
+        st.routing = build_routing(settings, st.catalog, build_adapters(st.http), shared=st.redis is not None)
+        link = None
+        if st.redis is not None:  # circuits, endpoint statistics and sticky sessions shared with the others
+            link = RoutingLink(st.redis, st.routing, stats_interval=settings.cluster_stats_interval)
+            await link.start()
         st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
         await st.recorder.start()
         changes.follow(lambda force: st.recorder.sync(force=force))  # and what they change, this one
@@ -195,6 +208,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
                 await asyncio.wait(st.drains, timeout=settings.upstream_total_timeout)
             await st.rate_limits.close()
             await changes.close()
+            if link is not None:
+                await link.close()
             await st.recorder.close()
             st.http.close()
             await st.db.close()

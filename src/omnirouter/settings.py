@@ -99,6 +99,8 @@ class Settings(BaseSettings):
     # Background work
     flush_interval: float = 0.25  # seconds between batched writes of generations and counters
     sync_interval: float = 1.0  # seconds between refreshes of keys and counters from the database
+    # With redis_url: seconds between pushes of each instance's endpoint statistics to the others
+    cluster_stats_interval: PositiveFloat = 1.0
     # Each worker journals what it recorded in data_dir until the database has it: a kill -9 then
     # loses no generation or spend a client was told about (replayed at the next start).
     journal: bool = True
