@@ -226,6 +226,9 @@ class RateLimits:
     _admit_script: Any = None
     _correct_script: Any = None
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
+    # Per key, the admissions waiting for the next database transaction while one is under way.
+    _queued: dict[str, list[tuple[KeyRecord, int, asyncio.Future[Verdict]]]] = field(default_factory=dict)
+    _drains: set[asyncio.Task[None]] = field(default_factory=set)
 
     def __post_init__(self) -> None:
         self.slot_ms = max(1, self.window_seconds * 1000 // SLOTS)
@@ -246,7 +249,7 @@ class RateLimits:
                 self._redis_lost(exc)
                 on_redis = False
         if v is None:
-            v = await self.db.background(self._admit_row, key, estimate, int(self.clock() * 1000), write=True)
+            v = await self._admit_db(key, estimate)
         if not v.admitted:
             raise _refusal(key, v)
         return Ticket(key.hash, v.slot, v.now_ms, time.monotonic(), estimate, key.tpm_limit is not None, on_redis)
@@ -308,6 +311,50 @@ class RateLimits:
         return Verdict(bool(admitted), slot, now_ms, requests, tokens, rpm_wait, tpm_wait)
 
     # -- the database (each runs in one write transaction: db.background(..., write=True))
+    async def _admit_db(self, key: KeyRecord, estimate: int) -> Verdict:
+        """One transaction at a time per key and worker: the admissions that arrive meanwhile are
+        decided together in the next one. So a burst on one key holds one pooled connection, not
+        one each queued on the row's lock, and one transaction decides many."""
+        done: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        queue = self._queued.get(key.hash)
+        if queue is None:
+            self._queued[key.hash] = queue = []
+            task = asyncio.get_running_loop().create_task(self._drain(key.hash))
+            self._drains.add(task)
+            task.add_done_callback(self._drains.discard)
+        queue.append((key, estimate, done))
+        return await done
+
+    async def _drain(self, key_hash: str) -> None:
+        queue = self._queued[key_hash]
+        try:
+            while queue:
+                batch = queue[:]
+                queue.clear()
+                items = [(k, e) for k, e, _ in batch]
+                try:
+                    now_ms = int(self.clock() * 1000)
+                    verdicts = await self.db.background(self._admit_rows, key_hash, items, now_ms, write=True)
+                except Exception as exc:
+                    for _, _, f in batch:
+                        if not f.done():
+                            f.set_exception(exc)
+                    continue
+                for (_, _, f), v in zip(batch, verdicts, strict=True):
+                    if not f.done():  # its request may have gone (cancelled): it counted all the same
+                        f.set_result(v)
+        finally:
+            del self._queued[key_hash]
+
+    def _admit_rows(
+        self, conn: Connection, key_hash: str, items: list[tuple[KeyRecord, int]], now_ms: int
+    ) -> list[Verdict]:
+        req, tok = self._locked_row(conn, key_hash)
+        verdicts = [decide(req, tok, k.rpm_limit, k.tpm_limit, e, now_ms, self.slot_ms) for k, e in items]
+        if any(v.admitted for v in verdicts):
+            _write(conn, key_hash, req, tok)
+        return verdicts
+
     def _locked_row(self, conn: Connection, key_hash: str) -> tuple[Window, Window]:
         c = rate_windows.c
         q = select(c.requests, c.tokens).where(c.key_hash == key_hash)
@@ -318,13 +365,6 @@ class RateLimits:
             conn.execute(_insert_absent(conn, key_hash))
             row = conn.execute(q).one()
         return Window.decode(row[0]), Window.decode(row[1])
-
-    def _admit_row(self, conn: Connection, key: KeyRecord, estimate: int, now_ms: int) -> Verdict:
-        req, tok = self._locked_row(conn, key.hash)
-        v = decide(req, tok, key.rpm_limit, key.tpm_limit, estimate, now_ms, self.slot_ms)
-        if v.admitted:
-            _write(conn, key.hash, req, tok)
-        return v
 
     def _correct_row(self, conn: Connection, key_hash: str, slot: int, current: int, delta: int) -> None:
         req, tok = self._locked_row(conn, key_hash)
