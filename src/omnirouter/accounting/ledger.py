@@ -12,10 +12,10 @@ beyond its reservation lands on the counters when it settles.
 An upstream may ignore `max_tokens`, so each reservation also carries its `exposure`: the worst case
 at what the endpoint can really produce. `exposed` sums the exposure in flight per scope, and
 `overrun` names, per scope, the one request admitted although the exposure of everything in flight
-did not fit (meter.py decides; this module only keeps the books). On one worker that bounds a
-scope's overspend to one request's overrun. Several workers share the database's counters,
-refreshed every `sync_interval`, but each keeps its own books and slots: until they see each
-other's spend, each may admit up to what is left (docs/configuration.md, "Several workers").
+did not fit (meter.py decides; this module only keeps the books). That bounds a scope's overspend
+to one request's overrun per worker: each worker keeps its own books and slots, and admits only
+within the lease it holds of the scope's budget (cluster/budgets.py), so the workers together never
+commit more than the budget (docs/configuration.md, "Shared budgets").
 """
 
 from __future__ import annotations

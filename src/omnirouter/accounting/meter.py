@@ -16,6 +16,10 @@ so once everything has settled the scope is over its limit by at most one reques
 the slot's request cost beyond what was left for it. That assumes an upstream produces no more than
 its catalog entry allows (max_completion_tokens, else context_length less the prompt estimate); one
 that bills beyond that adds what it bills beyond.
+
+What is left is what the worker's lease of the budget leaves (cluster/budgets.py): several workers
+and instances share one budget, and each admits within its own share of it, topping it up when it
+runs short. A request refused because the other workers hold the rest gets 429 with Retry-After.
 """
 
 from __future__ import annotations
