@@ -286,7 +286,9 @@ def test_a_redis_that_is_down_falls_back_to_the_database_and_comes_back(cluster:
     answers = _burst(c.apis, c.create_key(rpm_limit=5)["key"], 15)
     assert _statuses(answers) == {200: 5, 429: 10}
     outputs = [c.instances[i].stop(drop=False) for i in range(3)]
-    assert all(o.count("Redis unreachable") == 1 for o in outputs)  # logged once per outage, not per request
+    # Logged once per outage (not per request), and once when it returned.
+    assert all(o.count("rate limits are held through the database") == 1 for o in outputs)
+    assert all(o.count("rate limits are held there again") == 1 for o in outputs)
 
 
 def test_two_workers_on_sqlite_admit_exactly_rpm_limit(serve: Any) -> None:
