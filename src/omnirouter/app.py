@@ -19,7 +19,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
-from omnirouter.api import count_tokens, credits, generation, keys, models, openapi, unavailable
+from omnirouter.api import count_tokens, credits, generation, health, keys, models, openapi, unavailable
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
@@ -48,6 +48,7 @@ from omnirouter.routing.routers import AutoRouter, FreeRouter
 from omnirouter.routing.stats import EndpointStats
 from omnirouter.routing.sticky import Sticky
 from omnirouter.settings import Settings
+from omnirouter.shutdown import Shutdown, cut_streams
 from omnirouter.startup_errors import one_line_failure, quiet_lifespan_send
 from omnirouter.state import AppState
 from omnirouter.store.db import Database
@@ -76,6 +77,7 @@ def api_routes() -> list[Any]:
         *count_tokens.routes,
         *generation.routes,
         *openapi.routes,
+        *health.routes,
     ]
 
 
@@ -192,6 +194,9 @@ def create_app(settings: Settings | None = None) -> Gateway:
             link = RoutingLink(st.redis, st.routing, stats_interval=settings.cluster_stats_interval)
             await link.start()
         st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
+        shutdown = Shutdown(settings.shutdown_timeout)
+        st.readiness = health.Readiness(shutdown, st.db, st.redis)
+        shutdown.install(lambda: cut_streams(st.keepalive, settings.shutdown_timeout))
         await st.recorder.start()
         changes.follow(lambda force: st.recorder.sync(force=force))  # and what they change, this one
         app.state.omni = st
@@ -204,8 +209,14 @@ def create_app(settings: Settings | None = None) -> Gateway:
         try:
             yield
         finally:
+            shutdown.close()
             if st.drains:  # cancelled streams still reading a non-abortable upstream to bill it in full
-                await asyncio.wait(st.drains, timeout=settings.upstream_total_timeout)
+                # Stopping on a signal: until shutdown_timeout; then each bills what it read.
+                bound = shutdown.remaining() if shutdown.draining else settings.upstream_total_timeout
+                await asyncio.wait(st.drains, timeout=bound)
+                for task in list(st.drains):
+                    task.cancel()
+                await asyncio.gather(*st.drains, return_exceptions=True)
             await st.rate_limits.close()
             await changes.close()
             if link is not None:
@@ -218,7 +229,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
 
     routes = api_routes()
     starlette = Starlette(
-        routes=[Mount(root, routes=routes) for root in API_ROOTS],
+        # The probes also at the root, where orchestrators usually look for them.
+        routes=[*health.routes, *(Mount(root, routes=routes) for root in API_ROOTS)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,

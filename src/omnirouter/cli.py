@@ -72,6 +72,7 @@ def serve(
 
     from omnirouter.batched_writes import connection_options
     from omnirouter.listeners import AddressInUse, refuse_if_listening, run_workers
+    from omnirouter.shutdown import server_timeout
 
     # Workers are separate processes that build their own Settings: hand them the choices by env.
     choices = {"HOST": host, "PORT": port, "WORKERS": workers, "SANDBOX": sandbox or None, "DEBUG": debug or None}
@@ -116,7 +117,8 @@ def serve(
         # both are per-request work on the hot path.
         proxy_headers=False,
         server_header=False,
-        timeout_graceful_shutdown=30,
+        # On SIGTERM the app cuts streams at shutdown_timeout; uvicorn cancels what is left a little later.
+        timeout_graceful_shutdown=server_timeout(settings.shutdown_timeout),
     )
     if settings.workers > 1:
         try:

@@ -19,6 +19,7 @@ from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.routing import BaseRoute, Route
 
 from omnirouter import __version__
+from omnirouter.api import health
 from omnirouter.api import messages_schemas as ms
 from omnirouter.api import schemas as s
 from omnirouter.api.keys import CreateKey, UpdateKey
@@ -78,6 +79,7 @@ TAGS = {
     "Credits": "Instance funding and spend",
     "Generations": "Metadata and stored content of past requests",
     "OpenAPI": "This document",
+    "Health": "Probes for orchestrators and load balancers (also served at the root: /health/live, /health/ready)",
 }
 
 
@@ -101,6 +103,8 @@ class Operation:
     deprecated: bool = False
     error_body: type | None = None  # the error envelope's Struct when it is not OpenRouter's ErrorResponse
     stream_sentinel: str | None = "[DONE]"  # the last `data:` of a stream, if it has one
+    # Error answers whose body is not the error envelope: status -> (description, Struct).
+    other_errors: dict[int, tuple[str, type]] | None = None
 
 
 # Response headers, by name.
@@ -378,6 +382,34 @@ OPERATIONS: dict[tuple[str, str], Operation] = {
             "token, 4 tokens per message, 1,600 per image, 3,000 per PDF page."
         ),
     ),
+    ("/health/live", "get"): Operation(
+        operation_id="getHealthLive",
+        summary="Liveness: the process answers",
+        tag="Health",
+        auth="none",
+        response=health.Live,
+        errors=(500,),
+        description="Always 200 while the worker's event loop runs; for liveness probes and container health checks.",
+    ),
+    ("/health/ready", "get"): Operation(
+        operation_id="getHealthReady",
+        summary="Readiness: this worker can serve requests",
+        tag="Health",
+        auth="none",
+        response=health.Ready,
+        errors=(500,),
+        other_errors={
+            503: (
+                "Not ready: stopping after SIGTERM (`draining`), or the database or Redis (with redis_url) "
+                "unreachable; `reason` says which",
+                health.Ready,
+            )
+        },
+        description=(
+            "What the worker already knows, without a query per probe: whether it is stopping, the background "
+            "writer's verdict on the database, and a Redis PING shared by the probes of one second."
+        ),
+    ),
     ("/openapi.json", "get"): Operation(
         operation_id="getOpenAPIDocument",
         summary="Get this server's OpenAPI document",
@@ -509,6 +541,8 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
         responses[str(status)] = _error_response(
             status, "X-Generation-Id" in op.headers, op.error_body or s.ErrorResponse
         )
+    for status, (description, body) in (op.other_errors or {}).items():
+        responses[str(status)] = {"description": description, "content": {JSON: {"schema": _ref(body)}}}
     out["responses"] = responses
     return out
 
@@ -532,7 +566,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     types: set[type] = {s.ErrorResponse}
     for key in used:
         op = OPERATIONS[key]
-        parts = (op.body, op.response, op.stream, op.error_body)
+        parts = (op.body, op.response, op.stream, op.error_body, *(b for _, b in (op.other_errors or {}).values()))
         types |= {_struct(t) for t in parts if t is not None and not isinstance(t, dict)}
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
     _numbers_for_decimals(components)

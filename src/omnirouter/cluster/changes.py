@@ -84,21 +84,31 @@ class _Outage:
 
 
 class RedisNotices:
-    """PUBLISH after a change; SUBSCRIBE in each worker. The client's connections do not retry on their
-    own (cluster/redis.py), so a loss ends `listen`'s inner loop and it subscribes again itself."""
+    """PUBLISH after a change; SUBSCRIBE in each worker. A loss ends `listen`'s inner loop, which
+    subscribes again; should the client reconnect and resubscribe by itself (a retry policy), the
+    connection's callback says so, as notices may have been missed either way."""
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
         self.outage = _Outage("Redis (change notices)")
+        self._heard: Heard | None = None
 
     async def publish(self, origin: str) -> None:
         await self.redis.publish(REDIS_CHANNEL, origin)
 
+    def _reconnected(self, _connection: Any) -> None:
+        if self._heard is not None:
+            self._heard(None)
+
     async def listen(self, heard: Heard) -> None:
+        self._heard = heard
         while True:
             pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            connection = None
             try:
                 await pubsub.subscribe(REDIS_CHANNEL)
+                connection = pubsub.connection
+                connection.register_connect_callback(self._reconnected)  # kept as a weak method
                 self.outage.recovered()
                 heard(None)
                 while True:
@@ -111,6 +121,8 @@ class RedisNotices:
             except Exception as exc:
                 self.outage.failed(exc)
             finally:
+                if connection is not None:  # it goes back to the client's pool, for other uses
+                    connection.deregister_connect_callback(self._reconnected)
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
             await asyncio.sleep(RECONNECT_DELAY)

@@ -91,6 +91,7 @@ class InferenceStream:
         "chars",
         "closed",
         "committed",
+        "cut_by",
         "direct",
         "done",
         "draining",
@@ -148,6 +149,7 @@ class InferenceStream:
         self.done = False
         self.answer_headers: list[tuple[bytes, bytes]] = []  # known once an endpoint has answered
         self.main: asyncio.Task[Any] | None = None  # the task answering, cancelled if the client leaves
+        self.cut_by: GatewayError | None = None  # the server is stopping: end the answer with this
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
@@ -172,7 +174,9 @@ class InferenceStream:
         except asyncio.CancelledError:
             if self.done:
                 raise
-            main.uncancel()  # the cancel was ours (client gone), not the server's
+            main.uncancel()  # the cancel was ours (client gone, or cut), not the server's
+            if self.cut_by is not None and self.outcome is None:  # cut before an endpoint answered
+                await self._end_cut()
         finally:
             self.main = None
             if watcher is not None:
@@ -182,6 +186,22 @@ class InferenceStream:
             keepalive.discard(self)
             if self.call.reservation is not None and not self.draining:
                 self._stopped()
+
+    def cut(self, err: GatewayError) -> None:
+        """The server is stopping and this answer ran out of time: end it now, cleanly (an in-band
+        `err`, the usage and cost of what was relayed, the end marker), billed for what was relayed."""
+        if not self.done and self.main is not None and self.cut_by is None:
+            self.cut_by = err
+            self.main.cancel()
+
+    async def _end_cut(self) -> None:
+        """A cut before any endpoint answered: nothing was generated, nothing is billed."""
+        assert self.cut_by is not None
+        self.call.release()
+        with contextlib.suppress(OSError):
+            if not await self._error_before_commit(self.cut_by):
+                await self._send_error_chunk(self.cut_by)
+                await self._end()
 
     def _gone(self) -> None:
         """The client disconnected: stop the answer (the main task), unless it is already done."""
@@ -289,13 +309,23 @@ class InferenceStream:
             self.finish = "error"
             await self._drained()
         except asyncio.CancelledError:
-            cancelled = True
-            await self._cancelled(outcome)
-            return
+            if self.cut_by is None:
+                cancelled = True
+                await self._cancelled(outcome)
+                return
+            # Cut at shutdown: the upstream is closed below; what was relayed is billed, and the
+            # client still gets the cost and the end marker.
+            assert self.main is not None
+            self.main.uncancel()
+            error = self.cut_by
+            await self._drained()
         finally:
             if not cancelled:
                 await outcome.stream.close()
-        cost = self._settle(outcome, cancelled=False, error=error.body()["error"] if error else None)
+        if self.cut_by is not None:
+            cost = self._settle(outcome, cancelled=True, error=self.cut_by.body()["error"])
+        else:
+            cost = self._settle(outcome, cancelled=False, error=error.body()["error"] if error else None)
         if error is not None:
             await self._send_error_chunk(error)
         final: dict[str, Any] = {**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}
@@ -464,9 +494,10 @@ class InferenceStream:
         if source.get("provider_code") and err.status < 500:
             metadata["provider_code"] = source["provider_code"]
         own_verdict = bool(err.extra and "availability" in err.extra)
+        said = err.status < 500 or own_verdict or err is self.cut_by  # the gateway's own words
         error: dict[str, Any] = {
             "code": err.status,
-            "message": err.message if err.status < 500 or own_verdict else MASKED_500_MESSAGE,
+            "message": err.message if said else MASKED_500_MESSAGE,
             "metadata": metadata,
         }
         if own_verdict:
