@@ -120,6 +120,11 @@ BAD_STARTS = {
         None,
         "models[0].id: required, of the form author/slug (got 'no-slash')",
     ),
+    "Redis beside SQLite": (
+        "redis_url: redis://127.0.0.1:6379/0\n",
+        "sqlite+aiosqlite:///never-created-{port}.db",
+        "redis_url is set but the database is SQLite, which only one machine's processes can share",
+    ),
     "unreachable PostgreSQL": (
         "",
         "postgresql+asyncpg://omni:hunter2@127.0.0.1:{port}/omni",

@@ -161,10 +161,12 @@ def _load_catalog(settings: Settings) -> None:
 async def _prepare(settings: Settings) -> str | None:
     """Migrate, replay the journals a killed server left, and make sure a management key exists,
     once, before any worker starts."""
+    from omnirouter.cluster.redis import check as check_redis
     from omnirouter.governance.bootstrap import ensure_management_key
     from omnirouter.store.db import Database
     from omnirouter.store.journal import replay
 
+    check_redis(settings.redis_url, settings.db_url)
     db = Database(settings.db_url)
     try:
         await db.migrate()

@@ -24,8 +24,9 @@ def check(redis_url: str | None, db_url: str) -> None:
     """Redis shares state between instances, which only a shared database makes meaningful."""
     if redis_url and db_url.startswith("sqlite"):
         raise StartupError(
-            "redis_url is set but the database is SQLite, which one machine's processes share only among "
-            "themselves; use PostgreSQL (database_url) for several instances, or unset redis_url"
+            "redis_url is set but the database is SQLite, which only one machine's processes can share: for "
+            "several instances set database_url (OMNIROUTER_DATABASE_URL) to PostgreSQL, or else unset "
+            "redis_url (OMNIROUTER_REDIS_URL)"
         )
 
 
