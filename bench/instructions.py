@@ -11,7 +11,8 @@ divided by N.
     .venv/bin/python -m bench.instructions --pairs chat:openai,messages:openai,responses:openai,chat:anthropic
 
 `--baseline REV` (the default mode): non-streamed chat completions, the tree at REV (a temporary git
-worktree) against this one.
+worktree) against this one. `--key-limit USD` gives the key a limit (one that never binds), so that its
+budget is checked and counted on the path (issue 14: a worker's lease of it).
 
 `--pairs FORMAT:API,...`: this tree only, one gateway, what each pair of client format (`chat`,
 `messages`, `responses`) and upstream API (`openai`, `anthropic`) costs. bench.echo answers both
@@ -121,7 +122,7 @@ class Served:
     """`omnirouter serve` of source tree `src`, under callgrind (instrumentation off) or natively."""
 
     def __init__(self, src: Path, upstream: str, work: Path, flush_interval: float, *, anthropic: bool,
-                 callgrind: bool) -> None:  # fmt: skip
+                 callgrind: bool, key_limit: float | None = None) -> None:  # fmt: skip
         work.mkdir(parents=True, exist_ok=True)
         config = work / "config.yaml"
         config.write_text(yaml.safe_dump(_config(upstream, anthropic)))
@@ -139,7 +140,8 @@ class Served:
             api = f"http://127.0.0.1:{port}/api/v1"
             self._wait_up(api)
             admin = {"Authorization": f"Bearer {management}"}
-            key = httpx.post(api + "/keys", json={"name": "bench"}, headers=admin, timeout=60).json()["key"]
+            fields = {"name": "bench"} if key_limit is None else {"name": "bench", "limit": key_limit}
+            key = httpx.post(api + "/keys", json=fields, headers=admin, timeout=60).json()["key"]
             self.client = httpx.Client(base_url=api, headers={"Authorization": f"Bearer {key}"}, timeout=60)
         except BaseException:
             self.close()
@@ -190,8 +192,11 @@ class Served:
         self.proc.wait(timeout=300)
 
 
-def compare_with(baseline_rev: str, requests: int, flush_interval: float, warmup: int) -> None:
-    """Non-streamed chat: instructions per request at `baseline_rev` and in this tree."""
+def compare_with(
+    baseline_rev: str, requests: int, flush_interval: float, warmup: int, key_limit: float | None = None
+) -> None:
+    """Non-streamed chat: instructions per request at `baseline_rev` and in this tree (with `key_limit`,
+    for a key with a limit in USD: its budget checked and counted on the path)."""
     figures = {}
     with tempfile.TemporaryDirectory(prefix="omnirouter-instr-") as tmp:
         work = Path(tmp)
@@ -201,7 +206,8 @@ def compare_with(baseline_rev: str, requests: int, flush_interval: float, warmup
         echo = start_upstream("echo", "0", work)
         try:
             for name, src in (("baseline", baseline / "src"), ("this tree", ROOT / "src")):
-                served = Served(src, echo.base_url, work / name, flush_interval, anthropic=False, callgrind=True)
+                served = Served(src, echo.base_url, work / name, flush_interval, anthropic=False, callgrind=True,
+                                key_limit=key_limit)  # fmt: skip
                 try:
                     served.send(PATHS["chat"], BODY, ENDS["chat"], warmup)  # imports, first connections, caches
                     figures[name] = served.window(PATHS["chat"], BODY, ENDS["chat"], requests)["instructions"]
@@ -326,11 +332,13 @@ def main() -> None:
     keep = "--pairs: keep the callgrind dumps here (one per window, named on its `desc: Trigger` line)"
     parser.add_argument("--keep", type=Path, default=None, help=keep)
     parser.add_argument("--flush-interval", type=float, default=3600.0, help="seconds between flushes [3600]")
+    limit = "--baseline: the key has this limit in USD (large enough never to bind: its budget on the path)"
+    parser.add_argument("--key-limit", type=float, default=None, help=limit)
     args = parser.parse_args()
     if not (shutil.which("valgrind") and shutil.which("callgrind_control")):
         sys.exit("valgrind is needed: apt-get install -y valgrind")
     if args.baseline is not None or args.pairs is None:
-        compare_with(args.baseline or "HEAD", args.requests, args.flush_interval, args.warmup)
+        compare_with(args.baseline or "HEAD", args.requests, args.flush_interval, args.warmup, args.key_limit)
     if args.pairs is not None:
         if not os.path.isdir(f"/proc/{os.getpid()}/task"):
             sys.exit("--pairs reads CPU times from /proc (Linux)")
