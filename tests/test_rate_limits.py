@@ -166,10 +166,12 @@ def test_tpm_counts_the_tokens_answers_report_and_refuses_once_the_window_holds_
     # Two such requests fill the window exactly: the third is refused, whatever the estimates were.
     secret, _ = _key(gateway, tpm_limit=2 * per_request)
     client = openai.OpenAI(base_url=gateway.api, api_key=secret, max_retries=0)
-    for _ in range(2):
-        answer = client.chat.completions.create(model="test/alpha", messages=HI)
-        assert answer.usage is not None and answer.usage.total_tokens == per_request
-        _wait_for_settled_tokens(gateway)
+    answer = client.chat.completions.create(model="test/alpha", messages=HI)
+    assert answer.usage is not None and answer.usage.total_tokens == per_request
+    _wait_for_settled_tokens(gateway)
+    *_, last = client.chat.completions.create(model="test/alpha", messages=HI, stream=True)  # settled alike
+    assert last.usage is not None and last.usage.total_tokens == per_request
+    _wait_for_settled_tokens(gateway)
     with pytest.raises(openai.RateLimitError) as caught:
         client.chat.completions.create(model="test/alpha", messages=HI)
     body = caught.value.body
@@ -178,8 +180,12 @@ def test_tpm_counts_the_tokens_answers_report_and_refuses_once_the_window_holds_
     # One token less would have let the second through but not a third either; one more, a third.
     roomy, _ = _key(gateway, tpm_limit=2 * per_request + 1)
     client = openai.OpenAI(base_url=gateway.api, api_key=roomy, max_retries=0)
-    for _ in range(3):
-        client.chat.completions.create(model="test/alpha", messages=HI)
+    for stream in (True, False, True):
+        if stream:
+            for _ in client.chat.completions.create(model="test/alpha", messages=HI, stream=True):
+                pass
+        else:
+            client.chat.completions.create(model="test/alpha", messages=HI)
         _wait_for_settled_tokens(gateway)
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="test/alpha", messages=HI)
