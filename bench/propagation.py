@@ -7,7 +7,8 @@ with the database poll off (sync_interval 3600 s) so that only the notice can ca
 trial disables a key through instance A's API and then asks instance B for the key (GET /key, on a
 kept-alive connection, back to back) until B refuses it; then enables it again and waits until B
 serves it. The figure is the time from A's answer to B's first refusal (and, beside it, from A's
-request: the management call included).
+request: the management call included). "notice_alone": a transport's publish to its listener
+hearing it, in this process, without the refresh a worker then makes.
 
     flock /work/notes/bench.lock .venv/bin/python -m bench.propagation [--trials 50]
         [--transports sqlite,postgres,redis]
@@ -151,6 +152,64 @@ def measure(transport: str, trials: int, work: Path, pg_base: str) -> dict[str, 
             _pg_admin(pg_base, f'DROP DATABASE IF EXISTS "{dropped}" WITH (FORCE)')
 
 
+async def _notice_times(transport: str, trials: int, work: Path, pg_base: str, redis_url: str | None) -> list[float]:
+    """Milliseconds from a transport's publish to its listener hearing it, in one process: the notice
+    alone, without the refresh it sets off."""
+    from omnirouter.cluster import changes
+    from omnirouter.cluster import redis as cluster_redis
+    from omnirouter.store.db import Database
+
+    db = redis = None
+    if transport == "sqlite":
+        sender: Any = changes.LocalSignals(work / "signals")
+        listener: Any = changes.LocalSignals(work / "signals")
+    elif transport == "postgres":
+        db = Database(pg_base)
+        sender = listener = changes.PostgresNotices(db)
+    else:
+        redis = cluster_redis.connect(redis_url or "")
+        sender = listener = changes.RedisNotices(redis)
+    heard = asyncio.Event()
+    task = asyncio.create_task(listener.listen(lambda origin: origin is not None and heard.set()))
+    try:
+        await asyncio.sleep(0.5)  # subscribed
+        out = []
+        for _ in range(trials):
+            heard.clear()
+            start = time.perf_counter()
+            await sender.publish("bench")
+            await asyncio.wait_for(heard.wait(), TIMEOUT)
+            out.append(1000 * (time.perf_counter() - start))
+            await asyncio.sleep(0.01)
+        return out
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if db is not None:
+            await db.close()
+        if redis is not None:
+            await redis.aclose()
+
+
+def notice_only(transport: str, trials: int, work: Path, pg_base: str) -> list[float]:
+    redis_proc = None
+    redis_url = None
+    try:
+        if transport == "redis":
+            server = shutil.which("redis-server")
+            if server is None:
+                raise RuntimeError("redis-server is not installed")
+            rport = free_port()
+            argv = [server, "--port", str(rport), "--bind", HOST, "--save", "", "--dir", str(work)]
+            redis_proc = spawn("redis-notice", argv, cores=None, env=clean_env(), log_dir=work)
+            time.sleep(0.3)
+            redis_url = f"redis://{HOST}:{rport}/0"
+        return asyncio.run(_notice_times(transport, trials, work, pg_base, redis_url))
+    finally:
+        if redis_proc is not None:
+            redis_proc.stop()
+
+
 def pct(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
@@ -168,6 +227,7 @@ def main() -> None:
         for transport in args.transports.split(","):
             with tempfile.TemporaryDirectory(prefix=f"omni-propagation-{transport}-") as tmp:
                 got = measure(transport, args.trials, Path(tmp), pg_base)
+                got["notice_alone"] = notice_only(transport, args.trials, Path(tmp), pg_base)
             for what, values in got.items():
                 rows.append((transport, what, len(values), statistics.median(values), pct(values, 0.99), max(values)))
     finally:
