@@ -9,7 +9,7 @@ import time
 from omnirouter.cluster.health import SharedHealth
 from omnirouter.cluster.stats import SKETCH_POINTS, SharedStats, merged_percentiles, sketch
 from omnirouter.cluster.sticky import SharedSticky
-from omnirouter.routing.stats import EndpointStats, percentiles
+from omnirouter.routing.stats import percentiles
 
 KEY = ("m", "e")
 
@@ -43,7 +43,7 @@ def test_a_large_sketch_stays_within_a_sketch_step_of_the_exact_percentiles():
 
 
 def test_stats_read_the_other_instances_with_their_own():
-    here, there = SharedStats(), EndpointStats()
+    here, there = SharedStats(), SharedStats()
     for ttft in (0.1, 0.2, 0.3):
         here.record_success(KEY, ttft=ttft, tokens=10, generation_seconds=1.0)
     for ttft in (1.0, 2.0, 3.0, 4.0, 5.0):
@@ -52,7 +52,7 @@ def test_stats_read_the_other_instances_with_their_own():
     assert here.latency(KEY) == percentiles([0.1, 0.2, 0.3])
     assert here.uptime(KEY, 300) == 1.0
 
-    published = SharedStats.summary(there)  # type: ignore[arg-type]  # what `there` would publish
+    published = there.summary()  # what `there` publishes
     here.install({KEY: published})
     assert here.latency(KEY) == percentiles([0.1, 0.2, 0.3, 1.0, 2.0, 3.0, 4.0, 5.0])
     assert here.uptime(KEY, 300) == 8 / 9

@@ -31,6 +31,7 @@ SKETCH_POINTS = 100
 SERIES_WINDOWS = (ROUTING_WINDOW, LISTING_WINDOW)
 UPTIME_WINDOWS = (300.0, 1800.0, 86400.0)
 _CACHE_SECONDS = 1.0
+RESUMMARISE_SECONDS = 10.0
 
 Sketch = tuple[int, list[float]]  # (samples summarised, values)
 Counts = tuple[int, int]  # (succeeded, failed)
@@ -104,6 +105,8 @@ class SharedStats(EndpointStats):
         # endpoint -> the other instances' summaries of it (what `summary()` produced there)
         self.remote: dict[EndpointKey, list[dict[str, Any]]] = {}
         self._merged: dict[tuple[str, EndpointKey, float], tuple[float, Any]] = {}
+        # endpoint -> (what was recorded by then, when, its summary) as last published
+        self._published: dict[EndpointKey, tuple[tuple[Any, ...], float, dict[str, Any] | None]] = {}
 
     def install(self, remote: dict[EndpointKey, list[dict[str, Any]]]) -> None:
         """Replace what the other instances said (the link calls it after each read from Redis)."""
@@ -112,44 +115,64 @@ class SharedStats(EndpointStats):
 
     # -- what this process publishes
     def summary(self) -> list[dict[str, Any]]:
+        """This process's own measurements, per endpoint; an endpoint with nothing new since its last
+        summary reuses it for up to RESUMMARISE_SECONDS (its windows move on slowly)."""
         now = time.monotonic()
         keys = set(self._uptime) | set(self._latency) | set(self._throughput) | set(self._tools)
         out = []
         for key in keys:
+            mark = self._mark(key)
+            last = self._published.get(key)
+            if last is not None and last[0] == mark and now - last[1] < RESUMMARISE_SECONDS:
+                if last[2] is not None:
+                    out.append(last[2])
+                continue
             up = {str(int(w)): counts(self._uptime.get(key), now, w) for w in UPTIME_WINDOWS}
             tools = counts(self._tools.get(key), now, ROUTING_WINDOW)
             if not any(sum(c) for c in up.values()) and not sum(tools):
-                continue  # nothing left within a day
+                self._published[key] = (mark, now, None)  # nothing left within a day
+                continue
             latency = {str(int(w)): sketch(_window_values(self._latency.get(key), now, w)) for w in SERIES_WINDOWS}
             throughput = {
                 str(int(w)): sketch(_window_values(self._throughput.get(key), now, w)) for w in SERIES_WINDOWS
             }
-            out.append(
-                {"m": key[0], "e": key[1], "up": up, "tools": tools, "latency": latency, "throughput": throughput}
-            )
+            summary = {"m": key[0], "e": key[1], "up": up, "tools": tools, "latency": latency, "throughput": throughput}
+            self._published[key] = (mark, now, summary)
+            out.append(summary)
         return out
+
+    def _mark(self, key: EndpointKey) -> tuple[Any, ...]:
+        """Changes whenever something is recorded for the endpoint."""
+        latency, throughput = self._latency.get(key), self._throughput.get(key)
+        uptime, tools = self._uptime.get(key), self._tools.get(key)
+        return (
+            latency.samples[-1][0] if latency and latency.samples else None,
+            throughput.samples[-1][0] if throughput and throughput.samples else None,
+            tuple(uptime.buckets[-1]) if uptime and uptime.buckets else None,
+            tuple(tools.buckets[-1]) if tools and tools.buckets else None,
+        )
 
     # -- reading: the local figures when no other instance measured the endpoint
     def latency(self, key: EndpointKey, window: float = ROUTING_WINDOW) -> dict[str, float] | None:
         if key not in self.remote:
-            return super().latency(key, window)
+            return EndpointStats.latency(self, key, window)  # not super(): cheaper, on the planner's path
         return self._cached("latency", key, window, lambda: self._percentiles("latency", self._latency, key, window))
 
     def throughput(self, key: EndpointKey, window: float = ROUTING_WINDOW) -> dict[str, float] | None:
         if key not in self.remote:
-            return super().throughput(key, window)
+            return EndpointStats.throughput(self, key, window)  # not super(): cheaper, on the planner's path
         return self._cached(
             "throughput", key, window, lambda: self._percentiles("throughput", self._throughput, key, window)
         )
 
     def uptime(self, key: EndpointKey, window: float) -> float | None:
         if key not in self.remote:
-            return super().uptime(key, window)
+            return EndpointStats.uptime(self, key, window)  # not super(): cheaper, on the planner's path
         return self._cached("up", key, window, lambda: self._rate("up", self._uptime, key, window))
 
     def tool_success(self, key: EndpointKey) -> float | None:
         if key not in self.remote:
-            return super().tool_success(key)
+            return EndpointStats.tool_success(self, key)  # not super(): cheaper, on the planner's path
         return self._cached("tools", key, ROUTING_WINDOW, lambda: self._rate("tools", self._tools, key, ROUTING_WINDOW))
 
     def _cached(self, kind: str, key: EndpointKey, window: float, compute: Any) -> Any:

@@ -31,7 +31,7 @@ class SharedSticky(Sticky):
 
     def remember(self, key: str, model_id: str, slug: str) -> None:
         old = self._routes.get(key)
-        super().remember(key, model_id, slug)
+        Sticky.remember(self, key, model_id, slug)
         if len(key) > MAX_SHARED_KEY:
             return
         now = time.monotonic()
