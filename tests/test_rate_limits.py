@@ -261,7 +261,7 @@ def _statuses(answers: list[httpx.Response]) -> dict[int, int]:
 
 
 @pytest.mark.parametrize("backend", backends())
-def test_three_instances_admit_exactly_rpm_limit(cluster: Any, backend: str) -> None:  # noqa: F811
+def test_three_instances_admit_exactly_rpm_limit_and_outlive_a_redis_outage(cluster: Any, backend: str) -> None:  # noqa: F811
     c: Cluster = cluster(3, backend=backend)
     secret = c.create_key(rpm_limit=7)["key"]
     answers = _burst(c.apis, secret, 21)
@@ -269,16 +269,11 @@ def test_three_instances_admit_exactly_rpm_limit(cluster: Any, backend: str) -> 
     refused = next(r for r in answers if r.status_code == 429)
     assert refused.json()["error"]["metadata"]["limit"] == "rpm_limit"
     assert 1 <= int(refused.headers["retry-after"]) <= 60
-
-
-def test_a_redis_that_is_down_falls_back_to_the_database_and_comes_back(cluster: Any) -> None:  # noqa: F811
-    if "redis" not in backends():
-        pytest.skip("Redis needs the PostgreSQL pass (Redis on SQLite is refused)")
-    c: Cluster = cluster(3, backend="redis")
-    assert c.redis is not None
-    secret = c.create_key(rpm_limit=4)["key"]
+    if c.redis is None:
+        return
+    # Redis lost: every instance holds the counts through the database meanwhile, still exactly.
     c.redis.kill()
-    answers = _burst(c.apis, secret, 12)  # every instance on the database now: still exactly 4
+    answers = _burst(c.apis, c.create_key(rpm_limit=4)["key"], 12)
     assert _statuses(answers) == {200: 4, 429: 8}
     c.redis.start()  # empty, as after a loss
     for i in range(3):  # each instance tries Redis again within a second, and counts there again
