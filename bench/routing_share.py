@@ -140,6 +140,36 @@ async def propagation(url: str, trials: int) -> None:
     await b.redis.aclose()
 
 
+async def probes(url: str, windows: int, workers: int = 3) -> None:
+    """`workers` links whose requests (one every 10 ms each) want an endpoint that keeps failing with
+    Retry-After: 1. Without the shared probe slot each would probe it once per window."""
+    routings = [shared_routing() for _ in range(workers)]
+    links = [RoutingLink(connect(url), r, stats_interval=60.0) for r in routings]
+    for link in links:
+        await link.start()
+    await asyncio.sleep(0.5)
+    key = ("m", "down")
+    routings[0].health.failed(key, retry_after=1)
+    while not all(r.health.deprioritised(key) for r in routings):  # the first failure reaches everyone
+        await asyncio.sleep(0.001)
+    probed: list[tuple[float, int]] = []
+    start = time.monotonic()
+    while time.monotonic() - start < windows * 1.0 + 0.5:
+        for i, r in enumerate(routings):
+            if not r.health.deprioritised(key):  # a request here would try it at its normal place
+                r.health.attempt_started(key)
+                probed.append((time.monotonic() - start, i))
+                r.health.failed(key, retry_after=1)  # the probe fails: a new window, for everyone
+        await asyncio.sleep(0.01)
+    per_window = len(probed) / windows
+    print(f"\n## Probes: {workers} workers, an endpoint failing with Retry-After: 1, ~{windows} windows")
+    print(f"{len(probed)} probes ({per_window:.2f} per window; one process each would make {workers}): "
+          + ", ".join(f"{t:.2f}s@{i}" for t, i in probed))  # fmt: skip
+    for link in links:
+        await link.close()
+        await link.redis.aclose()
+
+
 def push_cost(endpoints: int) -> None:
     stats = SharedStats()
     now = time.monotonic()
@@ -178,6 +208,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--trials", type=int, default=200)
     parser.add_argument("--endpoints", type=int, default=50)
+    parser.add_argument("--windows", type=int, default=10, help="Retry-After windows for the probe count")
     args = parser.parse_args(argv)
     request_path()
     server = shutil.which("redis-server")
@@ -193,6 +224,7 @@ def main(argv: list[str] | None = None) -> None:
             try:
                 time.sleep(0.3)
                 asyncio.run(propagation(f"redis://127.0.0.1:{port}/0", args.trials))
+                asyncio.run(probes(f"redis://127.0.0.1:{port}/0", args.windows))
             finally:
                 proc.kill()
                 proc.wait()
