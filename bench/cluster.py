@@ -231,21 +231,28 @@ def _auth(key: str) -> dict[str, str]:
 # -- part 1: overspend --------------------------------------------------------------------------------
 
 
-def _body(i: int, stream: bool) -> dict[str, Any]:
-    body: dict[str, Any] = {"model": BUDGET_MODEL, "messages": [{"role": "user", "content": f"request {i}"}],
+# What follows "request N" in each request: with "full" the echo's answer runs into the endpoint's cap
+# of 8 tokens, so a request costs what it reserved; with "short" it answers 3 tokens, about 40% of the
+# reservation (tests/test_shared_budgets.py's requests), and 200 requests at once reserve the whole
+# budget while spending well under it.
+TAILS = {"full": " and then a few words more to fill the cap", "short": ""}
+
+
+def _body(i: int, stream: bool, tail: str = TAILS["full"]) -> dict[str, Any]:
+    body: dict[str, Any] = {"model": BUDGET_MODEL, "messages": [{"role": "user", "content": f"request {i}{tail}"}],
                             "max_tokens": 8}  # fmt: skip
     return {**body, "stream": True, "stream_options": {"include_usage": True}} if stream else body
 
 
-async def _one(client: httpx.AsyncClient, port: int, key: str, i: int) -> tuple[int, Decimal]:
+async def _one(client: httpx.AsyncClient, port: int, key: str, i: int, tail: str) -> tuple[int, Decimal]:
     """(status, the cost the client was told) for one request; every other one streamed."""
     url, stream = f"http://{HOST}:{port}/api/v1/chat/completions", i % 2 == 1
     if not stream:
-        r = await client.post(url, json=_body(i, False), headers=_auth(key))
+        r = await client.post(url, json=_body(i, False, tail), headers=_auth(key))
         cost = Decimal(str(r.json(parse_float=Decimal)["usage"]["cost"])) if r.status_code == 200 else Decimal(0)
         return r.status_code, cost
     cost = Decimal(0)
-    async with client.stream("POST", url, json=_body(i, True), headers=_auth(key)) as r:
+    async with client.stream("POST", url, json=_body(i, True, tail), headers=_auth(key)) as r:
         if r.status_code != 200:
             await r.aread()
             return r.status_code, cost
@@ -256,10 +263,10 @@ async def _one(client: httpx.AsyncClient, port: int, key: str, i: int) -> tuple[
     return r.status_code, cost
 
 
-async def _burst(ports: list[int], key: str, n: int) -> list[tuple[int, Decimal]]:
+async def _burst(ports: list[int], key: str, n: int, tail: str) -> list[tuple[int, Decimal]]:
     limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
     async with httpx.AsyncClient(timeout=60, limits=limits, trust_env=False) as client:
-        return await asyncio.gather(*(_one(client, ports[i % len(ports)], key, i) for i in range(n)))
+        return await asyncio.gather(*(_one(client, ports[i % len(ports)], key, i, tail) for i in range(n)))
 
 
 def _settled(read: Any, told: Decimal, timeout: float = 30.0) -> Decimal:
@@ -275,7 +282,7 @@ def _settled(read: Any, told: Decimal, timeout: float = 30.0) -> Decimal:
     return last
 
 
-def overspend_once(dep: Deployment, budget: str, n: int) -> dict[str, Any]:
+def overspend_once(dep: Deployment, budget: str, n: int, tail: str) -> dict[str, Any]:
     if budget == "key":
         key = dep.create_key(limit=float(LIMIT))
 
@@ -291,7 +298,7 @@ def overspend_once(dep: Deployment, budget: str, n: int) -> dict[str, Any]:
             return max(Decimal(str(g["data"]["total_usage"])) for g in got)
 
     started = time.perf_counter()
-    results = asyncio.run(_burst(dep.ports, key, n))
+    results = asyncio.run(_burst(dep.ports, key, n, tail))
     seconds = time.perf_counter() - started
     told = sum((c for s, c in results if s == 200), Decimal(0))
     spent = _settled(read, told)
@@ -314,8 +321,17 @@ OVERSPEND_ROWS = [  # (label, database, workers, instances, redis)
 QUICK_ROWS = ("SQLite, 2 workers", "3 instances, PostgreSQL + Redis")
 
 
-def run_overspend(trees: dict[str, Path], rows: list[tuple[str, str, int, int, bool]], n: int, repeat: int,
-                  echo: Upstream, work: Path, pg: str, pg_problem: str | None) -> dict[str, Any]:  # fmt: skip
+def run_overspend(
+    trees: dict[str, Path],
+    rows: list[tuple[str, str, int, int, bool]],
+    n: int,
+    repeat: int,
+    echo: Upstream,
+    work: Path,
+    pg: str,
+    pg_problem: str | None,
+    tail: str,
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for label, database, workers, instances, redis in rows:
         for tree, src in trees.items():
@@ -329,7 +345,7 @@ def run_overspend(trees: dict[str, Path], rows: list[tuple[str, str, int, int, b
                     dep = Deployment(name, src, work / name, echo, database, pg, workers, instances, redis)
                     try:
                         dep.start()
-                        got = overspend_once(dep, budget, n)
+                        got = overspend_once(dep, budget, n, tail)
                     except Exception as exc:
                         got = {"error": f"{type(exc).__name__}: {exc}"[:500]}
                     finally:
@@ -492,6 +508,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--postgres", default=os.environ.get("OMNIROUTER_DATABASE_URL") or DEFAULT_PG)
     parser.add_argument("--requests", type=int, default=200, help="overspend: requests at once [200]")
     parser.add_argument("--repeat", type=int, default=1, help="overspend: runs per cell [1]")
+    parser.add_argument(
+        "--answers",
+        choices=sorted(TAILS),
+        default="full",
+        help="overspend: answers that fill the 8-token cap, or short ones (3 tokens) [full]",
+    )
     parser.add_argument("--rounds", type=int, default=3, help="throughput: rounds of every row [3]")
     parser.add_argument("--seconds", type=int, default=8, help="throughput: seconds per wrk run [8]")
     parser.add_argument("--connections", type=int, default=30, help="throughput: connections in all [30]")
@@ -519,8 +541,12 @@ def main(argv: list[str] | None = None) -> int:
         trees["after"] = ROOT / "src"
         echo = start_upstream("echo", SIDE_CORE, work)
         if "overspend" in parts:
-            print(f"overspend: ${LIMIT} budget, {args.requests} requests at once, half streamed", flush=True)
-            got = run_overspend(trees, rows, args.requests, args.repeat, echo, work, args.postgres, pg_problem)
+            print(
+                f"overspend: ${LIMIT} budget, {args.requests} requests at once, half streamed, {args.answers} answers",
+                flush=True,
+            )
+            got = run_overspend(trees, rows, args.requests, args.repeat, echo, work, args.postgres, pg_problem,
+                                TAILS[args.answers])  # fmt: skip
             results["overspend"] = got
             for label, cells in got.items():
                 for cell, runs in cells.items():
@@ -543,7 +569,10 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     results["loadavg_end"] = os.getloadavg()
     head = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    results["commit"] = head.stdout.strip()
+    dirty = subprocess.run(
+        ["git", "-C", str(ROOT), "status", "--porcelain", "--", "src"], capture_output=True, text=True
+    )
+    results["commit"] = head.stdout.strip() + (" + uncommitted src" if dirty.stdout.strip() else "")
     print(f"\n# {results['started']}, this tree at {results['commit']}, before {args.before or '-'}; load average "
           f"{results['loadavg_start'][0]:.1f} at the start, {results['loadavg_end'][0]:.1f} at the end")  # fmt: skip
     if "overspend" in results:
