@@ -164,6 +164,10 @@ def test_notices_resume_after_redis_restarts_and_requests_are_served_meanwhile(c
     # ...and a new change goes through Redis again promptly.
     assert c.admin("PATCH", f"/keys/{hash_}", 1, json={"disabled": True}).status_code == 200
     assert within(PROMPTLY, lambda: statuses(c, key, [0, 2]) == [401, 401]), statuses(c, key, [0, 2])
+    # The outage was logged once when it began and once when it ended, not at every attempt.
+    out = c.instances[2].stop(drop=False)
+    assert out.count("Redis (change notices) unreachable") == 1, out
+    assert out.count("Redis (change notices) reachable again") == 1, out
 
 
 def _keep_serving(c: Cluster, key: str, failures: list[Any], seconds: float) -> None:
@@ -193,6 +197,9 @@ def test_a_listener_cut_off_by_postgresql_reconnects_and_catches_up(cluster) -> 
     # ...and the next change comes through the notices again.
     assert c.admin("PATCH", f"/keys/{hash_}", 0, json={"disabled": True}).status_code == 200
     assert within(PROMPTLY, lambda: statuses(c, key, [1, 2]) == [401, 401]), statuses(c, key, [1, 2])
+    out = c.instances[2].stop(drop=False)
+    assert out.count("PostgreSQL (change notices) unreachable") == 1, out
+    assert out.count("PostgreSQL (change notices) reachable again") == 1, out
 
 
 async def _terminate_listeners(url: str) -> int:

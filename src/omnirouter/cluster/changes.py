@@ -48,6 +48,8 @@ HEARTBEAT = 5.0  # how often an idle listener checks that its connection still a
 SUN_PATH_MAX = 107  # bytes in a Unix socket's path (sockaddr_un.sun_path, less its NUL)
 SOCKET_NAME_LEN = 22  # "<16 hex>.sock"
 
+UNHEARD = "changes made elsewhere reach this worker within sync_interval until it is back"
+
 # Called with the sender's id for each notice, or with None after a (re)connection: anything may have
 # been missed meanwhile.
 Heard = Callable[[str | None], None]
@@ -64,18 +66,15 @@ class Transport(Protocol):
 class _Outage:
     """A transport that cannot be reached, logged once when that starts and once when it ends."""
 
-    def __init__(self, what: str) -> None:
+    def __init__(self, what: str, meanwhile: str) -> None:
         self.what = what
+        self.meanwhile = meanwhile
         self.since: float | None = None
 
     def failed(self, exc: BaseException) -> None:
         if self.since is None:
             self.since = time.monotonic()
-            log.warning(
-                "%s unreachable (%s): key and credit changes reach this worker within sync_interval until it is back",
-                self.what,
-                describe(exc),
-            )
+            log.warning("%s unreachable (%s): %s", self.what, describe(exc), self.meanwhile)
 
     def recovered(self) -> None:
         if self.since is not None:
@@ -90,7 +89,7 @@ class RedisNotices:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self.outage = _Outage("Redis (change notices)")
+        self.outage = _Outage("Redis (change notices)", UNHEARD)
         self._heard: Heard | None = None
 
     async def publish(self, origin: str) -> None:
@@ -134,7 +133,7 @@ class PostgresNotices:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.outage = _Outage("PostgreSQL (change notices)")
+        self.outage = _Outage("PostgreSQL (change notices)", UNHEARD)
 
     async def publish(self, origin: str) -> None:
         from sqlalchemy import text
@@ -261,7 +260,7 @@ class Changes:
         self.tasks: list[asyncio.Task[None]] = []
         self._wanted = asyncio.Event()
         self._force = False
-        self._unsent = _Outage("change notices")
+        self._unsent = _Outage("change notices", "changes made here reach the other workers within sync_interval")
 
     @classmethod
     def attach(cls, db: Database, redis: Redis | None) -> Changes:
