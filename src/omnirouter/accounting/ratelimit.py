@@ -28,6 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy import select, update
 
@@ -45,6 +46,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("omnirouter.ratelimit")
 
 SLOTS = 60  # a window is this many slots
+# Connection errors an admission tries through before it falls back: connections pooled before a Redis
+# restart each fail once (a Redis that is down refuses at once, so this costs nothing then).
+REDIS_ATTEMPTS = 3
 REDIS_RETRY_SECONDS = 1.0  # after a failure, the database holds the counts this long before Redis is tried again
 
 
@@ -307,7 +311,14 @@ class RateLimits:
         tag = "rl:" + key.hash
         keys = [redis_key(tag, "requests"), redis_key(tag, "tokens")]
         args = [self.slot_ms, SLOTS, key.rpm_limit or 0, key.tpm_limit or 0, estimate]
-        admitted, slot, now_ms, requests, tokens, rpm_wait, tpm_wait = await self._admit_script(keys=keys, args=args)
+        for attempt in range(REDIS_ATTEMPTS):
+            try:
+                reply = await self._admit_script(keys=keys, args=args)
+                break
+            except RedisConnectionError:  # a pooled connection from before a restart is dropped: on to the next
+                if attempt == REDIS_ATTEMPTS - 1:
+                    raise
+        admitted, slot, now_ms, requests, tokens, rpm_wait, tpm_wait = reply
         return Verdict(bool(admitted), slot, now_ms, requests, tokens, rpm_wait, tpm_wait)
 
     # -- the database (each runs in one write transaction: db.background(..., write=True))
