@@ -57,8 +57,9 @@ def _events(lines: Iterator[str]) -> Iterator[Any]:
 BODY = {"model": "test/slow", "messages": [{"role": "user", "content": "tell me about rolling restarts please"}]}
 
 
-def test_a_stream_past_shutdown_timeout_ends_cleanly_and_is_billed(cluster, upstream):  # noqa: F811
-    c = cluster(2, config=_config(upstream.base_url), OMNIROUTER_SHUTDOWN_TIMEOUT="4")
+@pytest.mark.parametrize("workers", ["1", "2"])  # 2: the signal reaches the workers through their supervisor
+def test_a_stream_past_shutdown_timeout_ends_cleanly_and_is_billed(cluster, upstream, workers):  # noqa: F811
+    c = cluster(2, config=_config(upstream.base_url), OMNIROUTER_SHUTDOWN_TIMEOUT="4", OMNIROUTER_WORKERS=workers)
     key = c.create_key()
     upstream.script(Stream(chunks=2000, chunk_delay=0.02))  # 40 s: far past the bound
     stopping = c.instances[0]

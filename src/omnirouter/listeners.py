@@ -201,12 +201,33 @@ class SharedListener:
         return _adopted, (self.sock, self.parent)
 
 
+class Supervisor(Multiprocess):
+    """uvicorn's supervisor, passing SIGTERM on to the workers at once. It reads its signals every
+    half second, and only then stops the workers, which meanwhile would accept connections and call
+    themselves ready; a rollout wants them to refuse both from the moment the signal came. (SIGINT is
+    left as it is: a terminal sends it to the workers too, and a second one forces their exit.)"""
+
+    def __init__(self, config: uvicorn.Config, sockets: list[Any]) -> None:
+        super().__init__(config, sockets)
+        queue = signal.getsignal(signal.SIGTERM)  # the supervisor's own handler, installed above
+
+        def forward(signum: int, frame: Any) -> None:
+            for process in self.processes:
+                if process.pid is not None:
+                    with contextlib.suppress(OSError):
+                        os.kill(process.pid, signal.SIGTERM)
+            if callable(queue):
+                queue(signum, frame)
+
+        signal.signal(signal.SIGTERM, forward)
+
+
 def run_workers(config: uvicorn.Config, *, pin: bool = False) -> None:
     """Run `config.workers` workers under uvicorn's supervisor; each ends when this process does.
     With `pin`, each keeps to a CPU of its own (where connections spread over the workers: Linux)."""
     if not spreads_connections():
         with config.bind_socket() as shared:
-            Multiprocess(config, sockets=[SharedListener(shared)]).run()  # type: ignore[list-item]
+            Supervisor(config, sockets=[SharedListener(shared)]).run()
         return
     # The parent keeps the address bound (not listening, so it takes no connections): another program
     # cannot take it while workers restart, a busy address fails here rather than in every worker,
@@ -214,4 +235,4 @@ def run_workers(config: uvicorn.Config, *, pin: bool = False) -> None:
     with _bound(config.host, config.port) as reserved:
         port = reserved.getsockname()[1]
         listener = OwnListener(config.host, port, config.backlog, pin=pin)
-        Multiprocess(config, sockets=[listener]).run()  # type: ignore[list-item]
+        Supervisor(config, sockets=[listener]).run()
