@@ -11,8 +11,8 @@ requests in flight (and a prompt's underestimate), never by prompts admitted at 
 
 Where the counts live: with Redis, one Lua script per admission (the script reads Redis's clock, so
 instances agree on the slot); without Redis, or while it cannot be reached, one row per key in the
-database (`rate_windows`), read and written under the row's lock (SQLite: the write lock), one
-transaction per admission. Either way only keys with a limit pay that round trip; every other key
+database (`rate_windows`), read and written under the row's lock (SQLite: the write lock) and judged
+on PostgreSQL's clock, one transaction per key at a time deciding every admission that waits for it. Either way only keys with a limit pay that round trip; every other key
 skips this module. A Redis that is down is noted once, retried after a second, and meanwhile the
 database holds the counts; the two are not merged, so just after a switch a key may be admitted up to
 its limit again for what the other store did not see.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 
 from omnirouter.cluster.redis import key as redis_key
 from omnirouter.errors import GatewayError
@@ -224,7 +224,7 @@ class RateLimits:
     db: Database
     redis: Redis | None = None
     window_seconds: int = 60
-    clock: Callable[[], float] = time.time  # the database path's clock (Redis uses its own)
+    clock: Callable[[], float] = time.time  # SQLite's clock (Redis and PostgreSQL use their own)
     _redis_retry_at: float = 0.0
     _redis_down: bool = False
     _admit_script: Any = None
@@ -344,8 +344,7 @@ class RateLimits:
                 queue.clear()
                 items = [(k, e) for k, e, _ in batch]
                 try:
-                    now_ms = int(self.clock() * 1000)
-                    verdicts = await self.db.background(self._admit_rows, key_hash, items, now_ms, write=True)
+                    verdicts = await self.db.background(self._admit_rows, key_hash, items, write=True)
                 except Exception as exc:
                     for _, _, f in batch:
                         if not f.done():
@@ -357,28 +356,33 @@ class RateLimits:
         finally:
             del self._queued[key_hash]
 
-    def _admit_rows(
-        self, conn: Connection, key_hash: str, items: list[tuple[KeyRecord, int]], now_ms: int
-    ) -> list[Verdict]:
-        req, tok = self._locked_row(conn, key_hash)
+    def _admit_rows(self, conn: Connection, key_hash: str, items: list[tuple[KeyRecord, int]]) -> list[Verdict]:
+        req, tok, now_ms = self._locked_row(conn, key_hash)
         verdicts = [decide(req, tok, k.rpm_limit, k.tpm_limit, e, now_ms, self.slot_ms) for k, e in items]
         if any(v.admitted for v in verdicts):
             _write(conn, key_hash, req, tok)
         return verdicts
 
-    def _locked_row(self, conn: Connection, key_hash: str) -> tuple[Window, Window]:
+    def _locked_row(self, conn: Connection, key_hash: str) -> tuple[Window, Window, int]:
+        """The key's counts, locked for this transaction, and the time to judge them at: PostgreSQL's
+        clock, which every instance shares; SQLite's users share a machine, and its clock."""
         c = rate_windows.c
-        q = select(c.requests, c.tokens).where(c.key_hash == key_hash)
-        if conn.dialect.name == "postgresql":
+        pg = conn.dialect.name == "postgresql"
+        cols = [c.requests, c.tokens]
+        if pg:
+            cols.append(func.floor(func.extract("epoch", func.clock_timestamp()) * 1000))
+        q = select(*cols).where(c.key_hash == key_hash)
+        if pg:
             q = q.with_for_update()  # SQLite: the transaction already holds the write lock (BEGIN IMMEDIATE)
         row = conn.execute(q).first()
         if row is None:
             conn.execute(_insert_absent(conn, key_hash))
             row = conn.execute(q).one()
-        return Window.decode(row[0]), Window.decode(row[1])
+        now_ms = int(row[2]) if pg else int(self.clock() * 1000)
+        return Window.decode(row[0]), Window.decode(row[1]), now_ms
 
     def _correct_row(self, conn: Connection, key_hash: str, slot: int, current: int, delta: int) -> None:
-        req, tok = self._locked_row(conn, key_hash)
+        req, tok, _ = self._locked_row(conn, key_hash)
         tok.prune(current)
         tok.correct(slot, current, delta)
         _write(conn, key_hash, req, tok)
