@@ -78,6 +78,39 @@ def config(upstream: str) -> dict[str, Any]:
     }  # fmt: skip
 
 
+# -- how often a worker tops up its leases ---------------------------------------------------------------
+
+# A sitecustomize.py on the throughput deployments' PYTHONPATH: every Leases.top_up (a round trip to
+# Redis or a database transaction, which the request that asked waits for) counts, in a file per process.
+TOP_UP_HOOK = """
+import os
+
+_dir = os.environ.get("BENCH_TOPUP_DIR")
+if _dir:
+    try:
+        from omnirouter.cluster import budgets as _budgets
+    except ImportError:  # a tree before issue 14
+        _budgets = None
+    if _budgets is not None:
+        _plain, _count, _fd = _budgets.Leases.top_up, [0], []
+
+        async def _counted(self, *args, **kwargs):
+            _count[0] += 1
+            if not _fd:
+                _fd.append(os.open(os.path.join(_dir, f"topups-{os.getpid()}"), os.O_WRONLY | os.O_CREAT, 0o644))
+            os.pwrite(_fd[0], b"%20d\\n" % _count[0], 0)
+            return await _plain(self, *args, **kwargs)
+
+        _budgets.Leases.top_up = _counted
+"""
+
+
+def top_ups(hook: Path | None) -> int:
+    if hook is None:
+        return 0
+    return sum(int(f.read_text() or 0) for f in hook.glob("topups-*"))
+
+
 # -- PostgreSQL and Redis of the run's own ------------------------------------------------------------
 
 
@@ -138,6 +171,8 @@ class Deployment:
     instances: int = 1
     redis: bool = False
     cores: str | None = None
+    count_top_ups: bool = False
+    hook: Path | None = None
     procs: list[Proc] = field(default_factory=list)
     ports: list[int] = field(default_factory=list)
     redis_proc: Proc | None = None
@@ -158,6 +193,12 @@ class Deployment:
             url = self.pg_base.rsplit("/", 1)[0] + "/" + db
         self.env = {"PYTHONPATH": str(self.src), "OMNIROUTER_DATABASE_URL": url, "OMNIROUTER_CONFIG": str(cfg),
                     "OMNIROUTER_MANAGEMENT_KEY": self.management, "OMNIROUTER_LOG_LEVEL": "warning"}  # fmt: skip
+        if self.count_top_ups:
+            self.hook = self.work / "hook"
+            self.hook.mkdir(parents=True, exist_ok=True)
+            (self.hook / "sitecustomize.py").write_text(TOP_UP_HOOK)
+            self.env["PYTHONPATH"] = f"{self.hook}{os.pathsep}{self.src}"
+            self.env["BENCH_TOPUP_DIR"] = str(self.hook)
         if self.redis:
             self.redis_proc, self.env["OMNIROUTER_REDIS_URL"] = start_redis(self.work)
         for i in range(self.instances):  # one after another: a tree without the migration lock races
@@ -404,6 +445,7 @@ def _wrk(dep: Deployment, key: str, connections: int, seconds: int, work: Path, 
     body = {"model": MODEL, "messages": [{"role": "user", "content": "hi"}]}
     gens = []
     cpu0, redis0, pg0, steal0 = dep.cpu_seconds(), _redis_cpu(dep), _postgres_cpu(), procs.steal_seconds()
+    topped0 = top_ups(dep.hook)
     wall = time.monotonic()
     for i, port in enumerate(dep.ports):
         spec = load.LoadSpec(port, "/api/v1/chat/completions", _auth(key), body, per, seconds)
@@ -421,6 +463,7 @@ def _wrk(dep: Deployment, key: str, connections: int, seconds: int, work: Path, 
     for g in gens:
         g.stop()
     requests = sum(int(p["requests"]) for p in parsed)
+    topped = top_ups(dep.hook) - topped0
     duration = max(p["duration_us"] for p in parsed) / 1e6
     return {
         "requests": requests,
@@ -432,6 +475,7 @@ def _wrk(dep: Deployment, key: str, connections: int, seconds: int, work: Path, 
         "redis_us": 1e6 * redis / max(1, requests),
         "postgres_us": 1e6 * pg / max(1, requests),
         "steal_pct": 100 * steal / (wall * (os.cpu_count() or 1)),
+        "top_ups_per_1000": 1000 * topped / max(1, requests),
     }
 
 
@@ -446,7 +490,8 @@ def run_throughput(src: Path, echo: Upstream, work: Path, pg: str, *, rounds: in
     try:
         for label, instances, redis in THROUGHPUT_ROWS:
             name = f"tp-i{instances}-{'redis' if redis else 'pg'}"
-            dep = Deployment(name, src, work / name, echo, "postgres", pg, 1, instances, redis, cores=GATEWAY_CORE)
+            dep = Deployment(name, src, work / name, echo, "postgres", pg, 1, instances, redis, cores=GATEWAY_CORE,
+                             count_top_ups=True)  # fmt: skip
             dep.start()
             keys = {"no limit": dep.create_key(), "limit": dep.create_key(limit=NEVER_BINDS)}
             deps.append((label, dep, keys))
@@ -455,9 +500,12 @@ def run_throughput(src: Path, echo: Upstream, work: Path, pg: str, *, rounds: in
         for label, dep, keys in deps:
             for kind, key in keys.items():
                 target = Target(label, dep.ports[0], "/api/v1/chat/completions", _auth(key), MODEL, dep.procs[0])
+                topped = top_ups(dep.hook)
                 lat = asyncio.run(latency.measure(target, plain, warmup=warm, rounds=lat_rounds, per_round=per_round))
+                sent = len(latency.KINDS) * (warm + lat_rounds * per_round)
                 row = out.setdefault(label, {}).setdefault(kind, {"rounds": []})
                 row["added_ms"] = {k: lat["added_ms"][k] for k in ("nonstream", "ttfb")}
+                row["latency_top_ups_per_1000"] = 1000 * (top_ups(dep.hook) - topped) / sent
                 a = row["added_ms"]["nonstream"]
                 print(f"  {label:32} {kind:8} added p50 {a['p50']:.3f} ms  p99 {a['p99']:.3f} ms", flush=True)
                 _wrk(dep, key, connections, 2, work, f"warm-{dep.name}-{kind.replace(' ', '')}")
@@ -468,7 +516,8 @@ def run_throughput(src: Path, echo: Upstream, work: Path, pg: str, *, rounds: in
                     out[label][kind]["rounds"].append(got)
                     print(f"  round {r} {label:32} {kind:8} {got['rps']:7.0f} req/s  gateway {got['gateway_us']:6.1f}"
                           f" us/req ({got['gateway_cpu_pct']:.0f}% cpu)  redis {got['redis_us']:5.1f} us  "
-                          f"errors {got['errors']}  steal {got['steal_pct']:.1f}%", flush=True)  # fmt: skip
+                          f"top-ups {got['top_ups_per_1000']:.1f}/1000  errors {got['errors']}  "
+                          f"steal {got['steal_pct']:.1f}%", flush=True)  # fmt: skip
     finally:
         for _, dep, _ in deps:
             dep.close()
@@ -477,7 +526,8 @@ def run_throughput(src: Path, echo: Upstream, work: Path, pg: str, *, rounds: in
 
 def throughput_table(out: dict[str, Any]) -> str:
     lines = ["| deployment | key | added p50 (ms) | added p99 (ms) | first event p50 (ms) | req/s | gateway CPU us/req "
-             "| redis-server us/req | errors |", "|---|---|" + "---:|" * 7]  # fmt: skip
+             "| redis-server us/req | top-ups per 1,000 (one in flight / load) | errors |",
+             "|---|---|" + "---:|" * 8]  # fmt: skip
     for label, kinds in out.items():
         for kind, row in kinds.items():
             rounds = row["rounds"]
@@ -488,7 +538,9 @@ def throughput_table(out: dict[str, Any]) -> str:
 
             errors = sum(x["errors"] for x in rounds)
             lines.append(f"| {label} | {kind} | {a['p50']:.3f} | {a['p99']:.3f} | {t['p50']:.3f} | {med('rps'):,.0f} "
-                         f"| {med('gateway_us'):.0f} | {med('redis_us'):.1f} | {errors} |")  # fmt: skip
+                         f"| {med('gateway_us'):.0f} | {med('redis_us'):.1f} "
+                         f"| {row.get('latency_top_ups_per_1000', 0):.1f} / {med('top_ups_per_1000'):.1f} "
+                         f"| {errors} |")  # fmt: skip
     return "\n".join(lines)
 
 
