@@ -25,6 +25,7 @@ from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
 from omnirouter.cluster import redis as cluster_redis
+from omnirouter.cluster.budgets import Leases
 from omnirouter.cluster.changes import Changes
 from omnirouter.cluster.health import SharedHealth
 from omnirouter.cluster.routing_link import RoutingLink
@@ -157,6 +158,7 @@ async def build_state(settings: Settings) -> AppState:
         redis=cluster_redis.connect(settings.redis_url) if settings.redis_url else None,
     )
     st.rate_limits = RateLimits(db, st.redis, settings.rate_limit_window_seconds)
+    st.leases = recorder.leases = Leases(ledger, db, st.redis)
     return st
 
 
@@ -217,8 +219,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
                 for task in list(st.drains):
                     task.cancel()
                 await asyncio.gather(*st.drains, return_exceptions=True)
-            await st.rate_limits.close()
             await changes.close()
+            await st.rate_limits.close()
             if link is not None:
                 await link.close()
             await st.recorder.close()
