@@ -108,6 +108,30 @@ def test_a_stream_past_shutdown_timeout_ends_cleanly_and_is_billed(cluster, upst
     _wait_for_usage(c, key["data"]["hash"], cost, instance=1)
 
 
+def test_a_stream_still_waiting_for_its_upstream_at_the_bound_ends_cleanly_unbilled(cluster, upstream):  # noqa: F811
+    c = cluster(2, config=_config(upstream.base_url), OMNIROUTER_SHUTDOWN_TIMEOUT="3")
+    key = c.create_key()
+    upstream.script(Delay(60))  # no first byte before the bound; keep-alive comments commit the answer
+    stopping = c.instances[0]
+    headers = {"Authorization": f"Bearer {key['key']}"}
+    with (
+        httpx.Client(timeout=60) as client,
+        client.stream("POST", stopping.api + "/chat/completions", headers=headers, json={**BODY, "stream": True}) as r,
+    ):
+        gen_id = r.headers["x-generation-id"]
+        lines = r.iter_lines()
+        assert next(lines) == ": OPENROUTER PROCESSING"
+        stopping.proc.send_signal(signal.SIGTERM)
+        events = list(_events(lines))
+    assert stopping.proc.wait(timeout=30) is not None
+    assert "Traceback" not in stopping.stop(drop=False)
+    assert events[-1] == "[DONE]" and len(events) == 2
+    assert events[0]["error"]["metadata"] == {"error_type": "server_shutdown"}
+    # Nothing was generated: no generation, and so no spend (each lands with its generation), in the
+    # database the stopped instance flushed before it exited.
+    assert c.admin("GET", f"/generation?id={gen_id}", 1).status_code == 404
+
+
 def _wait_for_usage(c: Any, key_hash: str, expected: Decimal, instance: int = 0) -> None:
     """The key's usage as an instance reports it equals `expected`, within a few sync intervals."""
     deadline = time.monotonic() + 15
