@@ -53,6 +53,7 @@ class Shutdown:
         self.on_bound: Callable[[], None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
+        self._wrapped: dict[int, tuple[Any, Any]] = {}  # signal -> (our handler, the one it wraps)
 
     @property
     def draining(self) -> bool:
@@ -73,7 +74,9 @@ class Shutdown:
         for sig in STOP_SIGNALS:
             previous = signal.getsignal(sig)
             if callable(previous):
-                signal.signal(sig, self._wrap(previous))
+                ours = self._wrap(previous)
+                signal.signal(sig, ours)
+                self._wrapped[sig] = (ours, previous)
 
     def _wrap(self, previous: Callable[[int, FrameType | None], Any]) -> Callable[[int, FrameType | None], None]:
         def handler(signum: int, frame: FrameType | None) -> None:
@@ -104,6 +107,11 @@ class Shutdown:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        # Give the server its handlers back (a server embedding the app may outlive it).
+        for sig, (ours, previous) in self._wrapped.items():
+            if signal.getsignal(sig) is ours:
+                signal.signal(sig, previous)
+        self._wrapped.clear()
 
 
 def cut_streams(keepalive: KeepAlive, timeout: float) -> None:
