@@ -185,7 +185,7 @@ class LoadBalancer:
                 with self.lock:
                     self.seen.append((gen_id, cost))
                 return
-            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError) as exc:
+            except (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError) as exc:
                 if "answered" in locals():  # the answer had begun: not a request to send again
                     with self.lock:
                         self.failures.append(f"{url}: {exc!r}")
