@@ -10,13 +10,14 @@ Not part of the full run. Two parts, both against the echo upstream (bench.echo)
    redis-server of the run's own), in the tree before issue 14 (`--before`, a temporary git worktree)
    and in this one. The figure is what the database holds as spent once every worker has flushed,
    over the limit.
-2. **Throughput and added latency** (this tree): 1 instance on PostgreSQL, 1 on PostgreSQL and Redis,
-   3 sharing PostgreSQL and Redis; for a key without a limit and a key with one that never binds (so
-   its budget's lease is on the path). Added latency: figure 1's paired client (one request in flight,
-   gateway against the upstream directly) on the first instance. Throughput: wrk at `--connections`
-   spread over the instances, in alternating rounds; the gateways' CPU (every instance's process tree)
-   per request, and redis-server's. Every gateway process runs on core 1 (one core for the gateway,
-   as in figure 2, whether one instance or three share it), so requests/s compare the same CPU.
+2. **Throughput and added latency**: 1 instance on PostgreSQL, 1 on PostgreSQL and Redis, 3 sharing
+   PostgreSQL and Redis, and 1 on PostgreSQL in the tree before issue 14; for a key without a limit
+   and a key with one that never binds (so its budget's lease is on the path). Added latency: figure
+   1's paired client (one request in flight, gateway against the upstream directly) on the first
+   instance. Throughput: wrk at `--connections` spread over the instances, in alternating rounds;
+   the gateways' CPU (every instance's process tree) per request, and redis-server's. Every gateway
+   process runs on core 1 (one core for the gateway, as in figure 2, whether one instance or three
+   share it), so requests/s compare the same CPU.
    PostgreSQL is the machine's server (unpinned, shared with whatever else runs).
 
     flock /work/notes/bench.lock .venv/bin/python -m bench.cluster [--parts overspend,throughput]
@@ -419,10 +420,11 @@ def overspend_table(out: dict[str, Any], trees: list[str]) -> str:
 # -- part 2: throughput and added latency ---------------------------------------------------------------
 
 
-THROUGHPUT_ROWS = [  # (label, instances, redis): all on PostgreSQL
-    ("1 instance, PostgreSQL", 1, False),
-    ("1 instance, PostgreSQL + Redis", 1, True),
-    ("3 instances, PostgreSQL + Redis", 3, True),
+THROUGHPUT_ROWS = [  # (label, tree, instances, redis): all on PostgreSQL
+    ("before: 1 instance, PostgreSQL", "before", 1, False),
+    ("1 instance, PostgreSQL", "after", 1, False),
+    ("1 instance, PostgreSQL + Redis", "after", 1, True),
+    ("3 instances, PostgreSQL + Redis", "after", 3, True),
 ]
 
 
@@ -483,15 +485,17 @@ def _redis_cpu(dep: Deployment) -> float:
     return dep.redis_proc.cpu_seconds() if dep.redis_proc is not None else 0.0
 
 
-def run_throughput(src: Path, echo: Upstream, work: Path, pg: str, *, rounds: int, seconds: int,
+def run_throughput(trees: dict[str, Path], echo: Upstream, work: Path, pg: str, *, rounds: int, seconds: int,
                    connections: int, lat_plan: tuple[int, int, int]) -> dict[str, Any]:  # fmt: skip
     deps: list[tuple[str, Deployment, dict[str, str]]] = []
     out: dict[str, Any] = {}
     try:
-        for label, instances, redis in THROUGHPUT_ROWS:
-            name = f"tp-i{instances}-{'redis' if redis else 'pg'}"
-            dep = Deployment(name, src, work / name, echo, "postgres", pg, 1, instances, redis, cores=GATEWAY_CORE,
-                             count_top_ups=True)  # fmt: skip
+        for label, tree, instances, redis in THROUGHPUT_ROWS:
+            if tree not in trees:
+                continue
+            name = f"tp-{tree}-i{instances}-{'redis' if redis else 'pg'}"
+            dep = Deployment(name, trees[tree], work / name, echo, "postgres", pg, 1, instances, redis,
+                             cores=GATEWAY_CORE, count_top_ups=True)  # fmt: skip
             dep.start()
             keys = {"no limit": dep.create_key(), "limit": dep.create_key(limit=NEVER_BINDS)}
             deps.append((label, dep, keys))
@@ -609,8 +613,8 @@ def main(argv: list[str] | None = None) -> int:
             if pg_problem:
                 results["errors"]["throughput"] = pg_problem
             else:
-                print("throughput and added latency (this tree)", flush=True)
-                results["throughput"] = run_throughput(trees["after"], echo, work, args.postgres, rounds=args.rounds,
+                print("throughput and added latency", flush=True)
+                results["throughput"] = run_throughput(trees, echo, work, args.postgres, rounds=args.rounds,
                                                        seconds=args.seconds, connections=args.connections,
                                                        lat_plan=lat_plan)  # fmt: skip
     finally:
