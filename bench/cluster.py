@@ -424,6 +424,7 @@ THROUGHPUT_ROWS = [  # (label, tree, instances, redis): all on PostgreSQL
     ("before: 1 instance, PostgreSQL", "before", 1, False),
     ("1 instance, PostgreSQL", "after", 1, False),
     ("1 instance, PostgreSQL + Redis", "after", 1, True),
+    ("3 instances, PostgreSQL", "after", 3, False),  # what three processes on one core cost, without Redis
     ("3 instances, PostgreSQL + Redis", "after", 3, True),
 ]
 
