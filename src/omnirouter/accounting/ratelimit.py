@@ -12,10 +12,11 @@ requests in flight (and a prompt's underestimate), never by prompts admitted at 
 Where the counts live: with Redis, one Lua script per admission (the script reads Redis's clock, so
 instances agree on the slot); without Redis, or while it cannot be reached, one row per key in the
 database (`rate_windows`), read and written under the row's lock (SQLite: the write lock) and judged
-on PostgreSQL's clock, one transaction per key at a time deciding every admission that waits for it. Either way only keys with a limit pay that round trip; every other key
-skips this module. A Redis that is down is noted once, retried after a second, and meanwhile the
-database holds the counts; the two are not merged, so just after a switch a key may be admitted up to
-its limit again for what the other store did not see.
+on PostgreSQL's clock, one transaction per key at a time deciding every admission that waits for it.
+Either way only keys with a limit pay that round trip; every other key skips this module. A Redis
+that is down is noted once, retried after a second, and meanwhile the database holds the counts; the
+two are not merged, so just after a switch a key may be admitted up to its limit again for what the
+other store did not see.
 """
 
 from __future__ import annotations
