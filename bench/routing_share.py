@@ -29,6 +29,7 @@ import timeit
 from collections.abc import Callable
 
 from bench.procs import free_port
+from omnirouter.cluster import routing_link
 from omnirouter.cluster.health import SharedHealth
 from omnirouter.cluster.redis import connect
 from omnirouter.cluster.routing_link import RoutingLink
@@ -140,9 +141,10 @@ async def propagation(url: str, trials: int) -> None:
     await b.redis.aclose()
 
 
-async def probes(url: str, windows: int, workers: int = 3) -> None:
-    """`workers` links whose requests (one every 10 ms each) want an endpoint that keeps failing with
-    Retry-After: 1. Without the shared probe slot each would probe it once per window."""
+async def probes(url: str, windows: int, workers: int = 3, *, slot: bool = True) -> None:
+    """`workers` links whose requests (one every 10 ms each, all at the same moment) want an endpoint
+    that keeps failing with Retry-After: 1; `slot=False` turns the race for the probe slot off."""
+    routing_link.CLAIM_LEAD = 0.25 if slot else float("-inf")
     routings = [shared_routing() for _ in range(workers)]
     links = [RoutingLink(connect(url), r, stats_interval=60.0) for r in routings]
     for link in links:
@@ -162,8 +164,9 @@ async def probes(url: str, windows: int, workers: int = 3) -> None:
                 r.health.failed(key, retry_after=1)  # the probe fails: a new window, for everyone
         await asyncio.sleep(0.01)
     per_window = len(probed) / windows
-    print(f"\n## Probes: {workers} workers, an endpoint failing with Retry-After: 1, ~{windows} windows")
-    print(f"{len(probed)} probes ({per_window:.2f} per window; one process each would make {workers}): "
+    title = "with the probe slot" if slot else "without the probe slot (pub/sub of the probes only)"
+    print(f"\n## Probes, {title}: {workers} workers, an endpoint failing with Retry-After: 1, {windows} windows")
+    print(f"{len(probed)} probes ({per_window:.2f} per window): "
           + ", ".join(f"{t:.2f}s@{i}" for t, i in probed))  # fmt: skip
     for link in links:
         await link.close()
@@ -225,6 +228,7 @@ def main(argv: list[str] | None = None) -> None:
                 time.sleep(0.3)
                 asyncio.run(propagation(f"redis://127.0.0.1:{port}/0", args.trials))
                 asyncio.run(probes(f"redis://127.0.0.1:{port}/0", args.windows))
+                asyncio.run(probes(f"redis://127.0.0.1:{port}/0", args.windows, slot=False))
             finally:
                 proc.kill()
                 proc.wait()

@@ -112,27 +112,48 @@ def test_a_provider_failing_on_one_instance_is_put_last_on_the_others(cluster, f
 
 
 def test_a_retry_after_window_is_probed_once_for_the_cluster(cluster, fake_a, fake_b):  # noqa: F811
-    """cheap keeps answering 429 with Retry-After: 3. Traffic spread over three instances sends it
-    one request per window for the whole cluster (the probe slot is raced for in Redis), not one per
-    instance."""
+    """cheap keeps answering 429 with Retry-After: 5. Each instance has a client of its own, and the
+    three send their requests at the same moment, round after round, so when the window ends all
+    three instances want to try cheap at once: one of them does (they race for the probe slot in
+    Redis beforehand), not one each."""
     if "redis" not in backends():
         pytest.skip("needs Redis and PostgreSQL (the PostgreSQL pass)")
     c = cluster(3, backend="redis", config=two_providers(fake_a.base_url, fake_b.base_url))
     key = c.create_key()["key"]
-    fake_a.fake.always(Status(429, retry_after=3))
+    fake_a.fake.always(Status(429, retry_after=5))
     assert chat(c.apis[0], key).json()["provider"] == "Dear"
     assert within(2, lambda: b"cheap" in circuits_in_redis(c))
-    sent = 0
-    deadline = time.monotonic() + 15
-    while len(fake_a.fake.requests) < 2:  # until the window ends and someone probes
-        assert chat(c.apis[sent % 3], key).status_code == 200
-        sent += 1
-        assert time.monotonic() < deadline, "no probe after the Retry-After window"
-        time.sleep(0.03)
-    probed_at = time.monotonic()
-    for i in range(30):  # the probe failed: a new 3 s window, in which no one else probes
-        assert chat(c.apis[i % 3], key).status_code == 200
-    assert time.monotonic() - probed_at < 3, "too slow to tell (the next window may have ended)"
+    served = [0, 0, 0]
+    failures: list[str] = []
+    stop = threading.Event()
+    rounds = threading.Barrier(3)
+
+    def client(i: int) -> None:
+        while not stop.is_set():
+            try:
+                rounds.wait(timeout=5)
+            except threading.BrokenBarrierError:
+                return
+            r = chat(c.apis[i], key)
+            if r.status_code != 200:
+                failures.append(r.text)
+            served[i] += 1
+
+    threads = [threading.Thread(target=client, args=(i,)) for i in range(3)]
+    for t in threads:
+        t.start()
+    try:
+        assert within(20, lambda: len(fake_a.fake.requests) >= 2), "no probe after the Retry-After window"
+        probed_at, counts = time.monotonic(), list(served)
+        # The probe failed: a new 5 s window. Every instance serves more requests in it, none probes.
+        assert within(4, lambda: all(n >= m + 10 for n, m in zip(served, counts, strict=True)))
+        assert time.monotonic() - probed_at < 5, "too slow to tell (the next window may have ended)"
+    finally:
+        stop.set()
+        rounds.abort()
+        for t in threads:
+            t.join()
+    assert failures == []
     assert len(fake_a.fake.requests) == 2
 
 
