@@ -13,6 +13,7 @@ import openai
 import pytest
 
 from omnirouter.accounting.ratelimit import SLOTS, Window, decide
+from omnirouter.testing import Status
 from tests.cluster import Cluster, backends, cluster  # noqa: F401  (the fixture)
 from tests.gateway import Gateway
 
@@ -189,6 +190,24 @@ def test_tpm_counts_the_tokens_answers_report_and_refuses_once_the_window_holds_
         _wait_for_settled_tokens(gateway)
     with pytest.raises(openai.RateLimitError):
         client.chat.completions.create(model="test/alpha", messages=HI)
+
+
+def test_a_request_that_failed_everywhere_gives_its_tokens_back(gateway: Gateway, fake_a: Any) -> None:
+    """Its prompt's estimate counted at admission; no token went anywhere, so none stays counted."""
+    probe, _ = _key(gateway)
+    one = openai.OpenAI(base_url=gateway.api, api_key=probe, max_retries=0).chat.completions.create(
+        model="test/alpha", messages=HI
+    )
+    assert one.usage is not None
+    secret, _ = _key(gateway, tpm_limit=one.usage.total_tokens)  # room for one answer, once
+    client = openai.OpenAI(base_url=gateway.api, api_key=secret, max_retries=0)
+    for _ in range(3):
+        fake_a.fake.script(Status(500))
+        with pytest.raises(openai.APIStatusError) as failed:
+            client.chat.completions.create(model="test/alpha", messages=HI)
+        assert failed.value.status_code != 429
+        _wait_for_settled_tokens(gateway)
+    assert client.chat.completions.create(model="test/alpha", messages=HI).usage is not None
 
 
 def test_a_refused_slot_frees_when_the_window_moves_on(make_gateway: Any) -> None:

@@ -230,6 +230,8 @@ class Call:
     def failed(self, err: RouteFailed, *, streamed: bool) -> None:
         """Every attempt failed: nothing is charged, and the generation still lists the attempts."""
         self.release()
+        if self.rate is not None:  # no tokens went anywhere: the prompt's estimate leaves the key's TPM
+            self.st.rate_limits.settle(self.rate, 0)
         last = err.attempts[-1].candidate
         row = self._row(last, err.attempts, streamed=streamed, usage=Usage(), cost=Cost(total=ZERO),
                         error=err.body()["error"])  # fmt: skip
