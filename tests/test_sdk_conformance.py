@@ -75,6 +75,8 @@ ROUTES: dict[tuple[str, str], list[str]] = {
     ("POST", "/messages"): ["POST /messages", "POST /messages(stream)"],
     ("POST", "/messages/count_tokens"): ["POST /messages/count_tokens"],
     ("POST", "/completions"): ["POST /completions", "POST /completions(stream)"],
+    ("GET", "/health/live"): ["GET /health/live"],
+    ("GET", "/health/ready"): ["GET /health/ready"],
 }
 OPERATIONS = [op for ops in ROUTES.values() for op in ops]
 
@@ -286,6 +288,17 @@ def openapi_document(c: Ctx) -> None:
     assert served_operations() <= described
 
 
+def health_live(c: Ctx) -> None:
+    """No SDK has the probes (they are Omnirouter's, for load balancers): a plain client reads them."""
+    r = c.http("GET", "/health/live")
+    assert r.status_code == 200 and r.json()["status"] == "ok"
+
+
+def health_ready(c: Ctx) -> None:
+    r = c.http("GET", "/health/ready")
+    assert r.status_code == 200 and r.json()["status"] == "ok", r.text
+
+
 def responses_send(c: Ctx) -> None:
     c.fake.script(Reply("responded", prompt_tokens=7, completion_tokens=3))
     res = c.sdk.responses.send(model=MODEL, input="hello conformance")
@@ -397,6 +410,8 @@ PYTHON: dict[str, Callable[[Ctx], None]] = {
     "POST /messages/count_tokens": messages_count_tokens,
     "POST /completions": completions_create,
     "POST /completions(stream)": completions_create_stream,
+    "GET /health/live": health_live,
+    "GET /health/ready": health_ready,
 }
 
 

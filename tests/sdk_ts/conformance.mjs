@@ -174,6 +174,14 @@ const steps = {
     const doc = await res.json();
     check(res.status === 200 && doc.paths["/chat/completions"]?.post, "the server's document", res.status);
   },
+  "GET /health/live": async () => {
+    const res = await raw("GET", "/health/live", apiKey);
+    check(res.status === 200 && (await res.json()).status === "ok", "the liveness probe", res.status);
+  },
+  "GET /health/ready": async () => {
+    const res = await raw("GET", "/health/ready", apiKey);
+    check(res.status === 200 && (await res.json()).status === "ok", "the readiness probe", res.status);
+  },
   "responses.send": async () => {
     const res = await sdk.responses.send({ responsesRequest: { model, input: "hello conformance" } });
     const message = res.output.find((item) => item.type === "message");
