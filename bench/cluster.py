@@ -22,7 +22,7 @@ Not part of the full run. Two parts, both against the echo upstream (bench.echo)
 
     flock /work/notes/bench.lock .venv/bin/python -m bench.cluster [--parts overspend,throughput]
         [--before d4b6837] [--repeat 1] [--rounds 3] [--seconds 8] [--out cluster.json]
-    .venv/bin/python -m bench.cluster --quick      # seconds: this tree only, small counts
+    .venv/bin/python -m bench.cluster --quick      # ~2 minutes: this tree only, small counts (smoke)
 
 PostgreSQL: the server of `--postgres` (default postgresql+asyncpg://postgres@127.0.0.1:5432/postgres);
 each deployment gets a database of its own, dropped after it. Without PostgreSQL (or redis-server)
@@ -559,7 +559,7 @@ def _worktree(rev: str, path: Path) -> Path:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.cluster", description=__doc__.split("\n")[0])
-    parser.add_argument("--quick", action="store_true", help="seconds: this tree only, small counts (smoke)")
+    parser.add_argument("--quick", action="store_true", help="~2 minutes: this tree only, small counts (smoke)")
     parser.add_argument("--parts", default="overspend,throughput")
     parser.add_argument("--before", default=BEFORE, help=f"the tree before issue 14 [{BEFORE}]; '' for none")
     parser.add_argument("--postgres", default=os.environ.get("OMNIROUTER_DATABASE_URL") or DEFAULT_PG)
