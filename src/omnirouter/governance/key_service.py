@@ -32,7 +32,20 @@ Name = Annotated[str, Meta(min_length=1, max_length=255, pattern=NO_NUL)]
 ColumnId = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_NUL)]
 HASH = re.compile("[0-9a-f]{64}")  # every key's hash: a SHA-256 hex digest
 # Omnirouter's per-key rate limits (accounting/ratelimit.py): positive, within the INTEGER column.
-PerMinute = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+# Decoded as a number, since JSON's 60.0 is the whole number 60 too; a fraction is refused (_whole),
+# which the document says with multipleOf.
+PerMinute = Annotated[float, Meta(ge=1, le=2**31 - 1, extra_json_schema={"multipleOf": 1})]
+
+
+def _whole(struct: msgspec.Struct, *names: str) -> None:
+    """The rate limits as ints, or a 400 for a fraction."""
+    for name in names:
+        value = getattr(struct, name)
+        if isinstance(value, float):
+            if not value.is_integer():
+                raise ValueError(f"{name} must be a whole number, got {value}")
+            setattr(struct, name, int(value))
+
 
 # The money columns are NUMERIC(38, 18) (store.types.Money): 18 decimal places, under 10**20 USD.
 MONEY_PLACES = 18
@@ -95,6 +108,7 @@ class CreateKey(msgspec.Struct, kw_only=True):
 
     def __post_init__(self) -> None:
         _check_limit(self.limit)
+        _whole(self, "rpm_limit", "tpm_limit")
 
 
 class UpdateKey(msgspec.Struct, kw_only=True):
@@ -110,6 +124,7 @@ class UpdateKey(msgspec.Struct, kw_only=True):
     def __post_init__(self) -> None:
         if isinstance(self.limit, Decimal):
             _check_limit(self.limit)
+        _whole(self, "rpm_limit", "tpm_limit")
 
 
 def parse(raw: bytes, kind: type[msgspec.Struct]) -> Any:
