@@ -38,7 +38,8 @@ from omnirouter.governance.keys import KeyRecord
 if TYPE_CHECKING:
     from omnirouter.cluster.budgets import Bucket, Leases
 
-SLICE = 8  # a top-up asks for this many more requests' worth than the request needs
+SLICE = 8  # a top-up asks for at least this many more requests' worth than the request needs,
+SHARE = 32  # or this fraction of what the budget has left, if more
 
 DEFAULT_MAX_COMPLETION = 4096
 # Seconds a request refused for want of the overrun slot is told to wait: about one request.
@@ -119,30 +120,37 @@ def reserve(
     if credit_room is not None:
         shared.append((CREDIT_BUCKET, ledger.credits, credit_room))
     rooms: dict[str, Decimal] = {}
-    for bucket, limit, room in shared:
+    for bucket, limit, unspent in shared:
         assert limit is not None
-        room = min(room, leases.room(bucket))
+        room = min(unspent, leases.room(bucket))
         left = room - ledger.in_flight(bucket[0])
         exposed = ledger.exposure(bucket[0])
+        # A top-up asks for a slice beyond what it needs: several requests' worth, or a share of what
+        # is left, so that a big budget is topped up rarely.
+        more = max(need * SLICE, unspent / SHARE)
         if (need > left or exposure + exposed > room) and bucket not in tried:
             short = max(ZERO, need - left)
-            raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + need * SLICE)
+            raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + more)
+        if left - need < more / 2:  # running low: top up now, off this request's path
+            leases.refill(bucket, limit, more)
         rooms[bucket[0]] = room
     try:
         return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
                       rooms.get(key.scope), rooms.get(INSTANCE), key_limit_status)  # fmt: skip
     except GatewayError:
-        # Refused within the lease. Say why as the cluster sees it: the store's last answer tells
-        # what was spent everywhere and what the other workers hold.
+        # Refused within the lease. Say why as the cluster sees it: the store's last answer tells what
+        # was counted everywhere and what the other workers hold; this worker's spend since its last
+        # flush is on top.
         cluster: dict[str, Decimal] = {}
-        for bucket, limit, room in shared:
+        for bucket, limit, unspent in shared:
             refused = leases.refused.get(bucket)
             if refused is None:
                 cluster[bucket[0]] = rooms[bucket[0]]
                 continue
-            if need <= limit - refused.spent - ledger.in_flight(bucket[0]):
+            spent = refused.spent + leases.unreported(bucket)
+            if need <= limit - spent - ledger.in_flight(bucket[0]):
                 raise _held_elsewhere(bucket[0] == INSTANCE) from None
-            cluster[bucket[0]] = min(room, limit - refused.spent - refused.others)
+            cluster[bucket[0]] = min(unspent, limit - spent - refused.others)
         return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
                       cluster.get(key.scope), cluster.get(INSTANCE), key_limit_status)  # fmt: skip
 

@@ -4,11 +4,12 @@ A budget (a key's limit in its current window, the instance's funded credit) is 
 (scope, period, period_start), as the counters key on it. The store (Redis, or the database) knows
 what the bucket has spent and what each holder (a worker process) holds of it, and grants a lease
 only while spent + every lease stays within the limit, atomically. A worker admits requests against
-its own lease with no I/O (accounting/meter.py); only when the lease cannot cover a request does the
-request wait for a top-up, which asks for a few requests' worth more (meter.py's `SLICE`), so most
-requests need none. A flush moves what the worker spent from its lease to the bucket's spend (in the database in the
-same transaction as the counters; in Redis right after it commits) and hands back what it holds
-beyond its requests in flight and its recent pace.
+its own lease with no I/O (accounting/meter.py). A lease running low is topped up in the background,
+asking for a slice (several requests' worth, or a share of what the budget has left: meter.py's
+`SLICE` and `SHARE`); only a request the lease cannot cover waits for a top-up. A flush moves what
+the worker spent from its lease to the bucket's spend (in the database in the same transaction as the
+counters; in Redis right after it commits), and a lease no request used since the last flush goes
+back.
 
 So the cluster's spend never passes a limit by more than each worker's overrun (meter.py: one request
 whose upstream produced more than its reservation), whatever the number of workers and instances. A
@@ -17,9 +18,9 @@ frees its share then; its journal's spend lands at its next start (store/journal
 
 With Redis the store is Redis, with the database as the fallback while Redis is unreachable: leases
 held in Redis at the moment it went away are not seen by the database, so the bound loosens by what
-was held then, for as long as it is away (docs/configuration.md, "Several instances"). Redis's spend
+was held then, for as long as it is away (docs/configuration.md, "Shared budgets"). Redis's spend
 counters are seeded from the database when missing (at the first use of a window, after Redis lost
-its data) and raised to the database's figure at every sync, since a spend reported to the database
+its data) and raised to the database's figure at every flush, since a spend reported to the database
 but not to Redis (a worker killed between the two) must not be forgotten.
 """
 
@@ -52,6 +53,7 @@ log = logging.getLogger("omnirouter.cluster")
 Bucket = tuple[str, str, str]  # (scope, period, period_start)
 LEASE_TTL_MS = 30_000
 NANO = Decimal("1e-9")  # Redis keeps money in integer nano-dollars (its Lua numbers are doubles)
+REFILL_PAUSE_SECONDS = 0.25  # after the store had nothing to give, background top-ups wait this long
 REDIS_RETRY_SECONDS = 1.0  # after a failure, the database serves budgets this long before Redis is tried again
 
 
@@ -280,17 +282,40 @@ class Leases:
         self.refused: dict[Bucket, Grant] = {}  # the store's answer to the last top-up it could not give
         self.lock = asyncio.Lock()  # a holder's writes to the store one at a time (absolute amounts)
         self._redis_down_until = 0.0
-        self._taken: dict[Bucket, Decimal] = {}  # spend of the flush under way, per held bucket
+        self._refilling: dict[Bucket, asyncio.Task[None]] = {}
+        self._refused_until: dict[Bucket, float] = {}  # no background top-up before then (monotonic)
 
     # -- request path
     def room(self, bucket: Bucket) -> Decimal:
         """What this worker may still commit in the bucket: its lease less what it spent and has not
         yet reported (settled requests; those in flight are the ledger's `reserved`)."""
+        return self.held.get(bucket, ZERO) - self.unreported(bucket)
+
+    def unreported(self, bucket: Bucket) -> Decimal:
+        """What this worker spent in the bucket that the store does not count yet."""
         unreported = ZERO
         for layer in (self.ledger.pending, self.ledger.flushing):
             if row := layer.get(bucket):
                 unreported += row[0]
-        return self.held.get(bucket, ZERO) - unreported
+        return unreported
+
+    def refill(self, bucket: Bucket, limit: Decimal, want: Decimal) -> None:
+        """Top the lease up in the background (one at a time per bucket; not again soon after the
+        store had nothing to give), so that requests seldom wait for the store."""
+        if bucket in self._refilling or time.monotonic() < self._refused_until.get(bucket, 0.0):
+            return
+        task = asyncio.get_running_loop().create_task(self._refill(bucket, limit, want))
+        self._refilling[bucket] = task
+
+    async def _refill(self, bucket: Bucket, limit: Decimal, want: Decimal) -> None:
+        try:
+            grant = await self.top_up(bucket, limit, ZERO, want)
+            if not grant.granted:
+                self._refused_until[bucket] = time.monotonic() + REFILL_PAUSE_SECONDS
+        except Exception as exc:  # the store is unreachable: the next request that needs more will say so
+            log.debug("background top-up of %s failed: %s", bucket_name(bucket), exc)
+        finally:
+            self._refilling.pop(bucket, None)
 
     async def top_up(self, bucket: Bucket, limit: Decimal, minimum: Decimal, want: Decimal) -> Grant:
         """Ask the store for at least `minimum` more, `want` if it can. Zero granted: it cannot."""
@@ -316,15 +341,14 @@ class Leases:
         return {b: row[0] for b, row in deltas.items() if b in self.held}
 
     def after_flush(self, spent: dict[Bucket, Decimal], *, closing: bool = False) -> dict[Bucket, Decimal]:
-        """The flush's spend is counted now: take it off the leases, and keep of each only what its
-        requests in flight, the spend settled since and the pace of this flush need (nothing when
-        closing). Returns the new amounts for the caller to write to the store (zero: given back)."""
+        """The flush's spend is counted now: take it off the leases. A lease no request used since
+        the last flush goes back whole (all of them when closing). Returns the new amounts for the
+        caller to write to the store (zero: given back)."""
         new: dict[Bucket, Decimal] = {}
         for bucket, amount in list(self.held.items()):
             this = spent.get(bucket, ZERO)
-            since = row[0] if (row := self.ledger.pending.get(bucket)) else ZERO
-            keep = ZERO if closing else self.ledger.in_flight(bucket[0]) + since + this
-            new[bucket] = left = min(max(ZERO, amount - this), keep)
+            busy = this or self.ledger.in_flight(bucket[0]) or bucket in self.ledger.pending
+            new[bucket] = left = max(ZERO, amount - this) if busy and not closing else ZERO
             if left > 0:
                 self.held[bucket] = left
             else:
