@@ -127,12 +127,12 @@ def reserve(
         exposed = ledger.exposure(bucket[0])
         # A top-up asks for a slice beyond what it needs: several requests' worth, or a share of what
         # is left, so that a big budget is topped up rarely.
-        more = max(need * SLICE, unspent / SHARE)
         if (need > left or exposure + exposed > room) and bucket not in tried:
             short = max(ZERO, need - left)
-            raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + more)
-        if left - need < more / 2:  # running low: top up now, off this request's path
-            leases.refill(bucket, limit, more)
+            raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + _slice(need, unspent))
+        after = left - need
+        if after + after < need * SLICE or after * (2 * SHARE) < unspent:  # under half a slice left
+            leases.refill(bucket, limit, _slice(need, unspent))  # off this request's path
         rooms[bucket[0]] = room
     try:
         return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
@@ -153,6 +153,10 @@ def reserve(
             cluster[bucket[0]] = min(unspent, limit - spent - refused.others)
         return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
                       cluster.get(key.scope), cluster.get(INSTANCE), key_limit_status)  # fmt: skip
+
+
+def _slice(need: Decimal, unspent: Decimal) -> Decimal:
+    return max(need * SLICE, unspent / SHARE)
 
 
 def _admit(
