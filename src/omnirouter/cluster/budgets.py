@@ -55,6 +55,7 @@ LEASE_TTL_MS = 30_000
 NANO = Decimal("1e-9")  # Redis keeps money in integer nano-dollars (its Lua numbers are doubles)
 REFILL_PAUSE_SECONDS = 0.25  # after the store had nothing to give, background top-ups wait this long
 REDIS_RETRY_SECONDS = 1.0  # after a failure, the database serves budgets this long before Redis is tried again
+RECONCILE_SECONDS = 600.0  # a bucket's Redis figure is kept in step while it was topped up this recently
 
 
 def holder_id() -> str:
@@ -117,7 +118,10 @@ class DatabaseStore:
         self.db = db
         self.holder = holder
 
-    async def acquire(self, bucket: Bucket, limit: Decimal, held: Decimal, want: Decimal, minimum: Decimal) -> Grant:
+    async def acquire(
+        self, bucket: Bucket, limit: Decimal, held: Decimal, want: Decimal, minimum: Decimal, floor: Decimal = ZERO
+    ) -> Grant:
+        """`floor` is for RedisStore: here the counters are the database's own."""
         return await self.db.background(self._acquire, bucket, limit, held, want, minimum, write=True)
 
     def _acquire(
@@ -143,11 +147,17 @@ class DatabaseStore:
 
 # -- Redis as the store
 # KEYS: the bucket's spend, its leases (a hash: holder -> "nanos:expires_ms"). Times are Redis's own
-# clock, so the holders' clocks need not agree.
+# clock, so the holders' clocks need not agree. ARGV[7] (and _SETTLE's ARGV[5], _FLOOR's ARGV[1]) is
+# the spend the database counts, as this worker last read it: Redis's figure is raised to it.
 _ACQUIRE = """
 local spent = redis.call('GET', KEYS[1])
 if not spent then return {-1, 0, 0} end
 spent = tonumber(spent)
+local floor = tonumber(ARGV[7])
+if spent < floor then
+  spent = floor
+  redis.call('SET', KEYS[1], string.format('%d', floor), 'KEEPTTL')
+end
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
 local holder, limit, held = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3])
@@ -181,7 +191,7 @@ if spent > 0 then redis.call('INCRBY', KEYS[1], spent) end
 local floor = tonumber(ARGV[5])
 if floor > 0 then
   local current = tonumber(redis.call('GET', KEYS[1]) or '0')
-  if current < floor then redis.call('SET', KEYS[1], string.format('%d', floor)) end
+  if current < floor then redis.call('SET', KEYS[1], string.format('%d', floor), 'KEEPTTL') end
 end
 local held, ttl = tonumber(ARGV[3]), tonumber(ARGV[4])
 if held > 0 then
@@ -189,6 +199,13 @@ if held > 0 then
   redis.call('PEXPIRE', KEYS[2], ttl * 2)
 else
   redis.call('HDEL', KEYS[2], ARGV[1])
+end
+return 1
+"""
+_FLOOR = """
+local current = redis.call('GET', KEYS[1])
+if current and tonumber(current) < tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], ARGV[1], 'KEEPTTL')
 end
 return 1
 """
@@ -211,13 +228,16 @@ class RedisStore:
         self.holder = holder
         self._acquire = redis.register_script(_ACQUIRE)
         self._settle = redis.register_script(_SETTLE)
+        self._floor = redis.register_script(_FLOOR)
 
     @staticmethod
     def keys(bucket: Bucket) -> list[str]:
         tag = "budget:" + bucket_name(bucket)
         return [redis_key(tag, "spent"), redis_key(tag, "leases")]
 
-    async def acquire(self, bucket: Bucket, limit: Decimal, held: Decimal, want: Decimal, minimum: Decimal) -> Grant:
+    async def acquire(
+        self, bucket: Bucket, limit: Decimal, held: Decimal, want: Decimal, minimum: Decimal, floor: Decimal = ZERO
+    ) -> Grant:
         from redis.exceptions import RedisError
 
         keys = self.keys(bucket)
@@ -228,6 +248,7 @@ class RedisStore:
             to_nanos(want),
             to_nanos(minimum),
             LEASE_TTL_MS,
+            to_nanos(floor, ROUND_FLOOR),
         ]
         try:
             for _ in range(2):
@@ -263,6 +284,19 @@ class RedisStore:
         except (RedisError, OSError) as exc:
             raise StoreDown(str(exc)) from exc
 
+    async def raise_to(self, floors: dict[Bucket, Decimal]) -> None:
+        """Raise each bucket's spend to the database's figure where Redis's is below it: a spend the
+        database counted while Redis was away, or that a worker killed before reporting it never told."""
+        from redis.exceptions import RedisError
+
+        try:
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for bucket, floor in floors.items():
+                    await self._floor(keys=self.keys(bucket)[:1], args=[to_nanos(floor, ROUND_FLOOR)], client=pipe)
+                await pipe.execute()
+        except (RedisError, OSError) as exc:
+            raise StoreDown(str(exc)) from exc
+
 
 def _read_usage(conn: Connection, bucket: Bucket) -> Decimal:
     spent, _ = _select_bucket(conn, bucket_name(bucket), bucket, 0)
@@ -283,6 +317,7 @@ class Leases:
         self.lock = asyncio.Lock()  # a holder's writes to the store one at a time (absolute amounts)
         self._redis_down_until = 0.0
         self._refilling: dict[Bucket, asyncio.Task[None]] = {}
+        self.recent: dict[Bucket, float] = {}  # bucket -> when this worker last topped it up (monotonic)
         self._refused_until: dict[Bucket, float] = {}  # no background top-up before then (monotonic)
 
     # -- request path
@@ -322,8 +357,10 @@ class Leases:
         async with self.lock:
             store = self._store()
             self._switch_to(store.name)
+            self.recent[bucket] = time.monotonic()
+            floor = row[0] if (row := self.ledger.base.get(bucket)) else ZERO
             try:
-                grant = await store.acquire(bucket, limit, self.held.get(bucket, ZERO), want, minimum)
+                grant = await store.acquire(bucket, limit, self.held.get(bucket, ZERO), want, minimum, floor)
             except StoreDown as exc:
                 self._redis_failed(exc)
                 self._switch_to(self.database.name)
@@ -366,6 +403,21 @@ class Leases:
             await self.redis.settle(spent, held, floors)
         except StoreDown as exc:
             self._redis_failed(exc)
+
+    async def reconcile(self) -> None:
+        """After a sync read the database's counters: raise Redis's figure for the buckets this worker
+        used lately to the database's, where it is below (store/writer.py calls this every sync)."""
+        if self.redis is None or self.source != self.redis.name:
+            return
+        now = time.monotonic()
+        for bucket in [b for b, at in self.recent.items() if now - at > RECONCILE_SECONDS]:
+            del self.recent[bucket]
+        floors = {b: row[0] for b in self.recent if (row := self.ledger.base.get(b))}
+        if floors:
+            try:
+                await self.redis.raise_to(floors)
+            except StoreDown as exc:
+                self._redis_failed(exc)
 
     # -- which store
     def uses_database_in_flush(self) -> bool:

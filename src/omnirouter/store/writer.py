@@ -217,6 +217,8 @@ class Recorder:
                 self.ledger.credits = credits
                 self.version = version
             self.ledger.base = counts
+        if self.leases is not None:
+            await self.leases.reconcile()
 
 
 def _read_shared(
