@@ -239,5 +239,7 @@ def test_redis_lost_and_back_mid_run(cluster, fake_a, fake_b):  # noqa: F811
     assert attempts(c.apis[1], key, r.json()["id"]) == [("Dear", 200)]
     assert len(fake_a.fake.requests) == 1
     output = c.instances[0].stop(drop=False)
-    assert output.count("Redis unreachable") == 1, output  # one warning for the outage, not one per request
-    assert "Redis reachable again" in output
+    assert output.count("Redis (routing health) unreachable") == 1, (
+        output
+    )  # one warning for the outage, not one per request
+    assert "Redis (routing health) reachable again" in output

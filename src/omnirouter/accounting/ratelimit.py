@@ -33,6 +33,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
+from omnirouter.cluster.redis import Outage
 from omnirouter.cluster.redis import key as redis_key
 from omnirouter.errors import GatewayError
 from omnirouter.governance.keys import KeyRecord
@@ -50,7 +51,6 @@ SLOTS = 60  # a window is this many slots
 # Connection errors an admission tries through before it falls back: connections pooled before a Redis
 # restart each fail once (a Redis that is down refuses at once, so this costs nothing then).
 REDIS_ATTEMPTS = 3
-REDIS_RETRY_SECONDS = 1.0  # after a failure, the database holds the counts this long before Redis is tried again
 
 
 class Window:
@@ -226,8 +226,12 @@ class RateLimits:
     redis: Redis | None = None
     window_seconds: int = 60
     clock: Callable[[], float] = time.time  # SQLite's clock (Redis and PostgreSQL use their own)
-    _redis_retry_at: float = 0.0
-    _redis_down: bool = False
+    _outage: Outage = field(
+        default_factory=lambda: Outage(
+            "Redis (rate limits)", "rate limits are held through the database until it returns",
+            ": rate limits are held there again",
+        )
+    )  # fmt: skip
     _admit_script: Any = None
     _correct_script: Any = None
     _pending: set[asyncio.Task[None]] = field(default_factory=set)
@@ -249,9 +253,9 @@ class RateLimits:
         if on_redis:
             try:
                 v = await self._admit_redis(key, estimate)
-                self._redis_back()
+                self._outage.recovered()
             except (RedisError, OSError) as exc:  # down, restarting, timing out: the database holds them meanwhile
-                self._redis_lost(exc)
+                self._outage.failed(exc)
                 on_redis = False
         if v is None:
             v = await self._admit_db(key, estimate)
@@ -278,7 +282,7 @@ class RateLimits:
                     await self._correct_script(keys=[tokens], args=[ticket.slot, current, delta, SLOTS, ttl])
                     return
                 except (RedisError, OSError) as exc:
-                    self._redis_lost(exc)
+                    self._outage.failed(exc)
             await self.db.background(self._correct_row, ticket.key_hash, ticket.slot, current, delta, write=True)
         except Exception:  # a lost correction only misstates one request's tokens for a minute
             log.warning("could not settle a request's tokens against its key's tpm_limit", exc_info=True)
@@ -295,18 +299,7 @@ class RateLimits:
 
     # -- Redis
     def _redis_usable(self) -> bool:
-        return self.redis is not None and (not self._redis_down or time.monotonic() >= self._redis_retry_at)
-
-    def _redis_lost(self, exc: BaseException) -> None:
-        self._redis_retry_at = time.monotonic() + REDIS_RETRY_SECONDS
-        if not self._redis_down:
-            self._redis_down = True
-            log.warning("Redis unreachable (%s): rate limits are held through the database until it returns", exc)
-
-    def _redis_back(self) -> None:
-        if self._redis_down:
-            self._redis_down = False
-            log.warning("Redis reachable again: rate limits are held there again")
+        return self.redis is not None and self._outage.usable()
 
     async def _admit_redis(self, key: KeyRecord, estimate: int) -> Verdict:
         tag = "rl:" + key.hash

@@ -39,6 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnirouter.accounting.ledger import ZERO, Counts, Ledger
+from omnirouter.cluster.redis import Outage
 from omnirouter.cluster.redis import key as redis_key
 from omnirouter.store.tables import budget_leases
 
@@ -54,7 +55,6 @@ Bucket = tuple[str, str, str]  # (scope, period, period_start)
 LEASE_TTL_MS = 30_000
 NANO = Decimal("1e-9")  # Redis keeps money in integer nano-dollars (its Lua numbers are doubles)
 REFILL_PAUSE_SECONDS = 0.25  # after the store had nothing to give, background top-ups wait this long
-REDIS_RETRY_SECONDS = 1.0  # after a failure, the database serves budgets this long before Redis is tried again
 RECONCILE_SECONDS = 600.0  # a bucket's Redis figure is kept in step while it was topped up this recently
 
 
@@ -315,7 +315,7 @@ class Leases:
         self.source: str = self.database.name if self.redis is None else self.redis.name
         self.refused: dict[Bucket, Grant] = {}  # the store's answer to the last top-up it could not give
         self.lock = asyncio.Lock()  # a holder's writes to the store one at a time (absolute amounts)
-        self._redis_down_until = 0.0
+        self.outage = Outage("Redis (budgets)", "budgets are held through the database until it returns")
         self._refilling: dict[Bucket, asyncio.Task[None]] = {}
         self.recent: dict[Bucket, float] = {}  # bucket -> when this worker last topped it up (monotonic)
         self._refused_until: dict[Bucket, float] = {}  # no background top-up before then (monotonic)
@@ -362,7 +362,7 @@ class Leases:
             try:
                 grant = await store.acquire(bucket, limit, self.held.get(bucket, ZERO), want, minimum, floor)
             except StoreDown as exc:
-                self._redis_failed(exc)
+                self.outage.failed(exc)
                 self._switch_to(self.database.name)
                 grant = await self.database.acquire(bucket, limit, self.held.get(bucket, ZERO), want, minimum)
             if grant.granted:
@@ -402,7 +402,7 @@ class Leases:
         try:
             await self.redis.settle(spent, held, floors)
         except StoreDown as exc:
-            self._redis_failed(exc)
+            self.outage.failed(exc)
 
     async def reconcile(self) -> None:
         """After a sync read the database's counters: raise Redis's figure for the buckets this worker
@@ -417,27 +417,20 @@ class Leases:
             try:
                 await self.redis.raise_to(floors)
             except StoreDown as exc:
-                self._redis_failed(exc)
+                self.outage.failed(exc)
 
     # -- which store
     def uses_database_in_flush(self) -> bool:
         return self.source == self.database.name
 
     def _store(self) -> DatabaseStore | RedisStore:
-        if self.redis is not None and time.monotonic() >= self._redis_down_until:
-            return self.redis
-        return self.database
-
-    def _redis_failed(self, exc: Exception) -> None:
-        if self.source == "redis" or self._redis_down_until == 0.0:
-            log.error("Redis unreachable (%s): budgets are held through the database until it returns", exc)
-        self._redis_down_until = time.monotonic() + REDIS_RETRY_SECONDS
+        return self.redis if self.redis is not None and self.outage.usable() else self.database
 
     def _switch_to(self, source: str) -> None:
         """Leases belong to the store that gave them: after a switch this worker holds nothing, and
         tops up from the new store for what it has in flight (the old store's leases lapse)."""
         if source != self.source:
             if source == "redis":
-                log.warning("Redis is back: budgets are held through Redis again")
+                self.outage.recovered()
             self.held.clear()
             self.source = source

@@ -24,12 +24,12 @@ import os
 import secrets
 import socket
 import tempfile
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnirouter.cluster import redis as cluster_redis
+from omnirouter.cluster.redis import Outage
 from omnirouter.store.outage import describe
 
 if TYPE_CHECKING:
@@ -63,25 +63,6 @@ class Transport(Protocol):
         """Call `heard` for each notice until cancelled, reconnecting by itself after a loss."""
 
 
-class _Outage:
-    """A transport that cannot be reached, logged once when that starts and once when it ends."""
-
-    def __init__(self, what: str, meanwhile: str) -> None:
-        self.what = what
-        self.meanwhile = meanwhile
-        self.since: float | None = None
-
-    def failed(self, exc: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning("%s unreachable (%s): %s", self.what, describe(exc), self.meanwhile)
-
-    def recovered(self) -> None:
-        if self.since is not None:
-            log.warning("%s reachable again after %.1f s", self.what, time.monotonic() - self.since)
-            self.since = None
-
-
 class RedisNotices:
     """PUBLISH after a change; SUBSCRIBE in each worker. A loss ends `listen`'s inner loop, which
     subscribes again; should the client reconnect and resubscribe by itself (a retry policy), the
@@ -89,7 +70,7 @@ class RedisNotices:
 
     def __init__(self, redis: Redis) -> None:
         self.redis = redis
-        self.outage = _Outage("Redis (change notices)", UNHEARD)
+        self.outage = Outage("Redis (change notices)", UNHEARD)
         self._heard: Heard | None = None
 
     async def publish(self, origin: str) -> None:
@@ -133,7 +114,7 @@ class PostgresNotices:
 
     def __init__(self, db: Database) -> None:
         self.db = db
-        self.outage = _Outage("PostgreSQL (change notices)", UNHEARD)
+        self.outage = Outage("PostgreSQL (change notices)", UNHEARD)
 
     async def publish(self, origin: str) -> None:
         from sqlalchemy import text
@@ -260,7 +241,7 @@ class Changes:
         self.tasks: list[asyncio.Task[None]] = []
         self._wanted = asyncio.Event()
         self._force = False
-        self._unsent = _Outage("change notices", "changes made here reach the other workers within sync_interval")
+        self._unsent = Outage("change notices", "changes made here reach the other workers within sync_interval")
 
     @classmethod
     def attach(cls, db: Database, redis: Redis | None) -> Changes:

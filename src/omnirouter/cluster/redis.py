@@ -6,14 +6,20 @@ Cluster it lives in one hash slot.
 
 from __future__ import annotations
 
+import logging
+import time
 from typing import TYPE_CHECKING
 
 from omnirouter.startup_errors import StartupError
+from omnirouter.store.outage import describe
 
 if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 PREFIX = "omnirouter"
+RETRY_SECONDS = 1.0  # after a failure, what falls back does so this long before trying the store again
+
+log = logging.getLogger("omnirouter.cluster")
 
 
 def key(tag: str, *rest: str) -> str:
@@ -42,3 +48,30 @@ def connect(url: str) -> Redis:
         socket_timeout=1.0,
         health_check_interval=5,
     )
+
+
+class Outage:
+    """A shared store (Redis, or a listener's connection) that cannot be reached, for one of its uses:
+    one warning when that starts, saying what it means meanwhile, one line when it ends; and, for a
+    use that falls back elsewhere, when to try the store again."""
+
+    def __init__(self, what: str, meanwhile: str, back: str = "") -> None:
+        self.what = what
+        self.meanwhile = meanwhile
+        self.back = back
+        self.since: float | None = None
+        self.retry_at = 0.0
+
+    def usable(self) -> bool:
+        return self.since is None or time.monotonic() >= self.retry_at
+
+    def failed(self, exc: BaseException) -> None:
+        self.retry_at = time.monotonic() + RETRY_SECONDS
+        if self.since is None:
+            self.since = time.monotonic()
+            log.warning("%s unreachable (%s): %s", self.what, describe(exc), self.meanwhile)
+
+    def recovered(self) -> None:
+        if self.since is not None:
+            log.warning("%s reachable again after %.1f s%s", self.what, time.monotonic() - self.since, self.back)
+            self.since = None

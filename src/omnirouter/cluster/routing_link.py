@@ -37,7 +37,7 @@ import msgspec
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from omnirouter.cluster.health import SharedHealth
-from omnirouter.cluster.redis import key
+from omnirouter.cluster.redis import Outage, key
 from omnirouter.cluster.stats import SharedStats
 from omnirouter.cluster.sticky import SharedSticky
 from omnirouter.routing.health import PROBE_TIMEOUT_SECONDS, EndpointKey, _Circuit
@@ -99,29 +99,6 @@ async def _retried(redis: Redis, send: Callable[[], Awaitable[None]]) -> None:
         await send()
 
 
-class Outage:
-    """One warning when Redis becomes unreachable, one line when it is back."""
-
-    def __init__(self) -> None:
-        self.since: float | None = None
-
-    def down(self, err: BaseException) -> None:
-        if self.since is None:
-            self.since = time.monotonic()
-            log.warning(
-                "Redis unreachable (%s): circuit breakers, endpoint statistics and sticky sessions are this "
-                "instance's own until it returns",
-                f"{type(err).__name__}: {err}",
-            )
-
-    def up(self) -> None:
-        if self.since is not None:
-            log.warning(
-                "Redis reachable again after %.1f s: routing health is shared again", time.monotonic() - self.since
-            )
-            self.since = None
-
-
 class RoutingLink:
     def __init__(self, redis: Redis, routing: Routing, *, stats_interval: float = 1.0) -> None:
         assert isinstance(routing.health, SharedHealth) and isinstance(routing.stats, SharedStats)
@@ -132,7 +109,11 @@ class RoutingLink:
         self.stats: SharedStats = routing.stats
         self.stats_interval = stats_interval
         self.instance = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
-        self.outage = Outage()
+        self.outage = Outage(
+            "Redis (routing health)",
+            "circuit breakers, endpoint statistics and sticky sessions are this instance's own until it returns",
+            ": routing health is shared again",
+        )
         self.outbox: deque[tuple[str, Any]] = deque(maxlen=OUTBOX_LIMIT)
         self._wake = asyncio.Event()
         self._claims: dict[EndpointKey, tuple[_Circuit, float]] = {}  # circuit -> decided until (local clock)
@@ -181,7 +162,7 @@ class RoutingLink:
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # dropped: the resync after reconnecting carries the state
-                self.outage.down(err)
+                self.outage.failed(err)
 
     def _queue_health(self, pipe: Any, event: Any) -> None:
         kind, k, deadline, cooldown = event
@@ -221,7 +202,7 @@ class RoutingLink:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                self.outage.down(err)
+                self.outage.failed(err)
             finally:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()
@@ -259,7 +240,7 @@ class RoutingLink:
                 for event in mine_sessions:
                     self._queue_sticky(pipe, event)
                 await pipe.execute()
-        self.outage.up()
+        self.outage.recovered()
 
     async def _load_sessions(self) -> set[str]:
         names = [name async for name in self.redis.scan_iter(match=STICKY_PREFIX + "*", count=1000)]
@@ -288,7 +269,7 @@ class RoutingLink:
             except asyncio.CancelledError:
                 raise
             except Exception as err:
-                self.outage.down(err)
+                self.outage.failed(err)
                 if self.stats.remote and time.monotonic() - self._remote_at > STATS_STALE_SECONDS:
                     self.stats.install({})  # too old to stand for the cluster: this process's own again
             await asyncio.sleep(self.stats_interval)
@@ -318,7 +299,7 @@ class RoutingLink:
             await self.redis.hdel(STATS, *gone)
         self.stats.install(remote)
         self._remote_at = time.monotonic()
-        self.outage.up()
+        self.outage.recovered()
 
     # -- the probe slot
     async def _claim_probes(self) -> None:
@@ -335,7 +316,7 @@ class RoutingLink:
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:  # probe as one process would
-                    self.outage.down(err)
+                    self.outage.failed(err)
                     self._claims[k] = (circuit, self.health.clock() + CLAIM_SECONDS)
 
     async def _claim(self, k: EndpointKey, circuit: _Circuit) -> None:
