@@ -23,7 +23,6 @@ import pytest
 
 from omnirouter.cluster.changes import APPLICATION_NAME, LocalSignals, signal_directory
 from tests.cluster import Cluster, backends, cluster  # noqa: F401  (the fixture)
-from tests.gateway import postgres_url
 
 POLL_OFF = {"OMNIROUTER_SYNC_INTERVAL": "3600"}
 PROMPTLY = 2.0  # seconds: a notice takes milliseconds (bench/propagation.py); the poll would take an hour
@@ -136,7 +135,7 @@ def test_the_workers_of_one_server_hear_each_others_changes(cluster, backend: st
     assert within(PROMPTLY, lambda: statuses(c, key, [0] * 20) == [401] * 20)
 
 
-@pytest.mark.skipif("redis" not in backends(), reason="Redis runs with PostgreSQL only (the PostgreSQL pass)")
+@pytest.mark.postgres_pass  # Redis is refused beside SQLite
 def test_notices_resume_after_redis_restarts_and_requests_are_served_meanwhile(cluster) -> None:  # noqa: F811
     c = cluster(3, backend="redis", **POLL_OFF)
     assert c.redis is not None
@@ -179,7 +178,7 @@ def _keep_serving(c: Cluster, key: str, failures: list[Any], seconds: float) -> 
                 failures.append((api, r.status_code, r.text))
 
 
-@pytest.mark.skipif(postgres_url() is None, reason="LISTEN/NOTIFY is PostgreSQL's (the PostgreSQL pass)")
+@pytest.mark.postgres_pass  # LISTEN/NOTIFY is PostgreSQL's
 def test_a_listener_cut_off_by_postgresql_reconnects_and_catches_up(cluster) -> None:  # noqa: F811
     c = cluster(3, backend="database", **POLL_OFF)
     made = c.create_key()

@@ -111,13 +111,12 @@ def test_a_provider_failing_on_one_instance_is_put_last_on_the_others(cluster, f
     assert len(fake_a.fake.requests) == (1 if backend == "redis" else 3)
 
 
+@pytest.mark.postgres_pass  # Redis is refused beside SQLite
 def test_a_retry_after_window_is_probed_once_for_the_cluster(cluster, fake_a, fake_b):  # noqa: F811
     """cheap keeps answering 429 with Retry-After: 5. Each instance has a client of its own, and the
     three send their requests at the same moment, round after round, so when the window ends all
     three instances want to try cheap at once: one of them does (they race for the probe slot in
     Redis beforehand), not one each."""
-    if "redis" not in backends():
-        pytest.skip("needs Redis and PostgreSQL (the PostgreSQL pass)")
     c = cluster(3, backend="redis", config=two_providers(fake_a.base_url, fake_b.base_url))
     key = c.create_key()["key"]
     fake_a.fake.always(Status(429, retry_after=5))
@@ -157,9 +156,8 @@ def test_a_retry_after_window_is_probed_once_for_the_cluster(cluster, fake_a, fa
     assert len(fake_a.fake.requests) == 2
 
 
+@pytest.mark.postgres_pass  # Redis is refused beside SQLite
 def test_statistics_from_one_instance_are_listed_by_the_others(cluster, fake_a, fake_b):  # noqa: F811
-    if "redis" not in backends():
-        pytest.skip("needs Redis and PostgreSQL (the PostgreSQL pass)")
     c = cluster(3, backend="redis", config=two_providers(fake_a.base_url, fake_b.base_url))
     key = c.create_key()["key"]
 
@@ -182,9 +180,8 @@ def test_statistics_from_one_instance_are_listed_by_the_others(cluster, fake_a, 
     assert within(5, lambda: cheap(2)["uptime_last_5m"] == round(5 / 6 * 100, 2)), cheap(2)
 
 
+@pytest.mark.postgres_pass  # Redis is refused beside SQLite
 def test_a_sticky_session_set_on_one_instance_is_honoured_on_the_others(cluster, fake_a, fake_b):  # noqa: F811
-    if "redis" not in backends():
-        pytest.skip("needs Redis and PostgreSQL (the PostgreSQL pass)")
     c = cluster(3, backend="redis", config=two_providers(fake_a.base_url, fake_b.base_url))
     key = c.create_key()["key"]
     # Routed to dear on instance 0 (cheap ignored for this request): the session sticks there.
@@ -201,11 +198,10 @@ def test_a_sticky_session_set_on_one_instance_is_honoured_on_the_others(cluster,
         assert chat(c.apis[i], key, model=CACHED, session_id="s-1", provider={}).json()["provider"] == "Dear"
 
 
+@pytest.mark.postgres_pass  # Redis is refused beside SQLite
 def test_redis_lost_and_back_mid_run(cluster, fake_a, fake_b):  # noqa: F811
     """Requests keep succeeding while Redis is down; when it is back (empty) the instances reconnect
     by themselves and share again."""
-    if "redis" not in backends():
-        pytest.skip("needs Redis and PostgreSQL (the PostgreSQL pass)")
     c = cluster(3, backend="redis", config=two_providers(fake_a.base_url, fake_b.base_url))
     assert c.redis is not None
     key = c.create_key()["key"]

@@ -20,7 +20,6 @@ import yaml
 
 from omnirouter.governance.keys import key_hash, new_key
 from tests.cluster import Cluster, backends
-from tests.gateway import postgres_url
 
 LIMIT = Decimal("0.01")
 
@@ -165,30 +164,29 @@ def test_four_workers_of_one_serve_hold_a_key_limit(serve, fake_a, tmp_path):
     assert LIMIT * Decimal("0.9") < usage <= LIMIT, usage
 
 
-if postgres_url():  # Redis beside SQLite is refused: this belongs to the PostgreSQL pass
-
-    def test_a_key_limit_through_a_redis_loss(cluster, fake_a):
-        """Redis dies mid-load and comes back empty: requests go on being served, the database holds
-        the budget meanwhile (docs/configuration.md says how loosely), and after Redis returns its
-        counters are rebuilt from the database: nothing spent is lost or counted twice."""
-        limit = Decimal("0.03")
-        c = cluster(3, backend="redis", config=budget_config(fake_a.base_url))
-        key = c.create_key(limit=float(limit))["key"]
-        results = asyncio.run(_burst(c.apis, key, 60))
-        c.redis.kill()
-        results += asyncio.run(_burst(c.apis, key, 60))
-        c.redis.start()
-        results += _until_spent(c.apis, key, 100)
-        statuses = {s for s, _ in results}
-        assert statuses <= {200, 402, 429}, statuses
-        told = sum((cost for s, cost in results if s == 200), Decimal(0))
-        usage = _settled_usage(c, key, told)
-        assert usage == told
-        assert limit * Decimal("0.9") < usage <= limit * Decimal("1.1"), usage
-        # The counter Redis rebuilt comes to agree with the database's, to the nano-dollar: what was
-        # counted while Redis was away is added at the next sync, and nothing is counted twice.
-        spent_key = "omnirouter:{budget:" + key_scope(key) + "|total|1970-01-01}:spent"
-        deadline = time.monotonic() + 10
-        while (spent := int(c.redis.command("GET", spent_key).split(b"\r\n")[1])) != int(usage * 10**9):
-            assert time.monotonic() < deadline and spent < int(usage * 10**9), (spent, usage)
-            time.sleep(0.05)
+@pytest.mark.postgres_pass  # Redis is refused beside SQLite
+def test_a_key_limit_through_a_redis_loss(cluster, fake_a):
+    """Redis dies mid-load and comes back empty: requests go on being served, the database holds
+    the budget meanwhile (docs/configuration.md says how loosely), and after Redis returns its
+    counters are rebuilt from the database: nothing spent is lost or counted twice."""
+    limit = Decimal("0.03")
+    c = cluster(3, backend="redis", config=budget_config(fake_a.base_url))
+    key = c.create_key(limit=float(limit))["key"]
+    results = asyncio.run(_burst(c.apis, key, 60))
+    c.redis.kill()
+    results += asyncio.run(_burst(c.apis, key, 60))
+    c.redis.start()
+    results += _until_spent(c.apis, key, 100)
+    statuses = {s for s, _ in results}
+    assert statuses <= {200, 402, 429}, statuses
+    told = sum((cost for s, cost in results if s == 200), Decimal(0))
+    usage = _settled_usage(c, key, told)
+    assert usage == told
+    assert limit * Decimal("0.9") < usage <= limit * Decimal("1.1"), usage
+    # The counter Redis rebuilt comes to agree with the database's, to the nano-dollar: what was
+    # counted while Redis was away is added at the next sync, and nothing is counted twice.
+    spent_key = "omnirouter:{budget:" + key_scope(key) + "|total|1970-01-01}:spent"
+    deadline = time.monotonic() + 10
+    while (spent := int(c.redis.command("GET", spent_key).split(b"\r\n")[1])) != int(usage * 10**9):
+        assert time.monotonic() < deadline and spent < int(usage * 10**9), (spent, usage)
+        time.sleep(0.05)
