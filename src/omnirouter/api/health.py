@@ -39,11 +39,12 @@ class ReadyChecks(msgspec.Struct, omit_defaults=True):
 
 
 class Ready(msgspec.Struct, omit_defaults=True):
-    """The worker's readiness: `reason` says why it is not ready (absent when it is)."""
+    """The worker's readiness: `reason` says why it is not ready (absent when it is). `degraded`: ready,
+    without Redis (budgets and rate limits held through the database, routing health per instance)."""
 
-    status: Literal["ok", "unavailable"]
+    status: Literal["ok", "degraded", "unavailable"]
     checks: ReadyChecks | None = None  # absent only while starting
-    reason: Literal["draining", "database_unreachable", "redis_unreachable", "starting"] | None = None
+    reason: Literal["draining", "database_unreachable", "starting"] | None = None
 
 
 class Readiness:
@@ -68,9 +69,11 @@ class Readiness:
             reason = "draining"
         elif checks.database != "ok":
             reason = "database_unreachable"
-        elif checks.redis == "unreachable":
-            reason = "redis_unreachable"
-        return Ready(status="unavailable" if reason else "ok", checks=checks, reason=reason)
+        if reason:
+            return Ready(status="unavailable", checks=checks, reason=reason)
+        # Without Redis every instance still serves (it falls back): out of rotation, all of them
+        # at once, it would turn a degraded cluster into an outage.
+        return Ready(status="degraded" if checks.redis == "unreachable" else "ok", checks=checks)
 
     async def _redis_reachable(self) -> bool:
         if time.monotonic() - self._redis_checked < REDIS_CHECK_SECONDS:
