@@ -73,16 +73,7 @@ def merged_percentiles(local: list[float], remote: Iterable[Sketch]) -> dict[str
 
 
 def counts(outcomes: _Outcomes | None, now: float, window: float) -> Counts:
-    if outcomes is None:
-        return 0, 0
-    first = int((now - window) // 60)
-    ok = failed = 0
-    for minute, good, bad in reversed(outcomes.buckets):
-        if minute < first:
-            break
-        ok += good
-        failed += bad
-    return ok, failed
+    return (0, 0) if outcomes is None else outcomes.counts(now, window)
 
 
 def _window_values(series: _Series | None, now: float, window: float) -> list[float]:

@@ -64,7 +64,8 @@ class _Outcomes:
             self.buckets.append([minute, 0, 0])
         self.buckets[-1][1 if ok else 2] += 1
 
-    def rate(self, now: float, window: float) -> float | None:
+    def counts(self, now: float, window: float) -> tuple[int, int]:
+        """(succeeded, failed) within the last `window` seconds."""
         first = int((now - window) // _BUCKET_SECONDS)
         ok = failed = 0
         for minute, good, bad in reversed(self.buckets):
@@ -72,6 +73,10 @@ class _Outcomes:
                 break
             ok += good
             failed += bad
+        return ok, failed
+
+    def rate(self, now: float, window: float) -> float | None:
+        ok, failed = self.counts(now, window)
         return ok / (ok + failed) if ok + failed else None
 
 
