@@ -210,6 +210,26 @@ def test_a_request_that_failed_everywhere_gives_its_tokens_back(gateway: Gateway
     assert client.chat.completions.create(model="test/alpha", messages=HI).usage is not None
 
 
+def test_a_request_refused_for_money_gives_its_tokens_back(gateway: Gateway) -> None:
+    """Counted against the key's TPM when admitted, then refused by its limit (402): nothing went upstream."""
+    probe, _ = _key(gateway)
+    one = openai.OpenAI(base_url=gateway.api, api_key=probe, max_retries=0).chat.completions.create(
+        model="test/alpha", messages=HI
+    )
+    assert one.usage is not None
+    poor, _ = _key(gateway, tpm_limit=one.usage.total_tokens, limit=0.000001)  # a fraction of one request
+    client = openai.OpenAI(base_url=gateway.api, api_key=poor, max_retries=0)
+    for _ in range(3):
+        with pytest.raises(openai.APIStatusError) as refused:
+            client.chat.completions.create(model="test/alpha", messages=HI)
+        assert refused.value.status_code == 402, refused.value
+        _wait_for_settled_tokens(gateway)
+    # Were the three prompts still counted, the window would be full: a fourth would get 429, not 402.
+    with pytest.raises(openai.APIStatusError) as again:
+        client.chat.completions.create(model="test/alpha", messages=HI)
+    assert again.value.status_code == 402
+
+
 def test_a_refused_slot_frees_when_the_window_moves_on(make_gateway: Any) -> None:
     gw = make_gateway(rate_limit_window_seconds=2)  # the window a test can wait out: 2 s of 60 slots
     secret, _ = _key(gw, rpm_limit=2)

@@ -166,8 +166,13 @@ async def _admit(
     )
     if key.rpm_limit or key.tpm_limit:  # only a rate-limited key waits for the shared count (accounting/ratelimit.py)
         call.rate = await st.rate_limits.admit(key, needs.prompt_tokens)
-    if (top_up := call.reserve()) is not None:  # rare: a shared budget's lease ran short
-        await top_up
+    try:
+        if (top_up := call.reserve()) is not None:  # rare: a shared budget's lease ran short
+            await top_up
+    except GatewayError:
+        if call.rate is not None:  # refused for money: no token went anywhere (the request still counts)
+            st.rate_limits.settle(call.rate, 0)
+        raise
     return call
 
 
