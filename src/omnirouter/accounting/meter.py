@@ -127,7 +127,10 @@ def reserve(
         exposed = ledger.exposure(bucket[0])
         # A top-up asks for a slice beyond what it needs: several requests' worth, or a share of what
         # is left, so that a big budget is topped up rarely.
-        if (need > left or exposure + exposed > room) and bucket not in tried:
+        # Beyond the need, asking to cover the exposure is worth it only while the store can give
+        # more (a budget smaller than one upstream's worst case never covers it).
+        short_of_exposure = exposure + exposed > room and leases.may_ask(bucket)
+        if (need > left or short_of_exposure) and bucket not in tried:
             short = max(ZERO, need - left)
             raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + _slice(need, unspent))
         after = left - need

@@ -54,7 +54,7 @@ log = logging.getLogger("omnirouter.cluster")
 Bucket = tuple[str, str, str]  # (scope, period, period_start)
 LEASE_TTL_MS = 30_000
 NANO = Decimal("1e-9")  # Redis keeps money in integer nano-dollars (its Lua numbers are doubles)
-REFILL_PAUSE_SECONDS = 0.25  # after the store had nothing to give, background top-ups wait this long
+SHORT_PAUSE_SECONDS = 0.25  # after the store gave less than asked, top-ups beyond a request's need wait this long
 RECONCILE_SECONDS = 600.0  # a bucket's Redis figure is kept in step while it was topped up this recently
 
 
@@ -318,7 +318,7 @@ class Leases:
         self.outage = Outage("Redis (budgets)", "budgets are held through the database until it returns")
         self._refilling: dict[Bucket, asyncio.Task[None]] = {}
         self.recent: dict[Bucket, float] = {}  # bucket -> when this worker last topped it up (monotonic)
-        self._refused_until: dict[Bucket, float] = {}  # no background top-up before then (monotonic)
+        self._short_until: dict[Bucket, float] = {}  # the store gave less than asked: ask only for needs till then
 
     # -- request path
     def room(self, bucket: Bucket) -> Decimal:
@@ -334,19 +334,22 @@ class Leases:
                 unreported += row[0]
         return unreported
 
+    def may_ask(self, bucket: Bucket) -> bool:
+        """Whether asking for more than a request needs is worth a top-up: not soon after the store
+        gave less than it was asked."""
+        return time.monotonic() >= self._short_until.get(bucket, 0.0)
+
     def refill(self, bucket: Bucket, limit: Decimal, want: Decimal) -> None:
-        """Top the lease up in the background (one at a time per bucket; not again soon after the
-        store had nothing to give), so that requests seldom wait for the store."""
-        if bucket in self._refilling or time.monotonic() < self._refused_until.get(bucket, 0.0):
+        """Top the lease up in the background (one at a time per bucket; not soon after the store gave
+        less than it was asked), so that requests seldom wait for the store."""
+        if bucket in self._refilling or not self.may_ask(bucket):
             return
         task = asyncio.get_running_loop().create_task(self._refill(bucket, limit, want))
         self._refilling[bucket] = task
 
     async def _refill(self, bucket: Bucket, limit: Decimal, want: Decimal) -> None:
         try:
-            grant = await self.top_up(bucket, limit, ZERO, want)
-            if not grant.granted:
-                self._refused_until[bucket] = time.monotonic() + REFILL_PAUSE_SECONDS
+            await self.top_up(bucket, limit, ZERO, want)
         except Exception as exc:  # the store is unreachable: the next request that needs more will say so
             log.debug("background top-up of %s failed: %s", bucket_name(bucket), exc)
         finally:
@@ -370,6 +373,8 @@ class Leases:
                 self.refused.pop(bucket, None)
             else:
                 self.refused[bucket] = grant
+            if grant.granted < want:
+                self._short_until[bucket] = time.monotonic() + SHORT_PAUSE_SECONDS
             return grant
 
     # -- flush (store/writer.py)
