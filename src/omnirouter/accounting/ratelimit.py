@@ -29,11 +29,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from sqlalchemy import func, select, update
 
-from omnirouter.cluster.redis import Outage
+from omnirouter.cluster.redis import Outage, retried
 from omnirouter.cluster.redis import key as redis_key
 from omnirouter.errors import GatewayError
 from omnirouter.governance.keys import KeyRecord
@@ -48,9 +47,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("omnirouter.ratelimit")
 
 SLOTS = 60  # a window is this many slots
-# Connection errors an admission tries through before it falls back: connections pooled before a Redis
-# restart each fail once (a Redis that is down refuses at once, so this costs nothing then).
-REDIS_ATTEMPTS = 3
 
 
 class Window:
@@ -305,13 +301,8 @@ class RateLimits:
         tag = "rl:" + key.hash
         keys = [redis_key(tag, "requests"), redis_key(tag, "tokens")]
         args = [self.slot_ms, SLOTS, key.rpm_limit or 0, key.tpm_limit or 0, estimate]
-        for attempt in range(REDIS_ATTEMPTS):
-            try:
-                reply = await self._admit_script(keys=keys, args=args)
-                break
-            except RedisConnectionError:  # a pooled connection from before a restart is dropped: on to the next
-                if attempt == REDIS_ATTEMPTS - 1:
-                    raise
+        assert self.redis is not None
+        reply = await retried(self.redis, lambda: self._admit_script(keys=keys, args=args))
         admitted, slot, now_ms, requests, tokens, rpm_wait, tpm_wait = reply
         return Verdict(bool(admitted), slot, now_ms, requests, tokens, rpm_wait, tpm_wait)
 

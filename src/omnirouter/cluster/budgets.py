@@ -39,7 +39,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from omnirouter.accounting.ledger import ZERO, Counts, Ledger
-from omnirouter.cluster.redis import Outage
+from omnirouter.cluster.redis import Outage, retried
 from omnirouter.cluster.redis import key as redis_key
 from omnirouter.store.tables import budget_leases
 
@@ -252,7 +252,7 @@ class RedisStore:
         ]
         try:
             for _ in range(2):
-                granted, spent, others = await self._acquire(keys=keys, args=args)
+                granted, spent, others = await retried(self.redis, lambda: self._acquire(keys=keys, args=args))
                 if granted >= 0:
                     return Grant(from_nanos(granted), from_nanos(spent), from_nanos(others))
                 await self._seed(bucket, keys[0])
@@ -274,13 +274,16 @@ class RedisStore:
         bucket's spend to the database's figure where Redis's is below it."""
         from redis.exceptions import RedisError
 
-        try:
+        async def send() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for bucket in held.keys() | spent.keys():
                     args = [self.holder, to_nanos(spent.get(bucket, ZERO)), to_nanos(held.get(bucket, ZERO)),
                             LEASE_TTL_MS, to_nanos(floors.get(bucket, ZERO), ROUND_FLOOR)]  # fmt: skip
                     await self._settle(keys=self.keys(bucket), args=args, client=pipe)
                 await pipe.execute()
+
+        try:
+            await retried(self.redis, send)
         except (RedisError, OSError) as exc:
             raise StoreDown(str(exc)) from exc
 
@@ -289,11 +292,14 @@ class RedisStore:
         database counted while Redis was away, or that a worker killed before reporting it never told."""
         from redis.exceptions import RedisError
 
-        try:
+        async def send() -> None:
             async with self.redis.pipeline(transaction=False) as pipe:
                 for bucket, floor in floors.items():
                     await self._floor(keys=self.keys(bucket)[:1], args=[to_nanos(floor, ROUND_FLOOR)], client=pipe)
                 await pipe.execute()
+
+        try:
+            await retried(self.redis, send)
         except (RedisError, OSError) as exc:
             raise StoreDown(str(exc)) from exc
 

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnirouter.cluster import redis as cluster_redis
-from omnirouter.cluster.redis import Outage
+from omnirouter.cluster.redis import Outage, retried
 from omnirouter.store.outage import describe
 
 if TYPE_CHECKING:
@@ -74,7 +74,7 @@ class RedisNotices:
         self._heard: Heard | None = None
 
     async def publish(self, origin: str) -> None:
-        await self.redis.publish(REDIS_CHANNEL, origin)
+        await retried(self.redis, lambda: self.redis.publish(REDIS_CHANNEL, origin))
 
     def _reconnected(self, _connection: Any) -> None:
         if self._heard is not None:

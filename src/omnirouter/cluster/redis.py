@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, TypeVar
 
 from omnirouter.startup_errors import StartupError
 from omnirouter.store.outage import describe
@@ -20,6 +21,7 @@ PREFIX = "omnirouter"
 RETRY_SECONDS = 1.0  # after a failure, what falls back does so this long before trying the store again
 
 log = logging.getLogger("omnirouter.cluster")
+T = TypeVar("T")
 
 
 def key(tag: str, *rest: str) -> str:
@@ -48,6 +50,18 @@ def connect(url: str) -> Redis:
         socket_timeout=1.0,
         health_check_interval=5,
     )
+
+
+async def retried(redis: Redis, send: Callable[[], Awaitable[T]]) -> T:
+    """Once more after a dropped connection: the pool may hold connections that a restarted Redis
+    closed, so its idle ones are dropped and the retry opens a new one; a Redis that is down fails both."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    try:
+        return await send()
+    except (RedisConnectionError, OSError):
+        await redis.connection_pool.disconnect(inuse_connections=False)
+        return await send()
 
 
 class Outage:

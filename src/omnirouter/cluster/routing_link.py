@@ -30,14 +30,12 @@ import secrets
 import socket
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from omnirouter.cluster.health import SharedHealth
-from omnirouter.cluster.redis import Outage, key
+from omnirouter.cluster.redis import Outage, key, retried
 from omnirouter.cluster.stats import SharedStats
 from omnirouter.cluster.sticky import SharedSticky
 from omnirouter.routing.health import PROBE_TIMEOUT_SECONDS, EndpointKey, _Circuit
@@ -87,16 +85,6 @@ def _field(k: EndpointKey) -> str:
 
 def _probe_key(k: EndpointKey) -> str:
     return key("health", "probe", k[0], k[1])
-
-
-async def _retried(redis: Redis, send: Callable[[], Awaitable[None]]) -> None:
-    """Once more after a dropped connection: the pool may hold connections that a restarted Redis
-    closed, so its idle ones are dropped and the retry opens a new one; a Redis that is down fails both."""
-    try:
-        await send()
-    except (RedisConnectionError, OSError):
-        await redis.connection_pool.disconnect(inuse_connections=False)
-        await send()
 
 
 class RoutingLink:
@@ -158,7 +146,7 @@ class RoutingLink:
                     await pipe.execute()
 
             try:
-                await _retried(self.redis, send)
+                await retried(self.redis, send)
             except asyncio.CancelledError:
                 raise
             except Exception as err:  # dropped: the resync after reconnecting carries the state
@@ -265,7 +253,7 @@ class RoutingLink:
     async def _share_stats(self) -> None:
         while True:
             try:
-                await _retried(self.redis, self._exchange_stats)
+                await retried(self.redis, self._exchange_stats)
             except asyncio.CancelledError:
                 raise
             except Exception as err:
@@ -312,7 +300,7 @@ class RoutingLink:
                 del self._claims[k]  # closed or reopened since: a new race when its time comes
             for k, circuit in list(circuits.items()):
                 try:
-                    await _retried(self.redis, lambda k=k, circuit=circuit: self._claim(k, circuit))
+                    await retried(self.redis, lambda k=k, circuit=circuit: self._claim(k, circuit))
                 except asyncio.CancelledError:
                     raise
                 except Exception as err:  # probe as one process would
