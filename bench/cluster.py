@@ -37,7 +37,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -52,7 +51,7 @@ import httpx
 import yaml
 
 from bench import latency, load, procs
-from bench.procs import HOST, Proc, clean_env, free_port, http_json, spawn, wait_http
+from bench.procs import HOST, Proc, clean_env, free_port, http_json, spawn, start_redis, wait_http
 from bench.targets import MODEL, PRICING, UPSTREAM_MODEL, Target, Upstream, direct, start_upstream
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -136,27 +135,6 @@ def postgres_problem(url: str) -> str | None:
     return None
 
 
-def start_redis(work: Path) -> tuple[Proc, str]:
-    server = shutil.which("redis-server")
-    if server is None:
-        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
-    port = free_port()
-    argv = [server, "--port", str(port), "--bind", HOST, "--save", "", "--dir", str(work)]
-    proc = spawn(f"redis-{port}", argv, cores=SIDE_CORE, env=clean_env(), log_dir=work)
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection((HOST, port), timeout=0.5) as s:
-                s.sendall(b"PING\r\n")
-                if s.recv(16).startswith(b"+PONG"):
-                    return proc, f"redis://{HOST}:{port}/0"
-        except OSError:
-            pass
-        if time.monotonic() > deadline or not proc.alive():
-            raise RuntimeError(f"redis-server did not start: {proc.output()}")
-        time.sleep(0.02)
-
-
 # -- one deployment: `serve --workers N`, or several instances sharing a database ------------------
 
 
@@ -201,7 +179,7 @@ class Deployment:
             self.env["PYTHONPATH"] = f"{self.hook}{os.pathsep}{self.src}"
             self.env["BENCH_TOPUP_DIR"] = str(self.hook)
         if self.redis:
-            self.redis_proc, self.env["OMNIROUTER_REDIS_URL"] = start_redis(self.work)
+            self.redis_proc, self.env["OMNIROUTER_REDIS_URL"] = start_redis(self.work, cores=SIDE_CORE)
         for i in range(self.instances):  # one after another: a tree without the migration lock races
             port = free_port()
             env = clean_env(**self.env, OMNIROUTER_DATA_DIR=str(self.work / f"data{i}"))

@@ -255,3 +255,23 @@ def wait_line(proc: Proc, prefix: str, timeout: float) -> str:
             break
         time.sleep(0.05)
     raise RuntimeError(f"{proc.name}: no '{prefix}' line after {timeout:.0f}s:\n{proc.output()}")
+
+
+def start_redis(work: Path, *, cores: str | None = None) -> tuple[Proc, str]:
+    """A redis-server of the run's own on a free port (nothing kept on disk), once it answers PING;
+    its URL."""
+    server = shutil.which("redis-server")
+    if server is None:
+        raise RuntimeError("redis-server is not installed (Debian: apt-get install redis-server)")
+    port = free_port()
+    argv = [server, "--port", str(port), "--bind", HOST, "--save", "", "--dir", str(work)]
+    proc = spawn(f"redis-{port}", argv, cores=cores, env=clean_env(), log_dir=work)
+    deadline = time.monotonic() + 10
+    while True:
+        with contextlib.suppress(OSError), socket.create_connection((HOST, port), timeout=0.5) as s:
+            s.sendall(b"PING\r\n")
+            if s.recv(16).startswith(b"+PONG"):
+                return proc, f"redis://{HOST}:{port}/0"
+        if time.monotonic() > deadline or not proc.alive():
+            raise RuntimeError(f"redis-server did not start: {proc.output()}")
+        time.sleep(0.02)

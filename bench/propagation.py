@@ -26,7 +26,6 @@ import json
 import os
 import random
 import secrets
-import shutil
 import statistics
 import sys
 import tempfile
@@ -34,7 +33,18 @@ import time
 from pathlib import Path
 from typing import Any
 
-from bench.procs import HOST, Proc, clean_env, free_port, http_json, install_cleanup, spawn, stop_all, wait_http
+from bench.procs import (
+    HOST,
+    Proc,
+    clean_env,
+    free_port,
+    http_json,
+    install_cleanup,
+    spawn,
+    start_redis,
+    stop_all,
+    wait_http,
+)  # fmt: skip
 
 DEFAULT_PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/postgres"
 TIMEOUT = 10.0  # a trial that takes longer than this has failed (the poll is off)
@@ -110,14 +120,8 @@ def measure(transport: str, trials: int, work: Path, pg_base: str) -> dict[str, 
             dropped = name
             env["OMNIROUTER_DATABASE_URL"] = pg_base.rsplit("/", 1)[0] + "/" + name
         if transport == "redis":
-            server = shutil.which("redis-server")
-            if server is None:
-                raise RuntimeError("redis-server is not installed")
-            rport = free_port()
-            argv = [server, "--port", str(rport), "--bind", HOST, "--save", "", "--dir", str(work)]
-            procs.append(spawn("redis", argv, cores=None, env=clean_env(), log_dir=work))
-            time.sleep(0.3)
-            env["OMNIROUTER_REDIS_URL"] = f"redis://{HOST}:{rport}/0"
+            redis_proc, env["OMNIROUTER_REDIS_URL"] = start_redis(work)
+            procs.append(redis_proc)
         a, a_port = _start(f"{transport}-a", work, env, management)
         procs.append(a)
         b, b_port = _start(f"{transport}-b", work, env, management)
@@ -196,14 +200,7 @@ def notice_only(transport: str, trials: int, work: Path, pg_base: str) -> list[f
     redis_url = None
     try:
         if transport == "redis":
-            server = shutil.which("redis-server")
-            if server is None:
-                raise RuntimeError("redis-server is not installed")
-            rport = free_port()
-            argv = [server, "--port", str(rport), "--bind", HOST, "--save", "", "--dir", str(work)]
-            redis_proc = spawn("redis-notice", argv, cores=None, env=clean_env(), log_dir=work)
-            time.sleep(0.3)
-            redis_url = f"redis://{HOST}:{rport}/0"
+            redis_proc, redis_url = start_redis(work)
         return asyncio.run(_notice_times(transport, trials, work, pg_base, redis_url))
     finally:
         if redis_proc is not None:
