@@ -156,6 +156,7 @@ async def build_state(settings: Settings) -> AppState:
         ledger=ledger,
         recorder=recorder,
         redis=cluster_redis.connect(settings.redis_url) if settings.redis_url else None,
+        governance=recorder.governance,
     )
     st.rate_limits = RateLimits(db, st.redis, settings.rate_limit_window_seconds)
     st.leases = recorder.leases = Leases(ledger, db, st.redis)

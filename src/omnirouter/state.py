@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from omnirouter.catalog.catalog import Catalog
     from omnirouter.cluster.budgets import Leases
     from omnirouter.governance.keys import KeyStore
+    from omnirouter.governance.registry import Governance
     from omnirouter.pipeline.stream import KeepAlive
     from omnirouter.providers.http1 import Pool
     from omnirouter.routing.engine import Routing
@@ -40,6 +41,7 @@ class AppState:
     redis: Redis | None = None  # with redis_url: what instances share (cluster/)
     leases: Leases | None = None  # this worker's share of the budgets it enforces (cluster/budgets.py)
     rate_limits: RateLimits = None  # type: ignore[assignment]  # keys' rpm_limit/tpm_limit; set by build_state
+    governance: Governance = None  # type: ignore[assignment]  # the recorder's snapshots (governance/registry.py)
     readiness: Readiness | None = None  # set when the worker starts: /health/ready and the stop on SIGTERM
 
 

@@ -24,7 +24,9 @@ from sqlalchemy.engine import Connection
 from omnirouter.accounting.ledger import Counts, Ledger, Spend
 from omnirouter.accounting.periods import window_starts
 from omnirouter.cluster.budgets import Bucket, Leases
+from omnirouter.governance import registry
 from omnirouter.governance.keys import KeyRecord, KeyStore
+from omnirouter.governance.registry import Governance
 from omnirouter.store import repo
 from omnirouter.store.bulk import BulkInsert
 from omnirouter.store.db import Database
@@ -69,6 +71,7 @@ class Recorder:
         self.journal: Journal | None = None
         self._flush_failed = False
         self.leases: Leases | None = None  # set by app.py: this worker's leases of shared budgets
+        self.governance = Governance()  # workspaces, guardrails, BYOK keys, presets (governance/registry.py)
 
     # -- request path
     def record(self, row: dict, content: dict | None = None, spend: Spend | None = None) -> None:
@@ -209,11 +212,12 @@ class Recorder:
         # Under the lock no flush is under way: the database holds everything this worker flushed
         # and nothing of what is pending, which stays on top of the fresh base.
         async with self._lock:
-            version, keys, credits, counts = await self.db.background(
+            version, keys, credits, sections, counts = await self.db.background(
                 _read_shared, None if force else self.version, window_starts(datetime.now(UTC))
             )
             if keys is not None:
                 self.keys.replace_all(keys)
+                self.governance.replace_all(sections)
                 self.ledger.credits = credits
                 self.version = version
             self.ledger.base = counts
@@ -223,10 +227,12 @@ class Recorder:
 
 def _read_shared(
     conn: Connection, known_version: int | None, starts: dict[str, str]
-) -> tuple[int, list[KeyRecord] | None, Decimal | None, Counts]:
-    """The shared state's version; keys and credits too when it is not `known_version`; counters."""
+) -> tuple[int, list[KeyRecord] | None, Decimal | None, dict[str, Any], Counts]:
+    """The shared state's version; keys, credits and governance too when it is not `known_version`;
+    counters."""
     version = repo.read_version(conn)
     keys = credits = None
+    sections: dict[str, Any] = {}
     if version != known_version:
-        keys, credits = repo.load_keys(conn), repo.total_credits(conn)
-    return version, keys, credits, repo.read_counts(conn, starts)
+        keys, credits, sections = repo.load_keys(conn), repo.total_credits(conn), registry.load_all(conn)
+    return version, keys, credits, sections, repo.read_counts(conn, starts)
