@@ -8,34 +8,17 @@ import os
 import resource
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
 import click
 
-from omnirouter.settings import CONFIG_ENV, Settings
-from omnirouter.startup_errors import explain
+from omnirouter.commands import common
+from omnirouter.settings import Settings
 
 MONEY_PLACES = 18  # the scale of store.types.Money
 
 
-def _settings(config: str | None, *, debug: bool = False) -> Settings:
-    if config:
-        if not Path(config).is_file():
-            raise click.BadParameter(f"{config}: no such file", param_hint="--config")
-        os.environ[CONFIG_ENV] = str(Path(config).resolve())
-    try:
-        return Settings()
-    except Exception as exc:
-        _cannot_start(exc, None, debug=debug)
-
-
-def _cannot_start(exc: Exception, db_url: str | None, *, debug: bool = False) -> NoReturn:
-    """One line (what, where, how to fix) for a failure the user can fix; the traceback with --debug
-    or for anything else, which is a bug."""
-    line = None if debug else explain(exc, db_url)
-    if line is None:
-        raise exc
-    raise click.ClickException(line) from None
+_settings, _cannot_start = common.settings, common.cannot_start
 
 
 @click.group()
@@ -260,40 +243,7 @@ def keys() -> None:
     Running servers apply the change at once (a change notice), or at their next sync at the latest."""
 
 
-def _key_options(command: Any) -> Any:
-    command = click.option("--json", "as_json", is_flag=True, help="Print the API's JSON answer.")(command)
-    return click.option("--config", type=click.Path(dir_okay=False), help="YAML config file.")(command)
-
-
-def _keys_run(config: str | None, work: Any) -> Any:
-    """Run `work(db)` against the configured database; the API's errors become the CLI's."""
-    from omnirouter.cluster.changes import announcing
-    from omnirouter.errors import GatewayError
-    from omnirouter.store.db import Database
-
-    settings = _settings(config)
-
-    async def run() -> Any:
-        db = Database(settings.db_url)
-        try:
-            await db.migrate()
-            async with announcing(db, settings.redis_url):
-                return await work(db)
-        finally:
-            await db.close()
-
-    try:
-        return asyncio.run(run())
-    except GatewayError as err:
-        if err.status == 400:
-            raise click.UsageError(err.message) from None
-        raise click.ClickException(err.message) from None
-
-
-def _echo_json(payload: Any) -> None:
-    from omnirouter.jsonio import encode
-
-    click.echo(encode(payload).decode())
+_key_options, _keys_run, _echo_json = common.options, common.run_on_db, common.echo_json
 
 
 @keys.command("create")
@@ -468,6 +418,11 @@ def catalog_list(config: str | None, show_all: bool) -> None:
     for m in sorted(models, key=lambda m: m.id):
         providers = ",".join(e.slug for e in cat.live_endpoints(m)) or "-"
         click.echo(f"{m.id}\t{providers}")
+
+
+# The governance groups (commands/): one line each.
+for _group in ():
+    main.add_command(_group)
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@ document's, so SDK generators produce clients compatible with OpenRouter's.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
@@ -547,7 +548,19 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
     return out
 
 
+def _module_entries(routes: list[BaseRoute]) -> tuple[dict[tuple[str, str], Operation], dict[str, str]]:
+    """OPERATIONS and TAGS, with those a route's own module declares beside its handlers (the API
+    modules that came after this file describe their operations themselves)."""
+    operations, tags = dict(OPERATIONS), dict(TAGS)
+    for module in {sys.modules[r.endpoint.__module__] for r in routes if isinstance(r, Route)}:
+        operations.update(getattr(module, "OPERATIONS", {}))
+        tags.update(getattr(module, "TAGS", {}))
+    return operations, tags
+
+
 def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
+    routes = list(routes)
+    operations, tags = _module_entries(routes)
     paths: dict[str, dict[str, Any]] = {}
     used: set[tuple[str, str]] = set()
     for route in routes:
@@ -555,17 +568,17 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             raise UndocumentedRoute(f"{route!r}: only plain routes with methods can be documented")
         path = route.path_format
         for method in sorted(m.lower() for m in route.methods if m != "HEAD"):
-            op = OPERATIONS.get((path, method))
+            op = operations.get((path, method))
             if op is None:
                 raise UndocumentedRoute(f"{method.upper()} {path} is served but has no entry in OPERATIONS")
             used.add((path, method))
             paths.setdefault(path, {})[method] = _operation(route, op)
-    if stale := sorted(set(OPERATIONS) - used):
+    if stale := sorted(set(operations) - used):
         raise UndocumentedRoute(f"OPERATIONS describes routes the app does not serve: {stale}")
 
     types: set[type] = {s.ErrorResponse}
     for key in used:
-        op = OPERATIONS[key]
+        op = operations[key]
         parts = (op.body, op.response, op.stream, op.error_body, *(b for _, b in (op.other_errors or {}).values()))
         types |= {_struct(t) for t in parts if t is not None and not isinstance(t, dict)}
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
@@ -584,7 +597,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
             "license": {"name": "Apache-2.0", "identifier": "Apache-2.0"},
         },
         "servers": [{"url": "/api/v1"}],
-        "tags": [{"name": name, "description": text} for name, text in TAGS.items()],
+        "tags": [{"name": name, "description": text} for name, text in tags.items()],
         "paths": dict(sorted(paths.items())),
         "components": {
             "schemas": dict(sorted(components.items())),
