@@ -9,12 +9,14 @@ from sqlalchemy import (
     Column,
     DateTime,
     Float,
+    ForeignKey,
     Index,
     Integer,
     MetaData,
     String,
     Table,
     Text,
+    UniqueConstraint,
 )
 
 from omnirouter.store.types import Money
@@ -44,13 +46,13 @@ api_keys = Table(
     Column("tpm_limit", Integer, nullable=True),  # tokens per minute, likewise
 )
 
-# Spend counters. scope is "key:<hash>" or "instance"; period is "total", "day", "week" or "month";
-# period_start is the window's first day (1970-01-01 for "total"). A window's row appears when it is
+# Spend counters. scope is "key:<hash>", "instance", or a guardrail's or workspace's budget
+# (governance/budgets.py); period is "total", "day", "week" or "month"; period_start is the window's first day (1970-01-01 for "total"). A window's row appears when it is
 # first spent in, so reading "the current day" is a primary-key lookup.
 usage_counters = Table(
     "usage_counters",
     metadata,
-    Column("scope", String(80), primary_key=True),
+    Column("scope", String(200), primary_key=True),
     Column("period", String(8), primary_key=True),
     Column("period_start", String(10), primary_key=True),
     Column("usage", Money, nullable=False),
@@ -63,7 +65,7 @@ usage_counters = Table(
 budget_leases = Table(
     "budget_leases",
     metadata,
-    Column("bucket", String(120), primary_key=True),
+    Column("bucket", String(240), primary_key=True),
     Column("holder", String(64), primary_key=True),
     Column("amount", Money, nullable=False),
     Column("expires_at", BigInteger, nullable=False),  # epoch milliseconds: a dead holder's lease lapses
@@ -127,6 +129,7 @@ generations = Table(
     Column("provider_responses", JSON, nullable=True),
     Column("error", JSON, nullable=True),
     Column("throughput", Float, nullable=True),
+    Column("preset_id", String(36), nullable=True),  # the preset the request used (governance/presets.py)
     Index("ix_generations_key_created", "key_hash", "created_at"),
 )
 
@@ -139,10 +142,152 @@ generation_content = Table(
     Column("completion", Text, nullable=True),  # JSON of the output
 )
 
+# Workspaces (governance/workspaces.py). Keys, guardrails, BYOK keys and presets belong to one; the
+# default workspace (DEFAULT_WORKSPACE_ID, created by migration 0005) always exists.
+workspaces = Table(
+    "workspaces",
+    metadata,
+    Column("id", String(64), primary_key=True),  # a UUID
+    Column("name", String(100), nullable=False),
+    Column("slug", String(50), nullable=False, unique=True),
+    Column("description", String(500), nullable=True),
+    Column("default_text_model", String(255), nullable=True),
+    Column("default_image_model", String(255), nullable=True),
+    Column("default_provider_sort", String(32), nullable=True),
+    Column("include_byok_in_budgets", Boolean, nullable=False, default=False),
+    Column("is_observability_io_logging_enabled", Boolean, nullable=False, default=False),
+    Column("is_observability_broadcast_enabled", Boolean, nullable=False, default=False),
+    Column("is_data_discount_logging_enabled", Boolean, nullable=False, default=True),
+    Column("io_logging_sampling_rate", Float, nullable=False, default=1.0),
+    Column("io_logging_api_key_ids", JSON, nullable=True),
+    Column("created_by", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+)
+
+# A workspace's budgets: at most one per interval ("daily", "weekly", "monthly", "lifetime").
+workspace_budgets = Table(
+    "workspace_budgets",
+    metadata,
+    Column("id", String(64), primary_key=True),  # a UUID
+    Column("workspace_id", String(64), nullable=False),
+    Column("interval", String(16), nullable=False),
+    Column("limit_usd", Money, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "interval", name="uq_workspace_budgets_interval"),
+)
+
+# The organisation's members, created by the operator (`omnirouter members add`).
+members = Table(
+    "members",
+    metadata,
+    Column("id", String(64), primary_key=True),  # "user_..."
+    Column("email", String(255), nullable=False, unique=True),
+    Column("first_name", String(100), nullable=True),
+    Column("last_name", String(100), nullable=True),
+    Column("role", String(16), nullable=False),  # "admin" or "member" (the API says org:admin, org:member)
+    Column("created_at", DateTime(timezone=True), nullable=False),
+)
+
+# Who belongs to which workspace (every member belongs to the default one implicitly: no rows for it).
+workspace_members = Table(
+    "workspace_members",
+    metadata,
+    Column("id", String(64), primary_key=True),  # a UUID
+    Column("workspace_id", String(64), nullable=False),
+    Column("user_id", String(64), nullable=False),
+    Column("role", String(16), nullable=False),  # "admin" or "member"
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "user_id", name="uq_workspace_members_user"),
+)
+
+# OAuth PKCE authorisation codes (governance/oauth.py): each is exchanged at most once (used_at) for a
+# new inference key with the limits it carries. The code itself is never stored, only its SHA-256.
+oauth_codes = Table(
+    "oauth_codes",
+    metadata,
+    Column("code_hash", String(64), primary_key=True),
+    Column("callback_url", String(2048), nullable=False),
+    Column("code_challenge", String(128), nullable=True),  # none: the code alone is exchanged
+    Column("code_challenge_method", String(8), nullable=True),  # "S256" or "plain"
+    Column("key_name", String(255), nullable=False),  # the key's name: key_label, else the app (callback host)
+    Column("key_limit", Money, nullable=True),
+    Column("key_limit_reset", String(16), nullable=True),
+    Column("key_expires_at", DateTime(timezone=True), nullable=True),
+    Column("workspace_id", String(64), nullable=True),
+    Column("creator_user_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("expires_at", DateTime(timezone=True), nullable=False),  # the code's: a few minutes
+    Column("used_at", DateTime(timezone=True), nullable=True),
+    Column("key_hash", String(64), nullable=True),  # the key it was exchanged for
+)
+
+# Provider keys a workspace brings (BYOK; governance/byok_service.py). `secret` is the key encrypted with
+# OMNIROUTER_ENCRYPTION_KEY (Fernet), never the key itself; `label` is its masked snippet. A deleted
+# row keeps no secret. Keys of one provider are tried in ascending sort_order.
+byok_keys = Table(
+    "byok_keys",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID
+    Column("workspace_id", String(64), nullable=False),
+    Column("provider", String(64), nullable=False),  # a configured provider's slug
+    Column("name", String(255), nullable=True),
+    Column("label", String(64), nullable=False),
+    Column("secret", Text, nullable=False),
+    Column("sort_order", Integer, nullable=False),
+    Column("allowed_models", JSON, nullable=True),
+    Column("allowed_api_key_hashes", JSON, nullable=True),
+    Column("allowed_user_ids", JSON, nullable=True),
+    Column("declared_region", String(16), nullable=True),
+    Column("declared_zdr", Boolean, nullable=True),
+    Column("disabled", Boolean, nullable=False, default=False),
+    Column("is_fallback", Boolean, nullable=False, default=False),
+    Column("is_required", Boolean, nullable=False, default=False),
+    Column("is_byok_only", Boolean, nullable=False, default=False),
+    Column("deleted", Boolean, nullable=False, default=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    Index("ix_byok_keys_workspace_provider", "workspace_id", "provider"),
+)
+
 # One row whose version bumps on every management change, so other workers know to reload.
 state_version = Table(
     "state_version",
     metadata,
     Column("id", Integer, primary_key=True),
     Column("version", BigInteger, nullable=False),
+)
+
+# Presets (governance/presets.py): named, versioned request configurations of a workspace, used as
+# `model: "@preset/slug"`, a `preset` field, or `model@preset/slug`. The designated version is the
+# active one; versions are never changed once written.
+presets = Table(
+    "presets",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID
+    Column("workspace_id", String(64), nullable=False),
+    Column("slug", String(64), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("description", Text, nullable=True),
+    Column("status", String(16), nullable=False),  # active, disabled or archived
+    Column("status_updated_at", DateTime(timezone=True), nullable=True),
+    Column("designated_version_id", String(36), nullable=True),
+    Column("creator_user_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("workspace_id", "slug", name="uq_presets_workspace_slug"),
+)
+
+preset_versions = Table(
+    "preset_versions",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID
+    Column("preset_id", String(36), ForeignKey("presets.id"), nullable=False),
+    Column("version", Integer, nullable=False),  # 1, 2, ... per preset
+    Column("system_prompt", Text, nullable=True),
+    Column("config", JSON, nullable=False),  # the internal (chat) request's fields a preset holds
+    Column("creator_id", String(64), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("preset_id", "version", name="uq_preset_versions_number"),
 )
