@@ -24,15 +24,17 @@ runs short. A request refused because the other workers hold the rest gets 429 w
 
 from __future__ import annotations
 
-from collections.abc import Collection
+import functools
+from collections.abc import Collection, Sequence
 from decimal import ROUND_FLOOR, Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from omnirouter.accounting.cost import max_output_price, max_prompt_price, worst_case
 from omnirouter.accounting.ledger import INSTANCE, ZERO, Ledger, Reservation
 from omnirouter.accounting.periods import EPOCH, LIMIT_NAME, WINDOW_OF_RESET, current_window_starts
 from omnirouter.catalog.types import Pricing
 from omnirouter.errors import GatewayError
+from omnirouter.governance.budgets import EXCEEDED_STATUS, GovernedBudget
 from omnirouter.governance.keys import KeyRecord
 
 if TYPE_CHECKING:
@@ -88,6 +90,44 @@ def key_bucket(key: KeyRecord) -> Bucket:
 CREDIT_BUCKET: Bucket = (INSTANCE, "total", EPOCH)
 
 
+class Limit(NamedTuple):
+    """One budget a request must fit: the key's limit, the instance's credit, or one governance puts
+    on the key (a guardrail's or its workspace's, governance/budgets.py)."""
+
+    bucket: Bucket  # (ledger scope, period, window start): what a lease of it is held on
+    limit: Decimal
+    unspent: Decimal  # the limit less what was spent in the current window, before anything in flight
+    governed: GovernedBudget | None = None  # None: the key's own limit, or the instance's credit
+
+    @property
+    def scope(self) -> str:
+        return self.bucket[0]
+
+
+def _limits(ledger: Ledger, key: KeyRecord, governed: Sequence[GovernedBudget]) -> list[Limit]:
+    limits = []
+    if (key_room := key_unspent(ledger, key)) is not None:
+        assert key.limit is not None
+        limits.append(Limit(key_bucket(key), key.limit, key_room))
+    if (credit_room := ledger.credit_unspent()) is not None:
+        assert ledger.credits is not None
+        limits.append(Limit(CREDIT_BUCKET, ledger.credits, credit_room))
+    if governed:
+        starts = current_window_starts()
+        for budget in governed:
+            usage, byok = ledger.spent(budget.scope, budget.period)
+            unspent = budget.limit - (usage + byok if budget.include_byok else usage)
+            limits.append(Limit((budget.scope, budget.period, starts[budget.period]), budget.limit, unspent, budget))
+    return limits
+
+
+def scopes_of(key: KeyRecord, governed: Sequence[GovernedBudget]) -> tuple[str, ...]:
+    """The ledger scopes a request of `key` counts under."""
+    if not governed:
+        return (key.scope, INSTANCE)
+    return tuple(dict.fromkeys((key.scope, INSTANCE, *(b.scope for b in governed))))
+
+
 def reserve(
     ledger: Ledger,
     key: KeyRecord,
@@ -99,32 +139,29 @@ def reserve(
     exposure: Decimal | None = None,
     leases: Leases | None = None,
     tried: Collection[Bucket] = (),
+    governed: Sequence[GovernedBudget] = (),
 ) -> Reservation:
     """Admit a request or raise the GatewayError that refuses it. `exposure` is its worst case at what
-    the upstream can produce (None: trust max_completion). With `leases` (budgets shared by several
-    workers), a scope is admitted within this worker's lease, and TopUp is raised for a bucket not in
-    `tried` whose lease falls short."""
-    scopes = (key.scope, INSTANCE)
-    key_room = key_unspent(ledger, key)  # limit less spent, before anything in flight
-    credit_room = ledger.credit_unspent()
-    if key_room is None and credit_room is None:
+    the upstream can produce (None: trust max_completion). `governed`: the guardrail and workspace
+    budgets on the key, checked beside its own limit and the instance's credit. With `leases` (budgets
+    shared by several workers), a budget is admitted within this worker's lease, and TopUp is raised
+    for a bucket not in `tried` whose lease falls short."""
+    scopes = scopes_of(key, governed)
+    limits = _limits(ledger, key, governed)
+    if not limits:
         return ledger.reserve(scopes, ZERO)  # nothing to enforce: only track
     need = worst_case(pricing, prompt_tokens, max_completion)
     exposure = need if exposure is None else max(exposure, need)
+    admit = functools.partial(_admit, ledger, scopes, pricing, prompt_tokens, max_completion, need, exposure,
+                              key_limit_status=key_limit_status)  # fmt: skip
     if leases is None:
-        return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure, key_room, credit_room,
-                      key_limit_status)  # fmt: skip
-    shared = []
-    if key_room is not None:
-        shared.append((key_bucket(key), key.limit, key_room))
-    if credit_room is not None:
-        shared.append((CREDIT_BUCKET, ledger.credits, credit_room))
-    rooms: dict[str, Decimal] = {}
-    for bucket, limit, unspent in shared:
-        assert limit is not None
-        room = min(unspent, leases.room(bucket))
-        left = room - ledger.in_flight(bucket[0])
-        exposed = ledger.exposure(bucket[0])
+        return admit([(lim, lim.unspent) for lim in limits])
+    rooms: list[tuple[Limit, Decimal]] = []
+    for lim in limits:
+        bucket = lim.bucket
+        room = min(lim.unspent, leases.room(bucket))
+        left = room - ledger.in_flight(lim.scope)
+        exposed = ledger.exposure(lim.scope)
         # A top-up asks for a slice beyond what it needs: several requests' worth, or a share of what
         # is left, so that a big budget is topped up rarely.
         # Beyond the need, asking to cover the exposure is worth it only while the store can give
@@ -132,30 +169,28 @@ def reserve(
         short_of_exposure = exposure + exposed > room and leases.may_ask(bucket)
         if (need > left or short_of_exposure) and bucket not in tried:
             short = max(ZERO, need - left)
-            raise TopUp(bucket, limit, short, max(short, exposure + exposed - room) + _slice(need, unspent))
+            raise TopUp(bucket, lim.limit, short, max(short, exposure + exposed - room) + _slice(need, lim.unspent))
         after = left - need
-        if after + after < need * SLICE or after * (2 * SHARE) < unspent:  # under half a slice left
-            leases.refill(bucket, limit, _slice(need, unspent))  # off this request's path
-        rooms[bucket[0]] = room
+        if after + after < need * SLICE or after * (2 * SHARE) < lim.unspent:  # under half a slice left
+            leases.refill(bucket, lim.limit, _slice(need, lim.unspent))  # off this request's path
+        rooms.append((lim, room))
     try:
-        return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
-                      rooms.get(key.scope), rooms.get(INSTANCE), key_limit_status)  # fmt: skip
+        return admit(rooms)
     except GatewayError:
         # Refused within the lease. Say why as the cluster sees it: the store's last answer tells what
         # was counted everywhere and what the other workers hold; this worker's spend since its last
         # flush is on top.
-        cluster: dict[str, Decimal] = {}
-        for bucket, limit, unspent in shared:
-            refused = leases.refused.get(bucket)
+        cluster: list[tuple[Limit, Decimal]] = []
+        for lim, room in rooms:
+            refused = leases.refused.get(lim.bucket)
             if refused is None:
-                cluster[bucket[0]] = rooms[bucket[0]]
+                cluster.append((lim, room))
                 continue
-            spent = refused.spent + leases.unreported(bucket)
-            if need <= limit - spent - ledger.in_flight(bucket[0]):
-                raise _held_elsewhere(bucket[0] == INSTANCE) from None
-            cluster[bucket[0]] = min(unspent, limit - spent - refused.others)
-        return _admit(ledger, key, pricing, prompt_tokens, max_completion, need, exposure,
-                      cluster.get(key.scope), cluster.get(INSTANCE), key_limit_status)  # fmt: skip
+            spent = refused.spent + leases.unreported(lim.bucket)
+            if need <= lim.limit - spent - ledger.in_flight(lim.scope):
+                raise _held(lim, "by requests in flight on other workers") from None
+            cluster.append((lim, min(lim.unspent, lim.limit - spent - refused.others)))
+        return admit(cluster)
 
 
 def _slice(need: Decimal, unspent: Decimal) -> Decimal:
@@ -164,69 +199,73 @@ def _slice(need: Decimal, unspent: Decimal) -> Decimal:
 
 def _admit(
     ledger: Ledger,
-    key: KeyRecord,
+    scopes: tuple[str, ...],
     pricing: Pricing,
     prompt_tokens: int,
     max_completion: int,
     need: Decimal,
     exposure: Decimal,
-    key_room: Decimal | None,
-    credit_room: Decimal | None,
+    rooms: list[tuple[Limit, Decimal]],
+    *,
     key_limit_status: int,
 ) -> Reservation:
-    """Admission within `key_room` and `credit_room` (what each scope may spend, before its requests
-    in flight; None: not limited)."""
-    key_left = None if key_room is None else key_room - ledger.in_flight(key.scope)
-    credit_left = None if credit_room is None else credit_room - ledger.in_flight(INSTANCE)
-
-    if key_left is not None and key_left <= 0:
-        window = LIMIT_NAME[WINDOW_OF_RESET[key.limit_reset]]
-        raise GatewayError(
-            key_limit_status,
-            f"Key limit exceeded ({window} limit). Raise the key's limit or wait for it to reset.",
-        )
-    if credit_left is not None and credit_left <= 0:
-        raise GatewayError(402, "Insufficient credits. Add more using `omnirouter credits add AMOUNT`.")
-
-    budget = min(x for x in (key_left, credit_left) if x is not None)
+    """Admission within `rooms`: each budget with what it may spend, before its requests in flight."""
+    binding: Limit | None = None
+    budget = ZERO
+    for lim, room in rooms:
+        left = room - ledger.in_flight(lim.scope)
+        if left <= 0:
+            raise _spent(lim, key_limit_status)
+        if binding is None or left < budget:
+            binding, budget = lim, left
+    assert binding is not None
     if need > budget:
-        which = "the key's limit" if budget == key_left else "the instance's credits"
         raise GatewayError(
             402,
             f"This request requires more credits, or fewer max_tokens. You requested up to {max_completion} "
-            f"tokens, but can only afford {_affordable_tokens(budget, pricing, prompt_tokens)} with {which}.",
+            f"tokens, but can only afford {_affordable_tokens(budget, pricing, prompt_tokens)} with "
+            f"{_owner(binding)}.",
         )
 
     overrun: list[str] = []
-    for scope, room in ((key.scope, key_room), (INSTANCE, credit_room)):
-        if room is None:
-            continue
-        exposed = ledger.exposure(scope)
+    for lim, room in rooms:
+        exposed = ledger.exposure(lim.scope)
         if exposure + exposed <= room:
             continue  # covered: even if every upstream in flight ignores max_tokens
-        if ledger.overrun_holder(scope) is None and need <= room - exposed:
-            overrun.append(scope)
+        if need <= room - exposed and (lim.scope in overrun or ledger.overrun_holder(lim.scope) is None):
+            if lim.scope not in overrun:  # one slot per scope, whichever of its windows needs it
+                overrun.append(lim.scope)
             continue
-        raise _overrun_taken(scope == INSTANCE)
-    return ledger.reserve((key.scope, INSTANCE), need, exposure, tuple(overrun))
+        raise _held(lim, "by requests in flight whose upstreams may produce more than their max_tokens")
+    return ledger.reserve(scopes, need, exposure, tuple(overrun))
 
 
-def _held_elsewhere(instance: bool) -> GatewayError:
-    what = "The instance's remaining credits are" if instance else "This key's remaining limit is"
+def _owner(lim: Limit) -> str:
+    if lim.governed is not None:
+        return lim.governed.owner + "'s budget"
+    return "the instance's credits" if lim.scope == INSTANCE else "the key's limit"
+
+
+def _spent(lim: Limit, key_limit_status: int) -> GatewayError:
+    if lim.governed is not None:
+        return GatewayError(EXCEEDED_STATUS, lim.governed.exceeded)
+    if lim.scope == INSTANCE:
+        return GatewayError(402, "Insufficient credits. Add more using `omnirouter credits add AMOUNT`.")
+    window = LIMIT_NAME[lim.bucket[1]]
     return GatewayError(
-        429,
-        f"{what} held by requests in flight on other workers. Retry when they finish.",
-        {"error_type": "rate_limit_exceeded"},
-        headers={"Retry-After": str(OVERRUN_RETRY_AFTER)},
+        key_limit_status, f"Key limit exceeded ({window} limit). Raise the key's limit or wait for it to reset."
     )
 
 
-def _overrun_taken(instance: bool) -> GatewayError:
-    what = "The instance's remaining credits are" if instance else "This key's remaining limit is"
+def _held(lim: Limit, by: str) -> GatewayError:
+    """429: what is left of the budget is held by other requests; one may pass when they settle."""
+    if lim.governed is not None:
+        what = f"The remaining budget of {lim.governed.owner} is"
+    else:
+        what = "The instance's remaining credits are" if lim.scope == INSTANCE else "This key's remaining limit is"
     return GatewayError(
         429,
-        f"{what} held by requests in flight whose upstreams may produce more than their max_tokens. "
-        f"Retry when they finish.",
+        f"{what} held {by}. Retry when they finish.",
         {"error_type": "rate_limit_exceeded"},
         headers={"Retry-After": str(OVERRUN_RETRY_AFTER)},
     )

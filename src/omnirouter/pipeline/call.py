@@ -17,6 +17,7 @@ from omnirouter.accounting.cost import ZERO, Cost, Usage, compute, worst_case
 from omnirouter.accounting.ledger import INSTANCE, Reservation
 from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import ChatRequest
+from omnirouter.governance import budgets
 from omnirouter.governance.keys import KeyRecord
 from omnirouter.jsonio import decode, encode, money
 from omnirouter.pipeline.attempt import Attempt, Outcome, Passthrough, RouteFailed
@@ -132,7 +133,8 @@ class Call:
         """Hold the request's worst case, or raise the GatewayError that refuses it. Returns what to
         await when the worker's lease of a shared budget must be topped up first (else None)."""
         ledger = self.st.ledger
-        if not meter.enforced(ledger, self.key):  # the common case: no limit, no funded credit
+        governed = budgets.for_key(self.st.governance, self.key)  # guardrails' and workspaces' budgets
+        if not governed and not meter.enforced(ledger, self.key):  # the common case: no limit, no funded credit
             self.reservation = ledger.reserve((self.key.scope, INSTANCE), ZERO)
             return None
         prompt_tokens = self.needs.prompt_tokens
@@ -160,6 +162,7 @@ class Call:
             key_limit_status=self.st.settings.key_limit_status,
             exposure=exposure,
             leases=self.st.leases,
+            governed=governed,
         )
         try:
             self.reservation = admit()

@@ -47,8 +47,9 @@ api_keys = Table(
 )
 
 # Spend counters. scope is "key:<hash>", "instance", or a guardrail's or workspace's budget
-# (governance/budgets.py); period is "total", "day", "week" or "month"; period_start is the window's first day (1970-01-01 for "total"). A window's row appears when it is
-# first spent in, so reading "the current day" is a primary-key lookup.
+# (governance/budgets.py); period is "total", "day", "week" or "month"; period_start is the window's
+# first day (1970-01-01 for "total"). A window's row appears when it is first spent in, so reading
+# "the current day" is a primary-key lookup.
 usage_counters = Table(
     "usage_counters",
     metadata,
@@ -130,6 +131,7 @@ generations = Table(
     Column("error", JSON, nullable=True),
     Column("throughput", Float, nullable=True),
     Column("preset_id", String(36), nullable=True),  # the preset the request used (governance/presets.py)
+    Column("guardrail_actions", JSON, nullable=True),  # what guardrails redacted or flagged (None: nothing)
     Index("ix_generations_key_created", "key_hash", "created_at"),
 )
 
@@ -249,6 +251,63 @@ byok_keys = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=True),
     Index("ix_byok_keys_workspace_provider", "workspace_id", "provider"),
+)
+
+# Guardrails (governance/guardrails.py, guardrail_service.py): policies that act once assigned to keys or
+# members; a workspace's default guardrail (workspace_default) acts on all of its traffic. Lists are JSON.
+guardrails = Table(
+    "guardrails",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID (a workspace default's is derived from the workspace)
+    Column("name", String(200), nullable=False),
+    Column("description", String(1000), nullable=True),
+    Column("workspace_id", String(64), nullable=False),
+    Column("workspace_default", Boolean, nullable=False, default=False),
+    Column("limit_usd", Money, nullable=True),
+    Column("reset_interval", String(16), nullable=True),
+    Column("include_byok_in_budgets", Boolean, nullable=False, default=False),
+    Column("allowed_models", JSON, nullable=True),
+    Column("ignored_models", JSON, nullable=True),
+    Column("allowed_providers", JSON, nullable=True),
+    Column("ignored_providers", JSON, nullable=True),
+    Column("content_filters", JSON, nullable=True),
+    Column("content_filter_builtins", JSON, nullable=True),
+    Column("enforce_zdr", Boolean, nullable=True),
+    Column("enforce_zdr_anthropic", Boolean, nullable=True),
+    Column("enforce_zdr_openai", Boolean, nullable=True),
+    Column("enforce_zdr_google", Boolean, nullable=True),
+    Column("enforce_zdr_xai", Boolean, nullable=True),
+    Column("enforce_zdr_other", Boolean, nullable=True),
+    Column("enable_free_model_publication", Boolean, nullable=True),
+    Column("enable_free_model_training", Boolean, nullable=True),
+    Column("enable_paid_model_training", Boolean, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=True),
+    UniqueConstraint("workspace_id", "name", name="uq_guardrails_workspace_name"),
+)
+
+# A key holds at most one direct guardrail (assigning another replaces it); likewise a member.
+guardrail_key_assignments = Table(
+    "guardrail_key_assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("guardrail_id", String(36), nullable=False),
+    Column("key_hash", String(64), nullable=False),
+    Column("assigned_by", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("key_hash", name="uq_guardrail_key_assignments_key"),
+    Index("ix_guardrail_key_assignments_guardrail", "guardrail_id"),
+)
+guardrail_member_assignments = Table(
+    "guardrail_member_assignments",
+    metadata,
+    Column("id", String(36), primary_key=True),
+    Column("guardrail_id", String(36), nullable=False),
+    Column("user_id", String(64), nullable=False),  # members.id
+    Column("assigned_by", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    UniqueConstraint("user_id", name="uq_guardrail_member_assignments_user"),
+    Index("ix_guardrail_member_assignments_guardrail", "guardrail_id"),
 )
 
 # One row whose version bumps on every management change, so other workers know to reload.
