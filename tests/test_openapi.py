@@ -44,6 +44,7 @@ PUBLIC = {
     ("/openapi.json", "get"),
     ("/health/live", "get"),
     ("/health/ready", "get"),
+    ("/auth/keys", "post"),  # the OAuth exchange: the code and its verifier are the credential
 }
 # Error answers that are not the error envelope: readiness answers 503 in the shape of its 200.
 OWN_ERROR_BODIES = {("/health/ready", "get", "503"): "Ready"}

@@ -19,7 +19,18 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
-from omnirouter.api import count_tokens, credits, generation, health, keys, models, openapi, unavailable
+from omnirouter.api import (
+    consent,
+    count_tokens,
+    credits,
+    generation,
+    health,
+    keys,
+    models,
+    oauth,
+    openapi,
+    unavailable,
+)
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
@@ -77,6 +88,7 @@ def api_routes() -> list[Any]:
         *credits.routes,
         *count_tokens.routes,
         *generation.routes,
+        *oauth.routes,
         *openapi.routes,
         *health.routes,
     ]
@@ -233,7 +245,7 @@ def create_app(settings: Settings | None = None) -> Gateway:
     routes = api_routes()
     starlette = Starlette(
         # The probes also at the root, where orchestrators usually look for them.
-        routes=[*health.routes, *(Mount(root, routes=routes) for root in API_ROOTS)],
+        routes=[*health.routes, *consent.routes, *(Mount(root, routes=routes) for root in API_ROOTS)],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
