@@ -20,6 +20,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
 from omnirouter.api import (
+    byok,
     consent,
     count_tokens,
     credits,
@@ -31,6 +32,9 @@ from omnirouter.api import (
     openapi,
     unavailable,
 )
+from omnirouter.api import guardrails as guardrails_api
+from omnirouter.api import presets as presets_api
+from omnirouter.api import workspaces as workspaces_api
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.catalog.catalog import Catalog
@@ -46,6 +50,7 @@ from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.openai_chat import CHAT
 from omnirouter.formats.openai_responses import RESPONSES
 from omnirouter.formats.text_completions import COMPLETIONS
+from omnirouter.governance import byok_crypto
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
 from omnirouter.pipeline.endpoint import InferenceEndpoint
@@ -88,7 +93,11 @@ def api_routes() -> list[Any]:
         *credits.routes,
         *count_tokens.routes,
         *generation.routes,
+        *presets_api.routes,
+        *guardrails_api.routes,
+        *workspaces_api.routes,
         *oauth.routes,
+        *byok.routes,
         *openapi.routes,
         *health.routes,
     ]
@@ -150,6 +159,7 @@ async def build_state(settings: Settings) -> AppState:
         data_dir=settings.data_dir,
         config_source=settings.config or "config file",
     )
+    byok_crypto.bind(db, byok_crypto.keyring_of(settings))  # before the first load of BYOK keys
     ledger, key_store = Ledger(), KeyStore()
     key_store.unknown.ttl = settings.sync_interval  # by then a key made on another worker is synced
     recorder = Recorder(

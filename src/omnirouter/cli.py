@@ -13,6 +13,8 @@ from typing import Any
 import click
 
 from omnirouter.commands import common
+from omnirouter.commands.workspaces import members as members_group
+from omnirouter.commands.workspaces import workspaces as workspaces_group
 from omnirouter.settings import Settings
 
 MONEY_PLACES = 18  # the scale of store.types.Money
@@ -421,7 +423,7 @@ def catalog_list(config: str | None, show_all: bool) -> None:
 
 
 # The governance groups (commands/): one line each.
-for _group in ():
+for _group in (workspaces_group, members_group):
     main.add_command(_group)
 
 

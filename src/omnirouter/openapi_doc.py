@@ -66,6 +66,8 @@ PATH_PARAMETERS = {
     "hash": "The key's hash (the `hash` of a key object)",
     "author": "The model's author, the part of its id before the slash",
     "slug": "The model's slug, the part of its id after the slash (variants like `:free` allowed)",
+    "id": "The resource's id (a workspace: its id or its slug)",
+    "interval": "A workspace budget's interval: daily, weekly, monthly or lifetime",
 }
 
 TAGS = {

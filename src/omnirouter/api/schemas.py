@@ -447,10 +447,21 @@ class Generation(_Struct):
     is_byok: bool
     api_type: Literal["completions", "embeddings", "rerank", "tts", "stt", "video", "image"] | None
     preset_id: str | None
+    # Omnirouter's: what the key's guardrails redacted or flagged in the prompt (null when nothing).
+    guardrail_actions: list[GuardrailAction] | None
     router: str | None
     provider_responses: list[ProviderResponse]
     data_region: Literal["global", "europe", "us"]
     workspace_id: str | None
+
+
+class GuardrailAction(_Struct):
+    guardrail_id: str
+    guardrail_name: str
+    filter: Annotated[str, Meta(description="A builtin filter's slug, or `custom`")]
+    action: Literal["redacted", "flagged"]
+    label: Annotated[str | None, Meta(description="The placeholder left in the prompt (redactions)")]
+    count: Annotated[int, Meta(description="Matches in the request's messages")]
 
 
 class GenerationResponse(_Struct):

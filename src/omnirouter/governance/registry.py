@@ -21,7 +21,14 @@ Loader = Callable[[Connection], Any]
 
 def _loaders() -> dict[str, Loader]:
     """Every section's loader, by name (imported here, not at module level: the sections import the store)."""
-    return {}
+    from omnirouter.governance import byok_store, guardrails, presets, workspaces
+
+    return {
+        "presets": presets.load,
+        "byok": byok_store.load,
+        "workspaces": workspaces.load,
+        "guardrails": guardrails.load,
+    }
 
 
 class Governance:

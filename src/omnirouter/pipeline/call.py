@@ -13,8 +13,11 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from omnirouter.accounting import meter
+from omnirouter.accounting.byok import byok_charges, fee_cost
 from omnirouter.accounting.cost import ZERO, Cost, Usage, compute, worst_case
 from omnirouter.accounting.ledger import INSTANCE, Reservation
+from omnirouter.catalog.types import Pricing
+from omnirouter.errors import GatewayError
 from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import ChatRequest
 from omnirouter.governance import budgets
@@ -72,7 +75,7 @@ def usage_payload(usage: Usage, cost: Cost) -> dict[str, Any]:
         },
         "completion_tokens_details": {"reasoning_tokens": usage.reasoning_tokens, "audio_tokens": 0},
         "cost": money(cost.total),
-        "is_byok": False,
+        "is_byok": cost.is_byok,
         "cost_details": {
             "upstream_inference_cost": money(cost.prompt + cost.completion),
             "upstream_inference_prompt_cost": money(cost.prompt),
@@ -114,6 +117,8 @@ class Call:
     user_agent: str | None = None
     ctx: UpstreamContext | None = None  # forwarded headers (credentials later), for the adapters
     passthrough: Passthrough | None = None  # the client's own body, for an upstream of its format
+    preset_id: str | None = None  # the preset the request used (governance/presets.py)
+    guardrail_actions: list[dict[str, Any]] | None = None  # what guardrails redacted or flagged
     reservation: Reservation | None = None
     rate: Any = None  # a rate-limited key's admission (accounting/ratelimit.py Ticket), corrected at settle
     started: float = field(default_factory=time.monotonic)
@@ -150,13 +155,22 @@ class Call:
             return self.req.completion_limit or upstream_max(c)
 
         candidates = self.plan.candidates
-        dearest = max(candidates, key=lambda c: worst_case(c.endpoint.pricing, prompt_tokens, max_out(c)))
-        exposure = max(worst_case(c.endpoint.pricing, prompt_tokens, upstream_max(c)) for c in candidates)
+        # A BYOK candidate is charged its fee, and its full cost where a budget counts BYOK (accounting/byok.py).
+        charged = byok_charges(self.st.settings.byok_fee_percent, self.key, governed) if self.plan.byok else None
+        if charged is not None and charged.free and all(c.byok is not None for c in candidates):
+            self.reservation = ledger.reserve((self.key.scope, INSTANCE), ZERO)  # nothing any budget counts
+            return None
+
+        def pricing(c: Candidate) -> Pricing:
+            return c.endpoint.pricing if c.byok is None or charged is None else charged.pricing(c.endpoint.pricing)
+
+        dearest = max(candidates, key=lambda c: worst_case(pricing(c), prompt_tokens, max_out(c)))
+        exposure = max(worst_case(pricing(c), prompt_tokens, upstream_max(c)) for c in candidates)
         admit = functools.partial(
             meter.reserve,
             ledger,
             self.key,
-            dearest.endpoint.pricing,
+            pricing(dearest),
             prompt_tokens,
             max_out(dearest),
             key_limit_status=self.st.settings.key_limit_status,
@@ -168,7 +182,17 @@ class Call:
             self.reservation = admit()
         except meter.TopUp as short:
             return self._top_up(admit, short)
+        except GatewayError as refused:
+            return self._own_keys_only(refused)
         return None
+
+    def _own_keys_only(self, refused: GatewayError) -> Coroutine[Any, Any, None] | None:
+        """Refused for money: the workspace's own (BYOK) keys may still serve it, for what they cost."""
+        own = [c for c in self.plan.candidates if c.byok is not None]
+        if not own or len(own) == len(self.plan.candidates):
+            raise refused
+        self.plan.candidates = own
+        return self.reserve()
 
     async def _top_up(self, admit: Callable[..., Reservation], short: meter.TopUp) -> None:
         """Top up the lease that fell short (each bucket at most twice: the room a top-up made may be
@@ -183,6 +207,10 @@ class Call:
                 return
             except meter.TopUp as again:
                 short = again
+            except GatewayError as refused:
+                if (top_up := self._own_keys_only(refused)) is not None:
+                    await top_up
+                return
 
     def release(self) -> None:
         if self.reservation is not None:
@@ -206,9 +234,11 @@ class Call:
         """Charge what the request cost, teach the router what it saw, and record the generation."""
         cand = outcome.candidate
         cost = compute(cand.endpoint.pricing, usage, finish_reason)
+        if cand.byok is not None:  # the provider bills the workspace's key; the instance its fee
+            cost = fee_cost(cost, self.st.settings.byok_fee_percent)
         spend = None
         if self.reservation is not None:
-            spend = self.st.ledger.settle(self.reservation, cost.total)
+            spend = self.st.ledger.settle(self.reservation, cost.total, byok_cost=cost.byok_usage)
             self.reservation = None
         if self.rate is not None:  # its real tokens against the key's tpm_limit
             self.st.rate_limits.settle(self.rate, usage.total_tokens)
@@ -277,9 +307,10 @@ class Call:
             "native_tokens_cached": usage.cached_tokens,
             "native_tokens_cache_write": usage.cache_write_tokens,
             "total_cost": cost.total,
-            "upstream_inference_cost": None,
+            # What the provider bills the workspace's own key (only BYOK requests have one, as OpenRouter's).
+            "upstream_inference_cost": cost.prompt + cost.completion if cost.is_byok else None,
             "cache_discount": cost.cache_discount,
-            "is_byok": False,
+            "is_byok": cand.byok is not None,
             "http_referer": self.referer,
             "app_title": self.title,
             "user_agent": self.user_agent,
@@ -287,6 +318,8 @@ class Call:
             "provider_responses": [a.record() for a in attempts],
             "error": error,
             "throughput": None,
+            "preset_id": self.preset_id,
+            "guardrail_actions": self.guardrail_actions,
         }
 
     def _learn(
@@ -346,7 +379,7 @@ class Call:
                 else "no endpoint answered"
             ),
             "attempt": len(attempts),
-            "is_byok": False,
+            "is_byok": served is not None and served.byok is not None,
             "endpoints": {
                 "total": self.plan.total_endpoints,
                 "available": [

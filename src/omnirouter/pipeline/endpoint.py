@@ -17,6 +17,7 @@ from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.formats import openai_chat
 from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import normalize_finish
+from omnirouter.governance import byok_store, presets
 from omnirouter.jsonio import decode, encode
 from omnirouter.pipeline.answer import send_error, send_json
 from omnirouter.pipeline.attempt import Outcome, Passthrough, RouteFailed, attempt
@@ -119,6 +120,11 @@ async def _admit(
     except Exception:
         raise GatewayError(400, "Invalid JSON in request body") from None
     body = fmt.parse(decoded, h)  # the internal (chat) request
+    preset_id = None  # 2. a preset the request names, merged into it (governance/presets.py)
+    if "preset" in decoded or (type(m := body.get("model")) is str and "@" in m):
+        preset_id = presets.apply(st.governance.get("presets"), key, body, decoded, fmt.name)
+    if (workspaces := st.governance.get("workspaces")) is not None:  # 3. workspace defaults (governance/workspaces.py)
+        workspaces.apply_defaults(key, body)
     req = openai_chat.parse(body)
     needs = Needs(
         params=openai_chat.requested_parameters(body),
@@ -139,6 +145,11 @@ async def _admit(
     # Hashing the conversation is only worth it when some conversation already sticks somewhere.
     sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
     plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)
+    guarded = None  # 4. guardrails: allowed models and providers, ZDR, content filters (governance/guardrails.py)
+    if (guardrails := st.governance.get("guardrails")) is not None and (policy := guardrails.policy(key)) is not None:
+        guarded = policy.enforce(body, plan, st.catalog)
+    if (byok := st.governance.get("byok")) is not None:  # 6. the workspace's own provider keys first
+        byok_store.apply(byok, plan, key, req)
     if needs.web_search and "web_search_options" not in body:
         body["web_search_options"] = {}  # the planner kept only endpoints with native search
     forwarded: dict[str, str] | None = None
@@ -162,7 +173,10 @@ async def _admit(
         title=h.get("x-openrouter-title") or h.get("x-title"),
         user_agent=h.get("user-agent"),
         ctx=UpstreamContext(headers=forwarded) if forwarded else None,
-        passthrough=_passthrough(fmt, body) if passes_through else None,
+        # With a preset merged in, the client's own body is no longer the request: it is translated.
+        passthrough=_passthrough(fmt, body) if passes_through and preset_id is None else None,
+        preset_id=preset_id,
+        guardrail_actions=guarded,
     )
     if key.rpm_limit or key.tpm_limit:  # only a rate-limited key waits for the shared count (accounting/ratelimit.py)
         call.rate = await st.rate_limits.admit(key, needs.prompt_tokens)
