@@ -22,6 +22,7 @@ from openrouter.utils.unmarshal_json_response import unmarshal_json_response
 from sqlalchemy import select
 
 import tests.gateway as gateway_module
+from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.store import repo
 from omnirouter.store.db import Database
 from omnirouter.store.tables import api_keys
@@ -37,6 +38,16 @@ FREE = {"prompt": "0", "completion": "0"}
 def check(operation: str, body: Any, status: int | str = "200") -> None:
     if spec_available():
         validate_response(operation, body, str(status))
+
+
+def workspace(gw: Gateway, slug: str) -> str:
+    """The id of the workspace `slug`, created if need be (keys name existing workspaces only)."""
+    with gw.admin() as admin:
+        r = admin.get(f"/workspaces/{slug}")
+        if r.status_code == 404:
+            r = admin.post("/workspaces", json={"name": slug, "slug": slug})
+        assert r.status_code in (200, 201), r.text
+        return r.json()["data"]["id"]
 
 
 def sdk(gw: Gateway, key: str) -> OpenRouter:
@@ -92,6 +103,7 @@ def restarted(gw: Gateway, config: dict[str, Any]) -> Gateway:
 
 
 def test_current_key_parses_in_the_sdk_with_real_budgets(gateway: Gateway, fake_a: Any) -> None:
+    team_a = workspace(gateway, "team-a")
     created = gateway.create_key(name="budgeted", limit=1, limit_reset="daily", workspace_id="team-a")
     secret = created["key"]
     fake_a.fake.script(Reply("four words of answer", prompt_tokens=100, completion_tokens=50))
@@ -102,7 +114,7 @@ def test_current_key_parses_in_the_sdk_with_real_budgets(gateway: Gateway, fake_
     with sdk(gateway, secret) as client:
         data = client.api_keys.get_current_key_metadata().data  # raises if any required field is missing
     assert data.label == created["data"]["label"]
-    assert data.workspace_id == "team-a" and data.organization_id is None
+    assert data.workspace_id == team_a and data.organization_id is None
     assert data.allowed_data_regions == ["global"]
     assert data.free_model_daily_requests.used == 0
     assert len(data.budgets) == 1
@@ -128,7 +140,7 @@ def test_lifetime_and_absent_limits(gateway: Gateway) -> None:
     with sdk(gateway, lifetime) as client:
         data = client.api_keys.get_current_key_metadata().data
     assert [(b.reset_interval, b.resets_at, b.limit_usd, b.remaining_usd) for b in data.budgets] == [(None, None, 3, 3)]
-    assert data.workspace_id == "default"
+    assert data.workspace_id == DEFAULT_WORKSPACE_ID
 
     unlimited = gateway.create_key(name="unlimited")["key"]
     with sdk(gateway, unlimited) as client:
@@ -216,7 +228,8 @@ def test_sdk_create_shows_the_secret_and_external_user(gateway: Gateway) -> None
         res = client.api_keys.create(name="partner key", limit=5, external={"user": "end-user-17"})
         assert res.key.startswith("sk-or-v1-")
         data = res.data
-        assert data.external_user == "end-user-17" and data.last_used_at is None and data.workspace_id == "default"
+        assert data.external_user == "end-user-17" and data.last_used_at is None
+        assert data.workspace_id == DEFAULT_WORKSPACE_ID
         got = client.api_keys.get(hash=data.hash).data
         assert got.external_user == "end-user-17"
         listed = {k.hash: k for k in client.api_keys.list().data}
@@ -321,6 +334,7 @@ def test_last_used_at_survives_a_restart(tmp_path: Path, fake_a: Any, fake_b: An
 
 def test_list_excludes_expired_keys_unless_asked(gateway: Gateway) -> None:
     ws = "expiry-" + datetime.now(UTC).strftime("%H%M%S%f")
+    workspace(gateway, ws)
     live = gateway.create_key(name="live", workspace_id=ws)["data"]["hash"]
     gone = gateway.create_key(name="gone", workspace_id=ws, expires_at="2099-01-01T00:00:00Z")["data"]["hash"]
 
@@ -337,15 +351,16 @@ def test_list_excludes_expired_keys_unless_asked(gateway: Gateway) -> None:
 def test_patch_moves_a_key_to_another_workspace(gateway: Gateway) -> None:
     created = gateway.create_key(name="mover")
     hash_ = created["data"]["hash"]
+    team_b = workspace(gateway, "team-b")
     with sdk(gateway, gateway.management_key) as client:
-        same = client.api_keys.update(hash=hash_, workspace_id="default").data
+        same = client.api_keys.update(hash=hash_, workspace_id="default").data  # the default's slug
         assert same.updated_at is None  # its own workspace: nothing changed
         moved = client.api_keys.update(hash=hash_, workspace_id="team-b").data
-        assert moved.workspace_id == "team-b"
+        assert moved.workspace_id == team_b
         assert hash_ in {k.hash for k in client.api_keys.list(workspace_id="team-b").data}
         assert hash_ not in {k.hash for k in client.api_keys.list().data}
     with gateway.client(created["key"]) as c:  # the key keeps its value
-        assert c.get("/key").json()["data"]["workspace_id"] == "team-b"
+        assert c.get("/key").json()["data"]["workspace_id"] == team_b
 
 
 # -- what PostgreSQL cannot store: 400 in a body, 404 in the path

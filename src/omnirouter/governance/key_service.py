@@ -16,11 +16,13 @@ from omnirouter.accounting.meter import key_remaining
 from omnirouter.accounting.periods import WINDOW_OF_RESET, window_end, window_starts
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance.keys import KeyRecord, KeyStore, key_hash, mask, new_key
+from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.jsonio import money
 from omnirouter.store import repo
 from omnirouter.store.db import Database
 
-DEFAULT_WORKSPACE = "default"
+# Keys without a workspace named are created in the default one (governance/workspaces.py).
+DEFAULT_WORKSPACE = DEFAULT_WORKSPACE_ID
 PAGE_SIZE = 100
 LimitReset = Literal["daily", "weekly", "monthly"]
 
@@ -261,17 +263,29 @@ async def create(
         limit_reset=body.limit_reset,
         include_byok_in_limit=body.include_byok_in_limit,
         expires_at=body.expires_at,
-        workspace_id=body.workspace_id,
+        workspace_id=DEFAULT_WORKSPACE,
         creator_user_id=body.creator_user_id or creator_user_id,
         external_user=body.external.user if body.external else None,
         rpm_limit=body.rpm_limit,
         tpm_limit=body.tpm_limit,
     )
     async with db.change() as conn:
+        if body.workspace_id is not None:
+            record.workspace_id = await _workspace(conn, body.workspace_id)
         await repo.insert_key(conn, record)
     if keys is not None:
         keys.put(record)
     return record, secret
+
+
+async def _workspace(conn: Any, ref: str) -> str:
+    """The id of the workspace `ref` names (its id or slug), or a 400: nothing is written for a key
+    naming a workspace that does not exist."""
+    from omnirouter.governance.workspace_service import resolve_id
+
+    if (found := await resolve_id(conn, ref)) is None:
+        raise GatewayError(400, f"workspace_id: no workspace {ref!r} (create it with POST /workspaces)")
+    return found
 
 
 async def listed(
@@ -285,9 +299,14 @@ async def listed(
     """One page of a workspace's inference keys (the default workspace's when none is named)."""
     if offset < 0:
         raise GatewayError(400, "offset must be >= 0")
-    workspace = workspace_id or DEFAULT_WORKSPACE
     now = datetime.now(UTC)
     async with db.engine.connect() as conn:
+        if workspace_id:  # by id or slug; a workspace that does not exist has no keys
+            from omnirouter.governance.workspace_service import resolve_id
+
+            workspace = await resolve_id(conn, workspace_id) or ""
+        else:
+            workspace = DEFAULT_WORKSPACE
         every = await conn.run_sync(repo.load_keys)
     chosen = [
         k
@@ -315,12 +334,15 @@ async def get(db: Database, hash_: str) -> KeyRecord:
 
 async def update(db: Database, record: KeyRecord, body: UpdateKey, *, keys: KeyStore | None = None) -> KeyRecord:
     changes = {f: getattr(body, f) for f in body.__struct_fields__ if getattr(body, f) is not UNSET}
-    if changes.get("workspace_id") == (record.workspace_id or DEFAULT_WORKSPACE):
-        del changes["workspace_id"]  # its own workspace: nothing to move
     if changes:
-        changes["updated_at"] = datetime.now(UTC)
         async with db.change() as conn:
-            await repo.update_key(conn, record.hash, changes)
+            if "workspace_id" in changes:
+                changes["workspace_id"] = await _workspace(conn, changes["workspace_id"])
+                if changes["workspace_id"] == (record.workspace_id or DEFAULT_WORKSPACE):
+                    del changes["workspace_id"]  # its own workspace: nothing to move
+            if changes:
+                changes["updated_at"] = datetime.now(UTC)
+                await repo.update_key(conn, record.hash, changes)
         for f, v in changes.items():
             setattr(record, f, v)
         if keys is not None:
