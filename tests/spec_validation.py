@@ -59,6 +59,8 @@ def _document() -> dict[str, Any]:
     # ("Local vLLM"), and clients treat unknown enum values as open (behaviors §11).
     doc["components"]["schemas"]["ProviderName"].pop("enum", None)
     doc["components"]["schemas"]["ProviderResponse"]["properties"]["provider_name"].pop("enum", None)
+    # Likewise the providers a BYOK key may be for: this instance's own (the SDK's enum is open too).
+    doc["components"]["schemas"]["BYOKProviderSlug"].pop("enum", None)
     start = doc["components"]["schemas"]["MessagesStartEvent"]["properties"]["message"]
     start["properties"]["provider"].pop("enum", None)
     return doc

@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from omnirouter.commands import common
+from omnirouter.commands.byok import byok as byok_group
 from omnirouter.commands.workspaces import members as members_group
 from omnirouter.commands.workspaces import workspaces as workspaces_group
 from omnirouter.settings import Settings
@@ -423,7 +424,7 @@ def catalog_list(config: str | None, show_all: bool) -> None:
 
 
 # The governance groups (commands/): one line each.
-for _group in (workspaces_group, members_group):
+for _group in (byok_group, workspaces_group, members_group):
     main.add_command(_group)
 
 

@@ -49,6 +49,7 @@ ERROR_DESCRIPTIONS = {
     402: "Payment Required: not enough credits, or the key's limit is reached",
     403: "Forbidden: the key is not allowed to do this",
     404: "Not Found",
+    409: "Conflict: a concurrent change; try again",
     408: "Request Timeout: the provider did not answer in time",
     410: "Gone: not available on a self-hosted instance",
     413: "Payload Too Large",
@@ -108,6 +109,8 @@ class Operation:
     stream_sentinel: str | None = "[DONE]"  # the last `data:` of a stream, if it has one
     # Error answers whose body is not the error envelope: status -> (description, Struct).
     other_errors: dict[int, tuple[str, type]] | None = None
+    # Path parameters whose meaning here differs from PATH_PARAMETERS' (e.g. a preset's `slug`): name -> description.
+    path_parameters: dict[str, str] | None = None
 
 
 # Response headers, by name.
@@ -475,10 +478,11 @@ def _query_parameters(query: type) -> list[dict[str, Any]]:
 _CONVERTOR_TYPES = {IntegerConvertor: "integer", FloatConvertor: "number"}
 
 
-def _path_parameters(route: Route) -> list[dict[str, Any]]:
+def _path_parameters(route: Route, own: dict[str, str] | None = None) -> list[dict[str, Any]]:
     params = []
+    described = {**PATH_PARAMETERS, **(own or {})}
     for name, convertor in route.param_convertors.items():
-        if name not in PATH_PARAMETERS:
+        if name not in described:
             raise UndocumentedRoute(f"path parameter {name!r} of {route.path} has no description in PATH_PARAMETERS")
         kind = _CONVERTOR_TYPES.get(type(convertor), "string")
         params.append(
@@ -486,7 +490,7 @@ def _path_parameters(route: Route) -> list[dict[str, Any]]:
                 "name": name,
                 "in": "path",
                 "required": True,
-                "description": PATH_PARAMETERS[name],
+                "description": described[name],
                 "schema": {"type": kind},
             }
         )
@@ -520,7 +524,7 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
     }
     if op.deprecated:
         out["deprecated"] = True
-    parameters = _path_parameters(route) + (_query_parameters(op.query) if op.query else [])
+    parameters = _path_parameters(route, op.path_parameters) + (_query_parameters(op.query) if op.query else [])
     if parameters:
         out["parameters"] = parameters
     if op.body is not None:

@@ -6,11 +6,12 @@ docs/configuration.md lists them all; keep it in step with this file.
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "OMNIROUTER_CONFIG"
@@ -79,6 +80,10 @@ class Settings(BaseSettings):
     # Status for an exhausted per-key limit: 402 as documented; 403 is what OpenRouter was observed
     # to send (behaviors §6.5).
     key_limit_status: Literal[402, 403] = 402
+    # BYOK (governance/byok_crypto.py): Fernet keys, comma-separated, newest first; without one, BYOK
+    # writes are refused. The fee charged on a BYOK request, in percent of what it would have cost.
+    encryption_key: SecretStr | None = None
+    byok_fee_percent: Annotated[Decimal, Field(ge=0, le=100)] = Decimal(0)
 
     # Requests
     max_body_bytes: int = 25 * 1024 * 1024
@@ -110,7 +115,7 @@ class Settings(BaseSettings):
     # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
     # catalog loader, not here, so they never sit in a settings dump.
 
-    @field_validator("management_key", mode="before")
+    @field_validator("management_key", "encryption_key", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
         # Compose files pass OMNIROUTER_MANAGEMENT_KEY=${KEY:-}: an empty value means "not configured".

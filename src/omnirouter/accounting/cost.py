@@ -33,6 +33,8 @@ class Cost:
     completion: Decimal = ZERO  # list-price completion part
     cache_discount: Decimal = ZERO  # what caching saved against list prompt price (<0 for writes)
     insured: bool = False  # zero-completion insurance waived the charge
+    is_byok: bool = False  # served with a BYOK key: `total` is the BYOK fee (accounting/byok.py)
+    byok_usage: Decimal = ZERO  # BYOK: what the request would have cost with the instance's own key
 
 
 def insured(usage: Usage, finish_reason: str | None) -> bool:

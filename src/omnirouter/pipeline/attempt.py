@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # answered does not support, so they were left out of what it was sent.
 DROPPED_PARAMETERS_HEADER = "X-Omnirouter-Dropped-Params"
 CLIENT_FAULT_STATUSES = frozenset({400, 404, 413, 422})
+KEY_FAULTS = frozenset({401, 402, 403})  # the credentials' fault: the endpoint itself may be fine
 CONTEXT_CODES = frozenset({"context_length_exceeded", "string_above_max_length", "max_tokens_exceeded"})
 # OpenAI, vLLM and Anthropic ("prompt is too long"), Bedrock ("Input is too long"), Gemini ("The input
 # token count ... exceeds the maximum number of tokens allowed").
@@ -61,7 +62,7 @@ class Attempt:
             "provider_name": self.candidate.provider.name,
             "status": self.status if self.status is not None else (200 if self.error is None else 502),
             "latency": self.latency_ms,
-            "is_byok": False,
+            "is_byok": self.candidate.byok is not None,
         }
 
 
@@ -142,7 +143,7 @@ def provider_error(err: UpstreamError, candidate: Candidate) -> GatewayError:
     metadata: dict[str, Any] = {"provider_name": candidate.provider.name, "error_type": error_type}
     if status == 500:
         return GatewayError(500, MASKED_500_MESSAGE, metadata)
-    secret = candidate.provider.api_key
+    secret = candidate.byok.secret if candidate.byok is not None else candidate.provider.api_key
     metadata["raw"] = scrub(err.raw, secret)
     if err.provider_code:
         metadata["provider_code"] = err.provider_code
@@ -242,24 +243,26 @@ async def attempt(
         if on_attempt is not None:
             await on_attempt(cand, body)
         timeouts = timeouts_for(cand, defaults, remaining)
+        # A BYOK candidate carries its own credentials (governance/byok_store.py); others use the provider's.
+        call_ctx = ctx if cand.byok is None else cand.byok.context_for(ctx)
         routing.health.attempt_started(cand.key)
         started = time.monotonic()
         result: StreamResult | None = None
         try:
             if stream:
                 opener = adapter.stream_native if native else adapter.stream  # type: ignore[attr-defined]
-                result = await opener(cand.provider, cand.endpoint, body, timeouts, ctx)
+                result = await opener(cand.provider, cand.endpoint, body, timeouts, call_ctx)
                 first = await anext(result.chunks, None)
                 if first is None:
                     raise UpstreamError("Upstream stream was empty", status=502, kind="protocol")
                 outcome = Outcome(cand, attempts, body=body, stream=result, first_chunk=first, passthrough=native)
             elif native:
                 answer, response = await adapter.complete_native(  # type: ignore[attr-defined]
-                    cand.provider, cand.endpoint, body, timeouts, ctx
+                    cand.provider, cand.endpoint, body, timeouts, call_ctx
                 )
                 outcome = Outcome(cand, attempts, body=body, response=response, passthrough=True, native=answer)
             else:
-                response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts, ctx)
+                response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts, call_ctx)
                 outcome = Outcome(cand, attempts, body=body, response=response)
             if not native:  # a passed-through request is the upstream's own API: nothing to drop
                 outcome.dropped = dropped_parameters(request_body, cand.supported)
@@ -269,7 +272,8 @@ async def attempt(
             attempts.append(Attempt(cand, started, int((time.monotonic() - started) * 1000), attempt_status(err), err))
             if not falls_back(err):
                 raise RouteFailed(provider_error(err, cand), attempts) from None
-            if err.status not in CLIENT_FAULT_STATUSES:  # too long a prompt is not the endpoint's fault
+            # Too long a prompt is not the endpoint's fault, nor a BYOK key refused the endpoint's.
+            if err.status not in CLIENT_FAULT_STATUSES and not (cand.byok is not None and err.status in KEY_FAULTS):
                 routing.health.failed(cand.key, retry_after=err.retry_after)
                 if err.status != 429:  # uptime leaves rate limits out, as OpenRouter's does
                     routing.stats.record_failure(cand.key)

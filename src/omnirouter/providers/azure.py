@@ -27,8 +27,9 @@ def deployment_url(provider: Provider, deployment: str) -> str:
 
 
 class AzureAdapter(OpenAICompatAdapter):
-    def target(self, provider: Provider, endpoint: Endpoint) -> tuple[Origin, bytes]:
-        auth = {"api-key": provider.api_key} if provider.api_key else {}
+    def target(self, provider: Provider, endpoint: Endpoint, api_key: str | None) -> tuple[Origin, bytes]:
+        key = api_key or provider.api_key
+        auth = {"api-key": key} if key else {}
         return build_target(provider, deployment_url(provider, endpoint.upstream_model), auth)
 
     def target_key(self, provider: Provider, endpoint: Endpoint) -> Any:

@@ -20,6 +20,7 @@ from omnirouter.providers.sse_stream import SSEStream
 _decode = msgspec.json.decode
 _encode = msgspec.json.encode
 USER_AGENT = f"omnirouter/{__version__}"
+MAX_TARGETS = 4096  # request heads kept per adapter (one per provider, or per provider and BYOK key)
 
 
 def _parse(raw: bytes, what: str) -> Any:
@@ -63,8 +64,10 @@ class OpenAICompatAdapter:
         self.pool = pool
         self._targets: dict[Any, tuple[Origin, bytes, Provider]] = {}
 
-    def target(self, provider: Provider, endpoint: Endpoint) -> tuple[Origin, bytes]:
-        auth = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
+    def target(self, provider: Provider, endpoint: Endpoint, api_key: str | None) -> tuple[Origin, bytes]:
+        """`api_key`: the call's credentials (a BYOK key), else the provider's own."""
+        key = api_key or provider.api_key
+        auth = {"Authorization": f"Bearer {key}"} if key else {}
         return build_target(provider, provider.base_url.rstrip("/") + "/chat/completions", auth)
 
     def target_key(self, provider: Provider, endpoint: Endpoint) -> Any:
@@ -72,12 +75,23 @@ class OpenAICompatAdapter:
         return provider.slug
 
     async def _send(
-        self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts, stream: bool
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        stream: bool,
+        ctx: UpstreamContext | None = None,
     ) -> Response:
         key = self.target_key(provider, endpoint)
+        api_key = ctx.credentials.api_key if ctx is not None else None
+        if api_key is not None:  # a call with credentials of its own (BYOK): a target per secret
+            key = (key, api_key)
+            if len(self._targets) > MAX_TARGETS:  # keys rotated away leave targets behind: start afresh
+                self._targets.clear()
         target = self._targets.get(key)
         if target is None or target[2] is not provider:
-            target = self._targets[key] = (*self.target(provider, endpoint), provider)
+            target = self._targets[key] = (*self.target(provider, endpoint, api_key), provider)
         data = _encode(body)
         payload = b"%b%d\r\n\r\n%b" % (target[1], len(data), data)
         return await self.pool.request(target[0], payload, timeouts, stream=stream)
@@ -90,7 +104,7 @@ class OpenAICompatAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
-        raw = await body_of(await self._send(provider, endpoint, body, timeouts, stream=False))
+        raw = await body_of(await self._send(provider, endpoint, body, timeouts, stream=False, ctx=ctx))
         data = _parse(raw, "a response")
         if not isinstance(data, dict) or "choices" not in data:
             raise UpstreamError(
@@ -109,7 +123,9 @@ class OpenAICompatAdapter:
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
-        return _SSEStream(await stream_opened(await self._send(provider, endpoint, body, timeouts, stream=True)))
+        return _SSEStream(
+            await stream_opened(await self._send(provider, endpoint, body, timeouts, stream=True, ctx=ctx))
+        )
 
 
 class _SSEStream(SSEStream):

@@ -27,15 +27,30 @@ _EVENT_NAME = re.compile(r"[A-Za-z0-9._-]+\Z")  # what may follow `event:` on th
 class OpenAIResponsesAdapter(OpenAICompatAdapter):
     """The OpenAI-compatible adapter's HTTP (targets, pooled connections, errors) at `/responses`."""
 
-    def target(self, provider: Provider, endpoint: Endpoint) -> tuple[Origin, bytes]:
-        auth = {"Authorization": f"Bearer {provider.api_key}"} if provider.api_key else {}
+    def target(self, provider: Provider, endpoint: Endpoint, api_key: str | None) -> tuple[Origin, bytes]:
+        key = api_key or provider.api_key
+        auth = {"Authorization": f"Bearer {key}"} if key else {}
         return build_target(provider, provider.base_url.rstrip("/") + "/responses", auth)
 
-    async def _answer(self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts) -> bytes:
-        return await body_of(await self._send(provider, endpoint, body, timeouts, stream=False))
+    async def _answer(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None,
+    ) -> bytes:
+        return await body_of(await self._send(provider, endpoint, body, timeouts, stream=False, ctx=ctx))
 
-    async def _open(self, provider: Provider, endpoint: Endpoint, body: dict[str, Any], timeouts: Timeouts) -> Response:
-        return await stream_opened(await self._send(provider, endpoint, body, timeouts, stream=True))
+    async def _open(
+        self,
+        provider: Provider,
+        endpoint: Endpoint,
+        body: dict[str, Any],
+        timeouts: Timeouts,
+        ctx: UpstreamContext | None,
+    ) -> Response:
+        return await stream_opened(await self._send(provider, endpoint, body, timeouts, stream=True, ctx=ctx))
 
     async def complete(
         self,
@@ -46,7 +61,7 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
         ctx: UpstreamContext | None = None,
     ) -> dict[str, Any]:
         request, exclude = responses_request(body)
-        raw = await self._answer(provider, endpoint, request, timeouts)
+        raw = await self._answer(provider, endpoint, request, timeouts, ctx)
         return completion_of(decode_response(raw), exclude_reasoning=exclude)
 
     async def stream(
@@ -58,7 +73,7 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
         request, exclude = responses_request(body, stream=True)
-        resp = await self._open(provider, endpoint, request, timeouts)
+        resp = await self._open(provider, endpoint, request, timeouts, ctx)
         return DecodedStream(resp, StreamDecoder(exclude_reasoning=exclude))
 
     # Passthrough (pipeline/attempt.py): a /responses client's own body, sent as it came.
@@ -71,7 +86,7 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
         ctx: UpstreamContext | None = None,
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """The upstream's Response as it came, and the same as a chat completion (for the books)."""
-        answer = decode_response(await self._answer(provider, endpoint, body, timeouts))
+        answer = decode_response(await self._answer(provider, endpoint, body, timeouts, ctx))
         return answer, completion_of(answer)
 
     async def stream_native(
@@ -82,7 +97,7 @@ class OpenAIResponsesAdapter(OpenAICompatAdapter):
         timeouts: Timeouts,
         ctx: UpstreamContext | None = None,
     ) -> StreamResult:
-        resp = await self._open(provider, endpoint, body, timeouts)
+        resp = await self._open(provider, endpoint, body, timeouts, ctx)
         return _NativeResponsesStream(resp, StreamDecoder())
 
 

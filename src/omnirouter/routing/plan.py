@@ -50,6 +50,8 @@ class Candidate:
     endpoint: Endpoint
     provider: Provider
     supported: list[str] | None  # the endpoint's supported_parameters
+    # A BYOK key to call the endpoint with (governance/byok_store.py), instead of the provider's own.
+    byok: Any = None
 
     @property
     def key(self) -> tuple[str, str]:
@@ -63,6 +65,7 @@ class Plan:
     strategy: str = "direct"  # RoutingStrategy: direct, auto, free, latest, fallback
     total_endpoints: int = 0
     plugins: list[dict] = field(default_factory=list)  # added by variants such as :online
+    byok: bool = False  # some candidates carry BYOK keys (governance/byok_store.py)
 
 
 @dataclass
