@@ -77,6 +77,8 @@ ROUTES: dict[tuple[str, str], list[str]] = {
     ("POST", "/completions"): ["POST /completions", "POST /completions(stream)"],
     ("GET", "/health/live"): ["GET /health/live"],
     ("GET", "/health/ready"): ["GET /health/ready"],
+    ("POST", "/auth/keys/code"): ["oAuth.createAuthCode"],
+    ("POST", "/auth/keys"): ["oAuth.exchangeAuthCodeForAPIKey"],
 }
 OPERATIONS = [op for ops in ROUTES.values() for op in ops]
 
@@ -299,6 +301,26 @@ def health_ready(c: Ctx) -> None:
     assert r.status_code == 200 and r.json()["status"] == "ok", r.text
 
 
+def oauth_create_code(c: Ctx) -> None:
+    res = c.admin.o_auth.create_auth_code(callback_url="https://app.example/cb", limit=1.5)
+    assert res.data.id.startswith("auth_code_") and isinstance(res.data.app_id, int)
+
+
+def oauth_exchange(c: Ctx) -> None:
+    """The Python SDK has no PKCE helper: the verifier and challenge as RFC 7636 makes them."""
+    import base64
+    import hashlib
+    import secrets
+
+    verifier = secrets.token_urlsafe(32)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
+    code = c.admin.o_auth.create_auth_code(
+        callback_url="http://localhost:3000/cb", code_challenge=challenge, code_challenge_method="S256"
+    ).data.id
+    res = c.sdk.o_auth.exchange_auth_code_for_api_key(code=code, code_verifier=verifier, code_challenge_method="S256")
+    assert res.key.startswith("sk-or-v1-") and res.user_id is None
+
+
 def responses_send(c: Ctx) -> None:
     c.fake.script(Reply("responded", prompt_tokens=7, completion_tokens=3))
     res = c.sdk.responses.send(model=MODEL, input="hello conformance")
@@ -412,6 +434,8 @@ PYTHON: dict[str, Callable[[Ctx], None]] = {
     "POST /completions(stream)": completions_create_stream,
     "GET /health/live": health_live,
     "GET /health/ready": health_ready,
+    "oAuth.createAuthCode": oauth_create_code,
+    "oAuth.exchangeAuthCodeForAPIKey": oauth_exchange,
 }
 
 

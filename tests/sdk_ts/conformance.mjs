@@ -239,6 +239,28 @@ const steps = {
     check(text === "Echo: hello conformance", "streamed text", text);
     check(chunks.at(-1).usage?.cost > 0, "usage with cost last", chunks.at(-1));
   },
+  "oAuth.createAuthCode": async () => {
+    const res = await admin.oAuth.createAuthCode({ requestBody: { callbackUrl: "https://app.example/cb", limit: 1.5 } });
+    check(res.data.id.startsWith("auth_code_") && Number.isInteger(res.data.appId), "a code", res.data);
+  },
+  // The whole PKCE flow with the SDK's own helpers: its challenge, its /auth URL (the consent page at
+  // the server's root), the form approved with the management key, the code from the redirect.
+  "oAuth.exchangeAuthCodeForAPIKey": async () => {
+    const { codeChallenge, codeVerifier } = await sdk.oAuth.createSHA256CodeChallenge();
+    const callbackUrl = "http://localhost:3000/callback";
+    const url = await sdk.oAuth.createAuthorizationUrl({ callbackUrl, codeChallenge, codeChallengeMethod: "S256" });
+    const page = await fetch(url);
+    check(page.status === 200 && (await page.text()).includes("localhost:3000"), "the consent page", page.status);
+    const form = new URLSearchParams({ ...Object.fromEntries(new URL(url).searchParams), management_key: managementKey });
+    const approved = await fetch(new URL("/auth", url), { method: "POST", body: form, redirect: "manual" });
+    const location = approved.headers.get("location") ?? "";
+    check(approved.status === 303 && location.startsWith(callbackUrl + "?code="), "a redirect with the code", location);
+    const code = new URL(location).searchParams.get("code");
+    const res = await sdk.oAuth.exchangeAuthCodeForAPIKey({
+      requestBody: { code, codeVerifier, codeChallengeMethod: "S256" },
+    });
+    check(/^sk-or-v1-[0-9a-f]{64}$/.test(res.key) && res.userId === null, "a key", res);
+  },
   // Not an operation: error answers must parse as the SDK's typed errors, not fail its validation.
   "errors": async () => {
     const failure = (promise) => promise.then(() => null, (err) => err);
