@@ -367,3 +367,18 @@ def test_create_code_takes_a_management_key(gateway: Gateway) -> None:
     assert r.status_code == 403 and r.json()["error"]["message"] == "Only management keys can perform this operation"
     with sdk(gateway, gateway.create_key()["key"]) as user_sdk, pytest.raises(errors.ForbiddenResponseError):
         user_sdk.o_auth.create_auth_code(callback_url="https://a.example/cb")
+
+
+def test_code_names_an_existing_workspace_and_its_key_lands_there(gateway: Gateway) -> None:
+    missing = create_code(gateway, callback_url="https://a.example/cb", workspace_id="no-such-workspace")
+    assert missing.status_code == 400 and "workspace_id" in missing.json()["error"]["message"]
+    slug = "oauth-" + secrets.token_hex(4)
+    with gateway.admin() as admin:
+        made = admin.post("/workspaces", json={"name": slug, "slug": slug})
+        assert made.status_code in (200, 201), made.text
+        workspace = made.json()["data"]["id"]
+        code = create_code(gateway, callback_url="https://a.example/cb", workspace_id=slug, key_label=slug)
+        assert code.status_code == 200, code.text
+        assert exchange(gateway, code=code.json()["data"]["id"]).status_code == 200
+        listed = admin.get("/keys", params={"workspace_id": workspace}).json()["data"]
+    assert [k["name"] for k in listed] == [slug] and listed[0]["workspace_id"] == workspace

@@ -192,6 +192,8 @@ async def create_code(db: Database, body: CreateCode, *, creator_user_id: str | 
             raise GatewayError(400, "expires_at must be in the future")
     code = CODE_PREFIX + secrets.token_urlsafe(32)
     async with db.engine.begin() as conn:
+        # A workspace that does not exist is refused now, not when the app comes back with the code.
+        workspace = await ks._workspace(conn, body.workspace_id) if body.workspace_id is not None else None
         await conn.execute(
             oauth_codes.insert().values(
                 code_hash=_code_hash(code),
@@ -202,7 +204,7 @@ async def create_code(db: Database, body: CreateCode, *, creator_user_id: str | 
                 key_limit=body.limit,
                 key_limit_reset=body.usage_limit_type,
                 key_expires_at=body.expires_at,
-                workspace_id=body.workspace_id,
+                workspace_id=workspace,
                 creator_user_id=creator_user_id,
                 created_at=now,
                 expires_at=now + CODE_TTL,
