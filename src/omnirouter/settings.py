@@ -123,6 +123,17 @@ class Settings(BaseSettings):
             return None
         return value
 
+    @field_validator("encryption_key")
+    @classmethod
+    def _fernet_keys(cls, value: SecretStr | None) -> SecretStr | None:
+        # A malformed key stops the server at start (one line naming it by position, never its value),
+        # not the first BYOK request.
+        if value is not None:
+            from omnirouter.governance.byok_crypto import Keyring
+
+            Keyring.from_setting(value.get_secret_value())
+        return value
+
     @classmethod
     def settings_customise_sources(
         cls,
