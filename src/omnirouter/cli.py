@@ -14,6 +14,8 @@ import click
 
 from omnirouter.commands import common
 from omnirouter.commands.byok import byok as byok_group
+from omnirouter.commands.guardrails import guardrails as guardrails_group
+from omnirouter.commands.presets import presets as presets_group
 from omnirouter.commands.workspaces import members as members_group
 from omnirouter.commands.workspaces import workspaces as workspaces_group
 from omnirouter.settings import Settings
@@ -424,7 +426,7 @@ def catalog_list(config: str | None, show_all: bool) -> None:
 
 
 # The governance groups (commands/): one line each.
-for _group in (byok_group, workspaces_group, members_group):
+for _group in (presets_group, byok_group, workspaces_group, members_group, guardrails_group):
     main.add_command(_group)
 
 

@@ -1,0 +1,236 @@
+"""`omnirouter guardrails`: create, list, show, change and delete guardrails and assign them to keys and
+members, through the same code as the /guardrails API (governance/guardrail_service.py): the body the
+options build is validated as an API request body, and `--json` prints what the API answers."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from omnirouter.commands.common import echo_json, options, run_on_db
+
+CLI_ASSIGNER = "omnirouter-cli"  # an assignment's assigned_by when the CLI made it
+
+
+def _fields(command: Any) -> Any:
+    """The options create and update share; each maps to one field of the API's body."""
+    opts = [
+        click.option("--body", "body_file", type=click.Path(exists=True, dir_okay=False),
+                     help="A JSON file with the API's request body; the options below override its fields."),
+        click.option("--description", default=None),
+        click.option("--limit-usd", default=None, help="Spending limit in USD ('none' for no limit)."),
+        click.option("--reset-interval", type=click.Choice(["daily", "weekly", "monthly", "none"]), default=None),
+        click.option("--include-byok-in-budgets/--exclude-byok-from-budgets", default=None),
+        click.option("--allowed-model", multiple=True, help="Repeat for several (replaces the list)."),
+        click.option("--ignored-model", multiple=True),
+        click.option("--allowed-provider", multiple=True),
+        click.option("--ignored-provider", multiple=True),
+        click.option("--enforce-zdr/--no-enforce-zdr", default=None, help="Every model group (anthropic ... other)."),
+        click.option("--filter", "filters", multiple=True, metavar="ACTION:PATTERN",
+                     help="A regex content filter: block, redact or flag, then the pattern."),
+        click.option("--builtin", "builtins", multiple=True, metavar="SLUG:ACTION",
+                     help="A builtin filter, e.g. email:redact, credit-card:block, regex-prompt-injection:block."),
+        click.option("--clear", multiple=True, metavar="FIELD", help="Set FIELD to null, e.g. allowed_models."),
+    ]  # fmt: skip
+    for opt in reversed(opts):
+        command = opt(command)
+    return command
+
+
+def _pair(text: str, what: str) -> tuple[str, str]:
+    first, sep, rest = text.partition(":")
+    if not sep or not first or not rest:
+        raise click.BadParameter(f"{text!r}: expected {what}")
+    return first, rest
+
+
+def _body(kw: dict[str, Any], **base: Any) -> bytes:
+    """The API request body the options describe."""
+    body: dict[str, Any] = json.loads(Path(kw["body_file"]).read_text()) if kw.get("body_file") else {}
+    if not isinstance(body, dict):
+        raise click.BadParameter("the --body file must hold a JSON object")
+    body.update(base)
+    if kw["description"] is not None:
+        body["description"] = kw["description"]
+    if kw["limit_usd"] is not None:
+        body["limit_usd"] = None if kw["limit_usd"].lower() == "none" else _number(kw["limit_usd"])
+    if kw["reset_interval"] is not None:
+        body["reset_interval"] = None if kw["reset_interval"] == "none" else kw["reset_interval"]
+    if kw["include_byok_in_budgets"] is not None:
+        body["include_byok_in_budgets"] = kw["include_byok_in_budgets"]
+    for opt in ("allowed_model", "ignored_model", "allowed_provider", "ignored_provider"):
+        if kw[opt]:
+            body[opt + "s"] = list(kw[opt])
+    if kw["enforce_zdr"] is not None:
+        body["enforce_zdr"] = kw["enforce_zdr"]
+    if kw["filters"]:
+        body["content_filters"] = [
+            {"action": a, "pattern": p} for a, p in (_pair(f, "ACTION:PATTERN") for f in kw["filters"])
+        ]
+    if kw["builtins"]:
+        body["content_filter_builtins"] = [
+            {"slug": s, "action": a} for s, a in (_pair(b, "SLUG:ACTION") for b in kw["builtins"])
+        ]
+    for field in kw.get("clear") or ():
+        body[field] = None
+    return json.dumps(body).encode()
+
+
+def _number(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a number", param_hint="--limit-usd") from None
+
+
+def _show(g: dict[str, Any]) -> None:
+    for name, value in g.items():
+        if value is None or value == []:
+            continue
+        click.echo(f"{name}: {json.dumps(value) if isinstance(value, list | dict) else value}")
+
+
+@click.group()
+def guardrails() -> None:
+    """Policies on models, providers, data retention, content and spend, assigned to keys and members.
+
+    Running servers apply a change at once (a change notice), or at their next sync at the latest."""
+
+
+@guardrails.command("create")
+@click.argument("name")
+@click.option("--workspace-id", default=None, help="The workspace to create it in [the default workspace].")
+@_fields
+@options
+def guardrails_create(name: str, workspace_id: str | None, config: str | None, as_json: bool, **kw: Any) -> None:
+    """Create a guardrail named NAME (it acts once assigned to keys or members)."""
+    from omnirouter.governance import guardrail_service as gs
+
+    base = {"name": name, **({"workspace_id": workspace_id} if workspace_id else {})}
+    raw = _body(kw, **base)
+    created = run_on_db(config, lambda db: gs.create(db, gs.parse(raw, gs.CreateGuardrail)))
+    if as_json:
+        echo_json({"data": created})
+        return
+    click.echo(f"Created guardrail {created['name']} ({created['id']})")
+
+
+@guardrails.command("list")
+@click.option("--workspace-id", default=None, help="The workspace [the default workspace].")
+@click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--limit", type=click.IntRange(1, 100), default=50)
+@options
+def guardrails_list(workspace_id: str | None, offset: int, limit: int, config: str | None, as_json: bool) -> None:
+    """List a workspace's guardrails, oldest first."""
+    from omnirouter.governance import guardrail_service as gs
+
+    data, total = run_on_db(config, lambda db: gs.listed(db, workspace_id=workspace_id, offset=offset, limit=limit))
+    if as_json:
+        echo_json({"data": data, "total_count": total})
+        return
+    click.echo("id\tname\tlimit_usd\treset_interval")
+    for g in data:
+        click.echo(
+            "\t".join(str(g[f]) if g[f] is not None else "-" for f in ("id", "name", "limit_usd", "reset_interval"))
+        )
+
+
+@guardrails.command("get")
+@click.argument("guardrail_id")
+@options
+def guardrails_get(guardrail_id: str, config: str | None, as_json: bool) -> None:
+    """Show the guardrail GUARDRAIL_ID."""
+    from omnirouter.governance import guardrail_service as gs
+
+    found = run_on_db(config, lambda db: gs.get(db, guardrail_id))
+    if as_json:
+        echo_json({"data": found})
+        return
+    _show(found)
+
+
+@guardrails.command("update")
+@click.argument("guardrail_id")
+@click.option("--name", default=None)
+@_fields
+@options
+def guardrails_update(guardrail_id: str, name: str | None, config: str | None, as_json: bool, **kw: Any) -> None:
+    """Change the guardrail GUARDRAIL_ID (lists given are replaced whole). A workspace's
+    default_guardrail_id configures that workspace's default guardrail."""
+    from omnirouter.governance import guardrail_service as gs
+
+    raw = _body(kw, **({"name": name} if name else {}))
+    updated = run_on_db(config, lambda db: gs.update(db, guardrail_id, gs.parse(raw, gs.UpdateGuardrail)))
+    if as_json:
+        echo_json({"data": updated})
+        return
+    _show(updated)
+
+
+@guardrails.command("delete")
+@click.argument("guardrail_id")
+@options
+def guardrails_delete(guardrail_id: str, config: str | None, as_json: bool) -> None:
+    """Delete the guardrail GUARDRAIL_ID and its assignments."""
+    from omnirouter.governance import guardrail_service as gs
+
+    run_on_db(config, lambda db: gs.delete(db, guardrail_id))
+    if as_json:
+        echo_json({"deleted": True})
+        return
+    click.echo(f"Deleted guardrail {guardrail_id}")
+
+
+def _bulk(name: str, help_: str, field: str, op: str, counted: str) -> None:
+    @guardrails.command(name, help=help_)
+    @click.argument("guardrail_id")
+    @click.argument("ids", nargs=-1, required=True)
+    @options
+    def command(guardrail_id: str, ids: tuple[str, ...], config: str | None, as_json: bool) -> None:
+        from omnirouter.governance import guardrail_service as gs
+
+        body = gs.parse(
+            json.dumps({field: list(ids)}).encode(), gs.BulkKeys if field == "key_hashes" else gs.BulkMembers
+        )
+        fn = getattr(gs, op)
+        extra = (CLI_ASSIGNER,) if op.startswith("assign") else ()
+        count = run_on_db(config, lambda db: fn(db, guardrail_id, body, *extra))
+        if as_json:
+            echo_json({counted: count})
+            return
+        click.echo(f"{counted.replace('_', ' ')}: {count}")
+
+
+_bulk("assign-keys", "Assign the keys (hashes) to GUARDRAIL_ID; each key's previous guardrail is replaced.",
+      "key_hashes", "assign_keys", "assigned_count")  # fmt: skip
+_bulk("unassign-keys", "Remove the keys (hashes) from GUARDRAIL_ID.", "key_hashes", "unassign_keys", "unassigned_count")
+_bulk("assign-members", "Assign the members (user ids) to GUARDRAIL_ID; their keys follow it.",
+      "member_user_ids", "assign_members", "assigned_count")  # fmt: skip
+_bulk("unassign-members", "Remove the members (user ids) from GUARDRAIL_ID.", "member_user_ids", "unassign_members",
+      "unassigned_count")  # fmt: skip
+
+
+@guardrails.command("assignments")
+@click.argument("guardrail_id", required=False)
+@click.option("--members", is_flag=True, help="Member assignments instead of key assignments.")
+@click.option("--offset", type=click.IntRange(min=0), default=0)
+@click.option("--limit", type=click.IntRange(1, 100), default=50)
+@options
+def guardrails_assignments(
+    guardrail_id: str | None, members: bool, offset: int, limit: int, config: str | None, as_json: bool
+) -> None:
+    """List the key (or member) assignments of GUARDRAIL_ID, or of every guardrail."""
+    from omnirouter.governance import guardrail_service as gs
+
+    op = gs.member_assignments if members else gs.key_assignments
+    data, total = run_on_db(config, lambda db: op(db, guardrail_id, offset=offset, limit=limit))
+    if as_json:
+        echo_json({"data": data, "total_count": total})
+        return
+    who = "user_id" if members else "key_hash"
+    click.echo(f"guardrail_id\t{who}\tcreated_at")
+    for a in data:
+        click.echo(f"{a['guardrail_id']}\t{a[who]}\t{a['created_at']}")
