@@ -24,7 +24,7 @@ _SHOWN = 200  # characters of a pattern an error message quotes
 
 _JS_NAMED_GROUP = re.compile(r"(?<!\\)\(\?<(?=[A-Za-z_$])")
 _REPEATS = {sre.MAX_REPEAT, sre.MIN_REPEAT, getattr(sre, "POSSESSIVE_REPEAT", sre.MAX_REPEAT)}
-_GROUP_OPENERS = re.compile(r"(?<!\\)\(\?(?!:|<[A-Za-z_$]|P<)")
+_GROUP_OPENERS = re.compile(r"(?<!\\)\(\?(?!:|<[A-Za-z_$])")  # JavaScript has (?: and (?<name> only
 
 
 def _shown(pattern: str) -> str:
