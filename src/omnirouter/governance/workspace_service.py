@@ -25,7 +25,16 @@ from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID, INTERVALS, us
 from omnirouter.jsonio import money
 from omnirouter.store import repo
 from omnirouter.store.db import Database
-from omnirouter.store.tables import api_keys, members, workspace_budgets, workspace_members, workspaces
+from omnirouter.store.tables import (
+    api_keys,
+    guardrail_key_assignments,
+    guardrail_member_assignments,
+    guardrails,
+    members,
+    workspace_budgets,
+    workspace_members,
+    workspaces,
+)
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
@@ -33,7 +42,7 @@ SLUG_PATTERN = "^[a-z0-9]+(?:-[a-z0-9]+)*$"
 ProviderSort = Literal["price", "throughput", "latency", "exacto"]
 Interval = Literal["daily", "weekly", "monthly", "lifetime"]
 Role = Literal["admin", "member"]
-# The namespace of ids derived from others (a workspace's default guardrail, implicit memberships).
+# The namespace of implicit memberships' ids (derived from the workspace's and the member's).
 _DERIVED = uuid.UUID("6f1c1b1e-5d1a-4c59-9a8e-2f0f4c3b7a10")
 
 Name = Annotated[str, Meta(min_length=1, max_length=100, pattern=NO_NUL)]
@@ -55,8 +64,10 @@ BudgetLimit = Annotated[
 
 def default_guardrail_id(workspace_id: str) -> str:
     """The workspace's default guardrail's id: derived from the workspace's (as OpenRouter's is), so it
-    exists before the guardrail is first written."""
-    return str(uuid.uuid5(_DERIVED, f"guardrail:{workspace_id}"))
+    exists before the guardrail is first written (governance/guardrails.py derives it)."""
+    from omnirouter.governance.guardrails import default_guardrail_id as derived
+
+    return derived(workspace_id)
 
 
 # -- what a request may send
@@ -387,7 +398,8 @@ async def update_workspace(db: Database, ref: str, body: UpdateWorkspace) -> Wor
 
 async def delete_workspace(db: Database, ref: str) -> None:
     """Refused for the default workspace (403, as OpenRouter answers callers it has not enabled) and for
-    one that still has keys (409: delete or move them first); its budgets and memberships go with it."""
+    one that still has keys (409: delete or move them first); its budgets, memberships and guardrails go
+    with it."""
     async with db.change() as conn:
         row = await _find(conn, ref)
         if row.id == DEFAULT_WORKSPACE_ID:
@@ -405,6 +417,13 @@ async def delete_workspace(db: Database, ref: str) -> None:
             )
         await conn.execute(delete(workspace_budgets).where(workspace_budgets.c.workspace_id == row.id))
         await conn.execute(delete(workspace_members).where(workspace_members.c.workspace_id == row.id))
+        # Its guardrails go with it, as OpenRouter's do, with their assignments.
+        rails = select(guardrails.c.id).where(guardrails.c.workspace_id == row.id).scalar_subquery()
+        await conn.execute(delete(guardrail_key_assignments).where(guardrail_key_assignments.c.guardrail_id.in_(rails)))
+        await conn.execute(
+            delete(guardrail_member_assignments).where(guardrail_member_assignments.c.guardrail_id.in_(rails))
+        )
+        await conn.execute(delete(guardrails).where(guardrails.c.workspace_id == row.id))
         await conn.execute(delete(workspaces).where(workspaces.c.id == row.id))
         await repo.bump_version(conn)
 
@@ -676,10 +695,12 @@ async def _member_by(conn: AsyncConnection, ref: str) -> Any:
 
 
 async def remove_org_member(db: Database, ref: str) -> OrganizationMember:
-    """Out of the organisation and every workspace. Their keys stay (keys belong to workspaces)."""
+    """Out of the organisation, every workspace and every guardrail assignment. Their keys stay (keys
+    belong to workspaces)."""
     async with db.change() as conn:
         row = await _member_by(conn, ref)
         await conn.execute(delete(workspace_members).where(workspace_members.c.user_id == row.id))
+        await conn.execute(delete(guardrail_member_assignments).where(guardrail_member_assignments.c.user_id == row.id))
         await conn.execute(delete(members).where(members.c.id == row.id))
         await repo.bump_version(conn)
     return _org_member(row)
