@@ -45,7 +45,8 @@ UNAUTHENTICATED = {
     "disabled key": "API key is disabled",
     "expired key": "API key has expired",
 }
-CALLERS = (*UNAUTHENTICATED, "inference key", "management key", "other workspace's key")
+OTHER = "other workspace's key"  # an inference key of a workspace other than the default one
+CALLERS = (*UNAUTHENTICATED, "inference key", "management key", OTHER)
 
 # Path parameters, by name: each names nothing that exists (so the right key gets a 404).
 NOTHING = "ffffffff-ffff-4fff-bfff-ffffffffffff"  # (all zeros is the default workspace)
@@ -111,9 +112,9 @@ def callers(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) 
     skipped: dict[str, str] = {}
     made = admin.post("/workspaces", json={"name": "Matrix elsewhere", "slug": "matrix-elsewhere"})
     if made.status_code in (200, 201):
-        keys["other workspace's key"] = gw.create_key(name="elsewhere", workspace_id=made.json()["data"]["id"])["key"]
+        keys[OTHER] = gw.create_key(name="elsewhere", workspace_id=made.json()["data"]["id"])["key"]
     else:
-        skipped["other workspace's key"] = f"POST /workspaces answered {made.status_code}: no workspaces to make one"
+        skipped[OTHER] = f"POST /workspaces answered {made.status_code}: no workspaces to make one"
     time.sleep(max(0.0, (expires - datetime.now(UTC)).total_seconds() + 0.1))
     with httpx.Client(base_url=gw.url, timeout=30) as http:
         yield Callers(gw, http, keys, skipped)
@@ -203,3 +204,30 @@ def test_every_root_route_has_a_row(tmp_path: Path) -> None:
         if method != "HEAD"
     }
     assert served == set(ROOT), "a route at the root without a row in ROOT (or a row for none)"
+
+
+def test_another_workspace_sees_none_of_this_ones_objects(callers: Callers) -> None:
+    """The "other workspace's key" column above checks the kind of key; here what it may see: objects of
+    the default workspace (a preset, a generation) are not found with a key of another workspace."""
+    if reason := callers.skipped.get(OTHER):
+        pytest.skip(reason)
+    http, keys = callers.http, callers.keys
+    mine = {"Authorization": f"Bearer {keys['inference key']}"}
+    theirs = {"Authorization": f"Bearer {keys[OTHER]}"}
+    body = {"model": "test/alpha", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 5}
+    made = http.post(
+        "/api/v1/presets/matrix-preset/chat/completions",
+        json=body,
+        headers={"Authorization": f"Bearer {keys['management key']}"},
+    )
+    assert made.status_code in (200, 201), made.text
+    assert http.get("/api/v1/presets/matrix-preset", headers=mine).status_code == 200
+    assert http.get("/api/v1/presets/matrix-preset", headers=theirs).status_code == 404
+    assert http.get("/api/v1/presets/matrix-preset/versions", headers=theirs).status_code == 404
+    listed = http.get("/api/v1/presets", headers=theirs)
+    assert listed.status_code == 200 and "matrix-preset" not in listed.text
+    chat = http.post("/api/v1/chat/completions", json=body, headers=mine)
+    assert chat.status_code == 200, chat.text
+    generation = chat.json()["id"]
+    assert http.get("/api/v1/generation", params={"id": generation}, headers=mine).status_code == 200
+    assert http.get("/api/v1/generation", params={"id": generation}, headers=theirs).status_code == 404
