@@ -323,3 +323,34 @@ def test_limits_with_and_without_byok(make_gateway: Any, fake_a: Any, fake_b: An
         me = c.get("/key").json()["data"]
     assert me["usage"] == 0 and me["byok_usage"] > 0
     assert Decimal(str(me["limit_remaining"])) == 1 - Decimal(str(me["byok_usage"]))
+
+
+def test_provider_the_instance_has_no_key_for(make_gateway: Any, fake_a: Any, fake_b: Any, monkeypatch: Any) -> None:
+    """A provider configured without a key of the instance's (disabled) serves the workspaces that
+    bring one, with their keys alone."""
+    monkeypatch.delenv("OMNI_TEST_FAKE_C_KEY", raising=False)
+    conf = config(fake_a, fake_b)
+    conf["providers"].append(
+        {"slug": "fake-c", "name": "Fake C", "api": "openai", "base_url": fake_b.base_url,
+         "api_key_env": "OMNI_TEST_FAKE_C_KEY"}
+    )  # fmt: skip
+    conf["models"].append(
+        {"id": "test/delta", "name": "Delta", "context_length": 8192,
+         "endpoints": [{"provider": "fake-c", "upstream_model": "delta-up", "pricing": {"prompt": "0.000001"}}]}
+    )  # fmt: skip
+    gw = make_gateway(conf, encryption_key=new_key())
+    key = gw.create_key()["key"]
+    assert chat(gw, key, model="test/delta").status_code == 404  # nobody has a key for fake-c
+    add(gw, provider="fake-c", key="sk-brought-for-fake-c-0000")
+    fake_b.fake.reset()
+    r = chat(gw, key, model="test/delta")
+    assert r.status_code == 200, r.text
+    assert r.json()["usage"]["is_byok"] is True
+    assert auths(fake_b) == ["Bearer sk-brought-for-fake-c-0000"]
+    # The key fails: there is no shared key to fall back on.
+    fake_b.fake.reset()
+    fake_b.fake.script(Status(401))
+    assert chat(gw, key, model="test/delta").status_code == 502  # the provider refused the key
+    assert auths(fake_b) == ["Bearer sk-brought-for-fake-c-0000"]
+    # Other models are routed as before.
+    assert chat(gw, key).json()["usage"]["is_byok"] is False

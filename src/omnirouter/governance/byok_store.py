@@ -19,6 +19,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from omnirouter.catalog.catalog import Catalog
 from omnirouter.formats.openai_chat import ChatRequest
 from omnirouter.governance.byok_crypto import Undecryptable, bound
 from omnirouter.governance.byok_service import default_workspace
@@ -29,6 +30,7 @@ from omnirouter.routing.plan import Plan
 from omnirouter.store.tables import byok_keys
 
 log = logging.getLogger("omnirouter")
+NONE: frozenset[str] = frozenset()
 
 
 @dataclass(frozen=True, eq=False)
@@ -120,6 +122,15 @@ def load(conn: Connection) -> ByokSnapshot | None:
     return ByokSnapshot({w: {p: tuple(keys) for p, keys in ps.items()} for w, ps in out.items()})
 
 
+def keyless_providers(snapshot: ByokSnapshot | None, key: KeyRecord, catalog: Catalog) -> frozenset[str]:
+    """The providers the request's workspace has keys for and the instance has none (disabled in the
+    catalog): the planner plans their endpoints too, which `apply` keeps for BYOK candidates only."""
+    if snapshot is None or (providers := snapshot.by_workspace.get(key.workspace_id or default_workspace())) is None:
+        return NONE
+    found = [p for p in providers if (known := catalog.provider(p)) is not None and not known.enabled]
+    return frozenset(found) if found else NONE
+
+
 def apply(snapshot: ByokSnapshot, plan: Plan, key: KeyRecord, req: ChatRequest) -> None:
     """Put the request's BYOK candidates in `plan` (hook 6 of pipeline/endpoint.py `_admit`)."""
     providers = snapshot.by_workspace.get(key.workspace_id or default_workspace())
@@ -143,8 +154,8 @@ def apply(snapshot: ByokSnapshot, plan: Plan, key: KeyRecord, req: ChatRequest) 
             if k.admits(model, key_hash, user) and not (zdr and k.declared_zdr is False):
                 (last if k.is_fallback else first).append(dataclasses.replace(cand, byok=k))
                 changed = True
-        if any(k.is_byok_only or (k.is_required and k.covers(model)) for k in keys):
-            changed = True  # the shared endpoint is left out
+        if not cand.provider.enabled or any(k.is_byok_only or (k.is_required and k.covers(model)) for k in keys):
+            changed = True  # the shared endpoint is left out (or the instance has no key for it)
         else:
             shared.append(cand)
     if not changed:

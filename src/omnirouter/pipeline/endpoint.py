@@ -144,11 +144,16 @@ async def _admit(
     )
     # Hashing the conversation is only worth it when some conversation already sticks somewhere.
     sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
-    plan = st.routing.planner.plan(req, needs, sticky=st.routing.sticky.get(sticky_key), session=session)
+    # 6. BYOK: the workspace's keys may bring providers the instance has none for (planned for them alone).
+    byok = st.governance.get("byok")
+    keyless = byok_store.NONE if byok is None else byok_store.keyless_providers(byok, key, st.catalog)
+    plan = st.routing.planner.plan(
+        req, needs, sticky=st.routing.sticky.get(sticky_key), session=session, byok_providers=keyless
+    )
     guarded = None  # 4. guardrails: allowed models and providers, ZDR, content filters (governance/guardrails.py)
     if (guardrails := st.governance.get("guardrails")) is not None and (policy := guardrails.policy(key)) is not None:
         guarded = policy.enforce(body, plan, st.catalog)
-    if (byok := st.governance.get("byok")) is not None:  # 6. the workspace's own provider keys first
+    if byok is not None:  # 6. the workspace's own provider keys first
         byok_store.apply(byok, plan, key, req)
     if needs.web_search and "web_search_options" not in body:
         body["web_search_options"] = {}  # the planner kept only endpoints with native search

@@ -197,11 +197,13 @@ class Planner:
 
     # -- public
     def plan(self, req: ChatRequest, needs: Needs, *, sticky: tuple[str, str] | None = None,
-             session: str | None = None) -> Plan:  # fmt: skip
+             session: str | None = None, byok_providers: frozenset[str] = frozenset()) -> Plan:  # fmt: skip
+        """`byok_providers`: providers the instance has no key for but the request's workspace brings
+        one (governance/byok_store.py): their endpoints are planned too, for its BYOK keys alone."""
         requested = self.requested(req)
         prefs = req.provider or ProviderPrefs()
         sort_by, partition = self._sort(prefs, req)
-        sel = self._selection(requested, req, prefs, needs, session)
+        sel = self._selection(requested, req, prefs, needs, session, byok_providers)
         if sel.online:
             needs.web_search = True
         excluded = list(sel.excluded)
@@ -255,7 +257,13 @@ class Planner:
 
     # -- steps
     def _selection(
-        self, requested: list[str], req: ChatRequest, prefs: ProviderPrefs, needs: Needs, session: str | None
+        self,
+        requested: list[str],
+        req: ChatRequest,
+        prefs: ProviderPrefs,
+        needs: Needs,
+        session: str | None,
+        byok_providers: frozenset[str] = frozenset(),
     ) -> Selection:
         """Each requested model's endpoints that pass every filter but the prompt's length: the same
         for every request that asks the same of the same catalog, so remembered (router models,
@@ -275,6 +283,7 @@ class Planner:
                 needs.tools,
                 needs.response_format,
                 needs.web_search,
+                byok_providers,
             )
             if (hit := self._memo.get(key)) is not None:
                 return hit
@@ -293,7 +302,7 @@ class Planner:
             if "online" in variants and not any(p.get("id") == "web" for p in sel.plugins):
                 sel.plugins.append({"id": "web"})
                 sel.online = web = True
-            pool = self._pool(resolved, variants)
+            pool = self._pool(resolved, variants, byok_providers)
             sel.served_any = sel.served_any or bool(pool)
             sel.total += len(pool)
             if not pool and "free" in variants and self._pool(resolved, ()):
@@ -335,8 +344,12 @@ class Planner:
         model = self.catalog.model(base)
         return None if model is None else (model, "alias" if model.id != base else "direct")
 
-    def _pool(self, model: Model, variants: tuple[str, ...]) -> list[Endpoint]:
+    def _pool(
+        self, model: Model, variants: tuple[str, ...], byok_providers: frozenset[str] = frozenset()
+    ) -> list[Endpoint]:
         live = self.catalog.live_endpoints(model)
+        if byok_providers:
+            live = live + [e for e in model.endpoints if e.provider in byok_providers]  # (not live: keyless)
         pool_variant = next((v for v in variants if v in POOL_VARIANTS), "standard")
         tiers = {TIER_OF_VARIANT[v] for v in variants if v in TIER_OF_VARIANT}
         if pool_variant == "free":
