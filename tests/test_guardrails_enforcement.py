@@ -20,7 +20,7 @@ from omnirouter.governance.guardrails import DEFAULT_WORKSPACE_ID, default_guard
 from omnirouter.governance.keys import KeyRecord
 from omnirouter.testing import FakeAnthropic, FakeAnthropicThread, FakeOpenAIThread, Reply
 from tests.gateway import Gateway
-from tests.test_guardrails_api import add_member, unique
+from tests.test_guardrails_api import add_member, check, unique
 
 ANTHROPIC_KEY = "sk-ant-test-guardrails"
 PRICES = {"prompt": "0.000001", "completion": "0.000002"}
@@ -395,3 +395,21 @@ def test_unassigning_lifts_the_guardrail(gw: Gateway) -> None:
         assert chat(gw, created["key"], model="openai/gpt-x").status_code == 200
         assert chat(gw, created["key"], model="test/alpha").status_code == 403
     assert uuid.UUID(g["id"])
+
+
+def test_models_user_honours_the_guardrails(gw: Gateway) -> None:
+    plain = guarded_key(gw)
+    key = guarded_key(gw, ignored_models=["test/alpha"], enforce_zdr_openai=True)
+    with gw.client(plain) as c:
+        every = {m["id"] for m in c.get("/models/user").json()["data"]}
+    assert {"test/alpha", "openai/gpt-x", "anthropic/claude-x"} <= every
+    with gw.client(key) as c:
+        r = c.get("/models/user")
+        assert r.status_code == 200
+        check("listModelsUser", r.json())
+        allowed = {m["id"] for m in r.json()["data"]}
+        assert r.json()["total_count"] == len(allowed)
+        # test/alpha is ignored; openai/gpt-x has no ZDR endpoint; claude-x keeps its ZDR one.
+        assert allowed == every - {"test/alpha", "openai/gpt-x"}
+        filtered = c.get("/models/user", params={"q": "claude"}).json()
+        assert [m["id"] for m in filtered["data"]] == ["anthropic/claude-x"]

@@ -412,9 +412,27 @@ async def count_models(request: Request) -> Response:
 
 
 async def list_models_user(request: Request) -> Response:
-    await auth.inference_key(request)
-    # Every key sees every servable model until guardrails (allowed providers and models) exist.
-    return _listing(request, _view(request))
+    key = await auth.inference_key(request)
+    view = _view(request)
+    # The models the key's guardrails let its requests reach (governance/guardrails.py); all without any.
+    guardrails = request.app.state.omni.governance.get("guardrails")
+    policy = guardrails.policy(key) if guardrails is not None else None
+    if policy is not None and policy.routing:
+        allowed = _Allowed(view, [e for e in view.entries if policy.allows_model(e.model, view.catalog)])
+        return _listing(request, allowed)  # type: ignore[arg-type]
+    return _listing(request, view)
+
+
+class _Allowed:
+    """The part of a view a key's guardrails allow (what _listing reads of a view)."""
+
+    def __init__(self, view: _View, entries: list[_Entry]) -> None:
+        self.catalog = view.catalog
+        self.entries = entries
+        default = [e for e in entries if "text" in e.outputs]
+        self.default_list_bytes = encode(
+            {"data": [e.body for e in default], "total_count": len(default), "links": {"next": None}}
+        )
 
 
 async def get_model(request: Request) -> Response:

@@ -208,8 +208,31 @@ class Policy:
         return cands
 
     def allows_model(self, model: Model, catalog: Catalog) -> bool:
-        """Whether a model passes every guardrail's model lists (GET /models/user)."""
-        return all(r.model_ok(model, catalog) for r in self.routing)
+        """Whether every guardrail lets requests reach the model through some live endpoint
+        (GET /models/user): the same rules as a request's, per endpoint."""
+        from omnirouter.routing.plan import Candidate
+
+        if not all(r.model_ok(model, catalog) for r in self.routing):
+            return False
+        for ep in catalog.live_endpoints(model):
+            provider = catalog.provider(ep.provider)
+            if provider is None:
+                continue
+            plan = _Probe([Candidate(model, ep, provider, None)], [model.id])
+            try:
+                self._narrow(plan, catalog)  # type: ignore[arg-type]
+            except GatewayError:
+                continue
+            return True
+        return False
+
+
+@dataclass
+class _Probe:
+    """A one-endpoint stand-in for a plan, to ask whether the guardrails would let it through."""
+
+    candidates: list[Any]
+    requested: list[str]
 
 
 def _policy(c: Candidate) -> Any:
