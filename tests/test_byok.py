@@ -354,3 +354,40 @@ def test_provider_the_instance_has_no_key_for(make_gateway: Any, fake_a: Any, fa
     assert auths(fake_b) == ["Bearer sk-brought-for-fake-c-0000"]
     # Other models are routed as before.
     assert chat(gw, key).json()["usage"]["is_byok"] is False
+
+
+def test_workspaces(clean: Gateway, fake_a: Any) -> None:
+    """A workspace's keys serve its own API keys' requests only."""
+    gw = clean
+    with gw.admin() as admin:
+        r = admin.post("/workspaces", json={"name": "BYOK team", "slug": "byok-team"})
+        assert r.status_code == 201, r.text
+        team = r.json()["data"]["id"]
+        missing = admin.post("/byok", json={"provider": "fake-a", "key": SECRET, "workspace_id": "no-such-ws"})
+        assert missing.status_code == 400 and "workspace" in missing.json()["error"]["message"]
+    created = add(gw, workspace_id="byok-team")  # by slug, as /keys takes it
+    assert created["workspace_id"] == team
+    with gw.admin() as admin:
+        assert admin.get("/byok").json()["total_count"] == 0  # the default workspace has none
+        assert admin.get("/byok", params={"workspace_id": team}).json()["total_count"] == 1
+        assert admin.get("/byok", params={"workspace_id": "byok-team"}).json()["total_count"] == 1
+    fake_a.fake.reset()
+    assert chat(gw, gw.create_key()["key"]).json()["usage"]["is_byok"] is False
+    assert chat(gw, gw.create_key(workspace_id=team)["key"]).json()["usage"]["is_byok"] is True
+    assert auths(fake_a) == [f"Bearer {SHARED_A}", f"Bearer {SECRET}"]
+    with gw.admin() as admin:
+        admin.delete(f"/byok/{created['id']}")
+
+
+def test_responses_and_messages_report_byok(clean: Gateway, fake_a: Any) -> None:
+    gw = clean
+    add(gw)
+    key = gw.create_key()["key"]
+    with gw.client(key) as c:
+        r = c.post("/responses", json={"model": MODEL, "input": "hi", "max_output_tokens": 16})
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["is_byok"] is True and r.json()["usage"]["cost"] == 0
+        m = c.post("/messages", json={"model": MODEL, "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]})
+        assert m.status_code == 200, m.text
+        assert m.json()["usage"]["is_byok"] is True
+    assert auths(fake_a) == [f"Bearer {SECRET}"] * 2

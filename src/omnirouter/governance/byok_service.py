@@ -17,6 +17,7 @@ from sqlalchemy import func, select, update
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance.byok_crypto import Keyring, Undecryptable, label, required
 from omnirouter.governance.key_service import NO_NUL, ColumnId, iso
+from omnirouter.governance.workspace_service import resolve_id
 from omnirouter.store import repo
 from omnirouter.store.db import Database
 from omnirouter.store.tables import api_keys, byok_keys
@@ -222,10 +223,16 @@ def _live() -> Any:
 async def create(db: Database, keyring: Keyring | None, body: CreateBYOKKey, providers: Collection[str]) -> ByokRow:
     ring = required(keyring)
     _check_provider(body.provider, providers)
-    workspace = body.workspace_id if body.workspace_id is not UNSET else default_workspace()
     now = datetime.now(UTC)
     c = byok_keys.c
     async with db.change() as conn:
+        workspace = default_workspace()
+        if body.workspace_id is not UNSET:  # by id or slug, as /keys takes it
+            workspace = await resolve_id(conn, body.workspace_id) or ""
+            if not workspace:
+                raise GatewayError(
+                    400, f"workspace_id: no workspace {body.workspace_id!r} (create it with POST /workspaces)"
+                )
         await _check_key_hashes(conn, body.allowed_api_key_hashes)
         last = (
             await conn.execute(
@@ -274,10 +281,12 @@ async def listed(
     if not 1 <= limit <= PAGE_MAX:
         raise GatewayError(400, f"limit must be between 1 and {PAGE_MAX}")
     c = byok_keys.c
-    where = [_live(), c.workspace_id == (workspace_id or default_workspace())]
-    if provider:
-        where.append(c.provider == provider)
     async with db.engine.connect() as conn:
+        # By id or slug; a workspace that does not exist has no keys.
+        workspace = (await resolve_id(conn, workspace_id) or "") if workspace_id else default_workspace()
+        where = [_live(), c.workspace_id == workspace]
+        if provider:
+            where.append(c.provider == provider)
         total = (await conn.execute(select(func.count()).select_from(byok_keys).where(*where))).scalar() or 0
         rows = await conn.execute(
             select(byok_keys)
