@@ -413,3 +413,22 @@ def test_models_user_honours_the_guardrails(gw: Gateway) -> None:
         assert allowed == every - {"test/alpha", "openai/gpt-x"}
         filtered = c.get("/models/user", params={"q": "claude"}).json()
         assert [m["id"] for m in filtered["data"]] == ["anthropic/claude-x"]
+
+
+def test_guardrail_budget_refuses_requests(gw: Gateway, fake_a: Any) -> None:
+    member = add_member(gw)
+    rail = guardrail(gw, limit_usd=0, reset_interval="monthly")
+    first = gw.create_key(name="m1", creator_user_id=member)["key"]
+    second = gw.create_key(name="m2", creator_user_id=member)["key"]
+    other = gw.create_key(name="o", creator_user_id=add_member(gw))["key"]
+    with gw.admin() as admin:
+        admin.post(f"/guardrails/{rail['id']}/assignments/members", json={"member_user_ids": [member]})
+    for key in (first, second):  # the member's keys, each refused by the member's spent budget
+        r = chat(gw, key)
+        assert r.status_code in (402, 403), r.text
+        assert rail["name"] in r.json()["error"]["message"]
+    assert fake_a.fake.requests == []
+    assert chat(gw, other).status_code == 200  # another member's key: not this budget
+    with gw.admin() as admin:
+        admin.patch(f"/guardrails/{rail['id']}", json={"limit_usd": 10})
+    assert chat(gw, first).status_code == 200
