@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +68,7 @@ class Rail:
     no_free_training: bool
     no_paid_training: bool
     filters: tuple[Filter, ...]
-    _models: dict[int, tuple[frozenset[str] | None, frozenset[str]]] = field(default_factory=dict)
+    _models: tuple[Any, frozenset[str] | None, frozenset[str]] | None = None  # (catalog, allowed, ignored)
 
     @property
     def routes(self) -> bool:
@@ -81,20 +81,21 @@ class Rail:
     def model_sets(self, catalog: Catalog) -> tuple[frozenset[str] | None, frozenset[str]]:
         """Allowed and ignored model ids as the catalog names them (slugs, canonical slugs and aliases
         resolved), per catalog (a reload may rename)."""
-        found = self._models.get(id(catalog))
-        if found is None:
+        if self._models is not None and self._models[0] is catalog:
+            return self._models[1], self._models[2]
 
-            def ids(slugs: Iterable[str]) -> frozenset[str]:
-                out = set()
-                for s in slugs:
-                    out.add(_base(s))
-                    if (m := catalog.model(split_variants(s)[0])) is not None:
-                        out.add(m.id.lower())
-                return frozenset(out)
+        def ids(slugs: Iterable[str]) -> frozenset[str]:
+            out = set()
+            for s in slugs:
+                out.add(_base(s))
+                if (m := catalog.model(split_variants(s)[0])) is not None:
+                    out.add(m.id.lower())
+            return frozenset(out)
 
-            found = (ids(self.allowed_models) if self.allowed_models else None, ids(self.ignored_models))
-            self._models = {id(catalog): found}
-        return found
+        allowed = ids(self.allowed_models) if self.allowed_models else None
+        ignored = ids(self.ignored_models)
+        self._models = (catalog, allowed, ignored)
+        return allowed, ignored
 
     def model_ok(self, model: Model, catalog: Catalog) -> bool:
         allowed, ignored = self.model_sets(catalog)
