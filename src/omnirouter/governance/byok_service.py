@@ -24,6 +24,7 @@ from omnirouter.store.tables import api_keys, byok_keys
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
+OFFSET_MAX = 2**31 - 1  # within every database's OFFSET
 
 Secret = Annotated[
     str,
@@ -133,7 +134,7 @@ class DeleteBYOKKeyResponse(msgspec.Struct):
 
 
 class BYOKQuery(msgspec.Struct, kw_only=True):
-    offset: Annotated[int, Meta(ge=0)] | UnsetType = UNSET
+    offset: Annotated[int, Meta(ge=0, le=OFFSET_MAX)] | UnsetType = UNSET
     limit: Annotated[int, Meta(ge=1, le=PAGE_MAX, description="At most 100; 50 by default")] | UnsetType = UNSET
     workspace_id: str | UnsetType = UNSET
     provider: str | UnsetType = UNSET
@@ -276,8 +277,8 @@ async def listed(
 ) -> tuple[list[ByokRow], int]:
     """One page of a workspace's BYOK keys (the default workspace's when none is named), by provider
     then sort_order, and how many there are in all."""
-    if offset < 0:
-        raise GatewayError(400, "offset must be >= 0")
+    if not 0 <= offset <= OFFSET_MAX:
+        raise GatewayError(400, f"offset must be between 0 and {OFFSET_MAX}")
     if not 1 <= limit <= PAGE_MAX:
         raise GatewayError(400, f"limit must be between 1 and {PAGE_MAX}")
     c = byok_keys.c
@@ -285,8 +286,8 @@ async def listed(
         # By id or slug; a workspace that does not exist has no keys.
         workspace = (await resolve_id(conn, workspace_id) or "") if workspace_id else default_workspace()
         where = [_live(), c.workspace_id == workspace]
-        if provider:
-            where.append(c.provider == provider)
+        if provider:  # (a NUL, which PostgreSQL's text cannot hold, matches nothing: no provider has one)
+            where.append(c.provider == provider.replace("\x00", "\ufffd"))
         total = (await conn.execute(select(func.count()).select_from(byok_keys).where(*where))).scalar() or 0
         rows = await conn.execute(
             select(byok_keys)
