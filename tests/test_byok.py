@@ -391,3 +391,17 @@ def test_responses_and_messages_report_byok(clean: Gateway, fake_a: Any) -> None
         assert m.status_code == 200, m.text
         assert m.json()["usage"]["is_byok"] is True
     assert auths(fake_a) == [f"Bearer {SECRET}"] * 2
+
+
+def test_upstream_error_quoting_the_key_is_scrubbed(clean: Gateway, fake_a: Any) -> None:
+    gw = clean
+    add(gw)
+    quoted = {"error": {"message": f"Incorrect API key provided: {SECRET}", "type": "invalid_request_error"}}
+    fake_a.fake.script(Status(400, quoted))  # a request error: answered to the client as it is
+    r = chat(gw, gw.create_key()["key"])
+    assert r.status_code == 400
+    assert SECRET not in r.text and SECRET[8:-4] not in r.text
+    gw.flush()
+    gen_id = r.headers["x-generation-id"]
+    with gw.admin() as admin:
+        assert SECRET not in admin.get("/generation", params={"id": gen_id}).text

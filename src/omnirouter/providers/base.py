@@ -72,7 +72,7 @@ class Credentials:
     """What one call authenticates with upstream: the provider's configured secret by default; a
     BYOK key or a signed-request identity later. Adapters read it per call, never from the provider."""
 
-    api_key: str | None = None
+    api_key: str | None = field(default=None, repr=False)  # a secret: never in a repr or a log line
 
 
 @dataclass(frozen=True)
