@@ -422,3 +422,22 @@ def test_sdk_round_trip(gateway: Gateway) -> None:
             sdk.guardrails.get(id=g.id)
         with pytest.raises(errors.BadRequestResponseError):
             sdk.guardrails.create(name=unique(), content_filters=[{"pattern": "(a+)+", "action": "block"}])
+
+
+def test_concurrent_assignments_leave_one_guardrail_per_key(gateway: Gateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    key = gateway.create_key(name="contested")["data"]["hash"]
+    with gateway.admin() as admin:
+        rails = [create(admin)["id"] for _ in range(8)]
+
+    def assign(gid: str) -> int:
+        with gateway.admin() as admin:
+            return admin.post(f"/guardrails/{gid}/assignments/keys", json={"key_hashes": [key]}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(assign, rails * 3))
+    assert set(statuses) <= {200, 409} and 200 in statuses
+    with gateway.admin() as admin:
+        every = admin.get("/guardrails/assignments/keys", params={"limit": 100}).json()["data"]
+    assert len([a for a in every if a["key_hash"] == key]) == 1

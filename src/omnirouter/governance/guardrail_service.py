@@ -402,19 +402,20 @@ async def assign_members(db: Database, guardrail_id: str, body: BulkMembers, ass
 async def _assign(db: Database, guardrail_id: str, ids: list[str], assigned_by: str | None, table: sa.Table,
                   column: str, check: Any) -> int:  # fmt: skip
     now = datetime.now(UTC)
-    async with db.change() as conn:
-        await _existing(conn, guardrail_id)
-        await check(conn, ids)
-        await conn.execute(sa.delete(table).where(table.c[column].in_(ids)))
-        await conn.execute(
-            sa.insert(table),
-            [
+    try:
+        async with db.change() as conn:
+            await _existing(conn, guardrail_id)
+            await check(conn, ids)
+            await conn.execute(sa.delete(table).where(table.c[column].in_(ids)))
+            rows = [
                 {"id": str(uuid.uuid4()), "guardrail_id": guardrail_id, column: i, "assigned_by": assigned_by,
                  "created_at": now}
                 for i in ids
-            ],
-        )  # fmt: skip
-        await repo.bump_version(conn)
+            ]  # fmt: skip
+            await conn.execute(sa.insert(table), rows)
+            await repo.bump_version(conn)
+    except IntegrityError:  # the same key or member assigned concurrently elsewhere: nothing written here
+        raise GatewayError(409, "A concurrent assignment changed these assignments; retry") from None
     return len(ids)
 
 
