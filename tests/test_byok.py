@@ -405,3 +405,18 @@ def test_upstream_error_quoting_the_key_is_scrubbed(clean: Gateway, fake_a: Any)
     gen_id = r.headers["x-generation-id"]
     with gw.admin() as admin:
         assert SECRET not in admin.get("/generation", params={"id": gen_id}).text
+
+
+def test_deleting_a_workspace_deletes_its_keys(clean: Gateway) -> None:
+    gw = clean
+    with gw.admin() as admin:
+        team = admin.post("/workspaces", json={"name": "Short-lived", "slug": "short-lived"}).json()["data"]["id"]
+    created = add(gw, workspace_id=team)
+    with gw.admin() as admin:
+        assert admin.delete(f"/workspaces/{team}").status_code == 200
+        assert admin.get(f"/byok/{created['id']}").status_code == 404
+
+    async def secret(conn: Any) -> str:
+        return (await conn.execute(select(byok_keys.c.secret).where(byok_keys.c.id == created["id"]))).scalar_one()
+
+    assert on_gateway(gw, secret) == ""  # wiped

@@ -344,6 +344,16 @@ async def delete(db: Database, row: ByokRow) -> None:
         await repo.bump_version(conn)
 
 
+async def drop_workspace(conn: Any, workspace_id: str) -> None:
+    """A deleted workspace's BYOK keys go with it (workspace_service.delete_workspace), secrets wiped."""
+    c = byok_keys.c
+    await conn.execute(
+        update(byok_keys)
+        .where(c.workspace_id == workspace_id, _live())
+        .values(deleted=True, secret="", updated_at=datetime.now(UTC))
+    )
+
+
 async def rotate(db: Database, keyring: Keyring | None) -> tuple[int, list[str]]:
     """Re-encrypt every stored key with the newest encryption key: (how many were, the ids of those no
     configured key opens). Run after putting a new key first in OMNIROUTER_ENCRYPTION_KEY; once it

@@ -424,6 +424,9 @@ async def delete_workspace(db: Database, ref: str) -> None:
             delete(guardrail_member_assignments).where(guardrail_member_assignments.c.guardrail_id.in_(rails))
         )
         await conn.execute(delete(guardrails).where(guardrails.c.workspace_id == row.id))
+        from omnirouter.governance import byok_service  # (here: it imports this module)
+
+        await byok_service.drop_workspace(conn, row.id)  # and its BYOK keys, their secrets wiped
         await conn.execute(delete(workspaces).where(workspaces.c.id == row.id))
         await repo.bump_version(conn)
 
