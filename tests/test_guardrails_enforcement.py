@@ -432,3 +432,22 @@ def test_guardrail_budget_refuses_requests(gw: Gateway, fake_a: Any) -> None:
     with gw.admin() as admin:
         admin.patch(f"/guardrails/{rail['id']}", json={"limit_usd": 10})
     assert chat(gw, first).status_code == 200
+
+
+def test_block_carries_the_pipeline_stage_when_asked(gw: Gateway, fake_a: Any) -> None:
+    key = guarded_key(gw, **BLOCKING)
+    with gw.client(key) as c:
+        body = {"model": "test/alpha", "messages": [{"role": "user", "content": f"card {CARD}"}]}
+        plain = c.post("/chat/completions", json=body)
+        assert plain.status_code == 403 and "openrouter_metadata" not in plain.json()
+        r = c.post("/chat/completions", json=body, headers={"X-OpenRouter-Metadata": "enabled"})
+        assert r.status_code == 403
+        check("sendChatCompletionRequest", r.json(), 403)
+        meta = r.json()["openrouter_metadata"]
+        assert meta["requested"] == "test/alpha" and meta["attempt"] == 0
+        (stage,) = meta["pipeline"]
+        assert stage["type"] == "guardrail" and stage["guardrail_scope"] == "api-key"
+        assert stage["guardrail_id"] == r.json()["error"]["metadata"]["guardrail_id"]
+        assert stage["data"]["action"] == "blocked" and stage["data"]["patterns"] == ["credit-card"]
+        assert CARD not in r.text
+    assert fake_a.fake.requests == []

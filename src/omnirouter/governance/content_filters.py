@@ -271,20 +271,29 @@ def text_slots(body: Any, all_roles: bool) -> Iterator[tuple[Any, Any]]:
                 yield from _content_slots(body, key)
 
 
-@dataclass
-class Verdict:
-    """What the filters did to one request: flags and redactions, as the generation records them."""
+class ContentBlocked(GatewayError):
+    """A content filter's block (403). With the opt-in metadata header, the answer also carries
+    `openrouter_metadata` with the guardrail's pipeline stage (behaviors §1.4)."""
 
-    actions: list[dict[str, Any]]
+    def __init__(self, f: Filter, message: str, metadata: dict[str, Any]) -> None:
+        super().__init__(403, message, metadata)
+        self.filter = f
+        self.openrouter_metadata: dict[str, Any] | None = None
+
+    def body(self) -> dict[str, Any]:
+        out = super().body()
+        if self.openrouter_metadata is not None:
+            out["openrouter_metadata"] = self.openrouter_metadata
+        return out
 
 
-def _blocked(f: Filter, matched: list[str]) -> GatewayError:
+def _blocked(f: Filter, matched: list[str]) -> ContentBlocked:
     patterns = sorted(set(matched)) if f.echo else [f.shown]
     what = "prompt injection patterns detected" if f.kind == "regex-prompt-injection" else (
         f"content matched the {f.kind} filter" if f.kind != "custom" else "content matched a custom filter"
     )  # fmt: skip
-    return GatewayError(
-        403,
+    return ContentBlocked(
+        f,
         f"Request blocked: {what} (guardrail '{f.guardrail_name}')",
         {
             "guardrail_id": f.guardrail_id,

@@ -21,7 +21,7 @@ from sqlalchemy.engine import Connection
 from omnirouter.catalog.catalog import split_variants
 from omnirouter.errors import GatewayError
 from omnirouter.governance.budgets import GovernedBudget
-from omnirouter.governance.content_filters import Filter, apply, compile_filters
+from omnirouter.governance.content_filters import ContentBlocked, Filter, apply, compile_filters
 
 if TYPE_CHECKING:
     from omnirouter.catalog.catalog import Catalog
@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 DEFAULT_WORKSPACE_ID = "00000000-0000-4000-8000-000000000000"
 # A workspace default guardrail's id is derived from its workspace's (OpenRouter: "deterministic").
 _DEFAULT_NAMESPACE = uuid.UUID("6f1d3c8e-2b9a-4d52-9a51-0c7e4b1f2a60")
+SCOPE_OF_VIA = {"key": "api-key", "member": "member", "workspace": "workspace"}  # pipeline stage's guardrail_scope
 PERIOD_OF_INTERVAL = {"daily": "day", "weekly": "week", "monthly": "month", None: "total"}
 ZDR_GROUP_OF_AUTHOR = {"anthropic": "anthropic", "openai": "openai", "google": "google", "x-ai": "xai", "xai": "xai"}
 
@@ -142,13 +143,52 @@ class Policy:
         self.filters = tuple(f for a in applied for f in a.rail.filters)
         self.budgets = [_budget(a) for a in applied if a.rail.limit_usd is not None]
 
-    def enforce(self, body: dict[str, Any], plan: Plan, catalog: Catalog) -> list[dict[str, Any]] | None:
+    def enforce(
+        self, body: dict[str, Any], plan: Plan, catalog: Catalog, *, metadata: bool = False
+    ) -> list[dict[str, Any]] | None:
         """Narrow the plan to what every guardrail allows (403 for a model, 404 when the provider or
         data-policy restrictions leave no endpoint), then run the content filters (403 on a block,
-        redaction in place). Returns what the filters did, for the generation record."""
+        redaction in place). Returns what the filters did, for the generation record. `metadata`:
+        the client opted in to `openrouter_metadata`, which a block then carries."""
         if self.routing:
             plan.candidates = self._narrow(plan, catalog)
-        return apply(self.filters, body) if self.filters else None
+        if not self.filters:
+            return None
+        try:
+            return apply(self.filters, body)
+        except ContentBlocked as blocked:
+            if metadata:
+                blocked.openrouter_metadata = self._stage(blocked, plan)
+            raise
+
+    def _stage(self, blocked: ContentBlocked, plan: Plan) -> dict[str, Any]:
+        """`openrouter_metadata` of a blocked request: no attempt, and the guardrail's pipeline stage."""
+        f = blocked.filter
+        via = next((a.via for a in self.applied if a.rail.id == f.guardrail_id), "key")
+        return {
+            "requested": plan.requested[0],
+            "strategy": plan.strategy,
+            "region": None,
+            "summary": f"blocked by guardrail '{f.guardrail_name}' before any provider",
+            "attempt": 0,
+            "is_byok": False,
+            "endpoints": {
+                "total": plan.total_endpoints,
+                "available": [
+                    {"provider": c.provider.name, "model": c.model.id, "selected": False} for c in plan.candidates
+                ],
+            },
+            "pipeline": [
+                {
+                    "type": "guardrail",
+                    "name": f.guardrail_name,
+                    "guardrail_id": f.guardrail_id,
+                    "guardrail_scope": SCOPE_OF_VIA[via],
+                    "summary": blocked.message,
+                    "data": {"action": "blocked", "filter": f.kind, "patterns": (blocked.metadata or {})["patterns"]},
+                }
+            ],
+        }
 
     def _narrow(self, plan: Plan, catalog: Catalog) -> list[Candidate]:
         from omnirouter.routing.availability import availability_error

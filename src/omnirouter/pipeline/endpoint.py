@@ -152,7 +152,8 @@ async def _admit(
     )
     guarded = None  # 4. guardrails: allowed models and providers, ZDR, content filters (governance/guardrails.py)
     if (guardrails := st.governance.get("guardrails")) is not None and (policy := guardrails.policy(key)) is not None:
-        guarded = policy.enforce(body, plan, st.catalog)
+        opted_in = any(h.get(name, "").lower() == "enabled" for name in METADATA_HEADERS)
+        guarded = policy.enforce(body, plan, st.catalog, metadata=opted_in)
     if byok is not None:  # 6. the workspace's own provider keys first
         byok_store.apply(byok, plan, key, req)
     if needs.web_search and "web_search_options" not in body:
