@@ -72,6 +72,18 @@ SEMANTIC_REFUSALS = {
     ),
     ("/keys", "post"): lambda error: "must be in the future" in error["message"],
     ("/credits/coinbase", "post"): lambda error: error["code"] == 410,
+    # OAuth codes: http only to loopback hosts, no credentials in the URL, a method only with a
+    # challenge, an S256 challenge of 43 characters, a workspace that exists, a key expiry in the future.
+    ("/auth/keys/code", "post"): lambda error: any(
+        text in error["message"]
+        for text in (
+            "callback_url must",
+            "without a code_challenge",
+            "code_challenge for S256",
+            "workspace_id: no workspace",
+            "in the future",
+        )
+    ),
     # /byok: the instance has no OMNIROUTER_ENCRYPTION_KEY here; the provider, workspace and API keys
     # named must exist; is_fallback and is_byok_only exclude each other.
     ("/byok", "post"): lambda error: any(

@@ -61,6 +61,8 @@ def _request_of(fields: dict[str, str]) -> oauth.CreateCode:
     try:
         return msgspec.convert(values, oauth.CreateCode, strict=False)
     except msgspec.ValidationError as exc:
+        if "regex" in str(exc) and "$.callback_url" in str(exc):  # a person reads this: no regex
+            raise GatewayError(400, "callback_url must be an absolute http(s) URL without a fragment") from None
         raise GatewayError(400, f"Invalid authorization request: {exc}") from None
 
 

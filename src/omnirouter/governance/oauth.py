@@ -44,12 +44,13 @@ CallbackUrl = Annotated[
     Meta(
         min_length=1,
         max_length=2048,
-        pattern=ks.NO_NUL,
+        pattern="^[hH][tT][tT][pP][sS]?://[^#\\x00-\\x20\\x7f]+$",  # absolute http(s), no fragment or spaces
         extra_json_schema={"format": "uri"},
         description="Where the browser returns with ?code=...: https, or http on localhost/127.0.0.1/[::1]",
     ),
 ]
-Challenge = Annotated[str, Meta(min_length=1, max_length=128, description="PKCE code challenge")]
+# RFC 7636's characters; an S256 challenge is moreover 43 of them (checked in CreateCode).
+Challenge = Annotated[str, Meta(pattern="^[A-Za-z0-9._~-]{1,128}$", description="PKCE code challenge")]
 KeyLabel = Annotated[str, Meta(min_length=1, max_length=100, pattern=ks.NO_NUL)]
 
 
@@ -112,6 +113,8 @@ def check_callback_url(url: str) -> None:
     """https anywhere; http only back to this machine (local CLI tools), as OpenRouter allows. No
     credentials in the URL (they would make the consent page show a host that is not the real one)
     and no fragment (the code goes in the query)."""
+    if any(c <= " " or c == "\x7f" for c in url):  # urlsplit would silently drop some of them
+        raise ValueError("callback_url must not contain spaces or control characters")
     try:
         parts = urlsplit(url)
         host = parts.hostname
