@@ -420,3 +420,28 @@ def test_deleting_a_workspace_deletes_its_keys(clean: Gateway) -> None:
         return (await conn.execute(select(byok_keys.c.secret).where(byok_keys.c.id == created["id"]))).scalar_one()
 
     assert on_gateway(gw, secret) == ""  # wiped
+
+
+@pytest.mark.parametrize("include", [False, True])
+def test_workspace_budget_counts_byok_only_when_it_says_so(clean: Gateway, include: bool) -> None:
+    """A workspace budget too small for the shared endpoint: its BYOK key still serves the request
+    (fee 0) unless the budget counts BYOK usage (include_byok_in_budgets), which then refuses it."""
+    gw = clean
+    slug = f"budget-{str(include).lower()}"
+    with gw.admin() as admin:
+        team = admin.post("/workspaces", json={"name": slug, "slug": slug}).json()["data"]["id"]
+        r = admin.put(
+            f"/workspaces/{team}/budgets/daily", json={"limit_usd": 0.000001, "include_byok_in_budgets": include}
+        )
+        assert r.status_code == 200, r.text
+    key = gw.create_key(workspace_id=team)["key"]
+    assert chat(gw, key).status_code in (402, 403)  # no BYOK key yet: the shared endpoint is too dear
+    created = add(gw, workspace_id=team)
+    r = chat(gw, key)
+    if include:
+        assert r.status_code in (402, 403), r.text
+    else:
+        assert r.status_code == 200, r.text
+        assert r.json()["usage"]["is_byok"] is True
+    with gw.admin() as admin:
+        admin.delete(f"/byok/{created['id']}")
