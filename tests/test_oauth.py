@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import logging
 import re
 import secrets
 import threading
@@ -382,3 +383,35 @@ def test_code_names_an_existing_workspace_and_its_key_lands_there(gateway: Gatew
         assert exchange(gateway, code=code.json()["data"]["id"]).status_code == 200
         listed = admin.get("/keys", params={"workspace_id": workspace}).json()["data"]
     assert [k["name"] for k in listed] == [slug] and listed[0]["workspace_id"] == workspace
+
+
+def test_old_codes_are_pruned_when_a_new_one_is_made(gateway: Gateway) -> None:
+    old = create_code(gateway, callback_url="https://a.example/cb").json()["data"]["id"]
+    digest = hashlib.sha256(old.encode()).hexdigest()
+
+    async def age(conn: Any) -> None:
+        when = datetime.now(UTC) - timedelta(days=8)
+        await conn.execute(update(oauth_codes).where(oauth_codes.c.code_hash == digest).values(expires_at=when))
+
+    async def present(conn: Any) -> bool:
+        found = await conn.execute(select(oauth_codes.c.code_hash).where(oauth_codes.c.code_hash == digest))
+        return found.first() is not None
+
+    on_gateway(gateway, age)
+    assert on_gateway(gateway, present)
+    create_code(gateway, callback_url="https://a.example/cb")
+    assert not on_gateway(gateway, present)
+
+
+def test_no_secret_reaches_the_logs(gateway: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+    verifier, challenge = pkce()
+    fields = {"callback_url": "https://app.example/cb", "code_challenge": challenge, "code_challenge_method": "S256"}
+    with caplog.at_level(logging.DEBUG):
+        approved = httpx.post(gateway.url + "/auth", data={**fields, "management_key": gateway.management_key})
+        code = parse_qs(urlsplit(approved.headers["location"]).query)["code"][0]
+        httpx.post(gateway.url + "/auth", data={**fields, "management_key": "sk-or-v1-" + "2" * 64})
+        key = exchange(gateway, code=code, code_verifier=verifier).json()["key"]
+    client_side = ("httpx", "httpcore")  # this test's own HTTP client, which logs the answers it reads
+    logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(client_side))
+    for secret in (gateway.management_key, verifier, key, code):
+        assert secret not in logged

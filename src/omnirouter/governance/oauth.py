@@ -33,6 +33,7 @@ from omnirouter.store.db import Database
 from omnirouter.store.tables import oauth_codes
 
 CODE_TTL = timedelta(minutes=5)  # from approval to exchange: a redirect and one request
+CODE_KEPT = timedelta(days=7)  # then a code's row (which key it gave) is deleted, when a new code is made
 CODE_PREFIX = "auth_code_"
 ChallengeMethod = Literal["S256", "plain"]
 LOOPBACK_NAMES = ("localhost",)
@@ -197,6 +198,8 @@ async def create_code(db: Database, body: CreateCode, *, creator_user_id: str | 
     async with db.engine.begin() as conn:
         # A workspace that does not exist is refused now, not when the app comes back with the code.
         workspace = await ks._workspace(conn, body.workspace_id) if body.workspace_id is not None else None
+        # Codes are made by people approving apps, so few: pruning here keeps the table small.
+        await conn.execute(oauth_codes.delete().where(oauth_codes.c.expires_at < now - CODE_KEPT))
         await conn.execute(
             oauth_codes.insert().values(
                 code_hash=_code_hash(code),
