@@ -158,7 +158,8 @@ class Call:
         # A BYOK candidate is charged its fee, and its full cost where a budget counts BYOK (accounting/byok.py).
         charged = byok_charges(self.st.settings.byok_fee_percent, self.key, governed) if self.plan.byok else None
         if charged is not None and charged.free and all(c.byok is not None for c in candidates):
-            self.reservation = ledger.reserve((self.key.scope, INSTANCE), ZERO)  # nothing any budget counts
+            # Nothing any budget counts; still every budget's scope, whose byok_usage it adds to.
+            self.reservation = ledger.reserve(meter.scopes_of(self.key, governed), ZERO)
             return None
 
         def pricing(c: Candidate) -> Pricing:
