@@ -163,6 +163,7 @@ def byok_list(
     if as_json:
         echo_json(bs.BYOKKeyListResponse(data=[bs.byok_object(r) for r in rows], total_count=total))
         return
+    click.echo("id\tprovider\tlabel\tname\tsort_order\tflags")
     for row in rows:
         _line(bs.byok_object(row))
 
