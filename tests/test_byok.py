@@ -132,11 +132,15 @@ def test_official_sdk(clean: Gateway) -> None:
         assert sdk.byok.delete(id=key.id).DELETED is True
 
 
-def test_secret_never_stored_nor_shown(clean: Gateway, caplog: pytest.LogCaptureFixture) -> None:
+def test_secret_never_stored_nor_shown(clean: Gateway, fake_a: Any, caplog: pytest.LogCaptureFixture) -> None:
     gw = clean
     with caplog.at_level(logging.DEBUG):
         created = add(gw)
-        assert chat(gw, gw.create_key()["key"]).status_code == 200
+        key = gw.create_key()["key"]
+        assert chat(gw, key).status_code == 200
+        fake_a.fake.script(Status(401), Status(503))  # the BYOK attempt and the shared one both fail
+        assert chat(gw, key).status_code == 503
+        gw.flush()
 
     async def rows(conn: Any) -> list[dict[str, Any]]:
         return [dict(r._mapping) for r in await conn.execute(select(byok_keys))]
