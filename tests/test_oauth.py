@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import logging
 import re
 import secrets
@@ -415,3 +416,33 @@ def test_no_secret_reaches_the_logs(gateway: Gateway, caplog: pytest.LogCaptureF
     logged = "\n".join(r.getMessage() for r in caplog.records if not r.name.startswith(client_side))
     for secret in (gateway.management_key, verifier, key, code):
         assert secret not in logged
+
+
+def test_cli_makes_a_code_the_app_exchanges(gateway: Gateway) -> None:
+    from click.testing import CliRunner
+
+    from omnirouter.cli import main
+
+    env = {
+        "OMNIROUTER_DATABASE_URL": gateway.settings.db_url,
+        "OMNIROUTER_CONFIG": gateway.settings.config,
+        "OMNIROUTER_DATA_DIR": str(gateway.tmp / "data"),
+        "OMNIROUTER_MANAGEMENT_KEY": None,
+    }
+    verifier, challenge = pkce()
+    args = ["auth", "code", "--callback-url", "http://localhost:8765/cb", "--code-challenge", challenge]
+    args += ["--code-challenge-method", "S256", "--limit", "0.25", "--key-label", "from the cli"]
+    result = CliRunner().invoke(main, [*args, "--json"], env=env)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)["data"]
+    check("createAuthKeysCode", {"data": data})
+    got = exchange(gateway, code=data["id"], code_verifier=verifier)
+    assert got.status_code == 200, got.text
+    with gateway.client(got.json()["key"]) as user:
+        assert user.get("/key").json()["data"]["limit"] == 0.25
+    plain = CliRunner().invoke(main, ["auth", "code", "--callback-url", "https://app.example/cb?x=1"], env=env)
+    assert plain.exit_code == 0 and "redirect\thttps://app.example/cb?x=1&code=auth_code_" in plain.output
+    bad = CliRunner().invoke(main, ["auth", "code", "--callback-url", "http://app.example/cb"], env=env)
+    assert bad.exit_code == 2 and "callback_url must use https" in bad.output
+    nan = CliRunner().invoke(main, ["auth", "code", "--callback-url", "https://a.example", "--limit", "x"], env=env)
+    assert nan.exit_code == 2 and "--limit" in nan.output

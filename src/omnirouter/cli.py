@@ -13,6 +13,7 @@ from typing import Any
 import click
 
 from omnirouter.commands import common
+from omnirouter.commands.auth import auth as auth_group
 from omnirouter.commands.byok import byok as byok_group
 from omnirouter.commands.guardrails import guardrails as guardrails_group
 from omnirouter.commands.presets import presets as presets_group
@@ -426,7 +427,7 @@ def catalog_list(config: str | None, show_all: bool) -> None:
 
 
 # The governance groups (commands/): one line each.
-for _group in (presets_group, byok_group, workspaces_group, members_group, guardrails_group):
+for _group in (presets_group, byok_group, workspaces_group, members_group, guardrails_group, auth_group):
     main.add_command(_group)
 
 
