@@ -136,12 +136,23 @@ def _call(c: Callers, root: str, path: str, method: str, key: str | None) -> htt
     return c.http.request(method, url, headers=headers, **body)
 
 
-def _message(r: httpx.Response) -> str | None:
+ANTHROPIC_TYPES = {401: "authentication_error", 403: "permission_error"}
+
+
+def _message(r: httpx.Response, path: str = "") -> str | None:
+    """The error's message; on the Anthropic Messages routes, only if the envelope is Anthropic's
+    (what the Anthropic SDKs and Claude Code parse) with the error type of its status."""
     try:
-        error = r.json().get("error")
+        body = r.json()
     except ValueError:
         return None
-    return error.get("message") if isinstance(error, dict) else None
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        return None
+    anthropic = path.startswith("/messages") and r.status_code in ANTHROPIC_TYPES
+    if anthropic and (body.get("type") != "error" or error.get("type") != ANTHROPIC_TYPES[r.status_code]):
+        return f"(not Anthropic's envelope) {error.get('message')}"
+    return error.get("message")
 
 
 def _expected(auth: str, caller: str) -> tuple[int, str | None] | None:
@@ -163,7 +174,8 @@ def _check_row(c: Callers, root: str, path: str, method: str, auth: str, documen
         if caller in c.skipped:
             continue
         r = _call(c, root, path, method, c.keys[caller])
-        got = f"{r.status_code} {_message(r)!r}"
+        message = _message(r, path)
+        got = f"{r.status_code} {message!r}"
         if (path, method, caller) in EXCEPTIONS:
             status, _why = EXCEPTIONS[(path, method, caller)]
             if r.status_code != status:
@@ -171,7 +183,7 @@ def _check_row(c: Callers, root: str, path: str, method: str, auth: str, documen
             continue
         expected = _expected(auth, caller)
         if expected is not None:
-            if (r.status_code, _message(r)) != expected:
+            if (r.status_code, message) != expected:
                 wrong.append(f"{caller}: {got}, expected {expected[0]} {expected[1]!r}")
         elif r.status_code in (401, 403) or r.status_code >= 500 or r.status_code not in documented:
             wrong.append(f"{caller}: {got}, expected success or a documented refusal {sorted(documented)}")
