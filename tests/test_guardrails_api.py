@@ -200,6 +200,9 @@ def test_names_are_unique_per_workspace(gateway: Gateway) -> None:
         ({"name": "ok", "content_filter_builtins": [{"slug": "dna", "action": "block"}]}, "slug"),
         ({"name": "ok", "content_filter_builtins": [{"slug": "person-name", "action": "redact"}]}, "person-name"),
         ({"name": "ok", "workspace_id": str(uuid.uuid4())}, "does not exist"),
+        ({"name": "ok", "allowed_providers": ["nowhere"]}, "Unknown provider 'nowhere' in allowed_providers"),
+        ({"name": "ok", "ignored_providers": ["fake-a", "x"]}, "Unknown provider 'x'"),
+        ({"name": "ok", "allowed_models": ["test/alpha", "test/nothing"]}, "Unknown model 'test/nothing'"),
     ],
 )
 def test_create_bad_input(gateway: Gateway, body: dict[str, Any], needle: str) -> None:
@@ -371,7 +374,7 @@ def test_workspace_default_guardrail(gateway: Gateway) -> None:
         if admin.get(f"/guardrails/{gid}").status_code == 200:
             admin.delete(f"/guardrails/{gid}")
         assert admin.get(f"/guardrails/{gid}").status_code == 404
-        r = admin.patch(f"/guardrails/{gid}", json={"description": "everyone", "ignored_models": ["test/nothing"]})
+        r = admin.patch(f"/guardrails/{gid}", json={"description": "everyone", "ignored_models": ["test/beta"]})
         assert r.status_code == 200, r.text
         check("updateGuardrail", r.json())
         g = r.json()["data"]

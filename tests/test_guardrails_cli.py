@@ -14,8 +14,12 @@ from tests.test_cli import run
 from tests.test_guardrails_api import add_member
 
 
+def env_of(gw: Gateway) -> dict[str, str | None]:
+    return {"OMNIROUTER_DATABASE_URL": gw.settings.db_url}
+
+
 def cli(gw: Gateway, *args: str) -> Any:
-    result = run("guardrails", *args, "--json", env={"OMNIROUTER_DATABASE_URL": gw.settings.db_url})
+    result = run("guardrails", *args, "--json", "--config", gw.settings.config, env=env_of(gw))
     assert result.exit_code == 0, result.output
     return json.loads(result.output)
 
@@ -70,16 +74,18 @@ def test_cli_and_api_alike(gateway: Gateway, tmp_path: Path) -> None:
 
 
 def test_cli_refuses_what_the_api_refuses(gateway: Gateway) -> None:
-    env = {"OMNIROUTER_DATABASE_URL": gateway.settings.db_url}
+    env = env_of(gateway)
     for args, message in [
         (["create", "bad-regex", "--filter", "block:(a+)+"], "nested quantifiers"),
         (["create", "bad-builtin", "--builtin", "dna:block"], "slug"),
         (["create", "bad-limit", "--limit-usd", "-3"], "limit"),
         (["get", "00000000-0000-0000-0000-000000000000"], "Guardrail not found"),
+        (["create", "bad-provider", "--allowed-provider", "nowhere"], "Unknown provider 'nowhere'"),
+        (["create", "bad-model", "--ignored-model", "test/nothing"], "Unknown model 'test/nothing'"),
         (["assign-keys", "00000000-0000-0000-0000-000000000000", "f" * 64], "Guardrail not found"),
     ]:
-        result = run("guardrails", *args, env=env)
+        result = run("guardrails", *args, "--config", gateway.settings.config, env=env)
         assert result.exit_code != 0, args
         assert message in result.output, (args, result.output)
-    human = run("guardrails", "list", env=env)
+    human = run("guardrails", "list", "--config", gateway.settings.config, env=env)
     assert human.exit_code == 0 and human.output.startswith("id\tname")

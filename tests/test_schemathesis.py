@@ -41,7 +41,8 @@ from tests.test_openapi import SSE, conforms, events
 EXAMPLES = 30  # per operation and phase: the whole document in 15-25 s on two busy cores
 SERVED_MODEL = "test/alpha"
 
-GUARDRAIL_REFUSALS = ("does not exist", "Invalid regex pattern", "may appear once", "not available on this server")
+GUARDRAIL_REFUSALS = ("does not exist", "Invalid regex pattern", "may appear once", "not available on this server",
+                      "Unknown provider", "Unknown model")  # fmt: skip
 
 # Refusals of schema-valid requests that no schema can express: they depend on the server's state
 # (which models it serves, whether it has a default model), on the clock, or are the operation's only
@@ -86,8 +87,8 @@ SEMANTIC_REFUSALS = {
             "in the future",
         )
     ),
-    # /guardrails: a workspace that exists, a regex that passes the write-time check (no schema says
-    # "no nested quantifiers"), each builtin once, no builtin this server cannot run.
+    # /guardrails: a workspace, models and providers that exist, a regex that passes the write-time check
+    # (no schema says "no nested quantifiers"), each builtin once, no builtin this server cannot run.
     ("/guardrails", "post"): lambda error: any(text in error["message"] for text in GUARDRAIL_REFUSALS),
     ("/guardrails/{id}", "patch"): lambda error: any(text in error["message"] for text in GUARDRAIL_REFUSALS),
     # /byok: the instance has no OMNIROUTER_ENCRYPTION_KEY here; the provider, workspace and API keys

@@ -150,7 +150,7 @@ async def create_guardrail(request: Request) -> JSONResponse:
     await auth.management_key(request)
     st = state(request)
     body: CreateGuardrail = gs.parse(await request.body(), CreateGuardrail)
-    created = await gs.create(st.db, body)
+    created = await gs.create(st.db, body, st.catalog)
     return JSONResponse({"data": created}, status_code=201)
 
 
@@ -163,7 +163,7 @@ async def update_guardrail(request: Request) -> JSONResponse:
     await auth.management_key(request)
     st = state(request)
     body: UpdateGuardrail = gs.parse(await request.body(), UpdateGuardrail)
-    updated = await gs.update(st.db, request.path_params["id"], body)
+    updated = await gs.update(st.db, request.path_params["id"], body, st.catalog)
     await registry.refresh(st)
     return JSONResponse({"data": updated})
 

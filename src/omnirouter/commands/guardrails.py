@@ -86,6 +86,17 @@ def _number(text: str) -> Any:
         raise click.BadParameter(f"{text!r} is not a number", param_hint="--limit-usd") from None
 
 
+def _catalog(config: str | None) -> Any:
+    """The catalog a server with this configuration serves (model and provider ids are checked on it)."""
+    import os
+
+    from omnirouter.catalog.loader import load_catalog
+    from omnirouter.commands.common import settings
+
+    conf = settings(config)
+    return load_catalog(config=conf.catalog_config(), env=os.environ, sandbox=conf.sandbox, data_dir=conf.data_dir)
+
+
 def _show(g: dict[str, Any]) -> None:
     for name, value in g.items():
         if value is None or value == []:
@@ -111,7 +122,8 @@ def guardrails_create(name: str, workspace_id: str | None, config: str | None, a
 
     base = {"name": name, **({"workspace_id": workspace_id} if workspace_id else {})}
     raw = _body(kw, **base)
-    created = run_on_db(config, lambda db: gs.create(db, gs.parse(raw, gs.CreateGuardrail)))
+    catalog = _catalog(config)
+    created = run_on_db(config, lambda db: gs.create(db, gs.parse(raw, gs.CreateGuardrail), catalog))
     if as_json:
         echo_json({"data": created})
         return
@@ -163,7 +175,8 @@ def guardrails_update(guardrail_id: str, name: str | None, config: str | None, a
     from omnirouter.governance import guardrail_service as gs
 
     raw = _body(kw, **({"name": name} if name else {}))
-    updated = run_on_db(config, lambda db: gs.update(db, guardrail_id, gs.parse(raw, gs.UpdateGuardrail)))
+    catalog = _catalog(config)
+    updated = run_on_db(config, lambda db: gs.update(db, guardrail_id, gs.parse(raw, gs.UpdateGuardrail), catalog))
     if as_json:
         echo_json({"data": updated})
         return

@@ -14,6 +14,7 @@ from msgspec import UNSET, Meta, UnsetType
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance import content_filters as cf
 from omnirouter.governance.guardrails import DEFAULT_WORKSPACE_ID, default_guardrail_id
@@ -169,6 +170,24 @@ def _changes(body: _Fields) -> dict[str, Any]:
     return out
 
 
+def check_references(values: dict[str, Any], catalog: Catalog | None) -> None:
+    """Model and provider ids must name what this instance knows (a typo in an allow-list would
+    otherwise block everything). Unchecked without a catalog."""
+    if catalog is None:
+        return
+    known = {p.slug.lower() for p in catalog.providers.values()} | {p.name.lower() for p in catalog.providers.values()}
+    for name in ("allowed_providers", "ignored_providers"):
+        unknown = [p for p in values.get(name) or () if p.lower() not in known and p.split("/")[0].lower() not in known]
+        if unknown:
+            raise GatewayError(
+                400, f"Unknown provider {unknown[0]!r} in {name}: configured providers are {sorted(catalog.providers)}"
+            )
+    for name in ("allowed_models", "ignored_models"):
+        unknown = [m for m in values.get(name) or () if catalog.model(split_variants(m)[0]) is None]
+        if unknown:
+            raise GatewayError(400, f"Unknown model {unknown[0]!r} in {name}: not in this instance's catalog")
+
+
 def _scope(entry: ContentFilterBuiltinEntryInput) -> dict[str, Any]:
     if entry.slug != "regex-prompt-injection" or entry.scan_scope is UNSET:
         return {}
@@ -225,8 +244,9 @@ def _duplicate(name: str) -> GatewayError:
 # -- operations
 
 
-async def create(db: Database, body: CreateGuardrail) -> dict[str, Any]:
+async def create(db: Database, body: CreateGuardrail, catalog: Catalog | None = None) -> dict[str, Any]:
     values = _changes(body)
+    check_references(values, catalog)
     workspace = body.workspace_id if body.workspace_id is not UNSET else DEFAULT_WORKSPACE_ID
     now = datetime.now(UTC)
     row = {
@@ -302,9 +322,12 @@ async def _workspace_of_default(conn: AsyncConnection, guardrail_id: str) -> str
     return None
 
 
-async def update(db: Database, guardrail_id: str, body: UpdateGuardrail) -> dict[str, Any]:
+async def update(
+    db: Database, guardrail_id: str, body: UpdateGuardrail, catalog: Catalog | None = None
+) -> dict[str, Any]:
     """Change a guardrail, or configure (materialize) a workspace's default guardrail."""
     values = _changes(body)
+    check_references(values, catalog)
     now = datetime.now(UTC)
     if not _well_formed(guardrail_id):
         raise not_found("Guardrail not found")
