@@ -77,6 +77,13 @@ ROUTES: dict[tuple[str, str], list[str]] = {
     ("POST", "/completions"): ["POST /completions", "POST /completions(stream)"],
     ("GET", "/health/live"): ["GET /health/live"],
     ("GET", "/health/ready"): ["GET /health/ready"],
+    ("GET", "/presets"): ["presets.list"],
+    ("GET", "/presets/{slug}"): ["presets.get"],
+    ("GET", "/presets/{slug}/versions"): ["presets.listVersions"],
+    ("GET", "/presets/{slug}/versions/{version}"): ["presets.getVersion"],
+    ("POST", "/presets/{slug}/chat/completions"): ["presets.createPresetsChatCompletions"],
+    ("POST", "/presets/{slug}/messages"): ["presets.createPresetsMessages"],
+    ("POST", "/presets/{slug}/responses"): ["presets.createPresetsResponses"],
     ("POST", "/auth/keys/code"): ["oAuth.createAuthCode"],
     ("POST", "/auth/keys"): ["oAuth.exchangeAuthCodeForAPIKey"],
 }
@@ -403,6 +410,68 @@ def completions_create_stream(c: Ctx) -> None:
     assert Decimal(str((chunks[-1].usage.model_extra or {})["cost"])) == alpha_cost(5, 3)
 
 
+def _preset(c: Ctx) -> str:
+    """A preset of two versions, made over HTTP (each check stands alone)."""
+    import uuid
+
+    slug = "conformance-" + uuid.uuid4().hex[:8]
+    for body in (
+        {"model": MODEL, "temperature": 0.5},
+        {"model": MODEL, "messages": [{"role": "system", "content": "Hi."}]},
+    ):
+        assert (
+            c.http("POST", f"/presets/{slug}/chat/completions", key=c.gw.management_key, body=body).status_code == 200
+        )
+    return slug
+
+
+def presets_list(c: Ctx) -> None:
+    slug = _preset(c)
+    page = c.sdk.presets.list(limit=100)
+    assert page is not None and slug in {p.slug for p in page.result.data} and page.result.total_count >= 1
+
+
+def presets_get(c: Ctx) -> None:
+    data = c.sdk.presets.get(slug=_preset(c)).data
+    assert data.designated_version is not None and data.designated_version.version == 2
+    assert data.designated_version.system_prompt == "Hi." and data.designated_version_id == data.designated_version.id
+
+
+def presets_list_versions(c: Ctx) -> None:
+    page = c.sdk.presets.list_versions(slug=_preset(c))
+    assert page is not None and [v.version for v in page.result.data] == [1, 2] and page.result.total_count == 2
+
+
+def presets_get_version(c: Ctx) -> None:
+    data = c.sdk.presets.get_version(slug=_preset(c), version="1").data
+    assert data.version == 1 and data.config == {"model": MODEL, "temperature": 0.5} and data.system_prompt is None
+
+
+def presets_create_chat(c: Ctx) -> None:
+    res = c.admin.presets.create_presets_chat_completions(
+        slug="conformance-chat", model=MODEL, temperature=0.2, messages=[{"role": "system", "content": "Be brief."}]
+    )
+    assert res.data.slug == "conformance-chat" and res.data.designated_version is not None
+    assert res.data.designated_version.system_prompt == "Be brief."
+    assert res.data.designated_version.config == {"model": MODEL, "temperature": 0.2}
+
+
+def presets_create_messages(c: Ctx) -> None:
+    res = c.admin.presets.create_presets_messages(
+        slug="conformance-messages", model=MODEL, max_tokens=64, system="Be brief.", messages=HELLO
+    )
+    assert res.data.designated_version is not None and res.data.designated_version.system_prompt == "Be brief."
+    assert res.data.designated_version.config == {"model": MODEL, "max_tokens": 64}
+
+
+def presets_create_responses(c: Ctx) -> None:
+    res = c.admin.presets.create_presets_responses(
+        slug="conformance-responses", model=MODEL, instructions="Be brief.", input="hello conformance"
+    )
+    assert res.data.designated_version is not None and res.data.designated_version.system_prompt == "Be brief."
+    assert res.data.designated_version.config["model"] == MODEL
+
+
 PYTHON: dict[str, Callable[[Ctx], None]] = {
     "chat.send": chat_send,
     "chat.send(stream)": chat_send_stream,
@@ -434,6 +503,13 @@ PYTHON: dict[str, Callable[[Ctx], None]] = {
     "POST /completions(stream)": completions_create_stream,
     "GET /health/live": health_live,
     "GET /health/ready": health_ready,
+    "presets.list": presets_list,
+    "presets.get": presets_get,
+    "presets.listVersions": presets_list_versions,
+    "presets.getVersion": presets_get_version,
+    "presets.createPresetsChatCompletions": presets_create_chat,
+    "presets.createPresetsMessages": presets_create_messages,
+    "presets.createPresetsResponses": presets_create_responses,
     "oAuth.createAuthCode": oauth_create_code,
     "oAuth.exchangeAuthCodeForAPIKey": oauth_exchange,
 }

@@ -261,6 +261,49 @@ const steps = {
     });
     check(/^sk-or-v1-[0-9a-f]{64}$/.test(res.key) && res.userId === null, "a key", res);
   },
+  // Presets: created by the management key, read by the inference key (the same workspace).
+  "presets.createPresetsChatCompletions": async () => {
+    const res = await admin.presets.createPresetsChatCompletions({
+      slug: "ts-chat", chatRequest: { model, temperature: 0.2, messages: [{ role: "system", content: "Be brief." }] },
+    });
+    const v = res.data.designatedVersion;
+    check(res.data.slug === "ts-chat" && v.systemPrompt === "Be brief." && v.config.temperature === 0.2, "a preset", res.data);
+  },
+  "presets.createPresetsMessages": async () => {
+    const res = await admin.presets.createPresetsMessages({
+      slug: "ts-messages", messagesRequest: { model, maxTokens: 64, system: "Be brief.", messages },
+    });
+    const v = res.data.designatedVersion;
+    check(v.systemPrompt === "Be brief." && v.config.max_tokens === 64 && v.config.model === model, "a preset", v);
+  },
+  "presets.createPresetsResponses": async () => {
+    const res = await admin.presets.createPresetsResponses({
+      slug: "ts-responses", responsesRequest: { model, instructions: "Be brief.", input: "hello conformance" },
+    });
+    check(res.data.designatedVersion.systemPrompt === "Be brief.", "a preset", res.data);
+  },
+  "presets.list": async () => {
+    await admin.presets.createPresetsChatCompletions({ slug: "ts-list", chatRequest: { model, messages } });
+    const page = await sdk.presets.list({ limit: 100 });
+    check(page.result.data.some((p) => p.slug === "ts-list") && page.result.totalCount >= 1, "listed", page.result);
+  },
+  "presets.get": async () => {
+    await admin.presets.createPresetsChatCompletions({ slug: "ts-get", chatRequest: { model, messages } });
+    const res = await sdk.presets.get({ slug: "ts-get" });
+    check(res.data.designatedVersion.config.model === model && res.data.status === "active", "a preset", res.data);
+  },
+  "presets.listVersions": async () => {
+    for (const temperature of [0.1, 0.2]) {
+      await admin.presets.createPresetsChatCompletions({ slug: "ts-versions", chatRequest: { model, temperature, messages } });
+    }
+    const page = await sdk.presets.listVersions({ slug: "ts-versions" });
+    check(page.result.data.map((v) => v.version).join() === "1,2", "two versions, oldest first", page.result);
+  },
+  "presets.getVersion": async () => {
+    await admin.presets.createPresetsChatCompletions({ slug: "ts-version", chatRequest: { model, temperature: 0.3, messages } });
+    const res = await sdk.presets.getVersion({ slug: "ts-version", version: "1" });
+    check(res.data.version === 1 && res.data.config.temperature === 0.3, "version 1", res.data);
+  },
   // Not an operation: error answers must parse as the SDK's typed errors, not fail its validation.
   "errors": async () => {
     const failure = (promise) => promise.then(() => null, (err) => err);
