@@ -451,3 +451,16 @@ def test_block_carries_the_pipeline_stage_when_asked(gw: Gateway, fake_a: Any) -
         assert stage["data"]["action"] == "blocked" and stage["data"]["patterns"] == ["credit-card"]
         assert CARD not in r.text
     assert fake_a.fake.requests == []
+
+
+def test_streamed_request_is_redacted_and_recorded(gw: Gateway, fake_a: Any) -> None:
+    key = guarded_key(gw, **REDACTING)
+    with gw.client(key) as c:
+        body = {"model": "test/alpha", "stream": True, "messages": [{"role": "user", "content": f"cc {EMAIL}"}]}
+        with c.stream("POST", "/chat/completions", json=body) as r:
+            assert r.status_code == 200
+            gen_id = r.headers["x-generation-id"]
+            assert "[DONE]" in "".join(r.iter_text())
+    assert fake_a.fake.requests[-1].json["messages"][0]["content"] == "cc [EMAIL]"
+    actions = generation(gw, key, gen_id)["guardrail_actions"]
+    assert [(a["filter"], a["action"]) for a in actions] == [("email", "redacted")]
