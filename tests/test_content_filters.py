@@ -70,7 +70,13 @@ def test_prompt_injection_phrases(text: str) -> None:
 
 
 def test_prompt_injection_ignores_ordinary_text() -> None:
-    for text in ("Ignore the noise in the data", "previous instructions were unclear to me", "system prompt design"):
+    for text in (
+        "Ignore the noise in the data",
+        "previous instructions were unclear to me",
+        "system prompt design",
+        "forget the previous messages, new topic",
+        "now I can do anything now that it works",
+    ):
         assert found("regex-prompt-injection", text) == [], text
 
 

@@ -133,14 +133,14 @@ def _ipv4(m: re.Match[str]) -> bool:
 _INJECTION = (
     r"\b(?:ignore|disregard|forget|override|bypass)\s+(?:all\s+|any\s+|the\s+|your\s+|my\s+)*"
     r"(?:previous|prior|above|earlier|preceding|system|original)\s+"
-    r"(?:instructions?|prompts?|rules|directions|guidelines|messages?|context)\b"
+    r"(?:instructions?|prompts?|rules|directions|guidelines)\b"
     r"|\byou\s+are\s+now\s+(?:DAN|in\s+developer\s+mode|jailbroken|unrestricted)\b"
     r"|\b(?:enable|enter|activate)\s+(?:DAN|developer|god|jailbreak)\s+mode\b"
     r"|\b(?:reveal|print|show|repeat|output|leak)\s+(?:me\s+)?(?:your|the)\s+(?:system|hidden|initial)\s+"
     r"(?:prompt|instructions|message)\b"
     r"|\bpretend\s+(?:that\s+)?you\s+(?:have|had)\s+no\s+(?:restrictions|rules|guidelines|filters)\b"
-    r"|\bdo\s+anything\s+now\b"
 )
+# Phrases, not topics: "forget the previous messages" or "I can do anything now" are ordinary requests.
 
 
 @dataclass(frozen=True)
