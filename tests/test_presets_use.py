@@ -277,3 +277,29 @@ def test_no_presets_no_snapshot(make_gateway: Any) -> None:
             "/chat/completions", json={"model": f"@preset/{slug}", "messages": [{"role": "user", "content": "x"}]}
         )
     assert r.status_code == 200 and r.json()["model"] == "test/alpha"
+
+
+def test_a_preset_on_messages_to_an_anthropic_upstream_is_translated_not_passed_through(tmp_path: Any) -> None:
+    """/messages to an Anthropic upstream is passed through as the client's own body; with a preset the
+    merged request goes instead, so the upstream sees the preset's system prompt and parameters."""
+    from omnirouter.testing import FakeAnthropic
+    from tests.test_anthropic_upstream import KEY
+    from tests.test_anthropic_upstream import config as anthropic_config
+
+    fake = FakeAnthropic.run_in_thread(api_key=KEY)
+    gw = Gateway(tmp_path, anthropic_config(fake.base_url)).start()
+    try:
+        slug, _ = make_preset(gw, {"model": "test/claude", "system": SYSTEM, "temperature": 0.5}, "messages")
+        sdk = anthropic.Anthropic(base_url=gw.url + "/api", api_key=gw.create_key()["key"], max_retries=0)
+        message = sdk.messages.create(
+            model=f"@preset/{slug}", max_tokens=30, messages=[{"role": "user", "content": "ahoy"}]
+        )
+        assert message.model == "test/claude"
+        up = fake.fake.last_request.json
+        assert up["model"] == "claude-sonnet-4-5" and up["temperature"] == 0.5 and up["max_tokens"] == 30
+        system = up["system"] if isinstance(up["system"], str) else "".join(b["text"] for b in up["system"])
+        assert system == SYSTEM
+        assert up["messages"][-1]["role"] == "user"
+    finally:
+        gw.stop()
+        fake.stop()
