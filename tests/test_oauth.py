@@ -132,11 +132,12 @@ def test_browser_flow_consent_redirect_exchange(gateway: Gateway, callback: Call
         assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
         assert f"127.0.0.1:{urlsplit(callback.url).port}" in page.text  # the app, named by its callback host
         form = read_form(page.text)
-        assert form.scripts == 0 and form.method == "post" and form.action == "/auth"
+        assert form.scripts == 0 and form.method == "post" and form.action == "auth"
         assert form.types["management_key"] == "password"
         assert form.inputs["code_challenge"] == challenge
         before = len(callback.hits)
-        landed = browser.post(form.action, data={**form.inputs, "management_key": gateway.management_key})
+        approval = {**form.inputs, "management_key": gateway.management_key}
+        landed = browser.post(str(page.url.join(form.action)), data=approval)
     # The browser followed the 303 to the app's callback, with the code and the app's own state.
     assert landed.status_code == 200 and landed.text == "signed in"
     assert landed.history[0].status_code == 303

@@ -87,7 +87,7 @@ def _consent(
         + "".join(f"<dt>{k}</dt><dd>{v}</dd>" for k, v in details)
         + "</dl>"
         + (f"<p class=error>{e(error)}</p>" if error else "")
-        + '<form method=post action="/auth" autocomplete=off>'
+        + '<form method=post action="auth" autocomplete=off>'  # relative: works under a path prefix
         + hidden
         + "<label for=mk>Management key, to approve</label>"
         "<input id=mk type=password name=management_key required autocomplete=off>"
