@@ -449,3 +449,33 @@ def test_workspace_budget_counts_byok_only_when_it_says_so(clean: Gateway, inclu
         assert r.json()["usage"]["is_byok"] is True
     with gw.admin() as admin:
         admin.delete(f"/byok/{created['id']}")
+
+
+def test_declared_zdr(clean: Gateway, fake_a: Any) -> None:
+    """A request asking for ZDR reaches a provider without a ZDR policy only through a key declared ZDR,
+    never through the instance's key or an undeclared one."""
+    gw = clean
+    key = gw.create_key()["key"]
+    zdr = {"provider": {"zdr": True}}
+    assert chat(gw, key, **zdr).status_code == 404  # fake-a's policy is not ZDR
+    undeclared = add(gw, key="sk-undeclared-key-00000000")
+    assert chat(gw, key, **zdr).status_code == 404
+    add(gw, key="sk-declared-zdr-key-1111111", declared_zdr=True)
+    fake_a.fake.reset()
+    fake_a.fake.script(Status(503))  # the declared key fails: nothing else may serve it
+    assert chat(gw, key, **zdr).status_code == 503
+    assert auths(fake_a) == ["Bearer sk-declared-zdr-key-1111111"]
+    fake_a.fake.reset()
+    r = chat(gw, key, **zdr)
+    assert r.status_code == 200 and r.json()["usage"]["is_byok"] is True
+    assert auths(fake_a) == ["Bearer sk-declared-zdr-key-1111111"]
+    # Without ZDR asked, every key and the shared endpoint are used as usual.
+    fake_a.fake.reset()
+    fake_a.fake.script(Status(503), Status(503))
+    assert chat(gw, key).status_code == 200
+    assert auths(fake_a) == [
+        "Bearer sk-undeclared-key-00000000",
+        "Bearer sk-declared-zdr-key-1111111",
+        f"Bearer {SHARED_A}",
+    ]
+    assert undeclared["declared_zdr"] is None

@@ -64,6 +64,11 @@ class ByokKey:
             and (self.allowed_user_ids is None or (user is not None and user in self.allowed_user_ids))
         )
 
+    def zdr_ok(self, *, by_policy: bool) -> bool:
+        """Whether it may serve a request asking for ZDR at an endpoint whose provider policy is ZDR
+        (`by_policy`) or not: declared non-ZDR never; declared ZDR always; undeclared as the policy."""
+        return self.declared_zdr is True or (by_policy and self.declared_zdr is None)
+
     def context_for(self, ctx: UpstreamContext | None) -> UpstreamContext:
         """The upstream context of one attempt with this key: its credentials, the request's headers."""
         if ctx is None or not ctx.headers:
@@ -122,13 +127,28 @@ def load(conn: Connection) -> ByokSnapshot | None:
     return ByokSnapshot({w: {p: tuple(keys) for p, keys in ps.items()} for w, ps in out.items()})
 
 
-def keyless_providers(snapshot: ByokSnapshot | None, key: KeyRecord, catalog: Catalog) -> frozenset[str]:
-    """The providers the request's workspace has keys for and the instance has none (disabled in the
-    catalog): the planner plans their endpoints too, which `apply` keeps for BYOK candidates only."""
-    if snapshot is None or (providers := snapshot.by_workspace.get(key.workspace_id or default_workspace())) is None:
-        return NONE
-    found = [p for p in providers if (known := catalog.provider(p)) is not None and not known.enabled]
-    return frozenset(found) if found else NONE
+def routing_sets(
+    snapshot: ByokSnapshot, key: KeyRecord, req: ChatRequest, catalog: Catalog
+) -> tuple[frozenset[str], frozenset[str]]:
+    """What the planner must know of the request's workspace keys (governance/byok_store.py `apply`
+    keeps the endpoints they bring for BYOK candidates only):
+    - the providers it has keys for and the instance has none (disabled in the catalog), whose
+      endpoints are planned too;
+    - when the request asks for ZDR, the providers it has a key declared ZDR for (`declared_zdr`),
+      whose endpoints pass the ZDR filter whatever the provider's own policy."""
+    providers = snapshot.by_workspace.get(key.workspace_id or default_workspace())
+    if providers is None:
+        return NONE, NONE
+    keyless = [p for p in providers if (known := catalog.provider(p)) is not None and not known.enabled]
+    zdr = []
+    if req.provider is not None and req.provider.zdr:
+        zdr = [p for p, keys in providers.items() if any(k.declared_zdr for k in keys)]
+    return (frozenset(keyless) if keyless else NONE), (frozenset(zdr) if zdr else NONE)
+
+
+def _zdr(cand: Any) -> bool:
+    policy = cand.provider.data_policy
+    return policy is not None and policy.zdr
 
 
 def apply(snapshot: ByokSnapshot, plan: Plan, key: KeyRecord, req: ChatRequest) -> None:
@@ -137,7 +157,7 @@ def apply(snapshot: ByokSnapshot, plan: Plan, key: KeyRecord, req: ChatRequest) 
     if providers is None:
         return
     key_hash, user = key.hash, req.user
-    zdr = bool(req.provider and req.provider.zdr)
+    zdr = bool(req.provider and req.provider.zdr)  # the request asks for ZDR
     first: list[Any] = []
     shared: list[Any] = []
     last: list[Any] = []
@@ -148,14 +168,19 @@ def apply(snapshot: ByokSnapshot, plan: Plan, key: KeyRecord, req: ChatRequest) 
             shared.append(cand)
             continue
         model = cand.model.id
+        # Under ZDR, an endpoint the provider's own policy does not make ZDR came in for the keys
+        # declared ZDR alone (routing_sets); a key declared non-ZDR never serves such a request.
+        zdr_by_key = zdr and not _zdr(cand)
         for k in keys:
-            # A key declared non-ZDR never serves a request that requires ZDR (the endpoint passed the
-            # planner's ZDR filter on the shared account's policy).
-            if k.admits(model, key_hash, user) and not (zdr and k.declared_zdr is False):
+            if k.admits(model, key_hash, user) and (not zdr or k.zdr_ok(by_policy=not zdr_by_key)):
                 (last if k.is_fallback else first).append(dataclasses.replace(cand, byok=k))
                 changed = True
-        if not cand.provider.enabled or any(k.is_byok_only or (k.is_required and k.covers(model)) for k in keys):
-            changed = True  # the shared endpoint is left out (or the instance has no key for it)
+        if (
+            zdr_by_key
+            or not cand.provider.enabled
+            or any(k.is_byok_only or (k.is_required and k.covers(model)) for k in keys)
+        ):
+            changed = True  # the shared endpoint is left out (no key of the instance's, or not ZDR)
         else:
             shared.append(cand)
     if not changed:

@@ -146,9 +146,11 @@ async def _admit(
     sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
     # 6. BYOK: the workspace's keys may bring providers the instance has none for (planned for them alone).
     byok = st.governance.get("byok")
-    keyless = byok_store.NONE if byok is None else byok_store.keyless_providers(byok, key, st.catalog)
+    keyless = zdr = byok_store.NONE
+    if byok is not None:
+        keyless, zdr = byok_store.routing_sets(byok, key, req, st.catalog)
     plan = st.routing.planner.plan(
-        req, needs, sticky=st.routing.sticky.get(sticky_key), session=session, byok_providers=keyless
+        req, needs, sticky=st.routing.sticky.get(sticky_key), session=session, byok_providers=keyless, byok_zdr=zdr
     )
     guarded = None  # 4. guardrails: allowed models and providers, ZDR, content filters (governance/guardrails.py)
     if (guardrails := st.governance.get("guardrails")) is not None and (policy := guardrails.policy(key)) is not None:

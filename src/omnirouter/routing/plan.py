@@ -197,13 +197,15 @@ class Planner:
 
     # -- public
     def plan(self, req: ChatRequest, needs: Needs, *, sticky: tuple[str, str] | None = None,
-             session: str | None = None, byok_providers: frozenset[str] = frozenset()) -> Plan:  # fmt: skip
+             session: str | None = None, byok_providers: frozenset[str] = frozenset(),
+             byok_zdr: frozenset[str] = frozenset()) -> Plan:  # fmt: skip
         """`byok_providers`: providers the instance has no key for but the request's workspace brings
-        one (governance/byok_store.py): their endpoints are planned too, for its BYOK keys alone."""
+        one (governance/byok_store.py): their endpoints are planned too, for its BYOK keys alone.
+        `byok_zdr`: providers whose endpoints pass `zdr` for the workspace's keys declared ZDR alone."""
         requested = self.requested(req)
         prefs = req.provider or ProviderPrefs()
         sort_by, partition = self._sort(prefs, req)
-        sel = self._selection(requested, req, prefs, needs, session, byok_providers)
+        sel = self._selection(requested, req, prefs, needs, session, byok_providers, byok_zdr)
         if sel.online:
             needs.web_search = True
         excluded = list(sel.excluded)
@@ -264,6 +266,7 @@ class Planner:
         needs: Needs,
         session: str | None,
         byok_providers: frozenset[str] = frozenset(),
+        byok_zdr: frozenset[str] = frozenset(),
     ) -> Selection:
         """Each requested model's endpoints that pass every filter but the prompt's length: the same
         for every request that asks the same of the same catalog, so remembered (router models,
@@ -284,6 +287,7 @@ class Planner:
                 needs.response_format,
                 needs.web_search,
                 byok_providers,
+                byok_zdr,
             )
             if (hit := self._memo.get(key)) is not None:
                 return hit
@@ -309,7 +313,7 @@ class Planner:
                 sel.free_ended.append(resolved.id)
             kept = []
             for ep in pool:
-                if (reason := self._exclusion(resolved, ep, prefs, needs)) is None:
+                if (reason := self._exclusion(resolved, ep, prefs, needs, byok_zdr)) is None:
                     kept.append(ep)
                 else:
                     sel.excluded.append(reason)
@@ -368,7 +372,9 @@ class Planner:
                 kept.append(ep)
         return kept
 
-    def _exclusion(self, model: Model, ep: Endpoint, prefs: ProviderPrefs, needs: Needs) -> str | None:
+    def _exclusion(
+        self, model: Model, ep: Endpoint, prefs: ProviderPrefs, needs: Needs, byok_zdr: frozenset[str] = frozenset()
+    ) -> str | None:
         provider = self.catalog.provider(ep.provider)
         policy = provider.data_policy if provider else None
         name = provider.name if provider else None
@@ -378,7 +384,7 @@ class Planner:
             return "allowed_providers"
         if prefs.data_collection == "deny" and (policy is None or policy.training or policy.retains_prompts):
             return "data_policy:training"
-        if prefs.zdr and (policy is None or not policy.zdr):
+        if prefs.zdr and (policy is None or not policy.zdr) and ep.provider not in byok_zdr:
             return "data_policy:zdr"
         if prefs.enforce_distillable_text and not model.distillable:
             return "data_policy:training"
