@@ -121,7 +121,7 @@ def check_callback_url(url: str) -> None:
         host = parts.hostname
         parts.port  # noqa: B018 - raises on a malformed port
     except ValueError:
-        raise ValueError("callback_url is not a valid URL") from None
+        raise ValueError("callback_url must be a valid URL") from None
     if parts.scheme not in ("http", "https") or not host:
         raise ValueError("callback_url must be an absolute http(s) URL")
     if parts.username is not None or parts.password is not None:
