@@ -409,6 +409,10 @@ def test_workspace_defaults_apply_to_its_keys_requests(gateway: Gateway, fake_a:
         r = c.post("/chat/completions", json={"messages": HELLO, "max_tokens": 5})
         assert r.status_code == 200, r.text
         assert r.json()["model"] == "test/beta" and fake_b.fake.last_request.model == "beta-upstream"
+        gen_id = r.json()["id"]
+        gateway.flush()
+        generation = c.get("/generation", params={"id": gen_id}).json()["data"]
+        assert generation["workspace_id"] == w["id"]  # attributed to the key's workspace
 
         # An explicit model wins; the default sort orders its providers by price (fake-a's are cheaper).
         fake_a.fake.reset()

@@ -80,7 +80,7 @@ def generation_object(row: dict[str, Any]) -> dict[str, Any]:
         "router": None,
         "provider_responses": row["provider_responses"],
         "data_region": "global",
-        "workspace_id": None,
+        "workspace_id": row.get("workspace_id"),
     }
 
 

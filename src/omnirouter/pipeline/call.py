@@ -321,6 +321,7 @@ class Call:
             "throughput": None,
             "preset_id": self.preset_id,
             "guardrail_actions": self.guardrail_actions,
+            "workspace_id": self.key.workspace_id,  # the workspace the generation is attributed to
         }
 
     def _learn(

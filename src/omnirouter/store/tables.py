@@ -132,6 +132,7 @@ generations = Table(
     Column("throughput", Float, nullable=True),
     Column("preset_id", String(36), nullable=True),  # the preset the request used (governance/presets.py)
     Column("guardrail_actions", JSON, nullable=True),  # what guardrails redacted or flagged (None: nothing)
+    Column("workspace_id", String(64), nullable=True),  # the key's workspace when it ran (None: before 0005)
     Index("ix_generations_key_created", "key_hash", "created_at"),
 )
 

@@ -1,4 +1,5 @@
-"""workspaces, organisation members and workspace members; existing keys move into the default workspace
+"""workspaces, organisation members and workspace members; existing keys move into the default workspace;
+generations.workspace_id
 
 Revision ID: 0005
 Revises: 0004
@@ -104,6 +105,10 @@ def upgrade() -> None:
         sa.UniqueConstraint("workspace_id", "user_id", name="uq_workspace_members_user"),
     )
 
+    # The workspace each generation is attributed to (GET /generation's workspace_id).
+    with op.batch_alter_table("generations") as batch:
+        batch.add_column(sa.Column("workspace_id", sa.String(length=64), nullable=True))
+
     conn = op.get_bind()
     now = datetime.now(UTC)
     flags = {
@@ -138,6 +143,8 @@ def downgrade() -> None:
     op.get_bind().execute(
         sa.update(_keys).where(_keys.c.workspace_id == DEFAULT_WORKSPACE_ID).values(workspace_id=None)
     )
+    with op.batch_alter_table("generations") as batch:
+        batch.drop_column("workspace_id")
     op.drop_table("workspace_members")
     op.drop_table("members")
     op.drop_table("workspace_budgets")
