@@ -31,7 +31,7 @@ import pytest
 from starlette.routing import Mount, Route
 
 from omnirouter.api.auth import INFERENCE_ONLY, MANAGEMENT_ONLY
-from omnirouter.app import api_routes, create_app
+from omnirouter.app import API_ROOTS, api_routes, create_app
 from omnirouter.governance.keys import new_key
 from omnirouter.openapi_doc import Operation, _module_entries
 from omnirouter.settings import Settings
@@ -196,6 +196,13 @@ def test_api_route(callers: Callers, path: str, method: str) -> None:
     assert op is not None, f"{method.upper()} {path} is served without an Operation (its auth) in OPERATIONS"
     documented = frozenset({op.status, *op.errors, *(op.other_errors or {})})
     _check_row(callers, "/api/v1", path, method, op.auth, documented)
+    # The same routes under the other root (/v1): keys are checked there alike.
+    for root in (r for r in API_ROOTS if r != "/api/v1"):
+        r = _call(callers, root, path, method, None)
+        if op.auth != "none":
+            assert (r.status_code, _message(r, path)) == (401, UNAUTHENTICATED["no key"]), (root, r.text)
+        else:
+            assert r.status_code in documented and r.status_code not in (401, 403), (root, r.text)
     if callers.skipped:
         pytest.skip("; ".join(f"column {k!r} skipped: {v}" for k, v in callers.skipped.items()))
 
