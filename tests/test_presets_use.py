@@ -303,3 +303,16 @@ def test_a_preset_on_messages_to_an_anthropic_upstream_is_translated_not_passed_
     finally:
         gw.stop()
         fake.stop()
+
+
+def test_count_tokens_counts_the_preset_system_prompt(gateway: Gateway, api_key: str) -> None:
+    """Claude Code counts before it sends: with a preset model the count includes the preset's system prompt."""
+    long_prompt = "Arr, matey. " * 200
+    slug, _ = make_preset(gateway, {"model": "test/alpha", "system": long_prompt}, "messages")
+    sdk = anthropic.Anthropic(base_url=gateway.url + "/api", api_key=api_key, max_retries=0)
+    messages = [{"role": "user", "content": "ahoy"}]
+    plain = sdk.messages.count_tokens(model="test/alpha", messages=messages).input_tokens  # type: ignore[arg-type]
+    with_preset = sdk.messages.count_tokens(model=f"@preset/{slug}", messages=messages).input_tokens  # type: ignore[arg-type]
+    assert with_preset > plain + 400
+    with pytest.raises(anthropic.NotFoundError):
+        sdk.messages.count_tokens(model="@preset/no-such-preset", messages=messages)  # type: ignore[arg-type]

@@ -31,6 +31,7 @@ from omnirouter.api.jsonio import JSONResponse
 from omnirouter.errors import GatewayError
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.anthropic_request import parse_request
+from omnirouter.governance import presets
 from omnirouter.jsonio import decode, encode
 from omnirouter.pipeline.endpoint import read_body
 from omnirouter.providers.base import Timeouts, UpstreamError
@@ -46,13 +47,15 @@ _PDF_PAGE = re.compile(rb"/Type\s*/Page(?![a-zA-Z])")
 async def count_tokens(request: Request) -> Response:
     st = state(request)
     try:
-        auth.for_inference(await auth.key_of(st, request.headers))  # counting is not a use of the key
+        key = auth.for_inference(await auth.key_of(st, request.headers))  # counting is not a use of the key
         raw = await read_body(request.receive, request.headers, st.settings.max_body_bytes)
         try:
             decoded = decode(raw)
         except Exception:
             raise GatewayError(400, "Invalid JSON in request body") from None
         body = parse_request(decoded, count_only=True)
+        if "preset" in decoded or (type(m := body.get("model")) is str and "@" in m):  # counted as it will be sent
+            presets.apply(st.governance.get("presets"), key, body, decoded, "messages")
     except GatewayError as err:
         status, payload = MESSAGES.error(err)
         return JSONResponse(payload, status_code=status, headers=err.headers)
