@@ -152,6 +152,8 @@ def test_responses_through_the_openai_sdk(gateway: Gateway, api_key: str, preset
     slug, _ = preset
     response = oai(gateway, api_key).responses.create(model=f"@preset/{slug}", input="ahoy", store=False)
     assert response.status == "completed" and response.model == "test/alpha"
+    # The Response repeats what the request ran with, the preset's part included.
+    assert (response.instructions, response.temperature, response.max_output_tokens) == (SYSTEM, 0.25, 77)
     up = sent(fake_a)
     assert up["model"] == "alpha-upstream" and up["temperature"] == 0.25
     assert up["messages"] == [{"role": "system", "content": SYSTEM}, {"role": "user", "content": "ahoy"}]

@@ -131,8 +131,25 @@ def merge(body: dict[str, Any], preset: ActivePreset, fmt: str) -> None:
         elif isinstance(theirs, list):  # anything else is the request's own error, which parse reports
             body["tools"] = union_tools(tools, theirs)
     messages = body.get("messages")
-    if preset.system_prompt and isinstance(messages, list) and not _has_system(messages):
+    added_system = preset.system_prompt and isinstance(messages, list) and not _has_system(messages)
+    if added_system:
         body["messages"] = [{"role": "system", "content": preset.system_prompt}, *messages]
+    echo = getattr(body, "echo", None)  # a Responses request: its answer repeats what was applied
+    if isinstance(echo, dict):
+        _echo_applied(echo, body, preset.system_prompt if added_system else None)
+
+
+# The parameters a Response object repeats, by their Responses name, and the internal name they have.
+ECHOED = {"temperature": "temperature", "top_p": "top_p", "presence_penalty": "presence_penalty",
+          "frequency_penalty": "frequency_penalty", "max_output_tokens": "max_tokens"}  # fmt: skip
+
+
+def _echo_applied(echo: dict[str, Any], body: dict[str, Any], system_prompt: str | None) -> None:
+    for name, internal in ECHOED.items():
+        if echo.get(name) is None and body.get(internal) is not None:
+            echo[name] = body[internal]
+    if system_prompt is not None and echo.get("instructions") is None:
+        echo["instructions"] = system_prompt
 
 
 def tool_identity(tool: Any) -> tuple[Any, ...]:
