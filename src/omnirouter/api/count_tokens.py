@@ -32,7 +32,6 @@ from omnirouter.errors import GatewayError
 from omnirouter.formats.anthropic_messages import MESSAGES
 from omnirouter.formats.anthropic_request import parse_request
 from omnirouter.governance import presets
-from omnirouter.governance import presets
 from omnirouter.jsonio import decode, encode
 from omnirouter.pipeline.endpoint import read_body
 from omnirouter.providers.base import Timeouts, UpstreamError
