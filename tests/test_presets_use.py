@@ -318,3 +318,21 @@ def test_count_tokens_counts_the_preset_system_prompt(gateway: Gateway, api_key:
     assert with_preset > plain + 400
     with pytest.raises(anthropic.NotFoundError):
         sdk.messages.count_tokens(model="@preset/no-such-preset", messages=messages)  # type: ignore[arg-type]
+
+
+def test_a_key_limit_counts_the_preset_prompt_before_the_request_goes(gateway: Gateway) -> None:
+    """The reservation's prompt estimate is the merged request's: a preset's long system prompt can make a
+    request too expensive for the key's limit, which is refused (402) before anything goes upstream."""
+    slug, _ = make_preset(gateway, {"model": "test/beta", "system": "x" * 200_000}, "messages")  # ~50k tokens, $0.15
+    key = gateway.create_key(name="small limit", limit=0.1)["key"]
+    with gateway.client(key) as c:
+        plain = c.post(
+            "/chat/completions",
+            json={"model": "test/beta", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert plain.status_code == 200, plain.text
+        r = c.post(
+            "/chat/completions",
+            json={"model": f"@preset/{slug}", "max_tokens": 5, "messages": [{"role": "user", "content": "x"}]},
+        )
+    assert r.status_code == 402, r.text

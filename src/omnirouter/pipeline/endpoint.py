@@ -123,6 +123,7 @@ async def _admit(
     preset_id = None  # 2. a preset the request names, merged into it (governance/presets.py)
     if "preset" in decoded or (type(m := body.get("model")) is str and "@" in m):
         preset_id = presets.apply(st.governance.get("presets"), key, body, decoded, fmt.name)
+        raw = encode(body)  # the prompt's size as sent (the estimate below), with the preset's prompt and tools
     if (workspaces := st.governance.get("workspaces")) is not None:  # 3. workspace defaults (governance/workspaces.py)
         workspaces.apply_defaults(key, body)
     req = openai_chat.parse(body)
