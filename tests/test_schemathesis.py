@@ -73,7 +73,9 @@ SEMANTIC_REFUSALS = {
         error.get("availability", {}).get("code") == "model_not_found"
         or any(text in error["message"] for text in ("No model specified", "no function_call item before it"))
     ),
-    ("/keys", "post"): lambda error: "must be in the future" in error["message"],
+    # /keys: a workspace that exists (by id or slug), an expiry in the future.
+    ("/keys", "post"): lambda error: any(t in error["message"] for t in ("must be in the future", "no workspace")),
+    ("/keys/{hash}", "patch"): lambda error: "no workspace" in error["message"],
     ("/credits/coinbase", "post"): lambda error: error["code"] == 410,
     # OAuth codes: http only to loopback hosts, no credentials in the URL, a method only with a
     # challenge, an S256 challenge of 43 characters, a workspace that exists, a key expiry in the future.

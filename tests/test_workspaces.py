@@ -460,3 +460,25 @@ def test_apply_defaults_fills_only_what_the_request_leaves_unset() -> None:
     snap.apply_defaults(_key(None), untouched)  # the default workspace has none here
     snap.apply_defaults(_key("other"), untouched)
     assert untouched == {}
+
+
+def test_deleting_a_workspace_deletes_its_guardrails(gateway: Gateway) -> None:
+    someone = member(gateway)
+    with gateway.admin() as admin:
+        w = create(admin)
+        r = admin.post("/guardrails", json={"name": unique("grd"), "workspace_id": w["id"]})
+        assert r.status_code == 201, r.text
+        rail = r.json()["data"]["id"]
+        elsewhere = admin.post("/guardrails", json={"name": unique("grd")}).json()["data"]["id"]
+        for gid in (rail, elsewhere):
+            r = admin.post(f"/guardrails/{gid}/assignments/members", json={"member_user_ids": [someone]})
+            assert r.status_code == 200, r.text
+        assert admin.delete(f"/workspaces/{w['id']}").status_code == 200
+        assert admin.get(f"/guardrails/{rail}").status_code == 404
+        mine = admin.get("/guardrails/assignments/members", params={"limit": 100}).json()["data"]
+        assert [a["guardrail_id"] for a in mine if a["user_id"] == someone] == [elsewhere]
+
+    # Removing the member from the organisation drops the assignments they had left.
+    on_loop(gateway, ws.remove_org_member(gateway.state.db, someone))
+    with gateway.admin() as admin:
+        assert admin.get(f"/guardrails/{elsewhere}/assignments/members").json()["total_count"] == 0

@@ -70,6 +70,8 @@ PATH_PARAMETERS = {
     "id": "The resource's id (a workspace: its id or its slug)",
     "interval": "A workspace budget's interval: daily, weekly, monthly or lifetime",
 }
+# What a path parameter may be, beyond its type, when that is a closed set.
+PATH_SCHEMAS: dict[str, dict[str, Any]] = {"interval": {"enum": ["daily", "weekly", "monthly", "lifetime"]}}
 
 TAGS = {
     "Chat": "Chat completions",
@@ -491,7 +493,7 @@ def _path_parameters(route: Route, own: dict[str, str] | None = None) -> list[di
                 "in": "path",
                 "required": True,
                 "description": described[name],
-                "schema": {"type": kind},
+                "schema": {"type": kind, **PATH_SCHEMAS.get(name, {})},
             }
         )
     return params

@@ -57,7 +57,11 @@ BudgetLimit = Annotated[
     Decimal,
     Meta(
         description=f"USD, greater than 0; at most {MONEY_PLACES} decimal places, less than 1e20",
-        extra_json_schema={"exclusiveMinimum": 0, "exclusiveMaximum": float(MONEY_MAX)},
+        extra_json_schema={
+            "exclusiveMinimum": 0,
+            "exclusiveMaximum": float(MONEY_MAX),
+            "multipleOf": 10.0**-MONEY_PLACES,
+        },
     ),
 ]
 
