@@ -17,6 +17,7 @@ import pytest
 from sqlalchemy import select
 
 from omnirouter.governance.keys import new_key
+from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.store import repo
 from omnirouter.store.tables import api_keys
 from tests.gateway import Gateway
@@ -25,6 +26,17 @@ from tests.spec_validation import spec_available, validate_response
 T = TypeVar("T")
 KEY_RE = re.compile(r"sk-or-v1-[0-9a-f]{64}")
 MANAGEMENT_ONLY = "Only management keys can perform this operation"
+
+
+def new_workspace(gw: Gateway, slug: str | None = None) -> str:
+    """A workspace of the test's own (keys name existing workspaces only): its id."""
+    with gw.admin() as admin:
+        slug = slug or f"ws-{uuid.uuid4().hex[:12]}"
+        r = admin.get(f"/workspaces/{slug}")
+        if r.status_code == 404:
+            r = admin.post("/workspaces", json={"name": slug, "slug": slug})
+        assert r.status_code in (200, 201), r.text
+        return r.json()["data"]["id"]
 
 
 def check(operation: str, body: Any, status: int | str = "200") -> None:
@@ -281,7 +293,8 @@ def test_create_accepts_utc_offset_and_exact_limit(gateway: Gateway) -> None:
     with gateway.admin() as admin:
         raw = admin.get(f"/keys/{created['data']['hash']}").text
         assert '"limit":0.1,' in raw.replace(" ", "")  # the exact decimal, not 0.1000000000000000055...
-        fine = b'{"name": "fine", "limit": 0.123456789012345678, "workspace_id": "%s"}' % (b"w" * 64)
+        new_workspace(gateway, "w" * 50)  # the longest slug
+        fine = b'{"name": "fine", "limit": 0.123456789012345678, "workspace_id": "%s"}' % (b"w" * 50)
         r = admin.post("/keys", content=fine, headers={"content-type": "application/json"})
         assert r.status_code == 201, r.text
         assert '"limit":0.123456789012345678,' in admin.get(f"/keys/{r.json()['data']['hash']}").text
@@ -291,7 +304,7 @@ def test_create_accepts_utc_offset_and_exact_limit(gateway: Gateway) -> None:
 
 
 def test_list_pagination_and_order(gateway: Gateway) -> None:
-    ws = str(uuid.uuid4())
+    ws = new_workspace(gateway)
     hashes = [gateway.create_key(name=f"page {i}", workspace_id=ws)["data"]["hash"] for i in range(103)]
     with gateway.admin() as admin:
         first = admin.get("/keys", params={"workspace_id": ws})
@@ -311,10 +324,10 @@ def test_list_pagination_and_order(gateway: Gateway) -> None:
 
 
 def test_list_defaults_to_the_default_workspace(gateway: Gateway) -> None:
-    ws = str(uuid.uuid4())
+    ws = new_workspace(gateway)
     elsewhere = gateway.create_key(name="elsewhere", workspace_id=ws)["data"]
     here = gateway.create_key(name="here")["data"]
-    assert here["workspace_id"] == "default"
+    assert here["workspace_id"] == DEFAULT_WORKSPACE_ID
     with gateway.admin() as admin:
         listed = {k["hash"] for k in admin.get("/keys").json()["data"]}
         assert here["hash"] in listed and elsewhere["hash"] not in listed
@@ -327,7 +340,7 @@ def test_list_defaults_to_the_default_workspace(gateway: Gateway) -> None:
 
 
 def test_list_include_disabled(gateway: Gateway) -> None:
-    ws = str(uuid.uuid4())
+    ws = new_workspace(gateway)
     on = gateway.create_key(name="on", workspace_id=ws)["data"]["hash"]
     off = gateway.create_key(name="off", workspace_id=ws)["data"]["hash"]
     with gateway.admin() as admin:
