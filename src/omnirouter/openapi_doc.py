@@ -89,6 +89,10 @@ TAGS = {
 }
 
 
+# A path parameter's description, or (description, what its schema adds to its type).
+PathParameter = str | tuple[str, dict[str, Any]]
+
+
 @dataclass(frozen=True, kw_only=True)
 class Operation:
     operation_id: str
@@ -112,7 +116,8 @@ class Operation:
     # Error answers whose body is not the error envelope: status -> (description, Struct).
     other_errors: dict[int, tuple[str, type]] | None = None
     # Path parameters whose meaning here differs from PATH_PARAMETERS' (e.g. a preset's `slug`): name -> description.
-    path_parameters: dict[str, str] | None = None
+    # A value may be (description, schema): what the parameter's schema adds to its type (e.g. a pattern).
+    path_parameters: dict[str, PathParameter] | None = None
 
 
 # Response headers, by name.
@@ -480,22 +485,18 @@ def _query_parameters(query: type) -> list[dict[str, Any]]:
 _CONVERTOR_TYPES = {IntegerConvertor: "integer", FloatConvertor: "number"}
 
 
-def _path_parameters(route: Route, own: dict[str, str] | None = None) -> list[dict[str, Any]]:
+def _path_parameters(route: Route, own: dict[str, PathParameter] | None = None) -> list[dict[str, Any]]:
     params = []
     described = {**PATH_PARAMETERS, **(own or {})}
     for name, convertor in route.param_convertors.items():
         if name not in described:
             raise UndocumentedRoute(f"path parameter {name!r} of {route.path} has no description in PATH_PARAMETERS")
         kind = _CONVERTOR_TYPES.get(type(convertor), "string")
-        params.append(
-            {
-                "name": name,
-                "in": "path",
-                "required": True,
-                "description": described[name],
-                "schema": {"type": kind, **PATH_SCHEMAS.get(name, {})},
-            }
-        )
+        text, extra = described[name], PATH_SCHEMAS.get(name, {})
+        if isinstance(text, tuple):
+            text, extra = text
+        params.append({"name": name, "in": "path", "required": True, "description": text,
+                       "schema": {"type": kind, **extra}})  # fmt: skip
     return params
 
 

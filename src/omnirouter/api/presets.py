@@ -18,7 +18,7 @@ from omnirouter.formats.openai_chat import ChatRequestBody
 from omnirouter.governance import preset_service as ps
 from omnirouter.governance import registry
 from omnirouter.governance.presets import workspace_of
-from omnirouter.openapi_doc import Operation
+from omnirouter.openapi_doc import Operation, PathParameter
 from omnirouter.state import state
 
 
@@ -76,8 +76,11 @@ routes = [
 
 TAGS = {"Presets": "Named, versioned request configurations, used as `@preset/slug` (docs/api.md, Presets)"}
 
-_SLUG = {"slug": "URL-safe slug identifying the preset"}
-_CREATE_SLUG = {"slug": "URL-safe slug identifying the preset; created if it does not exist"}
+_SLUG_SCHEMA = {"pattern": ps.SLUG_PATTERN, "maxLength": 64}
+_SLUG: dict[str, PathParameter] = {"slug": ("URL-safe slug identifying the preset: " + ps.SLUG_RULE, _SLUG_SCHEMA)}
+_CREATE_SLUG: dict[str, PathParameter] = {
+    "slug": ("URL-safe slug identifying the preset, created if it does not exist: " + ps.SLUG_RULE, _SLUG_SCHEMA)
+}
 _CREATE = (
     "Creates a preset (or a new version of an existing one, which becomes the active one) from an inference "
     "request body. Only fields that overlap with the preset config are persisted; other fields (e.g. `messages`, "

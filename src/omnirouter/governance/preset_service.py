@@ -30,7 +30,8 @@ from omnirouter.store.tables import preset_versions, presets
 
 FORMATS = ("chat", "messages", "responses")
 Format = Literal["chat", "messages", "responses"]
-SLUG = re.compile(r"[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?")
+SLUG_PATTERN = "^[a-z0-9](?:[a-z0-9_-]{0,62}[a-z0-9])?$"
+SLUG = re.compile(SLUG_PATTERN)
 SLUG_RULE = "1-64 lowercase letters, digits, '-' or '_', starting and ending with a letter or digit"
 DEFAULT_LIMIT, MAX_LIMIT = 50, 100
 CONFLICT = "Resource conflict. Please try again later."
