@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -302,6 +303,18 @@ def test_the_cli_creates_and_shows_presets_as_the_api_does(gateway: Gateway, api
         from_api = c.get(f"/presets/{name}").json()
     assert json.loads(run("get", name, "--json").output) == from_api
     assert from_api["data"]["designated_version"]["creator_id"] == "omnirouter-cli"
+    # The running server takes it up (the CLI's change notice, or its next sync) and serves with it.
+    deadline = time.monotonic() + 10
+    with gateway.client(api_key) as c:
+        while True:
+            r = c.post(
+                "/chat/completions", json={"model": f"@preset/{name}", "messages": [{"role": "user", "content": "x"}]}
+            )
+            if r.status_code == 200 or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    assert r.status_code == 200, r.text
+    assert r.json()["model"] == "test/beta"
 
     body.write_text(json.dumps({"model": "test/alpha", "temperature": 1}))
     out = run("create", name, "--from-file", str(body)).output
