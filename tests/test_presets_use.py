@@ -235,6 +235,14 @@ def test_conflicting_or_malformed_preset_names(gateway: Gateway, api_key: str, p
         ):
             r = c.post("/chat/completions", json={**body, "messages": [{"role": "user", "content": "x"}]})
             assert r.status_code == 400, r.text
+        # An "@" that names no preset leaves the model as it is (and this one is not a model); a null preset is none.
+        r = c.post("/chat/completions", json={"model": "test/alpha@v2", "messages": [{"role": "user", "content": "x"}]})
+        assert r.status_code == 400 and "test/alpha@v2" in r.json()["error"]["message"]
+        r = c.post(
+            "/chat/completions",
+            json={"model": "test/alpha", "preset": None, "messages": [{"role": "user", "content": "x"}]},
+        )
+        assert r.status_code == 200, r.text
         # The same preset named twice is fine.
         r = c.post(
             "/chat/completions",
