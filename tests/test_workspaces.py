@@ -482,3 +482,55 @@ def test_deleting_a_workspace_deletes_its_guardrails(gateway: Gateway) -> None:
     on_loop(gateway, ws.remove_org_member(gateway.state.db, someone))
     with gateway.admin() as admin:
         assert admin.get(f"/guardrails/{elsewhere}/assignments/members").json()["total_count"] == 0
+
+
+# -- concurrent changes take turns
+
+
+def test_concurrent_changes_never_break_the_rules(gateway: Gateway) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    someone = member(gateway)
+    with gateway.admin() as admin:
+        w = create(admin)
+
+    def put(args: tuple[str, int]) -> int:
+        with gateway.admin() as c:
+            return c.put(f"/workspaces/{w['id']}/budgets/{args[0]}", json={"limit_usd": args[1]}).status_code
+
+    # Each alone would be accepted; together, some orders break "lifetime > monthly > weekly > daily".
+    attempts = [(i, limit) for i in ("daily", "weekly", "monthly", "lifetime") for limit in (10, 20, 30, 40, 50)]
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(put, attempts * 2))
+    assert set(statuses) <= {200, 400} and 200 in statuses
+    with gateway.admin() as admin:
+        listed = admin.get(f"/workspaces/{w['id']}/budgets").json()["data"]
+    limits = [b["limit_usd"] for b in listed]  # broadest first
+    assert limits == sorted(limits, reverse=True) and len(set(limits)) == len(limits), listed
+
+    def add(_: int) -> int:
+        with gateway.admin() as c:
+            return c.post(f"/workspaces/{w['id']}/members/add", json={"user_ids": [someone]}).status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        assert set(pool.map(add, range(16))) == {200}
+    with gateway.admin() as admin:
+        assert admin.get(f"/workspaces/{w['id']}/members").json()["total_count"] == 1
+
+    # A key joining a workspace while it is deleted: one of the two is refused, never a key left behind.
+    for _ in range(5):
+        with gateway.admin() as admin:
+            doomed = create(admin)
+
+        def join(workspace_id: str) -> int:
+            with gateway.admin() as c:
+                return c.post("/keys", json={"name": "joiner", "workspace_id": workspace_id}).status_code
+
+        def drop(workspace_id: str) -> int:
+            with gateway.admin() as c:
+                return c.delete(f"/workspaces/{workspace_id}").status_code
+
+        with ThreadPoolExecutor(2) as pool:
+            joined, dropped = pool.submit(join, doomed["id"]), pool.submit(drop, doomed["id"])
+            outcome = (joined.result(), dropped.result())
+        assert outcome in ((201, 409), (400, 200)), outcome

@@ -283,7 +283,7 @@ async def _workspace(conn: Any, ref: str) -> str:
     naming a workspace that does not exist."""
     from omnirouter.governance.workspace_service import resolve_id
 
-    if (found := await resolve_id(conn, ref)) is None:
+    if (found := await resolve_id(conn, ref, lock=True)) is None:
         raise GatewayError(400, f"workspace_id: no workspace {ref!r} (create it with POST /workspaces)")
     return found
 

@@ -322,20 +322,27 @@ def _changes(body: msgspec.Struct) -> dict[str, Any]:
 # -- workspaces
 
 
-async def _find(conn: AsyncConnection, ref: str) -> Any:
-    """A workspace's row by id or slug, or a 404."""
+async def _find(conn: AsyncConnection, ref: str, lock: Literal["update", "share"] | None = None) -> Any:
+    """A workspace's row by id or slug, or a 404. `lock` (PostgreSQL; SQLite's write transactions are
+    serialized anyway): "update" for a change to the workspace or what hangs on it (budgets, members),
+    so that concurrent ones take turns (two budget PUTs each checking the other's absence, two adds of
+    one member); "share" for a key joining it, so that a delete counting its keys waits for it."""
     if _plausible(ref):
         w = workspaces.c
-        row = (await conn.execute(select(workspaces).where(or_(w.id == ref, w.slug == ref)))).first()
+        query = select(workspaces).where(or_(w.id == ref, w.slug == ref))
+        if lock is not None:
+            query = query.with_for_update(read=lock == "share")
+        row = (await conn.execute(query)).first()
         if row is not None:
             return row
     raise not_found("Workspace not found")
 
 
-async def resolve_id(conn: AsyncConnection, ref: str) -> str | None:
-    """The id of the workspace `ref` names (its id or slug), None if none does (key_service's check)."""
+async def resolve_id(conn: AsyncConnection, ref: str, *, lock: bool = False) -> str | None:
+    """The id of the workspace `ref` names (its id or slug), None if none does (key_service's check;
+    `lock` when a key is about to join it)."""
     try:
-        return str((await _find(conn, ref)).id)
+        return str((await _find(conn, ref, lock="share" if lock else None)).id)
     except GatewayError:
         return None
 
@@ -385,7 +392,7 @@ async def update_workspace(db: Database, ref: str, body: UpdateWorkspace) -> Wor
     changes = _changes(body)
     try:
         async with db.change() as conn:
-            row = await _find(conn, ref)
+            row = await _find(conn, ref, lock="update")
             if "slug" in changes and changes["slug"] != row.slug:
                 taken = await conn.execute(select(workspaces.c.id).where(workspaces.c.slug == changes["slug"]))
                 if taken.first():
@@ -405,7 +412,7 @@ async def delete_workspace(db: Database, ref: str) -> None:
     one that still has keys (409: delete or move them first); its budgets, memberships and guardrails go
     with it."""
     async with db.change() as conn:
-        row = await _find(conn, ref)
+        row = await _find(conn, ref, lock="update")
         if row.id == DEFAULT_WORKSPACE_ID:
             raise GatewayError(403, "The default workspace cannot be deleted")
         k = api_keys.c
@@ -491,7 +498,7 @@ async def set_budget(db: Database, ref: str, interval: str, body: UpsertBudget) 
     now = datetime.now(UTC)
     b = workspace_budgets.c
     async with db.change() as conn:
-        row = await _find(conn, ref)
+        row = await _find(conn, ref, lock="update")
         current = {r.interval: r for r in await conn.execute(select(workspace_budgets).where(b.workspace_id == row.id))}
         _check_order(interval, body.limit_usd, {i: r.limit_usd for i, r in current.items()})
         if interval in current:
@@ -531,7 +538,7 @@ async def delete_budget(db: Database, ref: str, interval: str) -> None:
     _interval(interval)
     b = workspace_budgets.c
     async with db.change() as conn:
-        row = await _find(conn, ref)
+        row = await _find(conn, ref, lock="update")
         gone = await conn.execute(delete(workspace_budgets).where(b.workspace_id == row.id, b.interval == interval))
         if gone.rowcount:
             await repo.bump_version(conn)
@@ -567,11 +574,17 @@ async def workspace_members_of(
 
 
 async def _known_members(conn: AsyncConnection, user_ids: list[str]) -> dict[str, Any]:
-    """The organisation members named, or a 404 naming those that are not (nothing is written then)."""
+    """The organisation members named, or a 404 naming those that are not (nothing is written then).
+    Locked for share: a member being removed from the organisation meanwhile is not added."""
     wanted = list(dict.fromkeys(user_ids))
     plausible = [u for u in wanted if _plausible(u)]
     found = (
-        {r.id: r for r in await conn.execute(select(members).where(members.c.id.in_(plausible)))} if plausible else {}
+        {
+            r.id: r
+            for r in await conn.execute(select(members).where(members.c.id.in_(plausible)).with_for_update(read=True))
+        }
+        if plausible
+        else {}
     )
     missing = [u for u in wanted if u not in found]
     if missing:
@@ -586,7 +599,7 @@ async def add_members(db: Database, ref: str, body: MemberIds) -> AddedMembers:
     now = datetime.now(UTC)
     wm = workspace_members.c
     async with db.change() as conn:
-        row = await _find(conn, ref)
+        row = await _find(conn, ref, lock="update")
         known = await _known_members(conn, body.user_ids)
         if row.id == DEFAULT_WORKSPACE_ID:  # everyone is in it already
             return AddedMembers(data=[_implicit(m) for m in known.values()], added_count=0)
@@ -623,7 +636,7 @@ async def remove_members(db: Database, ref: str, body: MemberIds) -> RemovedMemb
     with active keys in the workspace (OpenRouter's rule); members not in it are not counted."""
     wm, k = workspace_members.c, api_keys.c
     async with db.change() as conn:
-        row = await _find(conn, ref)
+        row = await _find(conn, ref, lock="update")
         known = await _known_members(conn, body.user_ids)
         if row.id == DEFAULT_WORKSPACE_ID:
             raise GatewayError(
@@ -695,7 +708,8 @@ async def _member_by(conn: AsyncConnection, ref: str) -> Any:
     """An organisation member by id or email, or a 404."""
     if _plausible(ref) or (0 < len(ref) <= 255 and "\x00" not in ref):
         m = members.c
-        row = (await conn.execute(select(members).where(or_(m.id == ref, m.email == ref.strip().lower())))).first()
+        query = select(members).where(or_(m.id == ref, m.email == ref.strip().lower())).with_for_update()
+        row = (await conn.execute(query)).first()
         if row is not None:
             return row
     raise not_found("Member not found")
