@@ -534,3 +534,29 @@ def test_concurrent_changes_never_break_the_rules(gateway: Gateway) -> None:
             joined, dropped = pool.submit(join, doomed["id"]), pool.submit(drop, doomed["id"])
             outcome = (joined.result(), dropped.result())
         assert outcome in ((201, 409), (400, 200)), outcome
+
+
+def test_current_key_shows_its_workspace_budgets(gateway: Gateway, fake_a: Any) -> None:
+    with gateway.admin() as admin:
+        w = create(admin)
+        monthly = admin.put(f"/workspaces/{w['id']}/budgets/monthly", json={"limit_usd": 500}).json()["data"]
+        r = admin.put(f"/workspaces/{w['id']}/budgets/daily", json={"limit_usd": 2, "include_byok_in_budgets": True})
+        daily = r.json()["data"]
+    secret = gateway.create_key(name="budgeted", workspace_id=w["id"], limit=1)["key"]
+    fake_a.fake.script(Reply("four words of answer", prompt_tokens=100, completion_tokens=50))
+    with gateway.client(secret) as c:
+        r = c.post("/chat/completions", json={"model": "test/alpha", "messages": HELLO, "max_tokens": 5})
+        assert r.status_code == 200, r.text
+        cost = Decimal(str(r.json()["usage"]["cost"]))
+        body = c.get("/key").json()
+    check("getCurrentKey", body)
+    with OpenRouter(api_key=secret, server_url=gateway.api) as client:
+        data = client.api_keys.get_current_key_metadata().data
+    assert [(b.scope, b.budget_id, b.reset_interval, b.limit_usd) for b in data.budgets] == [
+        ("workspace", monthly["id"], "monthly", 500),
+        ("workspace", daily["id"], "daily", 2),
+        ("key_limit", None, None, 1),
+    ]
+    assert all(Decimal(str(b.spend_usd)) == cost for b in data.budgets)
+    assert data.budgets[1].include_byok is True and data.budgets[1].resets_at is not None
+    assert data.effective_budget == data.budgets[2]  # the key's 1 USD has the least left

@@ -71,7 +71,8 @@ async def delete_key(request: Request) -> JSONResponse:
 
 async def current_key(request: Request) -> JSONResponse:
     key = await auth.any_key(request)
-    return JSONResponse({"data": ks.current_key_object(state(request).ledger, key)})
+    st = state(request)
+    return JSONResponse({"data": ks.current_key_object(st.ledger, key, st.governance)})
 
 
 routes = [

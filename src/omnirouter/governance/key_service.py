@@ -186,8 +186,7 @@ def key_object(ledger: Ledger, key: KeyRecord, keys: KeyStore | None = None) -> 
 
 
 def budgets(ledger: Ledger, key: KeyRecord, now: datetime) -> list[dict[str, Any]]:
-    """The budget layers a request with this key is checked against: here only the key's own limit
-    (no guardrail or workspace budgets exist on this server)."""
+    """The key's own limit as a budget layer (current_key_object adds its workspace's budgets)."""
     if key.limit is None:
         return []
     period = WINDOW_OF_RESET[key.limit_reset]
@@ -215,10 +214,15 @@ def free_model_daily_requests(ledger: Ledger, key: KeyRecord, now: datetime) -> 
     return {"limit": limit, "remaining": max(0, limit - used), "used": used}
 
 
-def current_key_object(ledger: Ledger, key: KeyRecord) -> dict[str, Any]:
-    """The calling key, as GET /key (and its legacy alias GET /auth/key) shows it."""
+def current_key_object(ledger: Ledger, key: KeyRecord, governance: Any = None) -> dict[str, Any]:
+    """The calling key, as GET /key (and its legacy alias GET /auth/key) shows it. `governance`: the
+    worker's snapshots (governance/registry.py), for the budgets governance puts on the key."""
     now = datetime.now(UTC)
     layers = budgets(ledger, key, now)
+    if governance is not None and (workspaces := governance.get("workspaces")) is not None:
+        from omnirouter.governance.workspaces import budget_layers
+
+        layers = budget_layers(workspaces, ledger, key, now) + layers  # in the order enforcement checks them
     return {
         "label": key.label,
         **usage_fields(ledger, key),

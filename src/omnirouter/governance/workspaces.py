@@ -7,17 +7,21 @@ at most. Management of workspaces and members is governance/workspace_service.py
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import or_, select
 from sqlalchemy.engine import Connection
 
+from omnirouter.accounting.periods import window_end
 from omnirouter.governance.budgets import GovernedBudget
+from omnirouter.jsonio import money
 from omnirouter.store.tables import workspace_budgets as budgets_table
 from omnirouter.store.tables import workspaces as workspaces_table
 
 if TYPE_CHECKING:
+    from omnirouter.accounting.ledger import Ledger
     from omnirouter.governance.keys import KeyRecord
 
 # The workspace every key belongs to unless put in another (migration 0005 creates it; a UUID, as
@@ -49,6 +53,16 @@ def budget_scope(workspace_id: str) -> str:
 
 
 @dataclass(frozen=True, slots=True)
+class BudgetLayer:
+    """A workspace budget as GET /key shows it (scope "workspace")."""
+
+    budget_id: str
+    interval: str
+    limit: Decimal
+    include_byok: bool
+
+
+@dataclass(frozen=True, slots=True)
 class Defaults:
     text_model: str | None
     provider_sort: str | None
@@ -57,11 +71,17 @@ class Defaults:
 class WorkspacesSnapshot:
     """What the request path needs of workspaces, by workspace id: only those with something set."""
 
-    __slots__ = ("budgets", "defaults")
+    __slots__ = ("budgets", "defaults", "layers")
 
-    def __init__(self, defaults: dict[str, Defaults], budgets: dict[str, tuple[GovernedBudget, ...]]) -> None:
+    def __init__(
+        self,
+        defaults: dict[str, Defaults],
+        budgets: dict[str, tuple[GovernedBudget, ...]],
+        layers: dict[str, tuple[BudgetLayer, ...]] | None = None,
+    ) -> None:
         self.defaults = defaults
         self.budgets = budgets
+        self.layers = layers or {}
 
     def apply_defaults(self, key: KeyRecord, body: dict[str, Any]) -> None:
         """The key's workspace's defaults, where the request leaves the field unset (an explicit
@@ -84,6 +104,33 @@ def workspace_budgets(snapshot: WorkspacesSnapshot, key: KeyRecord) -> tuple[Gov
     return snapshot.budgets.get(key.workspace_id or DEFAULT_WORKSPACE_ID, ())
 
 
+def budget_layers(snapshot: WorkspacesSnapshot, ledger: Ledger, key: KeyRecord, now: datetime) -> list[dict[str, Any]]:
+    """`key`'s workspace's budgets as GET /key's `budgets` entries (broadest first), with the spend of
+    the whole workspace in each current window."""
+    workspace = key.workspace_id or DEFAULT_WORKSPACE_ID
+    scope = budget_scope(workspace)
+    shown = []
+    for layer in snapshot.layers.get(workspace, ()):
+        period = PERIOD_OF_INTERVAL[layer.interval]
+        usage, byok = ledger.spent(scope, period, now)
+        spend = usage + byok if layer.include_byok else usage
+        ends = window_end(period, now)
+        shown.append(
+            {
+                "scope": "workspace",
+                "budget_id": layer.budget_id,
+                "guardrail_id": None,
+                "include_byok": layer.include_byok,
+                "limit_usd": money(layer.limit),
+                "spend_usd": money(spend),
+                "remaining_usd": money(layer.limit - spend),
+                "reset_interval": None if layer.interval == "lifetime" else layer.interval,
+                "resets_at": ends.astimezone(UTC).isoformat().replace("+00:00", "Z") if ends else None,
+            }
+        )
+    return shown
+
+
 def load(conn: Connection) -> WorkspacesSnapshot | None:
     """The "workspaces" section: None when no workspace has a default or a budget."""
     w = workspaces_table.c
@@ -97,12 +144,16 @@ def load(conn: Connection) -> WorkspacesSnapshot | None:
     }
     b = budgets_table.c
     rows = conn.execute(
-        select(b.workspace_id, b.interval, b.limit_usd, w.name, w.include_byok_in_budgets).join(
+        select(b.id, b.workspace_id, b.interval, b.limit_usd, w.name, w.include_byok_in_budgets).join(
             workspaces_table, w.id == b.workspace_id
         )
     ).all()
     found: dict[str, list[GovernedBudget]] = {}
+    layers: dict[str, list[BudgetLayer]] = {}
     for row in sorted(rows, key=lambda r: INTERVALS.index(r.interval)):
+        layers.setdefault(row.workspace_id, []).append(
+            BudgetLayer(row.id, row.interval, row.limit_usd, row.include_byok_in_budgets)
+        )
         found.setdefault(row.workspace_id, []).append(
             GovernedBudget(
                 scope=budget_scope(row.workspace_id),
@@ -115,4 +166,8 @@ def load(conn: Connection) -> WorkspacesSnapshot | None:
         )
     if not defaults and not found:
         return None
-    return WorkspacesSnapshot(defaults, {wid: tuple(bs) for wid, bs in found.items()})
+    return WorkspacesSnapshot(
+        defaults,
+        {wid: tuple(bs) for wid, bs in found.items()},
+        {wid: tuple(ls) for wid, ls in layers.items()},
+    )
