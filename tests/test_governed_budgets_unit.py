@@ -27,7 +27,8 @@ def _key(limit: str | None = None) -> KeyRecord:
 
 
 def _budget(scope: str, limit: str, period: str = "day", *, byok: bool = False) -> GovernedBudget:
-    return GovernedBudget(scope, period, D(limit), byok, f"Budget {scope}/{period} exceeded.", f"guardrail '{scope}'")
+    owner = f"the budget of guardrail '{scope}'"
+    return GovernedBudget(scope, period, D(limit), byok, f"Budget {scope}/{period} exceeded.", owner)
 
 
 def _spend(ledger: Ledger, scopes: tuple[str, ...], cost: str, byok: str = "0") -> None:
@@ -54,7 +55,7 @@ def test_the_lowest_budget_wins_and_the_402_names_it() -> None:
     with pytest.raises(GatewayError) as exc:
         meter.reserve(ledger, key, ALPHA, 100, 1000, key_limit_status=402, governed=[_budget("grd:g", "1"), small])
     assert exc.value.status == 402
-    assert "can only afford 400 with guardrail 'ws:a''s budget" in exc.value.message
+    assert "can only afford 400 with the budget of guardrail 'ws:a'" in exc.value.message
     r = meter.reserve(ledger, key, ALPHA, 100, 400, key_limit_status=402, governed=[_budget("grd:g", "1"), small])
     assert set(r.scopes) == {key.scope, "instance", "grd:g", "ws:a"}
     assert ledger.in_flight("ws:a") == D("0.0009")

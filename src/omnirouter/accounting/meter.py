@@ -242,7 +242,7 @@ def _admit(
 
 def _owner(lim: Limit) -> str:
     if lim.governed is not None:
-        return lim.governed.owner + "'s budget"
+        return lim.governed.owner
     return "the instance's credits" if lim.scope == INSTANCE else "the key's limit"
 
 
@@ -260,7 +260,7 @@ def _spent(lim: Limit, key_limit_status: int) -> GatewayError:
 def _held(lim: Limit, by: str) -> GatewayError:
     """429: what is left of the budget is held by other requests; one may pass when they settle."""
     if lim.governed is not None:
-        what = f"The remaining budget of {lim.governed.owner} is"
+        what = f"What is left of {lim.governed.owner} is"
     else:
         what = "The instance's remaining credits are" if lim.scope == INSTANCE else "This key's remaining limit is"
     return GatewayError(

@@ -21,7 +21,7 @@ class GovernedBudget:
     limit: Decimal  # USD
     include_byok: bool  # BYOK spend (what it would have cost) counts too
     exceeded: str  # the 403's message once it is spent, e.g. "Workspace monthly budget of $500.00 exceeded. ..."
-    owner: str  # what it belongs to, for the message refusing a request it cannot afford: "guardrail 'Team A'"
+    owner: str  # names it in refusals: "the budget of guardrail 'Team A'", "the monthly budget of workspace 'Prod'"
 
 
 EXCEEDED_STATUS = 403  # a guardrail or workspace budget met (behaviors §10.2, §10.3)

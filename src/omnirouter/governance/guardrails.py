@@ -294,7 +294,7 @@ def _budget(a: Applied) -> GovernedBudget:
         limit=rail.limit_usd,
         include_byok=rail.include_byok,
         exceeded=f"Guardrail '{rail.name}' budget of {limit}{per}{whom} exceeded",
-        owner=f"guardrail '{rail.name}'",
+        owner=f"the budget of guardrail '{rail.name}'",
     )
 
 

@@ -161,7 +161,7 @@ def load(conn: Connection) -> WorkspacesSnapshot | None:
                 limit=row.limit_usd,
                 include_byok=row.include_byok_in_budgets,
                 exceeded=exceeded_message(row.interval, row.limit_usd),
-                owner=f"workspace {row.name!r} {row.interval} budget",
+                owner=f"the {row.interval} budget of workspace {row.name!r}",
             )
         )
     if not defaults and not found:
