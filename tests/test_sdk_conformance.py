@@ -13,6 +13,10 @@ fails until all three exist. An operation the SDKs have no method for (the legac
 its shape, so the SDK still judges it. Where they have neither method nor model (`/messages`,
 `/messages/count_tokens`, `/completions`), the Python check parses with the models of the SDK whose API
 it is (Anthropic's, OpenAI's) and the TypeScript step checks the shapes those SDKs declare.
+
+The management operations (guardrails, workspaces, BYOK keys, members) make what they read with the
+management key; organisation members, which no API creates, are added as `omnirouter members add` adds
+them (its service, on the gateway's database). The gateway has an encryption key, so BYOK writes work.
 """
 
 from __future__ import annotations
@@ -36,6 +40,9 @@ from openrouter.utils.unmarshal_json_response import unmarshal_json_response
 from starlette.routing import Route
 
 from omnirouter.app import api_routes
+from omnirouter.governance import workspace_service
+from omnirouter.governance.byok_crypto import new_key as new_encryption_key
+from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.testing import Reply, Stream
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import Gateway
@@ -86,6 +93,37 @@ ROUTES: dict[tuple[str, str], list[str]] = {
     ("POST", "/presets/{slug}/responses"): ["presets.createPresetsResponses"],
     ("POST", "/auth/keys/code"): ["oAuth.createAuthCode"],
     ("POST", "/auth/keys"): ["oAuth.exchangeAuthCodeForAPIKey"],
+    ("GET", "/guardrails"): ["guardrails.list"],
+    ("POST", "/guardrails"): ["guardrails.create"],
+    ("GET", "/guardrails/{id}"): ["guardrails.get"],
+    ("PATCH", "/guardrails/{id}"): ["guardrails.update"],
+    ("DELETE", "/guardrails/{id}"): ["guardrails.delete"],
+    ("GET", "/guardrails/assignments/keys"): ["guardrails.listKeyAssignments"],
+    ("GET", "/guardrails/assignments/members"): ["guardrails.listMemberAssignments"],
+    ("GET", "/guardrails/{id}/assignments/keys"): ["guardrails.listGuardrailKeyAssignments"],
+    ("GET", "/guardrails/{id}/assignments/members"): ["guardrails.listGuardrailMemberAssignments"],
+    ("POST", "/guardrails/{id}/assignments/keys"): ["guardrails.bulkAssignKeys"],
+    ("POST", "/guardrails/{id}/assignments/keys/remove"): ["guardrails.bulkUnassignKeys"],
+    ("POST", "/guardrails/{id}/assignments/members"): ["guardrails.bulkAssignMembers"],
+    ("POST", "/guardrails/{id}/assignments/members/remove"): ["guardrails.bulkUnassignMembers"],
+    ("GET", "/workspaces"): ["workspaces.list"],
+    ("POST", "/workspaces"): ["workspaces.create"],
+    ("GET", "/workspaces/{id}"): ["workspaces.get"],
+    ("PATCH", "/workspaces/{id}"): ["workspaces.update"],
+    ("DELETE", "/workspaces/{id}"): ["workspaces.delete"],
+    ("GET", "/workspaces/{id}/members"): ["workspaces.listMembers"],
+    ("POST", "/workspaces/{id}/members/add"): ["workspaces.bulkAddMembers"],
+    ("POST", "/workspaces/{id}/members/remove"): ["workspaces.bulkRemoveMembers"],
+    ("GET", "/workspaces/{id}/budgets"): ["workspaces.listBudgets"],
+    ("GET", "/workspaces/{id}/budgets/{interval}"): ["workspaces.getBudget"],
+    ("PUT", "/workspaces/{id}/budgets/{interval}"): ["workspaces.setBudget"],
+    ("DELETE", "/workspaces/{id}/budgets/{interval}"): ["workspaces.deleteBudget"],
+    ("GET", "/organization/members"): ["organization.listMembers"],
+    ("GET", "/byok"): ["byok.list"],
+    ("POST", "/byok"): ["byok.create"],
+    ("GET", "/byok/{id}"): ["byok.get"],
+    ("PATCH", "/byok/{id}"): ["byok.update"],
+    ("DELETE", "/byok/{id}"): ["byok.delete"],
 }
 OPERATIONS = [op for ops in ROUTES.values() for op in ops]
 
@@ -102,9 +140,13 @@ def served_operations() -> set[tuple[str, str]]:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[Gateway]:
-    """One gateway for the module, storing prompts so that /generation/content has something to show."""
+    """One gateway for the module, storing prompts so that /generation/content has something to show, and
+    with an encryption key so that BYOK keys can be written."""
     gateway = Gateway(
-        tmp_path_factory.mktemp("conformance"), standard_config(fake_a.base_url, fake_b.base_url), log_prompts=True
+        tmp_path_factory.mktemp("conformance"),
+        standard_config(fake_a.base_url, fake_b.base_url),
+        log_prompts=True,
+        encryption_key=new_encryption_key(),
     ).start()
     yield gateway
     gateway.stop()
@@ -140,6 +182,10 @@ class Ctx:
                 found.append((fields.get("event"), fields["data"]))
         return found
 
+    def member(self, role: str = "member") -> str:
+        """An organisation member, as `omnirouter members add` creates one (no API does): their user id."""
+        return add_member(self.gw, role)
+
     def generation(self) -> str:
         self.fake.script(Reply("for the record", prompt_tokens=7, completion_tokens=3))
         return self.sdk.chat.send(model=MODEL, messages=HELLO).id
@@ -150,6 +196,26 @@ def ctx(gw: Gateway, fake_a: Any) -> Iterator[Ctx]:
     c = Ctx(gw, fake_a.fake)
     yield c
     c.close()
+
+
+def unique(prefix: str) -> str:
+    import uuid
+
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def add_member(gw: Gateway, role: str = "member") -> str:
+    """Through the service `omnirouter members add` runs, on the gateway's own loop and database."""
+    import asyncio
+
+    body = workspace_service.CreateMember(
+        email=f"{unique('member')}@example.com",
+        first_name="Jane",
+        last_name="Doe",
+        role=role,  # type: ignore[arg-type]
+    )
+    assert gw.loop is not None
+    return asyncio.run_coroutine_threadsafe(workspace_service.add_org_member(gw.state.db, body), gw.loop).result(10).id
 
 
 def alpha_cost(prompt: int, completion: int) -> Decimal:
@@ -472,6 +538,297 @@ def presets_create_responses(c: Ctx) -> None:
     assert res.data.designated_version.config["model"] == MODEL
 
 
+# Guardrails, workspaces, BYOK keys and members: each check makes what it reads (with the management
+# key, as a user would), so that it stands alone. Nothing here touches the default workspace's routing:
+# guardrails are assigned only to the check's own key, BYOK keys live in a workspace of their own.
+
+
+def _guardrail(c: Ctx, **fields: Any) -> Any:
+    return c.admin.guardrails.create(name=unique("grd"), description="conformance", **fields).data
+
+
+def guardrails_list(c: Ctx) -> None:
+    made = _guardrail(c)
+    page = c.admin.guardrails.list(limit=100)
+    assert page is not None and page.result.total_count >= 1
+    listed = {g.id: g for g in page.result.data}
+    assert listed[made.id].name == made.name and listed[made.id].description == "conformance"
+
+
+def guardrails_create(c: Ctx) -> None:
+    name = unique("grd")
+    g = c.admin.guardrails.create(
+        name=name,
+        description="made by the SDK",
+        limit_usd=12.5,
+        reset_interval="weekly",
+        allowed_models=[MODEL],
+        allowed_providers=["fake-a"],
+        content_filters=[{"pattern": "secret-[0-9]+", "action": "redact", "label": "[S]"}],
+    ).data
+    assert (g.name, g.description, g.limit_usd, g.reset_interval) == (name, "made by the SDK", 12.5, "weekly")
+    assert g.allowed_models == [MODEL] and g.allowed_providers == ["fake-a"]
+    assert g.content_filters is not None and g.content_filters[0].pattern == "secret-[0-9]+"
+
+
+def guardrails_get(c: Ctx) -> None:
+    made = _guardrail(c, limit_usd=3)
+    got = c.admin.guardrails.get(id=made.id).data
+    assert (got.id, got.name, got.limit_usd) == (made.id, made.name, 3) and got == made
+
+
+def guardrails_update(c: Ctx) -> None:
+    made = _guardrail(c)
+    updated = c.admin.guardrails.update(id=made.id, description="changed", allowed_providers=["fake-b"]).data
+    assert (updated.id, updated.name, updated.description) == (made.id, made.name, "changed")
+    assert updated.allowed_providers == ["fake-b"] and updated.updated_at is not None
+    assert c.admin.guardrails.get(id=made.id).data.description == "changed"
+
+
+def guardrails_delete(c: Ctx) -> None:
+    made = _guardrail(c)
+    assert c.admin.guardrails.delete(id=made.id).DELETED is True
+    with pytest.raises(errors.NotFoundResponseError):
+        c.admin.guardrails.get(id=made.id)
+
+
+def _assigned_key(c: Ctx) -> tuple[Any, str]:
+    g = _guardrail(c)
+    key_hash = c.key_info["data"]["hash"]
+    assert c.admin.guardrails.bulk_assign_keys(id=g.id, key_hashes=[key_hash]).assigned_count == 1
+    return g, key_hash
+
+
+def _assigned_member(c: Ctx) -> tuple[Any, str]:
+    g, user = _guardrail(c), c.member()
+    assert c.admin.guardrails.bulk_assign_members(id=g.id, member_user_ids=[user]).assigned_count == 1
+    return g, user
+
+
+def guardrails_list_key_assignments(c: Ctx) -> None:
+    g, key_hash = _assigned_key(c)
+    page = c.admin.guardrails.list_key_assignments(limit=100)
+    assert page is not None
+    assert (g.id, key_hash) in {(a.guardrail_id, a.key_hash) for a in page.result.data}
+
+
+def guardrails_list_member_assignments(c: Ctx) -> None:
+    g, user = _assigned_member(c)
+    page = c.admin.guardrails.list_member_assignments(limit=100)
+    assert page is not None
+    assert (g.id, user) in {(a.guardrail_id, a.user_id) for a in page.result.data}
+
+
+def guardrails_list_guardrail_key_assignments(c: Ctx) -> None:
+    g, key_hash = _assigned_key(c)
+    page = c.admin.guardrails.list_guardrail_key_assignments(id=g.id)
+    assert page is not None and page.result.total_count == 1
+    (only,) = page.result.data
+    assert (only.guardrail_id, only.key_hash) == (g.id, key_hash)
+
+
+def guardrails_list_guardrail_member_assignments(c: Ctx) -> None:
+    g, user = _assigned_member(c)
+    page = c.admin.guardrails.list_guardrail_member_assignments(id=g.id)
+    assert page is not None and page.result.total_count == 1
+    (only,) = page.result.data
+    assert (only.guardrail_id, only.user_id) == (g.id, user)
+
+
+def guardrails_bulk_assign_keys(c: Ctx) -> None:
+    """A key holds one direct guardrail: assigning it to another moves it there."""
+    first, key_hash = _assigned_key(c)
+    second = _guardrail(c)
+    assert c.admin.guardrails.bulk_assign_keys(id=second.id, key_hashes=[key_hash]).assigned_count == 1
+    for g, count in ((first, 0), (second, 1)):
+        page = c.admin.guardrails.list_guardrail_key_assignments(id=g.id)
+        assert page is not None and [a.key_hash for a in page.result.data] == [key_hash] * count
+
+
+def guardrails_bulk_unassign_keys(c: Ctx) -> None:
+    g, key_hash = _assigned_key(c)
+    assert c.admin.guardrails.bulk_unassign_keys(id=g.id, key_hashes=[key_hash]).unassigned_count == 1
+    page = c.admin.guardrails.list_guardrail_key_assignments(id=g.id)
+    assert page is not None and page.result.data == []
+
+
+def guardrails_bulk_assign_members(c: Ctx) -> None:
+    g, user = _assigned_member(c)
+    page = c.admin.guardrails.list_guardrail_member_assignments(id=g.id)
+    assert page is not None and [(a.guardrail_id, a.user_id) for a in page.result.data] == [(g.id, user)]
+
+
+def guardrails_bulk_unassign_members(c: Ctx) -> None:
+    g, user = _assigned_member(c)
+    assert c.admin.guardrails.bulk_unassign_members(id=g.id, member_user_ids=[user]).unassigned_count == 1
+    page = c.admin.guardrails.list_guardrail_member_assignments(id=g.id)
+    assert page is not None and page.result.data == []
+
+
+def _workspace(c: Ctx, **fields: Any) -> Any:
+    slug = unique("ws")
+    return c.admin.workspaces.create(name=fields.pop("name", slug), slug=slug, **fields).data
+
+
+def workspaces_list(c: Ctx) -> None:
+    made = _workspace(c)
+    page = c.admin.workspaces.list(limit=100)
+    assert page is not None
+    ids = [w.id for w in page.result.data]
+    assert ids[0] == DEFAULT_WORKSPACE_ID and page.result.data[0].slug == "default"
+    assert made.id in ids and page.result.total_count == len(ids)
+
+
+def workspaces_create(c: Ctx) -> None:
+    slug = unique("ws")
+    w = c.admin.workspaces.create(
+        name="Made by the SDK", slug=slug, description="conformance", default_text_model=MODEL,
+        default_provider_sort="price",
+    ).data  # fmt: skip
+    assert (w.name, w.slug, w.description) == ("Made by the SDK", slug, "conformance")
+    assert w.default_text_model == MODEL and w.default_provider_sort == "price" and w.updated_at is None
+
+
+def workspaces_get(c: Ctx) -> None:
+    made = _workspace(c, description="to read")
+    assert c.admin.workspaces.get(id=made.id).data == made
+    assert c.admin.workspaces.get(id=made.slug).data == made  # by slug too
+
+
+def workspaces_update(c: Ctx) -> None:
+    made = _workspace(c, default_text_model=MODEL)
+    updated = c.admin.workspaces.update(id=made.slug, name="Renamed", default_text_model=None).data
+    assert (updated.id, updated.name, updated.default_text_model) == (made.id, "Renamed", None)
+    assert updated.updated_at is not None and c.admin.workspaces.get(id=made.id).data.name == "Renamed"
+
+
+def workspaces_delete(c: Ctx) -> None:
+    made = _workspace(c)
+    assert c.admin.workspaces.delete(id=made.id).DELETED is True
+    with pytest.raises(errors.NotFoundResponseError):
+        c.admin.workspaces.get(id=made.id)
+
+
+def _with_members(c: Ctx) -> tuple[Any, str, str]:
+    w, admin_id, plain_id = _workspace(c), c.member("admin"), c.member()
+    added = c.admin.workspaces.bulk_add_members(id=w.id, user_ids=[admin_id, plain_id])
+    assert added.added_count == 2
+    assert {(m.user_id, m.role, m.workspace_id) for m in added.data} == {
+        (admin_id, "admin", w.id),
+        (plain_id, "member", w.id),
+    }
+    return w, admin_id, plain_id
+
+
+def workspaces_list_members(c: Ctx) -> None:
+    w, admin_id, plain_id = _with_members(c)
+    page = c.admin.workspaces.list_members(id=w.slug)
+    assert page is not None and page.result.total_count == 2
+    assert {m.user_id for m in page.result.data} == {admin_id, plain_id}
+
+
+def workspaces_bulk_add_members(c: Ctx) -> None:
+    w, admin_id, _ = _with_members(c)
+    assert c.admin.workspaces.bulk_add_members(id=w.id, user_ids=[admin_id]).added_count == 0  # already in
+
+
+def workspaces_bulk_remove_members(c: Ctx) -> None:
+    w, admin_id, plain_id = _with_members(c)
+    assert c.admin.workspaces.bulk_remove_members(id=w.id, user_ids=[plain_id]).removed_count == 1
+    page = c.admin.workspaces.list_members(id=w.id)
+    assert page is not None and [m.user_id for m in page.result.data] == [admin_id]
+
+
+def _budgeted(c: Ctx) -> Any:
+    w = _workspace(c)
+    for interval, limit in (("lifetime", 1000), ("monthly", 500), ("daily", 10.5)):
+        budget = c.admin.workspaces.set_budget(workspace_ref=w.id, interval=interval, limit_usd=limit).data
+        assert budget.workspace_id == w.id and budget.limit_usd == limit
+    return w
+
+
+def workspaces_list_budgets(c: Ctx) -> None:
+    listed = c.admin.workspaces.list_budgets(workspace_ref=_budgeted(c).slug)
+    assert [(b.reset_interval, b.limit_usd) for b in listed.data] == [(None, 1000), ("monthly", 500), ("daily", 10.5)]
+    assert listed.include_byok_in_budgets is False
+
+
+def workspaces_get_budget(c: Ctx) -> None:
+    w = _budgeted(c)
+    got = c.admin.workspaces.get_budget(workspace_ref=w.id, interval="monthly")
+    assert (got.data.workspace_id, got.data.reset_interval, got.data.limit_usd) == (w.id, "monthly", 500)
+
+
+def workspaces_set_budget(c: Ctx) -> None:
+    w = _workspace(c)
+    first = c.admin.workspaces.set_budget(workspace_ref=w.slug, interval="weekly", limit_usd=100)
+    assert (first.data.workspace_id, first.data.reset_interval, first.data.limit_usd) == (w.id, "weekly", 100)
+    again = c.admin.workspaces.set_budget(
+        workspace_ref=w.id, interval="weekly", limit_usd=80, include_byok_in_budgets=True
+    )
+    assert (again.data.id, again.data.created_at, again.data.limit_usd) == (first.data.id, first.data.created_at, 80)
+    assert again.include_byok_in_budgets is True
+
+
+def workspaces_delete_budget(c: Ctx) -> None:
+    w = _budgeted(c)
+    assert c.admin.workspaces.delete_budget(workspace_ref=w.id, interval="daily").DELETED is True
+    with pytest.raises(errors.NotFoundResponseError):
+        c.admin.workspaces.get_budget(workspace_ref=w.id, interval="daily")
+
+
+def organization_list_members(c: Ctx) -> None:
+    admin_id, plain_id = c.member("admin"), c.member()
+    page = c.admin.organization.list_members(limit=100)
+    assert page is not None
+    by_id = {m.id: m for m in page.result.data}
+    assert (by_id[admin_id].role, by_id[plain_id].role) == ("org:admin", "org:member")
+    assert (by_id[plain_id].first_name, by_id[plain_id].last_name) == ("Jane", "Doe")
+    assert by_id[plain_id].email.endswith("@example.com")
+
+
+BYOK_SECRET = "sk-conformance-secret-1234"
+
+
+def _byok(c: Ctx, **fields: Any) -> Any:
+    """A BYOK key in a workspace of its own, so that the other checks' requests still use the shared keys."""
+    return c.admin.byok.create(provider="fake-b", key=BYOK_SECRET, workspace_id=_workspace(c).id, **fields).data
+
+
+def byok_list(c: Ctx) -> None:
+    made = _byok(c, name="listed")
+    page = c.admin.byok.list(workspace_id=made.workspace_id)
+    assert page is not None and page.result.total_count == 1
+    (only,) = page.result.data
+    assert (only.id, only.name, only.provider, only.label) == (made.id, "listed", "fake-b", made.label)
+
+
+def byok_create(c: Ctx) -> None:
+    made = _byok(c, name="made by the SDK", is_fallback=True, allowed_models=["test/beta"])
+    assert (made.name, made.provider, made.is_fallback, made.disabled) == ("made by the SDK", "fake-b", True, False)
+    assert made.label == "sk-..." + BYOK_SECRET[-4:] and made.allowed_models == ["test/beta"]
+
+
+def byok_get(c: Ctx) -> None:
+    made = _byok(c, name="to read")
+    got = c.admin.byok.get(id=made.id).data
+    assert (got.id, got.name, got.label) == (made.id, "to read", made.label) and got == made
+
+
+def byok_update(c: Ctx) -> None:
+    made = _byok(c, name="to change")
+    updated = c.admin.byok.update(id=made.id, disabled=True, name="changed", key="sk-another-secret-9876").data
+    assert (updated.id, updated.name, updated.disabled, updated.label) == (made.id, "changed", True, "sk-...9876")
+    assert c.admin.byok.get(id=made.id).data.disabled is True
+
+
+def byok_delete(c: Ctx) -> None:
+    made = _byok(c)
+    assert c.admin.byok.delete(id=made.id).DELETED is True
+    with pytest.raises(errors.NotFoundResponseError):
+        c.admin.byok.get(id=made.id)
+
+
 PYTHON: dict[str, Callable[[Ctx], None]] = {
     "chat.send": chat_send,
     "chat.send(stream)": chat_send_stream,
@@ -512,6 +869,37 @@ PYTHON: dict[str, Callable[[Ctx], None]] = {
     "presets.createPresetsResponses": presets_create_responses,
     "oAuth.createAuthCode": oauth_create_code,
     "oAuth.exchangeAuthCodeForAPIKey": oauth_exchange,
+    "guardrails.list": guardrails_list,
+    "guardrails.create": guardrails_create,
+    "guardrails.get": guardrails_get,
+    "guardrails.update": guardrails_update,
+    "guardrails.delete": guardrails_delete,
+    "guardrails.listKeyAssignments": guardrails_list_key_assignments,
+    "guardrails.listMemberAssignments": guardrails_list_member_assignments,
+    "guardrails.listGuardrailKeyAssignments": guardrails_list_guardrail_key_assignments,
+    "guardrails.listGuardrailMemberAssignments": guardrails_list_guardrail_member_assignments,
+    "guardrails.bulkAssignKeys": guardrails_bulk_assign_keys,
+    "guardrails.bulkUnassignKeys": guardrails_bulk_unassign_keys,
+    "guardrails.bulkAssignMembers": guardrails_bulk_assign_members,
+    "guardrails.bulkUnassignMembers": guardrails_bulk_unassign_members,
+    "workspaces.list": workspaces_list,
+    "workspaces.create": workspaces_create,
+    "workspaces.get": workspaces_get,
+    "workspaces.update": workspaces_update,
+    "workspaces.delete": workspaces_delete,
+    "workspaces.listMembers": workspaces_list_members,
+    "workspaces.bulkAddMembers": workspaces_bulk_add_members,
+    "workspaces.bulkRemoveMembers": workspaces_bulk_remove_members,
+    "workspaces.listBudgets": workspaces_list_budgets,
+    "workspaces.getBudget": workspaces_get_budget,
+    "workspaces.setBudget": workspaces_set_budget,
+    "workspaces.deleteBudget": workspaces_delete_budget,
+    "organization.listMembers": organization_list_members,
+    "byok.list": byok_list,
+    "byok.create": byok_create,
+    "byok.get": byok_get,
+    "byok.update": byok_update,
+    "byok.delete": byok_delete,
 }
 
 
@@ -570,6 +958,7 @@ def ts_results(gw: Gateway, fake_a: Any) -> dict[str, dict[str, Any]]:
         "keyLabel": key["data"]["label"],
         "managementKey": gw.management_key,
         "model": MODEL,
+        "memberIds": [add_member(gw, "admin"), add_member(gw)],
     }
     proc = subprocess.run(
         ["node", str(TS_DIR / "conformance.mjs")],

@@ -1,6 +1,6 @@
 // Drives every operation of a running gateway through @openrouter/sdk, which validates each response
 // with its zod schemas. Run by tests/test_sdk_conformance.py: reads its config as JSON on stdin
-// ({serverURL, apiKey, keyHash, keyLabel, managementKey, model}) and prints one JSON line per
+// ({serverURL, apiKey, keyHash, keyLabel, managementKey, model, memberIds: [an org admin, a member]}) and prints one JSON line per
 // operation: {"operation", "ok", "error"?}. Operations run in order; each is independent of the others'
 // outcome, and the names match ROUTES in the Python module.
 import { OpenRouter } from "@openrouter/sdk";
@@ -12,7 +12,7 @@ const config = JSON.parse(await new Promise((resolve) => {
   process.stdin.on("data", (d) => { text += d; });
   process.stdin.on("end", () => resolve(text));
 }));
-const { serverURL, apiKey, keyHash, keyLabel, managementKey, model } = config;
+const { serverURL, apiKey, keyHash, keyLabel, managementKey, model, memberIds } = config;
 const sdk = new OpenRouter({ apiKey, serverURL });
 const admin = new OpenRouter({ apiKey: managementKey, serverURL });
 const messages = [{ role: "user", content: "hello conformance" }];
@@ -62,6 +62,55 @@ function parsed(result) {
 async function generation() {
   const res = await sdk.chat.send({ chatRequest: { model, messages } });
   return res.id;
+}
+
+let counter = 0;
+const unique = (prefix) => `${prefix}-${process.pid}-${++counter}`;
+async function guardrail(fields = {}) {
+  const res = await admin.guardrails.create({ createGuardrailRequest: { name: unique("ts-grd"), ...fields } });
+  return res.data;
+}
+async function assignedKey() {
+  const g = await guardrail();
+  const key = await admin.apiKeys.create({ requestBody: { name: unique("ts-assigned") } });
+  const res = await admin.guardrails.bulkAssignKeys({ id: g.id, bulkAssignKeysRequest: { keyHashes: [key.data.hash] } });
+  check(res.assignedCount === 1, "one assigned", res);
+  return { g, hash: key.data.hash, label: key.data.label };
+}
+async function assignedMember() {
+  const g = await guardrail();
+  const userId = memberIds[1];
+  const res = await admin.guardrails.bulkAssignMembers({ id: g.id, bulkAssignMembersRequest: { memberUserIds: [userId] } });
+  check(res.assignedCount === 1, "one assigned", res);
+  return { g, userId };
+}
+async function workspace(fields = {}) {
+  const slug = unique("ts-ws");
+  const res = await admin.workspaces.create({ createWorkspaceRequest: { name: slug, slug, ...fields } });
+  return res.data;
+}
+async function withMembers() {
+  const w = await workspace();
+  const res = await admin.workspaces.bulkAddMembers({ id: w.id, bulkAddWorkspaceMembersRequest: { userIds: memberIds } });
+  check(res.addedCount === 2, "two added", res);
+  return w;
+}
+async function budgeted() {
+  const w = await workspace();
+  for (const [interval, limitUsd] of [["lifetime", 1000], ["monthly", 500], ["daily", 10.5]]) {
+    const res = await admin.workspaces.setBudget({ workspaceRef: w.id, interval, upsertWorkspaceBudgetRequest: { limitUsd } });
+    check(res.data.workspaceId === w.id && res.data.limitUsd === limitUsd, "a budget", res.data);
+  }
+  return w;
+}
+const byokSecret = "sk-ts-conformance-secret-5678";
+// In a workspace of its own, so that the inference steps still use the shared provider keys.
+async function byok(fields = {}) {
+  const w = await workspace();
+  const res = await admin.byok.create({
+    createBYOKKeyRequest: { provider: "fake-b", key: byokSecret, workspaceId: w.id, ...fields },
+  });
+  return res.data;
 }
 
 const steps = {
@@ -303,6 +352,228 @@ const steps = {
     await admin.presets.createPresetsChatCompletions({ slug: "ts-version", chatRequest: { model, temperature: 0.3, messages } });
     const res = await sdk.presets.getVersion({ slug: "ts-version", version: "1" });
     check(res.data.version === 1 && res.data.config.temperature === 0.3, "version 1", res.data);
+  },
+  // Guardrails, workspaces, BYOK keys and members, with the management key. Members come from the
+  // operator (`omnirouter members add`; no API creates them): the Python side adds them, memberIds.
+  // Guardrails are assigned only to keys made for the step; BYOK keys live in workspaces of their own.
+  "guardrails.create": async () => {
+    const name = unique("ts-grd");
+    const res = await admin.guardrails.create({ createGuardrailRequest: {
+      name, description: "made by the SDK", limitUsd: 12.5, resetInterval: "weekly", allowedModels: [model],
+      allowedProviders: ["fake-a"], contentFilters: [{ pattern: "secret-[0-9]+", action: "redact", label: "[S]" }],
+    } });
+    const g = res.data;
+    check(g.name === name && g.description === "made by the SDK" && g.limitUsd === 12.5 && g.resetInterval === "weekly",
+      "the guardrail", g);
+    check(g.allowedModels.join() === model && g.allowedProviders.join() === "fake-a"
+      && g.contentFilters[0].pattern === "secret-[0-9]+", "its rules", g);
+  },
+  "guardrails.list": async () => {
+    const made = await guardrail();
+    const page = await admin.guardrails.list({ limit: 100 });
+    const found = page.result.data.find((g) => g.id === made.id);
+    check(found?.name === made.name && page.result.totalCount >= 1, "listed", page.result);
+  },
+  "guardrails.get": async () => {
+    const made = await guardrail({ limitUsd: 3 });
+    const res = await admin.guardrails.get({ id: made.id });
+    check(res.data.id === made.id && res.data.name === made.name && res.data.limitUsd === 3, "the guardrail", res.data);
+  },
+  "guardrails.update": async () => {
+    const made = await guardrail();
+    const res = await admin.guardrails.update({
+      id: made.id, updateGuardrailRequest: { description: "changed", allowedProviders: ["fake-b"] },
+    });
+    check(res.data.id === made.id && res.data.description === "changed" && res.data.allowedProviders.join() === "fake-b"
+      && res.data.updatedAt, "the updated guardrail", res.data);
+  },
+  "guardrails.delete": async () => {
+    const made = await guardrail();
+    const res = await admin.guardrails.delete({ id: made.id });
+    check(res.deleted === true, "deleted", res);
+    const gone = await admin.guardrails.get({ id: made.id }).then(() => null, (err) => err);
+    check(gone?.statusCode === 404, "gone afterwards", String(gone));
+  },
+  "guardrails.bulkAssignKeys": async () => {
+    const { g, hash } = await assignedKey();
+    const page = await admin.guardrails.listGuardrailKeyAssignments({ id: g.id });
+    check(page.result.data.map((a) => a.keyHash).join() === hash, "the key assigned", page.result);
+  },
+  "guardrails.bulkUnassignKeys": async () => {
+    const { g, hash } = await assignedKey();
+    const res = await admin.guardrails.bulkUnassignKeys({ id: g.id, bulkUnassignKeysRequest: { keyHashes: [hash] } });
+    check(res.unassignedCount === 1, "one unassigned", res);
+    const page = await admin.guardrails.listGuardrailKeyAssignments({ id: g.id });
+    check(page.result.data.length === 0, "none left", page.result);
+  },
+  "guardrails.listGuardrailKeyAssignments": async () => {
+    const { g, hash, label } = await assignedKey();
+    const page = await admin.guardrails.listGuardrailKeyAssignments({ id: g.id });
+    const [only] = page.result.data;
+    check(page.result.totalCount === 1 && only.guardrailId === g.id && only.keyHash === hash && only.keyLabel === label,
+      "the assignment", page.result);
+  },
+  "guardrails.listKeyAssignments": async () => {
+    const { g, hash } = await assignedKey();
+    const page = await admin.guardrails.listKeyAssignments({ limit: 100 });
+    check(page.result.data.some((a) => a.guardrailId === g.id && a.keyHash === hash), "the assignment", page.result);
+  },
+  "guardrails.bulkAssignMembers": async () => {
+    const { g, userId } = await assignedMember();
+    const page = await admin.guardrails.listGuardrailMemberAssignments({ id: g.id });
+    check(page.result.data.map((a) => a.userId).join() === userId, "the member assigned", page.result);
+  },
+  "guardrails.bulkUnassignMembers": async () => {
+    const { g, userId } = await assignedMember();
+    const res = await admin.guardrails.bulkUnassignMembers({
+      id: g.id, bulkUnassignMembersRequest: { memberUserIds: [userId] },
+    });
+    check(res.unassignedCount === 1, "one unassigned", res);
+    const page = await admin.guardrails.listGuardrailMemberAssignments({ id: g.id });
+    check(page.result.data.length === 0, "none left", page.result);
+  },
+  "guardrails.listGuardrailMemberAssignments": async () => {
+    const { g, userId } = await assignedMember();
+    const page = await admin.guardrails.listGuardrailMemberAssignments({ id: g.id });
+    const [only] = page.result.data;
+    check(page.result.totalCount === 1 && only.guardrailId === g.id && only.userId === userId, "the assignment",
+      page.result);
+  },
+  "guardrails.listMemberAssignments": async () => {
+    const { g, userId } = await assignedMember();
+    const page = await admin.guardrails.listMemberAssignments({ limit: 100 });
+    check(page.result.data.some((a) => a.guardrailId === g.id && a.userId === userId), "the assignment", page.result);
+  },
+  "workspaces.create": async () => {
+    const slug = unique("ts-ws");
+    const res = await admin.workspaces.create({ createWorkspaceRequest: {
+      name: "Made by the SDK", slug, description: "conformance", defaultTextModel: model, defaultProviderSort: "price",
+    } });
+    const w = res.data;
+    check(w.name === "Made by the SDK" && w.slug === slug && w.description === "conformance"
+      && w.defaultTextModel === model && w.defaultProviderSort === "price" && w.updatedAt === null, "the workspace", w);
+  },
+  "workspaces.list": async () => {
+    const made = await workspace();
+    const page = await admin.workspaces.list({ limit: 100 });
+    check(page.result.data[0].slug === "default" && page.result.data.some((w) => w.id === made.id)
+      && page.result.totalCount === page.result.data.length, "listed after the default", page.result);
+  },
+  "workspaces.get": async () => {
+    const made = await workspace();
+    const byId = await admin.workspaces.get({ id: made.id });
+    const bySlug = await admin.workspaces.get({ id: made.slug });
+    check(byId.data.slug === made.slug && bySlug.data.id === made.id && byId.data.name === made.name, "the workspace",
+      [byId.data, bySlug.data]);
+  },
+  "workspaces.update": async () => {
+    const made = await workspace({ defaultTextModel: model });
+    const res = await admin.workspaces.update({
+      id: made.slug, updateWorkspaceRequest: { name: "Renamed", defaultTextModel: null },
+    });
+    check(res.data.id === made.id && res.data.name === "Renamed" && res.data.defaultTextModel === null
+      && res.data.updatedAt, "the updated workspace", res.data);
+  },
+  "workspaces.delete": async () => {
+    const made = await workspace();
+    const res = await admin.workspaces.delete({ id: made.id });
+    check(res.deleted === true, "deleted", res);
+    const gone = await admin.workspaces.get({ id: made.id }).then(() => null, (err) => err);
+    check(gone?.statusCode === 404, "gone afterwards", String(gone));
+  },
+  "workspaces.bulkAddMembers": async () => {
+    const w = await workspace();
+    const res = await admin.workspaces.bulkAddMembers({ id: w.id, bulkAddWorkspaceMembersRequest: { userIds: memberIds } });
+    const seen = res.data.map((m) => [m.userId, m.role, m.workspaceId].join()).sort();
+    const expected = [[memberIds[0], "admin", w.id].join(), [memberIds[1], "member", w.id].join()].sort();
+    check(res.addedCount === 2 && seen.join("|") === expected.join("|"), "both added", res);
+  },
+  "workspaces.listMembers": async () => {
+    const w = await withMembers();
+    const page = await admin.workspaces.listMembers({ id: w.slug });
+    check(page.result.totalCount === 2 && page.result.data.map((m) => m.userId).sort().join() === [...memberIds].sort().join(),
+      "both members", page.result);
+  },
+  "workspaces.bulkRemoveMembers": async () => {
+    const w = await withMembers();
+    const res = await admin.workspaces.bulkRemoveMembers({
+      id: w.id, bulkRemoveWorkspaceMembersRequest: { userIds: [memberIds[1]] },
+    });
+    check(res.removedCount === 1, "one removed", res);
+    const page = await admin.workspaces.listMembers({ id: w.id });
+    check(page.result.data.map((m) => m.userId).join() === memberIds[0], "one left", page.result);
+  },
+  "workspaces.setBudget": async () => {
+    const w = await workspace();
+    const first = await admin.workspaces.setBudget({
+      workspaceRef: w.slug, interval: "weekly", upsertWorkspaceBudgetRequest: { limitUsd: 100 },
+    });
+    check(first.data.workspaceId === w.id && first.data.resetInterval === "weekly" && first.data.limitUsd === 100,
+      "the budget", first.data);
+    const again = await admin.workspaces.setBudget({
+      workspaceRef: w.id, interval: "weekly", upsertWorkspaceBudgetRequest: { limitUsd: 80, includeByokInBudgets: true },
+    });
+    check(again.data.id === first.data.id && again.data.limitUsd === 80 && again.includeByokInBudgets === true,
+      "the same budget, changed", again);
+  },
+  "workspaces.listBudgets": async () => {
+    const w = await budgeted();
+    const res = await admin.workspaces.listBudgets({ workspaceRef: w.slug });
+    const seen = res.data.map((b) => `${b.resetInterval}:${b.limitUsd}`).join();
+    check(seen === "null:1000,monthly:500,daily:10.5" && res.includeByokInBudgets === false, "widest first", res);
+  },
+  "workspaces.getBudget": async () => {
+    const w = await budgeted();
+    const res = await admin.workspaces.getBudget({ workspaceRef: w.id, interval: "monthly" });
+    check(res.data.workspaceId === w.id && res.data.resetInterval === "monthly" && res.data.limitUsd === 500,
+      "the monthly budget", res.data);
+  },
+  "workspaces.deleteBudget": async () => {
+    const w = await budgeted();
+    const res = await admin.workspaces.deleteBudget({ workspaceRef: w.id, interval: "daily" });
+    check(res.deleted === true, "deleted", res);
+    const gone = await admin.workspaces.getBudget({ workspaceRef: w.id, interval: "daily" }).then(() => null, (e) => e);
+    check(gone?.statusCode === 404, "gone afterwards", String(gone));
+  },
+  "organization.listMembers": async () => {
+    const page = await admin.organization.listMembers({ limit: 100 });
+    const byId = Object.fromEntries(page.result.data.map((m) => [m.id, m]));
+    const [boss, plain] = memberIds.map((id) => byId[id]);
+    check(boss?.role === "org:admin" && plain?.role === "org:member" && plain.firstName === "Jane"
+      && plain.lastName === "Doe" && plain.email.endsWith("@example.com"), "the members", page.result);
+  },
+  "byok.create": async () => {
+    const made = await byok({ name: "made by the SDK", isFallback: true, allowedModels: ["test/beta"] });
+    check(made.name === "made by the SDK" && made.provider === "fake-b" && made.isFallback === true
+      && made.disabled === false && made.label === "sk-..." + byokSecret.slice(-4)
+      && made.allowedModels.join() === "test/beta", "the BYOK key", made);
+  },
+  "byok.list": async () => {
+    const made = await byok({ name: "listed" });
+    const page = await admin.byok.list({ workspaceId: made.workspaceId });
+    const [only] = page.result.data;
+    check(page.result.totalCount === 1 && only.id === made.id && only.name === "listed" && only.label === made.label,
+      "the workspace's one key", page.result);
+  },
+  "byok.get": async () => {
+    const made = await byok({ name: "to read" });
+    const res = await admin.byok.get({ id: made.id });
+    check(res.data.id === made.id && res.data.name === "to read" && res.data.label === made.label, "the key", res.data);
+  },
+  "byok.update": async () => {
+    const made = await byok({ name: "to change" });
+    const res = await admin.byok.update({
+      id: made.id, updateBYOKKeyRequest: { disabled: true, name: "changed", key: "sk-another-secret-9876" },
+    });
+    check(res.data.id === made.id && res.data.name === "changed" && res.data.disabled === true
+      && res.data.label === "sk-...9876", "the changed key", res.data);
+  },
+  "byok.delete": async () => {
+    const made = await byok();
+    const res = await admin.byok.delete({ id: made.id });
+    check(res.deleted === true, "deleted", res);
+    const gone = await admin.byok.get({ id: made.id }).then(() => null, (err) => err);
+    check(gone?.statusCode === 404, "gone afterwards", String(gone));
   },
   // Not an operation: error answers must parse as the SDK's typed errors, not fail its validation.
   "errors": async () => {
