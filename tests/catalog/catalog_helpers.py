@@ -17,6 +17,7 @@ from omnirouter.api.errors import ApiError, error_response
 from omnirouter.api.models import routes
 from omnirouter.catalog.catalog import Catalog
 from omnirouter.catalog.loader import load_catalog
+from omnirouter.governance.registry import Governance
 
 MILLION = Decimal(1_000_000)
 ALL_APIS = frozenset({"openai", "anthropic", "google", "sandbox"})
@@ -58,5 +59,5 @@ def make_client(catalog: Catalog) -> TestClient:
         return error_response(exc)
 
     app = Starlette(routes=[Mount("/api/v1", routes=routes)], exception_handlers={ApiError: api_error})
-    app.state.omni = types.SimpleNamespace(catalog=catalog)
+    app.state.omni = types.SimpleNamespace(catalog=catalog, governance=Governance())  # no guardrails
     return TestClient(app)
