@@ -215,6 +215,15 @@ def test_loopback_callbacks_may_use_http(gateway: Gateway) -> None:
         assert create_code(gateway, callback_url=url).status_code == 200, url
 
 
+def test_a_long_callback_host_names_the_key_within_its_column(gateway: Gateway) -> None:
+    host = ".".join(["a" * 60] * 5) + ".example"  # 313 characters: longer than a key's name may be
+    verifier, challenge = pkce()
+    r = create_code(gateway, callback_url=f"https://{host}/cb", code_challenge=challenge, code_challenge_method="S256")
+    assert r.status_code == 200, r.text
+    r = exchange(gateway, code=r.json()["data"]["id"], code_verifier=verifier, code_challenge_method="S256")
+    assert r.status_code == 200, r.text
+
+
 # -- the API: POST /auth/keys/code and POST /auth/keys
 
 

@@ -206,7 +206,7 @@ async def create_code(db: Database, body: CreateCode, *, creator_user_id: str | 
                 callback_url=body.callback_url,
                 code_challenge=body.code_challenge,
                 code_challenge_method=body.code_challenge_method,
-                key_name=body.key_label or app_name(body.callback_url),
+                key_name=body.key_label or app_name(body.callback_url)[:255],  # a key's name fits 255
                 key_limit=body.limit,
                 key_limit_reset=body.usage_limit_type,
                 key_expires_at=body.expires_at,
