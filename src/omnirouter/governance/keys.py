@@ -149,12 +149,17 @@ class KeyStore:
     def replace_all(self, records: list[KeyRecord]) -> None:
         self.by_hash = {r.hash: r for r in records}
 
+    # Keys this worker put or dropped itself (store/writer.py sync: a read under way may predate them).
+    edits: int = 0
+
     def put(self, record: KeyRecord) -> None:
         self.by_hash[record.hash] = record
         self.unknown.forget(record.hash)
+        self.edits += 1
 
     def drop(self, hash_: str) -> None:
         self.by_hash.pop(hash_, None)
+        self.edits += 1
 
     @staticmethod
     def admit(record: KeyRecord | None) -> KeyRecord:
