@@ -120,11 +120,11 @@ async def _admit(
     except Exception:
         raise GatewayError(400, "Invalid JSON in request body") from None
     body = fmt.parse(decoded, h)  # the internal (chat) request
-    preset_id = None  # 2. a preset the request names, merged into it (governance/presets.py)
+    preset_id = None  # a preset the request names, merged into it (governance/presets.py)
     if "preset" in decoded or (type(m := body.get("model")) is str and "@" in m):
         preset_id = presets.apply(st.governance.get("presets"), key, body, decoded, fmt.name)
         raw = encode(body)  # the prompt's size as sent (the estimate below), with the preset's prompt and tools
-    if (workspaces := st.governance.get("workspaces")) is not None:  # 3. workspace defaults (governance/workspaces.py)
+    if (workspaces := st.governance.get("workspaces")) is not None:  # workspace defaults (governance/workspaces.py)
         workspaces.apply_defaults(key, body)
     req = openai_chat.parse(body)
     needs = Needs(
@@ -145,7 +145,7 @@ async def _admit(
     )
     # Hashing the conversation is only worth it when some conversation already sticks somewhere.
     sticky_key = session or (conversation_key(body.get("messages")) if st.routing.sticky else None)
-    # 6. BYOK: the workspace's keys may bring providers the instance has none for (planned for them alone).
+    # BYOK: the workspace's keys may bring providers the instance has none for (planned for them alone).
     byok = st.governance.get("byok")
     keyless = zdr = byok_store.NONE
     if byok is not None:
@@ -153,11 +153,12 @@ async def _admit(
     plan = st.routing.planner.plan(
         req, needs, sticky=st.routing.sticky.get(sticky_key), session=session, byok_providers=keyless, byok_zdr=zdr
     )
-    guarded = None  # 4. guardrails: allowed models and providers, ZDR, content filters (governance/guardrails.py)
+    # Guardrails, before anything goes upstream: models, providers, ZDR, content (governance/guardrails.py).
+    guarded = None
     if (guardrails := st.governance.get("guardrails")) is not None and (policy := guardrails.policy(key)) is not None:
         opted_in = any(h.get(name, "").lower() == "enabled" for name in METADATA_HEADERS)
         guarded = policy.enforce(body, plan, st.catalog, metadata=opted_in)
-    if byok is not None:  # 6. the workspace's own provider keys first
+    if byok is not None:  # the workspace's own provider keys first
         byok_store.apply(byok, plan, key, req)
     if needs.web_search and "web_search_options" not in body:
         body["web_search_options"] = {}  # the planner kept only endpoints with native search
