@@ -68,6 +68,17 @@ def run_on_db(config: str | None, work: Callable[[Any], Awaitable[T]]) -> T:
         raise click.ClickException(err.message) from None
 
 
+async def every_page(fetch: Callable[[int], Awaitable[Any]]) -> tuple[list[Any], int]:
+    """Every item of a paged listing (`fetch(offset)` answers a page with `data` and `total_count`),
+    and the total: the CLI lists everything, not the API's first page."""
+    found: list[Any] = []
+    while True:
+        page = await fetch(len(found))
+        found += page.data
+        if len(found) >= page.total_count or not page.data:
+            return found, page.total_count
+
+
 def echo_json(payload: Any) -> None:
     from omnirouter.jsonio import encode
 

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from omnirouter.commands.common import echo_json, options, run_on_db
+from omnirouter.commands.common import echo_json, every_page, options, run_on_db
 
 WORKSPACE_HELP = "The workspace whose presets these are [the default workspace]."
 CLI_CREATOR = "omnirouter-cli"  # a version's creator_id when the CLI, not a key, wrote it
@@ -87,12 +87,8 @@ def presets_versions(
         return
 
     async def every(db: Any) -> dict[str, Any]:
-        found: list[Any] = []
-        while True:
-            page = await ps.versions(db, workspace, slug, len(found), ps.MAX_LIMIT)
-            found += page.data
-            if len(found) >= page.total_count or not page.data:
-                return {"data": found, "total_count": page.total_count}
+        found, total = await every_page(lambda offset: ps.versions(db, workspace, slug, offset, ps.MAX_LIMIT))
+        return {"data": found, "total_count": total}
 
     listed = _plain(run_on_db(config, every))
     if as_json:

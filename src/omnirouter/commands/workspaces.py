@@ -95,12 +95,8 @@ def workspaces_list(config: str | None, as_json: bool) -> None:
     from omnirouter.governance import workspace_service as ws
 
     async def work(db: Any) -> Any:
-        found: list[Any] = []
-        while True:
-            page = await ws.listed(db, len(found), ws.PAGE_MAX)
-            found += page.data
-            if len(found) >= page.total_count or not page.data:
-                return ws.WorkspaceList(data=found, total_count=page.total_count)
+        found, total = await common.every_page(lambda offset: ws.listed(db, offset, ws.PAGE_MAX))
+        return ws.WorkspaceList(data=found, total_count=total)
 
     listed = _run(config, work)
     if as_json:
@@ -302,12 +298,10 @@ def members_of(workspace: str, config: str | None, as_json: bool) -> None:
     from omnirouter.governance import workspace_service as ws
 
     async def work(db: Any) -> Any:
-        found: list[Any] = []
-        while True:
-            page = await ws.workspace_members_of(db, workspace, len(found), ws.PAGE_MAX)
-            found += page.data
-            if len(found) >= page.total_count or not page.data:
-                return ws.WorkspaceMemberList(data=found, total_count=page.total_count)
+        found, total = await common.every_page(
+            lambda offset: ws.workspace_members_of(db, workspace, offset, ws.PAGE_MAX)
+        )
+        return ws.WorkspaceMemberList(data=found, total_count=total)
 
     listed = _run(config, work)
     if as_json:
@@ -364,12 +358,8 @@ def members_list(config: str | None, as_json: bool) -> None:
     from omnirouter.governance import workspace_service as ws
 
     async def work(db: Any) -> Any:
-        found: list[Any] = []
-        while True:
-            page = await ws.org_members(db, len(found), ws.PAGE_MAX)
-            found += page.data
-            if len(found) >= page.total_count or not page.data:
-                return ws.OrganizationMemberList(data=found, total_count=page.total_count)
+        found, total = await common.every_page(lambda offset: ws.org_members(db, offset, ws.PAGE_MAX))
+        return ws.OrganizationMemberList(data=found, total_count=total)
 
     listed = _run(config, work)
     if as_json:
