@@ -101,6 +101,10 @@ SEMANTIC_REFUSALS = {
     ),
 }
 
+# A preset made from an inference body is checked as its endpoint checks a request.
+for _fmt in ("/chat/completions", "/messages", "/responses"):
+    SEMANTIC_REFUSALS[("/presets/{slug}" + _fmt, "post")] = SEMANTIC_REFUSALS[(_fmt, "post")]
+
 
 def body_conforms(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' response_schema_conformance; for a stream, each event's JSON against the event
