@@ -57,7 +57,7 @@ def test_a_provider_whose_wire_format_has_no_adapter_is_not_routable(make_gatewa
     """A provider declared with a wire format that has no adapter yet must not look servable."""
     monkeypatch.setenv("NATIVE_KEY", "sk-ant-test")
     config = {
-        "providers": [{"slug": "native-cohere", "name": "Native Cohere", "api": "cohere",
+        "providers": [{"slug": "native-cohere", "name": "Native Cohere", "api": "ai21-native",
                        "base_url": fake_a.base_url, "api_key_env": "NATIVE_KEY"}],
         "models": [{"id": "test/native", "name": "Native", "context_length": 8192,
                     "endpoints": [{"provider": "native-cohere", "upstream_model": "command-x"}]}],

@@ -17,6 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from omnirouter import modalities
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
 from omnirouter.api import (
@@ -98,6 +99,7 @@ def api_routes() -> list[Any]:
         *workspaces_api.routes,
         *oauth.routes,
         *byok.routes,
+        *(route for module in modalities.modules() for route in module.routes),
         *openapi.routes,
         *health.routes,
     ]
@@ -223,6 +225,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
         st.readiness = health.Readiness(shutdown, st.db, st.redis)
         shutdown.install(lambda: cut_streams(st.keepalive, settings.shutdown_timeout))
         await st.recorder.start()
+        # Background work of the operations beyond chat (video jobs' polls), closed before the recorder.
+        closers = [await module.start(st) for module in modalities.modules() if hasattr(module, "start")]
         changes.follow(lambda force: st.recorder.sync(force=force))  # and what they change, this one
         app.state.omni = st
         # Everything built so far (catalog, routes, SQLAlchemy's compiled statements, modules) lives as
@@ -243,6 +247,8 @@ def create_app(settings: Settings | None = None) -> Gateway:
                     task.cancel()
                 await asyncio.gather(*st.drains, return_exceptions=True)
             await changes.close()
+            for close in closers:
+                await close()
             await st.rate_limits.close()
             if link is not None:
                 await link.close()

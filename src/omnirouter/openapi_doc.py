@@ -19,7 +19,7 @@ import msgspec
 from starlette.convertors import FloatConvertor, IntegerConvertor
 from starlette.routing import BaseRoute, Route
 
-from omnirouter import __version__
+from omnirouter import __version__, modalities
 from omnirouter.api import health
 from omnirouter.api import messages_schemas as ms
 from omnirouter.api import schemas as s
@@ -561,7 +561,9 @@ def _module_entries(routes: list[BaseRoute]) -> tuple[dict[tuple[str, str], Oper
     """OPERATIONS and TAGS, with those a route's own module declares beside its handlers (the API
     modules that came after this file describe their operations themselves)."""
     operations, tags = dict(OPERATIONS), dict(TAGS)
-    for module in {sys.modules[r.endpoint.__module__] for r in routes if isinstance(r, Route)}:
+    # An operation beyond chat is served by pipeline/modality.py's endpoint: its module describes it.
+    served = {sys.modules[r.endpoint.__module__] for r in routes if isinstance(r, Route)}
+    for module in served | set(modalities.modules()):
         operations.update(getattr(module, "OPERATIONS", {}))
         tags.update(getattr(module, "TAGS", {}))
     return operations, tags

@@ -97,6 +97,22 @@ class Settings(BaseSettings):
     upstream_first_byte_timeout: float = 120.0
     upstream_total_timeout: float = 900.0
 
+    # Operations beyond chat (issue 16). Files: stored under files_dir (default data_dir/files), or in
+    # an S3-compatible bucket when files_s3_url and files_s3_bucket are set (the keys read from the
+    # named variables, never from here).
+    files_dir: Path | None = None
+    files_max_bytes: PositiveInt = 32 * 1024 * 1024
+    files_s3_url: str | None = None
+    files_s3_bucket: str | None = None
+    files_s3_region: str = "us-east-1"
+    files_s3_access_key_env: str = "AWS_ACCESS_KEY_ID"
+    files_s3_secret_key_env: str = "AWS_SECRET_ACCESS_KEY"
+    transcription_max_bytes: PositiveInt = 25 * 1024 * 1024
+    # Video jobs: how long finished videos are kept, and the upstream poll's backoff (seconds).
+    video_retention_days: PositiveFloat = 7.0
+    video_poll_initial: PositiveFloat = 2.0
+    video_poll_max: PositiveFloat = 30.0
+
     # For tests only: the length of the rpm_limit/tpm_limit window (a minute), so that a test need not
     # wait one out. Anything else than 60 makes the limits per that many seconds.
     rate_limit_window_seconds: PositiveInt = 60

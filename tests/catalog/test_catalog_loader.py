@@ -163,13 +163,19 @@ def test_sandbox(tmp_path: Path) -> None:
     sandbox = catalog.provider("sandbox")
     assert sandbox.enabled and sandbox.api == "sandbox" and sandbox.name == "Sandbox (offline, deterministic)"
     assert sandbox.data_policy.zdr and not sandbox.data_policy.training
-    assert [m.id for m in catalog.live_models()] == ["sandbox/echo", "sandbox/chat"]
+    assert [m.id for m in catalog.live_models()] == [
+        "sandbox/echo", "sandbox/chat", "sandbox/embed", "sandbox/rerank", "sandbox/image", "sandbox/speech",
+        "sandbox/transcribe", "sandbox/video",
+    ]  # fmt: skip
     for model_id in ("sandbox/echo", "sandbox/chat"):
         model = catalog.model(model_id)
         (ep,) = model.endpoints
         assert ep.provider == "sandbox" and ep.max_completion_tokens == 128_000
         assert model.context_length == 200_000
         assert ep.pricing.prompt == Decimal("0.000001") and ep.pricing.completion == Decimal("0.000002")
+    # One model per operation beyond chat, priced in its own unit (accounting/units.py).
+    assert catalog.model("sandbox/embed").architecture.output_modalities == ["embeddings"]
+    assert catalog.model("sandbox/speech").endpoints[0].pricing.character == Decimal("0.000015")
     others = [m for m in catalog.models.values() if not m.id.startswith("sandbox/")]
     assert not any(ep.provider == "sandbox" for m in others for ep in m.endpoints)
 

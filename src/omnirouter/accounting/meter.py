@@ -220,6 +220,12 @@ def _admit(
             binding, budget = lim, left
     assert binding is not None
     if need > budget:
+        if not prompt_tokens and not max_completion:  # priced per unit (pipeline/modality.py), not per token
+            raise GatewayError(
+                402,
+                f"This request requires more credits: it may cost up to ${need.normalize():f}, but only "
+                f"${budget.normalize():f} is left with {_owner(binding)}.",
+            )
         raise GatewayError(
             402,
             f"This request requires more credits, or fewer max_tokens. You requested up to {max_completion} "

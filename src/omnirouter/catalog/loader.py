@@ -196,7 +196,8 @@ class CatalogLayers:
 
 
 def add_sandbox(providers: dict[str, Provider], models: dict[str, Model]) -> None:
-    """The offline provider and its two models; no other model gains a sandbox endpoint."""
+    """The offline provider, its two chat models and one model per other operation; no other model
+    gains a sandbox endpoint."""
     providers[SANDBOX] = Provider(
         slug=SANDBOX,
         name="Sandbox (offline, deterministic)",
@@ -227,6 +228,37 @@ def add_sandbox(providers: dict[str, Provider], models: dict[str, Model]) -> Non
                 )
             ],
         )
+    for slug, name, description, inputs, outputs, pricing in SANDBOX_MODALITIES:
+        model_id = f"{SANDBOX}/{slug}"
+        models[model_id] = Model(
+            id=model_id,
+            name=name,
+            created=1735689600,
+            description=description + " Offline and deterministic.",
+            context_length=SANDBOX_CONTEXT,
+            architecture=Architecture(
+                modality=f"{'+'.join(inputs)}->{'+'.join(outputs)}", input_modalities=inputs, output_modalities=outputs
+            ),
+            endpoints=[Endpoint(provider=SANDBOX, upstream_model=slug, pricing=pricing)],
+        )
+
+
+# The sandbox's models of the operations beyond chat (providers/<operation>/sandbox.py answer them):
+# (slug, name, description, input modalities, output modalities, prices).
+SANDBOX_MODALITIES = (
+    ("embed", "Sandbox: Embed", "Embeddings whose cosine similarity reflects the words two texts share.",
+     ["text"], ["embeddings"], Pricing(prompt=Decimal("0.0000001"))),
+    ("rerank", "Sandbox: Rerank", "Ranks documents by the words they share with the query.",
+     ["text"], ["rerank"], Pricing(search_unit=Decimal("0.002"))),
+    ("image", "Sandbox: Image", "A small PNG drawn from the prompt.",
+     ["text", "image"], ["image", "text"], Pricing(image_output=Decimal("0.04"))),
+    ("speech", "Sandbox: Speech", "A short WAV of a tone that carries the text it was given.",
+     ["text"], ["audio"], Pricing(character=Decimal("0.000015"))),
+    ("transcribe", "Sandbox: Transcribe", "Transcribes the sandbox's own speech; other audio to a fixed sentence.",
+     ["audio"], ["text"], Pricing(audio_second=Decimal("0.0001"))),
+    ("video", "Sandbox: Video", "A tiny video, ready after one poll.",
+     ["text", "image"], ["video"], Pricing(video_second=Decimal("0.05"))),
+)  # fmt: skip
 
 
 def _overlay(base: dict[str, Any] | None, raw: Mapping[str, Any], nested: tuple[str, ...]) -> dict[str, Any]:

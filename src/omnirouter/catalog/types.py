@@ -15,13 +15,20 @@ ZERO = Decimal(0)
 
 
 class Pricing(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """USD per token (prompt, completion, cache, reasoning), per request, per image, per search."""
+    """USD per token (prompt, completion, cache, reasoning), per request, per image, per search; and for
+    the operations beyond chat (accounting/units.py) per generated image, per character of speech, per
+    second of transcribed audio or generated video, and per rerank search unit."""
 
     prompt: Decimal = ZERO
     completion: Decimal = ZERO
     request: Decimal = ZERO
     image: Decimal = ZERO
     web_search: Decimal = ZERO
+    image_output: Decimal = ZERO
+    character: Decimal = ZERO
+    audio_second: Decimal = ZERO
+    video_second: Decimal = ZERO
+    search_unit: Decimal = ZERO
     internal_reasoning: Decimal = ZERO
     input_cache_read: Decimal | None = None
     input_cache_write: Decimal | None = None
@@ -29,7 +36,10 @@ class Pricing(msgspec.Struct, kw_only=True, omit_defaults=True):
 
     @property
     def is_free(self) -> bool:
-        return self.prompt == 0 and self.completion == 0 and self.request == 0
+        return not (
+            self.prompt or self.completion or self.request or self.image_output or self.character
+            or self.audio_second or self.video_second or self.search_unit
+        )  # fmt: skip
 
 
 class DataPolicy(msgspec.Struct, kw_only=True, omit_defaults=True):

@@ -164,7 +164,7 @@ def parse(body: Any) -> ChatRequest:
     if req.messages is None and req.prompt is None:
         raise GatewayError(400, 'Input required: specify "messages" or "prompt"')
     if req.provider is not None and req.provider.max_price is not None:
-        _check_max_price(req.provider.max_price)
+        check_max_price(req.provider.max_price)
     return req
 
 
@@ -184,7 +184,7 @@ def _integral_floats_to_int(body: dict[str, Any]) -> bool:
     return changed
 
 
-def _check_max_price(mp: MaxPrice) -> None:
+def check_max_price(mp: MaxPrice) -> None:
     """max_price values may be strings (the OpenAPI type); a non-number is the caller's error, not a 500."""
     for name in mp.__struct_fields__:
         value = getattr(mp, name)

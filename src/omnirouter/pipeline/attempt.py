@@ -23,6 +23,9 @@ from omnirouter.routing.plan import Candidate, Plan
 if TYPE_CHECKING:
     from omnirouter.routing.engine import Routing
 
+# One attempt of an operation other than chat: (candidate, timeouts, credentials) -> its answer.
+Send = Callable[[Candidate, Timeouts, UpstreamContext | None], Awaitable[Any]]
+
 # Omnirouter's own header (OpenRouter documents none): the request fields that the endpoint which
 # answered does not support, so they were left out of what it was sent.
 DROPPED_PARAMETERS_HEADER = "X-Omnirouter-Dropped-Params"
@@ -223,12 +226,15 @@ async def attempt(
     on_attempt: Callable[[Candidate, dict[str, Any]], Awaitable[None]] | None = None,
     ctx: UpstreamContext | None = None,
     passthrough: Passthrough | None = None,
+    send: Send | None = None,
 ) -> Outcome:
     """Try the plan's candidates in order until one answers; raise the client-facing error if none
-    does. `deadline` (monotonic seconds) bounds the whole loop; `on_attempt` sees each upstream body."""
+    does. `deadline` (monotonic seconds) bounds the whole loop; `on_attempt` sees each upstream body.
+    `send`, for an operation other than chat (pipeline/modality.py), makes each attempt instead of the
+    chat adapters and returns its answer (in `Outcome.response`)."""
     attempts: list[Attempt] = []
     for cand in plan.candidates:
-        adapter = routing.adapters.get(cand.provider.api)
+        adapter = routing.adapters.get(cand.provider.api) if send is None else send
         if adapter is None:
             continue
         remaining = deadline - time.monotonic()
@@ -238,6 +244,8 @@ async def attempt(
         if native:
             assert passthrough is not None
             body = passthrough.body(cand.endpoint.upstream_model, stream)
+        elif send is not None:
+            body = request_body
         else:
             body = upstream_body(request_body, cand.endpoint.upstream_model, cand.supported, stream=stream)
         if on_attempt is not None:
@@ -249,7 +257,10 @@ async def attempt(
         started = time.monotonic()
         result: StreamResult | None = None
         try:
-            if stream:
+            if send is not None:
+                response = await send(cand, timeouts, call_ctx)
+                outcome = Outcome(cand, attempts, body=body, response=response)
+            elif stream:
                 opener = adapter.stream_native if native else adapter.stream  # type: ignore[attr-defined]
                 result = await opener(cand.provider, cand.endpoint, body, timeouts, call_ctx)
                 first = await anext(result.chunks, None)
@@ -264,7 +275,7 @@ async def attempt(
             else:
                 response = await adapter.complete(cand.provider, cand.endpoint, body, timeouts, call_ctx)
                 outcome = Outcome(cand, attempts, body=body, response=response)
-            if not native:  # a passed-through request is the upstream's own API: nothing to drop
+            if not native and send is None:  # a passed-through request is the upstream's own API: nothing to drop
                 outcome.dropped = dropped_parameters(request_body, cand.supported)
         except UpstreamError as err:
             if result is not None:

@@ -125,6 +125,11 @@ class Call:
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
+    def api_type(self) -> str:
+        """The generation's `api_type`."""
+        return "completions"
+
+    @property
     def timeouts(self) -> Timeouts:
         s = self.st.settings
         return Timeouts(s.upstream_connect_timeout, s.upstream_first_byte_timeout, s.upstream_total_timeout)
@@ -142,18 +147,6 @@ class Call:
         if not governed and not meter.enforced(ledger, self.key):  # the common case: no limit, no funded credit
             self.reservation = ledger.reserve((self.key.scope, INSTANCE), ZERO)
             return None
-        prompt_tokens = self.needs.prompt_tokens
-
-        def upstream_max(c: Candidate) -> int:
-            """What the endpoint can produce whatever max_tokens says."""
-            ctx = self.st.catalog.endpoint_context_length(c.model, c.endpoint)
-            return c.endpoint.max_completion_tokens or (
-                max(1, ctx - prompt_tokens) if ctx else meter.DEFAULT_MAX_COMPLETION
-            )
-
-        def max_out(c: Candidate) -> int:
-            return self.req.completion_limit or upstream_max(c)
-
         candidates = self.plan.candidates
         # A BYOK candidate is charged its fee, and its full cost where a budget counts BYOK (accounting/byok.py).
         charged = byok_charges(self.st.settings.byok_fee_percent, self.key, governed) if self.plan.byok else None
@@ -165,15 +158,13 @@ class Call:
         def pricing(c: Candidate) -> Pricing:
             return c.endpoint.pricing if c.byok is None or charged is None else charged.pricing(c.endpoint.pricing)
 
-        dearest = max(candidates, key=lambda c: worst_case(pricing(c), prompt_tokens, max_out(c)))
-        exposure = max(worst_case(pricing(c), prompt_tokens, upstream_max(c)) for c in candidates)
+        dearest = max(candidates, key=lambda c: worst_case(*self._worst(c, pricing(c), whole=False)))
+        exposure = max(worst_case(*self._worst(c, pricing(c), whole=True)) for c in candidates)
         admit = functools.partial(
             meter.reserve,
             ledger,
             self.key,
-            pricing(dearest),
-            prompt_tokens,
-            max_out(dearest),
+            *self._worst(dearest, pricing(dearest), whole=False),
             key_limit_status=self.st.settings.key_limit_status,
             exposure=exposure,
             leases=self.st.leases,
@@ -186,6 +177,18 @@ class Call:
         except GatewayError as refused:
             return self._own_keys_only(refused)
         return None
+
+    def _worst(self, c: Candidate, pricing: Pricing, *, whole: bool) -> tuple[Pricing, int, int]:
+        """The most `c` may cost, as (prices, prompt tokens, completion tokens): at the completion the
+        request asks for, or (`whole`) at the most the endpoint can produce whatever it asks."""
+        prompt_tokens = self.needs.prompt_tokens
+        if not whole and (asked := self.req.completion_limit):
+            return pricing, prompt_tokens, asked
+        ctx = self.st.catalog.endpoint_context_length(c.model, c.endpoint)
+        most = c.endpoint.max_completion_tokens or (
+            max(1, ctx - prompt_tokens) if ctx else meter.DEFAULT_MAX_COMPLETION
+        )
+        return pricing, prompt_tokens, most
 
     def _own_keys_only(self, refused: GatewayError) -> Coroutine[Any, Any, None] | None:
         """Refused for money: the workspace's own (BYOK) keys may still serve it, for what they cost."""
@@ -292,7 +295,7 @@ class Call:
             "model": cand.model.id,
             "provider_name": cand.provider.name,
             "provider_slug": cand.endpoint.slug,
-            "api_type": "completions",
+            "api_type": self.api_type,
             "streamed": streamed,
             "cancelled": False,
             "finish_reason": None,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from omnirouter.providers.anthropic import AnthropicAdapter
-from omnirouter.providers.apis import ADAPTER_APIS
+from omnirouter.providers.apis import CHAT_APIS
 from omnirouter.providers.azure import AzureAdapter
 from omnirouter.providers.base import Adapter
 from omnirouter.providers.bedrock import BedrockAdapter
@@ -15,12 +15,12 @@ from omnirouter.providers.sandbox import SandboxAdapter
 
 
 def build_adapters(pool: Pool) -> dict[str, Adapter]:
-    """Adapters by wire-format name (the names in ADAPTER_APIS)."""
+    """Adapters by wire-format name (the names in CHAT_APIS)."""
     adapters: dict[str, Adapter] = {"openai": OpenAICompatAdapter(pool), "sandbox": SandboxAdapter()}
     adapters["gemini"] = GeminiAdapter(pool)
     adapters["anthropic"] = AnthropicAdapter(pool)
     adapters["bedrock"] = BedrockAdapter(pool)
     adapters["azure"] = AzureAdapter(pool)
     adapters["openai-responses"] = OpenAIResponsesAdapter(pool)
-    assert adapters.keys() == ADAPTER_APIS
+    assert adapters.keys() == CHAT_APIS
     return adapters

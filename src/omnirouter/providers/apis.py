@@ -1,3 +1,6 @@
-"""The wire formats that have an adapter (see build_adapters); a provider speaking another is not routable."""
+"""The wire formats a provider may speak: those with a chat adapter (see build_adapters), and those
+that serve only operations beyond chat (embeddings, rerank: pipeline/modality.py). A provider speaking
+another is not routable."""
 
-ADAPTER_APIS = frozenset({"openai", "sandbox", "gemini", "anthropic", "bedrock", "azure", "openai-responses"})
+CHAT_APIS = frozenset({"openai", "sandbox", "gemini", "anthropic", "bedrock", "azure", "openai-responses"})
+ADAPTER_APIS = CHAT_APIS | {"cohere", "voyage", "jina"}

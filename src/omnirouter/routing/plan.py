@@ -68,6 +68,12 @@ class Plan:
     byok: bool = False  # some candidates carry BYOK keys (governance/byok_store.py)
 
 
+def writes_text(model: Model) -> bool:
+    """A model that chat may plan: one answering in text (or images, alongside text)."""
+    outputs = model.architecture.output_modalities
+    return "text" in outputs or "image" in outputs
+
+
 @dataclass
 class Needs:
     """What the request asks of an endpoint, beyond the `provider` object."""
@@ -79,6 +85,10 @@ class Needs:
     response_format: bool = False
     web_search: bool = False  # the `web` plugin or `:online`: endpoints with native search only
     plugins: list[Any] | None = None
+    # The models the operation may use: chat needs text or images out; embeddings, speech... their own
+    # (pipeline/modality.py).
+    serves: Callable[[Model], bool] = writes_text
+
 
 
 @dataclass
@@ -362,6 +372,9 @@ class Planner:
 
     def _fits(self, model: Model, eps: list[Endpoint], needs: Needs, excluded: list[str]) -> list[Endpoint]:
         """The endpoints whose context holds this prompt and the completion asked for."""
+        if not needs.serves(model):
+            excluded.append("output_modalities")
+            return []
         need = needs.prompt_tokens + (needs.completion_limit or 0)
         kept = []
         for ep in eps:

@@ -1,0 +1,7 @@
+"""Placeholder until the embeddings operations land (issue 16)."""
+
+from typing import Any
+
+routes: list[Any] = []
+OPERATIONS: dict[Any, Any] = {}
+TAGS: dict[str, str] = {}

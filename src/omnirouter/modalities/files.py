@@ -1,0 +1,267 @@
+"""The Files API: GET/POST /files, GET/DELETE /files/{file_id}, GET /files/{file_id}/content.
+
+Files belong to the API key that uploaded them: another key's file is answered as one that does not
+exist (404), and a management key, which cannot make the inference requests files are for, gets 403.
+The work is in omnirouter.files (store, sniffing, records, the three answer shapes).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+import msgspec
+from starlette.requests import Request
+from starlette.routing import Route
+
+from omnirouter.api import auth
+from omnirouter.api.jsonio import JSONResponse
+from omnirouter.errors import GatewayError
+from omnirouter.files import records, service, shapes
+from omnirouter.governance.keys import KeyRecord
+from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
+from omnirouter.openapi_doc import Operation
+from omnirouter.state import state
+
+MANAGEMENT_KEY = "Files belong to API keys: a management key cannot upload or read them; use an API key"
+PAGE_DEFAULT, PAGE_MAX = 100, 1000
+
+
+async def _caller(request: Request) -> KeyRecord:
+    key = await auth.any_key(request)
+    if key.is_management:
+        raise GatewayError(403, MANAGEMENT_KEY)
+    q = request.query_params
+    if q.get("provider"):
+        raise GatewayError(
+            400, "Files are stored by this server: storing them with a provider (`provider`) is not supported"
+        )
+    workspace = q.get("workspace_id")
+    if workspace and workspace != (key.workspace_id or DEFAULT_WORKSPACE_ID):
+        raise GatewayError(403, "This key's files are in its own workspace; workspace_id names another")
+    return key
+
+
+async def _owned(request: Request, key: KeyRecord) -> records.FileRecord:
+    file_id = request.path_params["file_id"]
+    record = await records.get_file(state(request).db.engine, file_id, key.hash)
+    if record is None:
+        raise GatewayError(404, f"File {file_id} not found")
+    return record
+
+
+def _limit(raw: str | None) -> int:
+    if raw is None or raw == "":
+        return PAGE_DEFAULT
+    if not raw.isdigit() or not 1 <= int(raw) <= PAGE_MAX:
+        raise GatewayError(400, f"limit must be an integer from 1 to {PAGE_MAX}")
+    return int(raw)
+
+
+async def list_files(request: Request) -> JSONResponse:
+    key = await _caller(request)
+    q = request.query_params
+    if q.get("order") not in (None, "", "asc"):
+        raise GatewayError(400, "order: files are listed oldest first (asc) only")
+    if q.get("before_id"):
+        raise GatewayError(400, "before_id is not supported: page forward with cursor, after or after_id")
+    limit = _limit(q.get("limit"))
+    cursor = q.get("cursor")
+    after = shapes.decode_cursor(cursor) if cursor else (q.get("after") or q.get("after_id") or None)
+    rows = await records.list_files(state(request).db.engine, key.hash, after, limit + 1)
+    page, has_more = rows[:limit], len(rows) > limit
+    return JSONResponse(shapes.list_object(page, has_more, shapes.negotiate(request.headers)))
+
+
+async def upload_file(request: Request) -> JSONResponse:
+    key = await _caller(request)
+    record = await service.upload(state(request), key, request.receive, request.headers)
+    shape = shapes.negotiate(request.headers, purpose=record.purpose != service.DEFAULT_PURPOSE)
+    return JSONResponse(shapes.file_object(record, shape))
+
+
+async def get_file(request: Request) -> JSONResponse:
+    key = await _caller(request)
+    return JSONResponse(shapes.file_object(await _owned(request, key), shapes.negotiate(request.headers)))
+
+
+async def delete_file(request: Request) -> JSONResponse:
+    key = await _caller(request)
+    file_id = request.path_params["file_id"]
+    if not await service.remove(state(request), key, file_id):
+        raise GatewayError(404, f"File {file_id} not found")
+    return JSONResponse(shapes.deleted_object(file_id, shapes.negotiate(request.headers)))
+
+
+async def file_content(request: Request) -> JSONResponse:
+    key = await _caller(request)
+    record = await _owned(request, key)
+    # As OpenRouter documents it: only files the server made are downloadable, uploads never (OpenAI
+    # and Anthropic refuse the same). This server makes none, so every existing file answers 400.
+    raise GatewayError(400, f"File {record.id} was uploaded: uploaded files are not downloadable")
+
+
+routes = [
+    Route("/files", list_files, methods=["GET"]),
+    Route("/files", upload_file, methods=["POST"]),
+    Route("/files/{file_id}", get_file, methods=["GET"]),
+    Route("/files/{file_id}", delete_file, methods=["DELETE"]),
+    Route("/files/{file_id}/content", file_content, methods=["GET"]),
+]
+
+
+# -- The OpenAPI document (omnirouter.openapi_doc reads OPERATIONS and TAGS from here).
+
+_WORKSPACE = "Workspace to scope the request to: only the key's own (the default workspace's for a key without one)."
+_PROVIDER = "Store the file with a provider instead: not supported here (400); omit it."
+
+
+class FileScope(msgspec.Struct, omit_defaults=True):
+    workspace_id: str | None = msgspec.field(default=None)
+    provider: Literal["openai", "anthropic"] | None = None
+
+
+class FileListQuery(msgspec.Struct, omit_defaults=True):
+    limit: int | None = None
+    cursor: str | None = None
+    workspace_id: str | None = None
+    provider: Literal["openai", "anthropic"] | None = None
+    after: str | None = None
+    after_id: str | None = None
+    before_id: str | None = None
+    order: Literal["asc", "desc"] | None = None
+
+
+def _file_schema(shape: str) -> dict[str, Any]:
+    if shape == "openai":
+        props: dict[str, Any] = {
+            "id": {"type": "string"},
+            "object": {"enum": ["file"], "type": "string"},
+            "bytes": {"type": "integer"},
+            "created_at": {"type": "integer"},
+            "filename": {"type": "string"},
+            "purpose": {"enum": sorted(service.PURPOSES), "type": "string"},
+            "status": {"enum": ["processed"], "type": "string"},
+        }
+    else:
+        props = {
+            "id": {"type": "string"},
+            "type": {"enum": ["file"], "type": "string"},
+            "filename": {"type": "string"},
+            "mime_type": {"type": "string"},
+            "size_bytes": {"type": "integer"},
+            "created_at": {"type": "string"},
+            "downloadable": {"type": "boolean"},
+        }
+    props = {"_shape": {"enum": [shape], "type": "string"}, **props}
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
+def _list_schema(shape: str) -> dict[str, Any]:
+    props: dict[str, Any] = {"_shape": {"enum": [shape], "type": "string"}}
+    if shape == "openai":
+        props["object"] = {"enum": ["list"], "type": "string"}
+    props |= {
+        "data": {"type": "array", "items": _file_schema(shape)},
+        "has_more": {"type": "boolean"},
+        "first_id": {"type": ["string", "null"]},
+        "last_id": {"type": ["string", "null"]},
+    }
+    if shape == "openrouter":
+        props["cursor"] = {"type": ["string", "null"], "description": "The next page's cursor; null on the last page"}
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
+def _deleted_schema(shape: str) -> dict[str, Any]:
+    props: dict[str, Any] = {"_shape": {"enum": [shape], "type": "string"}, "id": {"type": "string"}}
+    if shape == "openai":
+        props |= {"object": {"enum": ["file"], "type": "string"}, "deleted": {"const": True, "type": "boolean"}}
+    else:
+        props["type"] = {"enum": ["file_deleted"], "type": "string"}
+    return {"type": "object", "properties": props, "required": list(props)}
+
+
+def _negotiated(schema: Any) -> dict[str, Any]:
+    return {
+        "oneOf": [schema(s) for s in ("openrouter", "openai", "anthropic")],
+        "discriminator": {"propertyName": "_shape"},
+    }
+
+
+_NEGOTIATION = (
+    "The answer's shape (`_shape`) follows the client: `anthropic` with anthropic-version/anthropic-beta headers, "
+    "`openai` for OpenAI SDKs (User-Agent OpenAI/...) and uploads with a `purpose`, else `openrouter`."
+)
+_FILE_ID = {"file_id": "The file's id (or_file_...), as the upload answered it"}
+
+TAGS = {"Files": "Files uploaded once and referenced by id in chat, responses and messages requests"}
+
+OPERATIONS = {
+    ("/files", "get"): Operation(
+        operation_id="listFiles",
+        summary="List files",
+        tag="Files",
+        auth="inference",
+        query=FileListQuery,
+        response=_negotiated(_list_schema),
+        response_description="A page of the key's files, oldest first",
+        description=(
+            f"The calling key's files, oldest first, at most `limit` (1-1000, default {PAGE_DEFAULT}). Page with "
+            "`cursor` (the previous page's), or `after`/`after_id` (an id); `order` is asc only and `before_id` is "
+            f"not supported. {_NEGOTIATION}"
+        ),
+        errors=(400, 401, 403, 500),
+    ),
+    ("/files", "post"): Operation(
+        operation_id="uploadFile",
+        summary="Upload a file",
+        tag="Files",
+        auth="inference",
+        response=_negotiated(_file_schema),
+        response_description="The uploaded file's metadata",
+        description=(
+            "multipart/form-data with a `file` field (and optionally OpenAI's `purpose`). The type is read from the "
+            f"content: {service.ACCEPTED}; a declared part Content-Type of another kind is refused (400), as are "
+            "empty files. Larger than files_max_bytes: 413, and nothing is kept. "
+            f"{_NEGOTIATION}"
+        ),
+        errors=(400, 401, 403, 413, 500, 502),
+    ),
+    ("/files/{file_id}", "get"): Operation(
+        operation_id="getFileMetadata",
+        summary="Get file metadata",
+        tag="Files",
+        auth="inference",
+        query=FileScope,
+        response=_negotiated(_file_schema),
+        response_description="The file's metadata",
+        description=f"Another key's file is not found (404). {_NEGOTIATION}",
+        errors=(401, 403, 404, 500),
+        path_parameters=_FILE_ID,
+    ),
+    ("/files/{file_id}", "delete"): Operation(
+        operation_id="deleteFile",
+        summary="Delete a file",
+        tag="Files",
+        auth="inference",
+        query=FileScope,
+        response=_negotiated(_deleted_schema),
+        response_description="Deleted: the file's content and metadata are gone",
+        description=f"Irreversible. Another key's file is not found (404). {_NEGOTIATION}",
+        errors=(401, 403, 404, 500, 502),
+        path_parameters=_FILE_ID,
+    ),
+    ("/files/{file_id}/content", "get"): Operation(
+        operation_id="downloadFileContent",
+        summary="Download file content",
+        tag="Files",
+        auth="inference",
+        query=FileScope,
+        response=None,
+        description=(
+            "Only files the server created are downloadable, as on OpenRouter; this server creates none, so an "
+            "uploaded file answers 400 (and one the key does not own 404)."
+        ),
+        errors=(400, 401, 403, 404, 500),
+        path_parameters=_FILE_ID,
+    ),
+}
