@@ -1,0 +1,70 @@
+// POST /rerank through @openrouter/sdk, which validates each answer with its zod schemas. Run by
+// tests/test_rerank.py: reads {serverURL, apiKey, model, cohereModel} as JSON on stdin and prints one
+// JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does.
+import { OpenRouter } from "@openrouter/sdk";
+
+const config = JSON.parse(await new Promise((resolve) => {
+  let text = "";
+  process.stdin.on("data", (d) => { text += d; });
+  process.stdin.on("end", () => resolve(text));
+}));
+const { serverURL, apiKey, model, cohereModel } = config;
+const sdk = new OpenRouter({ apiKey, serverURL });
+const documents = [
+  "Berlin is the capital of Germany.",
+  "Paris is the capital of France.",
+  "Bananas are yellow.",
+  { text: "France is a country in Europe." },
+];
+
+function check(condition, what, seen) {
+  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
+}
+
+export const steps = {
+  "rerank.rerank": async () => {
+    const res = await sdk.rerank.rerank({
+      requestBody: { model, query: "What is the capital of France?", documents, topN: 3 },
+    });
+    check(typeof res === "object" && res.model === model && res.id.startsWith("gen-"), "a rerank answer", res);
+    check(res.results.map((r) => r.index).join() === "1,0,3", "best first, top 3", res.results);
+    check(res.results[0].document.text === documents[1] && res.results[2].document.text === documents[3].text,
+      "the documents echoed", res.results);
+    const scores = res.results.map((r) => r.relevanceScore);
+    check(scores.every((s, i) => i === 0 || s <= scores[i - 1]), "scores descending", scores);
+    check(res.usage.searchUnits === 1 && res.usage.cost === 0.002 && res.usage.totalTokens > 0, "usage", res.usage);
+  },
+  "rerank.upstream": async () => {
+    const res = await sdk.rerank.rerank({
+      requestBody: { model: cohereModel, query: "capital of France", documents: documents.slice(0, 3), topN: 1 },
+    });
+    check(res.provider === "Cohere" && res.results.length === 1 && res.results[0].index === 1, "Cohere's best", res);
+    check(res.usage.searchUnits === 1 && res.usage.cost === 0.002, "one search unit", res.usage);
+  },
+  // Error answers must parse as the SDK's typed errors.
+  "errors": async () => {
+    const failure = (promise) => promise.then(() => null, (err) => err);
+    const cases = [
+      ["BadRequestResponseError", failure(sdk.rerank.rerank({ requestBody: { model, query: "q", documents: [] } }))],
+      ["BadRequestResponseError", failure(sdk.rerank.rerank({ requestBody: { model: "test/typo", query: "q", documents } }))],
+      ["UnauthorizedResponseError", failure(new OpenRouter({ apiKey: "sk-or-v1-" + "0".repeat(64), serverURL })
+        .rerank.rerank({ requestBody: { model, query: "q", documents } }))],
+    ];
+    for (const [expected, pending] of cases) {
+      const err = await pending;
+      check(err?.name === expected, expected, String(err));
+    }
+  },
+};
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  for (const [operation, step] of Object.entries(steps)) {
+    try {
+      await step();
+      console.log(JSON.stringify({ operation, ok: true }));
+    } catch (err) {
+      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
+      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
+    }
+  }
+}
