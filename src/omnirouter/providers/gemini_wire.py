@@ -199,6 +199,8 @@ def _assistant_parts(m: dict[str, Any], call_names: dict[str, str]) -> list[dict
         elif loose is None:
             loose = sig
     parts = [p for p in _parts(m.get("content")) if "text" in p]
+    # Images the model made earlier go back as it sent them, so a later turn can edit them.
+    parts += [p for p in _parts(m.get("images")) if "inlineData" in p]
     calls: list[dict[str, Any]] = []
     for call in m.get("tool_calls") or ():
         fn = call.get("function") if isinstance(call, dict) else None
@@ -366,7 +368,23 @@ def _generation_config(body: dict[str, Any], model: str) -> dict[str, Any]:
                 config["responseJsonSchema"] = schema
     if (thinking := _thinking(body, model, limit)) is not None:
         config["thinkingConfig"] = thinking
+    config.update(_image_output(body))
     return config
+
+
+def _image_output(body: dict[str, Any]) -> dict[str, Any]:
+    """`modalities` naming "image" as responseModalities, and `image_config` (aspect_ratio, image_size)
+    as imageConfig; nothing when the request asks for text only."""
+    modalities = body.get("modalities")
+    if not isinstance(modalities, list) or "image" not in modalities:
+        return {}
+    out: dict[str, Any] = {"responseModalities": [m.upper() for m in ("text", "image") if m in modalities]}
+    image_config = body.get("image_config") if isinstance(body.get("image_config"), dict) else {}
+    names = (("aspect_ratio", "aspectRatio"), ("image_size", "imageSize"))
+    native = {theirs: image_config[ours] for ours, theirs in names if isinstance(image_config.get(ours), str)}
+    if native:
+        out["imageConfig"] = native
+    return out
 
 
 def _thinking(body: dict[str, Any], model: str, limit: Any) -> dict[str, Any] | None:
@@ -473,6 +491,7 @@ class _Message:
         self.thoughts: list[str] = []
         self.details: list[dict[str, Any]] = []
         self.calls: list[dict[str, Any]] = []
+        self.images: list[dict[str, Any]] = []  # image parts (inlineData) as chat's message.images
 
     def add(self, parts: Any, index_from: int = 0) -> None:
         for part in parts if isinstance(parts, list) else ():
@@ -509,6 +528,14 @@ class _Message:
                 self.text.append(part["text"])
                 if sig:
                     self.details.append(_encrypted(sig, None))
+            elif isinstance(part.get("inlineData"), dict) and not part.get("thought"):
+                inline = part["inlineData"]
+                mime, data = str(inline.get("mimeType") or ""), inline.get("data")
+                if mime.startswith("image/") and isinstance(data, str) and data:
+                    url = f"data:{mime};base64,{data}"
+                    self.images.append({"type": "image_url", "image_url": {"url": url}})
+                if sig:
+                    self.details.append(_encrypted(sig, None))
 
     def fields(self) -> dict[str, Any]:
         out: dict[str, Any] = {}
@@ -520,6 +547,8 @@ class _Message:
             out["reasoning_details"] = self.details
         if self.calls:
             out["tool_calls"] = self.calls
+        if self.images:
+            out["images"] = self.images
         return out
 
 

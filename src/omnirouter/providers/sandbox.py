@@ -14,6 +14,9 @@ What it answers, for a given request always the same (docs/catalog.md, "The sand
 - After `tool` messages: a sentence quoting what the tools returned.
 - `response_format` json_schema: JSON that validates against the schema; json_object: an object.
 - Otherwise the echo (`sandbox/echo`) or a fixed, prompt-dependent sentence, cut at max_tokens.
+- Images (`sandbox/image` with `modalities` naming "image"): `message.images` (streamed as `delta.images`)
+  with one PNG data URL drawn from the last user message (providers/images/sandbox.py), and a sentence
+  when "text" is asked for too.
 - Reasoning, when asked (`reasoning` with an effort other than "none", `max_tokens` or `enabled`,
   or `include_reasoning`/`reasoning_effort`): `reasoning` text and one signed `reasoning.text`
   detail (the signature is an HMAC of the text with a fixed key, so one sent back still matches),
@@ -36,6 +39,7 @@ from typing import Any
 
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.base import StreamResult, Timeouts, UpstreamContext, UpstreamError
+from omnirouter.providers.images import sandbox as images
 from omnirouter.providers.schema_example import example
 
 FIRST_TOKEN_SECONDS = 0.02
@@ -96,6 +100,7 @@ class Reply:
     reasoning_tokens: int = 0
     finish: str = "stop"
     content_tokens: int = 0
+    images: list[str] = field(default_factory=list)  # data URLs (`message.images`)
 
     @property
     def content(self) -> str | None:
@@ -212,10 +217,38 @@ def _tool_results(messages: list[dict[str, Any]]) -> str:
     return "Based on the tool results: " + "; ".join(reversed(results)) + "."
 
 
+IMAGE_SENTENCE = "Here is a picture drawn from your message."
+
+
+def _modalities(body: dict[str, Any]) -> set[str]:
+    asked = body.get("modalities")
+    return {m for m in asked if isinstance(m, str)} if isinstance(asked, list) else set()
+
+
+def _picture(body: dict[str, Any], last_user: str) -> Reply:
+    """`sandbox/image` asked for an image through chat: one PNG, and a sentence if text is asked too."""
+    config = body.get("image_config") if isinstance(body.get("image_config"), dict) else {}
+    ratio = config.get("aspect_ratio")
+    try:
+        a, b = str(ratio).split(":") if ratio else ("1", "1")
+        shape = float(a) / float(b)
+    except ValueError:
+        shape = 1.0
+    seed = body.get("seed") if isinstance(body.get("seed"), int) else None
+    png = images.picture(last_user, seed=seed, ratio=shape)
+    out = Reply(images=["data:image/png;base64," + base64.b64encode(png).decode()])
+    if "text" in _modalities(body):
+        out.pieces = _spaced(IMAGE_SENTENCE.split())
+        out.content_tokens = len(out.pieces)
+    return out
+
+
 def reply(body: dict[str, Any], model: str) -> Reply:
     """The sandbox's answer to an internal (chat) request body."""
     messages = [m for m in body.get("messages") or [] if isinstance(m, dict)]
     last_user = next((_text_of(m.get("content")) for m in reversed(messages) if m.get("role") == "user"), "")
+    if model == "image" and "image" in _modalities(body):
+        return _picture(body, last_user)
     limit = body.get("max_completion_tokens") or body.get("max_tokens")
     limit = int(limit) if isinstance(limit, int | float) and limit else None
     out = Reply()
@@ -282,6 +315,10 @@ def _reasoning_detail(text: str, piece: str | None = None, *, signed: bool = Tru
     return {**detail, "format": REASONING_FORMAT, "index": 0}
 
 
+def _images(answer: Reply) -> list[dict[str, Any]]:
+    return [{"type": "image_url", "image_url": {"url": url}} for url in answer.images]
+
+
 class SandboxAdapter:
     async def complete(
         self,
@@ -299,6 +336,8 @@ class SandboxAdapter:
             message["reasoning_details"] = [_reasoning_detail(answer.reasoning)]
         if answer.tool_calls:
             message["tool_calls"] = answer.tool_calls
+        if answer.images:
+            message["images"] = _images(answer)
         return {
             "id": "sandbox-" + _fingerprint(body)[:16],
             "object": "chat.completion",
@@ -358,5 +397,8 @@ class SandboxAdapter:
                 yield chunk(
                     {"tool_calls": [{"index": i, "function": {"arguments": args[start : start + JSON_PIECE_CHARS]}}]}
                 )
+        if answer.images:
+            await asyncio.sleep(PER_TOKEN_SECONDS)
+            yield chunk({"images": _images(answer)})
         yield chunk({}, answer.finish)
         yield {**base, "choices": [], "usage": _usage(body, answer)}
