@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -399,6 +400,13 @@ def rerank_rerank(ctx: Any) -> None:
 CONFORMANCE = {"rerank.rerank": rerank_rerank}
 
 
+def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
+    """What tests/test_sdk_conformance.py runs, here against this module's gateway."""
+    with OpenRouter(api_key=key, server_url=gw.api) as sdk:
+        for check in CONFORMANCE.values():
+            check(SimpleNamespace(sdk=sdk, gw=gw, key=key))
+
+
 # -- @openrouter/sdk (node): tests/sdk_ts/rerank.mjs, one JSON line per check
 
 
@@ -415,7 +423,7 @@ def test_typescript_sdk(gw: Gateway, key: str, cohere: Any) -> None:
         if os.environ.get("CI") == "true":
             pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
         pytest.skip(reason)
-    config = {"serverURL": gw.api, "apiKey": key, "model": "sandbox/rerank", "cohereModel": "cohere/rerank-only"}
+    config = {"serverURL": gw.api, "apiKey": key, "cohereModel": "cohere/rerank-only"}
     proc = subprocess.run(
         ["node", str(TS_DIR / "rerank.mjs")],
         input=json.dumps(config),

@@ -38,24 +38,31 @@ MAX_DOCUMENTS = 1000  # Cohere's and Jina's own limit per request
 # Cohere bills a document longer than this (with the query) as one more document per started chunk.
 COHERE_CHUNK_TOKENS = 500
 
-_ONE_OF_TEXT_OR_IMAGE = {"anyOf": [{"required": ["text"]}, {"required": ["image"]}]}
-
 
 class DocumentObject(msgspec.Struct, kw_only=True, omit_defaults=True):
     """A structured document: `text`, `image` (a URL or data URI, for multimodal models), or both."""
 
-    text: str | None = None
-    image: str | None = None
+    text: str | UnsetType = UNSET
+    image: str | UnsetType = UNSET
+
+
+# A document: a string, or an object with a text or an image (or both).
+Document = Annotated[
+    str | DocumentObject,
+    Meta(
+        extra_json_schema={
+            "if": {"type": "object"},
+            "then": {"anyOf": [{"required": ["text"]}, {"required": ["image"]}]},
+        }
+    ),
+]
 
 
 class RerankRequest(msgspec.Struct, kw_only=True):
     model: str | None = None
     models: list[str] | None = None  # fallbacks, as chat's
     query: Annotated[str, Meta(min_length=1)]
-    documents: Annotated[
-        list[str | Annotated[DocumentObject, Meta(extra_json_schema=_ONE_OF_TEXT_OR_IMAGE)]],
-        Meta(min_length=1, max_length=MAX_DOCUMENTS),
-    ]
+    documents: Annotated[list[Document], Meta(min_length=1, max_length=MAX_DOCUMENTS)]
     top_n: Annotated[int, Meta(ge=1)] | None = None
     return_documents: bool = True
     provider: ProviderPrefs | None = None
@@ -90,6 +97,19 @@ class RerankResponse(msgspec.Struct, kw_only=True):
     results: list[RerankResult]  # best first, at most top_n
     usage: RerankUsage
 
+
+# The request as the document describes it: what the pipeline requires beyond the fields' types.
+RerankRequestBody = Annotated[
+    RerankRequest,
+    Meta(
+        extra_json_schema={
+            "anyOf": [
+                {"required": ["model"], "properties": {"model": {"type": "string", "minLength": 1}}},
+                {"required": ["models"], "properties": {"models": {"type": "array", "minItems": 1}}},
+            ]
+        }
+    ),
+]
 
 _INTEGER_FIELDS = ("top_n",)
 
@@ -131,7 +151,7 @@ class Rerank:
             raise GatewayError(400, "Request body must be a JSON object")
         req = _request(body)
         for i, doc in enumerate(req.documents):
-            if isinstance(doc, DocumentObject) and doc.text is None and doc.image is None:
+            if isinstance(doc, DocumentObject) and doc.text is UNSET and doc.image is UNSET:
                 raise GatewayError(400, f"documents[{i}] needs a text or an image")
         # The routing fields as sent (the seam plans from them); the rest as the handlers read it.
         request = {k: body[k] for k in ("model", "models", "provider", "user", "route") if k in body}
@@ -188,7 +208,7 @@ OPERATIONS = {
         summary="Submit a rerank request",
         tag="Rerank",
         auth="inference",
-        body=RerankRequest,
+        body=RerankRequestBody,
         body_description=(
             "`model` (or `models`, tried in order) must be a rerank model. At most "
             f"{MAX_DOCUMENTS} documents; an object document needs `text` or `image`. `return_documents` "
