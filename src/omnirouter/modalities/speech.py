@@ -14,7 +14,7 @@ import asyncio
 import contextvars
 import logging
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.routing import Route
@@ -189,6 +189,26 @@ def _watch_client(answer: SpeechAnswer) -> _Watch:
     return watch
 
 
+class SpeechTurn(msgspec.Struct, omit_defaults=True):
+    text: str
+    voice: str | None = None
+    instructions: str | None = None
+
+
+class SpeechRequest(msgspec.Struct, omit_defaults=True):
+    """Text to speech. `input` may be a list of turns; their texts are spoken one after the other."""
+
+    model: str
+    input: str | list[SpeechTurn]
+    voice: Annotated[str, msgspec.Meta(min_length=1)] | None = None
+    response_format: Literal["pcm", "mp3", "wav", "opus", "aac", "flac"] = "pcm"
+    speed: Annotated[float, msgspec.Meta(ge=MIN_SPEED, le=MAX_SPEED)] | None = None
+    instructions: str | None = None
+    models: list[str] | None = None
+    provider: dict[str, Any] | None = None
+    user: str | None = None
+
+
 SPEECH = Speech()
 
 routes = [Route("/audio/speech", AudioEndpoint(SPEECH), methods=["POST"])]
@@ -201,7 +221,7 @@ OPERATIONS = {
         summary="Create speech",
         tag="TTS",
         auth="inference",
-        body={"$ref": "#/components/schemas/SpeechRequest"},
+        body=SpeechRequest,
         response={"type": "string", "format": "binary"},
         response_description=(
             "The audio, streamed as it is made; Content-Type per response_format (audio/pcm: 16-bit "
