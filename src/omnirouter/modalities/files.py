@@ -7,7 +7,7 @@ The work is in omnirouter.files (store, sniffing, records, the three answer shap
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -67,7 +67,8 @@ async def list_files(request: Request) -> JSONResponse:
     limit = _limit(q.get("limit"))
     cursor = q.get("cursor")
     after = shapes.decode_cursor(cursor) if cursor else (q.get("after") or q.get("after_id") or None)
-    rows = await records.list_files(state(request).db.engine, key.hash, after, limit + 1)
+    purpose = q.get("purpose") or None  # OpenAI's filter
+    rows = await records.list_files(state(request).db.engine, key.hash, after, limit + 1, purpose)
     page, has_more = rows[:limit], len(rows) > limit
     return JSONResponse(shapes.list_object(page, has_more, shapes.negotiate(request.headers)))
 
@@ -111,24 +112,33 @@ routes = [
 
 # -- The OpenAPI document (omnirouter.openapi_doc reads OPERATIONS and TAGS from here).
 
-_WORKSPACE = "Workspace to scope the request to: only the key's own (the default workspace's for a key without one)."
-_PROVIDER = "Store the file with a provider instead: not supported here (400); omit it."
+_Workspace = Annotated[
+    str | None,
+    msgspec.Meta(description="Only the key's own workspace (the default one for a key without one); another: 403"),
+]
+_Provider = Annotated[
+    Literal["openai", "anthropic"] | None,
+    msgspec.Meta(description="Storing files with a provider instead is not supported here (400): omit it"),
+]
 
 
 class FileScope(msgspec.Struct, omit_defaults=True):
-    workspace_id: str | None = msgspec.field(default=None)
-    provider: Literal["openai", "anthropic"] | None = None
+    workspace_id: _Workspace = None
+    provider: _Provider = None
 
 
 class FileListQuery(msgspec.Struct, omit_defaults=True):
-    limit: int | None = None
-    cursor: str | None = None
-    workspace_id: str | None = None
-    provider: Literal["openai", "anthropic"] | None = None
-    after: str | None = None
-    after_id: str | None = None
-    before_id: str | None = None
-    order: Literal["asc", "desc"] | None = None
+    limit: Annotated[int | None, msgspec.Meta(description=f"1 to {PAGE_MAX}, default {PAGE_DEFAULT}")] = None
+    cursor: Annotated[str | None, msgspec.Meta(description="The previous page's `cursor`")] = None
+    workspace_id: _Workspace = None
+    provider: _Provider = None
+    after: Annotated[str | None, msgspec.Meta(description="OpenAI-style: list the files after this id")] = None
+    after_id: Annotated[str | None, msgspec.Meta(description="Anthropic-style: list the files after this id")] = None
+    before_id: Annotated[str | None, msgspec.Meta(description="Not supported (400)")] = None
+    order: Annotated[Literal["asc", "desc"] | None, msgspec.Meta(description="asc only (desc: 400)")] = None
+    purpose: Annotated[str | None, msgspec.Meta(description="OpenAI-style: only files uploaded with this purpose")] = (
+        None
+    )
 
 
 def _file_schema(shape: str) -> dict[str, Any]:
