@@ -7,9 +7,14 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import subprocess
 import time
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -34,6 +39,7 @@ PAINTER_A = {"image_output": "0.02"}
 PAINTER_G = {"image_output": "0.03"}
 IMAGE_OUT = {"input_modalities": ["text", "image"], "output_modalities": ["image"]}
 IMAGE_AND_TEXT = {"input_modalities": ["text", "image"], "output_modalities": ["image", "text"]}
+TS_DIR = Path(__file__).parent / "sdk_ts"
 RED = "data:image/png;base64," + base64.b64encode(png.gradient(2, 2, (255, 0, 0), (255, 0, 0))).decode()
 
 
@@ -436,3 +442,79 @@ def test_image_model_endpoints(gw: Gateway, sdk: OpenRouter) -> None:
         assert r.status_code == 404 and r.json()["error"]["code"] == 404
     with pytest.raises(errors.NotFoundResponseError):
         sdk.images.list_model_endpoints(author="test", slug="chatty")
+
+
+# -- the SDK conformance checks (tests/test_sdk_conformance.py runs them against its own gateway, which
+# needs the sandbox: sandbox/image), here against this module's
+
+
+def images_generate(ctx: Any) -> None:
+    res = ctx.sdk.images.generate(model="sandbox/image", prompt="conformance", n=2, aspect_ratio="16:9")
+    assert len(res.data) == 2 and all(d.media_type == "image/png" for d in res.data), res
+    assert pngs(res.data) == [picture("conformance", index=i, ratio=16 / 9) for i in range(2)]
+    assert res.usage is not None and Decimal(str(res.usage.cost)) == 2 * SANDBOX_PRICE
+
+
+def images_list_models(ctx: Any) -> None:
+    res = ctx.sdk.images.list_models()
+    found = next(m for m in res.data if m.id == "sandbox/image")
+    assert "image" in found.architecture.output_modalities and found.endpoints.endswith("/sandbox/image/endpoints")
+
+
+def images_list_model_endpoints(ctx: Any) -> None:
+    res = ctx.sdk.images.list_model_endpoints(author="sandbox", slug="image")
+    assert res.id == "sandbox/image" and [e.provider_slug for e in res.endpoints] == ["sandbox"]
+    assert [(p.billable, p.unit, p.cost_usd) for p in res.endpoints[0].pricing] == [("output_image", "image", 0.04)]
+
+
+def openai_images_generate(ctx: Any) -> None:
+    """POST /images/generations: the SDKs have no method for it; OpenAI's SDK is the client it serves."""
+    client = openai.OpenAI(api_key=ctx.key, base_url=ctx.gw.api)
+    res = client.images.generate(model="sandbox/image", prompt="conformance", n=1)
+    assert base64.b64decode(res.data[0].b64_json or "") == picture("conformance")
+    assert res.usage is not None and res.usage.output_tokens == 0
+
+
+CONFORMANCE = {
+    "images.generate": images_generate,
+    "images.listModels": images_list_models,
+    "images.listModelEndpoints": images_list_model_endpoints,
+    "POST /images/generations": openai_images_generate,
+}
+
+
+def test_the_conformance_checks_pass(gw: Gateway, key: str, sdk: OpenRouter) -> None:
+    for check in CONFORMANCE.values():
+        check(SimpleNamespace(sdk=sdk, gw=gw, key=key))
+    assert key_usage(gw, key) == 3 * SANDBOX_PRICE
+
+
+# -- @openrouter/sdk (node): tests/sdk_ts/images.mjs, one JSON line per check
+
+
+def _ts_unavailable() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
+        return f"@openrouter/sdk is not installed in {TS_DIR}"
+    return None
+
+
+def test_typescript_sdk(gw: Gateway, key: str) -> None:
+    if (reason := _ts_unavailable()) is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
+        pytest.skip(reason)
+    proc = subprocess.run(
+        ["node", str(TS_DIR / "images.mjs")],
+        input=json.dumps({"serverURL": gw.api, "apiKey": key, "model": "sandbox/image"}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=TS_DIR,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    assert set(results) == {"images.generate", "images.listModels", "images.listModelEndpoints", "errors"}
+    assert all(r["ok"] for r in results.values()), results
+    assert key_usage(gw, key) == 2 * SANDBOX_PRICE  # the two images; the refused requests cost nothing
