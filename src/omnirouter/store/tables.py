@@ -351,3 +351,39 @@ preset_versions = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     UniqueConstraint("preset_id", "version", name="uq_preset_versions_number"),
 )
+
+# -- videos ----------------------------------------------------------------------------------------
+# Video generation jobs (videos/jobs.py): submitted upstream at POST /videos, then polled by whichever
+# worker claims the job's lease (`lease_token` until `lease_until`), and billed once when it completes
+# (`billed_at`, set in the same conditional UPDATE that records the completion). Content lives under the
+# data dir until `expires_at`.
+video_jobs = Table(
+    "video_jobs",
+    metadata,
+    Column("id", String(40), primary_key=True),  # gen-vid-<unix time>-<20 base62>
+    Column("key_hash", String(64), nullable=False),
+    Column("generation_id", String(40), nullable=False),  # the generation recorded when it completes
+    Column("model", String(255), nullable=False),
+    Column("provider_slug", String(255), nullable=False),  # the provider that took the job
+    Column("endpoint_slug", String(255), nullable=False),  # the model's endpoint (its tag)
+    Column("upstream_id", String(512), nullable=False),  # the job's (or operation's) id at the provider
+    Column("status", String(16), nullable=False),  # pending, in_progress, completed, failed, expired
+    Column("error", Text, nullable=True),
+    Column("request", JSON, nullable=False),  # the validated request, for the upstream's content and billing
+    Column("seconds", Money, nullable=True),  # seconds of video made (what was billed)
+    Column("cost", Money, nullable=True),
+    Column("outputs", Integer, nullable=False, default=0),  # videos stored under the data dir
+    Column("workspace_id", String(64), nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Column("completed_at", DateTime(timezone=True), nullable=True),
+    Column("billed_at", DateTime(timezone=True), nullable=True),
+    Column("expires_at", DateTime(timezone=True), nullable=True),  # when the stored content goes
+    Column("next_poll_at", DateTime(timezone=True), nullable=False),
+    Column("poll_interval", Float, nullable=False),  # seconds until the next poll, doubled up to the max
+    Column("poll_errors", Integer, nullable=False, default=0),  # upstream failures in a row
+    Column("lease_token", String(36), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Index("ix_video_jobs_status_next_poll", "status", "next_poll_at"),
+    Index("ix_video_jobs_key", "key_hash", "created_at"),
+)
