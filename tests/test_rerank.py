@@ -236,6 +236,10 @@ def test_cohere_scores_are_ordered_by_the_gateway(gw: Gateway, key: str, cohere:
     r = post(gw, key, {"model": "cohere/rerank-only", "query": QUERY, "documents": DOCS})
     assert r.status_code == 200, r.text
     assert [x["index"] for x in r.json()["results"]] == [1, 0, 3, 2]
+    # An upstream that answers more than top_n is cut to it.
+    cohere.script(Ranked(results=[{"index": i, "relevance_score": s} for i, s in scores.items()]))
+    r = post(gw, key, {"model": "cohere/rerank-only", "query": QUERY, "documents": DOCS, "top_n": 2})
+    assert [x["index"] for x in r.json()["results"]] == [1, 0]
 
 
 def test_jina_is_asked_in_its_format_and_billed_per_token_and_unit(gw: Gateway, key: str, jina: Any) -> None:
@@ -309,6 +313,16 @@ def test_an_upstream_error_comes_back_with_its_status(
     if isinstance(step.body, dict):
         assert step.body["message"] in error["message"] or step.body["message"] in json.dumps(error["metadata"])
     assert COHERE_KEY not in r.text
+    assert usage_of(gw, key) == 0
+
+
+def test_jinas_validation_error_comes_back_as_its_status_and_words(gw: Gateway, key: str, jina: Any) -> None:
+    detail = [{"loc": ["body", "documents"], "msg": "too many tokens in document 3", "type": "value_error"}]
+    jina.script(Status(422, {"detail": detail}))
+    r = post(gw, key, {"model": "jina/reranker-m0", "query": QUERY, "documents": DOCS})
+    assert r.status_code == 422, r.text
+    assert r.json()["error"]["message"] == "too many tokens in document 3"
+    assert r.json()["error"]["metadata"]["provider_name"] == "Jina"
     assert usage_of(gw, key) == 0
 
 
