@@ -5,6 +5,7 @@ deletes; and the same API on an S3-compatible bucket (the fake, SigV4 checked)."
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import os
 from collections.abc import Iterator
@@ -312,7 +313,7 @@ def s3_gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any, s3
     del os.environ["OMNI_TEST_S3_ACCESS"], os.environ["OMNI_TEST_S3_SECRET"]
 
 
-def test_files_on_s3(s3_gw: Gateway, s3: FakeS3Thread) -> None:
+def test_files_on_s3(s3_gw: Gateway, s3: FakeS3Thread, fake_a: Any) -> None:
     key = s3_gw.create_key(name="s3")["key"]
     client = openai.OpenAI(api_key=key, base_url=s3_gw.api)
     content = fs.PDF + b"%" + b"x" * 100_000
@@ -324,6 +325,10 @@ def test_files_on_s3(s3_gw: Gateway, s3: FakeS3Thread) -> None:
     assert not (s3_gw.settings.data_dir / "files" / "objects").exists()  # nothing kept locally
     assert spools(s3_gw) == []
     assert client.files.retrieve(made.id).bytes == len(content)
+    part = {"type": "file", "file": {"file_id": made.id}}  # read back from the bucket for the upstream
+    client.chat.completions.create(model="test/alpha", messages=[{"role": "user", "content": [part]}])
+    sent = fake_a.fake.requests[-1].json["messages"][0]["content"][0]["file"]
+    assert sent["file_data"] == "data:application/pdf;base64," + base64.b64encode(content).decode()
     client.files.delete(made.id)
     assert f"files/{made.id}" not in s3.fake.objects
 

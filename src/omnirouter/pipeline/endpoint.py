@@ -14,6 +14,7 @@ from omnirouter.accounting.cost import Usage
 from omnirouter.api import auth, unavailable
 from omnirouter.api.ids import generation_id
 from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
+from omnirouter.files.resolve import inline_files
 from omnirouter.formats import openai_chat
 from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import normalize_finish
@@ -119,6 +120,8 @@ async def _admit(
         decoded = decode(raw)
     except Exception:
         raise GatewayError(400, "Invalid JSON in request body") from None
+    if b"file_id" in raw:  # uploaded files named by id: their content, for their owner only (files/resolve.py)
+        await inline_files(st, key, decoded)  # before parsing, which takes inline content only
     body = fmt.parse(decoded, h)  # the internal (chat) request
     preset_id = None  # a preset the request names, merged into it (governance/presets.py)
     if "preset" in decoded or (type(m := body.get("model")) is str and "@" in m):
