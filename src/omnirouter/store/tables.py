@@ -387,3 +387,22 @@ video_jobs = Table(
     Index("ix_video_jobs_status_next_poll", "status", "next_poll_at"),
     Index("ix_video_jobs_key", "key_hash", "created_at"),
 )
+
+# Files (issue 16; files/records.py): uploads referenced by id in later requests. The row is written
+# once the content is whole in its store (files/stores.py), so a listed file can always be read; the
+# content is the store's, by id. Owned by the key that uploaded it; ids sort by creation time.
+files = Table(
+    "files",
+    metadata,
+    Column("id", String(40), primary_key=True),  # or_file_<10 base62 of ms time><14 random base62>
+    Column("key_hash", String(64), nullable=False),
+    Column("workspace_id", String(64), nullable=True),
+    Column("filename", String(255), nullable=False),
+    Column("mime_type", String(128), nullable=False),  # as the bytes say (files/sniff.py)
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("sha256", String(64), nullable=False),
+    Column("purpose", String(32), nullable=False),  # OpenAI's purpose as uploaded (default user_data)
+    Column("store", String(8), nullable=False),  # local or s3: where the content was put
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_files_key_id", "key_hash", "id"),
+)
