@@ -122,7 +122,9 @@ def _from_form(raw: bytes, content_type: str) -> dict[str, Any]:
         if p.filename is not None:
             continue
         text = p.data.decode("utf-8", "replace")
-        name = p.name.removesuffix("[]")
+        name = p.name
+        while name.endswith("[]"):  # a list's field repeated; the openrouter SDK writes `[][]`
+            name = name.removesuffix("[]")
         if name in ("timestamp_granularities", "keyterms"):
             fields.setdefault(name, []).append(text)
         else:
