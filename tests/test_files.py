@@ -7,7 +7,10 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
+import json
 import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -341,3 +344,27 @@ def test_a_failing_bucket_keeps_nothing(s3_gw: Gateway, s3: FakeS3Thread) -> Non
     assert res.status_code == 502 and "File storage upload failed" in res.json()["error"]["message"]
     assert s3.fake.secret_key not in res.text
     assert rows(s3_gw) == before and spools(s3_gw) == []
+
+
+# -- @openrouter/sdk (node): tests/sdk_ts/files.mjs, one JSON line per check
+
+TS_DIR = Path(__file__).parent / "sdk_ts"
+
+
+def test_typescript_sdk(gw: Gateway, key: str) -> None:
+    if shutil.which("node") is None or not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
+        if os.environ.get("CI") == "true":
+            pytest.fail("the TypeScript SDK run is required in CI: node or @openrouter/sdk is missing")
+        pytest.skip("node or @openrouter/sdk (tests/sdk_ts) is not installed")
+    proc = subprocess.run(
+        ["node", str(TS_DIR / "files.mjs")],
+        input=json.dumps({"serverURL": gw.api, "apiKey": key}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=TS_DIR,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    assert set(results) == {f"files.{name}" for name in ("upload", "list", "retrieve", "delete", "download", "errors")}
+    assert all(r["ok"] for r in results.values()), results
