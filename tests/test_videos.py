@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import shutil
+import signal
 import struct
 import subprocess
 import time
@@ -23,6 +24,7 @@ import pytest
 from openrouter import OpenRouter, errors
 from sqlalchemy import update
 
+from omnirouter.governance.keys import new_key
 from omnirouter.store.tables import video_jobs
 from omnirouter.testing.fakes.core import Status
 from omnirouter.testing.fakes.videos import FakeOpenAIVideos, Job
@@ -530,3 +532,46 @@ def test_typescript_sdk(gw: Gateway, key: str, sora: Any) -> None:
     }
     assert all(r["ok"] for r in results.values()), results
     assert usage_of(gw, key) == 2 * SANDBOX_SECOND + 4 * SORA_SECOND
+
+
+# -- a restart
+
+
+def test_a_job_survives_a_gateway_restart(tmp_path: Path, sora: Any, serve: Any) -> None:
+    """`omnirouter serve` takes a job and is killed before its first poll; the next one follows it to
+    the end and bills it, once."""
+    config_path = tmp_path / "omnirouter.yaml"
+    models = config(sora.base_url, sora.base_url)
+    models["providers"][0]["api_key"] = SORA_KEY  # the served process gets no test environment
+    config_path.write_text(json.dumps(models))
+    management = new_key()
+    env = {"OMNIROUTER_CONFIG": str(config_path), "OMNIROUTER_MANAGEMENT_KEY": management}
+    first = serve(**env)  # polls 2 s after a submission (the default): long after it is killed
+    r = httpx.post(first.api + "/keys", headers={"Authorization": f"Bearer {management}"}, json={"name": "v"})
+    key = r.json()["key"]
+    sora.script(Job(("queued", "in_progress", "completed"), seconds="4"))
+    submitted = httpx.post(first.api + "/videos", headers={"Authorization": f"Bearer {key}"},
+                           json={"model": "openai/sora-only", "prompt": "a restart", "duration": 4})  # fmt: skip
+    assert submitted.status_code == 202, submitted.text
+    job_id = submitted.json()["id"]
+    first.stop(signal.SIGKILL, drop=False)
+    assert [q.method for q in sora.requests] == ["POST"]
+
+    second = serve(**env, OMNIROUTER_VIDEO_POLL_INITIAL="0.02", OMNIROUTER_VIDEO_POLL_MAX="0.1")
+    deadline = time.monotonic() + 20
+    while True:
+        polled = httpx.get(f"{second.api}/videos/{job_id}", headers={"Authorization": f"Bearer {key}"})
+        assert polled.status_code == 200, polled.text
+        if polled.json()["status"] == "completed" or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    body = json.loads(polled.text, parse_float=Decimal)
+    assert body["status"] == "completed" and body["usage"]["cost"] == 4 * SORA_SECOND
+    video = httpx.get(f"{second.api}/videos/{job_id}/content", headers={"Authorization": f"Bearer {key}"})
+    assert video.status_code == 200 and movie_seconds(video.content) == 4
+    deadline = time.monotonic() + 10
+    while (usage := httpx.get(second.api + "/key", headers={"Authorization": f"Bearer {key}"})
+           .json()["data"]["usage"]) == 0 and time.monotonic() < deadline:  # fmt: skip
+        time.sleep(0.05)  # the spend reaches the database at the next flush
+    assert Decimal(str(usage)) == 4 * SORA_SECOND
+    assert [q.method for q in sora.requests].count("POST") == 1
