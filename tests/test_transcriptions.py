@@ -19,20 +19,11 @@ from openrouter import OpenRouter, errors
 
 from omnirouter.providers.audio import form, sandbox
 from omnirouter.providers.audio.formats import measured_duration
-from omnirouter.testing.fakes.audio import Transcription
+from omnirouter.testing.fakes.audio import FakeOpenAIAudio, Transcription
 from omnirouter.testing.fakes.core import Reset, Status
 from tests.gateway import Gateway
 from tests.spec_validation import spec_available, validate_response
-from tests.test_speech import (  # noqa: F401  (fixtures: the fakes are shared by this module's gateway)
-    ORDER_AB,
-    SANDBOX_SECOND,
-    _fresh_fakes,
-    fake_a,
-    fake_b,
-    generation,
-    start_gateway,
-    usage_of,
-)
+from tests.test_speech import AUDIO_KEY, ORDER_AB, SANDBOX_SECOND, generation, start_gateway, usage_of
 
 LIMIT = 200_000  # transcription_max_bytes of this module's gateway
 TEXT = "Offline speech, heard back."
@@ -41,7 +32,28 @@ CLIP_SECONDS = Decimal("1.62")
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[Gateway]:  # noqa: F811
+def fake_a() -> Iterator[Any]:
+    handle = FakeOpenAIAudio.run_in_thread(api_key=AUDIO_KEY)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def fake_b() -> Iterator[Any]:
+    handle = FakeOpenAIAudio.run_in_thread()
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_fakes(request: pytest.FixtureRequest) -> None:
+    for name in ("fake_a", "fake_b"):
+        if name in request.fixturenames:
+            request.getfixturevalue(name).reset()
+
+
+@pytest.fixture(scope="module")
+def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[Gateway]:
     gateway = start_gateway(
         tmp_path_factory.mktemp("stt"), fake_a.base_url, fake_b.base_url, transcription_max_bytes=LIMIT
     )
@@ -175,7 +187,7 @@ def test_the_upload_goes_upstream_as_openais_multipart(gw: Gateway, key: str, fa
     assert body["text"] == TEXT
     assert body["usage"] == {"seconds": CLIP_SECONDS, "cost": CLIP_SECONDS * Decimal("0.0001")}  # measured
     sent = fake_a.requests[-1]
-    assert sent.path == "/v1/audio/transcriptions" and sent.headers["Authorization"].endswith(" sk-audio-test-7731")
+    assert sent.path == "/v1/audio/transcriptions" and sent.headers["Authorization"] == f"Bearer {AUDIO_KEY}"
     parts = {p.name: p for p in form.parts(sent.body, sent.headers["Content-Type"])}
     assert {n: p.data.decode() for n, p in parts.items() if n != "file"} == {
         "model": "whisper-1", "response_format": "json", "language": "en", "prompt": "Names: Ada.",
@@ -253,9 +265,8 @@ def test_an_oversized_upload_is_413(gw: Gateway, fake_a: Any) -> None:
     data = base64.b64encode(big_wav(LIMIT + 1)).decode()
     with OpenRouter(api_key=key, server_url=gw.api) as client, pytest.raises(errors.PayloadTooLargeResponseError):
         client.stt.create_transcription(model="test/whisper", input_audio={"data": data, "format": "wav"})
-    huge = httpx.post(gw.api + "/audio/transcriptions", headers={"Authorization": f"Bearer {key}"},
-                      files={"file": ("huge.wav", bytes(2 * LIMIT), "audio/wav")}, data={"model": "test/whisper"})  # fmt: skip
-    assert huge.status_code == 413
+    huge = upload(gw, key, {"model": "test/whisper"}, ("huge.wav", bytes(2 * LIMIT), "audio/wav"))
+    assert huge.status_code == 413  # refused while reading the body
     assert len(fake_a.requests) == 0 and usage_of(gw, key) == 0
     r = upload(gw, key, {"model": "sandbox/transcribe"}, ("limit.wav", big_wav(LIMIT), "audio/wav"))
     assert r.status_code == 200  # at the limit is allowed
