@@ -444,6 +444,24 @@ def test_image_model_endpoints(gw: Gateway, sdk: OpenRouter) -> None:
         sdk.images.list_model_endpoints(author="test", slug="chatty")
 
 
+# -- our own OpenAPI document describes what is served, strictly (no field it does not name)
+
+
+def test_answers_conform_to_our_own_document(gw: Gateway, key: str) -> None:
+    from tests.test_openapi import conforms
+
+    r = post(gw, key, {"model": "test/gpt-image", "prompt": "a fern"})
+    conforms("/images", "post", 200, r.json())
+    r = post(gw, key, {"model": "sandbox/image", "prompt": "a fern", "response_format": "url"}, "/images/generations")
+    conforms("/images/generations", "post", 200, r.json())
+    conforms("/images/models", "get", 200, httpx.get(gw.api + "/images/models").json())
+    path = "/images/models/{author}/{slug}/endpoints"
+    for model in ("test/painter", "test/gpt-image", "test/gemini-image", "sandbox/image"):
+        conforms(path, "get", 200, httpx.get(f"{gw.api}/images/models/{model}/endpoints").json())
+    conforms(path, "get", 404, httpx.get(gw.api + "/images/models/test/chatty/endpoints").json())
+    conforms("/images", "post", 400, post(gw, key, {"model": "sandbox/image", "prompt": ""}).json())
+
+
 # -- the SDK conformance checks (tests/test_sdk_conformance.py runs them against its own gateway, which
 # needs the sandbox: sandbox/image), here against this module's
 
