@@ -4,14 +4,18 @@ limit, the local store, and the S3 store against the fake bucket (SigV4 checked 
 from __future__ import annotations
 
 import hashlib
+import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
 from omnirouter.errors import GatewayError
 from omnirouter.files import records
 from omnirouter.files.s3 import S3Store
+from omnirouter.files.service import STALE_SPOOL, Files, sweep_spools
 from omnirouter.files.sniff import Sniffer, contradicts
 from omnirouter.files.stores import LocalStore, Missing, Spools
 from omnirouter.files.upload import receive_upload
@@ -225,3 +229,30 @@ async def test_the_fake_bucket_refuses_a_wrong_signature_and_a_wrong_payload(s3:
         await _store(fake).put("or_file_a", spool, 4, hashlib.sha256(b"other").hexdigest(), "text/plain")
     assert "XAmzContentSHA256Mismatch" in err.value.metadata["storage_error"]
     assert "files/or_file_a" not in fake.objects
+
+
+def _settings(tmp_path: Path, **overrides: object) -> SimpleNamespace:
+    base = {"files_dir": None, "data_dir": tmp_path, "files_max_bytes": 1024, "files_s3_url": None,
+            "files_s3_bucket": None, "files_s3_region": "us-east-1", "files_s3_access_key_env": "S3_AK",
+            "files_s3_secret_key_env": "S3_SK"}  # fmt: skip
+    return SimpleNamespace(**(base | overrides))
+
+
+def test_the_store_follows_the_settings(tmp_path: Path) -> None:
+    local = Files(_settings(tmp_path))
+    assert isinstance(local.store, LocalStore) and local.store.objects == tmp_path / "files" / "objects"
+    assert Files(_settings(tmp_path, files_dir=tmp_path / "elsewhere")).spools.dir == tmp_path / "elsewhere" / "tmp"
+    s3 = _settings(tmp_path, files_s3_url="http://127.0.0.1:9", files_s3_bucket="b")
+    assert isinstance(Files(s3, env={"S3_AK": "ak", "S3_SK": "sk"}).store, S3Store)
+    with pytest.raises(ValueError, match="S3_AK or S3_SK is empty"):
+        Files(s3, env={"S3_AK": "ak"})
+
+
+def test_spools_a_crash_left_are_swept_and_running_ones_kept(tmp_path: Path) -> None:
+    files = Files(_settings(tmp_path))
+    old, fresh = files.spools.new(), files.spools.new()
+    old.write_bytes(b"half")
+    fresh.write_bytes(b"in progress")
+    os.utime(old, (time.time() - 2 * STALE_SPOOL, time.time() - 2 * STALE_SPOOL))
+    assert sweep_spools(files) == 1
+    assert not old.exists() and fresh.exists()

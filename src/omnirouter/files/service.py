@@ -9,7 +9,9 @@ is deleted again if the row cannot be written.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
+import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -56,6 +58,21 @@ class Files:
             )
         else:
             self.store = LocalStore(root)
+
+
+STALE_SPOOL = 3600.0  # seconds: a spool this old belongs to no upload still running (one died with its worker)
+
+
+def sweep_spools(files: Files, now: float | None = None) -> int:
+    """Remove spools that uploads interrupted by a crash left behind; the number removed."""
+    now = time.time() if now is None else now
+    removed = 0
+    for spool in files.spools.dir.glob("*.part") if files.spools.dir.exists() else ():
+        with contextlib.suppress(FileNotFoundError):
+            if now - spool.stat().st_mtime > STALE_SPOOL:
+                spool.unlink()
+                removed += 1
+    return removed
 
 
 def files_of(st: Any) -> Files:

@@ -7,6 +7,8 @@ The work is in omnirouter.files (store, sniffing, records, the three answer shap
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -99,6 +101,18 @@ async def file_content(request: Request) -> JSONResponse:
     # As OpenRouter documents it: only files the server made are downloadable, uploads never (OpenAI
     # and Anthropic refuse the same). This server makes none, so every existing file answers 400.
     raise GatewayError(400, f"File {record.id} was uploaded: uploaded files are not downloadable")
+
+
+async def start(st: Any) -> Callable[[], Awaitable[None]]:
+    """At the worker's start: the store from settings (an S3 bucket without its keys stops the server
+    here, not at the first upload), and spools left by uploads a crash interrupted removed."""
+    st.files_service = service.Files(st.settings)
+    await asyncio.to_thread(service.sweep_spools, st.files_service)
+
+    async def close() -> None:
+        return None
+
+    return close
 
 
 routes = [
