@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 GPT_IMAGE_SIZES = {"square": "1024x1024", "landscape": "1536x1024", "portrait": "1024x1536"}
 DALL_E_3_SIZES = {"square": "1024x1024", "landscape": "1792x1024", "portrait": "1024x1792"}
-DALL_E_2_SIZES = {"512": "256x256", "1K": "512x512"}  # other tiers: 1024x1024
+DALL_E_2_SIZES = {"512": "512x512"}  # other tiers: 1024x1024 (its largest)
 
 
 def _shape(ratio: float) -> str:
