@@ -21,6 +21,7 @@ import httpx
 import openai
 import pytest
 from openrouter import OpenRouter, errors
+from openrouter.utils.eventstreaming import EventStream
 
 from omnirouter.providers.images import png
 from omnirouter.providers.images.sandbox import picture
@@ -177,6 +178,13 @@ def test_sandbox_images_through_the_openrouter_sdk(gw: Gateway, key: str, sdk: O
     other = sdk.images.generate(model="sandbox/image", prompt="a blue whale")
     assert pngs(other.data)[0] not in images
     assert key_usage(gw, key) == 4 * SANDBOX_PRICE
+
+
+def test_stream_is_answered_whole(sdk: OpenRouter) -> None:
+    """No upstream here streams partial images, so `stream: true` gets the buffered answer (as the
+    document says of providers without native streaming); the SDK reads it as the JSON it is."""
+    res = sdk.images.generate(model="sandbox/image", prompt="a comet", stream=True)
+    assert not isinstance(res, EventStream) and pngs(res.data) == [picture("a comet")]
 
 
 def test_answers_and_generation_agree_and_conform(gw: Gateway, key: str) -> None:
