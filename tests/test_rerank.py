@@ -149,7 +149,7 @@ def conforms(body: Any) -> None:
 
 def test_sandbox_ranks_by_shared_words_through_the_python_sdk(gw: Gateway, key: str) -> None:
     with OpenRouter(api_key=key, server_url=gw.api) as sdk:
-        res = sdk.rerank.rerank(model="sandbox/rerank", query=QUERY, documents=DOCS, top_n=3)
+        res = sdk.rerank.rerank(model="sandbox/rerank", query=QUERY, documents=DOCS, top_n=3, user="u-7")
     # "Paris is the capital of France." shares the most words with the query, bananas none.
     assert [r.index for r in res.results] == [1, 0, 3]
     scores = [r.relevance_score for r in res.results]
@@ -158,7 +158,8 @@ def test_sandbox_ranks_by_shared_words_through_the_python_sdk(gw: Gateway, key: 
     assert res.model == "sandbox/rerank" and res.id.startswith("gen-")
     assert res.usage is not None and res.usage.search_units == 1 and res.usage.total_tokens > 0
     gen = generation(gw, key, res.id)
-    assert gen["api_type"] == "rerank" and gen["model"] == "sandbox/rerank"
+    assert gen["api_type"] == "rerank" and gen["model"] == "sandbox/rerank" and gen["external_user"] == "u-7"
+    assert gen["native_tokens_prompt"] == res.usage.total_tokens
     assert gen["total_cost"] == SANDBOX_UNIT == Decimal(str(res.usage.cost))
 
 
@@ -448,7 +449,7 @@ def test_typescript_sdk(gw: Gateway, key: str, cohere: Any) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
-    assert set(results) == {"rerank.rerank", "rerank.upstream", "errors"}
+    assert set(results) == {"rerank.rerank", "rerank.upstream", "rerank.errors"}
     assert all(r["ok"] for r in results.values()), results
     assert len(cohere.requests) == 1
     assert usage_of(gw, key) == SANDBOX_UNIT + Decimal(COHERE_PRICES["search_unit"])
