@@ -30,6 +30,7 @@ from omnirouter.testing.fakes.core import Status
 from omnirouter.testing.fakes.videos import FakeOpenAIVideos, Job
 from omnirouter.videos import content, jobs
 from tests.gateway import Gateway
+from tests.served import Served
 from tests.spec_validation import spec_available, validate_response
 
 SORA_KEY = "sk-sora-test-7311"
@@ -537,7 +538,7 @@ def test_typescript_sdk(gw: Gateway, key: str, sora: Any) -> None:
 # -- a restart
 
 
-def test_a_job_survives_a_gateway_restart(tmp_path: Path, sora: Any, serve: Any) -> None:
+def test_a_job_survives_a_gateway_restart(tmp_path: Path, sora: Any) -> None:
     """`omnirouter serve` takes a job and is killed before its first poll; the next one follows it to
     the end and bills it, once."""
     config_path = tmp_path / "omnirouter.yaml"
@@ -546,7 +547,15 @@ def test_a_job_survives_a_gateway_restart(tmp_path: Path, sora: Any, serve: Any)
     config_path.write_text(json.dumps(models))
     management = new_key()
     env = {"OMNIROUTER_CONFIG": str(config_path), "OMNIROUTER_MANAGEMENT_KEY": management}
-    first = serve(**env)  # polls 2 s after a submission (the default): long after it is killed
+    first = Served(tmp_path, **env)  # polls 2 s after a submission (the default): long after it is killed
+    try:
+        _restart(first, env, sora)
+    finally:
+        first.stop(signal.SIGKILL)  # and drops the database both used
+
+
+def _restart(first: Served, env: dict[str, str], sora: Any) -> None:
+    management = env["OMNIROUTER_MANAGEMENT_KEY"]
     r = httpx.post(first.api + "/keys", headers={"Authorization": f"Bearer {management}"}, json={"name": "v"})
     key = r.json()["key"]
     sora.script(Job(("queued", "in_progress", "completed"), seconds="4"))
@@ -557,7 +566,15 @@ def test_a_job_survives_a_gateway_restart(tmp_path: Path, sora: Any, serve: Any)
     first.stop(signal.SIGKILL, drop=False)
     assert [q.method for q in sora.requests] == ["POST"]
 
-    second = serve(**env, OMNIROUTER_VIDEO_POLL_INITIAL="0.02", OMNIROUTER_VIDEO_POLL_MAX="0.1")
+    fast = {"OMNIROUTER_VIDEO_POLL_INITIAL": "0.02", "OMNIROUTER_VIDEO_POLL_MAX": "0.1"}
+    second = Served(Path(first.env["OMNIROUTER_DATA_DIR"]).parent, database=first.database, **env, **fast)
+    try:
+        _follow(second, job_id, key, sora)
+    finally:
+        second.stop(signal.SIGKILL, drop=False)
+
+
+def _follow(second: Served, job_id: str, key: str, sora: Any) -> None:
     deadline = time.monotonic() + 20
     while True:
         polled = httpx.get(f"{second.api}/videos/{job_id}", headers={"Authorization": f"Bearer {key}"})
