@@ -1,5 +1,5 @@
-"""Cohere's rerank API (`POST /v2/rerank`; the provider's base_url ends in `/v2`, e.g.
-https://api.cohere.com/v2): text documents only, scores in `results`, billed in
+"""Cohere's rerank API (`api: cohere`): `POST {base_url}/v2/rerank` (base https://api.cohere.com, as for
+Cohere's embeddings), Bearer auth: text documents only, scores in `results`, billed in
 `meta.billed_units.search_units`."""
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ async def rerank(upstream: Upstream, request: dict[str, Any]) -> Ranking:
     headers = {"Content-Type": "application/json", "Accept": "application/json"}
     if upstream.api_key:
         headers["Authorization"] = f"Bearer {upstream.api_key}"
-    resp = await upstream.send("POST", upstream.url("/rerank"), headers=headers, body=msgspec.json.encode(payload))
+    resp = await upstream.send("POST", upstream.url("/v2/rerank"), headers=headers, body=msgspec.json.encode(payload))
     answer = await answer_of(resp)
     meta = answer.get("meta")
     billed = meta.get("billed_units") if isinstance(meta, dict) else None

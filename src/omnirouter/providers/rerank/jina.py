@@ -1,6 +1,6 @@
-"""Jina's rerank API (`POST /v1/rerank`; the provider's base_url ends in `/v1`, e.g.
-https://api.jina.ai/v1), which vLLM, Infinity and other self-hosted rerank servers also speak at
-`<base_url>/rerank`: documents as strings (objects with an `image` for multimodal models such as
+"""Jina's rerank API (`api: jina`): `POST {base_url}/rerank` (base https://api.jina.ai/v1, as for Jina's
+embeddings), Bearer auth when a key is set. vLLM (base http://host:8000/v1) and Infinity (base
+http://host:7997) speak it too: documents as strings (objects with an `image` for multimodal models such as
 jina-reranker-m0), scores in `results`, tokens in `usage.total_tokens`. No search units: they are
 counted as Cohere counts them, for endpoints priced per search unit."""
 

@@ -93,7 +93,8 @@ class _RerankWire(Wire):
 
 class CohereRerankWire(_RerankWire):
     name = "Cohere"
-    base_path = "/v2"
+    base_path = ""
+    route_path = "/v2/rerank"
 
     def error_body(self, status: int, message: str | None = None, param: str | None = None) -> Any:
         return {"id": secrets.token_hex(16), "message": message or f"HTTP {status}"}
@@ -152,7 +153,7 @@ class _FakeRerank(FakeServer):
 
 
 class FakeCohereRerank(_FakeRerank):
-    """Cohere's rerank API; base_url ends in /v2 (a provider `api: cohere` with this base_url)."""
+    """Cohere's rerank API at /v2/rerank (a provider `api: cohere` with this base_url)."""
 
     wire = CohereRerankWire()
 
@@ -162,7 +163,7 @@ class FakeCohereRerank(_FakeRerank):
 
 
 class FakeJinaRerank(_FakeRerank):
-    """Jina's rerank API; base_url ends in /v1 (a provider `api: jina` with this base_url)."""
+    """Jina's rerank API at /v1/rerank; base_url ends in /v1 (a provider `api: jina` with this base_url)."""
 
     wire = JinaRerankWire()
 
