@@ -46,6 +46,7 @@ def config(cohere: str, jina: str) -> dict[str, Any]:
         "providers": [
             {"slug": "cohere", "name": "Cohere", "api": "cohere", "base_url": cohere, "api_key_env": COHERE_KEY_ENV},
             {"slug": "jina", "name": "Jina", "api": "jina", "base_url": jina},
+            {"slug": "vllm", "name": "Local vLLM", "api": "openai", "base_url": jina},
         ],
         "models": [
             {
@@ -62,6 +63,14 @@ def config(cohere: str, jina: str) -> dict[str, Any]:
                 "name": "Jina: Reranker m0",
                 "architecture": {"input_modalities": ["text", "image"], "output_modalities": ["rerank"]},
                 "endpoints": [{"provider": "jina", "upstream_model": "jina-reranker-m0", "pricing": BOTH_PRICES}],
+            },
+            {
+                "id": "baai/bge-reranker-v2-m3",
+                "name": "BGE reranker on vLLM",
+                "architecture": {"input_modalities": ["text"], "output_modalities": ["rerank"]},
+                "endpoints": [
+                    {"provider": "vllm", "upstream_model": "BAAI/bge-reranker-v2-m3", "pricing": JINA_PRICES}
+                ],
             },
             {
                 "id": "cohere/rerank-only",
@@ -267,6 +276,15 @@ def test_jina_is_asked_in_its_format_and_billed_per_token_and_unit(gw: Gateway, 
     gen = generation(gw, key, body["id"])
     assert gen["total_cost"] == expected and gen["provider_name"] == "Jina"
     assert usage_of(gw, key) == expected
+
+
+def test_an_openai_compatible_server_is_asked_in_jinas_shape(gw: Gateway, key: str, jina: Any) -> None:
+    r = post(gw, key, {"model": "baai/bge-reranker-v2-m3", "query": QUERY, "documents": DOCS, "top_n": 1})
+    assert r.status_code == 200, r.text
+    assert jina.requests[-1].path == "/v1/rerank" and jina.requests[-1].json["model"] == "BAAI/bge-reranker-v2-m3"
+    body = exact(r)
+    assert body["provider"] == "Local vLLM" and [x["index"] for x in body["results"]] == [1]
+    assert body["usage"]["cost"] == body["usage"]["total_tokens"] * Decimal(JINA_PRICES["prompt"]) > 0
 
 
 def test_cohere_failing_falls_back_to_jina(gw: Gateway, key: str, cohere: Any, jina: Any) -> None:

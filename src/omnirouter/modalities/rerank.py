@@ -2,7 +2,8 @@
 documents' relevance scores best first out, on the inference pipeline (pipeline/modality.py).
 
 Upstreams by provider `api` (providers/rerank/): Cohere's v2 API, Jina's (also vLLM's and
-Infinity's), the sandbox. Priced per search unit (`pricing.search_unit`), per token
+Infinity's; an `openai` provider serving a rerank model, such as vLLM, is asked in Jina's shape), the
+sandbox. Priced per search unit (`pricing.search_unit`), per token
 (`pricing.prompt`), or both, as the endpoint's catalog prices say.
 
 Beyond OpenRouter's document: `return_documents` (default true, as Jina's API), false leaves each
@@ -137,7 +138,13 @@ def _worst_tokens(query: str, documents: list[Any]) -> list[int]:
 class Rerank:
     name = "rerank"
     api_type = "rerank"
-    handlers: Mapping[str, Handler] = {"cohere": cohere.rerank, "jina": jina.rerank, "sandbox": sandbox.rerank}
+    # An OpenAI-compatible server that reranks (vLLM) does so in Jina's shape, beside its /v1/chat/completions.
+    handlers: Mapping[str, Handler] = {
+        "cohere": cohere.rerank,
+        "jina": jina.rerank,
+        "openai": jina.rerank,
+        "sandbox": sandbox.rerank,
+    }
 
     def serves(self, model: Model) -> bool:
         return "rerank" in model.architecture.output_modalities
