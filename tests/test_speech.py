@@ -12,6 +12,7 @@ import time
 import wave
 from collections.abc import Iterator
 from decimal import Decimal
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -358,3 +359,25 @@ def test_a_key_over_its_limit_is_refused_before_anything_is_spoken(gw: Gateway, 
     r = speak(gw, key, {"model": "test/tts", "input": "x" * 10, "provider": {"only": ["audio-a"]}})
     assert r.status_code == 200
     assert usage_of(gw, key) == Decimal("0.0001")
+
+
+# -- the official SDKs' conformance checks (collected by tests/test_sdk_conformance.py)
+
+
+def tts_create_speech(ctx: Any) -> None:
+    text = "Conformance speech."
+    resp = ctx.sdk.tts.create_speech(model="sandbox/speech", input=text, voice="alloy", response_format="mp3")
+    data = resp.read()
+    assert resp.status_code == 200 and resp.headers["content-type"] == "audio/mpeg"
+    assert resp.headers["x-generation-id"].startswith("gen-")
+    assert sandbox.heard(data, "mp3") == text
+
+
+CONFORMANCE = {"tts.createSpeech": tts_create_speech}
+
+
+def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
+    """What tests/test_sdk_conformance.py runs, here against this module's gateway."""
+    with OpenRouter(api_key=key, server_url=gw.api) as sdk:
+        for check in CONFORMANCE.values():
+            check(SimpleNamespace(sdk=sdk, gw=gw, key=key))

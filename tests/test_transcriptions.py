@@ -8,8 +8,13 @@ from __future__ import annotations
 
 import base64
 import json
+import os
+import shutil
+import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -29,6 +34,7 @@ LIMIT = 200_000  # transcription_max_bytes of this module's gateway
 TEXT = "Offline speech, heard back."
 CLIP = sandbox.speech_bytes(TEXT, "alloy", "wav")  # 27 characters x 60 ms = 1.62 s at 24 kHz
 CLIP_SECONDS = Decimal("1.62")
+TS_DIR = Path(__file__).parent / "sdk_ts"
 
 
 @pytest.fixture(scope="module")
@@ -350,3 +356,69 @@ def test_an_upstream_refusal_is_returned_and_not_billed(gw: Gateway, fake_a: Any
     r = upload(gw, key, {"model": "test/whisper", "provider": json.dumps(ORDER_AB)}, ("a.wav", CLIP, "audio/wav"))
     assert r.status_code == 400 and "corrupted" in r.json()["error"]["message"]
     assert len(fake_b.requests) == 0 and usage_of(gw, key) == 0
+
+
+# -- the official SDKs' conformance checks (collected by tests/test_sdk_conformance.py)
+
+
+def stt_create_transcription(ctx: Any) -> None:
+    clip = sandbox.speech_bytes("Conformance, base64.", None, "wav")
+    res = ctx.sdk.stt.create_transcription(
+        model="sandbox/transcribe", input_audio={"data": base64.b64encode(clip).decode(), "format": "wav"}
+    )
+    assert res.text == "Conformance, base64."
+    assert res.usage is not None and res.usage.seconds == 1.2 and Decimal(str(res.usage.cost)) == Decimal("0.00012")
+
+
+def stt_create_transcription_multipart(ctx: Any) -> None:
+    clip = sandbox.speech_bytes("Conformance, uploaded.", None, "wav")
+    res = ctx.sdk.stt.create_transcription_multipart(
+        model="sandbox/transcribe", file={"file_name": "clip.wav", "content": clip}, response_format="verbose_json"
+    )
+    assert res.text == "Conformance, uploaded." and res.task == "transcribe" and res.duration == 1.32
+    assert res.segments and res.segments[0].text == "Conformance, uploaded."
+
+
+CONFORMANCE = {
+    "stt.createTranscription": stt_create_transcription,
+    "stt.createTranscriptionMultipart": stt_create_transcription_multipart,
+}
+
+
+def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
+    """What tests/test_sdk_conformance.py runs, here against this module's gateway."""
+    with OpenRouter(api_key=key, server_url=gw.api) as sdk:
+        for check in CONFORMANCE.values():
+            check(SimpleNamespace(sdk=sdk, gw=gw, key=key))
+
+
+# -- @openrouter/sdk (node): tests/sdk_ts/audio.mjs, speech and transcription, one JSON line per check
+
+
+def _ts_unavailable() -> str | None:
+    if shutil.which("node") is None:
+        return "node is not installed"
+    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
+        return f"@openrouter/sdk is not installed in {TS_DIR}"
+    return None
+
+
+def test_typescript_sdk(gw: Gateway, key: str) -> None:
+    if (reason := _ts_unavailable()) is not None:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
+        pytest.skip(reason)
+    proc = subprocess.run(
+        ["node", str(TS_DIR / "audio.mjs")],
+        input=json.dumps({"serverURL": gw.api, "apiKey": key}),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=TS_DIR,
+    )
+    assert proc.returncode == 0, proc.stderr
+    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    expected = ["tts.createSpeech", "stt.createTranscription", "stt.createTranscriptionMultipart", "errors"]
+    assert sorted(results) == sorted(expected), proc.stdout
+    failed = {op: r["error"] for op, r in results.items() if not r["ok"]}
+    assert not failed, failed

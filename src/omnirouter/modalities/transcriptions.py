@@ -125,7 +125,9 @@ def _from_form(raw: bytes, content_type: str) -> dict[str, Any]:
         name = p.name
         while name.endswith("[]"):  # a list's field repeated; the openrouter SDK writes `[][]`
             name = name.removesuffix("[]")
-        if name in ("timestamp_granularities", "keyterms"):
+        if name == "timestamp_granularities":  # @openrouter/sdk sends the list as one "word,segment"
+            fields.setdefault(name, []).extend(g.strip() for g in text.split(","))
+        elif name == "keyterms":
             fields.setdefault(name, []).append(text)
         else:
             fields[name] = text
