@@ -312,6 +312,20 @@ def test_gemini_images_one_call_per_image(gw: Gateway, key: str, gem: Any) -> No
     assert (gen["native_tokens_prompt"], gen["native_tokens_completion"]) == (prompt_tokens, 2 * IMAGE_TOKENS)
 
 
+def test_gemini_calls_that_fail_make_no_image_and_are_not_billed(gw: Gateway, key: str, gem: Any) -> None:
+    gem.script(Status(429))  # one of the three calls
+    r = post(gw, key, {"model": "test/gemini-image", "prompt": "three ducks", "n": 3})
+    assert r.status_code == 200, r.text
+    body = decimal_json(r)
+    assert len(gem.requests) == 3 and len(body["data"]) == 2
+    assert body["usage"]["completion_tokens"] == 2 * IMAGE_TOKENS
+
+    gem.script(Status(503), Status(503))
+    r = post(gw, key, {"model": "test/gemini-image", "prompt": "two ducks", "n": 2})
+    assert r.status_code == 503 and r.json()["error"]["metadata"]["provider_name"] == "Gemini Images", r.text
+    assert key_usage(gw, key) == body["usage"]["cost"]
+
+
 def test_a_refused_prompt_is_a_400_and_not_billed(gw: Gateway, key: str, gem: Any) -> None:
     gem.script(ImageReply(count=0, finish_reason="IMAGE_SAFETY"))
     r = post(gw, key, {"model": "test/gemini-image", "prompt": "something forbidden"})

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from omnirouter.accounting.units import Units
 from omnirouter.providers.base import UpstreamError
@@ -27,7 +27,6 @@ class ImageAnswer:
     images: list[Image]
     units: Units  # what is billed: the images, and tokens where the upstream counts them
     text: str | None = None  # words the model said beside the images (Gemini), not sent on /images
-    extra: dict[str, object] = field(default_factory=dict)
 
 
 def usable(b64: object) -> bool:

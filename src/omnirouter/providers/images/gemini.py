@@ -1,7 +1,8 @@
 """Gemini image models (`api: gemini`: gemini-2.5-flash-image, gemini-3-pro-image-preview ...):
 generateContent with `responseModalities: ["IMAGE"]`; the images come back as `inlineData` parts.
 
-One call makes one image, so `n` images are `n` calls made together; their usage is summed. Reference
+One call makes one image, so `n` images are `n` calls made together; their usage is summed, and the
+images of the calls that succeeded are the answer (a call that failed made none, and is not billed). Reference
 images go in as inlineData parts beside the prompt (image editing). The size is asked for with
 `imageConfig`: the nearest aspect ratio Gemini offers and, when a tier was asked for, `imageSize`.
 """
@@ -84,11 +85,16 @@ async def generate(up: Upstream, request: dict[str, Any]) -> ImageAnswer:
     url = up.url(f"/models/{quote(model, safe='-._~')}:generateContent")
     headers = {"x-goog-api-key": up.api_key} if up.api_key else {}
     payload = body(request)
-    results = await asyncio.gather(*(up.json("POST", url, payload, headers=headers) for _ in range(request["n"])))
+    calls = [up.json("POST", url, payload, headers=headers) for _ in range(request["n"])]
+    results = await asyncio.gather(*calls, return_exceptions=True)
+    answered = [r for r in results if not isinstance(r, BaseException)]
+    if not answered:  # every call failed: the attempt fails as the first did (the next provider may serve)
+        raise next(r for r in results if isinstance(r, BaseException))
+    # `n` is an upper bound (the document says providers may return fewer): calls that failed made no image.
     images: list[Image] = []
     text: list[str] = []
     prompt = output = 0
-    for data in results:
+    for data in answered:
         got, words, p, o = _images(data)
         images += got
         text += words
