@@ -360,6 +360,16 @@ def test_an_answer_without_a_usable_image_is_not_billed_and_falls_back(gw: Gatew
     assert key_usage(gw, key) == before
 
 
+def test_a_key_that_cannot_afford_n_images_is_refused_before_any_upstream_call(gw: Gateway, oai: Any) -> None:
+    poor = gw.create_key(name="poor", limit=0.05)["key"]
+    r = post(gw, poor, {"model": "test/lone-painter", "prompt": "three", "n": 3})  # 3 x 0.02 > 0.05
+    assert r.status_code == 402, r.text
+    assert oai.requests == [] and key_usage(gw, poor) == 0
+    r = post(gw, poor, {"model": "test/lone-painter", "prompt": "two", "n": 2})
+    assert r.status_code == 200, r.text
+    assert key_usage(gw, poor) == 2 * Decimal(PAINTER_A["image_output"])
+
+
 def test_only_usable_images_are_billed(gw: Gateway, key: str, oai: Any) -> None:
     good = base64.b64encode(picture("one")).decode()
     oai.script(ImageReply(b64=[good, ""]))
