@@ -332,7 +332,8 @@ def test_unknown_and_other_keys_jobs_are_not_found(gw: Gateway, key: str) -> Non
         refused = get(gw, other, path)
         assert refused.status_code == 404 and job_id in refused.json()["error"]["message"]
     conforms("getVideos", get(gw, other, f"/videos/{job_id}").json(), "404")
-    for path in ("/videos/gen-vid-1-00000000000000000000", "/videos/nope/content", "/videos/" + "x" * 300):
+    for path in ("/videos/gen-vid-1-00000000000000000000", "/videos/nope/content", "/videos/" + "x" * 300,
+                 "/videos/a%00b", "/videos/%E2%9C%93/content"):  # fmt: skip
         assert get(gw, key, path).status_code == 404
     with OpenRouter(api_key=other, server_url=gw.api) as sdk, pytest.raises(errors.NotFoundResponseError):
         sdk.video_generation.get_generation(job_id=job_id)
@@ -351,6 +352,19 @@ def test_content_before_completion_and_of_a_missing_index(gw: Gateway, key: str,
     finished(gw, key, done)
     assert get(gw, key, f"/videos/{done}/content?index=1").status_code == 404
     assert get(gw, key, f"/videos/{done}/content?index=-1").status_code == 400
+
+
+def test_a_video_stored_on_another_machine_is_fetched_from_the_provider(gw: Gateway, key: str, sora: Any) -> None:
+    sora.script(Job(("queued", "completed"), seconds="4"))
+    job_id = post(gw, key, {"model": "openai/sora-only", "prompt": "elsewhere", "duration": 4}).json()["id"]
+    assert finished(gw, key, job_id)["status"] == "completed"
+    kept = get(gw, key, f"/videos/{job_id}/content").content
+    content.delete(gw.settings.data_dir, job_id)  # as if another instance, with its own disk, had stored it
+    fetched = get(gw, key, f"/videos/{job_id}/content")
+    assert fetched.status_code == 200 and fetched.headers["content-type"] == "video/mp4"
+    assert fetched.content == kept
+    assert [q.path for q in sora.requests].count(f"{sora.requests[-1].path}") == 2  # downloaded again
+    assert usage_of(gw, key) == 4 * SORA_SECOND
 
 
 # -- retention

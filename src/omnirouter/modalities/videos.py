@@ -44,6 +44,7 @@ from omnirouter.videos.poller import Poller, poller_of
 
 _SIZE = re.compile(r"^[0-9]{1,5}x[0-9]{1,5}$")
 _PARTS = {"image_url", "audio_url", "video_url"}
+_JOB_ID_FORM = re.compile(r"^[A-Za-z0-9-]{1,40}$")  # what new_job_id makes; anything else is no job
 
 
 def _fail(message: str) -> GatewayError:
@@ -168,7 +169,7 @@ async def _own_job(request: Request) -> tuple[AppState, Job]:
     st = state(request)
     key = await auth.inference_caller(st, request.headers)
     job_id = request.path_params["jobId"]
-    job = await jobs.get(st.db, job_id) if len(job_id) <= 40 else None
+    job = await jobs.get(st.db, job_id) if _JOB_ID_FORM.match(job_id) else None
     if job is None or job.key_hash != key.hash:
         raise GatewayError(404, f"Video job {job_id} not found")
     if job.status not in (COMPLETED, FAILED):
