@@ -284,6 +284,21 @@ def test_a_refused_submission_falls_back_to_the_next_provider(gw: Gateway, key: 
     assert gen["provider_name"] == "Backup Videos" and gen["total_cost"] == 8 * BACKUP_SECOND
 
 
+def test_polls_that_fail_are_retried_and_the_job_billed_once(gw: Gateway, key: str, sora: Any) -> None:
+    sora.script(Job(("queued", "503", "500", "in_progress", "429", "completed"), seconds="4"))
+    job_id = post(gw, key, {"model": "openai/sora-only", "prompt": "bumpy", "duration": 4}).json()["id"]
+    body = finished(gw, key, job_id)
+    assert body["status"] == "completed" and body["usage"]["cost"] == 4 * SORA_SECOND
+    assert usage_of(gw, key) == 4 * SORA_SECOND
+
+
+def test_a_job_the_provider_lost_fails_and_costs_nothing(gw: Gateway, key: str, sora: Any) -> None:
+    sora.script(Job(("queued", "404")))
+    body = finished(gw, key, post(gw, key, {"model": "openai/sora-only", "prompt": "lost"}).json()["id"])
+    assert body["status"] == "failed" and "refused" in body["error"]
+    assert usage_of(gw, key) == 0
+
+
 def test_the_request_price_is_added_once(gw: Gateway, key: str, sora: Any) -> None:
     sora.script(Job(("queued", "completed"), seconds="12"))
     only = {"order": ["openai"], "allow_fallbacks": False}

@@ -5,7 +5,9 @@
         ...  # each submission takes one step: a Status refuses it, a Job plans the job it makes
 
 A job's first state is its answer to the submission; each `GET /videos/{id}` moves it one state on, and
-the last one stays. Submissions with no step left (or with `always(None)`) make `Job()`: queued, then
+the last one stays. A state that is an HTTP status ("503", "404") answers that poll with that error
+instead, as a provider having a bad moment (or having lost the job) does. Submissions with no step
+left (or with `always(None)`) make `Job()`: queued, then
 in progress, then completed. `GET /videos/{id}/content` serves the MP4 of a completed job (the sandbox's
 tiny video of its prompt), 404 before that, as the real API does.
 """
@@ -97,6 +99,8 @@ async def _retrieve(fake: FakeServer, request: web.Request) -> web.StreamRespons
     if job is None:
         return json_response(error_body(404, "Video not found.", "not_found"), 404)
     job.polls += 1
+    if job.state.isdigit():
+        return json_response(error_body(int(job.state)), int(job.state))
     return json_response(job.payload())
 
 
