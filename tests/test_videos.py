@@ -329,9 +329,24 @@ def test_running_jobs_hold_their_worst_case_against_the_limit(gw: Gateway, sora:
     limited = gw.create_key(name="limited", limit=1)["key"]
     sora.always(Job(("queued",)))  # never finishes
     try:
-        assert post(gw, limited, {"model": "openai/sora-only", "prompt": "one", "duration": 6}).status_code == 202
+        first = post(gw, limited, {"model": "openai/sora-only", "prompt": "one", "duration": 6})
+        assert first.status_code == 202
         second = post(gw, limited, {"model": "openai/sora-only", "prompt": "two", "duration": 6})
         assert second.status_code == 402, second.text  # 0.6 held by the first; 0.6 more does not fit in 1
+
+        async def ended_elsewhere() -> None:  # as if another worker had seen it fail
+            async with gw.state.db.engine.begin() as conn:
+                await conn.execute(
+                    update(video_jobs).where(video_jobs.c.id == first.json()["id"]).values(status="failed")
+                )
+            gw.state.video_poller.wake.set()
+
+        on_loop(gw, ended_elsewhere())
+        deadline = time.monotonic() + 10
+        while (again := post(gw, limited, {"model": "openai/sora-only", "prompt": "two", "duration": 6})).status_code \
+                == 402 and time.monotonic() < deadline:  # fmt: skip
+            time.sleep(0.02)  # until this worker's poller gives back what it held
+        assert again.status_code == 202, again.text
     finally:
         sora.always(None)
 

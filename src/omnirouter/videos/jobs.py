@@ -127,6 +127,17 @@ async def due(db: Database, limit: int = 32) -> tuple[list[str], datetime | None
     return ids, nxt
 
 
+async def unfinished(db: Database, job_ids: list[str]) -> set[str]:
+    """Which of these jobs are still pending or in progress."""
+    if not job_ids:
+        return set()
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(
+            select(video_jobs.c.id).where(video_jobs.c.id.in_(job_ids), video_jobs.c.status.in_(ACTIVE))
+        )
+        return {r[0] for r in rows}
+
+
 async def claim(db: Database, job_id: str) -> Job | None:
     """Take the job's lease; None when it is finished, not due, or another worker holds it."""
     at, token = now(), str(uuid.uuid4())

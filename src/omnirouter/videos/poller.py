@@ -26,7 +26,7 @@ from omnirouter.catalog.types import Endpoint, Model, Provider
 from omnirouter.pipeline.modality import Upstream
 from omnirouter.providers.base import Timeouts, UpstreamError
 from omnirouter.providers.videos import API_OF
-from omnirouter.providers.videos.base import COMPLETED, FAILED, FINISHED, requested_seconds
+from omnirouter.providers.videos.base import COMPLETED, FAILED, requested_seconds
 from omnirouter.state import AppState
 from omnirouter.videos import billing, content, jobs
 from omnirouter.videos.jobs import Job
@@ -34,6 +34,10 @@ from omnirouter.videos.jobs import Job
 log = logging.getLogger("omnirouter.videos")
 
 MAX_POLL_ERRORS = 10  # upstream failures in a row before a job is given up as failed
+# Answers that say the provider will never hand over this job (others, 401 and 403 included, may pass:
+# a key being rotated, an outage, are retried up to MAX_POLL_ERRORS times).
+GONE = frozenset({400, 404, 410, 422})
+MAX_AGE = timedelta(days=1)  # a job still unfinished after this is given up as failed (Sora and Veo take minutes)
 CONCURRENT_POLLS = 8
 CLEANUP_EVERY = 600.0  # seconds between passes over the stored videos
 CLOSE_GRACE = 10.0  # seconds a stopping worker gives the polls under way
@@ -46,7 +50,7 @@ class Poller:
         self.held: dict[str, Reservation] = {}  # job id -> what this worker reserved when it took the job
         self._task: asyncio.Task[None] | None = None
         self._slots = asyncio.Semaphore(CONCURRENT_POLLS)
-        self._last_cleanup = 0.0
+        self._last_cleanup = self._last_forget = 0.0
         self._stopping = False
         self.on_poll: Callable[[Job], Awaitable[None]] | None = None  # tests: observe a poll
 
@@ -88,14 +92,17 @@ class Poller:
                 ids, upcoming = await jobs.due(self.st.db)
                 if ids:
                     await asyncio.gather(*(self._poll(job_id) for job_id in ids))
+                now = loop.time()
+                if self.held and now - self._last_forget >= self.st.settings.video_poll_initial:
+                    self._last_forget = now
+                    await self._forget_finished()
+                if now - self._last_cleanup >= CLEANUP_EVERY:
+                    self._last_cleanup = now
+                    await self.cleanup()
+                if ids:
                     continue  # more may be due
                 if upcoming is not None:
                     wait = min(wait, max(0.01, (upcoming - jobs.now()).total_seconds()))
-                if self.held:
-                    await self._forget_finished()
-                if loop.time() - self._last_cleanup >= CLEANUP_EVERY:
-                    self._last_cleanup = loop.time()
-                    await self.cleanup()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -105,10 +112,9 @@ class Poller:
 
     async def _forget_finished(self) -> None:
         """Give back what is held for jobs that ended elsewhere (another worker, before a restart)."""
-        for job_id in list(self.held):
-            job = await jobs.get(self.st.db, job_id)
-            if job is None or job.status in FINISHED:
-                self._release(job_id)
+        running = await jobs.unfinished(self.st.db, list(self.held))
+        for job_id in [j for j in self.held if j not in running]:
+            self._release(job_id)
 
     async def _poll(self, job_id: str) -> None:
         async with self._slots:
@@ -152,13 +158,16 @@ class Poller:
                 self._release(job.id)
             return
         model, provider, endpoint = found
+        if jobs.now() - job.created_at > MAX_AGE:
+            await self._failed(job, model, provider, endpoint, "The provider did not finish the video within a day")
+            return
         api, up = API_OF[provider.api], self.upstream(provider, endpoint)
         try:
             progress = await api.progress(up, job.upstream_id, job.request)
             if progress.status == COMPLETED:
                 videos = [await api.content(up, job.upstream_id, i, job.request) for i in range(progress.outputs)]
         except UpstreamError as err:
-            if err.status is not None and err.status not in (408, 429) and err.status < 500:
+            if err.status in GONE:
                 await self._failed(job, model, provider, endpoint, f"The provider refused the job: {err.message}")
             elif job.poll_errors + 1 >= MAX_POLL_ERRORS:
                 await self._failed(job, model, provider, endpoint, f"The provider stopped answering: {err.message}")
