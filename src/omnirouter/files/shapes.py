@@ -11,14 +11,10 @@ Every shape carries `_shape`, which the OpenRouter SDKs read to pick the variant
 
 from __future__ import annotations
 
-import base64
 from collections.abc import Mapping
 from datetime import UTC
 from typing import Any, Literal
 
-import msgspec
-
-from omnirouter.errors import GatewayError
 from omnirouter.files.records import FileRecord
 
 Shape = Literal["openrouter", "openai", "anthropic"]
@@ -79,18 +75,7 @@ def deleted_object(file_id: str, shape: Shape) -> dict[str, Any]:
     return {"_shape": shape, "id": file_id, "type": "file_deleted"}
 
 
-# The list cursor: opaque to clients, the last id of the page before, as OpenRouter's own
-# (base64 of {"cursor": "<id>"}).
+# The list cursor, opaque to clients: the last id of the page before. Any string is a position (the
+# files after it in id order), so no cursor is ever refused.
 def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(msgspec.json.encode({"cursor": last_id})).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> str:
-    try:
-        data = msgspec.json.decode(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
-        last = data["cursor"]
-        if not isinstance(last, str):
-            raise TypeError
-    except Exception:
-        raise GatewayError(400, "cursor is not one this server gave out") from None
-    return last
+    return last_id

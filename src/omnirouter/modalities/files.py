@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
 import msgspec
+from msgspec import UNSET, Meta, UnsetType
 from starlette.requests import Request
 from starlette.routing import Route
 
@@ -68,7 +69,7 @@ async def list_files(request: Request) -> JSONResponse:
         raise GatewayError(400, "before_id is not supported: page forward with cursor, after or after_id")
     limit = _limit(q.get("limit"))
     cursor = q.get("cursor")
-    after = shapes.decode_cursor(cursor) if cursor else (q.get("after") or q.get("after_id") or None)
+    after = cursor or q.get("after") or q.get("after_id") or None
     purpose = q.get("purpose") or None  # OpenAI's filter
     rows = await records.list_files(state(request).db.engine, key.hash, after, limit + 1, purpose)
     page, has_more = rows[:limit], len(rows) > limit
@@ -127,32 +128,24 @@ routes = [
 # -- The OpenAPI document (omnirouter.openapi_doc reads OPERATIONS and TAGS from here).
 
 _Workspace = Annotated[
-    str | None,
-    msgspec.Meta(description="Only the key's own workspace (the default one for a key without one); another: 403"),
-]
-_Provider = Annotated[
-    Literal["openai", "anthropic"] | None,
-    msgspec.Meta(description="Storing files with a provider instead is not supported here (400): omit it"),
+    str, msgspec.Meta(description="Only the key's own workspace (the default one for a key without one); another: 403")
 ]
 
 
-class FileScope(msgspec.Struct, omit_defaults=True):
-    workspace_id: _Workspace = None
-    provider: _Provider = None
+class FileScope(msgspec.Struct, kw_only=True):
+    workspace_id: _Workspace | UnsetType = UNSET
 
 
-class FileListQuery(msgspec.Struct, omit_defaults=True):
-    limit: Annotated[int | None, msgspec.Meta(description=f"1 to {PAGE_MAX}, default {PAGE_DEFAULT}")] = None
-    cursor: Annotated[str | None, msgspec.Meta(description="The previous page's `cursor`")] = None
-    workspace_id: _Workspace = None
-    provider: _Provider = None
-    after: Annotated[str | None, msgspec.Meta(description="OpenAI-style: list the files after this id")] = None
-    after_id: Annotated[str | None, msgspec.Meta(description="Anthropic-style: list the files after this id")] = None
-    before_id: Annotated[str | None, msgspec.Meta(description="Not supported (400)")] = None
-    order: Annotated[Literal["asc", "desc"] | None, msgspec.Meta(description="asc only (desc: 400)")] = None
-    purpose: Annotated[str | None, msgspec.Meta(description="OpenAI-style: only files uploaded with this purpose")] = (
-        None
-    )
+class FileListQuery(msgspec.Struct, kw_only=True):
+    limit: Annotated[
+        int, Meta(ge=1, le=PAGE_MAX, description=f"At most this many files, {PAGE_DEFAULT} by default")
+    ] | (UnsetType) = UNSET
+    cursor: Annotated[str, Meta(description="The previous page's `cursor`")] | UnsetType = UNSET
+    workspace_id: _Workspace | UnsetType = UNSET
+    after: Annotated[str, Meta(description="OpenAI-style: list the files after this id")] | UnsetType = UNSET
+    after_id: Annotated[str, Meta(description="Anthropic-style: list the files after this id")] | UnsetType = UNSET
+    order: Annotated[Literal["asc"], Meta(description="Oldest first, the only order (desc: 400)")] | UnsetType = UNSET
+    purpose: Annotated[str, Meta(description="OpenAI-style: only files uploaded with this purpose")] | UnsetType = UNSET
 
 
 def _file_schema(shape: str) -> dict[str, Any]:
@@ -231,7 +224,8 @@ OPERATIONS = {
         description=(
             f"The calling key's files, oldest first, at most `limit` (1-1000, default {PAGE_DEFAULT}). Page with "
             "`cursor` (the previous page's), or `after`/`after_id` (an id); `order` is asc only and `before_id` is "
-            f"not supported. {_NEGOTIATION}"
+            "not supported (400). `provider` (storing files with a provider) is not supported on any files operation "
+            f"(400). {_NEGOTIATION}"
         ),
         errors=(400, 401, 403, 500),
     ),
