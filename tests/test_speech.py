@@ -242,6 +242,21 @@ def test_an_upstream_ending_before_usable_audio_falls_back(gw: Gateway, key: str
     assert generation(gw, key, r.headers["x-generation-id"])["provider_name"] == "Audio B (local)"
 
 
+def test_a_json_answer_instead_of_audio_falls_back(gw: Gateway, key: str, fake_a: Any, fake_b: Any) -> None:
+    # Some OpenAI-compatible servers answer an error with a 200 and a JSON body: that is not audio.
+    fake_a.script(Audio(body=b'{"error": "model not loaded"}', content_type="application/json"))
+    r = speak(gw, key, {"model": "test/tts", "input": "JSON is not audio.", "provider": ORDER_AB})
+    assert r.status_code == 200 and len(fake_b.requests) == 1
+    assert generation(gw, key, r.headers["x-generation-id"])["provider_name"] == "Audio B (local)"
+
+
+def test_mp3_bytes_without_a_frame_are_no_usable_audio(gw: Gateway, key: str, fake_a: Any, fake_b: Any) -> None:
+    fake_a.script(Audio(body=bytes(20000), chunk_size=1000))
+    r = speak(gw, key, {"model": "test/tts", "input": "Zeros are not MP3.", "response_format": "mp3",
+                        "provider": ORDER_AB})  # fmt: skip
+    assert r.status_code == 200 and len(fake_b.requests) == 1
+
+
 def test_no_usable_audio_anywhere_is_a_502_and_costs_nothing(gw: Gateway, fake_a: Any, fake_b: Any) -> None:
     key = gw.create_key(name="speech nothing")["key"]
     fake_a.script(Status(500))

@@ -137,6 +137,8 @@ class Speech:
             await send({"type": "http.response.body", "body": answer.head, "more_body": True})
             try:
                 async for piece in answer.rest:
+                    if stop.gone:
+                        return
                     await send({"type": "http.response.body", "body": piece, "more_body": True})
             except UpstreamError as err:
                 if stop.gone:

@@ -12,6 +12,8 @@ from omnirouter.accounting.units import Units
 from omnirouter.providers.audio.formats import usable
 from omnirouter.providers.base import UpstreamError
 
+MAX_HEAD = 1 << 20  # bytes read for the first usable audio before the answer is taken for something else
+
 
 @dataclass
 class SpeechAnswer:
@@ -44,4 +46,6 @@ async def first_usable(fmt: str, chunks: AsyncIterator[bytes]) -> bytes:
         head += chunk
         if usable(fmt, head):
             return head
-    raise UpstreamError("Upstream ended the audio before any usable audio", status=502, kind="protocol")
+        if len(head) > MAX_HEAD:
+            break
+    raise UpstreamError("Upstream sent no usable audio", status=502, kind="protocol")

@@ -31,6 +31,7 @@ _BY_MEDIA_TYPE = {
 
 PCM_UPLOAD_RATE = 16_000  # headerless pcm uploads: 16 kHz, 16-bit, mono (the SDK's definition)
 MILLISECOND = Decimal("0.001")
+MP3_SYNC_WINDOW = 8192  # the first frame is looked for this far after the tag (junk is not audio)
 
 
 def seconds(value: Decimal) -> Decimal:
@@ -131,7 +132,7 @@ def first_mp3_frame_end(data: bytes) -> int | None:
     pos = id3_size(data)
     if pos >= len(data):
         return None
-    for i in range(pos, len(data) - 3):
+    for i in range(pos, min(len(data) - 3, pos + MP3_SYNC_WINDOW)):
         frame = mp3_frame(data, i)
         if frame is not None:
             end = i + frame[0]

@@ -73,6 +73,10 @@ async def speech(upstream: Any, request: dict[str, Any]) -> SpeechAnswer:
         framer=_pieces,
     )  # fmt: skip
     await stream_opened(resp)
+    media = resp.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media == "application/json" or media.startswith("text/"):  # an error some servers send with a 200
+        text = (await body_of(resp))[:2000].decode(errors="replace")
+        raise UpstreamError(f"Upstream answered speech with {media}, not audio", status=502, raw=text, kind="protocol")
     rest = _relay(resp)
     try:
         head = await first_usable(fmt, rest)  # a failure before this is the attempt's: it falls back
