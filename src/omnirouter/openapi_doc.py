@@ -53,6 +53,7 @@ ERROR_DESCRIPTIONS = {
     408: "Request Timeout: the provider did not answer in time",
     410: "Gone: not available on a self-hosted instance",
     413: "Payload Too Large",
+    415: "Unsupported Media Type: the upload's content type is not one this operation takes",
     422: "Unprocessable Entity: the provider rejected the request",
     429: (
         "Too Many Requests: rate limited by every provider, a limited key's budget held by requests in flight, "

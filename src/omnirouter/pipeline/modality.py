@@ -99,6 +99,7 @@ class Upstream:
 
 class Answered(Protocol):
     units: Units  # what the answer consumed, priced at the endpoint's prices
+    # and, optionally, `upstream_id`: the provider's id of the answer, kept on the generation
 
 
 Handler = Callable[[Upstream, dict[str, Any]], Awaitable[Any]]  # -> an answer with `.units`
@@ -171,7 +172,7 @@ class ModalityCall(Call):
         )  # fmt: skip
         usage = Usage(prompt_tokens=units.input_tokens, completion_tokens=units.output_tokens)
         row = self._row(cand, outcome.attempts, streamed=False, usage=usage, cost=cost, error=None)
-        row.update(finish_reason="stop", native_finish_reason="stop")
+        row.update(finish_reason="stop", native_finish_reason="stop", upstream_id=getattr(answer, "upstream_id", None))
         self.st.recorder.record(fit(row, GENERATION_TEXT), None, spend)
         return cost
 
