@@ -40,6 +40,7 @@ PAINTER_A = {"image_output": "0.02"}
 PAINTER_G = {"image_output": "0.03"}
 IMAGE_OUT = {"input_modalities": ["text", "image"], "output_modalities": ["image"]}
 IMAGE_AND_TEXT = {"input_modalities": ["text", "image"], "output_modalities": ["image", "text"]}
+OPENAI_FIRST = {"order": ["oai-img", "gem-img"]}  # test/painter's endpoints, tried in this order
 TS_DIR = Path(__file__).parent / "sdk_ts"
 RED = "data:image/png;base64," + base64.b64encode(png.gradient(2, 2, (255, 0, 0), (255, 0, 0))).decode()
 
@@ -282,6 +283,40 @@ def test_edits_send_reference_images(gw: Gateway, key: str, oai: Any, gem: Any) 
     assert len(oai.requests) == before
 
 
+def test_openai_sdk_edits_images(gw: Gateway, key: str, oai: Any, gem: Any) -> None:
+    client = openai.OpenAI(api_key=key, base_url=gw.api)
+    start = png.gradient(4, 4, (0, 0, 255), (0, 255, 0))
+    res = client.images.edit(
+        model="test/gpt-image", image=[("a.png", start), ("b.png", start)], prompt="add a moon", n=1, quality="low"
+    )
+    assert base64.b64decode(res.data[0].b64_json or "") == picture("add a moon")
+    sent = oai.requests[-1]
+    assert sent.path == "/v1/images/edits" and sent.json["images"] == 2 and sent.json["quality"] == "low"
+    assert (
+        res.usage is not None
+        and res.usage.input_tokens == gpt_image_usage("add a moon", 1, references=2)["input_tokens"]
+    )
+
+    res = client.images.edit(model="test/gemini-image", image=("a.png", start), prompt="add a moon")
+    parts = gem.requests[-1].json["contents"][0]["parts"]
+    assert parts[1]["inlineData"] == {"mimeType": "image/png", "data": base64.b64encode(start).decode()}
+
+    before = key_usage(gw, key)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.images.edit(model="test/gpt-image", image=("a.txt", b"not an image"), prompt="x")
+    assert "is not a PNG, JPEG, WebP or GIF" in str(err.value)
+    with pytest.raises(openai.BadRequestError) as err:
+        client.post("/images/edits", cast_to=object, body={"model": "test/gpt-image", "prompt": "x"})  # JSON
+    assert "multipart/form-data" in str(err.value)
+    with gw.client(key) as c:  # a form without an image
+        r = c.post("/images/edits", files={"model": (None, "test/gpt-image"), "prompt": (None, "x")})
+    assert r.status_code == 400 and "image is required" in r.json()["error"]["message"]
+    with pytest.raises(openai.BadRequestError) as err:
+        client.images.edit(model="test/gpt-image", image=("a.png", start), mask=("m.png", start), prompt="x")
+    assert "mask is not supported" in str(err.value)
+    assert key_usage(gw, key) == before
+
+
 # -- Gemini image models
 
 
@@ -338,7 +373,7 @@ def test_a_refused_prompt_is_a_400_and_not_billed(gw: Gateway, key: str, gem: An
 
 def test_falls_back_to_the_next_provider(gw: Gateway, key: str, oai: Any, gem: Any) -> None:
     oai.script(Status(503))
-    r = post(gw, key, {"model": "test/painter", "prompt": "a castle", "n": 2})
+    r = post(gw, key, {"model": "test/painter", "prompt": "a castle", "n": 2, "provider": OPENAI_FIRST})
     assert r.status_code == 200, r.text
     assert len(oai.requests) == 1 and len(gem.requests) == 2
     assert decimal_json(r)["usage"]["cost"] == 2 * Decimal(PAINTER_G["image_output"])
@@ -349,7 +384,8 @@ def test_falls_back_to_the_next_provider(gw: Gateway, key: str, oai: Any, gem: A
 
 def test_an_answer_without_a_usable_image_is_not_billed_and_falls_back(gw: Gateway, key: str, oai: Any) -> None:
     oai.script(ImageReply(b64=["", "!!not base64!!"]))
-    r = post(gw, key, {"model": "test/painter", "prompt": "a bridge"})
+    r = post(gw, key, {"model": "test/painter", "prompt": "a bridge", "provider": OPENAI_FIRST})
+    assert len(oai.requests) == 1
     assert r.status_code == 200, r.text
     assert decimal_json(r)["usage"]["cost"] == Decimal(PAINTER_G["image_output"])  # the Gemini endpoint's
 
@@ -486,6 +522,9 @@ def test_answers_conform_to_our_own_document(gw: Gateway, key: str) -> None:
     conforms("/images", "post", 200, r.json())
     r = post(gw, key, {"model": "sandbox/image", "prompt": "a fern", "response_format": "url"}, "/images/generations")
     conforms("/images/generations", "post", 200, r.json())
+    with gw.client(key) as c:
+        form = {"model": (None, "sandbox/image"), "prompt": (None, "a fern"), "image[]": ("a.png", picture("x"))}
+        conforms("/images/edits", "post", 200, c.post("/images/edits", files=form).json())
     conforms("/images/models", "get", 200, httpx.get(gw.api + "/images/models").json())
     path = "/images/models/{author}/{slug}/endpoints"
     for model in ("test/painter", "test/gpt-image", "test/gemini-image", "sandbox/image"):

@@ -30,7 +30,7 @@ from omnirouter.jsonio import encode, money
 from omnirouter.openapi_doc import Operation
 from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityEndpoint
-from omnirouter.providers.images import gemini, openai, sandbox
+from omnirouter.providers.images import edit_form, gemini, openai, sandbox
 from omnirouter.providers.images.answer import ImageAnswer
 from omnirouter.providers.images.request import ASPECT_RATIOS, ImageGenerationRequest, validated
 
@@ -115,35 +115,41 @@ def _decode(raw: bytes) -> Any:
         raise GatewayError(400, "Request body must be valid JSON") from None
 
 
-def _convert(body: Any, kind: type) -> Any:
+def _convert(body: Any, kind: type, *, strict: bool = True) -> Any:
+    """`body` as `kind`; a form's text fields (`strict` False) may carry numbers as text."""
     if not isinstance(body, dict):
         raise GatewayError(400, "Request body must be a JSON object")
     try:
-        return msgspec.convert(body, kind)
+        return msgspec.convert(body, kind, strict=strict)
     except msgspec.ValidationError as exc:
         raise GatewayError(400, f"Invalid request: {exc}") from None
 
 
 class Images:
-    """The `images` modality (pipeline/modality.Modality): OpenRouter's shapes, or OpenAI's (`openai_shape`)."""
+    """The `images` modality (pipeline/modality.Modality): OpenRouter's shapes, or OpenAI's: its
+    images.generate JSON body, or its images.edit form."""
 
     name = "images"
     api_type = "image"
     handlers: Mapping[str, Any] = {"openai": openai.generate, "gemini": gemini.generate, "sandbox": sandbox.generate}
 
-    def __init__(self, *, openai_shape: bool = False) -> None:
-        self.openai_shape = openai_shape
+    def __init__(self, shape: Literal["openrouter", "openai", "openai-edit"] = "openrouter") -> None:
+        self.shape = shape
+        self.openai_shape = shape != "openrouter"
 
     def serves(self, model: Model) -> bool:
         return "image" in model.architecture.output_modalities
 
     def parse(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
-        body = _decode(raw)
-        if not self.openai_shape:
-            return validated(_convert(body, ImageGenerationRequest))
-        req: OpenAIImagesRequest = _convert(body, OpenAIImagesRequest)
+        if self.shape == "openrouter":
+            return validated(_convert(_decode(raw), ImageGenerationRequest))
+        if self.shape == "openai-edit":
+            fields, references = edit_form.read(raw, headers.get("content-type", ""))
+            req: OpenAIImagesRequest = _convert(fields, OpenAIImagesRequest, strict=False)
+        else:
+            req, references = _convert(_decode(raw), OpenAIImagesRequest), []
         if req.stream:
-            raise GatewayError(400, "stream is not supported on /images/generations; use POST /images")
+            raise GatewayError(400, "stream is not supported on OpenAI's image routes; use POST /images")
         quality = {"hd": "high", "standard": "auto"}.get(req.quality or "", req.quality)
         fields = {
             "model": req.model,
@@ -155,6 +161,7 @@ class Images:
             "output_compression": req.output_compression,
             "background": req.background,
             "user": req.user,
+            "input_references": [{"type": "image_url", "image_url": {"url": url}} for url in references] or None,
         }
         out = validated(_convert({k: v for k, v in fields.items() if v is not None}, ImageGenerationRequest))
         out["response_format"] = req.response_format or "b64_json"
@@ -208,7 +215,8 @@ class Images:
 
 
 IMAGES = Images()
-OPENAI_IMAGES = Images(openai_shape=True)
+OPENAI_IMAGES = Images("openai")
+OPENAI_IMAGE_EDITS = Images("openai-edit")
 
 
 # ------------------------------------------------------------------------------------------- listings
@@ -397,6 +405,7 @@ async def list_endpoints(request: Request) -> Response:
 routes = [
     Route("/images", ModalityEndpoint(IMAGES), methods=["POST"]),
     Route("/images/generations", ModalityEndpoint(OPENAI_IMAGES), methods=["POST"]),
+    Route("/images/edits", ModalityEndpoint(OPENAI_IMAGE_EDITS), methods=["POST"]),
     Route("/images/models", list_models, methods=["GET"]),
     Route("/images/models/{author}/{slug}/endpoints", list_endpoints, methods=["GET"]),
 ]
@@ -429,6 +438,21 @@ OPERATIONS = {
         auth="inference",
         body=OpenAIImagesRequest,
         body_description="OpenAI's images.generate body, for OpenAI SDKs; `response_format` url answers data URLs.",
+        response=OpenAIImagesResponse,
+        headers=("X-Generation-Id",),
+        errors=_INFERENCE_ERRORS,
+    ),
+    ("/images/edits", "post"): Operation(
+        operation_id="createImageEditsOpenAI",
+        summary="Edit images (OpenAI's Images API)",
+        tag="Images",
+        auth="inference",
+        # The document describes JSON bodies only: this one is a form, described in words.
+        description=(
+            "The body is OpenAI's images.edit form (multipart/form-data): the images to start from as `image[]` "
+            "(or `image`) files, PNG, JPEG, WebP or GIF, and the other fields as POST /images/generations takes "
+            "them. No `mask`."
+        ),
         response=OpenAIImagesResponse,
         headers=("X-Generation-Id",),
         errors=_INFERENCE_ERRORS,
