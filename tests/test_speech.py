@@ -305,6 +305,22 @@ def test_a_client_that_cancels_is_billed_in_full_and_the_upstream_is_dropped(gw:
     assert generation(gw, key, gen_id)["total_cost"] == len(text) * Decimal("0.00001")
 
 
+def test_audio_is_relayed_as_it_arrives_not_buffered(gw: Gateway, key: str, fake_a: Any) -> None:
+    # The upstream sends two pieces and then goes quiet: the client has them while it waits.
+    fake_a.script(Audio(chunk_size=1000, stall_after=2, stall_seconds=30))
+    got = bytearray()
+    with httpx.stream(
+        "POST", gw.api + "/audio/speech", headers={"Authorization": f"Bearer {key}"}, timeout=10,
+        json={"model": "test/tts", "input": "Streamed through.", "response_format": "pcm", "provider": ORDER_AB},
+    ) as r:  # fmt: skip
+        for piece in r.iter_raw():
+            got += piece
+            if len(got) >= 2000:
+                break
+    assert len(got) == 2000
+    fake_a.wait_for_disconnect(timeout=10)  # the client left: the stalled upstream was dropped
+
+
 def test_a_slow_first_byte_is_a_timeout_that_falls_back(gw: Gateway, key: str, fake_a: Any, fake_b: Any) -> None:
     fake_a.script(Delay(0.3, Status(429)))
     r = speak(gw, key, {"model": "test/tts", "input": "Rate limited first.", "provider": ORDER_AB})
