@@ -254,6 +254,21 @@ def test_the_bytes_not_the_name_or_declared_family_member_decide_the_type(gw: Ga
     assert upload(gw, key, fs.wav(), name="tone").json()["mime_type"] == "audio/wav"
 
 
+def test_the_answer_shape_follows_the_client(gw: Gateway, key: str) -> None:
+    require_spec()
+    auth = {"Authorization": f"Bearer {key}"}
+    for data in ({"purpose": "user_data"}, {"purpose": "vision"}):  # OpenAI's field, whatever its value
+        res = httpx.post(gw.api + "/files", headers=auth, data=data, files={"file": ("a.png", fs.png())})
+        assert res.json()["_shape"] == "openai" and res.json()["purpose"] == data["purpose"]
+        validate(res.json(), "OpenAIFile")
+    file_id = res.json()["id"]
+    for headers, shape in [({}, "openrouter"), ({"anthropic-version": "2023-06-01"}, "anthropic"),
+                           ({"User-Agent": "OpenAI/Python 9.9"}, "openai")]:  # fmt: skip
+        got = httpx.get(f"{gw.api}/files/{file_id}", headers=auth | headers).json()
+        assert got["_shape"] == shape
+        validate_response("getFileMetadata", got)
+
+
 def test_another_keys_file_is_not_found(gw: Gateway, key: str) -> None:
     mine = upload(gw, key, fs.PDF).json()["id"]
     other = gw.client(gw.create_key(name="other")["key"])

@@ -89,7 +89,8 @@ def _clean_name(name: str | None) -> str:
     return (base or "file")[:255]
 
 
-async def upload(st: Any, key: KeyRecord, receive: Receive, headers: Mapping[str, str]) -> FileRecord:
+async def upload(st: Any, key: KeyRecord, receive: Receive, headers: Mapping[str, str]) -> tuple[FileRecord, bool]:
+    """The stored file, and whether the client sent OpenAI's `purpose` field (it asks for OpenAI's shape)."""
     files = files_of(st)
     spool = files.spools.new()
     try:
@@ -125,7 +126,7 @@ async def upload(st: Any, key: KeyRecord, receive: Receive, headers: Mapping[str
         except BaseException:
             await asyncio.shield(files.store.delete(record.id))
             raise
-        return record
+        return record, "purpose" in up.fields
     finally:
         spool.unlink(missing_ok=True)
 

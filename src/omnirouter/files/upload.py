@@ -7,6 +7,7 @@ python-multipart's push parser (the one Starlette's own form parsing uses) cuts 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 from collections.abc import Mapping
@@ -137,7 +138,9 @@ async def receive_upload(receive: Receive, headers: Mapping[str, str], spool: Pa
         if not up.too_large:
             parser.finalize()
             out.flush()
-            os.fsync(out.fileno())  # on disk before it is renamed into place and listed
+            # On disk before it is renamed into place and listed; in a thread, as a slow disk's flush
+            # would stall every request on this worker.
+            await asyncio.to_thread(os.fsync, out.fileno())
     finally:
         out.close()
     if up.too_large:

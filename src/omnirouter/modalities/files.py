@@ -78,8 +78,8 @@ async def list_files(request: Request) -> JSONResponse:
 
 async def upload_file(request: Request) -> JSONResponse:
     key = await _caller(request)
-    record = await service.upload(state(request), key, request.receive, request.headers)
-    shape = shapes.negotiate(request.headers, purpose=record.purpose != service.DEFAULT_PURPOSE)
+    record, sent_purpose = await service.upload(state(request), key, request.receive, request.headers)
+    shape = shapes.negotiate(request.headers, purpose=sent_purpose)
     return JSONResponse(shapes.file_object(record, shape))
 
 
