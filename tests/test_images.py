@@ -23,6 +23,7 @@ import pytest
 from openrouter import OpenRouter, errors
 from openrouter.utils.eventstreaming import EventStream
 
+from omnirouter.governance.byok_crypto import new_key as new_encryption_key
 from omnirouter.providers.images import png
 from omnirouter.providers.images.sandbox import picture
 from omnirouter.testing.fakes.core import Status
@@ -117,7 +118,12 @@ def _fresh_fakes(request: pytest.FixtureRequest) -> None:
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, oai: Any, gem: Any) -> Iterator[Gateway]:
-    gateway = Gateway(tmp_path_factory.mktemp("images"), config(oai.base_url, gem.base_url), sandbox=True).start()
+    gateway = Gateway(
+        tmp_path_factory.mktemp("images"),
+        config(oai.base_url, gem.base_url),
+        sandbox=True,
+        encryption_key=new_encryption_key(),  # for BYOK keys
+    ).start()
     yield gateway
     gateway.stop()
 
@@ -404,6 +410,27 @@ def test_a_key_that_cannot_afford_n_images_is_refused_before_any_upstream_call(g
     r = post(gw, poor, {"model": "test/lone-painter", "prompt": "two", "n": 2})
     assert r.status_code == 200, r.text
     assert key_usage(gw, poor) == 2 * Decimal(PAINTER_A["image_output"])
+
+
+def test_a_workspace_brings_its_own_key(gw: Gateway, oai: Any) -> None:
+    """BYOK: the workspace's key serves its API keys; the instance bills nothing (no fee configured)
+    and records what the provider bills the workspace."""
+    with gw.admin() as admin:
+        r = admin.post("/workspaces", json={"name": "Studio", "slug": "images-studio"})
+        assert r.status_code == 201, r.text
+        team = r.json()["data"]["id"]
+        r = admin.post("/byok", json={"provider": "oai-img", "key": OPENAI_KEY, "workspace_id": team})
+        assert r.status_code == 201, r.text
+    studio = gw.create_key(name="studio", workspace_id=team)["key"]
+    r = post(gw, studio, {"model": "test/lone-painter", "prompt": "a studio", "n": 2})
+    assert r.status_code == 200, r.text
+    usage = decimal_json(r)["usage"]
+    assert usage["is_byok"] is True and usage["cost"] == 0
+    assert usage["cost_details"]["upstream_inference_cost"] == 2 * Decimal(PAINTER_A["image_output"])
+    assert oai.requests[-1].headers["Authorization"] == f"Bearer {OPENAI_KEY}"
+    gen = generation(gw, studio, r.headers["x-generation-id"])
+    assert gen["is_byok"] is True and gen["total_cost"] == 0
+    assert gen["upstream_inference_cost"] == 2 * Decimal(PAINTER_A["image_output"])
 
 
 def test_only_usable_images_are_billed(gw: Gateway, key: str, oai: Any) -> None:
