@@ -1,6 +1,6 @@
-"""Image generation: POST /images (OpenRouter's ImageGenerationRequest/Response), POST /images/generations
-(the same for OpenAI SDKs: `client.images.generate`), GET /images/models and
-GET /images/models/{author}/{slug}/endpoints.
+"""Image generation: POST /images (OpenRouter's ImageGenerationRequest/Response); for OpenAI SDKs, POST
+/images/generations (`client.images.generate`) and POST /images/edits (`client.images.edit`, a form) in
+OpenAI's shapes; GET /images/models and GET /images/models/{author}/{slug}/endpoints.
 
 Generation runs on the shared inference pipeline (pipeline/modality.py: auth, plan, reserve, attempt with
 fallbacks, settle, record); the upstreams are providers/images/ (OpenAI Images, Gemini, the sandbox).
@@ -190,6 +190,7 @@ class Images:
                 input_tokens=units.input_tokens,
                 output_tokens=units.output_tokens,
                 total_tokens=total,
+                # The upstream's split of its input is not kept: every input token is counted as text.
                 input_tokens_details=OpenAIInputTokensDetails(text_tokens=units.input_tokens, image_tokens=0),
                 cost=money(cost.total),
             )
