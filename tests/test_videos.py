@@ -24,6 +24,7 @@ import pytest
 from openrouter import OpenRouter, errors
 from sqlalchemy import update
 
+from omnirouter.governance.byok_crypto import new_key as fernet_key
 from omnirouter.governance.keys import new_key
 from omnirouter.store.tables import video_jobs
 from omnirouter.testing.fakes.core import Status
@@ -105,7 +106,7 @@ def start_gateway(tmp: Path, sora: Any, backup: Any, **settings: Any) -> Gateway
 
 @pytest.fixture(scope="module")
 def gw(tmp_path_factory: pytest.TempPathFactory, sora: Any, backup: Any) -> Iterator[Gateway]:
-    gateway = start_gateway(tmp_path_factory.mktemp("videos"), sora, backup)
+    gateway = start_gateway(tmp_path_factory.mktemp("videos"), sora, backup, encryption_key=fernet_key())
     yield gateway
     gateway.stop()
 
@@ -296,6 +297,30 @@ def test_a_job_the_provider_lost_fails_and_costs_nothing(gw: Gateway, key: str, 
     sora.script(Job(("queued", "404")))
     body = finished(gw, key, post(gw, key, {"model": "openai/sora-only", "prompt": "lost"}).json()["id"])
     assert body["status"] == "failed" and "refused" in body["error"]
+    assert usage_of(gw, key) == 0
+
+
+def test_a_job_on_the_workspaces_own_key_is_polled_with_it_and_billed_as_byok(gw: Gateway, backup: Any) -> None:
+    byok_secret = "sk-backup-workspace-own-2024"
+    with gw.admin() as admin:
+        team = admin.post("/workspaces", json={"name": "Video team", "slug": "video-team"}).json()["data"]["id"]
+        created = admin.post("/byok", json={"provider": "backup", "key": byok_secret, "workspace_id": team})
+        assert created.status_code == 201, created.text
+    key = gw.create_key(name="video team key", workspace_id=team)["key"]
+    backup.script(Job(("queued", "in_progress", "completed"), seconds="4"))
+    deadline = time.monotonic() + 5
+    while True:  # until this worker's BYOK snapshot has the new key (the next sync)
+        r = post(gw, key, {"model": "openai/sora-2", "prompt": "our own key", "duration": 4})
+        if backup.requests or time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+    assert r.status_code == 202, r.text
+    body = finished(gw, key, r.json()["id"])
+    assert body["status"] == "completed" and body["usage"] == {"cost": 0, "is_byok": True}  # no BYOK fee here
+    assert {q.headers.get("Authorization") for q in backup.requests} == {f"Bearer {byok_secret}"}
+    assert len(backup.requests) == 4  # submitted, polled twice, downloaded: all with the workspace's key
+    gen = generation(gw, key, body["generation_id"])
+    assert gen["is_byok"] is True and gen["total_cost"] == 0 and gen["upstream_inference_cost"] == 4 * BACKUP_SECOND
     assert usage_of(gw, key) == 0
 
 

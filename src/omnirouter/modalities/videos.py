@@ -130,6 +130,7 @@ class Videos:
             status=answer.status, error=None, request=call.body, seconds=None, cost=None, outputs=0,
             workspace_id=call.key.workspace_id, created_at=jobs.now(), completed_at=None, expires_at=None,
             poll_interval=st.settings.video_poll_initial, poll_errors=0,
+            byok_key_id=cand.byok.id if cand.byok is not None else None,
         )  # fmt: skip
         await jobs.create(st.db, job, st.settings.video_poll_initial)
         poller = poller_of(st)
@@ -192,7 +193,7 @@ def job_body(job: Job, root: str) -> dict[str, Any]:
     if status == FAILED:
         body["error"] = job.error or "The video could not be generated"
     if job.status == COMPLETED:
-        body["usage"] = {"cost": money(job.cost), "is_byok": False}
+        body["usage"] = {"cost": money(job.cost), "is_byok": job.byok_key_id is not None}
         if status == COMPLETED and job.expires_at is not None:
             body["unsigned_urls"] = [f"{root}/videos/{job.id}/content?index={i}" for i in range(job.outputs)]
             body["expires_at"] = int(job.expires_at.timestamp())
@@ -243,7 +244,7 @@ async def _from_upstream(st: AppState, job: Job, index: int) -> bytes:
     _, provider, endpoint = found
     try:
         return await API_OF[provider.api].content(
-            poller.upstream(provider, endpoint), job.upstream_id, index, job.request
+            poller.upstream(provider, endpoint, job), job.upstream_id, index, job.request
         )
     except UpstreamError as err:
         raise GatewayError(502, f"The provider could not hand over the video of job {job.id}: {err.message}") from None

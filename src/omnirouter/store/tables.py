@@ -374,6 +374,7 @@ video_jobs = Table(
     Column("cost", Money, nullable=True),
     Column("outputs", Integer, nullable=False, default=0),  # videos stored under the data dir
     Column("workspace_id", String(64), nullable=True),
+    Column("byok_key_id", String(36), nullable=True),  # the workspace's BYOK key it was submitted with
     Column("created_at", DateTime(timezone=True), nullable=False),
     Column("updated_at", DateTime(timezone=True), nullable=False),
     Column("completed_at", DateTime(timezone=True), nullable=True),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from omnirouter.accounting import meter
+from omnirouter.accounting.byok import fee_cost
 from omnirouter.accounting.cost import Cost
 from omnirouter.accounting.ledger import INSTANCE, ZERO, Reservation
 from omnirouter.accounting.units import Units, priced
@@ -29,6 +30,12 @@ def scopes(st: AppState, key_hash: str) -> tuple[str, ...]:
     return meter.scopes_of(key, budgets.for_key(st.governance, key))
 
 
+def cost_of(st: AppState, job: Job, endpoint: Endpoint, units: Units) -> Cost:
+    """At the endpoint's prices; a job on the workspace's own key costs the instance's BYOK fee."""
+    cost = priced(endpoint.pricing, units)
+    return fee_cost(cost, st.settings.byok_fee_percent) if job.byok_key_id is not None else cost
+
+
 def charge_completed(
     st: AppState,
     job: Job,
@@ -40,9 +47,9 @@ def charge_completed(
 ) -> Cost:
     """Charge the key for what the job made, at the endpoint's prices, and record its generation.
     `held`: the worst case this worker reserved when the job was submitted, replaced by the cost."""
-    cost = priced(endpoint.pricing, units)
+    cost = cost_of(st, job, endpoint, units)
     reservation = held if held is not None else st.ledger.reserve(scopes(st, job.key_hash), ZERO)
-    spend = st.ledger.settle(reservation, cost.total)
+    spend = st.ledger.settle(reservation, cost.total, byok_cost=cost.byok_usage)
     st.recorder.record(fit(_row(job, model, provider, endpoint, cost, error=None), GENERATION_TEXT), None, spend)
     return cost
 
@@ -83,9 +90,10 @@ def _row(
         "native_tokens_cached": 0,
         "native_tokens_cache_write": 0,
         "total_cost": cost.total,
-        "upstream_inference_cost": None,
+        # What the provider bills the workspace's own key (only BYOK jobs have one, as chat's).
+        "upstream_inference_cost": cost.byok_usage if cost.is_byok else None,
         "cache_discount": None,
-        "is_byok": False,
+        "is_byok": job.byok_key_id is not None,
         "http_referer": None,
         "app_title": None,
         "user_agent": None,

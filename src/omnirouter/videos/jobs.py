@@ -61,6 +61,7 @@ class Job:
     expires_at: datetime | None
     poll_interval: float
     poll_errors: int
+    byok_key_id: str | None = None  # submitted with the workspace's own key: polled and billed as BYOK
     lease_token: str | None = None
 
     @classmethod
@@ -72,7 +73,8 @@ class Job:
             status=m["status"], error=m["error"], request=m["request"], seconds=m["seconds"], cost=m["cost"],
             outputs=m["outputs"], workspace_id=m["workspace_id"], created_at=_aware(m["created_at"]),  # type: ignore[arg-type]
             completed_at=_aware(m["completed_at"]), expires_at=_aware(m["expires_at"]),
-            poll_interval=m["poll_interval"], poll_errors=m["poll_errors"], lease_token=m["lease_token"],
+            poll_interval=m["poll_interval"], poll_errors=m["poll_errors"], byok_key_id=m["byok_key_id"],
+            lease_token=m["lease_token"],
         )  # fmt: skip
 
     def shown_status(self, at: datetime | None = None) -> str:
@@ -90,6 +92,7 @@ async def create(db: Database, job: Job, first_poll: float) -> None:
                 id=job.id, key_hash=job.key_hash, generation_id=job.generation_id, model=job.model,
                 provider_slug=job.provider_slug, endpoint_slug=job.endpoint_slug, upstream_id=job.upstream_id,
                 status=job.status, request=job.request, outputs=0, workspace_id=job.workspace_id,
+                byok_key_id=job.byok_key_id,
                 created_at=at, updated_at=at, next_poll_at=at + timedelta(seconds=first_poll),
                 poll_interval=first_poll, poll_errors=0,
             )

@@ -21,7 +21,7 @@ from decimal import Decimal
 from typing import Any
 
 from omnirouter.accounting.ledger import Reservation
-from omnirouter.accounting.units import Units, priced
+from omnirouter.accounting.units import Units
 from omnirouter.catalog.types import Endpoint, Model, Provider
 from omnirouter.pipeline.modality import Upstream
 from omnirouter.providers.base import Timeouts, UpstreamError
@@ -144,11 +144,21 @@ class Poller:
             return None
         return model, provider, endpoint
 
-    def upstream(self, provider: Provider, endpoint: Endpoint) -> Upstream:
+    def upstream(self, provider: Provider, endpoint: Endpoint, job: Job) -> Upstream:
+        """The job's provider, asked with the key the job was submitted with (the workspace's BYOK key,
+        while it exists; else the provider's own)."""
         s = self.st.settings
         assert self.st.http is not None
         timeouts = Timeouts(s.upstream_connect_timeout, s.upstream_first_byte_timeout, s.upstream_total_timeout)
-        return Upstream(self.st.http, provider, endpoint, timeouts, provider.api_key)
+        return Upstream(self.st.http, provider, endpoint, timeouts, self._secret(provider, job))
+
+    def _secret(self, provider: Provider, job: Job) -> str | None:
+        if job.byok_key_id is None:
+            return provider.api_key
+        snapshot = self.st.governance.get("byok")
+        keys = snapshot.by_workspace.get(job.workspace_id or "", {}).get(provider.slug, ()) if snapshot else ()
+        found = next((k for k in keys if k.id == job.byok_key_id), None)
+        return found.secret if found is not None else None  # deleted since: the provider will refuse
 
     async def _follow(self, job: Job) -> None:
         db = self.st.db
@@ -161,7 +171,7 @@ class Poller:
         if jobs.now() - job.created_at > MAX_AGE:
             await self._failed(job, model, provider, endpoint, "The provider did not finish the video within a day")
             return
-        api, up = API_OF[provider.api], self.upstream(provider, endpoint)
+        api, up = API_OF[provider.api], self.upstream(provider, endpoint, job)
         try:
             progress = await api.progress(up, job.upstream_id, job.request)
             if progress.status == COMPLETED:
@@ -192,7 +202,7 @@ class Poller:
     ) -> None:
         s = self.st.settings
         units = Units(video_seconds=seconds)
-        cost = priced(endpoint.pricing, units)
+        cost = billing.cost_of(self.st, job, endpoint, units)
         partial = await asyncio.to_thread(content.write_partial, s.data_dir, job.id, videos)
         retention = timedelta(days=s.video_retention_days)
         if await jobs.complete(self.st.db, job, seconds, cost.total, len(videos), retention) is None:

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("cost", Money(precision=38, scale=18), nullable=True),
         sa.Column("outputs", sa.Integer(), nullable=False, server_default="0"),
         sa.Column("workspace_id", sa.String(length=64), nullable=True),
+        sa.Column("byok_key_id", sa.String(length=36), nullable=True),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("completed_at", sa.DateTime(timezone=True), nullable=True),
