@@ -118,13 +118,12 @@ def mp3_duration(data: bytes) -> Decimal | None:
     """The sum of the frames' lengths, walking frame to frame after any ID3v2 tag; None when the
     data does not start with Layer III frames."""
     pos = id3_size(data)
-    total, frames = Decimal(0), 0
+    samples_at: dict[int, int] = {}  # samples per sample rate, divided once (no rounding per frame)
     while (frame := mp3_frame(data, pos)) is not None and pos + frame[0] <= len(data):
         length, samples, rate = frame
-        total += Decimal(samples) / Decimal(rate)
-        frames += 1
+        samples_at[rate] = samples_at.get(rate, 0) + samples
         pos += length
-    return total if frames else None
+    return sum((Decimal(n) / rate for rate, n in samples_at.items()), Decimal(0)) if samples_at else None
 
 
 def first_mp3_frame_end(data: bytes) -> int | None:
