@@ -13,7 +13,7 @@ import pytest
 from omnirouter.catalog.types import Endpoint, Provider
 from omnirouter.providers.base import Timeouts, UpstreamError
 from omnirouter.providers.embeddings import HANDLERS
-from omnirouter.providers.embeddings.common import decode_base64_floats, encode_base64_floats
+from omnirouter.providers.embeddings.common import decode_base64_floats, encode_base64_floats, floats
 from omnirouter.providers.embeddings.request import parse
 from omnirouter.providers.http1 import Pool, request_head, split_url
 from omnirouter.testing.fakes.core import BrokenJSON, Delay, Reply, Reset, Status
@@ -92,7 +92,7 @@ def assert_vectors(result: Any, texts: list[str], dims: int) -> None:
     assert not isinstance(result, Exception), result
     assert len(result.vectors) == len(texts)
     for got, text in zip(result.vectors, texts, strict=True):
-        assert got == pytest.approx(vector(text, dims))
+        assert floats(got) == pytest.approx(vector(text, dims))
 
 
 # -- OpenAI-compatible ----------------------------------------------------------------------------------

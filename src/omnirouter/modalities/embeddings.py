@@ -31,7 +31,7 @@ from omnirouter.openapi_doc import Operation
 from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityCall, ModalityEndpoint
 from omnirouter.providers.embeddings import HANDLERS
-from omnirouter.providers.embeddings.common import Embeddings, encode_base64_floats
+from omnirouter.providers.embeddings.common import Embeddings, encode_base64_floats, floats
 from omnirouter.providers.embeddings.request import MAX_INPUTS, parse, token_bound
 from omnirouter.routing.plan import Candidate
 
@@ -151,7 +151,10 @@ class EmbeddingsModality:
         cost = call.settle(answer)
         assert call.outcome is not None
         as_base64 = call.body["encoding_format"] == "base64"
-        data = [EmbeddingObject(encode_base64_floats(v) if as_base64 else v, i) for i, v in enumerate(answer.vectors)]
+        data = [
+            EmbeddingObject(encode_base64_floats(floats(v)) if as_base64 else v, i)
+            for i, v in enumerate(answer.vectors)
+        ]
         cand = call.outcome.candidate
         tokens = answer.prompt_tokens
         payload = EmbeddingsResponse(

@@ -31,11 +31,16 @@ T = TypeVar("T")
 S = TypeVar("S")
 
 
+# A vector as a list of floats, or as the JSON array the upstream sent (msgspec.Raw), passed through to
+# the client unparsed: decoding and re-encoding 1536 floats per input was most of a request's cost.
+Vector = list[float] | msgspec.Raw
+
+
 @dataclass(slots=True)
 class Embeddings:
     """One request's vectors, in input order, and the input tokens the upstream billed."""
 
-    vectors: list[list[float]]
+    vectors: list[Vector]
     prompt_tokens: int
 
     @property
@@ -114,7 +119,28 @@ def count_or_estimate(count: Any, texts: Sequence[str]) -> int:
     return count if isinstance(count, int) and count >= 0 else estimated_tokens(texts)
 
 
-def checked(vectors: list[list[float]], expected: int, api: str) -> list[list[float]]:
+def floats(vector: Vector) -> list[float]:
+    """A vector's floats, whichever form it came in."""
+    if isinstance(vector, msgspec.Raw):
+        return msgspec.json.decode(vector, type=list[float])
+    return vector
+
+
+def raw_vector(raw: msgspec.Raw) -> Vector:
+    """An upstream's embedding kept as sent when it is a JSON array; a base64 string (a server that
+    answers base64 whatever it is asked) decoded to floats."""
+    if memoryview(raw)[:1] == b"[":
+        return raw
+    try:
+        text = msgspec.json.decode(raw, type=str)
+        return decode_base64_floats(text)
+    except (msgspec.DecodeError, ValueError):
+        raise UpstreamError(
+            "The provider sent an embedding that is neither an array nor base64", status=502, kind="protocol"
+        ) from None
+
+
+def checked(vectors: list[Vector], expected: int, api: str) -> list[Vector]:
     if len(vectors) != expected:
         raise UpstreamError(
             f"{api} answered {len(vectors)} embeddings for {expected} inputs", status=502, kind="protocol"

@@ -8,13 +8,22 @@ from typing import Any
 
 import msgspec
 
-from omnirouter.providers.embeddings.common import Embeddings, batch_size, bearer, checked, decoded, in_batches, post
+from omnirouter.providers.embeddings.common import (
+    Embeddings,
+    batch_size,
+    bearer,
+    checked,
+    decoded,
+    in_batches,
+    post,
+    raw_vector,
+)
 
 MAX_INPUTS = 2048  # OpenAI's limit of inputs per request
 
 
 class _Item(msgspec.Struct):
-    embedding: list[float]
+    embedding: msgspec.Raw  # passed through unparsed (common.Vector)
     index: int = 0
 
 
@@ -33,7 +42,7 @@ class Answer(msgspec.Struct):
         items = sorted(self.data, key=lambda item: item.index)
         usage = self.usage
         tokens = usage.prompt_tokens if usage.prompt_tokens is not None else usage.total_tokens
-        return Embeddings(checked([item.embedding for item in items], expected, api), tokens or 0)
+        return Embeddings(checked([raw_vector(item.embedding) for item in items], expected, api), tokens or 0)
 
 
 decode_answer = msgspec.json.Decoder(Answer).decode
