@@ -230,6 +230,6 @@ OPERATIONS = {
             "little-endian mono, audio/mpeg, audio/wav, ...)"
         ),
         headers=("X-Generation-Id",),
-        errors=(400, 401, 402, 404, 429, 500, 502, 503),
+        errors=(400, 401, 402, 404, 415, 429, 500, 502, 503),
     ),
 }

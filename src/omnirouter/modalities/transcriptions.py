@@ -342,6 +342,6 @@ OPERATIONS = {
             "for text, srt and vtt"
         ),
         headers=("X-Generation-Id",),
-        errors=(400, 401, 402, 404, 413, 429, 500, 502, 503),
+        errors=(400, 401, 402, 404, 413, 415, 429, 500, 502, 503),
     ),
 }
