@@ -283,7 +283,7 @@ def test_another_keys_file_is_not_found(gw: Gateway, key: str) -> None:
 def test_keys_that_may_not_use_files(gw: Gateway, key: str) -> None:
     admin = gw.admin()
     res = admin.get("/files")
-    assert res.status_code == 403 and "management key" in res.json()["error"]["message"]
+    assert res.status_code == 403 and "Management keys cannot" in res.json()["error"]["message"]
     assert admin.post("/files", files={"file": ("a.pdf", fs.PDF)}).status_code == 403
     assert httpx.get(gw.api + "/files").status_code == 401
     res = gw.client(key).get("/files", params={"workspace_id": "a103d8b6-42f0-4e50-9a3c-bf41e2c3c1a7"})

@@ -25,14 +25,11 @@ from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.openapi_doc import Operation
 from omnirouter.state import state
 
-MANAGEMENT_KEY = "Files belong to API keys: a management key cannot upload or read them; use an API key"
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
 
 
 async def _caller(request: Request) -> KeyRecord:
-    key = await auth.any_key(request)
-    if key.is_management:
-        raise GatewayError(403, MANAGEMENT_KEY)
+    key = await auth.inference_key(request)  # a management key: 403, as on every inference route
     q = request.query_params
     if q.get("provider"):
         raise GatewayError(
