@@ -13,6 +13,7 @@ A bounded, derandomized number of examples per operation keeps the run short and
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Iterator
 from typing import Any
 
@@ -105,6 +106,21 @@ SEMANTIC_REFUSALS = {
 for _fmt in ("/chat/completions", "/messages", "/responses"):
     SEMANTIC_REFUSALS[("/presets/{slug}" + _fmt, "post")] = SEMANTIC_REFUSALS[(_fmt, "post")]
 
+# The operations beyond chat: each test module says which refusals are its operations' (SEMANTIC_REFUSALS
+# there), and their requests go to the sandbox's model of the operation.
+MODALITY_TESTS = ("embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files")
+for _name in MODALITY_TESTS:
+    SEMANTIC_REFUSALS.update(getattr(importlib.import_module(f"tests.test_{_name}"), "SEMANTIC_REFUSALS", {}))
+SANDBOX_MODELS = {
+    ("/embeddings", "post"): "sandbox/embed",
+    ("/rerank", "post"): "sandbox/rerank",
+    ("/images", "post"): "sandbox/image",
+    ("/images/generations", "post"): "sandbox/image",
+    ("/audio/speech", "post"): "sandbox/speech",
+    ("/audio/transcriptions", "post"): "sandbox/transcribe",
+    ("/videos", "post"): "sandbox/video",
+}
+
 
 def body_conforms(ctx: Any, response: Any, case: Any) -> bool | None:
     """schemathesis' response_schema_conformance; for a stream, each event's JSON against the event
@@ -147,7 +163,8 @@ schema = schemathesis.openapi.from_dict(document())
 def target(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[tuple[Gateway, str]]:
     """A gateway of this module's own (the run creates and deletes keys), and an API key on it. Last,
     what the run sent must have been writable: a record the database refuses fails the teardown."""
-    gw = Gateway(tmp_path_factory.mktemp("st"), standard_config(fake_a.base_url, fake_b.base_url)).start()
+    gw = Gateway(tmp_path_factory.mktemp("st"), standard_config(fake_a.base_url, fake_b.base_url), sandbox=True)
+    gw.start()
     try:
         yield gw, gw.create_key(name="schemathesis")["key"]
         gw.flush()
@@ -178,4 +195,6 @@ def test_api_conforms_to_its_document(case: Any, target: tuple[Gateway, str]) ->
     )
     if inference and isinstance(case.body, dict) and "model" in case.body:
         case.body["model"] = SERVED_MODEL  # past routing, to the (fake) upstream and back
+    elif operation in SANDBOX_MODELS and isinstance(case.body, dict) and "model" in case.body:
+        case.body["model"] = SANDBOX_MODELS[operation]
     case.call_and_validate(base_url=gw.api, headers=headers, checks=CHECKS, timeout=30)
