@@ -411,7 +411,7 @@ def test_typescript_sdk(gw: Gateway, key: str) -> None:
         pytest.skip(reason)
     proc = subprocess.run(
         ["node", str(TS_DIR / "audio.mjs")],
-        input=json.dumps({"serverURL": gw.api, "apiKey": key}),
+        input=json.dumps({"serverURL": gw.api, "apiKey": key, "maxBytes": LIMIT}),
         capture_output=True,
         text=True,
         timeout=120,

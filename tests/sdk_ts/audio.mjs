@@ -1,5 +1,6 @@
 // POST /audio/speech and POST /audio/transcriptions through @openrouter/sdk, which validates each JSON
-// answer with its zod schemas. Run by tests/test_speech.py: reads {serverURL, apiKey} as JSON on stdin
+// answer with its zod schemas. Run by tests/test_transcriptions.py: reads {serverURL, apiKey, maxBytes?}
+// (maxBytes: the gateway's transcription_max_bytes, for a 413 check) as JSON on stdin
 // and prints one JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does. The
 // sandbox's speech carries its text, so its transcription must give the text back.
 import { OpenRouter } from "@openrouter/sdk";
@@ -9,7 +10,7 @@ const config = JSON.parse(await new Promise((resolve) => {
   process.stdin.on("data", (d) => { text += d; });
   process.stdin.on("end", () => resolve(text));
 }));
-const { serverURL, apiKey } = config;
+const { serverURL, apiKey, maxBytes } = config;
 const sdk = new OpenRouter({ apiKey, serverURL });
 const said = "Speech from the TypeScript SDK.";
 
@@ -64,17 +65,19 @@ export const steps = {
   // Error answers must parse as the SDK's typed errors.
   "errors": async () => {
     const failure = (promise) => promise.then(() => null, (err) => err);
-    const big = Buffer.alloc(300_000).toString("base64");  // over the test gateway's transcription_max_bytes
     const cases = [
       ["BadRequestResponseError", failure(sdk.tts.createSpeech({ speechRequest: { model: "sandbox/speech", input: "" } }))],
       ["BadRequestResponseError", failure(sdk.tts.createSpeech({ speechRequest: { model: "test/typo", input: "hi" } }))],
       ["BadRequestResponseError", failure(sdk.stt.createTranscription({
         sttRequest: { model: "sandbox/transcribe", inputAudio: { data: "%%", format: "wav" } } }))],
-      ["PayloadTooLargeResponseError", failure(sdk.stt.createTranscription({
-        sttRequest: { model: "sandbox/transcribe", inputAudio: { data: big, format: "wav" } } }))],
       ["UnauthorizedResponseError", failure(new OpenRouter({ apiKey: "sk-or-v1-" + "0".repeat(64), serverURL })
         .stt.createTranscription({ sttRequest: { model: "sandbox/transcribe", inputAudio: { data: "UklG", format: "wav" } } }))],
     ];
+    if (maxBytes) {  // one byte over the gateway's upload limit
+      const big = Buffer.alloc(maxBytes + 1).toString("base64");
+      cases.push(["PayloadTooLargeResponseError", failure(sdk.stt.createTranscription({
+        sttRequest: { model: "sandbox/transcribe", inputAudio: { data: big, format: "wav" } } }))]);
+    }
     for (const [expected, pending] of cases) {
       const err = await pending;
       check(err?.name === expected, expected, String(err));
