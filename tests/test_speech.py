@@ -392,6 +392,13 @@ def test_a_key_over_its_limit_is_refused_before_anything_is_spoken(gw: Gateway, 
     assert usage_of(gw, key) == Decimal("0.0001")
 
 
+def test_the_sandbox_refuses_formats_it_cannot_encode(gw: Gateway) -> None:
+    key = gw.create_key(name="speech opus")["key"]
+    r = speak(gw, key, {"model": "sandbox/speech", "input": "Opus, please.", "response_format": "opus"})
+    assert r.status_code == 400 and "pcm, wav and mp3" in r.json()["error"]["message"]
+    assert usage_of(gw, key) == 0
+
+
 # -- the official SDKs' conformance checks (collected by tests/test_sdk_conformance.py)
 
 
