@@ -36,6 +36,7 @@ from omnirouter.testing.fakes.embeddings_bedrock import FakeBedrockEmbed
 from omnirouter.testing.similarity import cosine, vector
 from tests.gateway import Gateway
 from tests.spec_validation import spec_available, validate_response
+from tests.test_openapi import conforms as own_document_conforms
 
 TS_DIR = Path(__file__).parent / "sdk_ts"
 KEYS = {"primary": "sk-embed-primary-4242", "cohere": "co-embed-4242", "bedrock": "brk-embed-4242"}
@@ -145,6 +146,8 @@ def answer(r: httpx.Response) -> dict[str, Any]:
 
 
 def conforms(body: Any, status: str = "200") -> None:
+    """Valid against OpenRouter's document, and strictly against the server's own."""
+    own_document_conforms("/embeddings", "post", int(status), body)
     if spec_available():
         validate_response("createEmbeddings", body, status)
 
@@ -252,6 +255,7 @@ def test_the_models_listing_names_only_embeddings_models(gw: Gateway, key: str) 
     with gw.client(key) as c:
         r = c.get("/embeddings/models")
         assert r.status_code == 200
+        own_document_conforms("/embeddings/models", "get", 200, r.json())
         if spec_available():
             validate_response("listEmbeddingsModels", r.json())
         page = c.get("/embeddings/models", params={"offset": 1, "limit": 2}).json()
@@ -299,8 +303,17 @@ def test_batches_follow_the_provider_limit_and_keep_the_order(gw: Gateway, key: 
 # -- fallbacks and upstream failures -------------------------------------------------------------------------
 
 
+def credits_used(gw: Gateway) -> Decimal:
+    gw.flush()
+    with gw.admin() as admin:
+        r = admin.get("/credits")
+    assert r.status_code == 200, r.text
+    return Decimal(json.loads(r.text, parse_float=str)["data"]["total_usage"])
+
+
 def test_a_failing_provider_falls_back_to_the_next(gw: Gateway, key: str, fakes: dict[str, Any]) -> None:
     fakes["primary"].script(Status(503))
+    before = credits_used(gw)
     order = {"order": ["primary", "backup"]}
     body = answer(post(gw, key, {"model": "test/embed-two", "input": TEXTS, "provider": order}))
     assert body["provider"] == "Backup"
@@ -310,6 +323,7 @@ def test_a_failing_provider_falls_back_to_the_next(gw: Gateway, key: str, fakes:
     gen = generation(gw, key, body["id"])
     assert gen["total_cost"] == cost and gen["provider_name"] == "Backup"
     assert usage_of(gw, key) == cost
+    assert credits_used(gw) - before == cost  # the instance's usage (GET /credits) moved by as much
 
 
 def test_models_fall_back_in_order(gw: Gateway, key: str, fakes: dict[str, Any]) -> None:
