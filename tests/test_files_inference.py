@@ -191,3 +191,19 @@ def test_other_file_ids_and_the_word_itself_are_left_alone(gw: Gateway, key: str
     part = {"type": "file", "file": {"file_id": "file-provider-side-123"}}
     client.chat.completions.create(model="test/alpha", messages=[{"role": "user", "content": [part]}])
     assert parts_of(fake_a.fake.requests[-1]) == [part]  # not ours: for the upstream to know
+
+
+def test_what_is_reserved_counts_the_files_content(gw: Gateway, fake_a: Any) -> None:
+    """A key that cannot afford a large file's prompt is refused before anything goes upstream, as it
+    would be had it sent the content inline; a small file fits."""
+    key = gw.create_key(name="small budget", limit=0.005)["key"]
+    client = openai.OpenAI(api_key=key, base_url=gw.api, max_retries=0)
+    big, small = upload(gw, key, b"word " * 6000, "big.txt"), upload(gw, key, b"word " * 10, "small.txt")
+    before = len(fake_a.fake.requests)
+    with pytest.raises(openai.APIStatusError) as err:
+        client.chat.completions.create(model="test/alpha", max_tokens=10, messages=[{"role": "user", "content": [
+            {"type": "file", "file": {"file_id": big}}]}])  # fmt: skip
+    assert err.value.status_code == 402 and len(fake_a.fake.requests) == before
+    client.chat.completions.create(model="test/alpha", max_tokens=10, messages=[{"role": "user", "content": [
+        {"type": "file", "file": {"file_id": small}}]}])  # fmt: skip
+    assert len(fake_a.fake.requests) == before + 1

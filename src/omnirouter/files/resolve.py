@@ -26,6 +26,7 @@ from omnirouter.files.service import files_of
 from omnirouter.files.sniff import TEXT_TYPES
 from omnirouter.files.stores import Missing
 from omnirouter.governance.keys import KeyRecord
+from omnirouter.jsonio import encode
 
 MARK = b"file_id"
 
@@ -98,11 +99,13 @@ def _anthropic_source(block: Any, record: FileRecord, content: bytes) -> dict[st
     )  # fmt: skip
 
 
-async def inline_files(st: Any, key: KeyRecord, body: Any) -> None:
-    """Replace every reference to one of this key's files in `body` (the decoded request, changed in place)."""
+async def inline_files(st: Any, key: KeyRecord, body: Any, raw: bytes) -> bytes:
+    """Replace every reference to one of this key's files in `body` (the decoded request, changed in
+    place); the request's bytes as they now are (`raw` when nothing was replaced), so that the prompt's
+    estimate, and what is reserved for it, counts the files' content as it would inline data."""
     refs = _references(body)
     if not refs:
-        return
+        return raw
     ids = {_id_of(holder, how) for holder, how in refs}
     owned = await records.get_files(st.db.engine, ids, key.hash)
     if missing := sorted(ids - owned.keys()):
@@ -115,3 +118,4 @@ async def inline_files(st: Any, key: KeyRecord, body: Any) -> None:
     for holder, how in refs:
         file_id = _id_of(holder, how)
         _inline(holder, how, owned[file_id], contents[file_id])
+    return encode(body)

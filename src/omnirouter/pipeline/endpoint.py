@@ -121,7 +121,7 @@ async def _admit(
     except Exception:
         raise GatewayError(400, "Invalid JSON in request body") from None
     if b"file_id" in raw:  # uploaded files named by id: their content, for their owner only (files/resolve.py)
-        await inline_files(st, key, decoded)  # before parsing, which takes inline content only
+        raw = await inline_files(st, key, decoded, raw)  # before parsing, which takes inline content only
     body = fmt.parse(decoded, h)  # the internal (chat) request
     preset_id = None  # a preset the request names, merged into it (governance/presets.py)
     if "preset" in decoded or (type(m := body.get("model")) is str and "@" in m):
