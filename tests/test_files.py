@@ -10,7 +10,9 @@ import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -383,3 +385,22 @@ def test_typescript_sdk(gw: Gateway, key: str) -> None:
     results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
     assert set(results) == {f"files.{name}" for name in ("upload", "list", "retrieve", "delete", "download", "errors")}
     assert all(r["ok"] for r in results.values()), results
+
+
+def test_an_upload_cut_off_midway_leaves_nothing(gw: Gateway, key: str) -> None:
+    before = rows(gw)
+    head = (
+        f"POST /api/v1/files HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {key}\r\n"
+        "Content-Type: multipart/form-data; boundary=cut\r\nContent-Length: 200000\r\n\r\n"
+        '--cut\r\nContent-Disposition: form-data; name="file"; filename="half.pdf"\r\n\r\n'
+    ).encode()
+    with socket.create_connection(("127.0.0.1", gw.port)) as sock:
+        sock.sendall(head + fs.PDF + b"0" * 50_000)
+        deadline = time.monotonic() + 5
+        while not spools(gw) and time.monotonic() < deadline:  # the spool is being written
+            time.sleep(0.01)
+        assert spools(gw)
+    deadline = time.monotonic() + 5
+    while spools(gw) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert spools(gw) == [] and rows(gw) == before
