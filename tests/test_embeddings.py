@@ -346,6 +346,40 @@ def test_input_an_api_cannot_take_is_refused_unsent(gw: Gateway, key: str, fakes
     assert fakes["cohere"].requests == [] and usage_of(gw, key) == 0
 
 
+# -- guardrails: their content filters see the inputs -------------------------------------------------------------
+
+
+def guarded_key(gw: Gateway, **fields: Any) -> str:
+    created = gw.create_key(name="guarded")
+    with gw.admin() as admin:
+        g = admin.post("/guardrails", json={"name": f"embed-{created['data']['hash'][:8]}", **fields})
+        assert g.status_code == 201, g.text
+        r = admin.post(f"/guardrails/{g.json()['data']['id']}/assignments/keys",
+                       json={"key_hashes": [created["data"]["hash"]]})  # fmt: skip
+        assert r.status_code == 200, r.text
+    return created["key"]
+
+
+def test_a_content_filter_redacts_inputs_before_the_provider(gw: Gateway, fakes: dict[str, Any]) -> None:
+    key = guarded_key(gw, content_filter_builtins=[{"slug": "email", "action": "redact"}])
+    content = [{"type": "text", "text": "mail bob@example.com now"}]
+    body = answer(post(gw, key, {"model": "openai/text-embedding-3-small",
+                                 "input": ["write to alice@example.com", "nothing here"]}))  # fmt: skip
+    assert fakes["primary"].requests[-1].json["input"] == ["write to [EMAIL]", "nothing here"]
+    answer(post(gw, key, {"model": "openai/text-embedding-3-small", "input": [{"content": content}]}))
+    assert fakes["primary"].requests[-1].json["input"][0]["content"][0]["text"] == "mail [EMAIL] now"
+    actions = generation(gw, key, body["id"])["guardrail_actions"]
+    assert [(a["filter"], a["action"], a["count"]) for a in actions] == [("email", "redacted", 1)]
+
+
+def test_a_content_filter_blocks_inputs_and_nothing_is_sent(gw: Gateway, fakes: dict[str, Any]) -> None:
+    key = guarded_key(gw, content_filter_builtins=[{"slug": "credit-card", "action": "block"}])
+    r = post(gw, key, {"model": "openai/text-embedding-3-small", "input": ["ok", "card 4111 1111 1111 1111"]})
+    assert r.status_code == 403, r.text
+    own_document_conforms("/embeddings", "post", 403, r.json())  # OpenRouter's document lists no 403 here
+    assert fakes["primary"].requests == [] and usage_of(gw, key) == 0
+
+
 # -- bad input ---------------------------------------------------------------------------------------------------
 
 BAD_BODIES = [

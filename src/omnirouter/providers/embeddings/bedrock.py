@@ -32,6 +32,7 @@ from omnirouter.providers.embeddings.common import (
     in_batches,
     refused,
 )
+from omnirouter.providers.embeddings.request import items
 
 API = "Bedrock"
 COHERE_MAX_INPUTS = 96
@@ -122,7 +123,7 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
                 count = int(header)
             return Embeddings(vectors, count_or_estimate(count, [t for t in batch if isinstance(t, str)]))
 
-        return await in_batches(request["inputs"], batch_size(upstream, COHERE_MAX_INPUTS), call)
+        return await in_batches(items(request), batch_size(upstream, COHERE_MAX_INPUTS), call)
 
     async def titan(batch: list[Any]) -> Embeddings:
         (item,) = batch
@@ -133,4 +134,4 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
             count = int(header)
         return Embeddings([answer.embedding], count_or_estimate(count, [item] if isinstance(item, str) else []))
 
-    return await in_batches(request["inputs"], 1, titan)
+    return await in_batches(items(request), 1, titan)

@@ -20,6 +20,7 @@ from omnirouter.providers.embeddings.common import (
     post,
     refused,
 )
+from omnirouter.providers.embeddings.request import items
 
 MAX_INPUTS = 96  # Cohere's limit of texts per call
 API = "Cohere"
@@ -87,4 +88,4 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
         answer = decoded(raw, decode_answer, API)
         return Embeddings(checked(answer.vectors(), len(batch), API), answer.meta.billed_units.input_tokens or 0)
 
-    return await in_batches(request["inputs"], batch_size(upstream, MAX_INPUTS), call)
+    return await in_batches(items(request), batch_size(upstream, MAX_INPUTS), call)

@@ -1,8 +1,8 @@
 """What every embeddings upstream handler shares: the answer, the request's normalised inputs, batching
 to a provider's limit (batches sent concurrently, joined in input order) and small wire helpers.
 
-The request a handler receives is the dict `modalities/embeddings.parse` made: `inputs` is a list of
-one kind (`kind`): "text" (strings), "tokens" (lists of token ids) or "multimodal" (lists of content
+The request a handler receives is the dict request.parse made: `items(request)` are its inputs, all
+of one kind (`kind`): "text" (strings), "tokens" (lists of token ids) or "multimodal" (lists of content
 parts, as the OpenRouter schema writes them); `dimensions`, `input_type` and `user` as sent.
 """
 
@@ -22,6 +22,7 @@ import msgspec
 from omnirouter.accounting.units import Units
 from omnirouter.providers.answers import ErrorOf, body_of, error_from_body
 from omnirouter.providers.base import UpstreamError
+from omnirouter.providers.embeddings.request import items
 
 # Batches of one request in flight at once: enough to hide an upstream's latency, few enough not to
 # trip its rate limit with one client request (Titan takes one input per call: 2048 inputs, 2048 calls).
@@ -110,7 +111,7 @@ def texts_of(request: dict[str, Any], api: str) -> list[str]:
     """The request's inputs as strings, for APIs that take text only."""
     kind = request["kind"]
     if kind == "text":
-        return request["inputs"]
+        return items(request)
     what = "token arrays" if kind == "tokens" else "multimodal content"
     raise refused(f"{api} takes text input only, not {what}")
 

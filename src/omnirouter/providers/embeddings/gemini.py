@@ -22,6 +22,7 @@ from omnirouter.providers.embeddings.common import (
     post,
     refused,
 )
+from omnirouter.providers.embeddings.request import items
 
 MAX_INPUTS = 100  # batchEmbedContents' limit of requests per batch
 API = "Gemini"
@@ -106,4 +107,4 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
         vectors = checked([e.values for e in answer.embeddings], len(batch), API)
         return Embeddings(vectors, count_or_estimate(answer.usage_metadata.prompt_token_count, texts))
 
-    return await in_batches(request["inputs"], batch_size(upstream, MAX_INPUTS), call)
+    return await in_batches(items(request), batch_size(upstream, MAX_INPUTS), call)

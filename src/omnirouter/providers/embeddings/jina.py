@@ -17,6 +17,7 @@ from omnirouter.providers.embeddings.common import (
     refused,
 )
 from omnirouter.providers.embeddings.openai import decode_answer
+from omnirouter.providers.embeddings.request import items
 
 MAX_INPUTS = 2048
 API = "Jina"
@@ -68,4 +69,4 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
         raw, _ = await post(upstream, url, body, headers)
         return decoded(raw, decode_answer, API).embeddings(len(batch), API)
 
-    return await in_batches(request["inputs"], batch_size(upstream, MAX_INPUTS), call)
+    return await in_batches(items(request), batch_size(upstream, MAX_INPUTS), call)

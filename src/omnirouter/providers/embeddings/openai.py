@@ -18,6 +18,7 @@ from omnirouter.providers.embeddings.common import (
     post,
     raw_vector,
 )
+from omnirouter.providers.embeddings.request import items
 
 MAX_INPUTS = 2048  # OpenAI's limit of inputs per request
 
@@ -73,4 +74,4 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
         raw, _ = await post(upstream, url, body, headers)
         return decoded(raw, decode_answer, "The provider").embeddings(len(batch), "The provider")
 
-    return await in_batches(request["inputs"], batch_size(upstream, MAX_INPUTS), call)
+    return await in_batches(items(request), batch_size(upstream, MAX_INPUTS), call)

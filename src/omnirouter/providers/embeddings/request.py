@@ -2,8 +2,10 @@
 
 `input` may be a string, an array of strings, an array of token ids, an array of token-id arrays, or
 an array of `{"content": [parts]}` objects (the spec's multimodal form); one request holds one kind.
-It becomes `kind` and `inputs` (a list of strings, of token-id lists, or of part lists). Everything a
-client may get wrong is a 400 naming the field, before anything is planned, reserved or recorded.
+It becomes `kind` and the inputs, which `items()` returns (a list of strings, of token-id lists, or of
+part lists). Text and content are kept as user messages (`messages`), where the guardrails' content
+filters look: a filter blocks an input or redacts it in place before any provider sees it. Everything
+a client may get wrong is a 400 naming the field, before anything is planned, reserved or recorded.
 """
 
 from __future__ import annotations
@@ -116,24 +118,35 @@ def parse(raw: bytes) -> dict[str, Any]:
     for name in ("input_type", "user"):
         if body.get(name) is not None and not isinstance(body[name], str):
             raise _bad(f"`{name}` must be a string")
-    body["kind"], body["inputs"] = kind, inputs
+    body["kind"] = kind
+    if kind == "tokens":
+        body["inputs"] = inputs
+    else:
+        body["messages"] = [{"role": "user", "content": item} for item in inputs]
     return body
+
+
+def items(request: dict[str, Any]) -> list[Any]:
+    """The inputs to embed, in order: strings, token-id lists, or content-part lists (by `kind`)."""
+    if request["kind"] == "tokens":
+        return request["inputs"]
+    return [m["content"] for m in request["messages"]]
 
 
 def token_bound(request: dict[str, Any], context_length: int | None) -> int:
     """The most input tokens the request can be billed for: a byte-level tokenizer makes at most one
     token per UTF-8 byte (two more for its special tokens); a non-text part at most a context's worth."""
-    kind, cap = request["kind"], context_length or 0
+    kind, cap, inputs = request["kind"], context_length or 0, items(request)
 
     def capped(n: int) -> int:
         return min(n, cap) if cap else n
 
     if kind == "tokens":
-        return sum(len(ids) for ids in request["inputs"])
+        return sum(len(ids) for ids in inputs)
     if kind == "text":
-        return sum(capped(len(t.encode()) + 2) for t in request["inputs"])
+        return sum(capped(len(t.encode()) + 2) for t in inputs)
     total = 0
-    for parts in request["inputs"]:
+    for parts in inputs:
         n = 2
         for p in parts:
             n += len(p["text"].encode()) if p["type"] == "text" else (cap or 8192)

@@ -12,6 +12,7 @@ import hashlib
 from typing import Any
 
 from omnirouter.providers.embeddings.common import Embeddings
+from omnirouter.providers.embeddings.request import items
 from omnirouter.testing.similarity import vector, words
 
 DEFAULT_DIMENSIONS = 256
@@ -39,7 +40,7 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
     dims = request.get("dimensions") or DEFAULT_DIMENSIONS
     kind = request["kind"]
     vectors, tokens = [], 0
-    for item in request["inputs"]:
+    for item in items(request):
         v, n = embed_one(kind, item, dims)
         vectors.append(v)
         tokens += n

@@ -17,6 +17,7 @@ from omnirouter.providers.embeddings.common import (
     refused,
 )
 from omnirouter.providers.embeddings.openai import decode_answer
+from omnirouter.providers.embeddings.request import items
 
 MAX_INPUTS = 1000  # Voyage's limit of texts per request
 MAX_MULTIMODAL_INPUTS = 1000
@@ -60,4 +61,4 @@ async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
         return decoded(raw, decode_answer, API).embeddings(len(batch), API)
 
     size = batch_size(upstream, MAX_MULTIMODAL_INPUTS if multimodal else MAX_INPUTS)
-    return await in_batches(request["inputs"], size, call)
+    return await in_batches(items(request), size, call)
