@@ -119,6 +119,10 @@ class Operation:
     # Path parameters whose meaning here differs from PATH_PARAMETERS' (e.g. a preset's `slug`): name -> description.
     # A value may be (description, schema): what the parameter's schema adds to its type (e.g. a pattern).
     path_parameters: dict[str, PathParameter] | None = None
+    # Media types other than JSON, each with its raw JSON schema: the success answer's (audio, video,
+    # file bytes, text; beside `response`'s JSON if there is one) and the request body's (multipart).
+    response_media: dict[str, dict[str, Any]] | None = None
+    body_media: dict[str, dict[str, Any]] | None = None
 
 
 # Response headers, by name.
@@ -531,15 +535,19 @@ def _operation(route: Route, op: Operation) -> dict[str, Any]:
     parameters = _path_parameters(route, op.path_parameters) + (_query_parameters(op.query) if op.query else [])
     if parameters:
         out["parameters"] = parameters
-    if op.body is not None:
-        body: dict[str, Any] = {"required": True, "content": {JSON: {"schema": _ref(op.body)}}}
+    if op.body is not None or op.body_media:
+        body_content = {JSON: {"schema": _ref(op.body)}} if op.body is not None else {}
+        body_content.update({media: {"schema": schema} for media, schema in (op.body_media or {}).items()})
+        body: dict[str, Any] = {"required": True, "content": body_content}
         if op.body_description:
             body["description"] = op.body_description
         out["requestBody"] = body
     responses: dict[str, Any] = {}
-    if op.response is not None:
-        schema = op.response if isinstance(op.response, dict) else _ref(op.response)
-        content: dict[str, Any] = {JSON: {"schema": schema}}
+    if op.response is not None or op.response_media:
+        content: dict[str, Any] = {}
+        if op.response is not None:
+            content[JSON] = {"schema": op.response if isinstance(op.response, dict) else _ref(op.response)}
+        content.update({media: {"schema": schema} for media, schema in (op.response_media or {}).items()})
         if op.stream is not None:
             content[SSE] = {"schema": _ref(op.stream)}
             if op.stream_sentinel is not None:
