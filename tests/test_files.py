@@ -336,7 +336,7 @@ def s3_gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any, s3
 def test_files_on_s3(s3_gw: Gateway, s3: FakeS3Thread, fake_a: Any) -> None:
     key = s3_gw.create_key(name="s3")["key"]
     client = openai.OpenAI(api_key=key, base_url=s3_gw.api)
-    content = fs.PDF + b"%" + b"x" * 100_000
+    content = fs.PDF + b"%" + b"x" * 40_000
     made = client.files.create(file=("big.pdf", content), purpose="user_data")
     assert s3.fake.objects[f"files/{made.id}"] == content
     put = next(r for r in reversed(s3.fake.requests) if r.method == "PUT")
