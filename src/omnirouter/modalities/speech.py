@@ -224,7 +224,8 @@ OPERATIONS = {
         tag="TTS",
         auth="inference",
         body=SpeechRequest,
-        response={"type": "string", "format": "binary"},
+        response=None,
+        response_media={"audio/*": {"type": "string", "format": "binary"}},
         response_description=(
             "The audio, streamed as it is made; Content-Type per response_format (audio/pcm: 16-bit "
             "little-endian mono, audio/mpeg, audio/wav, ...)"

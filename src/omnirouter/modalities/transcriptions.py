@@ -325,6 +325,27 @@ routes = [Route("/audio/transcriptions", AudioEndpoint(TRANSCRIPTIONS), methods=
 
 TAGS = {"STT": "Speech to text"}
 
+# The upload's form, as OpenRouter documents it (the fields the JSON form has, as form fields).
+_TEXT = {"type": "string"}
+MULTIPART_SCHEMA = {
+    "type": "object",
+    "required": ["file", "model"],
+    "properties": {
+        "file": {
+            "type": "string",
+            "format": "binary",
+            "description": "The audio file (its name or part type tells the format)",
+        },
+        "model": _TEXT,
+        "language": {**_TEXT, "description": "ISO-639-1"},
+        "prompt": _TEXT,
+        "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
+        "temperature": {"type": "number"},
+        "timestamp_granularities[]": {"type": "array", "items": {"type": "string", "enum": ["word", "segment"]}},
+        "provider": {**_TEXT, "description": "Provider preferences, as JSON text"},
+    },
+}
+
 OPERATIONS = {
     ("/audio/transcriptions", "post"): Operation(
         operation_id="createAudioTranscriptions",
@@ -336,7 +357,9 @@ OPERATIONS = {
             "JSON with input_audio as base64, or multipart/form-data with the audio as a `file` part and the "
             "other fields as form fields (timestamp_granularities[] repeated; provider as JSON text)."
         ),
+        body_media={"multipart/form-data": MULTIPART_SCHEMA},
         response=STTResponse,
+        response_media={media: {"type": "string"} for media in ("text/plain", "application/x-subrip", "text/vtt")},
         response_description=(
             "The transcription: JSON for json and verbose_json; text/plain, application/x-subrip or text/vtt "
             "for text, srt and vtt"
