@@ -23,6 +23,7 @@ import openai
 import pytest
 from openrouter import OpenRouter, errors
 
+from omnirouter.governance.byok_crypto import new_key
 from omnirouter.testing.fakes.core import Delay, Reply, Status
 from omnirouter.testing.fakes.embeddings import (
     FakeCohereEmbed,
@@ -344,6 +345,33 @@ def test_input_an_api_cannot_take_is_refused_unsent(gw: Gateway, key: str, fakes
     r = post(gw, key, {"model": "cohere/embed-v4.0", "input": [[1, 2, 3]]})
     assert r.status_code == 400 and "token arrays" in r.json()["error"]["message"]
     assert fakes["cohere"].requests == [] and usage_of(gw, key) == 0
+
+
+# -- BYOK ------------------------------------------------------------------------------------------------------------
+
+
+def test_a_byok_key_is_used_and_billed_its_fee(tmp_path: Path, fakes: dict[str, Any]) -> None:
+    """A workspace's own key for the provider (BYOK) calls it instead of the instance's; the answer says
+    is_byok, and the key pays the instance's fee, 5% of what the request would have cost."""
+    urls = {name: handle.base_url for name, handle in fakes.items()}
+    byok_gw = Gateway(tmp_path, config(urls), encryption_key=new_key(), byok_fee_percent=Decimal(5)).start()
+    try:
+        with byok_gw.admin() as admin:
+            r = admin.post("/byok", json={"provider": "voyage", "key": "sk-workspace-own-7777"})
+            assert r.status_code == 201, r.text
+        key = byok_gw.create_key(name="byok")["key"]
+        body = answer(post(byok_gw, key, {"model": "voyage/voyage-3.5", "input": TEXTS}))
+        assert body["usage"]["is_byok"] is True
+        (sent,) = fakes["voyage"].requests
+        assert sent.headers["Authorization"] == "Bearer sk-workspace-own-7777"
+        would = token_count(TEXTS) * Decimal(OTHER["prompt"]) + Decimal(OTHER["request"])
+        assert body["usage"]["cost"] == would * Decimal("0.05")
+        byok_gw.flush()
+        with byok_gw.client(key) as c:
+            me = json.loads(c.get("/key").text, parse_float=Decimal)["data"]
+        assert me["byok_usage"] == would and me["usage"] == would * Decimal("0.05")
+    finally:
+        byok_gw.stop()
 
 
 # -- guardrails: their content filters see the inputs -------------------------------------------------------------
