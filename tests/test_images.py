@@ -634,3 +634,34 @@ def test_typescript_sdk(gw: Gateway, key: str) -> None:
     assert set(results) == {"images.generate", "images.listModels", "images.listModelEndpoints", "errors"}
     assert all(r["ok"] for r in results.values()), results
     assert key_usage(gw, key) == 2 * SANDBOX_PRICE  # the two images; the refused requests cost nothing
+
+
+# -- what tests/test_schemathesis.py may see refused: requests the document's schemas allow but that are
+# wrong in ways a schema cannot say (a blank prompt, sizes that disagree, broken base64 ...)
+
+_REFUSED = (
+    "must not be empty",
+    "each side must be",
+    "disagree",
+    "is not of resolution",
+    "is not of aspect ratio",
+    "transparent background",
+    "not valid base64",
+    "data URL is empty",
+    "does not support images",
+)
+
+
+def _refused(error: dict[str, Any]) -> bool:
+    availability = error.get("availability") or {}
+    return availability.get("code") == "model_not_found" or any(text in error["message"] for text in _REFUSED)
+
+
+SEMANTIC_REFUSALS = {
+    ("/images", "post"): _refused,
+    ("/images/generations", "post"): _refused,
+    # Its body is a form the document describes in words only.
+    ("/images/edits", "post"): lambda error: (
+        _refused(error) or any(text in error["message"] for text in ("multipart/form-data", "image is required"))
+    ),
+}

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from weakref import WeakKeyDictionary
 
 import msgspec
+from msgspec import Meta
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -32,7 +33,7 @@ from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityEndpoint
 from omnirouter.providers.images import edit_form, gemini, openai, sandbox
 from omnirouter.providers.images.answer import ImageAnswer
-from omnirouter.providers.images.request import ASPECT_RATIOS, ImageGenerationRequest, validated
+from omnirouter.providers.images.request import ASPECT_RATIOS, ImageGenerationRequest, Size, validated
 
 # A worst case for the reservation when an endpoint prices tokens: what gpt-image-1 counts for one
 # high-quality 1536x1024 image is 6240 output tokens; 8192 covers it and Gemini's 4K images.
@@ -68,16 +69,16 @@ class OpenAIImagesRequest(msgspec.Struct, kw_only=True):
     and ignored; `quality` "hd"/"standard" (DALL·E 3's words) read as high/auto."""
 
     model: str
-    prompt: str
-    n: int = 1
-    size: str | None = None
+    prompt: Annotated[str, Meta(min_length=1)]
+    n: Annotated[int, Meta(ge=1, le=10)] = 1
+    size: Size | None = None
     quality: Literal["auto", "low", "medium", "high", "standard", "hd"] | None = None
     response_format: Literal["url", "b64_json"] | None = None
     output_format: Literal["png", "jpeg", "webp"] | None = None
-    output_compression: int | None = None
+    output_compression: Annotated[int, Meta(ge=0, le=100)] | None = None
     background: Literal["auto", "transparent", "opaque"] | None = None
     user: str | None = None
-    stream: bool | None = None
+    stream: Literal[False] | None = None  # partial images are not streamed here: use POST /images
 
 
 class OpenAIImage(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -119,6 +120,8 @@ def _convert(body: Any, kind: type, *, strict: bool = True) -> Any:
     """`body` as `kind`; a form's text fields (`strict` False) may carry numbers as text."""
     if not isinstance(body, dict):
         raise GatewayError(400, "Request body must be a JSON object")
+    # JSON has one number type: 2.0 is the integer 2 (n, seed, output_compression), as chat reads it.
+    body = {k: int(v) if isinstance(v, float) and v.is_integer() else v for k, v in body.items()}
     try:
         return msgspec.convert(body, kind, strict=strict)
     except msgspec.ValidationError as exc:
@@ -148,8 +151,6 @@ class Images:
             req: OpenAIImagesRequest = _convert(fields, OpenAIImagesRequest, strict=False)
         else:
             req, references = _convert(_decode(raw), OpenAIImagesRequest), []
-        if req.stream:
-            raise GatewayError(400, "stream is not supported on OpenAI's image routes; use POST /images")
         quality = {"hd": "high", "standard": "auto"}.get(req.quality or "", req.quality)
         fields = {
             "model": req.model,

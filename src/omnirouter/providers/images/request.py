@@ -19,6 +19,7 @@ import msgspec
 from msgspec import Meta
 
 from omnirouter.errors import GatewayError
+from omnirouter.formats.openai_chat import ProviderPrefs
 
 MAX_IMAGES = 10
 MAX_REFERENCES = 16
@@ -29,6 +30,10 @@ ASPECT_RATIOS = (
     "9:19.5", "19.5:9", "9:20", "20:9", "9:21", "21:9", "auto",
 )  # fmt: skip
 MEDIA_TYPES = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp", "svg": "image/svg+xml"}
+# What `size` may be (the document says so): a tier, or pixels; the values are checked in size_fields.
+SIZE_PATTERN = r"^\s*(auto|AUTO|Auto|512|[124][kK]|\d{1,5}\s*[xX]\s*\d{1,5})\s*$"
+# A reference image: a base64 data URL of an image, or an http(s) URL.
+REFERENCE_PATTERN = r"^\s*(data:image/[\w.+-]+(;[^,;]*)*;base64,|[hH][tT][tT][pP][sS]?://)"
 _PIXELS = re.compile(r"^\s*(\d{1,5})\s*[xX]\s*(\d{1,5})\s*$")
 _DATA_URL = re.compile(r"^data:(?P<mime>[\w.+-]+/[\w.+-]+)?(?P<params>(?:;[^,;]*)*?);base64,(?P<data>.*)$", re.S)
 
@@ -38,8 +43,11 @@ AspectRatio = Literal[
 ]  # fmt: skip
 
 
+Size = Annotated[str, Meta(pattern=SIZE_PATTERN, description="A tier (512, 1K, 2K, 4K) or pixels (WxH)")]
+
+
 class ImageURL(msgspec.Struct, kw_only=True):
-    url: str
+    url: Annotated[str, Meta(pattern=REFERENCE_PATTERN, description="A base64 data URL of an image, or http(s)")]
 
 
 class ContentPartImage(msgspec.Struct, kw_only=True):
@@ -53,7 +61,7 @@ class ImageGenerationRequest(msgspec.Struct, kw_only=True):
     model: str
     prompt: Annotated[str, Meta(min_length=1, description="Text description of the desired image")]
     n: Annotated[int, Meta(ge=1, le=MAX_IMAGES, description="How many images (1-10)")] = 1
-    size: str | None = None
+    size: Size | None = None
     resolution: Literal["512", "1K", "2K", "4K"] | None = None
     aspect_ratio: AspectRatio | None = None
     output_format: Literal["png", "jpeg", "webp", "svg"] | None = None
@@ -64,7 +72,7 @@ class ImageGenerationRequest(msgspec.Struct, kw_only=True):
     stream: bool | None = None
     input_references: Annotated[list[ContentPartImage], Meta(max_length=MAX_REFERENCES)] | None = None
     models: list[str] | None = None
-    provider: dict[str, Any] | None = None
+    provider: ProviderPrefs | None = None  # read as chat reads it (pipeline/modality.py)
     user: str | None = None
     session_id: Annotated[str, Meta(max_length=256)] | None = None
 
@@ -148,7 +156,7 @@ def validated(req: ImageGenerationRequest) -> dict[str, Any]:
     out: dict[str, Any] = {"model": req.model, "prompt": req.prompt, "n": req.n}
     for name in ("models", "provider", "user", "session_id"):
         if (value := getattr(req, name)) is not None:
-            out[name] = value
+            out[name] = msgspec.to_builtins(value)  # as sent: the pipeline reads the routing fields again
     out.update(size_fields(req.size, req.resolution, req.aspect_ratio))
     out["output_format"] = req.output_format or "png"
     out["quality"] = req.quality
