@@ -207,6 +207,19 @@ _NEGOTIATION = (
 )
 _FILE_ID = {"file_id": "The file's id (or_file_...), as the upload answered it"}
 
+_UPLOAD_FORM = {
+    "type": "object",
+    "properties": {
+        "file": {"type": "string", "format": "binary", "description": "The file's bytes"},
+        "purpose": {
+            "enum": sorted(service.PURPOSES),
+            "type": "string",
+            "description": "OpenAI's purpose (user_data by default); sending one asks for OpenAI's shape",
+        },
+    },
+    "required": ["file"],
+}
+
 TAGS = {"Files": "Files uploaded once and referenced by id in chat, responses and messages requests"}
 
 OPERATIONS = {
@@ -231,6 +244,7 @@ OPERATIONS = {
         summary="Upload a file",
         tag="Files",
         auth="inference",
+        body_media={"multipart/form-data": _UPLOAD_FORM},
         response=_negotiated(_file_schema),
         response_description="The uploaded file's metadata",
         description=(
