@@ -247,6 +247,14 @@ def test_openai_sdk_generates_through_the_gpt_image_upstream(gw: Gateway, key: s
     assert key_usage(gw, key) == expected
 
 
+def test_the_upstreams_refusal_comes_back_at_once(gw: Gateway, key: str, oai: Any, gem: Any) -> None:
+    """A size gpt-image does not make: OpenAI's 400 is the answer (no other provider would do better)."""
+    r = post(gw, key, {"model": "test/gpt-image", "prompt": "huge", "size": "2048x2048"})
+    assert r.status_code == 400, r.text
+    assert "Supported values are: 1024x1024" in r.json()["error"]["message"]
+    assert len(oai.requests) == 1 and gem.requests == [] and key_usage(gw, key) == 0
+
+
 def test_openai_sdk_url_format_answers_data_urls(gw: Gateway, key: str) -> None:
     client = openai.OpenAI(api_key=key, base_url=gw.api)
     res = client.images.generate(model="sandbox/image", prompt="a kite", response_format="url")
