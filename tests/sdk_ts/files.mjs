@@ -1,6 +1,7 @@
 // The Files API through @openrouter/sdk, which validates each answer with its zod schemas. Run by
 // tests/test_files.py: reads {serverURL, apiKey} as JSON on stdin and prints one JSON line per check,
-// {"operation", "ok", "error"?}, as conformance.mjs does. `steps` is exported for the conformance run.
+// {"operation", "ok", "error"?}, as conformance.mjs does. fileSteps({serverURL, apiKey}) is exported for
+// the conformance run.
 import { OpenRouter } from "@openrouter/sdk";
 
 function check(condition, what, seen) {
@@ -9,7 +10,8 @@ function check(condition, what, seen) {
 
 const PDF = new TextEncoder().encode("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n");
 
-export function fileSteps(sdk, serverURL) {
+export function fileSteps({ serverURL, apiKey }) {
+  const sdk = new OpenRouter({ apiKey, serverURL });
   const upload = (fileName, content) => sdk.files.upload({ requestBody: { file: { fileName, content } } });
   return {
     "files.upload": async () => {
@@ -69,7 +71,7 @@ if (import.meta.url === `file://${process.argv[1]}`) {
     process.stdin.on("data", (d) => { text += d; });
     process.stdin.on("end", () => resolve(text));
   }));
-  const steps = fileSteps(new OpenRouter({ apiKey: config.apiKey, serverURL: config.serverURL }), config.serverURL);
+  const steps = fileSteps(config);
   for (const [operation, step] of Object.entries(steps)) {
     try {
       await step();
