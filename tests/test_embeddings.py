@@ -26,6 +26,7 @@ from openrouter import OpenRouter, errors
 from omnirouter.governance.byok_crypto import new_key
 from omnirouter.testing.fakes.core import Delay, Reply, Status
 from omnirouter.testing.fakes.embeddings import (
+    FakeAzureEmbed,
     FakeCohereEmbed,
     FakeGeminiEmbed,
     FakeJinaEmbed,
@@ -40,7 +41,7 @@ from tests.spec_validation import spec_available, validate_response
 from tests.test_openapi import conforms as own_document_conforms
 
 TS_DIR = Path(__file__).parent / "sdk_ts"
-KEYS = {"primary": "sk-embed-primary-4242", "cohere": "co-embed-4242", "bedrock": "brk-embed-4242"}
+KEYS = {"primary": "sk-embed-primary-4242", "cohere": "co-embed-4242", "bedrock": "brk-embed-4242", "azure": "az-4242"}
 ENV = {name: f"OMNI_TEST_EMBED_{name.upper()}_KEY" for name in KEYS}
 SMALL = {"prompt": "0.00000002"}  # USD per input token
 BACKUP = {"prompt": "0.00000003"}
@@ -54,6 +55,7 @@ FAKES = {
     "voyage": FakeVoyageEmbed,
     "jina": FakeJinaEmbed,
     "bedrock": FakeBedrockEmbed,
+    "azure": FakeAzureEmbed,
 }
 TEXTS = ["the cat sat on the mat", "a dog in the fog", "the cat on a mat again", "quantum chromodynamics"]
 EMBED = {"input_modalities": ["text", "image"], "output_modalities": ["embeddings"]}
@@ -82,6 +84,7 @@ def config(urls: dict[str, str]) -> dict[str, Any]:
             provider("voyage", "voyage"),
             provider("jina", "jina"),
             provider("bedrock", "bedrock", region="us-east-1", api_key_env=ENV["bedrock"]),
+            provider("azure", "azure", api_key_env=ENV["azure"]),
         ],
         "models": [
             model("openai/text-embedding-3-small", ("primary", "text-embedding-3-small", SMALL)),
@@ -92,6 +95,7 @@ def config(urls: dict[str, str]) -> dict[str, Any]:
             model("jina/jina-embeddings-v3", ("jina", "jina-embeddings-v3", OTHER)),
             model("amazon/titan-embed-text-v2", ("bedrock", "amazon.titan-embed-text-v2:0", OTHER)),
             model("cohere/embed-english-v3-bedrock", ("bedrock", "cohere.embed-english-v3", OTHER)),
+            model("azure/text-embedding-3-large", ("azure", "te3-large-deployment", OTHER)),
         ],
     }
 
@@ -278,6 +282,8 @@ def test_the_models_listing_names_only_embeddings_models(gw: Gateway, key: str) 
         ("amazon/titan-embed-text-v2", "bedrock", lambda r: r.json["dimensions"] == 256
          and r.headers["Authorization"] == f"Bearer {KEYS['bedrock']}"),
         ("cohere/embed-english-v3-bedrock", "bedrock", lambda r: r.json["input_type"] == "search_query"),
+        ("azure/text-embedding-3-large", "azure", lambda r: r.headers["api-key"] == KEYS["azure"]
+         and r.path == "/openai/deployments/te3-large-deployment/embeddings"),
     ],
 )  # fmt: skip
 def test_each_upstream_api(gw: Gateway, key: str, fakes: dict[str, Any], model_id: str, fake: str, check: Any) -> None:

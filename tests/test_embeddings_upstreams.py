@@ -18,6 +18,7 @@ from omnirouter.providers.embeddings.request import parse
 from omnirouter.providers.http1 import Pool, request_head, split_url
 from omnirouter.testing.fakes.core import BrokenJSON, Delay, Reply, Reset, Status
 from omnirouter.testing.fakes.embeddings import (
+    FakeAzureEmbed,
     FakeCohereEmbed,
     FakeGeminiEmbed,
     FakeJinaEmbed,
@@ -172,6 +173,17 @@ def test_upstream_faults_are_upstream_errors(step: Any, status: int | None, kind
 
 def test_a_wrong_key_is_the_upstreams_401() -> None:
     err, _ = embed(FakeOpenAIEmbed, "openai", "m", {"input": "hello"}, api_key="wrong")
+    assert isinstance(err, UpstreamError) and err.status == 401
+
+
+def test_azure_sends_to_the_deployment_with_its_api_key() -> None:
+    result, fake = embed(FakeAzureEmbed, "azure", "my-embedding-deployment", {"input": TEXTS, "dimensions": 16})
+    assert_vectors(result, TEXTS, 16)
+    (sent,) = fake.requests
+    assert sent.path == "/openai/deployments/my-embedding-deployment/embeddings"
+    assert sent.query == {"api-version": "2024-10-21"}
+    assert sent.headers["api-key"] == "k" and "Authorization" not in sent.headers
+    err, _ = embed(FakeAzureEmbed, "azure", "d", {"input": "x"}, api_key="wrong")
     assert isinstance(err, UpstreamError) and err.status == 401
 
 

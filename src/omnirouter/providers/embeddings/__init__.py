@@ -7,10 +7,11 @@ what modalities/embeddings.py parsed.
 
 from __future__ import annotations
 
-from omnirouter.providers.embeddings import bedrock, cohere, gemini, jina, openai, sandbox, voyage
+from omnirouter.providers.embeddings import azure, bedrock, cohere, gemini, jina, openai, sandbox, voyage
 
 HANDLERS = {
     "openai": openai.embed,
+    "azure": azure.embed,
     "gemini": gemini.embed,
     "bedrock": bedrock.embed,
     "cohere": cohere.embed,

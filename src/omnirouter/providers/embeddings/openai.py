@@ -50,8 +50,11 @@ decode_answer = msgspec.json.Decoder(Answer).decode
 
 
 async def embed(upstream: Any, request: dict[str, Any]) -> Embeddings:
-    url = upstream.url("/embeddings")
-    headers = bearer(upstream.api_key)
+    return await embed_at(upstream, request, upstream.url("/embeddings"), bearer(upstream.api_key))
+
+
+async def embed_at(upstream: Any, request: dict[str, Any], url: str, headers: dict[str, str]) -> Embeddings:
+    """OpenAI's embeddings request at `url` (Azure's deployments have their own), in batches."""
     multimodal = request["kind"] == "multimodal"
     # OpenAI refuses parameters it does not know; servers that want `input_type` (NVIDIA NIM) list it
     # in the endpoint's supported_parameters.

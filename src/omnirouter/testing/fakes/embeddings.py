@@ -1,7 +1,8 @@
-"""Fake embeddings APIs: OpenAI (`POST /v1/embeddings`), Gemini (`:batchEmbedContents`), Cohere
-(`POST /v2/embed`), Voyage (`/v1/embeddings`, `/v1/multimodalembeddings`) and Jina (`/v1/embeddings`),
-each on the shared fake core (real HTTP on loopback, scripted ``Status``/``Delay``/``Reset``/
-``BrokenJSON`` faults, recorded requests, the provider's auth and error envelope).
+"""Fake embeddings APIs: OpenAI (`POST /v1/embeddings`), Azure OpenAI (a deployment's `/embeddings`),
+Gemini (`:batchEmbedContents`), Cohere (`POST /v2/embed`), Voyage (`/v1/embeddings`,
+`/v1/multimodalembeddings`) and Jina (`/v1/embeddings`), each on the shared fake core (real HTTP on
+loopback, scripted ``Status``/``Delay``/``Reset``/``BrokenJSON`` faults, recorded requests, the
+provider's auth and error envelope).
 
 A ``Reply`` (or no script) answers with deterministic vectors: each input's hashed bag of words
 (testing/similarity.py) in the asked dimensions (``dims`` by default), so equal texts embed alike.
@@ -38,9 +39,11 @@ from omnirouter.testing.fakes.openai import OpenAIWire
 from omnirouter.testing.similarity import vector, words
 
 __all__ = [
+    "AzureEmbeddingsWire",
     "CohereEmbedWire",
     "EmbeddingsFake",
     "EmbeddingsWire",
+    "FakeAzureEmbed",
     "FakeCohereEmbed",
     "FakeGeminiEmbed",
     "FakeJinaEmbed",
@@ -198,6 +201,36 @@ class FakeOpenAIEmbed(EmbeddingsFake):
     """A fake OpenAI embeddings API; its ``base_url`` ends in ``/v1``."""
 
     wire: ClassVar[EmbeddingsWire] = OpenAIEmbeddingsWire()
+
+
+class AzureEmbeddingsWire(OpenAIEmbeddingsWire):
+    """Azure OpenAI's ``POST /openai/deployments/{deployment}/embeddings?api-version=...``, ``api-key``
+    auth; the deployment names the model (a body's ``model`` is optional and ignored)."""
+
+    name: ClassVar[str] = "FakeAzureEmbed"
+    base_path: ClassVar[str] = ""
+
+    def routes(self) -> list[Route]:
+        return [Route("POST", "/openai/deployments/{deployment}/embeddings")]
+
+    def inputs(self, body: Any, request: web.Request) -> Inputs:
+        if not request.query.get("api-version"):
+            raise WireError(404, "Resource not found")
+        return super().inputs({"model": request.match_info["deployment"], **body}, request)
+
+    def answer(self, body: Any, request: web.Request, vectors: list[list[float]], tokens: int, reply: Reply) -> Any:
+        return super().answer({"model": request.match_info["deployment"], **body}, request, vectors, tokens, reply)
+
+    def check_auth(self, request: web.Request, api_key: str) -> WireError | None:
+        if request.headers.get("api-key") != api_key:
+            return WireError(401, "Access denied due to invalid subscription key or wrong API endpoint.")
+        return None
+
+
+class FakeAzureEmbed(EmbeddingsFake):
+    """A fake Azure OpenAI resource serving embeddings; its ``base_url`` is the resource URL."""
+
+    wire: ClassVar[EmbeddingsWire] = AzureEmbeddingsWire()
 
 
 # -- Gemini --------------------------------------------------------------------------------------------
