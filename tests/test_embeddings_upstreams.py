@@ -144,6 +144,14 @@ def test_batches_are_cut_to_the_configured_size_sent_concurrently_and_joined_in_
     assert result.prompt_tokens == token_count(texts)
 
 
+def test_batches_also_stay_under_openais_tokens_per_request() -> None:
+    long = "word " * 80_000  # ~100,000 tokens each, as estimated: two fit under the 250,000 budget
+    texts = [f"{i} {long}" for i in range(5)]
+    result, fake = embed(FakeOpenAIEmbed, "openai", "m", {"input": texts})
+    assert sorted(len(r.json["input"]) for r in fake.requests) == [1, 2, 2]
+    assert_vectors(result, texts, 64)
+
+
 def test_one_failed_batch_fails_the_attempt_with_the_upstream_status() -> None:
     texts = [f"item {i}" for i in range(10)]
     err, _ = embed(FakeOpenAIEmbed, "openai", "m", {"input": texts}, batch=4, script=(Reply(), Status(503)))

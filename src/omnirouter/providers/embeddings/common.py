@@ -59,23 +59,52 @@ def batch_size(upstream: Any, default: int) -> int:
     return default
 
 
+def cut(items: Sequence[T], size: int, budget: int | None = None) -> list[list[T]]:
+    """`items` in order, in batches of at most `size` and, with a `budget`, of at most that many
+    estimated tokens (an input alone over it still goes, alone: the upstream says what it thinks)."""
+    if budget is None:
+        return [list(items[i : i + size]) for i in range(0, len(items), size)]
+    batches: list[list[T]] = []
+    batch: list[T] = []
+    spent = 0
+    for item in items:
+        cost = rough_tokens(item)
+        if batch and (len(batch) == size or spent + cost > budget):
+            batches.append(batch)
+            batch, spent = [], 0
+        batch.append(item)
+        spent += cost
+    if batch:
+        batches.append(batch)
+    return batches
+
+
+def rough_tokens(item: Any) -> int:
+    """An input's tokens, roughly, for cutting batches: a token id each, four characters a token."""
+    if isinstance(item, str):
+        return len(item) // 4 + 1
+    return sum(1 if isinstance(x, int) else len(x.get("text", "")) // 4 + 1 for x in item)
+
+
 async def in_batches(
     items: Sequence[T],
     size: int,
     embed: Callable[[list[T]], Awaitable[Embeddings]],
     concurrency: int = CONCURRENT_BATCHES,
+    budget: int | None = None,
 ) -> Embeddings:
-    """`embed` over `items` cut into batches of at most `size`, at most `concurrency` at a time; the
-    vectors joined in order, the tokens summed. The first failure cancels the other batches."""
-    if len(items) <= size:
-        return await embed(list(items))
+    """`embed` over `items` cut into batches (`cut`), at most `concurrency` at a time; the vectors
+    joined in order, the tokens summed. The first failure cancels the other batches."""
+    batches = cut(items, size, budget)
+    if len(batches) == 1:
+        return await embed(batches[0])
     gate = asyncio.Semaphore(concurrency)
 
     async def one(batch: list[T]) -> Embeddings:
         async with gate:
             return await embed(batch)
 
-    tasks = [asyncio.ensure_future(one(list(items[i : i + size]))) for i in range(0, len(items), size)]
+    tasks = [asyncio.ensure_future(one(batch)) for batch in batches]
     try:
         parts = await asyncio.gather(*tasks)
     except BaseException:

@@ -21,6 +21,7 @@ from omnirouter.providers.embeddings.common import (
 from omnirouter.providers.embeddings.request import items
 
 MAX_INPUTS = 2048  # OpenAI's limit of inputs per request
+MAX_BATCH_TOKENS = 250_000  # under OpenAI's 300,000 tokens per request, as estimated (common.rough_tokens)
 
 
 class _Item(msgspec.Struct):
@@ -77,4 +78,4 @@ async def embed_at(upstream: Any, request: dict[str, Any], url: str, headers: di
         raw, _ = await post(upstream, url, body, headers)
         return decoded(raw, decode_answer, "The provider").embeddings(len(batch), "The provider")
 
-    return await in_batches(items(request), batch_size(upstream, MAX_INPUTS), call)
+    return await in_batches(items(request), batch_size(upstream, MAX_INPUTS), call, budget=MAX_BATCH_TOKENS)
