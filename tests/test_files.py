@@ -24,6 +24,7 @@ import pytest
 from openrouter import OpenRouter, errors
 from sqlalchemy import func, select
 
+from omnirouter.files import service
 from omnirouter.store.tables import files as files_table
 from omnirouter.testing.fakes.s3 import FakeS3, FakeS3Thread
 from tests import files_samples as fs
@@ -410,3 +411,15 @@ def test_an_upload_cut_off_midway_leaves_nothing(gw: Gateway, key: str) -> None:
     while spools(gw) and time.monotonic() < deadline:
         time.sleep(0.01)
     assert spools(gw) == [] and rows(gw) == before
+
+
+def test_a_deleted_keys_files_are_removed_at_the_next_start(gw: Gateway, key: str) -> None:
+    leaving = gw.create_key(name="leaving")
+    gone = upload(gw, leaving["key"], fs.PDF).json()["id"]
+    kept = upload(gw, key, fs.PDF).json()["id"]
+    assert gw.admin().delete(f"/keys/{leaving['data']['hash']}").status_code == 200
+    assert gw.loop is not None
+    removed = asyncio.run_coroutine_threadsafe(service.sweep_deleted_keys(gw.state), gw.loop).result(10)
+    assert removed == 1
+    assert not (objects_dir(gw) / gone).exists() and (objects_dir(gw) / kept).exists()
+    assert gw.client(key).get(f"/files/{kept}").status_code == 200

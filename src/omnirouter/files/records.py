@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import delete, insert, select
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from omnirouter.store.tables import files
+from omnirouter.store.tables import api_keys, files
 
 PREFIX = "or_file_"
 _ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"  # ASCII order: sorts as numbers
@@ -92,6 +92,14 @@ async def delete_file(engine: AsyncEngine, file_id: str, key_hash: str) -> bool:
     async with engine.begin() as conn:
         result = await conn.execute(delete(files).where(files.c.id == file_id, files.c.key_hash == key_hash))
     return result.rowcount > 0
+
+
+async def of_deleted_keys(engine: AsyncEngine, limit: int = 1000) -> list[tuple[str, str]]:
+    """(id, key hash) of files whose key was deleted: nobody can reach them any more."""
+    live = select(api_keys.c.hash).where(api_keys.c.deleted.is_(False))
+    query = select(files.c.id, files.c.key_hash).where(files.c.key_hash.not_in(live)).limit(limit)
+    async with engine.connect() as conn:
+        return [(r.id, r.key_hash) for r in (await conn.execute(query)).all()]
 
 
 async def get_files(engine: AsyncEngine, ids: set[str], key_hash: str) -> dict[str, FileRecord]:

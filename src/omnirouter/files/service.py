@@ -75,6 +75,18 @@ def sweep_spools(files: Files, now: float | None = None) -> int:
     return removed
 
 
+async def sweep_deleted_keys(st: Any) -> int:
+    """Delete the files of deleted keys (rows, then contents); the number deleted. Each worker runs it
+    at its start: a file another worker deleted first is skipped."""
+    files, removed = files_of(st), 0
+    while batch := await records.of_deleted_keys(st.db.engine):
+        for file_id, key_hash in batch:
+            if await records.delete_file(st.db.engine, file_id, key_hash):
+                await files.store.delete(file_id)
+                removed += 1
+    return removed
+
+
 def files_of(st: Any) -> Files:
     """The server's Files, made on first use (files are configured by settings alone)."""
     service = getattr(st, "files_service", None)

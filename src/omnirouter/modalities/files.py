@@ -8,6 +8,7 @@ The work is in omnirouter.files (store, sniffing, records, the three answer shap
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,7 @@ from omnirouter.openapi_doc import Operation
 from omnirouter.state import state
 
 PAGE_DEFAULT, PAGE_MAX = 100, 1000
+log = logging.getLogger("omnirouter")
 
 
 async def _caller(request: Request) -> KeyRecord:
@@ -103,14 +105,25 @@ async def file_content(request: Request) -> JSONResponse:
 
 async def start(st: Any) -> Callable[[], Awaitable[None]]:
     """At the worker's start: the store from settings (an S3 bucket without its keys stops the server
-    here, not at the first upload), and spools left by uploads a crash interrupted removed."""
+    here, not at the first upload); spools left by uploads a crash interrupted removed; and, in the
+    background, the files of keys deleted since (nobody can reach them)."""
     st.files_service = service.Files(st.settings)
     await asyncio.to_thread(service.sweep_spools, st.files_service)
+    sweep = asyncio.create_task(_sweep_deleted_keys(st))
 
     async def close() -> None:
-        return None
+        sweep.cancel()
+        await asyncio.gather(sweep, return_exceptions=True)
 
     return close
+
+
+async def _sweep_deleted_keys(st: Any) -> None:
+    try:
+        if removed := await service.sweep_deleted_keys(st):
+            log.info("removed %d files of deleted keys", removed)
+    except Exception:  # the database or the bucket is down: the next start tries again
+        log.warning("could not remove the files of deleted keys", exc_info=True)
 
 
 routes = [
