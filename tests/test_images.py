@@ -441,6 +441,37 @@ def test_a_workspace_brings_its_own_key(gw: Gateway, oai: Any) -> None:
     assert gen["upstream_inference_cost"] == 2 * Decimal(PAINTER_A["image_output"])
 
 
+# -- guardrails: their content filters see the prompt
+
+
+def guarded_key(gw: Gateway, **fields: Any) -> str:
+    created = gw.create_key(name="guarded")
+    with gw.admin() as admin:
+        g = admin.post("/guardrails", json={"name": f"images-{created['data']['hash'][:8]}", **fields})
+        assert g.status_code == 201, g.text
+        r = admin.post(
+            f"/guardrails/{g.json()['data']['id']}/assignments/keys", json={"key_hashes": [created["data"]["hash"]]}
+        )
+        assert r.status_code == 200, r.text
+    return created["key"]
+
+
+def test_a_content_filter_redacts_the_prompt_before_the_provider(gw: Gateway, oai: Any) -> None:
+    key = guarded_key(gw, content_filter_builtins=[{"slug": "email", "action": "redact"}])
+    r = post(gw, key, {"model": "test/lone-painter", "prompt": "a poster for bob@example.com"})
+    assert r.status_code == 200, r.text
+    assert oai.requests[-1].json["prompt"] == "a poster for [EMAIL]"
+    actions = generation(gw, key, r.headers["x-generation-id"])["guardrail_actions"]
+    assert [(a["filter"], a["action"], a["count"]) for a in actions] == [("email", "redacted", 1)]
+
+
+def test_a_content_filter_blocks_the_prompt_and_nothing_is_sent(gw: Gateway, oai: Any) -> None:
+    key = guarded_key(gw, content_filter_builtins=[{"slug": "credit-card", "action": "block"}])
+    r = post(gw, key, {"model": "test/lone-painter", "prompt": "print card 4111 1111 1111 1111"})
+    assert r.status_code == 403, r.text
+    assert oai.requests == [] and key_usage(gw, key) == 0
+
+
 def test_only_usable_images_are_billed(gw: Gateway, key: str, oai: Any) -> None:
     good = base64.b64encode(picture("one")).decode()
     oai.script(ImageReply(b64=[good, ""]))

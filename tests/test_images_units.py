@@ -18,7 +18,7 @@ from omnirouter.providers.images.sandbox import picture
 
 
 def request(**fields: object) -> dict[str, object]:
-    return {"prompt": "p", "n": 1, **fields}
+    return {"messages": [{"role": "user", "content": "p"}], "n": 1, **fields}
 
 
 @pytest.mark.parametrize(

@@ -33,7 +33,7 @@ from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityEndpoint
 from omnirouter.providers.images import edit_form, gemini, openai, sandbox
 from omnirouter.providers.images.answer import ImageAnswer
-from omnirouter.providers.images.request import ASPECT_RATIOS, ImageGenerationRequest, Size, validated
+from omnirouter.providers.images.request import ASPECT_RATIOS, ImageGenerationRequest, Size, prompt_of, validated
 
 # A worst case for the reservation when an endpoint prices tokens: what gpt-image-1 counts for one
 # high-quality 1536x1024 image is 6240 output tokens; 8192 covers it and Gemini's 4K images.
@@ -170,7 +170,7 @@ class Images:
 
     def worst_case(self, request: dict[str, Any], cand: Any) -> Units:
         n = request.get("n") or 1
-        prompt_tokens = len(request.get("prompt") or "") // 2 + 1  # generous: 2 characters a token
+        prompt_tokens = len(prompt_of(request)) // 2 + 1  # generous: 2 characters a token
         prompt_tokens += len(request.get("references") or ()) * WORST_INPUT_TOKENS_PER_REFERENCE
         return Units(input_tokens=prompt_tokens * n, output_tokens=WORST_OUTPUT_TOKENS_PER_IMAGE * n, images=n)
 

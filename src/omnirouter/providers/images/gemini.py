@@ -17,7 +17,7 @@ from urllib.parse import quote
 from omnirouter.errors import GatewayError
 from omnirouter.providers.base import UpstreamError
 from omnirouter.providers.images.answer import Image, ImageAnswer, answer
-from omnirouter.providers.images.request import TIERS, asked_size, aspect, data_url, nearest_ratio
+from omnirouter.providers.images.request import TIERS, asked_size, aspect, data_url, nearest_ratio, prompt_of
 
 if TYPE_CHECKING:
     from omnirouter.pipeline.modality import Upstream
@@ -38,7 +38,7 @@ def _tier(request: dict[str, Any]) -> str | None:
 
 def body(request: dict[str, Any]) -> dict[str, Any]:
     """The generateContent body for one image."""
-    parts: list[dict[str, Any]] = [{"text": request["prompt"]}]
+    parts: list[dict[str, Any]] = [{"text": prompt_of(request)}]
     for url in request.get("references") or ():
         decoded = data_url(url)
         if decoded is None:  # Gemini reads inline bytes, or files it stores itself

@@ -18,7 +18,7 @@ from omnirouter.errors import GatewayError
 from omnirouter.providers.answers import body_of
 from omnirouter.providers.base import UpstreamError
 from omnirouter.providers.images.answer import Image, ImageAnswer, answer, format_media_type
-from omnirouter.providers.images.request import asked_size, aspect, data_url, dimensions
+from omnirouter.providers.images.request import asked_size, aspect, data_url, dimensions, prompt_of
 
 if TYPE_CHECKING:
     from omnirouter.pipeline.modality import Upstream
@@ -50,7 +50,7 @@ def size(model: str, request: dict[str, Any]) -> str | None:
 
 def fields(model: str, request: dict[str, Any]) -> dict[str, Any]:
     """The request's fields in OpenAI's terms (shared by generations and edits)."""
-    out: dict[str, Any] = {"model": model, "prompt": request["prompt"], "n": request.get("n") or 1}
+    out: dict[str, Any] = {"model": model, "prompt": prompt_of(request), "n": request.get("n") or 1}
     if (chosen := size(model, request)) is not None:
         out["size"] = chosen
     dall_e = model.startswith("dall-e")

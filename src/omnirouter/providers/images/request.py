@@ -145,15 +145,22 @@ def references(parts: list[ContentPartImage] | None) -> list[str]:
     return urls
 
 
+def prompt_of(request: dict[str, Any]) -> str:
+    """The prompt, as guardrails left it."""
+    return str(request["messages"][0]["content"])
+
+
 def validated(req: ImageGenerationRequest) -> dict[str, Any]:
-    """The request as a dict every upstream reads: routing fields as sent, `prompt`, `n`, the size (see
-    size_fields), `output_format` (png by default), `quality`, `background`, `output_compression`,
-    `seed`, `references` (URLs)."""
+    """The request as a dict every upstream reads: routing fields as sent, the prompt (`prompt_of`), `n`,
+    the size (see size_fields), `output_format` (png by default), `quality`, `background`,
+    `output_compression`, `seed`, `references` (URLs)."""
     if not req.prompt.strip():
         raise _bad("prompt must not be empty")
     if not req.model.strip():
         raise _bad("model must not be empty")
-    out: dict[str, Any] = {"model": req.model, "prompt": req.prompt, "n": req.n}
+    # The prompt is kept as a user message, where guardrails' content filters read (and may redact) text;
+    # every upstream reads it back with `prompt_of`.
+    out: dict[str, Any] = {"model": req.model, "messages": [{"role": "user", "content": req.prompt}], "n": req.n}
     for name in ("models", "provider", "user", "session_id"):
         if (value := getattr(req, name)) is not None:
             out[name] = msgspec.to_builtins(value)  # as sent: the pipeline reads the routing fields again

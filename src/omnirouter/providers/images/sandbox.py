@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from omnirouter.providers.images import png
 from omnirouter.providers.images.answer import Image, ImageAnswer, answer
-from omnirouter.providers.images.request import aspect
+from omnirouter.providers.images.request import aspect, prompt_of
 
 if TYPE_CHECKING:
     from omnirouter.pipeline.modality import Upstream
@@ -56,7 +56,7 @@ def data_url(prompt: str, *, seed: int | None = None, index: int = 0) -> str:
 
 async def generate(up: Upstream | None, request: dict[str, Any]) -> ImageAnswer:
     """`n` images for the prompt. PNG whatever raster format was asked (the media type says so)."""
-    prompt, seed, ratio = request["prompt"], request.get("seed"), aspect(request)
+    prompt, seed, ratio = prompt_of(request), request.get("seed"), aspect(request)
     if refs := request.get("references"):  # an edit: the picture depends on what it starts from
         prompt += "\x00" + hashlib.sha256("\x00".join(refs).encode()).hexdigest()
     svg = request.get("output_format") == "svg"
