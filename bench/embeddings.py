@@ -30,7 +30,18 @@ import yaml
 
 from bench.embeddings_upstream import READY
 from bench.leanhttp import LeanConnection, build_request
-from bench.procs import HOST, clean_env, free_port, http_json, install_cleanup, spawn, stop_all, wait_http, wait_line
+from bench.procs import (
+    HOST,
+    Proc,
+    clean_env,
+    free_port,
+    http_json,
+    install_cleanup,
+    spawn,
+    stop_all,
+    wait_http,
+    wait_line,
+)
 
 MODEL = "bench/embed"
 UPSTREAM_MODEL = "bench-embed-upstream"
@@ -68,6 +79,7 @@ class Figure:
     requests_per_s: float
     p50_ms: float
     errors: int
+    cpu_us_per_input: float = float("nan")  # the measured server's CPU (its process tree), per input
 
 
 def texts(n: int) -> list[str]:
@@ -75,7 +87,7 @@ def texts(n: int) -> list[str]:
 
 
 async def measure(
-    port: int, path: str, headers: dict[str, str], model: str, batch: int, args: argparse.Namespace
+    port: int, path: str, headers: dict[str, str], model: str, batch: int, args: argparse.Namespace, proc: Proc
 ) -> Figure:
     raw = build_request(HOST, port, path, {"model": model, "input": texts(batch)}, headers)
     deadline = 0.0
@@ -99,17 +111,18 @@ async def measure(
     deadline = time.monotonic() + args.warmup
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
     measuring = True
-    start = time.monotonic()
+    start, cpu = time.monotonic(), proc.cpu_seconds()
     deadline = start + args.seconds
     await asyncio.gather(*(worker() for _ in range(args.concurrency)))
-    elapsed = time.monotonic() - start
+    elapsed, cpu = time.monotonic() - start, proc.cpu_seconds() - cpu
     times.sort()
     p50 = times[len(times) // 2] / 1e6 if times else float("nan")
-    return Figure(done * batch / elapsed, done / elapsed, p50, errors)
+    cpu_us = cpu * 1e6 / (done * batch) if done else float("nan")
+    return Figure(done * batch / elapsed, done / elapsed, p50, errors, cpu_us)
 
 
-def start(work: Path, dims: int) -> tuple[int, int, dict[str, str]]:
-    """The upstream and the gateway; (upstream port, gateway port, the gateway key's headers)."""
+def start(work: Path, dims: int) -> tuple[Proc, int, Proc, int, dict[str, str]]:
+    """The upstream and the gateway: each process and port, and the gateway key's headers."""
     root = Path(__file__).parent.parent
     upstream = spawn("embeddings-upstream", [sys.executable, "-m", "bench.embeddings_upstream", "--port", "0",
                      "--dims", str(dims)], cores="0", env=clean_env(), log_dir=work, cwd=root)  # fmt: skip
@@ -139,23 +152,24 @@ def start(work: Path, dims: int) -> tuple[int, int, dict[str, str]]:
     )
     if status >= 300 or not isinstance(created, dict):
         raise RuntimeError(f"creating an inference key failed: HTTP {status} {created}")
-    return urlsplit(base_url).port or 0, port, {"Authorization": f"Bearer {created['key']}"}
+    return upstream, urlsplit(base_url).port or 0, gateway, port, {"Authorization": f"Bearer {created['key']}"}
 
 
 async def run(args: argparse.Namespace) -> None:
     with tempfile.TemporaryDirectory() as tmp:
-        upstream_port, gateway_port, headers = start(Path(tmp), args.dims)
+        upstream, upstream_port, gateway_proc, gateway_port, headers = start(Path(tmp), args.dims)
         with contextlib.suppress(OSError, AttributeError):
             os.sched_setaffinity(0, {0})  # the load shares the upstream's core, off the gateway's
         print(f"embeddings, {args.dims} dims, {args.concurrency} connections, {args.seconds:g} s per figure")
         print(f"{'inputs/request':>14} {'direct inputs/s':>16} {'gateway inputs/s':>17} {'ratio':>6} "
-              f"{'direct p50 ms':>14} {'gateway p50 ms':>15} {'errors':>7}")  # fmt: skip
+              f"{'direct p50 ms':>14} {'gateway p50 ms':>15} {'gateway CPU us/input':>21} {'errors':>7}")  # fmt: skip
         for batch in args.batches:
-            direct = await measure(upstream_port, "/v1/embeddings", {}, UPSTREAM_MODEL, batch, args)
-            gateway = await measure(gateway_port, "/api/v1/embeddings", headers, MODEL, batch, args)
+            direct = await measure(upstream_port, "/v1/embeddings", {}, UPSTREAM_MODEL, batch, args, upstream)
+            gateway = await measure(gateway_port, "/api/v1/embeddings", headers, MODEL, batch, args, gateway_proc)
             ratio = gateway.inputs_per_s / direct.inputs_per_s if direct.inputs_per_s else float("nan")
             print(f"{batch:>14} {direct.inputs_per_s:>16,.0f} {gateway.inputs_per_s:>17,.0f} {ratio:>6.2f} "
-                  f"{direct.p50_ms:>14.2f} {gateway.p50_ms:>15.2f} {direct.errors + gateway.errors:>7}")  # fmt: skip
+                  f"{direct.p50_ms:>14.2f} {gateway.p50_ms:>15.2f} {gateway.cpu_us_per_input:>21,.0f} "
+                  f"{direct.errors + gateway.errors:>7}")  # fmt: skip
 
 
 def main() -> None:
