@@ -17,7 +17,7 @@ import msgspec
 from omnirouter.errors import GatewayError
 
 MAX_INPUTS = 2048  # inputs per request, as OpenAI allows; batches to each provider are cut smaller
-MAX_DIMENSIONS = 65536
+MAX_DIMENSIONS = 8192  # no embeddings model makes more (OpenAI, Gemini: 3072); the sandbox makes what is asked
 ENCODING_FORMATS = ("float", "base64")
 PART_TYPES = ("text", "image_url", "input_audio", "input_video", "file")
 
