@@ -32,7 +32,7 @@ from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityCall, ModalityEndpoint
 from omnirouter.providers.embeddings import HANDLERS
 from omnirouter.providers.embeddings.common import Embeddings, encode_base64_floats, floats
-from omnirouter.providers.embeddings.request import MAX_INPUTS, parse, token_bound
+from omnirouter.providers.embeddings.request import MAX_DIMENSIONS, MAX_INPUTS, parse, token_bound
 from omnirouter.routing.plan import Candidate
 
 __all__ = ["OPERATIONS", "TAGS", "EmbeddingsModality", "routes"]
@@ -87,8 +87,9 @@ class EmbeddingsRequest(msgspec.Struct, kw_only=True):
         ),
     ]
     encoding_format: Literal["float", "base64"] | UnsetType = UNSET
-    dimensions: Annotated[int, Meta(ge=1, description="The number of dimensions of the output embeddings")] | (
-        UnsetType
+    dimensions: (
+        Annotated[int, Meta(ge=1, le=MAX_DIMENSIONS, description="The number of dimensions of the output embeddings")]
+        | UnsetType
     ) = UNSET
     input_type: (
         Annotated[str, Meta(description="The type of input (e.g. search_query, search_document)")] | UnsetType
