@@ -699,8 +699,6 @@ def _refused(error: dict[str, Any]) -> bool:
 SEMANTIC_REFUSALS = {
     ("/images", "post"): _refused,
     ("/images/generations", "post"): _refused,
-    # Its body is a form the document describes in words only.
-    ("/images/edits", "post"): lambda error: (
-        _refused(error) or any(text in error["message"] for text in ("multipart/form-data", "image is required"))
-    ),
+    # Random bytes are no image.
+    ("/images/edits", "post"): lambda error: _refused(error) or "is not a PNG, JPEG, WebP or GIF" in error["message"],
 }

@@ -33,7 +33,14 @@ from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityEndpoint
 from omnirouter.providers.images import edit_form, gemini, openai, sandbox
 from omnirouter.providers.images.answer import ImageAnswer
-from omnirouter.providers.images.request import ASPECT_RATIOS, ImageGenerationRequest, Size, prompt_of, validated
+from omnirouter.providers.images.request import (
+    ASPECT_RATIOS,
+    MAX_REFERENCES,
+    ImageGenerationRequest,
+    Size,
+    prompt_of,
+    validated,
+)
 
 # A worst case for the reservation when an endpoint prices tokens: what gpt-image-1 counts for one
 # high-quality 1536x1024 image is 6240 output tokens; 8192 covers it and Gemini's 4K images.
@@ -412,6 +419,22 @@ routes = [
     Route("/images/models/{author}/{slug}/endpoints", list_endpoints, methods=["GET"]),
 ]
 
+
+def _edit_form() -> dict[str, Any]:
+    """The /images/edits form's schema: images.generate's fields as form fields, and the image files."""
+    fields = msgspec.json.schema(OpenAIImagesRequest)["$defs"]["OpenAIImagesRequest"]
+    properties = {}
+    for name, schema in fields["properties"].items():
+        if name == "stream":
+            continue
+        # A form field is sent or not: it has no null (`anyOf: [X, null]` is X).
+        options = [o for o in schema.get("anyOf", [schema]) if o != {"type": "null"}]
+        properties[name] = {k: v for k, v in options[0].items() if k != "default"}
+    image = {"type": "string", "format": "binary", "description": "An image to start from"}
+    properties["image[]"] = {"type": "array", "items": image, "minItems": 1, "maxItems": MAX_REFERENCES}
+    return {"type": "object", "properties": properties, "required": [*fields["required"], "image[]"]}
+
+
 TAGS = {"Images": "Image generation: from a prompt, and from reference images"}
 
 _INFERENCE_ERRORS = (400, 401, 402, 403, 404, 408, 413, 429, 500, 502, 503)
@@ -449,11 +472,10 @@ OPERATIONS = {
         summary="Edit images (OpenAI's Images API)",
         tag="Images",
         auth="inference",
-        # The document describes JSON bodies only: this one is a form, described in words.
-        description=(
-            "The body is OpenAI's images.edit form (multipart/form-data): the images to start from as `image[]` "
-            "(or `image`) files, PNG, JPEG, WebP or GIF, and the other fields as POST /images/generations takes "
-            "them. No `mask`."
+        body_media={"multipart/form-data": _edit_form()},
+        body_description=(
+            "OpenAI's images.edit form: the images to start from as `image[]` (or `image`) files, PNG, JPEG, WebP "
+            "or GIF, and the other fields as POST /images/generations takes them. No `mask`."
         ),
         response=OpenAIImagesResponse,
         headers=("X-Generation-Id",),
