@@ -662,7 +662,7 @@ def test_typescript_sdk(gw: Gateway, key: str) -> None:
         pytest.skip(reason)
     proc = subprocess.run(
         ["node", str(TS_DIR / "images.mjs")],
-        input=json.dumps({"serverURL": gw.api, "apiKey": key, "model": "sandbox/image"}),
+        input=json.dumps({"serverURL": gw.api, "apiKey": key}),
         capture_output=True,
         text=True,
         timeout=120,
@@ -670,7 +670,7 @@ def test_typescript_sdk(gw: Gateway, key: str) -> None:
     )
     assert proc.returncode == 0, proc.stderr
     results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
-    assert set(results) == {"images.generate", "images.listModels", "images.listModelEndpoints", "errors"}
+    assert set(results) == {"images.generate", "images.listModels", "images.listModelEndpoints", "images.errors"}
     assert all(r["ok"] for r in results.values()), results
     assert key_usage(gw, key) == 2 * SANDBOX_PRICE  # the two images; the refused requests cost nothing
 
