@@ -630,18 +630,27 @@ def openai_images_generate(ctx: Any) -> None:
     assert res.usage is not None and res.usage.output_tokens == 0
 
 
+def openai_images_edit(ctx: Any) -> None:
+    """POST /images/edits: OpenAI's images.edit form, through OpenAI's SDK."""
+    client = openai.OpenAI(api_key=ctx.key, base_url=ctx.gw.api)
+    res = client.images.edit(model="sandbox/image", image=("start.png", picture("start")), prompt="conformance")
+    assert len(res.data) == 1 and base64.b64decode(res.data[0].b64_json or "").startswith(b"\x89PNG")
+    assert res.usage is not None and Decimal(str(res.usage.model_extra["cost"])) == SANDBOX_PRICE  # type: ignore[index]
+
+
 CONFORMANCE = {
     "images.generate": images_generate,
     "images.listModels": images_list_models,
     "images.listModelEndpoints": images_list_model_endpoints,
     "POST /images/generations": openai_images_generate,
+    "POST /images/edits": openai_images_edit,
 }
 
 
 def test_the_conformance_checks_pass(gw: Gateway, key: str, sdk: OpenRouter) -> None:
     for check in CONFORMANCE.values():
         check(SimpleNamespace(sdk=sdk, gw=gw, key=key))
-    assert key_usage(gw, key) == 3 * SANDBOX_PRICE
+    assert key_usage(gw, key) == 4 * SANDBOX_PRICE
 
 
 # -- @openrouter/sdk (node): tests/sdk_ts/images.mjs, one JSON line per check
