@@ -179,6 +179,13 @@ def test_upstream_faults_are_upstream_errors(step: Any, status: int | None, kind
         assert err.message == "bad dims" and not err.retryable
 
 
+def test_an_answer_with_too_few_vectors_is_the_upstreams_fault() -> None:
+    short = {"object": "list", "data": [{"object": "embedding", "index": 0, "embedding": [0.5, 0.5]}]}
+    err, _ = embed(FakeOpenAIEmbed, "openai", "m", {"input": ["a b", "c d"]}, script=(Status(200, short),))
+    assert isinstance(err, UpstreamError) and err.status == 502 and err.retryable
+    assert "1 embeddings for 2 inputs" in err.message
+
+
 def test_a_wrong_key_is_the_upstreams_401() -> None:
     err, _ = embed(FakeOpenAIEmbed, "openai", "m", {"input": "hello"}, api_key="wrong")
     assert isinstance(err, UpstreamError) and err.status == 401
