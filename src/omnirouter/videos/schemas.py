@@ -22,14 +22,29 @@ class _Struct(msgspec.Struct, kw_only=True):
     pass
 
 
-class VideoUrl(_Struct):
-    url: str
+class ReferenceUrl(_Struct):
+    url: Annotated[str, Meta(min_length=1)]
 
 
 class FrameImage(_Struct):
     type: Annotated[str, _enum(["image_url"], "Always image_url")]
-    image_url: VideoUrl
+    image_url: ReferenceUrl
     frame_type: Annotated[str, _enum(FRAME_TYPES, "Whether this image is the first or the last frame")]
+
+
+class ImageReference(_Struct, tag_field="type", tag="image_url"):
+    image_url: ReferenceUrl
+
+
+class AudioReference(_Struct, tag_field="type", tag="audio_url"):
+    audio_url: ReferenceUrl
+
+
+class VideoReference(_Struct, tag_field="type", tag="video_url"):
+    video_url: ReferenceUrl
+
+
+InputReference = ImageReference | AudioReference | VideoReference
 
 
 class VideoGenerationRequest(_Struct):
@@ -46,7 +61,7 @@ class VideoGenerationRequest(_Struct):
     seed: int | UnsetType = UNSET
     generate_audio: bool | UnsetType = UNSET
     frame_images: list[FrameImage] | UnsetType = UNSET
-    input_references: list[dict[str, Any]] | UnsetType = UNSET
+    input_references: list[InputReference] | UnsetType = UNSET
     callback_url: (
         Annotated[str, Meta(description="Accepted (HTTPS only); this gateway does not call it")] | UnsetType
     ) = UNSET
