@@ -57,7 +57,7 @@ class VideoGenerationRequest(_Struct):
     duration: Annotated[int, Meta(ge=1, description="Seconds of video")] | UnsetType = UNSET
     aspect_ratio: Annotated[str, _enum(ASPECT_RATIOS, "Aspect ratio of the video")] | UnsetType = UNSET
     resolution: Annotated[str, _enum(RESOLUTIONS, "Resolution of the video")] | UnsetType = UNSET
-    size: Annotated[str, Meta(pattern=r"^[0-9]+x[0-9]+$", description="WIDTHxHEIGHT")] | UnsetType = UNSET
+    size: Annotated[str, Meta(pattern=r"^[0-9]{1,5}x[0-9]{1,5}$", description="WIDTHxHEIGHT")] | UnsetType = UNSET
     seed: int | UnsetType = UNSET
     generate_audio: bool | UnsetType = UNSET
     frame_images: list[FrameImage] | UnsetType = UNSET
