@@ -97,6 +97,16 @@ def test_gemini_answers_without_an_image() -> None:
     assert images == [Image("iVBORw0KGgo=", "image/png")] and text == ["Here."] and (prompt, output) == (4, 1290)
 
 
+def test_the_worst_case_reserved_follows_the_quality_asked() -> None:
+    from omnirouter.modalities.images import IMAGES
+
+    worst = IMAGES.worst_case(request(n=2, quality="medium"), None)
+    assert (worst.images, worst.output_tokens, worst.input_tokens) == (2, 2 * 2048, 2 * (len("p") // 2 + 1))
+    assert IMAGES.worst_case(request(n=1), None).output_tokens == 8192  # unsaid: high is possible
+    with_ref = request(references=["data:image/png;base64,AA=="])
+    assert IMAGES.worst_case(with_ref, None).input_tokens == 1 + 1024
+
+
 def test_only_decodable_non_empty_images_are_usable_and_billed() -> None:
     good = base64.b64encode(picture("x")).decode()
     assert usable(good) and not usable("") and not usable("   ") and not usable("%%%") and not usable(None)

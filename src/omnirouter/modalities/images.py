@@ -42,9 +42,11 @@ from omnirouter.providers.images.request import (
     validated,
 )
 
-# A worst case for the reservation when an endpoint prices tokens: what gpt-image-1 counts for one
-# high-quality 1536x1024 image is 6240 output tokens; 8192 covers it and Gemini's 4K images.
-WORST_OUTPUT_TOKENS_PER_IMAGE = 8192
+# A worst case for the reservation when an endpoint prices tokens, by the quality asked: gpt-image-1 counts
+# at most 400 output tokens for a low-quality image, 1584 for a medium one and 6240 for a high one
+# (1536x1024); Gemini at most 2000 (4K) whatever the quality.
+WORST_OUTPUT_TOKENS_PER_IMAGE = {"low": 2048, "medium": 2048, "high": 8192}
+WORST_OUTPUT_TOKENS_UNSAID = 8192  # "auto" or nothing: the model may choose high
 WORST_INPUT_TOKENS_PER_REFERENCE = 1024
 
 
@@ -179,7 +181,8 @@ class Images:
         n = request.get("n") or 1
         prompt_tokens = len(prompt_of(request)) // 2 + 1  # generous: 2 characters a token
         prompt_tokens += len(request.get("references") or ()) * WORST_INPUT_TOKENS_PER_REFERENCE
-        return Units(input_tokens=prompt_tokens * n, output_tokens=WORST_OUTPUT_TOKENS_PER_IMAGE * n, images=n)
+        per_image = WORST_OUTPUT_TOKENS_PER_IMAGE.get(request.get("quality") or "", WORST_OUTPUT_TOKENS_UNSAID)
+        return Units(input_tokens=prompt_tokens * n, output_tokens=per_image * n, images=n)
 
     async def respond(self, call: Any, answer: ImageAnswer, send: Send) -> None:
         cost = call.settle(answer)
