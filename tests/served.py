@@ -48,9 +48,10 @@ class Served:
                 break
             except httpx.TransportError as exc:
                 if self.proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(
-                        "serve did not start:\n" + (self.proc.stdout.read() if self.proc.stdout else "")
-                    ) from exc
+                    if self.proc.poll() is None:  # still starting: stopped, so that its output ends
+                        self.proc.kill()
+                    out, _ = self.proc.communicate(timeout=10)
+                    raise RuntimeError(f"serve did not start:\n{out}") from exc
                 time.sleep(0.1)
 
     def stop(self, sig: int = signal.SIGTERM, *, drop: bool = True) -> str:

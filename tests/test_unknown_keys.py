@@ -90,3 +90,20 @@ def test_the_unknown_key_cache_is_bounded_expires_and_forgets_a_created_key():
     brief = UnknownKeys(ttl=0)
     brief.add("x")
     assert "x" not in brief
+
+
+def test_keys_looked_up_or_dropped_while_a_sync_reads_are_laid_over_what_it_read():
+    """A sync's read of every key may predate a key this worker looked up or deleted meanwhile: the read
+    is applied (its changes made elsewhere must not wait for the next poll) with those edits on top."""
+    now = datetime.now(UTC)
+    store = KeyStore()
+    store.replace_all([KeyRecord(hash=h, name=h, label="x", created_at=now) for h in ("old", "gone")])
+    store.reading()
+    store.put(KeyRecord(hash="new", name="looked up here", label="x", created_at=now))
+    store.drop("gone")
+    changed = KeyRecord(hash="old", name="renamed elsewhere", label="x", created_at=now)
+    store.replace_all([changed, KeyRecord(hash="gone", name="gone", label="x", created_at=now)])  # read before
+    assert store.by_hash == {"old": changed, "new": store.by_hash["new"]}
+    store.put(KeyRecord(hash="later", name="after the sync", label="x", created_at=now))
+    store.replace_all([changed])  # no read under way: what is read is all there is
+    assert set(store.by_hash) == {"old"}

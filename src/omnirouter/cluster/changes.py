@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from omnirouter.cluster import redis as cluster_redis
-from omnirouter.cluster.redis import Outage, retried
+from omnirouter.cluster.redis import Outage, retried, stop_tasks
 from omnirouter.store.outage import describe
 
 if TYPE_CHECKING:
@@ -293,11 +293,7 @@ class Changes:
                 self._force = self._force or force
 
     async def close(self) -> None:
-        for task in self.tasks:
-            task.cancel()
-        for task in self.tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+        await stop_tasks(self.tasks, "change notices")
         self.tasks = []
 
 

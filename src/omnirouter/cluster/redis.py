@@ -6,10 +6,11 @@ Cluster it lives in one hash slot.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from omnirouter.startup_errors import StartupError
 from omnirouter.store.outage import describe
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from redis.asyncio import Redis
 
 PREFIX = "omnirouter"
+STOP_TIMEOUT = 2.0  # what a worker's shutdown waits for a listener that does not stop when cancelled
 RETRY_SECONDS = 1.0  # after a failure, what falls back does so this long before trying the store again
 
 log = logging.getLogger("omnirouter.cluster")
@@ -89,3 +91,14 @@ class Outage:
         if self.since is not None:
             log.warning("%s reachable again after %.1f s%s", self.what, time.monotonic() - self.since, self.back)
             self.since = None
+
+
+async def stop_tasks(tasks: list[asyncio.Task[Any]], what: str) -> None:
+    """Cancel background tasks and wait for them, a bounded time: a task stuck in a client library's
+    reconnection must not hold up the worker's shutdown."""
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        _, stuck = await asyncio.wait(tasks, timeout=STOP_TIMEOUT)
+        if stuck:
+            log.warning("%s: %d background task(s) did not stop within %.0f s", what, len(stuck), STOP_TIMEOUT)

@@ -35,7 +35,7 @@ from typing import TYPE_CHECKING, Any
 import msgspec
 
 from omnirouter.cluster.health import SharedHealth
-from omnirouter.cluster.redis import Outage, key, retried
+from omnirouter.cluster.redis import Outage, key, retried, stop_tasks
 from omnirouter.cluster.stats import SharedStats
 from omnirouter.cluster.sticky import SharedSticky
 from omnirouter.routing.health import PROBE_TIMEOUT_SECONDS, EndpointKey, _Circuit
@@ -123,9 +123,7 @@ class RoutingLink:
             self._tasks.append(asyncio.create_task(loop(), name=f"cluster-{loop.__name__.strip('_')}"))
 
     async def close(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await stop_tasks(self._tasks, "routing health")
         with contextlib.suppress(Exception):  # our statistics leave with us; nothing else to do
             await asyncio.wait_for(self.redis.hdel(STATS, self.instance), 0.5)
 

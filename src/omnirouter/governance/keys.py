@@ -146,20 +146,34 @@ class KeyStore:
     # Well-formed keys the database did not have, so that repeating one costs no query.
     unknown: UnknownKeys = field(default_factory=lambda: UnknownKeys())
 
-    def replace_all(self, records: list[KeyRecord]) -> None:
-        self.by_hash = {r.hash: r for r in records}
+    # Keys this worker put (None: dropped) while a sync read every key (store/writer.py): the read may
+    # predate them, so they are laid over it.
+    _edited: dict[str, KeyRecord | None] | None = None
 
-    # Keys this worker put or dropped itself (store/writer.py sync: a read under way may predate them).
-    edits: int = 0
+    def reading(self) -> None:
+        """A read of every key begins: note this worker's own puts and drops until `replace_all`."""
+        self._edited = {}
+
+    def replace_all(self, records: list[KeyRecord]) -> None:
+        by_hash = {r.hash: r for r in records}
+        for hash_, record in (self._edited or {}).items():
+            if record is None:
+                by_hash.pop(hash_, None)
+            else:
+                by_hash[hash_] = record
+        self.by_hash = by_hash
+        self._edited = None
 
     def put(self, record: KeyRecord) -> None:
         self.by_hash[record.hash] = record
         self.unknown.forget(record.hash)
-        self.edits += 1
+        if self._edited is not None:
+            self._edited[record.hash] = record
 
     def drop(self, hash_: str) -> None:
         self.by_hash.pop(hash_, None)
-        self.edits += 1
+        if self._edited is not None:
+            self._edited[hash_] = None
 
     @staticmethod
     def admit(record: KeyRecord | None) -> KeyRecord:

@@ -212,13 +212,11 @@ class Recorder:
         # Under the lock no flush is under way: the database holds everything this worker flushed
         # and nothing of what is pending, which stays on top of the fresh base.
         async with self._lock:
-            edits = self.keys.edits
+            self.keys.reading()  # a key this worker puts or drops meanwhile is laid over what is read
             version, keys, credits, sections, counts = await self.db.background(
                 _read_shared, None if force else self.version, window_starts(datetime.now(UTC))
             )
-            # A key this worker created or deleted while the read ran may be missing from it (or still
-            # in it): keep what is in memory, and read again at the next sync.
-            if keys is not None and self.keys.edits == edits:
+            if keys is not None:
                 self.keys.replace_all(keys)
                 self.governance.replace_all(sections)
                 self.ledger.credits = credits
