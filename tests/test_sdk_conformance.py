@@ -21,6 +21,7 @@ them (its service, on the gateway's database). The gateway has an encryption key
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import shutil
@@ -126,6 +127,34 @@ ROUTES: dict[tuple[str, str], list[str]] = {
     ("DELETE", "/byok/{id}"): ["byok.delete"],
 }
 OPERATIONS = [op for ops in ROUTES.values() for op in ops]
+
+# The operations beyond chat are driven through both SDKs by their own test modules, against gateways
+# with the sandbox's model of each operation and fakes of its upstreams: CONFORMANCE in
+# tests/test_<name>.py and the steps of tests/sdk_ts/<name>.mjs. Here, only that every one is.
+MODALITY_ROUTES: dict[tuple[str, str], list[str]] = {
+    ("POST", "/embeddings"): ["embeddings.generate"],
+    ("GET", "/embeddings/models"): ["embeddings.listModels"],
+    ("POST", "/rerank"): ["rerank.rerank"],
+    ("POST", "/images"): ["images.generate"],
+    ("POST", "/images/generations"): ["POST /images/generations"],
+    ("POST", "/images/edits"): ["POST /images/edits"],
+    ("GET", "/images/models"): ["images.listModels"],
+    ("GET", "/images/models/{author}/{slug}/endpoints"): ["images.listModelEndpoints"],
+    ("POST", "/audio/speech"): ["tts.createSpeech"],
+    ("POST", "/audio/transcriptions"): ["stt.createTranscription", "stt.createTranscriptionMultipart"],
+    ("POST", "/videos"): ["videoGeneration.generate"],
+    ("GET", "/videos/{jobId}"): ["videoGeneration.getGeneration"],
+    ("GET", "/videos/{jobId}/content"): ["videoGeneration.getVideoContent"],
+    ("GET", "/videos/models"): ["videoGeneration.listVideosModels"],
+    ("GET", "/files"): ["files.list"],
+    ("POST", "/files"): ["files.upload"],
+    ("GET", "/files/{file_id}"): ["files.retrieve"],
+    ("DELETE", "/files/{file_id}"): ["files.delete"],
+    ("GET", "/files/{file_id}/content"): ["files.download"],
+}
+MODALITY_TESTS = ("embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files")
+# Driven through the OpenAI SDK alone: the OpenRouter SDKs have no method for them.
+OPENAI_SDK_ONLY = {"POST /images/generations", "POST /images/edits"}
 
 
 def served_operations() -> set[tuple[str, str]]:
@@ -904,10 +933,18 @@ PYTHON: dict[str, Callable[[Ctx], None]] = {
 
 
 def test_every_served_operation_is_covered() -> None:
-    assert served_operations() == set(ROUTES), "add the new route to ROUTES, PYTHON and tests/sdk_ts/conformance.mjs"
+    assert served_operations() == set(ROUTES) | set(MODALITY_ROUTES), (
+        "add the new route to ROUTES, PYTHON and tests/sdk_ts/conformance.mjs (or, beyond chat, to MODALITY_ROUTES)"
+    )
     assert set(PYTHON) == set(OPERATIONS)
     script = (TS_DIR / "conformance.mjs").read_text()
     assert [op for op in OPERATIONS if json.dumps(op) not in script] == []
+
+    driven = {op for name in MODALITY_TESTS for op in importlib.import_module(f"tests.test_{name}").CONFORMANCE}
+    beyond_chat = {op for ops in MODALITY_ROUTES.values() for op in ops}
+    assert beyond_chat <= driven, "each test module's CONFORMANCE drives its operations through the Python SDK"
+    scripts = "".join(path.read_text() for path in TS_DIR.glob("*.mjs"))
+    assert sorted(op for op in beyond_chat - OPENAI_SDK_ONLY if f'"{op}"' not in scripts) == []
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)
