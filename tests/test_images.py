@@ -27,13 +27,15 @@ from omnirouter.governance.byok_crypto import new_key as new_encryption_key
 from omnirouter.providers.images import png
 from omnirouter.providers.images.sandbox import picture
 from omnirouter.testing.fakes.core import Status
-from omnirouter.testing.fakes.images import FakeOpenAIImages, ImageReply, gpt_image_usage
+from omnirouter.testing.fakes.images import FakeAzureImages, FakeOpenAIImages, ImageReply, gpt_image_usage
 from omnirouter.testing.fakes.images_gemini import IMAGE_TOKENS, FakeGeminiImages
 from tests.gateway import Gateway
 from tests.spec_validation import spec_available, validate_response
 
 OPENAI_KEY = "sk-images-test-1234"
 GEMINI_KEY = "gm-images-test-5678"
+AZURE_KEY = "az-images-test-9012"
+AZURE_PRICES = {"image_output": "0.05"}
 SANDBOX_PRICE = Decimal("0.04")  # sandbox/image's price per image (catalog/loader.py)
 GPT_IMAGE_PRICES = {"prompt": "0.000005", "completion": "0.00004"}  # per token, as gpt-image-1 bills
 GEMINI_PRICES = {"prompt": "0.0000003", "completion": "0.00003"}
@@ -50,13 +52,20 @@ def provider(slug: str, name: str, api: str, base_url: str, secret: str) -> dict
     return {"slug": slug, "name": name, "api": api, "base_url": base_url, "api_key": secret}
 
 
-def config(openai_url: str, gemini_url: str) -> dict[str, Any]:
+def config(openai_url: str, gemini_url: str, azure_url: str) -> dict[str, Any]:
     return {
         "providers": [
             provider("oai-img", "OpenAI Images", "openai", openai_url, OPENAI_KEY),
             provider("gem-img", "Gemini Images", "gemini", gemini_url, GEMINI_KEY),
+            provider("az-img", "Azure Images", "azure", azure_url, AZURE_KEY),
         ],
         "models": [
+            {
+                "id": "test/azure-image",
+                "name": "GPT Image on Azure",
+                "architecture": IMAGE_OUT,
+                "endpoints": [{"provider": "az-img", "upstream_model": "gpt-image-1", "pricing": AZURE_PRICES}],
+            },
             {
                 "id": "test/gpt-image",
                 "name": "GPT Image",
@@ -109,18 +118,25 @@ def gem() -> Iterator[Any]:
     handle.stop()
 
 
+@pytest.fixture(scope="module")
+def azure() -> Iterator[Any]:
+    handle = FakeAzureImages.run_in_thread(api_key=AZURE_KEY)
+    yield handle
+    handle.stop()
+
+
 @pytest.fixture(autouse=True)
 def _fresh_fakes(request: pytest.FixtureRequest) -> None:
-    for name in ("oai", "gem"):
+    for name in ("oai", "gem", "azure"):
         if name in request.fixturenames:
             request.getfixturevalue(name).reset()
 
 
 @pytest.fixture(scope="module")
-def gw(tmp_path_factory: pytest.TempPathFactory, oai: Any, gem: Any) -> Iterator[Gateway]:
+def gw(tmp_path_factory: pytest.TempPathFactory, oai: Any, gem: Any, azure: Any) -> Iterator[Gateway]:
     gateway = Gateway(
         tmp_path_factory.mktemp("images"),
-        config(oai.base_url, gem.base_url),
+        config(oai.base_url, gem.base_url, azure.base_url),
         sandbox=True,
         encryption_key=new_encryption_key(),  # for BYOK keys
     ).start()
@@ -329,6 +345,26 @@ def test_openai_sdk_edits_images(gw: Gateway, key: str, oai: Any, gem: Any) -> N
         client.images.edit(model="test/gpt-image", image=("a.png", start), mask=("m.png", start), prompt="x")
     assert "mask is not supported" in str(err.value)
     assert key_usage(gw, key) == before
+
+
+# -- Azure OpenAI image deployments
+
+
+def test_azure_deployments_generate_and_edit(gw: Gateway, key: str, azure: Any) -> None:
+    r = post(gw, key, {"model": "test/azure-image", "prompt": "a sail", "n": 2, "aspect_ratio": "3:2"})
+    assert r.status_code == 200, r.text
+    sent = azure.requests[-1]
+    assert sent.path == "/openai/deployments/gpt-image-1/images/generations"
+    assert sent.query == {"api-version": "2025-04-01-preview"} and sent.headers["api-key"] == AZURE_KEY
+    assert "Authorization" not in sent.headers and sent.json["size"] == "1536x1024"
+    assert pngs(r.json()["data"]) == [picture("a sail", index=i) for i in range(2)]
+    assert decimal_json(r)["usage"]["cost"] == 2 * Decimal(AZURE_PRICES["image_output"])
+
+    refs = [{"type": "image_url", "image_url": {"url": RED}}]
+    r = post(gw, key, {"model": "test/azure-image", "prompt": "make it blue", "input_references": refs})
+    assert r.status_code == 200, r.text
+    assert azure.requests[-1].path == "/openai/deployments/gpt-image-1/images/edits"
+    assert azure.requests[-1].json["images"] == 1
 
 
 # -- Gemini image models
@@ -540,7 +576,14 @@ def test_image_models_are_listed(gw: Gateway, sdk: OpenRouter) -> None:
     if spec_available():
         validate_response("listImageModels", r.json())
     items = {m["id"]: m for m in r.json()["data"]}
-    assert set(items) == {"sandbox/image", "test/gpt-image", "test/gemini-image", "test/painter", "test/lone-painter"}
+    assert set(items) == {
+        "sandbox/image",
+        "test/gpt-image",
+        "test/gemini-image",
+        "test/painter",
+        "test/lone-painter",
+        "test/azure-image",
+    }
     painter = items["test/painter"]
     assert painter["endpoints"] == "/api/v1/images/models/test/painter/endpoints"
     assert painter["architecture"] == IMAGE_OUT and painter["supports_streaming"] is False

@@ -31,7 +31,7 @@ from omnirouter.jsonio import encode, money
 from omnirouter.openapi_doc import Operation
 from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityEndpoint
-from omnirouter.providers.images import edit_form, gemini, openai, sandbox
+from omnirouter.providers.images import azure, edit_form, gemini, openai, sandbox
 from omnirouter.providers.images.answer import ImageAnswer
 from omnirouter.providers.images.request import (
     ASPECT_RATIOS,
@@ -143,7 +143,12 @@ class Images:
 
     name = "images"
     api_type = "image"
-    handlers: Mapping[str, Any] = {"openai": openai.generate, "gemini": gemini.generate, "sandbox": sandbox.generate}
+    handlers: Mapping[str, Any] = {
+        "openai": openai.generate,
+        "azure": azure.generate,
+        "gemini": gemini.generate,
+        "sandbox": sandbox.generate,
+    }
 
     def __init__(self, shape: Literal["openrouter", "openai", "openai-edit"] = "openrouter") -> None:
         self.shape = shape

@@ -10,6 +10,7 @@ offers; other servers get the pixels asked for.
 from __future__ import annotations
 
 import secrets
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -89,17 +90,20 @@ def _multipart(values: dict[str, Any], files: list[tuple[str, bytes]]) -> tuple[
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
-async def _edit(up: Upstream, payload: dict[str, Any], refs: list[str]) -> Any:
+# Where a provider's image operations are, and how it is authenticated: OpenAI's (and compatible servers')
+# paths under base_url with a Bearer key; Azure's deployments (images/azure.py) bring their own.
+UrlOf = Callable[[str], str]
+
+
+async def _edit(up: Upstream, payload: dict[str, Any], refs: list[str], url: str, auth: dict[str, str]) -> Any:
     files = []
-    for url in refs:
-        decoded = data_url(url)
+    for ref in refs:
+        decoded = data_url(ref)
         if decoded is None:  # the edits endpoint takes uploads: a URL would have to be fetched first
             raise GatewayError(400, "This provider takes reference images as base64 data URLs only")
         files.append(decoded)
     body, content_type = _multipart(payload, files)
-    resp = await up.send(
-        "POST", up.url("/images/edits"), headers={**_auth(up), "Content-Type": content_type}, body=body
-    )
+    resp = await up.send("POST", url, headers={**auth, "Content-Type": content_type}, body=body)
     raw = await body_of(resp)
     try:
         return msgspec.json.decode(raw)
@@ -108,12 +112,17 @@ async def _edit(up: Upstream, payload: dict[str, Any], refs: list[str]) -> Any:
 
 
 async def generate(up: Upstream, request: dict[str, Any]) -> ImageAnswer:
+    return await generate_at(up, request, up.url, _auth(up))
+
+
+async def generate_at(up: Upstream, request: dict[str, Any], url_of: UrlOf, auth: dict[str, str]) -> ImageAnswer:
+    """OpenAI's image request at `url_of("/images/generations")` (or `/images/edits`), with `auth`."""
     model = up.endpoint.upstream_model
     payload = fields(model, request)
     if request.get("references"):
-        data = await _edit(up, payload, request["references"])
+        data = await _edit(up, payload, request["references"], url_of("/images/edits"), auth)
     else:
-        data = await up.json("POST", up.url("/images/generations"), payload, headers=_auth(up))
+        data = await up.json("POST", url_of("/images/generations"), payload, headers=auth)
     if not isinstance(data, dict) or not isinstance(data.get("data"), list):
         raise UpstreamError("Upstream sent an answer without images", status=502, kind="protocol")
     media = format_media_type(data.get("output_format") or payload.get("output_format") or "png")

@@ -38,7 +38,14 @@ from omnirouter.testing.fakes.core import (
 )
 from omnirouter.testing.fakes.openai import OpenAIWire
 
-__all__ = ["FakeOpenAIImages", "ImageReply", "OpenAIImagesWire", "gpt_image_usage"]
+__all__ = [
+    "AzureImagesWire",
+    "FakeAzureImages",
+    "FakeOpenAIImages",
+    "ImageReply",
+    "OpenAIImagesWire",
+    "gpt_image_usage",
+]
 
 GPT_IMAGE_SIZES = ("1024x1024", "1536x1024", "1024x1536", "auto")
 DALL_E_3_SIZES = ("1024x1024", "1792x1024", "1024x1792")
@@ -101,6 +108,25 @@ class OpenAIImagesWire(OpenAIWire):
         return [Route("POST", "/images/generations"), Route("POST", "/images/edits")]
 
 
+class AzureImagesWire(OpenAIImagesWire):
+    """Azure OpenAI's image deployments: the same API at
+    ``/openai/deployments/{deployment}/images/...?api-version=...``, authenticated by ``api-key``."""
+
+    name: ClassVar[str] = "FakeAzureImages"
+    base_path: ClassVar[str] = ""
+
+    def routes(self) -> list[Route]:
+        return [
+            Route("POST", "/openai/deployments/{deployment}/images/generations"),
+            Route("POST", "/openai/deployments/{deployment}/images/edits"),
+        ]
+
+    def check_auth(self, request: web.Request, api_key: str) -> WireError | None:
+        if not request.query.get("api-version"):
+            return WireError(404, "Resource not found")
+        return None if request.headers.get("api-key") == api_key else WireError(401, "Access denied: wrong api-key.")
+
+
 class FakeOpenAIImages(FakeServer):
     wire: ClassVar[Wire] = OpenAIImagesWire()
 
@@ -115,7 +141,7 @@ class FakeOpenAIImages(FakeServer):
 
     def _answer(self, ex: _Exchange, reply: ImageReply) -> web.Response:
         references = 0
-        if ex.request.path.endswith("/edits"):
+        if ex.request.path.endswith("/images/edits"):
             body: dict[str, Any] = {}
             recorded = self.requests[-1]
             values, files = _multipart(recorded.body, ex.request.headers.get("Content-Type", ""))
@@ -158,3 +184,10 @@ class FakeOpenAIImages(FakeServer):
     @classmethod
     def run_in_thread(cls, **kwargs: Any) -> FakeThread[FakeOpenAIImages]:
         return FakeThread(cls(**kwargs))
+
+
+class FakeAzureImages(FakeOpenAIImages):
+    """A fake Azure OpenAI resource with image deployments (its ``base_url`` is the resource URL); the
+    request body's ``model`` (the deployment's, as the gateway sends it) picks the model family."""
+
+    wire: ClassVar[Wire] = AzureImagesWire()
