@@ -26,10 +26,12 @@ from sqlalchemy import update
 
 from omnirouter.governance.byok_crypto import new_key as fernet_key
 from omnirouter.governance.keys import new_key
+from omnirouter.providers.videos.sandbox import tiny_mp4
 from omnirouter.store.tables import video_jobs
 from omnirouter.testing.fakes.core import Status
 from omnirouter.testing.fakes.videos import FakeOpenAIVideos, Job
 from omnirouter.videos import content, jobs
+from omnirouter.videos.schemas import MAX_DURATION
 from tests.gateway import Gateway
 from tests.served import Served
 from tests.spec_validation import spec_available, validate_response
@@ -461,6 +463,9 @@ def test_expired_videos_are_gone_with_a_clear_message(gw: Gateway, key: str) -> 
         ({"model": "sandbox/video", "prompt": "x", "callback_url": "http://example.com/hook"}, "https"),
         ({"model": "sandbox/video", "prompt": "x", "previous_job_id": "gen-vid-1-abc"}, "previous_job_id"),
         ({"model": "sandbox/video", "frame_images": [{"type": "image_url", "image_url": {"url": "u"}}]}, "frame_type"),
+        ({"model": "sandbox/video", "frame_images": [{"type": {}, "image_url": {"url": "u"}}]}, "frame_images[0].type"),
+        ({"model": "sandbox/video", "prompt": "x", "input_references": [{"type": ["x"]}]}, "input_references[0]"),
+        ({"model": "sandbox/video", "prompt": "x", "duration": 3601}, "from 1 to 3600"),
         ({"model": "sandbox/echo", "prompt": "x"}, "does not support videos"),
         ({"model": "nobody/nothing", "prompt": "x"}, "nobody/nothing"),
         ({"prompt": "x"}, "model"),
@@ -477,6 +482,12 @@ def test_bad_input_is_refused_and_nothing_recorded(gw: Gateway, key: str, body: 
     with gw.client(key) as c:
         assert c.get("/generation", params={"id": gen_id}).status_code == 404
     assert usage_of(gw, key) == 0
+
+
+def test_whole_numbers_written_with_a_point_are_whole_numbers(gw: Gateway, key: str) -> None:
+    r = post(gw, key, {"model": "sandbox/video", "prompt": "a point", "duration": 2.0, "seed": 7.0})
+    assert r.status_code == 202, r.text
+    assert finished(gw, key, r.json()["id"])["usage"]["cost"] == 2 * SANDBOX_SECOND
 
 
 def test_the_python_sdk_raises_its_typed_error(gw: Gateway, key: str) -> None:
@@ -512,6 +523,19 @@ def test_two_gateways_on_one_database_bill_each_job_once(tmp_path: Path, gw: Gat
         other.server.should_exit = True
         other.thread.join(timeout=30)
         other.sock.close()
+
+
+# -- schemathesis (tests/test_schemathesis.py): refusals of schema-valid requests no schema can express
+
+
+_REFUSED = ("prompt is required", "does not support videos", "No configured provider serves videos")
+
+
+def _refused(error: dict[str, Any]) -> bool:
+    return bool(error.get("availability")) or any(text in error["message"] for text in _REFUSED)
+
+
+SEMANTIC_REFUSALS = {("/videos", "post"): _refused}
 
 
 # -- the official SDKs' conformance checks (collected by tests/test_sdk_conformance.py)
@@ -661,3 +685,21 @@ def _follow(second: Served, job_id: str, key: str, sora: Any) -> None:
         time.sleep(0.05)  # the spend reaches the database at the next flush
     assert Decimal(str(usage)) == 4 * SORA_SECOND
     assert [q.method for q in sora.requests].count("POST") == 1
+
+
+# -- the sandbox's video, box by box
+
+
+def test_the_sandbox_video_is_a_well_formed_mp4_of_the_length_asked() -> None:
+    for seconds in (1, 3, 8, 13, MAX_DURATION):
+        video = tiny_mp4("a prompt", seconds)
+        assert [kind for kind, _ in boxes(video)] == [b"ftyp", b"moov", b"mdat"]
+        assert movie_seconds(video) == seconds
+        frames = min(seconds, 8)
+        assert boxes(video)[2][1] == 8 + frames * 16 * 16 * 3  # the frames, uncompressed RGB
+        at = video.index(b"stts") + 8  # after its type, version and flags
+        entries, count, delta = struct.unpack(">III", video[at : at + 12])
+        assert (entries, count * delta) == (1, seconds * 1000)  # every frame together last the movie
+        at = video.index(b"stco") + 8
+        assert struct.unpack(">II", video[at : at + 8]) == (1, len(video) - boxes(video)[2][1] + 8)
+    assert tiny_mp4("a prompt", 3) != tiny_mp4("another prompt", 3)

@@ -57,7 +57,7 @@ def _check_parts(value: Any, name: str, *, frames: bool) -> None:
     for i, part in enumerate(value):
         kind = part.get("type") if isinstance(part, dict) else None
         allowed = {"image_url"} if frames else _PARTS
-        if kind not in allowed:
+        if not isinstance(kind, str) or kind not in allowed:
             raise _fail(f"{name}[{i}].type must be one of {', '.join(sorted(allowed))}")
         url = part.get(kind)
         if not isinstance(url, dict) or not isinstance(url.get("url"), str) or not url["url"]:
@@ -81,9 +81,12 @@ def parse_request(raw: bytes) -> dict[str, Any]:
         raise _fail("prompt must be a string")
     if not (isinstance(prompt, str) and prompt.strip()) and not body.get("frame_images"):
         raise _fail("prompt is required (it may be left out only when frame_images are given)")
+    for name in ("duration", "seed"):  # 8.0 is a whole number in JSON Schema too
+        if isinstance(value := body.get(name), float) and value.is_integer():
+            body[name] = int(value)
     duration = body.get("duration")
-    if duration is not None and (type(duration) is not int or duration < 1):
-        raise _fail("duration must be a whole number of seconds, at least 1")
+    if duration is not None and (type(duration) is not int or not 1 <= duration <= vs.MAX_DURATION):
+        raise _fail(f"duration must be a whole number of seconds, from 1 to {vs.MAX_DURATION}")
     for name, allowed in (("aspect_ratio", vs.ASPECT_RATIOS), ("resolution", vs.RESOLUTIONS)):
         if body.get(name) is not None and body[name] not in allowed:
             raise _fail(f"{name} must be one of {', '.join(allowed)}")

@@ -8,10 +8,13 @@ from typing import Annotated, Any
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from omnirouter.formats.openai_chat import ProviderPrefs
+
 ASPECT_RATIOS = ("16:9", "9:16", "1:1", "4:3", "3:4", "3:2", "2:3", "21:9", "9:21")
 RESOLUTIONS = ("360p", "480p", "720p", "768p", "1080p", "1K", "2K", "4K")
 STATUSES = ("pending", "in_progress", "completed", "failed", "cancelled", "expired")
 FRAME_TYPES = ("first_frame", "last_frame")
+MAX_DURATION = 3600  # seconds: far beyond what any video model makes, and a bound on what is reserved
 
 
 def _enum(values: Any, description: str) -> Meta:
@@ -54,19 +57,19 @@ class VideoGenerationRequest(_Struct):
     prompt: (
         Annotated[str, Meta(description="What to make; may be left out when frame_images are given")] | UnsetType
     ) = UNSET
-    duration: Annotated[int, Meta(ge=1, description="Seconds of video")] | UnsetType = UNSET
+    duration: Annotated[int, Meta(ge=1, le=MAX_DURATION, description="Seconds of video")] | UnsetType = UNSET
     aspect_ratio: Annotated[str, _enum(ASPECT_RATIOS, "Aspect ratio of the video")] | UnsetType = UNSET
     resolution: Annotated[str, _enum(RESOLUTIONS, "Resolution of the video")] | UnsetType = UNSET
     size: Annotated[str, Meta(pattern=r"^[0-9]{1,5}x[0-9]{1,5}$", description="WIDTHxHEIGHT")] | UnsetType = UNSET
-    seed: int | UnsetType = UNSET
+    seed: Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] | UnsetType = UNSET
     generate_audio: bool | UnsetType = UNSET
     frame_images: list[FrameImage] | UnsetType = UNSET
     input_references: list[InputReference] | UnsetType = UNSET
     callback_url: (
-        Annotated[str, Meta(description="Accepted (HTTPS only); this gateway does not call it")] | UnsetType
+        Annotated[str, Meta(pattern="^https://", description="Accepted; this gateway does not call it")] | UnsetType
     ) = UNSET
     models: list[str] | UnsetType = UNSET
-    provider: dict[str, Any] | UnsetType = UNSET
+    provider: ProviderPrefs | UnsetType = UNSET  # routing, read as chat reads it; `options` accepted too
     user: str | UnsetType = UNSET
 
 
