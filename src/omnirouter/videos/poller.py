@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
@@ -52,7 +51,6 @@ class Poller:
         self._slots = asyncio.Semaphore(CONCURRENT_POLLS)
         self._last_cleanup = self._last_forget = 0.0
         self._stopping = False
-        self.on_poll: Callable[[Job], Awaitable[None]] | None = None  # tests: observe a poll
 
     def start(self) -> None:
         if self._task is None:
@@ -126,8 +124,6 @@ class Poller:
             except Exception:
                 log.exception("video poller: job %s", job_id)
                 await jobs.reschedule(self.st.db, job, job.status, self._backoff(job), errors=job.poll_errors + 1)
-            if self.on_poll is not None:
-                await self.on_poll(job)
 
     def _backoff(self, job: Job) -> float:
         s = self.st.settings
