@@ -129,17 +129,13 @@ class EmbeddingsModelsQuery(msgspec.Struct, kw_only=True):
 # -- the modality ----------------------------------------------------------------------------------------
 
 
-def serves(model: Model) -> bool:
-    return "embeddings" in model.architecture.output_modalities
-
-
 class EmbeddingsModality:
     name = "embeddings"
     api_type = "embeddings"
     handlers = HANDLERS
 
     def serves(self, model: Model) -> bool:
-        return serves(model)
+        return "embeddings" in model.architecture.output_modalities
 
     def parse(self, raw: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         return parse(raw)
