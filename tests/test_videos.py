@@ -361,11 +361,10 @@ def test_running_jobs_hold_their_worst_case_against_the_limit(gw: Gateway, sora:
         second = post(gw, limited, {"model": "openai/sora-only", "prompt": "two", "duration": 6})
         assert second.status_code == 402, second.text  # 0.6 held by the first; 0.6 more does not fit in 1
 
-        async def ended_elsewhere() -> None:  # as if another worker had seen it fail
-            async with gw.state.db.engine.begin() as conn:
-                await conn.execute(
-                    update(video_jobs).where(video_jobs.c.id == first.json()["id"]).values(status="failed")
-                )
+        async def ended_elsewhere() -> None:  # another worker takes the job's lease and sees it fail
+            while (taken := await jobs.claim(gw.state.db, first.json()["id"])) is None:
+                await asyncio.sleep(0.01)  # this worker is polling it; its lease goes with the poll
+            assert await jobs.fail(gw.state.db, taken, "failed elsewhere")
             gw.state.video_poller.wake.set()
 
         on_loop(gw, ended_elsewhere())
