@@ -45,6 +45,10 @@ PUBLIC = {
     ("/health/live", "get"),
     ("/health/ready", "get"),
     ("/auth/keys", "post"),  # the OAuth exchange: the code and its verifier are the credential
+    # The listings of models by what they make, public as /models is.
+    ("/images/models", "get"),
+    ("/images/models/{author}/{slug}/endpoints", "get"),
+    ("/videos/models", "get"),
 }
 # Error answers that are not the error envelope: readiness answers 503 in the shape of its 200.
 OWN_ERROR_BODIES = {("/health/ready", "get", "503"): "Ready"}

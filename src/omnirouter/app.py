@@ -55,6 +55,7 @@ from omnirouter.governance import byok_crypto
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
 from omnirouter.pipeline.endpoint import InferenceEndpoint
+from omnirouter.pipeline.modality import ModalityEndpoint
 from omnirouter.pipeline.stream import KeepAlive
 from omnirouter.providers import build_adapters
 from omnirouter.providers.base import Adapter
@@ -271,7 +272,14 @@ def create_app(settings: Settings | None = None) -> Gateway:
         },
         lifespan=lifespan,
     )
-    return Gateway(starlette, {root + path: endpoint for root in API_ROOTS for path, endpoint in INFERENCE.items()})
+    # The operations beyond chat (pipeline/modality.py) skip Starlette's router too: it costs an
+    # embeddings request a fifth of its CPU.
+    posts = {**INFERENCE, **{r.path: r.endpoint for r in routes if isinstance(r, Route) and _modality_post(r)}}
+    return Gateway(starlette, {root + path: endpoint for root in API_ROOTS for path, endpoint in posts.items()})
+
+
+def _modality_post(route: Route) -> bool:
+    return isinstance(route.endpoint, ModalityEndpoint) and route.methods == {"POST"} and "{" not in route.path
 
 
 class Gateway:

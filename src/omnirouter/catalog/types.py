@@ -73,6 +73,7 @@ class Provider(msgspec.Struct, kw_only=True):
     connect_timeout: float | None = None
     first_byte_timeout: float | None = None
     ca_file: str | None = None  # PEM bundle of the CAs its TLS certificate is checked against, instead of the default
+    embedding_batch_size: int | None = None  # inputs per embeddings call; None: its API's own limit
     enabled: bool = False  # true once a key is configured (or none is needed)
 
     def __repr__(self) -> str:  # keep the secret out of reprs, logs and tracebacks
@@ -97,6 +98,7 @@ class Endpoint(msgspec.Struct, kw_only=True):
     # Caches repeated prompt prefixes without cache_control; None = infer (a cache-read price and no
     # cache-write price means the provider caches on its own, as OpenAI, DeepSeek and Groq do).
     supports_implicit_caching: bool | None = None
+    embedding_batch_size: int | None = None  # inputs per embeddings call; None: its provider's
 
     @property
     def slug(self) -> str:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:  # for editors and type checkers; the lazy table below is what runs
     from omnirouter.testing.fakes.anthropic import FakeAnthropic, FakeAnthropicThread  # noqa: F401
+    from omnirouter.testing.fakes.audio import Audio, FakeOpenAIAudio, FakeOpenAIAudioThread, Transcription  # noqa: F401
     from omnirouter.testing.fakes.azure import FakeAzure  # noqa: F401
     from omnirouter.testing.fakes.bedrock import FakeBedrock, FakeBedrockThread  # noqa: F401
     from omnirouter.testing.fakes.core import (  # noqa: F401
@@ -29,9 +30,24 @@ if TYPE_CHECKING:  # for editors and type checkers; the lazy table below is what
         Step,
         Stream,
     )
+    from omnirouter.testing.fakes.embeddings import (  # noqa: F401
+        FakeAzureEmbed,
+        FakeCohereEmbed,
+        FakeGeminiEmbed,
+        FakeJinaEmbed,
+        FakeOpenAIEmbed,
+        FakeVoyageEmbed,
+    )
+    from omnirouter.testing.fakes.embeddings_bedrock import FakeBedrockEmbed  # noqa: F401
     from omnirouter.testing.fakes.gemini import FakeGemini, FakeGeminiThread  # noqa: F401
+    from omnirouter.testing.fakes.images import FakeAzureImages, FakeOpenAIImages, ImageReply  # noqa: F401
+    from omnirouter.testing.fakes.images_gemini import FakeGeminiImages  # noqa: F401
     from omnirouter.testing.fakes.openai import FakeOpenAI, FakeOpenAIThread  # noqa: F401
     from omnirouter.testing.fakes.openai_responses import FakeOpenAIResponses, FakeOpenAIResponsesThread  # noqa: F401
+    from omnirouter.testing.fakes.rerank import FakeCohereRerank, FakeJinaRerank, Ranked  # noqa: F401
+    from omnirouter.testing.fakes.s3 import FakeS3, FakeS3Thread  # noqa: F401
+    from omnirouter.testing.fakes.videos import FakeOpenAIVideos  # noqa: F401
+    from omnirouter.testing.fakes.videos_gemini import FakeGeminiVideos  # noqa: F401
 
 _CORE = "omnirouter.testing.fakes.core"
 # Exported name -> the module that defines it.
@@ -57,6 +73,29 @@ _HOMES: dict[str, str] = {
     "FakeGeminiThread": "omnirouter.testing.fakes.gemini",
     "FakeOpenAIResponses": "omnirouter.testing.fakes.openai_responses",
     "FakeOpenAIResponsesThread": "omnirouter.testing.fakes.openai_responses",
+    # The operations beyond chat (issue 16): embeddings, rerank, images, audio, video, file storage.
+    "FakeOpenAIEmbed": "omnirouter.testing.fakes.embeddings",
+    "FakeAzureEmbed": "omnirouter.testing.fakes.embeddings",
+    "FakeGeminiEmbed": "omnirouter.testing.fakes.embeddings",
+    "FakeCohereEmbed": "omnirouter.testing.fakes.embeddings",
+    "FakeVoyageEmbed": "omnirouter.testing.fakes.embeddings",
+    "FakeJinaEmbed": "omnirouter.testing.fakes.embeddings",
+    "FakeBedrockEmbed": "omnirouter.testing.fakes.embeddings_bedrock",
+    "FakeCohereRerank": "omnirouter.testing.fakes.rerank",
+    "FakeJinaRerank": "omnirouter.testing.fakes.rerank",
+    "Ranked": "omnirouter.testing.fakes.rerank",
+    "FakeOpenAIImages": "omnirouter.testing.fakes.images",
+    "FakeAzureImages": "omnirouter.testing.fakes.images",
+    "ImageReply": "omnirouter.testing.fakes.images",
+    "FakeGeminiImages": "omnirouter.testing.fakes.images_gemini",
+    "FakeOpenAIAudio": "omnirouter.testing.fakes.audio",
+    "FakeOpenAIAudioThread": "omnirouter.testing.fakes.audio",
+    "Audio": "omnirouter.testing.fakes.audio",
+    "Transcription": "omnirouter.testing.fakes.audio",
+    "FakeOpenAIVideos": "omnirouter.testing.fakes.videos",
+    "FakeGeminiVideos": "omnirouter.testing.fakes.videos_gemini",
+    "FakeS3": "omnirouter.testing.fakes.s3",
+    "FakeS3Thread": "omnirouter.testing.fakes.s3",
 }
 
 __all__ = sorted(_HOMES)

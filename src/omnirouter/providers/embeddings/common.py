@@ -52,11 +52,7 @@ class Embeddings:
 def batch_size(upstream: Any, default: int) -> int:
     """Inputs per upstream call: the endpoint's `embedding_batch_size`, else its provider's, else the
     API's documented limit."""
-    for holder in (upstream.endpoint, upstream.provider):
-        size = getattr(holder, "embedding_batch_size", None)
-        if isinstance(size, int) and size > 0:
-            return size
-    return default
+    return upstream.endpoint.embedding_batch_size or upstream.provider.embedding_batch_size or default
 
 
 def cut(items: Sequence[T], size: int, budget: int | None = None) -> list[list[T]]:
