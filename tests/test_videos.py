@@ -229,6 +229,12 @@ def test_sandbox_answers_the_document_and_makes_the_same_video_twice(gw: Gateway
         assert content_answer.status_code == 200 and content_answer.headers["content-type"] == "video/mp4"
         videos.append(content_answer.content)
     assert videos[0] == videos[1] and movie_seconds(videos[0]) == 8  # no duration: the default eight seconds
+    # Under the /v1 root too, with URLs under it.
+    r = httpx.post(gw.url + "/v1/videos", json={"model": "sandbox/video", "prompt": "v1"},
+                   headers={"Authorization": f"Bearer {key}"})  # fmt: skip
+    assert r.status_code == 202 and r.json()["polling_url"] == f"{gw.url}/v1/videos/{r.json()['id']}"
+    polled = httpx.get(r.json()["polling_url"], headers={"Authorization": f"Bearer {key}"}).json()
+    assert polled["polling_url"] == r.json()["polling_url"]
 
 
 def test_video_models_lists_the_models_that_make_video(gw: Gateway) -> None:
