@@ -595,11 +595,15 @@ CONFORMANCE = {
 
 
 def test_conformance_checks_pass_here(gw: Gateway) -> None:
+    """CONFORMANCE drives every video operation through the Python SDK (tests/test_sdk_conformance.py
+    checks that it names them all); here it runs, on this module's gateway."""
+
     class Ctx:
         sdk = OpenRouter(api_key=gw.create_key(name="conformance")["key"], server_url=gw.api)
 
-    for check in CONFORMANCE.values():
-        check(Ctx)
+    with Ctx.sdk:
+        for check in CONFORMANCE.values():
+            check(Ctx)
 
 
 # -- @openrouter/sdk (node): tests/sdk_ts/videos.mjs, one JSON line per check
