@@ -8,11 +8,13 @@ from __future__ import annotations
 import base64
 import json
 from collections.abc import Iterator
+from decimal import Decimal
 from typing import Any
 
 import openai
 import pytest
 
+from omnirouter.catalog.loader import SANDBOX_MODALITIES
 from omnirouter.providers.images.sandbox import picture
 from omnirouter.testing.fakes.core import Status
 from omnirouter.testing.fakes.images_gemini import FakeGeminiImages
@@ -71,6 +73,9 @@ def client(gw: Gateway) -> openai.OpenAI:
     return openai.OpenAI(api_key=gw.create_key(name="chat images")["key"], base_url=gw.api)
 
 
+IMAGE_PRICE = next(p for slug, *_, p in SANDBOX_MODALITIES if slug == "image").image_output
+
+
 def urls(images: Any) -> list[str]:
     return [i["image_url"]["url"] for i in images or ()]
 
@@ -107,6 +112,7 @@ def test_the_sandbox_draws_in_chat(client: openai.OpenAI) -> None:
     images = (message.model_extra or {})["images"]
     assert [i["type"] for i in images] == ["image_url"]
     assert png_of(urls(images)[0]) == picture("draw a lighthouse")
+    assert Decimal(str(body["usage"]["cost"])) == IMAGE_PRICE  # billed per image, as on /images
 
 
 def test_the_sandbox_streams_its_image_as_delta_images(client: openai.OpenAI) -> None:
@@ -115,6 +121,10 @@ def test_the_sandbox_streams_its_image_as_delta_images(client: openai.OpenAI) ->
         validate_sse("sendChatCompletionRequest", body)
     assert text == "Here is a picture drawn from your message."
     assert [png_of(u) for u in images] == [picture("draw a lighthouse")]
+    usage = [
+        json.loads(line[6:])["usage"] for line in body.splitlines() if line.startswith("data: {") and '"usage"' in line
+    ]
+    assert Decimal(str(usage[-1]["cost"])) == IMAGE_PRICE
 
 
 def test_no_image_unless_asked(client: openai.OpenAI) -> None:

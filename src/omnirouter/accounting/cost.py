@@ -20,6 +20,7 @@ class Usage:
     cached_tokens: int = 0
     cache_write_tokens: int = 0
     reasoning_tokens: int = 0
+    images: int = 0  # images the answer carries (chat with `modalities: ["image", ...]`), x pricing.image_output
 
     @property
     def total_tokens(self) -> int:
@@ -60,6 +61,8 @@ def compute(pricing: Pricing, usage: Usage, finish_reason: str | None) -> Cost:
         ) * pricing.completion + reasoning * pricing.internal_reasoning
     else:
         completion_cost = usage.completion_tokens * pricing.completion
+    if usage.images:
+        completion_cost += usage.images * pricing.image_output
 
     is_insured = insured(usage, finish_reason)
     return Cost(
@@ -74,7 +77,10 @@ def compute(pricing: Pricing, usage: Usage, finish_reason: str | None) -> Cost:
 def worst_case(pricing: Pricing, prompt_tokens: int, max_completion_tokens: int) -> Decimal:
     """The most a request can cost: what is reserved before the upstream is called."""
     return (
-        prompt_tokens * max_prompt_price(pricing) + max_completion_tokens * max_output_price(pricing) + pricing.request
+        prompt_tokens * max_prompt_price(pricing)
+        + max_completion_tokens * max_output_price(pricing)
+        + pricing.request
+        + pricing.image_output  # an image model priced per image: one image
     )
 
 

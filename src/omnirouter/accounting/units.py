@@ -30,4 +30,3 @@ def priced(pricing: Pricing, units: Units) -> Cost:
     completion = units.output_tokens * pricing.completion + units.images * pricing.image_output
     completion += units.video_seconds * pricing.video_second
     return Cost(total=prompt + completion + pricing.request, prompt=prompt, completion=completion)
-

@@ -3,6 +3,7 @@ pipeline/stream.py), in the client format it was built with (formats/base.py).""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import logging
 from collections.abc import Mapping
@@ -226,6 +227,8 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
     if usage is None:  # an upstream that reports no usage: estimate, so nothing goes unbilled
         text = "".join(str((c.get("message") or {}).get("content") or "") for c in choices)
         usage = Usage(prompt_tokens=call.needs.prompt_tokens, completion_tokens=estimate_tokens(len(text)))
+    if images := sum(len((c.get("message") or {}).get("images") or ()) for c in choices):
+        usage = dataclasses.replace(usage, images=images)
     cost = call.settle(
         outcome,
         usage,

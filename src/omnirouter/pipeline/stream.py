@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import math
 import time
 from typing import Any
@@ -98,6 +99,7 @@ class InferenceStream:
         "encoder",
         "finish",
         "first_token_at",
+        "images",
         "keepalive_due",
         "last_write",
         "lock",
@@ -132,6 +134,7 @@ class InferenceStream:
         self.native_finish: str | None = None
         self.usage: Usage | None = None
         self.chars = 0
+        self.images = 0  # images the answer carried (delta.images), billed per image
         # The completion's text, for the generation's stored content: only kept where it is stored
         # (log_prompts); a long answer's pieces are otherwise most of what an open stream holds.
         self.text: list[str] | None = [] if call.st.settings.log_prompts else None
@@ -455,12 +458,15 @@ class InferenceStream:
             args = (tc.get("function") or {}).get("arguments")
             if isinstance(args, str):
                 self.chars += len(args)
+        if images := delta.get("images"):
+            self.images += len(images)
 
     def _usage(self) -> Usage:
         """The upstream's usage when it sent one; otherwise an estimate of what was generated."""
-        if self.usage is not None:
-            return self.usage
-        return Usage(prompt_tokens=self.call.needs.prompt_tokens, completion_tokens=math.ceil(self.chars / 4))
+        usage = self.usage or Usage(
+            prompt_tokens=self.call.needs.prompt_tokens, completion_tokens=math.ceil(self.chars / 4)
+        )
+        return dataclasses.replace(usage, images=self.images) if self.images else usage
 
     def _settle(self, outcome: Outcome, *, cancelled: bool, error: dict[str, Any] | None = None) -> Cost:
         return self.call.settle(

@@ -90,7 +90,6 @@ class Needs:
     serves: Callable[[Model], bool] = writes_text
 
 
-
 @dataclass
 class Selection:
     """What the planner found for the requested models before the prompt's length and the order."""
