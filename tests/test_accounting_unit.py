@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 
+import msgspec
 import pytest
 
 from omnirouter.accounting import meter
+from omnirouter.accounting.byok import Charges
 from omnirouter.accounting.cost import Usage, compute, insured, worst_case
 from omnirouter.accounting.ledger import INSTANCE, Ledger, Reservation
 from omnirouter.accounting.periods import EPOCH, window_starts
@@ -374,3 +376,11 @@ def test_windows_roll_over_at_midnight_utc(monkeypatch: pytest.MonkeyPatch) -> N
     assert ledger.spent(daily.scope, "total")[0] == D("0.75")  # lifetime usage keeps counting
     clock[0] = datetime(2026, 4, 1, 0, 0, tzinfo=UTC)
     assert meter.key_remaining(ledger, monthly) == D(1)
+
+
+def test_a_byok_charge_scales_every_price_a_request_can_be_billed_at():
+    """What a BYOK candidate reserves is its list price times the fee (and the whole price where BYOK
+    counts): every per-unit price, those of images, speech, audio, video and rerank included."""
+    prices = {f.name: Decimal("0.5") for f in msgspec.structs.fields(Pricing) if f.name != "discount"}
+    scaled = Charges(Decimal("0.05")).pricing(Pricing(**prices))
+    assert {name: getattr(scaled, name) for name in prices} == dict.fromkeys(prices, Decimal("0.025"))

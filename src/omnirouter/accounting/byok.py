@@ -19,7 +19,8 @@ from omnirouter.governance.keys import KeyRecord
 
 HUNDRED = Decimal(100)
 PLACES = Decimal(10) ** -18  # the money columns' precision (store.types.Money)
-_PRICES = ("prompt", "completion", "request", "image", "web_search", "internal_reasoning")
+_PRICES = ("prompt", "completion", "request", "image", "web_search", "internal_reasoning",
+           "image_output", "character", "audio_second", "video_second", "search_unit")  # fmt: skip
 
 
 def fee_cost(cost: Cost, fee_percent: Decimal) -> Cost:
