@@ -380,6 +380,14 @@ def stt_create_transcription_multipart(ctx: Any) -> None:
     assert res.segments and res.segments[0].text == "Conformance, uploaded."
 
 
+# For tests/test_schemathesis.py: made-up bytes under a made-up file name are no audio it can name, and
+# a made-up string is seldom base64.
+SEMANTIC_REFUSALS = {
+    ("/audio/transcriptions", "post"): lambda error: any(
+        text in error["message"] for text in ("The audio format is not known", "is not valid base64")
+    ),
+}
+
 CONFORMANCE = {
     "stt.createTranscription": stt_create_transcription,
     "stt.createTranscriptionMultipart": stt_create_transcription_multipart,

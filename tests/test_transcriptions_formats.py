@@ -9,6 +9,7 @@ from decimal import Decimal
 
 import pytest
 
+from omnirouter.providers.audio import form
 from omnirouter.providers.audio.formats import measured_duration, mp3_duration, upload_format, usable
 
 
@@ -76,3 +77,13 @@ def test_an_uploads_format_comes_from_its_name_then_its_type() -> None:
     assert upload_format("Talk.MP3", "audio/wav") == "mp3"
     assert upload_format("blob", "audio/x-wav; codecs=1") == "wav"
     assert upload_format("notes.txt", "text/plain") is None
+
+
+def test_form_fields_with_names_beyond_latin1_are_read_not_a_server_error():
+    """Header values are bytes on the wire: a field named in UTF-8 (any character) is read as such."""
+    body = (
+        b'--b\r\nContent-Disposition: form-data; name="\xf0\xa9\x9a\x93 r\xc3\xa9sum\xc3\xa9"\r\n\r\n[]\r\n'
+        b'--b\r\nContent-Disposition: form-data; name="model"\r\n\r\nsandbox/transcribe\r\n--b--\r\n'
+    )
+    parts = form.parts(body, "multipart/form-data; boundary=b")
+    assert [(p.name, p.data) for p in parts] == [("\U00029693 résumé", b"[]"), ("model", b"sandbox/transcribe")]

@@ -40,6 +40,19 @@ __all__ = ["OPERATIONS", "TAGS", "EmbeddingsModality", "routes"]
 
 # -- shapes (they also make the OpenAPI document) -----------------------------------------------------
 
+
+def _part(kind: str, value: dict[str, Any]) -> dict[str, Any]:
+    """A content part as the parser takes it: its `type`, and the field of that name."""
+    return {"type": "object", "required": ["type", kind], "properties": {"type": {"const": kind}, kind: value}}
+
+
+_PARTS = [
+    _part("text", {"type": "string", "minLength": 1}),
+    _part(
+        "image_url", {"type": "object", "required": ["url"], "properties": {"url": {"type": "string", "minLength": 1}}}
+    ),
+    *(_part(kind, {"type": "object"}) for kind in ("input_audio", "input_video", "file")),
+]
 _INPUT_SCHEMA = {
     "anyOf": [
         {"type": "string", "minLength": 1},
@@ -62,13 +75,7 @@ _INPUT_SCHEMA = {
                     "content": {
                         "type": "array",
                         "minItems": 1,
-                        "items": {
-                            "type": "object",
-                            "required": ["type"],
-                            "properties": {
-                                "type": {"enum": ["text", "image_url", "input_audio", "input_video", "file"]}
-                            },
-                        },
+                        "items": {"oneOf": _PARTS},
                     }
                 },
             },

@@ -192,7 +192,7 @@ def _watch_client(answer: SpeechAnswer) -> _Watch:
 
 
 class SpeechTurn(msgspec.Struct, omit_defaults=True):
-    text: str
+    text: Annotated[str, msgspec.Meta(min_length=1)]
     voice: str | None = None
     instructions: str | None = None
 
@@ -201,7 +201,7 @@ class SpeechRequest(msgspec.Struct, omit_defaults=True):
     """Text to speech. `input` may be a list of turns; their texts are spoken one after the other."""
 
     model: str
-    input: str | list[SpeechTurn]
+    input: Annotated[str, msgspec.Meta(min_length=1)] | Annotated[list[SpeechTurn], msgspec.Meta(min_length=1)]
     voice: Annotated[str, msgspec.Meta(min_length=1)] | None = None
     response_format: Literal["pcm", "mp3", "wav", "opus", "aac", "flac"] = "pcm"
     speed: Annotated[float, msgspec.Meta(ge=MIN_SPEED, le=MAX_SPEED)] | None = None

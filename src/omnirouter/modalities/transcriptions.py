@@ -266,8 +266,8 @@ class Transcriptions:
 
 
 class STTInputAudio(msgspec.Struct):
-    data: str  # base64, not a data: URI
-    format: str
+    data: Annotated[str, msgspec.Meta(min_length=1)]  # base64, not a data: URI
+    format: Literal[UPLOAD_FORMATS]  # type: ignore[valid-type]
 
 
 class STTRequest(msgspec.Struct, omit_defaults=True):
@@ -325,7 +325,8 @@ routes = [Route("/audio/transcriptions", AudioEndpoint(TRANSCRIPTIONS), methods=
 
 TAGS = {"STT": "Speech to text"}
 
-# The upload's form, as OpenRouter documents it (the fields the JSON form has, as form fields).
+# The upload's form, as OpenRouter documents it (the fields the JSON form has, as form fields; `provider`
+# preferences are taken too, as a JSON text field, which no schema here can promise a generator writes).
 _TEXT = {"type": "string"}
 MULTIPART_SCHEMA = {
     "type": "object",
@@ -340,9 +341,8 @@ MULTIPART_SCHEMA = {
         "language": {**_TEXT, "description": "ISO-639-1"},
         "prompt": _TEXT,
         "response_format": {"type": "string", "enum": ["json", "text", "srt", "verbose_json", "vtt"]},
-        "temperature": {"type": "number"},
+        "temperature": {"type": "number", "minimum": 0, "maximum": 1},
         "timestamp_granularities[]": {"type": "array", "items": {"type": "string", "enum": ["word", "segment"]}},
-        "provider": {**_TEXT, "description": "Provider preferences, as JSON text"},
     },
 }
 

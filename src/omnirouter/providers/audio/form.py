@@ -44,7 +44,8 @@ def parts(body: bytes, content_type: str) -> list[Part]:
         value.extend(b[start:end])
 
     def on_header_end() -> None:
-        headers[field.decode("latin-1").lower()] = value.decode("utf-8", "replace")
+        # As the bytes came (parse_options_header takes them back as such): names are UTF-8, decoded below.
+        headers[field.decode("latin-1").lower()] = value.decode("latin-1")
         field.clear()
         value.clear()
 

@@ -31,7 +31,9 @@ def _bad(message: str) -> GatewayError:
 def _token_ids(values: list[Any], where: str) -> list[int]:
     if not values:
         raise _bad(f"`{where}` is an empty token array")
-    for v in values:
+    for i, v in enumerate(values):
+        if type(v) is float and v.is_integer():  # JSON has one number type: 42.0 is the token 42
+            v = values[i] = int(v)
         if type(v) is not int or v < 0:
             raise _bad(f"`{where}` must hold token ids (non-negative integers), found {v!r}")
     return values
@@ -113,6 +115,8 @@ def parse(raw: bytes) -> dict[str, Any]:
     elif fmt not in ENCODING_FORMATS:
         raise _bad(f"`encoding_format` must be one of {', '.join(ENCODING_FORMATS)}, got {fmt!r}")
     dims = body.get("dimensions")
+    if type(dims) is float and dims.is_integer():  # JSON has one number type: 1536.0 is the integer 1536
+        dims = body["dimensions"] = int(dims)
     if dims is not None and (type(dims) is not int or not 1 <= dims <= MAX_DIMENSIONS):
         raise _bad(f"`dimensions` must be an integer from 1 to {MAX_DIMENSIONS}, got {dims!r}")
     for name in ("input_type", "user"):
