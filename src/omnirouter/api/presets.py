@@ -98,7 +98,7 @@ def _create_operation(operation_id: str, summary: str, body: object) -> Operatio
         body=body,
         response=ps.CreatePresetFromInferenceResponse,
         response_description="Preset created or updated",
-        errors=(400, 401, 403, 409, 500),
+        errors=(400, 401, 403, 404, 409, 500),  # 404: as OpenRouter's document (a path no route serves)
         description=_CREATE,
         path_parameters=_CREATE_SLUG,
     )
