@@ -151,10 +151,10 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of what only PostgreSQL has (Redis is refused beside SQLite, LISTEN/NOTIFY) belong to the
-    PostgreSQL pass of the suite: the SQLite pass leaves them out rather than skipping them."""
-    if postgres_url() is not None:
-        return
-    left = [item for item in items if item.get_closest_marker("postgres_pass")]
+    PostgreSQL pass of the suite, and tests of what no database changes (the benchmark harness) to the
+    SQLite pass: the other pass leaves them out rather than skipping them."""
+    other = "sqlite_pass" if postgres_url() is not None else "postgres_pass"
+    left = [item for item in items if item.get_closest_marker(other)]
     if left:
         config.hook.pytest_deselected(items=left)
-        items[:] = [item for item in items if not item.get_closest_marker("postgres_pass")]
+        items[:] = [item for item in items if not item.get_closest_marker(other)]

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+pytestmark = pytest.mark.sqlite_pass  # the harness, not the database: once per run
+
 ROOT = Path(__file__).resolve().parent.parent
 FIGURES = ("latency", "throughput", "memory", "streams", "workers")
 

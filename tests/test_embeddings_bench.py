@@ -7,6 +7,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.sqlite_pass  # the harness, not the database: once per run
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
