@@ -4,11 +4,13 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import socket
 import threading
 import time
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -137,3 +139,27 @@ class Gateway:
         """Wait until every recorded generation and counter is in the database."""
         assert self.loop is not None
         asyncio.run_coroutine_threadsafe(self.state.recorder.flush(), self.loop).result(timeout=10)
+
+
+def generation(gw: Gateway, key: str, gen_id: str) -> dict[str, Any]:
+    """`GET /generation` once the request is recorded (batched writes), checked against OpenRouter's
+    document where it is at hand; money as Decimal."""
+    from tests.spec_validation import spec_available, validate_response
+
+    with gw.client(key) as c:
+        for _ in range(200):
+            r = c.get("/generation", params={"id": gen_id})
+            if r.status_code != 404:
+                break
+            time.sleep(0.05)
+    assert r.status_code == 200, r.text
+    if spec_available():
+        validate_response("getGeneration", r.json())
+    return json.loads(r.text, parse_float=Decimal)["data"]
+
+
+def key_usage(gw: Gateway, key: str) -> Decimal:
+    """What the key has spent, as `GET /key` says once everything is written."""
+    gw.flush()
+    with gw.client(key) as c:
+        return Decimal(str(json.loads(c.get("/key").text, parse_float=Decimal)["data"]["usage"]))

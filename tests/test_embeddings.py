@@ -11,7 +11,6 @@ import os
 import shutil
 import struct
 import subprocess
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,7 +35,7 @@ from omnirouter.testing.fakes.embeddings import (
 )
 from omnirouter.testing.fakes.embeddings_bedrock import FakeBedrockEmbed
 from omnirouter.testing.similarity import cosine, vector
-from tests.gateway import Gateway
+from tests.gateway import Gateway, generation, key_usage
 from tests.spec_validation import spec_available, validate_response
 from tests.test_openapi import conforms as own_document_conforms
 
@@ -157,25 +156,6 @@ def conforms(body: Any, status: str = "200") -> None:
         validate_response("createEmbeddings", body, status)
 
 
-def generation(gw: Gateway, key: str, gen_id: str) -> dict[str, Any]:
-    with gw.client(key) as c:
-        for _ in range(100):
-            r = c.get("/generation", params={"id": gen_id})
-            if r.status_code != 404:
-                break
-            time.sleep(0.05)
-    assert r.status_code == 200, r.text
-    if spec_available():
-        validate_response("getGeneration", r.json())
-    return json.loads(r.text, parse_float=Decimal)["data"]
-
-
-def usage_of(gw: Gateway, key: str) -> Decimal:
-    gw.flush()
-    with gw.client(key) as c:
-        return Decimal(str(c.get("/key").json()["data"]["usage"]))
-
-
 def assert_vectors(got: list[list[float]], texts: list[str], dims: int) -> None:
     assert len(got) == len(texts)
     for v, t in zip(got, texts, strict=True):
@@ -206,7 +186,7 @@ def test_openai_sdk_floats_usage_and_exact_cost(gw: Gateway, key: str, fakes: di
     # The generation and the key's usage say the same, exactly.
     gen = generation(gw, key, body["id"])
     assert gen["total_cost"] == cost and gen["tokens_prompt"] == tokens and gen["api_type"] == "embeddings"
-    assert usage_of(gw, key) == cost
+    assert key_usage(gw, key) == cost
 
 
 def test_openai_sdk_base64_decodes_to_the_same_vectors(gw: Gateway, key: str) -> None:
@@ -329,7 +309,7 @@ def test_a_failing_provider_falls_back_to_the_next(gw: Gateway, key: str, fakes:
     assert body["usage"]["cost"] == cost
     gen = generation(gw, key, body["id"])
     assert gen["total_cost"] == cost and gen["provider_name"] == "Backup"
-    assert usage_of(gw, key) == cost
+    assert key_usage(gw, key) == cost
     assert credits_used(gw) - before == cost  # the instance's usage (GET /credits) moved by as much
 
 
@@ -344,13 +324,13 @@ def test_an_upstream_refusal_comes_back_with_its_status(gw: Gateway, key: str, f
     r = post(gw, key, {"model": "cohere/embed-v4.0", "input": TEXTS})
     assert r.status_code == 400 and "too long" in r.json()["error"]["message"]
     conforms(r.json(), "400")
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_input_an_api_cannot_take_is_refused_unsent(gw: Gateway, key: str, fakes: dict[str, Any]) -> None:
     r = post(gw, key, {"model": "cohere/embed-v4.0", "input": [[1, 2, 3]]})
     assert r.status_code == 400 and "token arrays" in r.json()["error"]["message"]
-    assert fakes["cohere"].requests == [] and usage_of(gw, key) == 0
+    assert fakes["cohere"].requests == [] and key_usage(gw, key) == 0
 
 
 # -- BYOK ------------------------------------------------------------------------------------------------------------
@@ -411,7 +391,7 @@ def test_a_content_filter_blocks_inputs_and_nothing_is_sent(gw: Gateway, fakes: 
     r = post(gw, key, {"model": "openai/text-embedding-3-small", "input": ["ok", "card 4111 1111 1111 1111"]})
     assert r.status_code == 403, r.text
     own_document_conforms("/embeddings", "post", 403, r.json())  # OpenRouter's document lists no 403 here
-    assert fakes["primary"].requests == [] and usage_of(gw, key) == 0
+    assert fakes["primary"].requests == [] and key_usage(gw, key) == 0
 
 
 # -- bad input ---------------------------------------------------------------------------------------------------
@@ -448,7 +428,7 @@ def test_bad_input_is_refused_and_nothing_recorded(
     assert error["code"] == 400 and named in error["message"], error
     conforms(r.json(), "400")
     assert all(handle.requests == [] for handle in fakes.values())
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
     with gw.client(key) as c:
         assert c.get("/generation", params={"id": r.headers["x-generation-id"]}).status_code == 404
 

@@ -10,7 +10,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -29,7 +28,7 @@ from omnirouter.providers.images.sandbox import picture
 from omnirouter.testing.fakes.core import Status
 from omnirouter.testing.fakes.images import FakeAzureImages, FakeOpenAIImages, ImageReply, gpt_image_usage
 from omnirouter.testing.fakes.images_gemini import IMAGE_TOKENS, FakeGeminiImages
-from tests.gateway import Gateway
+from tests.gateway import Gateway, generation, key_usage
 from tests.spec_validation import spec_available, validate_response
 
 OPENAI_KEY = "sk-images-test-1234"
@@ -162,24 +161,6 @@ def post(gw: Gateway, key: str, body: dict[str, Any], path: str = "/images") -> 
 
 def decimal_json(r: httpx.Response) -> Any:
     return json.loads(r.text, parse_float=Decimal)
-
-
-def key_usage(gw: Gateway, key: str) -> Decimal:
-    with gw.client(key) as c:
-        return Decimal(str(json.loads(c.get("/key").text, parse_float=Decimal)["data"]["usage"]))
-
-
-def generation(gw: Gateway, key: str, gen_id: str) -> dict[str, Any]:
-    with gw.client(key) as c:
-        for _ in range(100):
-            r = c.get("/generation", params={"id": gen_id})
-            if r.status_code != 404:
-                break
-            time.sleep(0.05)
-    assert r.status_code == 200, r.text
-    if spec_available():
-        validate_response("getGeneration", r.json())
-    return decimal_json(r)["data"]
 
 
 def pngs(data: list[Any]) -> list[bytes]:

@@ -8,7 +8,6 @@ import json
 import os
 import shutil
 import subprocess
-import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -21,7 +20,7 @@ from openrouter import OpenRouter, errors
 
 from omnirouter.testing.fakes.core import BrokenJSON, Status
 from omnirouter.testing.fakes.rerank import FakeCohereRerank, FakeJinaRerank, Ranked, overlap_scores
-from tests.gateway import Gateway
+from tests.gateway import Gateway, generation, key_usage
 from tests.spec_validation import spec_available, validate_response
 
 COHERE_KEY = "co-test-secret-4242"
@@ -129,25 +128,6 @@ def exact(r: httpx.Response) -> dict[str, Any]:
     return json.loads(r.text, parse_float=Decimal)
 
 
-def generation(gw: Gateway, key: str, gen_id: str) -> dict[str, Any]:
-    with gw.client(key) as c:
-        for _ in range(100):
-            r = c.get("/generation", params={"id": gen_id})
-            if r.status_code != 404:
-                break
-            time.sleep(0.05)
-    assert r.status_code == 200, r.text
-    if spec_available():
-        validate_response("getGeneration", r.json())
-    return json.loads(r.text, parse_float=Decimal)["data"]
-
-
-def usage_of(gw: Gateway, key: str) -> Decimal:
-    gw.flush()
-    with gw.client(key) as c:
-        return Decimal(str(c.get("/key").json()["data"]["usage"]))
-
-
 def conforms(body: Any) -> None:
     if spec_available():
         validate_response("createRerank", body)
@@ -191,7 +171,7 @@ def test_search_units_per_started_hundred_documents_cost_exactly(gw: Gateway, ke
     assert body["usage"]["cost"] == 3 * SANDBOX_UNIT
     assert len(body["results"]) == 5
     assert generation(gw, key, body["id"])["total_cost"] == 3 * SANDBOX_UNIT
-    assert usage_of(gw, key) == 3 * SANDBOX_UNIT
+    assert key_usage(gw, key) == 3 * SANDBOX_UNIT
 
 
 def test_documents_as_objects_are_echoed_as_sent(gw: Gateway, key: str) -> None:
@@ -275,7 +255,7 @@ def test_jina_is_asked_in_its_format_and_billed_per_token_and_unit(gw: Gateway, 
     assert body["usage"] == {"search_units": 1, "total_tokens": 1234, "cost": expected}
     gen = generation(gw, key, body["id"])
     assert gen["total_cost"] == expected and gen["provider_name"] == "Jina"
-    assert usage_of(gw, key) == expected
+    assert key_usage(gw, key) == expected
 
 
 def test_an_openai_compatible_server_is_asked_in_jinas_shape(gw: Gateway, key: str, jina: Any) -> None:
@@ -332,7 +312,7 @@ def test_an_upstream_error_comes_back_with_its_status(
     if isinstance(step.body, dict):
         assert step.body["message"] in error["message"] or step.body["message"] in json.dumps(error["metadata"])
     assert COHERE_KEY not in r.text
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_jinas_validation_error_comes_back_as_its_status_and_words(gw: Gateway, key: str, jina: Any) -> None:
@@ -342,7 +322,7 @@ def test_jinas_validation_error_comes_back_as_its_status_and_words(gw: Gateway, 
     assert r.status_code == 422, r.text
     assert r.json()["error"]["message"] == "too many tokens in document 3"
     assert r.json()["error"]["metadata"]["provider_name"] == "Jina"
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_an_answer_naming_no_document_is_the_upstreams_fault(gw: Gateway, key: str, cohere: Any) -> None:
@@ -351,7 +331,7 @@ def test_an_answer_naming_no_document_is_the_upstreams_fault(gw: Gateway, key: s
     assert r.status_code == 502, r.text
     cohere.script(BrokenJSON())
     assert post(gw, key, {"model": "cohere/rerank-only", "query": QUERY, "documents": DOCS}).status_code == 502
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_cohere_refuses_an_image_document_unsent(gw: Gateway, key: str, cohere: Any) -> None:
@@ -392,7 +372,7 @@ def test_bad_input_is_refused_and_nothing_recorded(
     if spec_available():
         validate_response("createRerank", r.json(), "400")
     assert cohere.requests == [] and jina.requests == []
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
     gen_id = r.headers["x-generation-id"]
     with gw.client(key) as c:
         assert c.get("/generation", params={"id": gen_id}).status_code == 404
@@ -470,4 +450,4 @@ def test_typescript_sdk(gw: Gateway, key: str, cohere: Any) -> None:
     assert set(results) == {"rerank.rerank", "rerank.upstream", "rerank.errors"}
     assert all(r["ok"] for r in results.values()), results
     assert len(cohere.requests) == 1
-    assert usage_of(gw, key) == SANDBOX_UNIT + Decimal(COHERE_PRICES["search_unit"])
+    assert key_usage(gw, key) == SANDBOX_UNIT + Decimal(COHERE_PRICES["search_unit"])

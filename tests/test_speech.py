@@ -6,9 +6,7 @@ client cancels still billed, and bad input refused with nothing recorded."""
 from __future__ import annotations
 
 import io
-import json
 import os
-import time
 import wave
 from collections.abc import Iterator
 from decimal import Decimal
@@ -24,7 +22,7 @@ from omnirouter.providers.audio import sandbox
 from omnirouter.providers.audio.formats import mp3_duration
 from omnirouter.testing.fakes.audio import Audio, FakeOpenAIAudio
 from omnirouter.testing.fakes.core import Delay, Status
-from tests.gateway import Gateway
+from tests.gateway import Gateway, generation, key_usage
 from tests.spec_validation import spec_available, validate_response
 
 AUDIO_KEY = "sk-audio-test-7731"
@@ -122,25 +120,6 @@ def speak(gw: Gateway, key: str, body: Any, **kwargs: Any) -> httpx.Response:
                       **kwargs)  # fmt: skip
 
 
-def generation(gw: Gateway, key: str, gen_id: str) -> dict[str, Any]:
-    with gw.client(key) as c:
-        for _ in range(200):
-            r = c.get("/generation", params={"id": gen_id})
-            if r.status_code != 404:
-                break
-            time.sleep(0.05)
-    assert r.status_code == 200, r.text
-    if spec_available():
-        validate_response("getGeneration", r.json())
-    return json.loads(r.text, parse_float=Decimal)["data"]
-
-
-def usage_of(gw: Gateway, key: str) -> Decimal:
-    gw.flush()
-    with gw.client(key) as c:
-        return Decimal(str(c.get("/key").json()["data"]["usage"]))
-
-
 def wav_frames(data: bytes) -> tuple[int, int]:
     with wave.open(io.BytesIO(data)) as w:
         return w.getframerate(), w.getnframes()
@@ -165,7 +144,7 @@ def test_openai_sdk_streams_the_sandbox_tone_as_wav(gw: Gateway, key: str) -> No
     row = generation(gw, key, gen_id)
     assert row["total_cost"] == len(text) * SANDBOX_CHARACTER == Decimal("0.000345")
     assert row["api_type"] == "tts" and row["model"] == "sandbox/speech"
-    assert usage_of(gw, key) == Decimal("0.000345")
+    assert key_usage(gw, key) == Decimal("0.000345")
 
 
 def test_the_default_format_is_pcm_and_the_openrouter_sdk_reads_it(gw: Gateway, key: str) -> None:
@@ -266,7 +245,7 @@ def test_no_usable_audio_anywhere_is_a_502_and_costs_nothing(gw: Gateway, fake_a
     assert r.status_code in (502, 503) and r.json()["error"]["code"] == r.status_code
     if spec_available():
         validate_response("createAudioSpeech", r.json(), str(r.status_code))
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_an_upstream_breaking_off_mid_audio_cuts_the_stream_and_is_billed(gw: Gateway, fake_a: Any,
@@ -286,7 +265,7 @@ def test_an_upstream_breaking_off_mid_audio_cuts_the_stream_and_is_billed(gw: Ga
     assert len(got) == 3000  # what arrived before the cut, and nothing from elsewhere
     assert len(fake_b.requests) == 0  # too late to fall back
     assert generation(gw, key, gen_id)["total_cost"] == len(text) * Decimal("0.00001")
-    assert usage_of(gw, key) == len(text) * Decimal("0.00001")
+    assert key_usage(gw, key) == len(text) * Decimal("0.00001")
 
 
 def test_a_client_that_cancels_is_billed_in_full_and_the_upstream_is_dropped(gw: Gateway, fake_a: Any) -> None:
@@ -364,7 +343,7 @@ def test_bad_input_is_refused_with_nothing_recorded(gw: Gateway, body: Any, stat
     assert err["code"] == status and says in err["message"]
     if spec_available():
         validate_response("createAudioSpeech", r.json(), str(status))
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_a_body_that_is_not_json_is_refused(gw: Gateway, key: str) -> None:
@@ -389,14 +368,14 @@ def test_a_key_over_its_limit_is_refused_before_anything_is_spoken(gw: Gateway, 
     assert len(fake_a.requests) == 0
     r = speak(gw, key, {"model": "test/tts", "input": "x" * 10, "provider": {"only": ["audio-a"]}})
     assert r.status_code == 200
-    assert usage_of(gw, key) == Decimal("0.0001")
+    assert key_usage(gw, key) == Decimal("0.0001")
 
 
 def test_the_sandbox_refuses_formats_it_cannot_encode(gw: Gateway) -> None:
     key = gw.create_key(name="speech opus")["key"]
     r = speak(gw, key, {"model": "sandbox/speech", "input": "Opus, please.", "response_format": "opus"})
     assert r.status_code == 400 and "pcm, wav and mp3" in r.json()["error"]["message"]
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 # -- the official SDKs' conformance checks (collected by tests/test_sdk_conformance.py)

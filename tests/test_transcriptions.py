@@ -26,9 +26,9 @@ from omnirouter.providers.audio import form, sandbox
 from omnirouter.providers.audio.formats import measured_duration
 from omnirouter.testing.fakes.audio import FakeOpenAIAudio, Transcription
 from omnirouter.testing.fakes.core import Reset, Status
-from tests.gateway import Gateway
+from tests.gateway import Gateway, generation, key_usage
 from tests.spec_validation import spec_available, validate_response
-from tests.test_speech import AUDIO_KEY, ORDER_AB, SANDBOX_SECOND, generation, start_gateway, usage_of
+from tests.test_speech import AUDIO_KEY, ORDER_AB, SANDBOX_SECOND, start_gateway
 
 LIMIT = 200_000  # transcription_max_bytes of this module's gateway
 TEXT = "Offline speech, heard back."
@@ -109,7 +109,7 @@ def test_openai_sdk_json_hears_the_sandbox_speech_back_priced_per_second(gw: Gat
     assert body["usage"] == {"seconds": CLIP_SECONDS, "cost": CLIP_SECONDS * SANDBOX_SECOND}
     row = generation(gw, key, raw.headers["x-generation-id"])
     assert row["total_cost"] == Decimal("0.000162") and row["api_type"] == "stt"
-    assert usage_of(gw, key) == Decimal("0.000162")
+    assert key_usage(gw, key) == Decimal("0.000162")
 
 
 def test_openai_sdk_verbose_json_has_segments_and_words(gw: Gateway, key: str) -> None:
@@ -274,7 +274,7 @@ def test_an_oversized_upload_is_413(gw: Gateway, fake_a: Any) -> None:
     # More than the body may hold (the audio as base64 and the form's fields): refused while reading it
     huge = upload(gw, key, {"model": "test/whisper"}, ("huge.wav", bytes(LIMIT * 4 // 3 + (1 << 20)), "audio/wav"))
     assert huge.status_code == 413 and "byte limit" in huge.json()["error"]["message"]
-    assert len(fake_a.requests) == 0 and usage_of(gw, key) == 0
+    assert len(fake_a.requests) == 0 and key_usage(gw, key) == 0
     r = upload(gw, key, {"model": "sandbox/transcribe"}, ("limit.wav", big_wav(LIMIT), "audio/wav"))
     assert r.status_code == 200  # at the limit is allowed
 
@@ -295,7 +295,7 @@ def test_wrong_content_types_are_refused(gw: Gateway, content_type: str, body: b
     r = httpx.post(gw.api + "/audio/transcriptions", content=body,
                    headers={"Authorization": f"Bearer {key}", "Content-Type": content_type})  # fmt: skip
     assert r.status_code == status and says in r.json()["error"]["message"], r.text
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 B64 = base64.b64encode(CLIP).decode()
@@ -329,7 +329,7 @@ def test_bad_json_input_is_400_with_nothing_recorded(gw: Gateway, body: dict[str
     assert r.status_code == 400 and says in r.json()["error"]["message"], r.text
     if spec_available():
         validate_response("createAudioTranscriptions", r.json(), "400")
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 @pytest.mark.parametrize(
@@ -348,7 +348,7 @@ def test_bad_form_input_is_400_with_nothing_recorded(gw: Gateway, fields: dict[s
     key = gw.create_key(name="stt bad form")["key"]
     r = upload(gw, key, fields, file)
     assert r.status_code == 400 and says in r.json()["error"]["message"], r.text
-    assert usage_of(gw, key) == 0
+    assert key_usage(gw, key) == 0
 
 
 def test_an_upstream_refusal_is_returned_and_not_billed(gw: Gateway, fake_a: Any, fake_b: Any) -> None:
@@ -356,7 +356,7 @@ def test_an_upstream_refusal_is_returned_and_not_billed(gw: Gateway, fake_a: Any
     fake_a.script(Status(400, {"error": {"message": "Audio file might be corrupted", "type": "invalid_request_error"}}))
     r = upload(gw, key, {"model": "test/whisper", "provider": json.dumps(ORDER_AB)}, ("a.wav", CLIP, "audio/wav"))
     assert r.status_code == 400 and "corrupted" in r.json()["error"]["message"]
-    assert len(fake_b.requests) == 0 and usage_of(gw, key) == 0
+    assert len(fake_b.requests) == 0 and key_usage(gw, key) == 0
 
 
 # -- the official SDKs' conformance checks (collected by tests/test_sdk_conformance.py)
