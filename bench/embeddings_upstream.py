@@ -16,15 +16,14 @@ import contextlib
 import math
 import random
 import signal
-from typing import Any
 
-import httptools
 import msgspec
+
+from bench.echo import BAD_REQUEST, Echo
 
 READY = "bench embeddings upstream listening on"
 JSON_HEAD = b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n"
 NOT_FOUND = b"HTTP/1.1 404 Not Found\r\nContent-Length: 2\r\n\r\n{}"
-BAD_REQUEST = b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 
 class _Request(msgspec.Struct):
@@ -43,35 +42,10 @@ def unit_vector(dims: int) -> bytes:
     return msgspec.json.encode([float(f"{x / norm:.8g}") for x in v])
 
 
-class Embeddings(asyncio.Protocol):
-    """One keep-alive client connection."""
+class Embeddings(Echo):
+    """One keep-alive client connection: bench.echo's, answering embeddings."""
 
     item = b""  # one data item, with %d for its index
-
-    def __init__(self) -> None:
-        self.parser = httptools.HttpRequestParser(self)
-        self.transport: Any = None
-        self.url = b""
-        self.body: list[bytes] = []
-
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport
-
-    def data_received(self, data: bytes) -> None:
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserError:
-            self.transport.write(BAD_REQUEST)
-            self.transport.close()
-
-    def on_message_begin(self) -> None:
-        self.url, self.body = b"", []
-
-    def on_url(self, url: bytes) -> None:
-        self.url += url
-
-    def on_body(self, body: bytes) -> None:
-        self.body.append(body)
 
     def on_message_complete(self) -> None:
         if self.parser.get_method() != b"POST" or not self.url.partition(b"?")[0].endswith(b"/embeddings"):
