@@ -241,6 +241,9 @@ def test_a_key_sees_only_its_workspace_presets(gateway: Gateway) -> None:
         ("ok-slug", {"model": "@preset/other"}, "cannot name another preset"),
         ("ok-slug", {"model": "test/alpha", "messages": "hello"}, "messages"),
         ("ok-slug", [1, 2], "JSON object"),
+        # PostgreSQL's text holds no NUL: refused whole, not a 500 there
+        ("ok-slug", {"model": "test/alpha", "messages": [{"role": "system", "content": "a\u0000b"}]}, "NUL"),
+        ("ok-slug", {"model": "test/alpha", "stop": ["\u0000"]}, "NUL"),
     ],
 )
 def test_bad_bodies_are_400_and_write_nothing(gateway: Gateway, path_slug: str, body: Any, message: str) -> None:

@@ -16,6 +16,7 @@ from omnirouter.errors import GatewayError
 from omnirouter.governance import guardrail_service as gs
 from omnirouter.governance import registry
 from omnirouter.governance.guardrail_service import BulkKeys, BulkMembers, CreateGuardrail, UpdateGuardrail
+from omnirouter.governance.key_service import OFFSET_MAX
 from omnirouter.openapi_doc import Operation
 from omnirouter.state import state
 
@@ -113,7 +114,7 @@ class UnassignedCount(msgspec.Struct, kw_only=True):
 
 
 class PageQuery(msgspec.Struct, kw_only=True):
-    offset: Annotated[int, Meta(ge=0, description="Records to skip")] | UnsetType | None = UNSET
+    offset: Annotated[int, Meta(ge=0, le=OFFSET_MAX, description="Records to skip")] | UnsetType | None = UNSET
     limit: Annotated[int, Meta(ge=1, le=gs.MAX_LIMIT, description="Records to return (default 50)")] | UnsetType = UNSET
 
 

@@ -21,6 +21,7 @@ from msgspec import UNSET, Meta, UnsetType
 from omnirouter.api.keys import LimitReset
 from omnirouter.api.models import INPUT_MODALITIES, MAX_LIMIT, OUTPUT_MODALITIES, SORTS
 from omnirouter.formats.openai_chat import FINISH_REASONS
+from omnirouter.governance.key_service import OFFSET_MAX
 from omnirouter.routing.availability import CODES as AVAILABILITY_CODES
 
 
@@ -729,7 +730,7 @@ class ModelsQuery(ModelFilters):
 
 
 class KeysQuery(_Struct):
-    offset: Annotated[int, Meta(ge=0, description="Pages of 100, most recent first")] | UnsetType = UNSET
+    offset: Annotated[int, Meta(ge=0, le=OFFSET_MAX, description="Pages of 100, most recent first")] | UnsetType = UNSET
     include_disabled: bool | UnsetType = UNSET
     include_expired: bool | UnsetType = UNSET
     workspace_id: str | UnsetType = UNSET

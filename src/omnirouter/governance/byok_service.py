@@ -16,7 +16,7 @@ from sqlalchemy import func, select, update
 
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance.byok_crypto import Keyring, Undecryptable, label, required
-from omnirouter.governance.key_service import NO_NUL, ColumnId, iso
+from omnirouter.governance.key_service import NO_NUL, OFFSET_MAX, ColumnId, iso
 from omnirouter.governance.workspace_service import resolve_id
 from omnirouter.store import repo
 from omnirouter.store.db import Database
@@ -24,7 +24,6 @@ from omnirouter.store.tables import api_keys, byok_keys
 
 PAGE_DEFAULT = 50
 PAGE_MAX = 100
-OFFSET_MAX = 2**31 - 1  # within every database's OFFSET
 
 Secret = Annotated[
     str,

@@ -18,7 +18,7 @@ from omnirouter.catalog.catalog import Catalog, split_variants
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.governance import content_filters as cf
 from omnirouter.governance.guardrails import DEFAULT_WORKSPACE_ID, default_guardrail_id
-from omnirouter.governance.key_service import NO_NUL, Limit, _check_limit, iso
+from omnirouter.governance.key_service import NO_NUL, OFFSET_MAX, Limit, _check_limit, iso
 from omnirouter.jsonio import money
 from omnirouter.store import repo
 from omnirouter.store.db import Database
@@ -221,8 +221,8 @@ def guardrail_object(row: Any) -> dict[str, Any]:
 def _page(offset: int | None, limit: int | None) -> tuple[int, int]:
     offset = 0 if offset is None else offset
     limit = DEFAULT_LIMIT if limit is None else limit
-    if offset < 0:
-        raise GatewayError(400, "offset must be >= 0")
+    if not 0 <= offset <= OFFSET_MAX:
+        raise GatewayError(400, f"offset must be between 0 and {OFFSET_MAX}")
     if not 1 <= limit <= MAX_LIMIT:
         raise GatewayError(400, f"limit must be between 1 and {MAX_LIMIT}")
     return offset, limit

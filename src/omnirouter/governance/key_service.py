@@ -29,6 +29,7 @@ LimitReset = Literal["daily", "weekly", "monthly"]
 # PostgreSQL's text types cannot hold NUL (a 500 there, if it got that far); the pattern also tells
 # schema-driven clients, through the OpenAPI document, not to send one.
 NO_NUL = "^[^\\x00]*$"
+OFFSET_MAX = 2**31 - 1  # what a page may skip: within every database's OFFSET (PostgreSQL's is int64)
 Name = Annotated[str, Meta(min_length=1, max_length=255, pattern=NO_NUL)]
 # Bounded by their columns (String(64)): PostgreSQL would refuse longer values.
 ColumnId = Annotated[str, Meta(min_length=1, max_length=64, pattern=NO_NUL)]
@@ -301,8 +302,8 @@ async def listed(
     offset: int = 0,
 ) -> list[KeyRecord]:
     """One page of a workspace's inference keys (the default workspace's when none is named)."""
-    if offset < 0:
-        raise GatewayError(400, "offset must be >= 0")
+    if not 0 <= offset <= OFFSET_MAX:
+        raise GatewayError(400, f"offset must be between 0 and {OFFSET_MAX}")
     now = datetime.now(UTC)
     async with db.engine.connect() as conn:
         if workspace_id:  # by id or slug; a workspace that does not exist has no keys

@@ -23,6 +23,7 @@ from sqlalchemy.exc import IntegrityError
 
 from omnirouter.errors import GatewayError, not_found
 from omnirouter.formats import anthropic_request, openai_chat, responses_request
+from omnirouter.governance.key_service import OFFSET_MAX
 from omnirouter.governance.presets import MARK, system_prompt_of
 from omnirouter.store import repo
 from omnirouter.store.db import Database
@@ -148,7 +149,7 @@ class GetPresetVersionResponse(msgspec.Struct):
 class PresetsQuery(msgspec.Struct, kw_only=True):
     """The pages of /presets and /presets/{slug}/versions (as the document's, read by `page`)."""
 
-    offset: Annotated[int, Meta(ge=0, description="Number of records to skip for pagination")] | None = 0
+    offset: Annotated[int, Meta(ge=0, le=OFFSET_MAX, description="Number of records to skip for pagination")] | None = 0
     limit: Annotated[int, Meta(ge=1, le=MAX_LIMIT, description="Maximum number of records to return")] = DEFAULT_LIMIT
 
 
@@ -207,8 +208,8 @@ def page(offset: Any, limit: Any) -> tuple[int, int]:
             raise GatewayError(400, f"{name} must be an integer, got {str(value)[:40]!r}") from None
 
     off, lim = number("offset", offset, 0), number("limit", limit, DEFAULT_LIMIT)
-    if off < 0:
-        raise GatewayError(400, "offset must be >= 0")
+    if not 0 <= off <= OFFSET_MAX:
+        raise GatewayError(400, f"offset must be between 0 and {OFFSET_MAX}")
     if not 1 <= lim <= MAX_LIMIT:
         raise GatewayError(400, f"limit must be between 1 and {MAX_LIMIT}")
     return off, lim
@@ -236,7 +237,10 @@ def config_of(fmt: str, body: Any) -> tuple[str | None, dict[str, Any]]:
     for model in [config.get("model"), *(config.get("models") or ())]:
         if isinstance(model, str) and MARK in model:
             raise GatewayError(400, f"Invalid request: a preset cannot name another preset ({model!r})")
-    return system_prompt_of(internal.get("messages")), config
+    system_prompt = system_prompt_of(internal.get("messages"))
+    if "\x00" in (system_prompt or "") or b"\\u0000" in msgspec.json.encode(config):  # PostgreSQL's text refuses NUL
+        raise GatewayError(400, "Invalid request: a preset cannot hold NUL characters")
+    return system_prompt, config
 
 
 # -- operations

@@ -20,7 +20,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from omnirouter.errors import GatewayError, not_found
-from omnirouter.governance.key_service import MONEY_MAX, MONEY_PLACES, NO_NUL, iso
+from omnirouter.governance.key_service import MONEY_MAX, MONEY_PLACES, NO_NUL, OFFSET_MAX, iso
 from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID, INTERVALS, usd
 from omnirouter.jsonio import money
 from omnirouter.store import repo
@@ -223,7 +223,7 @@ class OrganizationMemberList(msgspec.Struct, kw_only=True):
 
 
 class PageQuery(msgspec.Struct, kw_only=True):
-    offset: Annotated[int, Meta(ge=0, description="Records to skip")] | UnsetType = UNSET
+    offset: Annotated[int, Meta(ge=0, le=OFFSET_MAX, description="Records to skip")] | UnsetType = UNSET
     limit: Annotated[int, Meta(ge=1, le=PAGE_MAX, description=f"At most {PAGE_MAX}; {PAGE_DEFAULT} by default")] | (
         UnsetType
     ) = UNSET
@@ -236,8 +236,8 @@ def page(offset: str | None, limit: str | None) -> tuple[int, int]:
         size = int(limit) if limit not in (None, "") else PAGE_DEFAULT
     except ValueError:
         raise GatewayError(400, "offset and limit must be integers") from None
-    if start < 0:
-        raise GatewayError(400, "offset must be >= 0")
+    if not 0 <= start <= OFFSET_MAX:
+        raise GatewayError(400, f"offset must be between 0 and {OFFSET_MAX}")
     if not 1 <= size <= PAGE_MAX:
         raise GatewayError(400, f"limit must be between 1 and {PAGE_MAX}")
     return start, size
