@@ -215,7 +215,10 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
     cand = outcome.candidate
     choices = data.get("choices") or []
     finish = native = None
+    images = 0  # generated images (modalities: ["image", ...]), billed per image
     for choice in choices:
+        if (message := choice.get("message")) and "images" in message:
+            images += len(message["images"] or ())
         reason = choice.get("finish_reason")
         finish = normalize_finish(reason)
         # An adapter that translates a provider's own reason sends it beside the chat one.
@@ -227,7 +230,7 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
     if usage is None:  # an upstream that reports no usage: estimate, so nothing goes unbilled
         text = "".join(str((c.get("message") or {}).get("content") or "") for c in choices)
         usage = Usage(prompt_tokens=call.needs.prompt_tokens, completion_tokens=estimate_tokens(len(text)))
-    if images := sum(len((c.get("message") or {}).get("images") or ()) for c in choices):
+    if images:
         usage = dataclasses.replace(usage, images=images)
     cost = call.settle(
         outcome,
