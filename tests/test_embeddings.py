@@ -8,9 +8,7 @@ from __future__ import annotations
 import base64
 import json
 import os
-import shutil
 import struct
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -36,10 +34,10 @@ from omnirouter.testing.fakes.embeddings import (
 from omnirouter.testing.fakes.embeddings_bedrock import FakeBedrockEmbed
 from omnirouter.testing.similarity import cosine, vector
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
 from tests.spec_validation import spec_available, validate_response
 from tests.test_openapi import conforms as own_document_conforms
 
-TS_DIR = Path(__file__).parent / "sdk_ts"
 KEYS = {"primary": "sk-embed-primary-4242", "cohere": "co-embed-4242", "bedrock": "brk-embed-4242", "azure": "az-4242"}
 ENV = {name: f"OMNI_TEST_EMBED_{name.upper()}_KEY" for name in KEYS}
 SMALL = {"prompt": "0.00000002"}  # USD per input token
@@ -482,31 +480,9 @@ def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
 # -- @openrouter/sdk and @openrouter/ai-sdk-provider (node): tests/sdk_ts/embeddings.mjs -----------------------
 
 
-def _ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    for package in ("@openrouter/sdk", "@openrouter/ai-sdk-provider", "ai"):
-        if not (TS_DIR / "node_modules" / package).is_dir():
-            return f"{package} is not installed in {TS_DIR} (npm ci there)"
-    return None
-
-
 def test_typescript_sdks(gw: Gateway, key: str, fakes: dict[str, Any]) -> None:
-    if (reason := _ts_unavailable()) is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
-        pytest.skip(reason)
     config = {"serverURL": gw.api, "apiKey": key, "upstreamModel": "openai/text-embedding-3-small"}
-    proc = subprocess.run(
-        ["node", str(TS_DIR / "embeddings.mjs")],
-        input=json.dumps(config),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TS_DIR,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    results = run_steps("embeddings.mjs", config)
     assert set(results) == {"embeddings.generate", "embeddings.listModels", "embeddings.upstream", "ai.embed",
                             "ai.embedMany", "errors"}  # fmt: skip
     assert all(r["ok"] for r in results.values()), results

@@ -7,11 +7,8 @@ from __future__ import annotations
 import asyncio
 import base64
 import hashlib
-import json
 import os
-import shutil
 import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,6 +27,7 @@ from omnirouter.testing.fakes.s3 import FakeS3, FakeS3Thread
 from tests import files_samples as fs
 from tests.conftest import standard_config
 from tests.gateway import Gateway
+from tests.sdk_ts_run import run_steps
 from tests.spec_validation import require_spec, validate, validate_response
 
 # Refusals of requests the document calls valid, for tests/test_schemathesis.py: what an upload's bytes
@@ -372,24 +370,9 @@ def test_a_failing_bucket_keeps_nothing(s3_gw: Gateway, s3: FakeS3Thread) -> Non
 
 # -- @openrouter/sdk (node): tests/sdk_ts/files.mjs, one JSON line per check
 
-TS_DIR = Path(__file__).parent / "sdk_ts"
-
 
 def test_typescript_sdk(gw: Gateway, key: str) -> None:
-    if shutil.which("node") is None or not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
-        if os.environ.get("CI") == "true":
-            pytest.fail("the TypeScript SDK run is required in CI: node or @openrouter/sdk is missing")
-        pytest.skip("node or @openrouter/sdk (tests/sdk_ts) is not installed")
-    proc = subprocess.run(
-        ["node", str(TS_DIR / "files.mjs")],
-        input=json.dumps({"serverURL": gw.api, "apiKey": key}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TS_DIR,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    results = run_steps("files.mjs", {"serverURL": gw.api, "apiKey": key})
     assert set(results) == {f"files.{name}" for name in ("upload", "list", "retrieve", "delete", "download", "errors")}
     assert all(r["ok"] for r in results.values()), results
 

@@ -7,12 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -29,6 +25,7 @@ from omnirouter.testing.fakes.core import Status
 from omnirouter.testing.fakes.images import FakeAzureImages, FakeOpenAIImages, ImageReply, gpt_image_usage
 from omnirouter.testing.fakes.images_gemini import IMAGE_TOKENS, FakeGeminiImages
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
 from tests.spec_validation import spec_available, validate_response
 
 OPENAI_KEY = "sk-images-test-1234"
@@ -43,7 +40,6 @@ PAINTER_G = {"image_output": "0.03"}
 IMAGE_OUT = {"input_modalities": ["text", "image"], "output_modalities": ["image"]}
 IMAGE_AND_TEXT = {"input_modalities": ["text", "image"], "output_modalities": ["image", "text"]}
 OPENAI_FIRST = {"order": ["oai-img", "gem-img"]}  # test/painter's endpoints, tried in this order
-TS_DIR = Path(__file__).parent / "sdk_ts"
 RED = "data:image/png;base64," + base64.b64encode(png.gradient(2, 2, (255, 0, 0), (255, 0, 0))).decode()
 
 
@@ -680,29 +676,8 @@ def test_the_conformance_checks_pass(gw: Gateway, key: str, sdk: OpenRouter) -> 
 # -- @openrouter/sdk (node): tests/sdk_ts/images.mjs, one JSON line per check
 
 
-def _ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
-        return f"@openrouter/sdk is not installed in {TS_DIR}"
-    return None
-
-
 def test_typescript_sdk(gw: Gateway, key: str) -> None:
-    if (reason := _ts_unavailable()) is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
-        pytest.skip(reason)
-    proc = subprocess.run(
-        ["node", str(TS_DIR / "images.mjs")],
-        input=json.dumps({"serverURL": gw.api, "apiKey": key}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TS_DIR,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    results = run_steps("images.mjs", {"serverURL": gw.api, "apiKey": key})
     assert set(results) == {"images.generate", "images.listModels", "images.listModelEndpoints", "images.errors"}
     assert all(r["ok"] for r in results.values()), results
     assert key_usage(gw, key) == 2 * SANDBOX_PRICE  # the two images; the refused requests cost nothing

@@ -6,11 +6,8 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -21,6 +18,7 @@ from openrouter import OpenRouter, errors
 from omnirouter.testing.fakes.core import BrokenJSON, Status
 from omnirouter.testing.fakes.rerank import FakeCohereRerank, FakeJinaRerank, Ranked, overlap_scores
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
 from tests.spec_validation import spec_available, validate_response
 
 COHERE_KEY = "co-test-secret-4242"
@@ -29,7 +27,6 @@ SANDBOX_UNIT = Decimal("0.002")  # sandbox/rerank's price per search unit (catal
 COHERE_PRICES = {"search_unit": "0.002"}
 JINA_PRICES = {"prompt": "0.00000002"}
 BOTH_PRICES = {"search_unit": "0.001", "prompt": "0.00000005", "request": "0.0001"}
-TS_DIR = Path(__file__).parent / "sdk_ts"
 
 QUERY = "What is the capital of France?"
 DOCS = [
@@ -423,30 +420,9 @@ def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
 # -- @openrouter/sdk (node): tests/sdk_ts/rerank.mjs, one JSON line per check
 
 
-def _ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
-        return f"@openrouter/sdk is not installed in {TS_DIR}"
-    return None
-
-
 def test_typescript_sdk(gw: Gateway, key: str, cohere: Any) -> None:
-    if (reason := _ts_unavailable()) is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
-        pytest.skip(reason)
     config = {"serverURL": gw.api, "apiKey": key, "cohereModel": "cohere/rerank-only"}
-    proc = subprocess.run(
-        ["node", str(TS_DIR / "rerank.mjs")],
-        input=json.dumps(config),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TS_DIR,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    results = run_steps("rerank.mjs", config)
     assert set(results) == {"rerank.rerank", "rerank.upstream", "rerank.errors"}
     assert all(r["ok"] for r in results.values()), results
     assert len(cohere.requests) == 1

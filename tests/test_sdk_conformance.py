@@ -23,12 +23,9 @@ from __future__ import annotations
 
 import importlib
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Callable, Iterator
 from decimal import Decimal
-from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -47,12 +44,12 @@ from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.testing import Reply, Stream
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import Gateway
+from tests.sdk_ts_run import TS_DIR, require_node
 
 # The SDK warns when it reads a field its schema marks deprecated (e.g. /key's `rate_limit`), which the
 # contract still requires the server to send.
 pytestmark = pytest.mark.filterwarnings("ignore:.*DEPRECATED.*:DeprecationWarning")
 
-TS_DIR = Path(__file__).parent / "sdk_ts"
 HELLO = [{"role": "user", "content": "hello conformance"}]
 MODEL = "test/alpha"
 
@@ -972,20 +969,9 @@ def test_python_sdk_errors_are_its_typed_errors(ctx: Ctx) -> None:
 # -- the TypeScript SDK: one node process runs every operation and prints one JSON line for each
 
 
-def _ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
-        return f"@openrouter/sdk is not installed in {TS_DIR} (scripts/test installs it; or run npm ci there)"
-    return None
-
-
 @pytest.fixture(scope="module")
 def ts_results(gw: Gateway, fake_a: Any) -> dict[str, dict[str, Any]]:
-    if (reason := _ts_unavailable()) is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the TypeScript SDK conformance run is required in CI: {reason}")
-        pytest.skip(reason)
+    require_node()
     fake_a.fake.reset()  # unscripted, the fake echoes the prompt
     key = gw.create_key(name="ts conformance", limit=3)
     config = {

@@ -8,12 +8,8 @@ from __future__ import annotations
 
 import base64
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
 from decimal import Decimal
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -27,6 +23,7 @@ from omnirouter.providers.audio.formats import measured_duration
 from omnirouter.testing.fakes.audio import FakeOpenAIAudio, Transcription
 from omnirouter.testing.fakes.core import Reset, Status
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
 from tests.spec_validation import spec_available, validate_response
 from tests.test_speech import AUDIO_KEY, ORDER_AB, SANDBOX_SECOND, start_gateway
 
@@ -34,7 +31,6 @@ LIMIT = 200_000  # transcription_max_bytes of this module's gateway
 TEXT = "Offline speech, heard back."
 CLIP = sandbox.speech_bytes(TEXT, "alloy", "wav")  # 27 characters x 60 ms = 1.62 s at 24 kHz
 CLIP_SECONDS = Decimal("1.62")
-TS_DIR = Path(__file__).parent / "sdk_ts"
 
 
 @pytest.fixture(scope="module")
@@ -404,30 +400,9 @@ def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
 # -- @openrouter/sdk (node): tests/sdk_ts/audio.mjs, speech and transcription, one JSON line per check
 
 
-def _ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
-        return f"@openrouter/sdk is not installed in {TS_DIR}"
-    return None
-
-
 def test_typescript_sdk(gw: Gateway, key: str) -> None:
-    if (reason := _ts_unavailable()) is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
-        pytest.skip(reason)
-    proc = subprocess.run(
-        ["node", str(TS_DIR / "audio.mjs")],
-        input=json.dumps({"serverURL": gw.api, "apiKey": key, "maxBytes": LIMIT}),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TS_DIR,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    results = run_steps("audio.mjs", {"serverURL": gw.api, "apiKey": key, "maxBytes": LIMIT})
     expected = ["tts.createSpeech", "stt.createTranscription", "stt.createTranscriptionMultipart", "errors"]
-    assert sorted(results) == sorted(expected), proc.stdout
+    assert sorted(results) == sorted(expected), results
     failed = {op: r["error"] for op, r in results.items() if not r["ok"]}
     assert not failed, failed

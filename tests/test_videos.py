@@ -8,10 +8,8 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import signal
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import timedelta
@@ -33,6 +31,7 @@ from omnirouter.testing.fakes.videos import FakeOpenAIVideos, Job
 from omnirouter.videos import content, jobs
 from omnirouter.videos.schemas import MAX_DURATION
 from tests.gateway import Gateway
+from tests.sdk_ts_run import run_steps
 from tests.served import Served
 from tests.spec_validation import spec_available, validate_response
 
@@ -42,7 +41,6 @@ SANDBOX_SECOND = Decimal("0.05")  # sandbox/video's price per second (catalog/lo
 SORA_SECOND = Decimal("0.1")
 BACKUP_SECOND = Decimal("0.125")
 REQUEST_PRICE = Decimal("0.01")
-TS_DIR = Path(__file__).parent / "sdk_ts"
 SORA_PRICES = {"video_second": str(SORA_SECOND), "request": str(REQUEST_PRICE)}
 BACKUP_PRICES = {"video_second": str(BACKUP_SECOND)}
 FAST = {"video_poll_initial": 0.02, "video_poll_max": 0.1}  # polls every few hundredths of a second
@@ -609,30 +607,9 @@ def test_conformance_checks_pass_here(gw: Gateway) -> None:
 # -- @openrouter/sdk (node): tests/sdk_ts/videos.mjs, one JSON line per check
 
 
-def _ts_unavailable() -> str | None:
-    if shutil.which("node") is None:
-        return "node is not installed"
-    if not (TS_DIR / "node_modules" / "@openrouter" / "sdk").is_dir():
-        return f"@openrouter/sdk is not installed in {TS_DIR}"
-    return None
-
-
 def test_typescript_sdk(gw: Gateway, key: str, sora: Any) -> None:
-    if (reason := _ts_unavailable()) is not None:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"the TypeScript SDK run is required in CI: {reason}")
-        pytest.skip(reason)
     config = {"serverURL": gw.api, "apiKey": key, "model": "sandbox/video", "soraModel": "openai/sora-only"}
-    proc = subprocess.run(
-        ["node", str(TS_DIR / "videos.mjs")],
-        input=json.dumps(config),
-        capture_output=True,
-        text=True,
-        timeout=120,
-        cwd=TS_DIR,
-    )
-    assert proc.returncode == 0, proc.stderr
-    results = {r["operation"]: r for r in map(json.loads, filter(str.strip, proc.stdout.splitlines()))}
+    results = run_steps("videos.mjs", config)
     assert set(results) == {
         "videoGeneration.generate",
         "videoGeneration.getGeneration",
