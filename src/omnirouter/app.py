@@ -17,7 +17,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from omnirouter import modalities
+from omnirouter import modalities, observability
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
 from omnirouter.api import (
@@ -172,6 +172,7 @@ async def build_state(settings: Settings) -> AppState:
         flush_interval=settings.flush_interval,
         sync_interval=settings.sync_interval,
         journal_dir=settings.data_dir if settings.journal else None,
+        derived=observability.derived(),
     )
     st = AppState(
         settings=settings,

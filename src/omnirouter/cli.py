@@ -150,6 +150,7 @@ def _load_catalog(settings: Settings) -> None:
 async def _prepare(settings: Settings) -> str | None:
     """Migrate, replay the journals a killed server left, and make sure a management key exists,
     once, before any worker starts."""
+    from omnirouter import observability
     from omnirouter.cluster.redis import check as check_redis
     from omnirouter.governance.bootstrap import ensure_management_key
     from omnirouter.store.db import Database
@@ -159,7 +160,7 @@ async def _prepare(settings: Settings) -> str | None:
     db = Database(settings.db_url)
     try:
         await db.migrate()
-        await replay(db, settings.data_dir)
+        await replay(db, settings.data_dir, observability.derived())
         secret = settings.management_key.get_secret_value() if settings.management_key else None
         return await ensure_management_key(db, secret)
     finally:

@@ -24,7 +24,7 @@ import fcntl
 import logging
 import os
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -38,6 +38,8 @@ from sqlalchemy.engine import Connection
 from omnirouter.accounting.ledger import Counts, Spend, add_spend
 from omnirouter.store import repo
 from omnirouter.store.db import Database
+from omnirouter.store.derived import Derived
+from omnirouter.store.derived import write as write_derived
 from omnirouter.store.outage import describe, unreachable
 from omnirouter.store.tables import generation_content, generations
 
@@ -200,7 +202,7 @@ def _typed(row: dict[str, Any]) -> dict[str, Any]:
     return row
 
 
-async def replay(db: Database, directory: Path) -> Replayed:
+async def replay(db: Database, directory: Path, derived: Sequence[Derived] = ()) -> Replayed:
     """Write into the database what the journals of stopped processes hold and it lacks, then delete
     them. A segment that another live process holds locked is left alone."""
     done = Replayed()
@@ -230,7 +232,7 @@ async def replay(db: Database, directory: Path) -> Replayed:
                 with open(fd, "rb", closefd=False) as f:
                     records = read_records(f.read())
                 if records:
-                    written, skipped, cost = await db.background(_apply, records, write=True)
+                    written, skipped, cost = await db.background(_apply, records, derived, write=True)
                     done.generations += written
                     done.skipped += skipped
                     done.cost += cost
@@ -256,8 +258,9 @@ async def replay(db: Database, directory: Path) -> Replayed:
     return done
 
 
-def _apply(conn: Connection, records: list[Record]) -> tuple[int, int, Decimal]:
-    """One transaction: each journaled generation the database lacks, with its content and spend."""
+def _apply(conn: Connection, records: list[Record], derived: Sequence[Derived]) -> tuple[int, int, Decimal]:
+    """One transaction: each journaled generation the database lacks, with its content and spend, and
+    what is derived from it."""
     ids = [row["id"] for row, _, _ in records]
     stored: set[str] = set()
     for i in range(0, len(ids), ID_CHUNK):
@@ -281,5 +284,7 @@ def _apply(conn: Connection, records: list[Record]) -> tuple[int, int, Decimal]:
         conn.execute(insert(generations), rows)
     if contents:
         conn.execute(insert(generation_content), contents)
+    if rows:
+        write_derived(derived, conn, rows, {c["id"]: c for c in contents})
     repo.add_counts(conn, deltas)
     return len(rows), len(records) - len(rows), cost

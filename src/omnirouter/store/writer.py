@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -30,6 +31,8 @@ from omnirouter.governance.registry import Governance
 from omnirouter.store import repo
 from omnirouter.store.bulk import BulkInsert
 from omnirouter.store.db import Database
+from omnirouter.store.derived import Derived
+from omnirouter.store.derived import write as write_derived
 from omnirouter.store.journal import Journal, replay
 from omnirouter.store.outage import describe, unreachable
 from omnirouter.store.tables import generation_content, generations
@@ -50,6 +53,7 @@ class Recorder:
         flush_interval: float,
         sync_interval: float,
         journal_dir: Path | None = None,  # None: no journal (a kill -9 loses the unflushed batch)
+        derived: Sequence[Derived] = (),  # what each batch also writes in its transaction (store/derived.py)
     ) -> None:
         self.db = db
         self.ledger = ledger
@@ -68,6 +72,7 @@ class Recorder:
         self._lock = asyncio.Lock()
         self._last_sync = 0.0
         self.journal_dir = journal_dir
+        self.derived = derived
         self.journal: Journal | None = None
         self._flush_failed = False
         self.leases: Leases | None = None  # set by app.py: this worker's leases of shared budgets
@@ -87,7 +92,7 @@ class Recorder:
     # -- lifecycle
     async def start(self) -> None:
         if self.journal_dir is not None:  # before the first sync, which reads what the replay wrote
-            await replay(self.db, self.journal_dir)
+            await replay(self.db, self.journal_dir, self.derived)
             self.journal = Journal(self.journal_dir)
         await self.sync(force=True)
         self._task = asyncio.create_task(self._run(), name="omnirouter-recorder")
@@ -201,6 +206,11 @@ class Recorder:
         slices = SLICE_ROWS if self.db.writes_in_thread else 0
         self.generations.write(conn, rows, slices_of=slices)
         self.generation_content.write(conn, contents, slices_of=slices)
+        if self.derived and rows:
+            at = self.generations.position("id")
+            recorded = [self.unflushed[row[at]] for row in rows]
+            logged = {row["id"]: c for row in recorded if (c := self.unflushed_content.get(row["id"])) is not None}
+            write_derived(self.derived, conn, recorded, logged)
         repo.add_counts(conn, deltas)
         repo.mark_keys_used(conn, used or {})
         if held and self.leases is not None:
