@@ -407,3 +407,52 @@ files = Table(
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_files_key_id", "key_hash", "id"),
 )
+
+# -- observability destinations (issue 17; observability/destinations.py) ---------------------------
+# Where each generation is also sent (webhook, OTLP collector, Langfuse, ...). Secret config fields
+# (keys, header values) are one Fernet token in `secrets` (governance/byok_crypto.py), shown only as
+# the masks in `masked`; `config` holds the rest. The counters are the deliverer's (observability/deliverer.py).
+observability_destinations = Table(
+    "observability_destinations",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID
+    Column("workspace_id", String(64), nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("name", String(255), nullable=False),
+    Column("enabled", Boolean, nullable=False),
+    Column("privacy_mode", Boolean, nullable=False),
+    Column("broadcast_generation_cost", Boolean, nullable=False),
+    Column("broadcast_generation_identity", Boolean, nullable=False),
+    Column("broadcast_generation_request_context", Boolean, nullable=False),
+    Column("sampling_rate", Float, nullable=False),
+    Column("api_key_hashes", JSON, nullable=True),
+    Column("filter_rules", JSON, nullable=True),
+    Column("config", JSON, nullable=False),  # the config without its secret fields
+    Column("secrets", Text, nullable=False),  # Fernet token of the secret fields' JSON ("" once deleted)
+    Column("masked", JSON, nullable=False),  # the secret fields as shown: masked snippets
+    Column("delivered_count", BigInteger, nullable=False, default=0),  # events delivered
+    Column("failed_count", BigInteger, nullable=False, default=0),  # event deliveries that failed (retried)
+    Column("last_error", String(300), nullable=True),  # the last failure's status or exception type
+    Column("last_delivered_at", DateTime(timezone=True), nullable=True),
+    Column("deleted", Boolean, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False),
+    Index("ix_observability_destinations_workspace", "workspace_id", "deleted"),
+)
+
+# One row per (destination, generation) to deliver, written in the generation's transaction
+# (store/derived.py) and deleted once delivered. A worker claims rows with a conditional UPDATE of the
+# lease (`lease_token` until `lease_until`), so each is sent by one worker at a time.
+observability_outbox = Table(
+    "observability_outbox",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True),
+    Column("destination_id", String(36), nullable=False),
+    Column("generation_id", String(40), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Column("attempts", Integer, nullable=False, default=0),
+    Column("next_attempt_at", DateTime(timezone=True), nullable=False),
+    Column("lease_token", String(36), nullable=True),
+    Column("lease_until", DateTime(timezone=True), nullable=True),
+    Index("ix_observability_outbox_due", "destination_id", "next_attempt_at"),
+)
