@@ -128,10 +128,16 @@ class Settings(BaseSettings):
     # While the database is unreachable, what needs it gets 503 with this Retry-After (seconds).
     outage_retry_after: PositiveInt = 5
 
+    # The web dashboard at / (dashboard/): sessions last dashboard_session_hours, signed with
+    # dashboard_secret when set, else with a random secret kept in the database (shared by instances).
+    dashboard: bool = True
+    dashboard_secret: SecretStr | None = None
+    dashboard_session_hours: PositiveFloat = 12.0
+
     # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
     # catalog loader, not here, so they never sit in a settings dump.
 
-    @field_validator("management_key", "encryption_key", mode="before")
+    @field_validator("management_key", "encryption_key", "dashboard_secret", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
         # Compose files pass OMNIROUTER_MANAGEMENT_KEY=${KEY:-}: an empty value means "not configured".
