@@ -7,4 +7,6 @@ from omnirouter.store.derived import Derived
 
 def derived() -> list[Derived]:
     """What every batch of generations also writes, in its transaction (store/derived.py)."""
-    return []
+    from omnirouter.observability.outbox import enqueue
+
+    return [enqueue]
