@@ -134,6 +134,7 @@ generations = Table(
     Column("guardrail_actions", JSON, nullable=True),  # what guardrails redacted or flagged (None: nothing)
     Column("workspace_id", String(64), nullable=True),  # the key's workspace when it ran (None: before 0005)
     Index("ix_generations_key_created", "key_hash", "created_at"),
+    Index("ix_generations_created", "created_at"),  # analytics over a time range (0013)
 )
 
 # Prompts and completions, only when the operator turned prompt logging on.
@@ -455,4 +456,62 @@ observability_outbox = Table(
     Column("lease_token", String(36), nullable=True),
     Column("lease_until", DateTime(timezone=True), nullable=True),
     Index("ix_observability_outbox_due", "destination_id", "next_attempt_at"),
+)
+
+# -- analytics (issue 17; observability/rollups.py) -------------------------------------------------
+# Generations summed by UTC hour and by what /activity and /analytics/query group on, written by the
+# derived hook in the transaction that writes the generations themselves (store/derived.py), so the
+# sums always equal the generations'. Grouping columns hold "" for "none" (they are the unique key,
+# which NULL would not be). `day` is the hour's UTC date, what /activity groups on.
+generation_rollups = Table(
+    "generation_rollups",
+    metadata,
+    Column("hour", DateTime(timezone=True), nullable=False),
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD
+    Column("key_hash", String(64), nullable=False),
+    Column("workspace_id", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("provider_slug", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("api_type", String(16), nullable=False),
+    Column("app", String(255), nullable=False),  # the X-Title (app_title)
+    Column("requests", BigInteger, nullable=False),
+    Column("errors", BigInteger, nullable=False),
+    Column("cancelled", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("usage", Money, nullable=False),  # total_cost: what the credits paid
+    Column("byok_usage", Money, nullable=False),  # upstream_inference_cost of BYOK requests
+    Column("latency_ms", BigInteger, nullable=False),  # sum over the `latency_count` that had one
+    Column("latency_count", BigInteger, nullable=False),
+    Column("generation_time_ms", BigInteger, nullable=False),
+    Column("generation_time_count", BigInteger, nullable=False),
+    UniqueConstraint(
+        "hour",
+        "key_hash",
+        "workspace_id",
+        "model",
+        "provider_slug",
+        "provider_name",
+        "api_type",
+        "app",
+        name="uq_generation_rollups_grain",
+    ),
+    Index("ix_generation_rollups_day", "day"),
+)
+
+# Feedback on a generation (POST /generation/feedback): any number per generation.
+generation_feedback = Table(
+    "generation_feedback",
+    metadata,
+    Column("id", String(36), primary_key=True),  # a UUID
+    Column("generation_id", String(40), nullable=False),
+    Column("key_hash", String(64), nullable=False),  # the key that submitted it
+    Column("workspace_id", String(64), nullable=True),  # the generation's
+    Column("category", String(32), nullable=False),
+    Column("comment", Text, nullable=True),
+    Column("created_at", DateTime(timezone=True), nullable=False),
+    Index("ix_generation_feedback_generation", "generation_id"),
 )
