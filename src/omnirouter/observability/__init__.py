@@ -7,6 +7,7 @@ from omnirouter.store.derived import Derived
 
 def derived() -> list[Derived]:
     """What every batch of generations also writes, in its transaction (store/derived.py)."""
+    from omnirouter.observability import rollups
     from omnirouter.observability.outbox import enqueue
 
-    return [enqueue]
+    return [rollups.write, enqueue]
