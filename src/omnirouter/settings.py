@@ -134,10 +134,22 @@ class Settings(BaseSettings):
     dashboard_secret: SecretStr | None = None
     dashboard_session_hours: PositiveFloat = 12.0
 
+    # Observability of the gateway itself (issue 17; docs/configuration.md, "Metrics, traces and logs").
+    # GET /metrics: "management" (a management key, or metrics_token, as the bearer), "open" (no
+    # auth: only behind a network that keeps it private) or "off" (404, and nothing is counted).
+    metrics: Literal["off", "management", "open"] = "management"
+    metrics_token: SecretStr | None = None  # a bearer for scrapers that can do nothing else
+    # OTLP/HTTP traces of each request (request -> plan -> attempts -> settle): off unless an endpoint
+    # is set here or in OTEL_EXPORTER_OTLP_ENDPOINT / OTEL_EXPORTER_OTLP_TRACES_ENDPOINT.
+    otel_endpoint: str | None = None
+    otel_service_name: str = "omnirouter"
+    # "json": one JSON object per log line, with the request id of the request that logged it.
+    log_format: Literal["text", "json"] = "text"
+
     # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
     # catalog loader, not here, so they never sit in a settings dump.
 
-    @field_validator("management_key", "encryption_key", "dashboard_secret", mode="before")
+    @field_validator("management_key", "encryption_key", "dashboard_secret", "metrics_token", mode="before")
     @classmethod
     def _blank_key_is_unset(cls, value: Any) -> Any:
         # Compose files pass OMNIROUTER_MANAGEMENT_KEY=${KEY:-}: an empty value means "not configured".
