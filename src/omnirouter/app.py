@@ -17,9 +17,10 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.routing import Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from omnirouter import modalities, observability
+from omnirouter import dashboard, modalities, observability
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
+from omnirouter.api import analytics as analytics_api
 from omnirouter.api import (
     byok,
     consent,
@@ -34,6 +35,7 @@ from omnirouter.api import (
     unavailable,
 )
 from omnirouter.api import guardrails as guardrails_api
+from omnirouter.api import observability as observability_api
 from omnirouter.api import presets as presets_api
 from omnirouter.api import workspaces as workspaces_api
 from omnirouter.api.errors import MASKED_500_MESSAGE, ApiError, error_response
@@ -54,6 +56,9 @@ from omnirouter.formats.text_completions import COMPLETIONS
 from omnirouter.governance import byok_crypto
 from omnirouter.governance.bootstrap import ensure_management_key
 from omnirouter.governance.keys import KeyStore
+from omnirouter.observability import logs, scrape
+from omnirouter.observability import watch as observing
+from omnirouter.observability.deliverer import Deliverer
 from omnirouter.pipeline.endpoint import InferenceEndpoint
 from omnirouter.pipeline.modality import ModalityEndpoint
 from omnirouter.pipeline.stream import KeepAlive
@@ -95,14 +100,17 @@ def api_routes() -> list[Any]:
         *credits.routes,
         *count_tokens.routes,
         *generation.routes,
+        *analytics_api.routes,
         *presets_api.routes,
         *guardrails_api.routes,
         *workspaces_api.routes,
         *oauth.routes,
         *byok.routes,
+        *observability_api.routes,
         *(route for module in modalities.modules() for route in module.routes),
         *openapi.routes,
         *health.routes,
+        *scrape.routes,
     ]
 
 
@@ -223,12 +231,15 @@ def create_app(settings: Settings | None = None) -> Gateway:
             link = RoutingLink(st.redis, st.routing, stats_interval=settings.cluster_stats_interval)
             await link.start()
         st.keepalive = KeepAlive(settings.stream_keepalive_seconds)
+        stop_observing = observing.start(st)  # metrics and traces of each round's generations
         shutdown = Shutdown(settings.shutdown_timeout)
         st.readiness = health.Readiness(shutdown, st.db, st.redis)
         shutdown.install(lambda: cut_streams(st.keepalive, settings.shutdown_timeout))
         await st.recorder.start()
         # Background work of the operations beyond chat (video jobs' polls), closed before the recorder.
         closers = [await module.start(st) for module in modalities.modules() if hasattr(module, "start")]
+        st.deliverer = Deliverer(st.db, settings)  # observability destinations' events, off the request path
+        await st.deliverer.start()
         changes.follow(lambda force: st.recorder.sync(force=force))  # and what they change, this one
         app.state.omni = st
         # Everything built so far (catalog, routes, SQLAlchemy's compiled statements, modules) lives as
@@ -251,10 +262,12 @@ def create_app(settings: Settings | None = None) -> Gateway:
             await changes.close()
             for close in closers:
                 await close()
+            await st.deliverer.close()
             await st.rate_limits.close()
             if link is not None:
                 await link.close()
             await st.recorder.close()
+            stop_observing()  # after the last round: its generations are counted and traced too
             st.http.close()
             await st.db.close()
             if st.redis is not None:
@@ -262,8 +275,15 @@ def create_app(settings: Settings | None = None) -> Gateway:
 
     routes = api_routes()
     starlette = Starlette(
-        # The probes also at the root, where orchestrators usually look for them.
-        routes=[*health.routes, *consent.routes, *(Mount(root, routes=routes) for root in API_ROOTS)],
+        # The probes also at the root, where orchestrators usually look for them, and the metrics
+        # where scrapers do.
+        routes=[
+            *health.routes,
+            *scrape.routes,
+            *consent.routes,
+            *(Mount(root, routes=routes) for root in API_ROOTS),
+            *(dashboard.routes() if settings.dashboard else []),  # the web UI at / (docs/dashboard.md)
+        ],
         exception_handlers={
             ApiError: _api_error,
             HTTPException: _http_error,
@@ -302,4 +322,7 @@ class Gateway:
             return
         if scope["type"] == "lifespan":  # a failure to start in one line, not Starlette's traceback
             send = quiet_lifespan_send(send)
+        elif scope["type"] == "http":  # the inference handlers above name their requests themselves
+            headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"] if k == logs.HEADER}
+            send = logs.with_request_id(send, logs.request_id(headers, logs.new_request_id()))
         await self.starlette(scope, receive, send)

@@ -113,6 +113,15 @@ class Settings(BaseSettings):
     video_poll_initial: PositiveFloat = 2.0
     video_poll_max: PositiveFloat = 30.0
 
+    # Observability destinations (issue 17; observability/deliverer.py): how often each worker looks for
+    # due events, how many it sends to a destination at once, how long a send may take, and the retry
+    # backoff after a failed one (seconds, doubling from initial up to max).
+    observability_poll_interval: PositiveFloat = 1.0
+    observability_batch_size: Annotated[int, Field(ge=1, le=1000)] = 100
+    observability_timeout: PositiveFloat = 10.0
+    observability_retry_initial: PositiveFloat = 1.0
+    observability_retry_max: PositiveFloat = 300.0
+
     # For tests only: the length of the rpm_limit/tpm_limit window (a minute), so that a test need not
     # wait one out. Anything else than 60 makes the limits per that many seconds.
     rate_limit_window_seconds: PositiveInt = 60

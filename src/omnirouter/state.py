@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from omnirouter.cluster.budgets import Leases
     from omnirouter.governance.keys import KeyStore
     from omnirouter.governance.registry import Governance
+    from omnirouter.observability.metrics import Metrics
     from omnirouter.pipeline.stream import KeepAlive
     from omnirouter.providers.http1 import Pool
     from omnirouter.routing.engine import Routing
@@ -43,6 +44,8 @@ class AppState:
     rate_limits: RateLimits = None  # type: ignore[assignment]  # keys' rpm_limit/tpm_limit; set by build_state
     governance: Governance = None  # type: ignore[assignment]  # the recorder's snapshots (governance/registry.py)
     readiness: Readiness | None = None  # set when the worker starts: /health/ready and the stop on SIGTERM
+    metrics: Metrics | None = None  # GET /metrics (observability/metrics.py); None with metrics: off
+    deliverer: Any = None  # observability/deliverer.py: this worker's delivery to observability destinations
 
 
 def state(request: Request) -> AppState:
