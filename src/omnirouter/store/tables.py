@@ -425,6 +425,8 @@ observability_destinations = Table(
     Column("broadcast_generation_cost", Boolean, nullable=False),
     Column("broadcast_generation_identity", Boolean, nullable=False),
     Column("broadcast_generation_request_context", Boolean, nullable=False),
+    Column("broadcast_generation_cost_allocation", Boolean, nullable=False),
+    Column("regions", JSON, nullable=False),  # OpenRouter's data regions, kept as given (one region here)
     Column("sampling_rate", Float, nullable=False),
     Column("api_key_hashes", JSON, nullable=True),
     Column("filter_rules", JSON, nullable=True),
@@ -514,4 +516,14 @@ generation_feedback = Table(
     Column("comment", Text, nullable=True),
     Column("created_at", DateTime(timezone=True), nullable=False),
     Index("ix_generation_feedback_generation", "generation_id"),
+)
+
+# The web dashboard's session-signing secret (dashboard/secret.py), made once, shared by every
+# instance: one row, id 1. Unused when OMNIROUTER_DASHBOARD_SECRET is set.
+dashboard_secret = Table(
+    "dashboard_secret",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("secret", String(64), nullable=False),  # 32 random bytes, hex
+    Column("created_at", DateTime(timezone=True), nullable=False),
 )
