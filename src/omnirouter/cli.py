@@ -92,6 +92,10 @@ def serve(
     if settings.sandbox:
         click.echo("Sandbox provider on: try model 'sandbox/chat' with no provider key.")
     _raise_open_files_limit()  # before the workers start: they inherit it
+    if settings.workers > 1 and settings.metrics != "off":  # each worker's metrics in files a scrape sums
+        from omnirouter.observability.metrics import prepare_multiprocess
+
+        prepare_multiprocess(settings.data_dir)
     options: dict[str, Any] = dict(
         factory=True,
         host=settings.host,
@@ -109,6 +113,10 @@ def serve(
         # On SIGTERM the app cuts streams at shutdown_timeout; uvicorn cancels what is left a little later.
         timeout_graceful_shutdown=server_timeout(settings.shutdown_timeout),
     )
+    if settings.log_format == "json":  # one JSON object per line, with the request id (observability/logs.py)
+        from omnirouter.observability.logs import log_config
+
+        options["log_config"] = log_config(settings.log_format, settings.log_level)
     if settings.workers > 1:
         try:
             run_workers(uvicorn.Config("omnirouter.app:create_app", **options), pin=pin_workers)

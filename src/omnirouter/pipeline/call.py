@@ -122,6 +122,8 @@ class Call:
     reservation: Reservation | None = None
     rate: Any = None  # a rate-limited key's admission (accounting/ratelimit.py Ticket), corrected at settle
     started: float = field(default_factory=time.monotonic)
+    arrived: float | None = None  # when its first byte came (monotonic), before auth and planning
+    request_id: str | None = None  # X-Request-Id (observability/logs.py); the generation id by default
     created: int = field(default_factory=lambda: int(time.time()))
 
     @property
@@ -261,7 +263,8 @@ class Call:
         )
         fit(row, GENERATION_TEXT)  # what the client or the upstream sent must not fail the batch
         # Journaled before the caller sends the cost to the client (store/journal.py).
-        self.st.recorder.record(row, self._content(completion), spend)
+        self.st.recorder.record(row, self._content(completion), spend, self._timing(outcome.attempts,
+                                outcome.first_byte_at, first_token_at))  # fmt: skip
         return cost
 
     def failed(self, err: RouteFailed, *, streamed: bool) -> None:
@@ -273,7 +276,15 @@ class Call:
         row = self._row(last, err.attempts, streamed=streamed, usage=Usage(), cost=Cost(total=ZERO),
                         error=err.body()["error"])  # fmt: skip
         row["finish_reason"] = "error"
-        self.st.recorder.record(fit(row, GENERATION_TEXT), self._content(None))
+        self.st.recorder.record(fit(row, GENERATION_TEXT), self._content(None), None, self._timing(err.attempts))
+
+    def _timing(
+        self, attempts: list[Attempt], first_byte: float | None = None, first_token: float | None = None
+    ) -> Any:
+        """The request's timestamps, for metrics and traces (observability/metrics.py Timing), if watched."""
+        if self.st.recorder.watch is None:
+            return None
+        return (self.arrived or self.started, attempts, first_byte, first_token, time.monotonic())
 
     def _row(
         self,
@@ -288,7 +299,7 @@ class Call:
         """The generation record's columns."""
         return {
             "id": self.gen_id,
-            "request_id": self.gen_id,
+            "request_id": self.request_id or self.gen_id,
             "key_hash": self.key.hash,
             "session_id": self.session,
             "upstream_id": None,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,7 @@ from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.governance import byok_store, presets
 from omnirouter.jsonio import decode, encode
+from omnirouter.observability.logs import request_id
 from omnirouter.pipeline.answer import send_error, send_json
 from omnirouter.pipeline.attempt import Outcome, Passthrough, RouteFailed, attempt
 from omnirouter.pipeline.call import Call, estimate_tokens, usage_of, usage_payload
@@ -67,14 +69,18 @@ class InferenceEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         st: AppState = scope["app"].state.omni
         fmt = self.fmt
+        arrived = time.monotonic()
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}  # names come lower-case
         gen_id = generation_id()
+        rid = request_id(headers, gen_id)  # for the logs, the answer's X-Request-Id and the generation
         try:
             raw = await read_body(receive, headers, st.settings.max_body_bytes)
             call = await _admit(st, fmt, headers, raw, gen_id, self.passes_through)
+            call.arrived, call.request_id = arrived, rid
             if call.req.stream:
                 del raw, headers  # not held while the stream lasts (the prompt's bytes above all)
                 await InferenceStream(call)(scope, receive, send)
+                _answered(scope, "streamed")
                 return
             try:
                 outcome = await attempt(
@@ -93,16 +99,24 @@ class InferenceEndpoint:
                 call.release()  # settled by now unless something failed: never leave the key's money held
             answer_headers = outcome.headers()
         except GatewayError as err:
-            await send_error(send, fmt, err, gen_id)
+            await send_error(send, fmt, err, gen_id, st.metrics)
+            _answered(scope, err.status)
             return
         except Exception as exc:
             if (unreachable := unavailable.answer(st, exc)) is not None:  # the key lookup needs the database
-                await send_error(send, fmt, unreachable, gen_id)
+                await send_error(send, fmt, unreachable, gen_id, st.metrics)
                 return
             log.exception("unhandled error on POST %s", scope["path"])
-            await send_error(send, fmt, GatewayError(500, MASKED_500_MESSAGE), gen_id)
+            await send_error(send, fmt, GatewayError(500, MASKED_500_MESSAGE), gen_id, st.metrics)
             return
         await send_json(send, 200, payload, gen_id, answer_headers)
+        _answered(scope, 200)
+
+
+def _answered(scope: Scope, status: int | str) -> None:
+    """One line per answer at log_level debug (with log_format json, it carries the request id)."""
+    if log.isEnabledFor(logging.DEBUG):
+        log.debug("POST %s answered %s", scope["path"], status)
 
 
 def _web_search(body: dict[str, Any]) -> bool:

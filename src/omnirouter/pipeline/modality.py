@@ -31,6 +31,7 @@ from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.formats import openai_chat
 from omnirouter.formats.openai_chat import CHAT, ChatRequest
 from omnirouter.governance import byok_store
+from omnirouter.observability.logs import request_id
 from omnirouter.pipeline.answer import send_error
 from omnirouter.pipeline.attempt import Outcome, RouteFailed, attempt
 from omnirouter.pipeline.call import GENERATION_TEXT, Call
@@ -173,7 +174,8 @@ class ModalityCall(Call):
         usage = Usage(prompt_tokens=units.input_tokens, completion_tokens=units.output_tokens)
         row = self._row(cand, outcome.attempts, streamed=False, usage=usage, cost=cost, error=None)
         row.update(finish_reason="stop", native_finish_reason="stop", upstream_id=getattr(answer, "upstream_id", None))
-        self.st.recorder.record(fit(row, GENERATION_TEXT), None, spend)
+        timing = self._timing(outcome.attempts, outcome.first_byte_at)
+        self.st.recorder.record(fit(row, GENERATION_TEXT), None, spend, timing)
         return cost
 
 
@@ -186,11 +188,15 @@ class ModalityEndpoint:
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         st: AppState = scope["app"].state.omni
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
+        arrived = time.monotonic()
         gen_id = generation_id()
+        rid = request_id(headers, gen_id)  # for the logs, the answer's X-Request-Id and the generation
         started = False
 
         async def tracked(message: Message) -> None:
             nonlocal started
+            if not started and not any(k == b"x-request-id" for k, _ in message.get("headers", ())):
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", rid.encode())]
             started = True
             await send(message)
 
@@ -198,6 +204,7 @@ class ModalityEndpoint:
             limit = getattr(self.modality, "max_body_bytes", None)
             raw = await read_body(receive, headers, limit(st.settings) if limit else st.settings.max_body_bytes)
             call = await self._admit(st, headers, raw, gen_id)
+            call.arrived, call.request_id = arrived, rid
             del raw
             try:
                 call.outcome = await attempt(
@@ -212,15 +219,15 @@ class ModalityEndpoint:
                 call.release()  # settled by now unless something failed: never leave the key's money held
         except GatewayError as err:
             if not started:
-                await send_error(send, CHAT, err, gen_id)
+                await send_error(send, CHAT, err, gen_id, st.metrics)
             return
         except Exception as exc:
             if not started and (answer := unavailable.answer(st, exc)) is not None:
-                await send_error(send, CHAT, answer, gen_id)
+                await send_error(send, CHAT, answer, gen_id, st.metrics)
                 return
             log.exception("unhandled error on POST %s", scope["path"])
             if not started:
-                await send_error(send, CHAT, GatewayError(500, MASKED_500_MESSAGE), gen_id)
+                await send_error(send, CHAT, GatewayError(500, MASKED_500_MESSAGE), gen_id, st.metrics)
 
     async def _admit(self, st: AppState, h: Mapping[str, str], raw: bytes, gen_id: str) -> ModalityCall:
         """Who, what, where to, and whether it can be paid for, as chat's `_admit` (pipeline/endpoint.py)."""

@@ -237,7 +237,13 @@ class InferenceStream:
 
     async def _commit(self) -> None:
         assert self.send is not None
-        headers = [*SSE_HEADERS, (b"x-generation-id", self.call.gen_id.encode()), *self.answer_headers]
+        call = self.call
+        headers = [
+            *SSE_HEADERS,
+            (b"x-generation-id", call.gen_id.encode()),
+            (b"x-request-id", (call.request_id or call.gen_id).encode()),
+            *self.answer_headers,
+        ]
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         self.committed = True
 
@@ -271,7 +277,7 @@ class InferenceStream:
                 return False
             assert self.send is not None
             self.committed = self.closed = self.done = True
-            await send_error(self.send, self.call.fmt, err, self.call.gen_id)
+            await send_error(self.send, self.call.fmt, err, self.call.gen_id, self.call.st.metrics)
             return True
 
     async def _run(self) -> None:
@@ -493,6 +499,8 @@ class InferenceStream:
     async def _send_error_chunk(self, err: GatewayError) -> None:
         """The in-band error event (behaviors §2.3): an upstream's 5xx is masked (message, provider
         code, raw body); the gateway's own availability verdict keeps its object and attempt list."""
+        if (metrics := self.call.st.metrics) is not None:
+            metrics.error(err)
         source = err.metadata or {}
         metadata: dict[str, Any] = {"error_type": source.get("error_type", "server")}
         if "previous_errors" in source:

@@ -39,6 +39,11 @@ class Health:
             return "closed"
         return "open" if (self.clock() if now is None else now) < circuit.open_until else "half_open"
 
+    def states(self) -> dict[EndpointKey, str]:
+        """Every circuit that is not closed, with its state (for /metrics)."""
+        now = self.clock()
+        return {key: self.state(key, now) for key in self._circuits}
+
     def deprioritised(self, key: EndpointKey) -> bool:
         """Whether the endpoint belongs at the end of the order for a new request."""
         circuit = self._circuits.get(key)

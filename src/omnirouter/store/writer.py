@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -77,10 +77,17 @@ class Recorder:
         self._flush_failed = False
         self.leases: Leases | None = None  # set by app.py: this worker's leases of shared budgets
         self.governance = Governance()  # workspaces, guardrails, BYOK keys, presets (governance/registry.py)
+        # What each round's new generations are shown to (metrics, traces: observability/), with the
+        # timestamps their requests kept, and how many rows wait to be written; None: nobody watches.
+        self.watch: Callable[[list[tuple[dict, Any]], int], None] | None = None
+        self.fresh: list[tuple[dict, Any]] = []
 
     # -- request path
-    def record(self, row: dict, content: dict | None = None, spend: Spend | None = None) -> None:
-        """Buffer a generation and journal it with the spend it caused (already in the ledger)."""
+    def record(self, row: dict, content: dict | None = None, spend: Spend | None = None, timing: Any = None) -> None:
+        """Buffer a generation and journal it with the spend it caused (already in the ledger).
+        `timing`: the request's timestamps, for the watcher (observability/metrics.py Timing)."""
+        if self.watch is not None:
+            self.fresh.append((row, timing))
         if self.journal is not None:
             self.journal.append(row, content, spend)
         self.rows.append(self.generations.encode(row))
@@ -138,6 +145,8 @@ class Recorder:
 
     async def flush(self, *, closing: bool = False) -> None:
         async with self._lock:
+            if self.watch is not None:
+                self._show()
             rows, contents = self.rows, self.contents
             self.rows, self.contents = [], []
             deltas = self.ledger.take_pending()
@@ -153,6 +162,13 @@ class Recorder:
                 return
             async with leases.lock if leases is not None else contextlib.nullcontext():
                 await self._write(rows, contents, deltas, used, covered, leases, closing=closing)
+
+    def _show(self) -> None:
+        fresh, self.fresh = self.fresh, []
+        try:
+            self.watch(fresh, len(self.rows))  # type: ignore[misc]
+        except Exception:  # metrics or traces must never stop the writes
+            log.exception("observing a batch of generations failed")
 
     async def _write(
         self,

@@ -1,0 +1,250 @@
+"""Prometheus metrics of one worker, fed off the request path.
+
+Requests only hand the recorder their generation row and a few timestamps (pipeline/call.py); the
+recorder gives them here once per flush round (store/writer.py `watch`), where they are counted in
+batches: a request pays for an append, not for a lock and a label lookup per metric. Errors are
+counted as they are answered (the error path only). Gauges (circuits, streams in flight, the
+recorder's queue) are sampled every round.
+
+With several workers (`omnirouter serve --workers N`) the CLI points PROMETHEUS_MULTIPROC_DIR at a
+directory under the data dir before the workers start: each worker writes its values to files there
+(prometheus-client's multiprocess mode) and a scrape, whichever worker answers it, sums them all.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from decimal import Decimal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import prometheus_client
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest, multiprocess
+
+from omnirouter.errors import GatewayError
+
+if TYPE_CHECKING:
+    from omnirouter.pipeline.attempt import Attempt
+    from omnirouter.state import AppState
+
+prometheus_client.disable_created_metrics()  # a `_created` series per label set doubles the scrape for nothing
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
+
+# (arrived, attempts, first upstream byte, first token relayed, settled): monotonic seconds from
+# pipeline/call.py; None where the request never got that far.
+Timing = tuple[float, list["Attempt"], float | None, float | None, float]
+Observed = tuple[dict[str, Any], Timing | None]
+
+# The names a status gets as an error `type` when the error carries no error_type of its own.
+STATUS_TYPES = {
+    400: "bad_request",
+    401: "unauthorized",
+    402: "payment_required",
+    403: "forbidden",
+    404: "not_found",
+    408: "timeout",
+    413: "too_large",
+    422: "unprocessable",
+    429: "rate_limited",
+    500: "internal",
+    502: "provider_error",
+    503: "unavailable",
+    504: "deadline",
+}
+CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+# Gateway overhead is sub-millisecond when all is well; model latencies are seconds.
+OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
+LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+# What the observability destinations delivered and failed: (destination name, type, delivered,
+# failed) for each; a source is registered by the module that delivers them (see Metrics.sources).
+DestinationCounts = Callable[[], Iterable[tuple[str, str, int, int]]]
+
+
+def prepare_multiprocess(data_dir: Path) -> Path:
+    """Before the workers start: an empty directory for their metric files, named in the
+    environment they inherit. A previous run's files are removed (their workers are gone)."""
+    path = (data_dir / "metrics").resolve()
+    shutil.rmtree(path, ignore_errors=True)
+    path.mkdir(parents=True)
+    os.environ[MULTIPROC_ENV] = str(path)
+    return path
+
+
+def error_type(err: GatewayError) -> str:
+    given = (err.metadata or {}).get("error_type")
+    return given if isinstance(given, str) else STATUS_TYPES.get(err.status, str(err.status))
+
+
+class Metrics:
+    """One worker's metrics (a registry of its own, so that several apps in one process, as in the
+    tests, do not share values)."""
+
+    def __init__(self) -> None:
+        self.multiprocess_dir = os.environ.get(MULTIPROC_ENV)
+        self.registry = r = CollectorRegistry()
+        model = ["model", "provider", "key"]
+        self.requests = Counter(
+            "omnirouter_requests",
+            "Requests that reached a provider (one per generation), by outcome: ok, error, cancelled",
+            ["api_type", *model, "outcome"],
+            registry=r,
+        )
+        self.errors = Counter(
+            "omnirouter_errors",
+            "Error answers (before or during a stream), by status and type",
+            ["status", "type"],
+            registry=r,
+        )
+        self.attempts = Counter(
+            "omnirouter_upstream_attempts",
+            "Upstream attempts, by provider and status",
+            ["provider", "status"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "omnirouter_tokens", "Tokens, by kind: prompt, completion, reasoning, cached", [*model, "kind"], registry=r
+        )
+        self.cost = Counter("omnirouter_cost_usd", "What requests cost, in USD (credits)", model, registry=r)
+        self.overhead = Histogram(
+            "omnirouter_gateway_overhead_seconds",
+            "Time a request spent in the gateway outside upstream calls (added latency)",
+            ["api_type"],
+            buckets=OVERHEAD_BUCKETS,
+            registry=r,
+        )
+        self.ttft = Histogram(
+            "omnirouter_time_to_first_token_seconds",
+            "Streams: from the request's arrival to its first token",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.duration = Histogram(
+            "omnirouter_request_duration_seconds",
+            "From a request's arrival to its settle",
+            ["model", "provider"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        # Gauges: each worker's own value; a scrape sums them (or takes the worst circuit), live workers only.
+        self.circuits = Gauge(
+            "omnirouter_circuit_state",
+            "Endpoint circuits: 0 closed, 1 half-open, 2 open",
+            ["model", "endpoint"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.streams = Gauge(
+            "omnirouter_streams_in_flight", "Streams being relayed", multiprocess_mode="livesum", registry=r
+        )
+        self.queue = Gauge(
+            "omnirouter_recorder_queue_depth",
+            "Generations buffered for the next batched write",
+            multiprocess_mode="livesum",
+            registry=r,
+        )
+        self.delivered = Gauge(
+            "omnirouter_destination_delivered",
+            "Events delivered, by observability destination",
+            ["destination", "type"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        self.failed = Gauge(
+            "omnirouter_destination_failed",
+            "Events that failed, by observability destination",
+            ["destination", "type"],
+            multiprocess_mode="livemax",
+            registry=r,
+        )
+        # Hook for the observability destinations (their counts live in the database, shared by the
+        # workers, hence max rather than sum): each source is sampled every round.
+        self.sources: list[DestinationCounts] = []
+        self._circuits_shown: set[tuple[str, str]] = set()
+
+    # -- the error path
+    def error(self, err: GatewayError) -> None:
+        self.errors.labels(str(err.status), error_type(err)).inc()
+
+    # -- every flush round (store/writer.py), off the request path
+    def observe(self, st: AppState, batch: list[Observed], queued: int) -> None:
+        names = st.keys.by_hash
+        requests: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        tokens: defaultdict[tuple[str, ...], int] = defaultdict(int)
+        cost: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
+        attempts: defaultdict[tuple[str, str], int] = defaultdict(int)
+        for row, timing in batch:
+            record = names.get(row["key_hash"])
+            labels = (row["model"], row["provider_name"], record.name if record is not None else "unknown")
+            outcome = "error" if row["finish_reason"] == "error" else "cancelled" if row["cancelled"] else "ok"
+            requests[(row["api_type"], *labels, outcome)] += 1
+            tokens[(*labels, "prompt")] += row["tokens_prompt"] or 0
+            tokens[(*labels, "completion")] += row["tokens_completion"] or 0
+            tokens[(*labels, "reasoning")] += row["native_tokens_reasoning"] or 0
+            tokens[(*labels, "cached")] += row["native_tokens_cached"] or 0
+            cost[labels] += row["total_cost"] or 0
+            for a in row["provider_responses"] or ():
+                attempts[(a["provider_name"], str(a["status"]))] += 1
+            self._timings(row, timing)
+        for key, n in requests.items():
+            self.requests.labels(*key).inc(n)
+        for key, n in tokens.items():
+            if n:
+                self.tokens.labels(*key).inc(n)
+        for key, usd in cost.items():
+            self.cost.labels(*key).inc(float(usd))
+        for key, n in attempts.items():
+            self.attempts.labels(*key).inc(n)
+        self.sample(st, queued)
+
+    def _timings(self, row: dict[str, Any], timing: Timing | None) -> None:
+        model, provider = row["model"], row["provider_name"]
+        if timing is None:  # an operation that keeps no timestamps: its recorded latency
+            if row["latency_ms"] is not None:
+                self.duration.labels(model, provider).observe(row["latency_ms"] / 1000)
+            return
+        arrived, attempts, first_byte, first_token, settled = timing
+        self.duration.labels(model, provider).observe(settled - arrived)
+        if first_token is not None and row["streamed"]:
+            self.ttft.labels(model, provider).observe(first_token - arrived)
+        if first_byte is None or not attempts:
+            return
+        upstream = sum(a.latency_ms for a in attempts[:-1]) / 1000 + (first_byte - attempts[-1].started)
+        # A stream's relay waits on the upstream: its overhead is what came before the first byte.
+        until = first_byte if row["streamed"] else settled
+        self.overhead.labels(row["api_type"]).observe(max(0.0, until - arrived - upstream))
+
+    def sample(self, st: AppState, queued: int) -> None:
+        self.queue.set(queued)
+        if st.keepalive is not None:
+            self.streams.set(len(st.keepalive.streams))
+        if st.routing is not None:
+            states = st.routing.health.states()
+            for key in self._circuits_shown - states.keys():  # closed since: shown as closed
+                self.circuits.labels(*key).set(0)
+            for key, state in states.items():
+                self.circuits.labels(*key).set(CIRCUIT_VALUES[state])
+            self._circuits_shown |= states.keys()
+        for source in self.sources:
+            for name, kind, delivered, failed in source():
+                self.delivered.labels(name, kind).set(delivered)
+                self.failed.labels(name, kind).set(failed)
+
+    # -- the scrape
+    def render(self) -> bytes:
+        if self.multiprocess_dir is None:
+            return generate_latest(self.registry)
+        every = CollectorRegistry()
+        multiprocess.MultiProcessCollector(every, path=self.multiprocess_dir)
+        return generate_latest(every)
+
+    def close(self) -> None:
+        """The worker stops: its gauges leave the sums (its counters stay in them)."""
+        if self.multiprocess_dir is not None:
+            multiprocess.mark_process_dead(os.getpid(), self.multiprocess_dir)
