@@ -443,18 +443,23 @@ def test_without_an_encryption_key_writes_are_refused(tmp_path: Path) -> None:
 
 
 class _Ctx:
-    def __init__(self, gw: Gateway, url: str) -> None:
+    def __init__(self, gw: Gateway, admin: httpx.Client, url: str) -> None:
         self.sdk = OpenRouter(api_key=gw.management_key, server_url=gw.api)
         self.url = url
+        slug = "sdk-" + os.urandom(4).hex()  # a workspace of its own: room for 5 webhooks
+        self.workspace = admin.post("/workspaces", json={"name": slug, "slug": slug}).json()["data"]["id"]
 
     def made(self) -> Any:
-        return self.sdk.observability.create(type="webhook", name="sdk hook", config={"url": self.url}, enabled=False)
+        return self.sdk.observability.create(
+            type_="webhook", name="sdk hook", config={"url": self.url}, enabled=False, workspace_id=self.workspace
+        )
 
 
 def observability_list(c: _Ctx) -> None:
-    c.made()
-    res = c.sdk.observability.list(limit=100)
-    assert res.result.total_count >= 1 and all(d.id for d in res.result.data)
+    made = c.made()
+    res = c.sdk.observability.list(limit=100, workspace_id=c.workspace)
+    assert res.result.total_count == 1 and [d.id for d in res.result.data] == [made.data.id]
+    assert res.result.data[0].regions == ["global"] and res.result.data[0].broadcast_generation_cost_allocation is False
 
 
 def observability_create(c: _Ctx) -> None:
@@ -477,7 +482,9 @@ def observability_update(c: _Ctx) -> None:
 
 def observability_delete(c: _Ctx) -> None:
     made = c.made()
-    assert c.sdk.observability.delete(id=made.data.id).deleted is True
+    assert c.sdk.observability.delete(id=made.data.id).DELETED is True
+    with pytest.raises(errors.NotFoundResponseError):
+        c.sdk.observability.get(id=made.data.id)
 
 
 CONFORMANCE = {
@@ -490,13 +497,15 @@ CONFORMANCE = {
 
 
 @pytest.mark.parametrize("operation", CONFORMANCE)
-def test_openrouter_sdk(operation: str, gw: Gateway, receiver: Receiver) -> None:
-    ctx = _Ctx(gw, receiver.url + "/sdk")
+def test_openrouter_sdk(operation: str, gw: Gateway, admin: httpx.Client, receiver: Receiver) -> None:
+    ctx = _Ctx(gw, admin, receiver.url + "/sdk")
     with ctx.sdk:
         CONFORMANCE[operation](ctx)
 
 
-def test_typescript_sdk(gw: Gateway, receiver: Receiver) -> None:
+def test_typescript_sdk(gw: Gateway, admin: httpx.Client, receiver: Receiver) -> None:
+    slug = "sdk-ts-" + os.urandom(4).hex()
+    workspace = admin.post("/workspaces", json={"name": slug, "slug": slug}).json()["data"]["id"]
     results = run_steps("observability.mjs", {"serverURL": gw.api, "apiKey": gw.management_key,
-                                              "url": receiver.url + "/sdk-ts"})  # fmt: skip
+                                              "url": receiver.url + "/sdk-ts", "workspaceId": workspace})  # fmt: skip
     assert set(results) >= set(CONFORMANCE) and all(r["ok"] for r in results.values()), results

@@ -39,6 +39,13 @@ KeyHashes = Annotated[
     list[Annotated[str, Meta(pattern="^[a-f0-9]{64}$")]],
     Meta(min_length=1, max_length=100, description="Hashes of this instance's API keys whose traffic is sent; null: all"),
 ]
+Region = Literal["global", "europe", "us"]
+RegionInput = Literal["global", "europe", "eu", "us"]
+Regions = Annotated[
+    list[RegionInput],
+    Meta(min_length=1, max_length=3, description="OpenRouter's data regions, kept as given (`eu` is `europe`); "
+         "this gateway is one region, so every destination receives its traffic"),
+]  # fmt: skip
 DestinationType = Literal[kinds.DOCUMENTED]  # type: ignore[valid-type]
 RuleField = Literal[
     "model", "provider", "session_id", "user_id", "api_key_name", "finish_reason", "input", "output",
@@ -77,6 +84,8 @@ class CreateDestination(msgspec.Struct, kw_only=True):
     broadcast_generation_cost: bool = False
     broadcast_generation_identity: bool = False
     broadcast_generation_request_context: bool = False
+    broadcast_generation_cost_allocation: bool = False
+    regions: Regions = msgspec.field(default_factory=lambda: ["global"])
     sampling_rate: Rate = 1.0
     api_key_hashes: KeyHashes | None = None
     filter_rules: FilterRules | None = None
@@ -91,6 +100,8 @@ class UpdateDestination(msgspec.Struct, kw_only=True):
     broadcast_generation_cost: bool | UnsetType = UNSET
     broadcast_generation_identity: bool | UnsetType = UNSET
     broadcast_generation_request_context: bool | UnsetType = UNSET
+    broadcast_generation_cost_allocation: bool | UnsetType = UNSET
+    regions: Regions | UnsetType = UNSET
     sampling_rate: Rate | UnsetType = UNSET
     api_key_hashes: KeyHashes | UnsetType | None = UNSET
     filter_rules: FilterRules | UnsetType | None = UNSET
@@ -116,6 +127,8 @@ class Destination(msgspec.Struct, kw_only=True):
     broadcast_generation_cost: bool
     broadcast_generation_identity: bool
     broadcast_generation_request_context: bool
+    broadcast_generation_cost_allocation: bool
+    regions: list[Region]
     sampling_rate: float
     api_key_hashes: list[str] | None
     filter_rules: FilterRules | None
@@ -157,6 +170,8 @@ class Row:
     broadcast_generation_cost: bool
     broadcast_generation_identity: bool
     broadcast_generation_request_context: bool
+    broadcast_generation_cost_allocation: bool
+    regions: list[str]
     sampling_rate: float
     api_key_hashes: list[str] | None
     filter_rules: dict[str, Any] | None
@@ -200,6 +215,8 @@ def destination_object(row: Row, pending: int = 0, *, reveal: dict[str, Any] | N
         broadcast_generation_cost=row.broadcast_generation_cost,
         broadcast_generation_identity=row.broadcast_generation_identity,
         broadcast_generation_request_context=row.broadcast_generation_request_context,
+        broadcast_generation_cost_allocation=row.broadcast_generation_cost_allocation,
+        regions=row.regions,  # type: ignore[arg-type]
         sampling_rate=row.sampling_rate,
         api_key_hashes=row.api_key_hashes,
         filter_rules=msgspec.convert(row.filter_rules, FilterRules) if row.filter_rules else None,
@@ -226,6 +243,14 @@ def _sealed(keyring: Keyring | None, kind: str, config: dict[str, Any]) -> dict[
         raise GatewayError(400, NOT_CONFIGURED)
     plain, hidden = kinds.split(kind, config)
     return {"config": plain, "secrets": keyring.encrypt(json.dumps(hidden)), "masked": _mask(hidden)}
+
+
+def _regions(given: list[str]) -> list[str]:
+    out: list[str] = []
+    for region in ("europe" if r == "eu" else r for r in given):
+        if region not in out:
+            out.append(region)
+    return out
 
 
 def _rules(rules: FilterRules | None) -> dict[str, Any] | None:
@@ -263,6 +288,8 @@ async def create(db: Database, keyring: Keyring | None, body: CreateDestination)
             "broadcast_generation_cost": body.broadcast_generation_cost,
             "broadcast_generation_identity": body.broadcast_generation_identity,
             "broadcast_generation_request_context": body.broadcast_generation_request_context,
+            "broadcast_generation_cost_allocation": body.broadcast_generation_cost_allocation,
+            "regions": _regions(body.regions),
             "sampling_rate": body.sampling_rate,
             "api_key_hashes": body.api_key_hashes,
             "filter_rules": _rules(body.filter_rules),
@@ -355,6 +382,8 @@ async def update_destination(db: Database, keyring: Keyring | None, row: Row, bo
     changes: dict[str, Any] = {
         f: getattr(body, f) for f in body.__struct_fields__ if f != "config" and getattr(body, f) is not UNSET
     }
+    if "regions" in changes:
+        changes["regions"] = _regions(changes["regions"])
     if "filter_rules" in changes:
         changes["filter_rules"] = _rules(changes["filter_rules"])
     if body.config is not UNSET:

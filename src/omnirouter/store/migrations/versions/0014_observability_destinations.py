@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.Column("broadcast_generation_cost", sa.Boolean(), nullable=False),
         sa.Column("broadcast_generation_identity", sa.Boolean(), nullable=False),
         sa.Column("broadcast_generation_request_context", sa.Boolean(), nullable=False),
+        sa.Column("broadcast_generation_cost_allocation", sa.Boolean(), nullable=False),
+        sa.Column("regions", sa.JSON(), nullable=False),
         sa.Column("sampling_rate", sa.Float(), nullable=False),
         sa.Column("api_key_hashes", sa.JSON(), nullable=True),
         sa.Column("filter_rules", sa.JSON(), nullable=True),
