@@ -21,7 +21,6 @@ from omnirouter import dashboard, modalities, observability
 from omnirouter.accounting.ledger import Ledger
 from omnirouter.accounting.ratelimit import RateLimits
 from omnirouter.api import analytics as analytics_api
-from omnirouter.api import analytics as analytics_api
 from omnirouter.api import (
     byok,
     consent,
@@ -101,7 +100,6 @@ def api_routes() -> list[Any]:
         *credits.routes,
         *count_tokens.routes,
         *generation.routes,
-        *analytics_api.routes,
         *analytics_api.routes,
         *presets_api.routes,
         *guardrails_api.routes,
