@@ -148,8 +148,15 @@ MODALITY_ROUTES: dict[tuple[str, str], list[str]] = {
     ("GET", "/files/{file_id}"): ["files.retrieve"],
     ("DELETE", "/files/{file_id}"): ["files.delete"],
     ("GET", "/files/{file_id}/content"): ["files.download"],
+    ("GET", "/observability/destinations"): ["observability.list"],
+    ("POST", "/observability/destinations"): ["observability.create"],
+    ("GET", "/observability/destinations/{id}"): ["observability.get"],
+    ("PATCH", "/observability/destinations/{id}"): ["observability.update"],
+    ("DELETE", "/observability/destinations/{id}"): ["observability.delete"],
 }
-MODALITY_TESTS = ("embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files")
+MODALITY_TESTS = (
+    "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files", "observability_destinations",
+)
 # Driven through the OpenAI SDK alone: the OpenRouter SDKs have no method for them.
 OPENAI_SDK_ONLY = {"POST /images/generations", "POST /images/edits"}
 
