@@ -8,6 +8,7 @@ import time
 from collections.abc import Iterator
 from decimal import Decimal
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ from omnirouter.testing import Reply, Status, Stream
 from tests.conftest import standard_config
 from tests.gateway import Gateway, generation
 from tests.observability_receivers import Receiver
+from tests.sdk_ts_run import run_steps
 from tests.served import Served
 
 HELLO = [{"role": "user", "content": "hello there"}]
@@ -82,7 +84,9 @@ def test_metrics_count_what_was_sent(gw: Gateway, key: str, fake_a: Any) -> None
             assert r.status_code == 200, r.text
             costs.append(json.loads(r.text, parse_float=Decimal)["usage"]["cost"])
         fake_a.fake.script(Stream(content="a b c", prompt_tokens=11, completion_tokens=3))
-        with c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}) as s:
+        with c.stream(
+            "POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True}
+        ) as s:
             events = [line for line in s.iter_lines() if line.startswith("data: {")]
         costs.append(Decimal(str(json.loads(events[-1][6:], parse_float=Decimal)["usage"]["cost"])))
     after = scrape(gw)
@@ -118,14 +122,20 @@ def test_errors_and_circuits(gw: Gateway, key: str, fake_a: Any) -> None:
         )
     assert r.status_code >= 500, r.text
     after = scrape(gw)
-    assert value(after, "omnirouter_errors_total", status="401", type="unauthorized") - value(
-        before, "omnirouter_errors_total", status="401", type="unauthorized"
-    ) == 1
-    assert value(after, "omnirouter_errors_total", status=str(r.status_code)) - value(
-        before, "omnirouter_errors_total", status=str(r.status_code)
-    ) == 1
+    assert (
+        value(after, "omnirouter_errors_total", status="401", type="unauthorized")
+        - value(before, "omnirouter_errors_total", status="401", type="unauthorized")
+        == 1
+    )
+    assert (
+        value(after, "omnirouter_errors_total", status=str(r.status_code))
+        - value(before, "omnirouter_errors_total", status=str(r.status_code))
+        == 1
+    )
     labels = {"model": "test/alpha", "provider": "Fake A", "key": "metrics key", "outcome": "error"}
-    assert value(after, "omnirouter_requests_total", **labels) - value(before, "omnirouter_requests_total", **labels) == 1
+    assert (
+        value(after, "omnirouter_requests_total", **labels) - value(before, "omnirouter_requests_total", **labels) == 1
+    )
     assert value(after, "omnirouter_upstream_attempts_total", provider="Fake A", status="503") >= 1
     assert value(after, "omnirouter_circuit_state", model="test/alpha", endpoint="fake-a") == 2  # open
     gw.state.routing.health.reset()
@@ -153,7 +163,9 @@ def test_request_id_header_and_generation(gw: Gateway, key: str, fake_a: Any) ->
         # Not an id (spaces, or key-like): replaced by the gateway's own.
         for bad in ("two words", "sk-or-v1-" + "a" * 64):
             fake_a.fake.script(Reply("hi!"))
-            r = c.post("/chat/completions", json={"model": "test/alpha", "messages": HELLO}, headers={"X-Request-Id": bad})
+            r = c.post(
+                "/chat/completions", json={"model": "test/alpha", "messages": HELLO}, headers={"X-Request-Id": bad}
+            )
             assert r.headers["x-request-id"] == r.json()["id"]
         fake_a.fake.script(Stream(content="a"))
         with c.stream("POST", "/chat/completions", json={"model": "test/alpha", "messages": HELLO, "stream": True},
@@ -273,3 +285,27 @@ def test_two_workers_and_json_logs(tmp_path: Path, fake_a: Any, fake_b: Any) -> 
     assert {line["request_id"] for line in answered} == {f"two-{i}" for i in range(n)}
     assert all(line["level"] == "debug" and line["logger"] == "omnirouter" for line in answered)
     assert key not in out and management not in out
+
+
+# -- SDK conformance (tests/test_sdk_conformance.py): no SDK has a method for /metrics, so a plain
+# request, as the health probes' checks are.
+
+
+def get_metrics(c: Any) -> None:
+    r = httpx.get(c.gw.api + "/metrics", headers={"Authorization": f"Bearer {c.gw.management_key}"})
+    assert r.status_code == 200 and "# TYPE omnirouter_requests_total counter" in r.text
+    refused = httpx.get(c.gw.api + "/metrics", headers={"Authorization": f"Bearer {c.key}"})
+    assert refused.status_code == 403 and refused.json()["error"]["code"] == 403
+
+
+CONFORMANCE = {"GET /metrics": get_metrics}
+
+
+def test_the_conformance_checks_pass(gw: Gateway, key: str) -> None:
+    for check in CONFORMANCE.values():
+        check(SimpleNamespace(gw=gw, key=key))
+
+
+def test_typescript(gw: Gateway) -> None:
+    results = run_steps("metrics.mjs", {"serverURL": gw.api, "apiKey": gw.management_key})
+    assert set(results) == {"GET /metrics"} and all(r["ok"] for r in results.values()), results

@@ -73,6 +73,7 @@ def _api_rows() -> list[tuple[str, str]]:
 ROOT: dict[tuple[str, str], tuple[str, frozenset[int]]] = {
     ("/health/live", "get"): ("none", frozenset({200})),
     ("/health/ready", "get"): ("none", frozenset({200, 503})),
+    ("/metrics", "get"): ("management", frozenset({200})),  # Prometheus scrapes it here (or with metrics_token)
     # The OAuth consent page: the approval takes the management key typed into its form, never a
     # header; without a callback_url (or with an empty form) every caller gets the 400 page.
     ("/auth", "get"): ("none", frozenset({400})),

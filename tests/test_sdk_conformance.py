@@ -141,6 +141,7 @@ MODALITY_ROUTES: dict[tuple[str, str], list[str]] = {
     ("POST", "/audio/transcriptions"): ["stt.createTranscription", "stt.createTranscriptionMultipart"],
     ("POST", "/videos"): ["videoGeneration.generate"],
     ("GET", "/videos/{jobId}"): ["videoGeneration.getGeneration"],
+    ("GET", "/metrics"): ["GET /metrics"],
     ("GET", "/videos/{jobId}/content"): ["videoGeneration.getVideoContent"],
     ("GET", "/videos/models"): ["videoGeneration.listVideosModels"],
     ("GET", "/files"): ["files.list"],
@@ -155,7 +156,7 @@ MODALITY_ROUTES: dict[tuple[str, str], list[str]] = {
     ("DELETE", "/observability/destinations/{id}"): ["observability.delete"],
 }
 MODALITY_TESTS = (
-    "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files", "observability_destinations",
+    "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files", "metrics", "observability_destinations",
 )
 # Driven through the OpenAI SDK alone: the OpenRouter SDKs have no method for them.
 OPENAI_SDK_ONLY = {"POST /images/generations", "POST /images/edits"}
