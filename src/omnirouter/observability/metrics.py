@@ -16,7 +16,6 @@ from __future__ import annotations
 import os
 import shutil
 from collections import defaultdict
-from collections.abc import Callable, Iterable
 from decimal import Decimal
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,10 +59,6 @@ CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 # Gateway overhead is sub-millisecond when all is well; model latencies are seconds.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
 LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
-
-# What the observability destinations delivered and failed: (destination name, type, delivered,
-# failed) for each; a source is registered by the module that delivers them (see Metrics.sources).
-DestinationCounts = Callable[[], Iterable[tuple[str, str, int, int]]]
 
 
 def prepare_multiprocess(data_dir: Path) -> Path:
@@ -149,23 +144,13 @@ class Metrics:
             multiprocess_mode="livesum",
             registry=r,
         )
-        self.delivered = Gauge(
-            "omnirouter_destination_delivered",
-            "Events delivered, by observability destination",
-            ["destination", "type"],
-            multiprocess_mode="livemax",
+        self.destinations = Counter(
+            "omnirouter_destination_events",
+            "Generation events sent to observability destinations, by destination id and outcome: delivered, failed",
+            ["destination", "outcome"],
             registry=r,
         )
-        self.failed = Gauge(
-            "omnirouter_destination_failed",
-            "Events that failed, by observability destination",
-            ["destination", "type"],
-            multiprocess_mode="livemax",
-            registry=r,
-        )
-        # Hook for the observability destinations (their counts live in the database, shared by the
-        # workers, hence max rather than sum): each source is sampled every round.
-        self.sources: list[DestinationCounts] = []
+        self._deliveries_seen: dict[tuple[str, str], int] = {}
         self._circuits_shown: set[tuple[str, str]] = set()
 
     # -- the error path
@@ -231,10 +216,13 @@ class Metrics:
             for key, state in states.items():
                 self.circuits.labels(*key).set(CIRCUIT_VALUES[state])
             self._circuits_shown |= states.keys()
-        for source in self.sources:
-            for name, kind, delivered, failed in source():
-                self.delivered.labels(name, kind).set(delivered)
-                self.failed.labels(name, kind).set(failed)
+        if (deliverer := st.deliverer) is not None:  # this worker's counts (observability/deliverer.py)
+            for outcome, counts in (("delivered", deliverer.delivered), ("failed", deliverer.failed)):
+                for destination, n in list(counts.items()):
+                    key = (destination, outcome)
+                    if n > (seen := self._deliveries_seen.get(key, 0)):
+                        self.destinations.labels(destination, outcome).inc(n - seen)
+                        self._deliveries_seen[key] = n
 
     # -- the scrape
     def render(self) -> bytes:
