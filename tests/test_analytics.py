@@ -379,3 +379,34 @@ def test_rollups_equal_generations_after_a_journal_replay(tmp_path: Path):
         asyncio.run(scenario())
     finally:
         fresh.drop()
+
+
+def test_datasets_are_this_instances_own_traffic(gw):
+    start = (TODAY - timedelta(days=10)).date().isoformat()
+    with gw.client(gw.ctx["key"]) as c:
+        daily = c.get("/datasets/rankings-daily", params={"start_date": start})
+        apps = c.get("/datasets/app-rankings")
+        others = {
+            "getSessionCost": c.get("/datasets/session-cost"),
+            "getTaskClassifications": c.get("/classifications/task"),
+            "getBenchmarks": c.get("/benchmarks", params={"source": "openrouter"}),
+        }
+        bad = [
+            c.get("/datasets/rankings-daily", params={"end_date": "2024-12-31"}),
+            c.get("/datasets/rankings-daily", params={"category": "programming", "period": "day"}),
+            c.get("/benchmarks", params={"source": "vibes"}),
+            c.get("/datasets/app-rankings", params={"limit": "0"}),
+        ]
+    assert daily.status_code == 200, daily.text
+    rows = daily.json()["data"]
+    tokens = sum(r["tokens_prompt"] + r["tokens_completion"] for r in gw.ctx["rows"])
+    assert sum(int(r["total_tokens"]) for r in rows) == tokens
+    assert daily.json()["meta"]["scope"] == "this instance's own traffic"
+    assert apps.status_code == 200 and apps.json()["data"] == []  # no X-Title in this traffic
+    for operation, r in others.items():
+        assert r.status_code == 200, r.text
+        if spec_available():
+            validate_response(operation, r.json())
+    if spec_available():
+        validate_response("getRankingsDaily", daily.json())
+    assert [r.status_code for r in bad] == [400, 400, 400, 400]

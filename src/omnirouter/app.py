@@ -34,6 +34,7 @@ from omnirouter.api import (
     openapi,
     unavailable,
 )
+from omnirouter.api import datasets as datasets_api
 from omnirouter.api import guardrails as guardrails_api
 from omnirouter.api import observability as observability_api
 from omnirouter.api import presets as presets_api
@@ -101,6 +102,7 @@ def api_routes() -> list[Any]:
         *count_tokens.routes,
         *generation.routes,
         *analytics_api.routes,
+        *datasets_api.routes,
         *presets_api.routes,
         *guardrails_api.routes,
         *workspaces_api.routes,
