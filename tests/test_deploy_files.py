@@ -1,7 +1,7 @@
-"""The deploy files (Dockerfile, deploy/compose.yaml, deploy/haproxy.cfg, deploy/k8s/) kept honest
-without docker or a cluster: they parse, every OMNIROUTER_* variable they set is a setting, every
-probe path is served, every command line is a real CLI command, and the stop timings agree with
-shutdown_timeout."""
+"""The deploy files (Dockerfile, deploy/compose.yaml, deploy/haproxy.cfg, deploy/k8s/, deploy/grafana/)
+kept honest without docker or a cluster: they parse, every OMNIROUTER_* variable they set is a setting,
+every probe path is served, every command line is a real CLI command, the stop timings agree with
+shutdown_timeout, and the Grafana dashboard queries metrics GET /metrics exports."""
 
 from __future__ import annotations
 
@@ -238,3 +238,38 @@ def test_kubernetes_probes_commands_and_stop_timings_fit_the_app(manifests):
     assert pre_stop[0] == "sleep"
     needed = float(pre_stop[1]) + float(config["OMNIROUTER_SHUTDOWN_TIMEOUT"]) + CUT_GRACE_SECONDS
     assert pod["terminationGracePeriodSeconds"] > needed
+
+
+def _exported() -> dict[str, set[str]]:
+    """Every sample name GET /metrics can export, with its labels (from the metrics it defines)."""
+    from prometheus_client.metrics import MetricWrapperBase
+
+    from omnirouter.observability.metrics import Metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_sum", "_count"), "gauge": ("",)}
+    names: dict[str, set[str]] = {}
+    for metric in vars(Metrics()).values():
+        if isinstance(metric, MetricWrapperBase):
+            for suffix in suffixes[metric._type]:
+                names[metric._name + suffix] = set(metric._labelnames) | ({"le"} if suffix == "_bucket" else set())
+    return names
+
+
+def test_the_grafana_dashboard_queries_what_metrics_exports():
+    dashboard = json.loads((DEPLOY / "grafana" / "omnirouter.json").read_text())
+    exported = _exported()
+    exprs = [t["expr"] for p in dashboard["panels"] for t in p["targets"]]
+    assert exprs
+    used: set[str] = set()
+    for expr in exprs:
+        names = set(re.findall(r"\bomnirouter_[a-z_]+", expr))
+        assert names, expr
+        assert names <= exported.keys(), f"{expr}: {sorted(names - exported.keys())} not exported"
+        used |= names
+        labels = set().union(*(exported[n] for n in names))
+        for group in re.findall(r"\bby \(([^)]*)\)", expr):
+            grouped = {g.strip() for g in group.split(",")}
+            assert grouped <= labels, f"{expr}: no label {sorted(grouped - labels)}"
+    # Every metric family appears on some panel.
+    families = {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in exported}
+    assert families <= {re.sub(r"_(total|bucket|sum|count)$", "", n) for n in used}
