@@ -49,6 +49,8 @@ def stacked_bars(
     order = keep + ([OTHER] if OTHER in totals and OTHER not in keep else [])
     colours = {name: PALETTE[i % len(PALETTE)] for i, name in enumerate(order)}
     peak = max((sum(s.values(), Decimal(0)) for s in stacks.values()), default=Decimal(0)) or Decimal(1)
+    if unit != "$":  # counts: whole numbers on every gridline
+        peak = (peak + 3) // 4 * 4
     plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
     slot = plot_w / max(len(days), 1)
     bar = max(slot * 0.7, 1.0)
@@ -88,5 +90,7 @@ def _label(value: Decimal, unit: str, exact: bool = False) -> str:
     if unit == "$":
         if exact:
             return "$" + format(value.normalize(), "f")
-        return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
-    return f"{value:,.0f}"
+        if value == 0 or value >= 1:
+            return f"${value:,.2f}"
+        return "$" + format(value.quantize(Decimal(1).scaleb(value.adjusted() - 1)), "f")  # 2 significant digits
+    return f"{value:,.0f}" if value == value.to_integral_value() else f"{value:,.1f}"

@@ -5,10 +5,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, or_, select
 from sqlalchemy.sql.elements import ColumnElement
 
 from omnirouter.store.db import Database
@@ -125,43 +124,6 @@ async def choices(db: Database, own_key: str | None) -> dict[str, list[str]]:
             select(g.provider_name).where(*scope, g.provider_name.isnot(None)).distinct().order_by(g.provider_name)
         )
         return {"models": models, "providers": list(providers.scalars())}
-
-
-def _day(db: Database) -> Any:
-    """The UTC day of a generation, as a date or an ISO date string (per database)."""
-    if db.is_sqlite:
-        return func.date(generations.c.created_at)  # stored as UTC text
-    return func.date(func.timezone("UTC", generations.c.created_at))
-
-
-async def usage_by_day(
-    db: Database, dimension: str, since: date, own_key: str | None
-) -> list[tuple[date, str | None, Decimal, int, int]]:
-    """(day, dimension value, spend, requests, tokens) grouped by UTC day and `dimension` (model,
-    provider_name or key_hash) from the generations table."""
-    g = generations.c
-    column = {"model": g.model, "provider": g.provider_name, "key": g.key_hash}[dimension]
-    day = _day(db).label("day")
-    where = [g.created_at >= datetime.combine(since, time(), UTC)]
-    if own_key is not None:
-        where.append(g.key_hash == own_key)
-    query = (
-        select(
-            day,
-            column.label("value"),
-            func.coalesce(func.sum(g.total_cost), 0),
-            func.count(),
-            func.coalesce(func.sum(g.tokens_prompt + g.tokens_completion), 0),
-        )
-        .where(*where)
-        .group_by(day, column)
-    )
-    async with db.engine.connect() as conn:
-        rows = (await conn.execute(query)).all()
-    return [
-        (d if isinstance(d, date) else date.fromisoformat(str(d)), v, Decimal(str(cost)), int(n), int(tokens))
-        for d, v, cost, n, tokens in rows
-    ]
 
 
 async def credit_history(db: Database) -> list[dict[str, Any]]:
