@@ -16,6 +16,7 @@ import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from prometheus_client.parser import text_string_to_metric_families
 
+from omnirouter.governance.byok_crypto import new_key as new_encryption_key
 from omnirouter.testing import Reply, Status, Stream
 from tests.conftest import standard_config
 from tests.gateway import Gateway, generation
@@ -55,6 +56,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any, recei
         standard_config(fake_a.base_url, fake_b.base_url),
         metrics_token=TOKEN,
         otel_endpoint=receiver.url,
+        encryption_key=new_encryption_key(),  # for a destination's webhook secret
+        observability_poll_interval=0.05,
     ).start()
     yield g
     g.stop()
@@ -139,6 +142,24 @@ def test_errors_and_circuits(gw: Gateway, key: str, fake_a: Any) -> None:
     assert value(after, "omnirouter_upstream_attempts_total", provider="Fake A", status="503") >= 1
     assert value(after, "omnirouter_circuit_state", model="test/alpha", endpoint="fake-a") == 2  # open
     gw.state.routing.health.reset()
+
+
+def test_destination_deliveries(gw: Gateway, key: str, fake_a: Any, receiver: Receiver) -> None:
+    with gw.admin() as admin:
+        made = admin.post("/observability/destinations", json={
+            "type": "webhook", "name": "metrics hook", "config": {"url": receiver.url + "/metrics-hook"},
+        })  # fmt: skip
+    assert made.status_code == 201, made.text
+    dest = made.json()["data"]["id"]
+    fake_a.fake.script(Reply("hi!"))
+    with gw.client(key) as c:
+        assert c.post("/chat/completions", json={"model": "test/alpha", "messages": HELLO}).status_code == 200
+    receiver.wait(lambda got: any(r.path == "/metrics-hook" for r in got))
+    deadline = time.monotonic() + 20
+    while value(scrape(gw), "omnirouter_destination_events_total", destination=dest, outcome="delivered") < 1:
+        assert time.monotonic() < deadline
+    with gw.admin() as admin:
+        admin.delete(f"/observability/destinations/{dest}")
 
 
 def test_protection(gw: Gateway, key: str) -> None:
