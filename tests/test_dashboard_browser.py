@@ -48,7 +48,9 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> It
 
 
 @pytest.fixture(scope="module")
-def chromium() -> Iterator[Browser]:
+def chromium(gw: Gateway) -> Iterator[Browser]:
+    """After the gateway and before its end: Playwright's sync API runs an event loop on this thread,
+    where the gateway's PostgreSQL database is created and dropped (asyncio.run)."""
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     ARTIFACTS.mkdir(parents=True)
     with sync_playwright() as p:

@@ -227,7 +227,7 @@ async def providers(request: Request, viewer: Viewer) -> Response:
             )
     rows = [
         {"provider": p, "endpoints": by_provider.get(slug, [])}
-        for slug, p in sorted(st.catalog.providers.items(), key=lambda kv: kv[1].name.lower())
+        for slug, p in sorted(st.catalog.providers.items(), key=lambda kv: (not kv[1].enabled, kv[1].name.lower()))
     ]
     return render(request, "providers.html", viewer, providers=rows)
 
