@@ -111,7 +111,9 @@ for _fmt in ("/chat/completions", "/messages", "/responses"):
 
 # The operations beyond chat: each test module says which refusals are its operations' (SEMANTIC_REFUSALS
 # there), and their requests go to the sandbox's model of the operation.
-MODALITY_TESTS = ("embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files")
+MODALITY_TESTS = (
+    "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files", "observability_destinations",
+)
 for _name in MODALITY_TESTS:
     SEMANTIC_REFUSALS.update(getattr(importlib.import_module(f"tests.test_{_name}"), "SEMANTIC_REFUSALS", {}))
 SANDBOX_MODELS = {
