@@ -5,6 +5,7 @@ privacy, allow-lists, sampling, filter rules, retries, a dead destination and a 
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import hmac
@@ -20,7 +21,9 @@ import pytest
 from openrouter import OpenRouter, errors
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from omnirouter.governance.byok_crypto import keyring_of
 from omnirouter.governance.byok_crypto import new_key as new_encryption_key
+from omnirouter.observability.destinations import Row, get
 from omnirouter.observability.filters import sampled
 from omnirouter.testing.fakes.s3 import FakeS3, FakeS3Thread
 from tests.gateway import FreshDatabase, Gateway
@@ -41,9 +44,12 @@ PATH = "/observability/destinations"
 _REFUSED = ("type ", "config", "workspace_id: no workspace", "filter_rules: regex", "OMNIROUTER_ENCRYPTION_KEY",
             "at most 5 destinations")  # fmt: skip
 SEMANTIC_REFUSALS = {
-    (PATH, "post"): lambda error: error["message"].startswith(_REFUSED) or "OMNIROUTER_ENCRYPTION_KEY" in error["message"],
-    (PATH + "/{id}", "patch"): lambda error: error["message"].startswith(_REFUSED)
-    or "OMNIROUTER_ENCRYPTION_KEY" in error["message"],
+    (PATH, "post"): lambda error: (
+        error["message"].startswith(_REFUSED) or "OMNIROUTER_ENCRYPTION_KEY" in error["message"]
+    ),
+    (PATH + "/{id}", "patch"): lambda error: (
+        error["message"].startswith(_REFUSED) or "OMNIROUTER_ENCRYPTION_KEY" in error["message"]
+    ),
 }
 
 
@@ -190,8 +196,10 @@ def test_langfuse_ingestion_batch(gw: Gateway, admin: httpx.Client, receiver: Re
     def generation(received: list) -> dict | None:
         for r in received:
             if r.path == "/lf/api/public/ingestion":
-                assert r.headers["authorization"] == "Basic " + base64.b64encode(
-                    b"pk-lf-public-123456:sk-lf-secret-abcdef").decode()
+                assert (
+                    r.headers["authorization"]
+                    == "Basic " + base64.b64encode(b"pk-lf-public-123456:sk-lf-secret-abcdef").decode()
+                )
                 for ev in json.loads(r.body)["batch"]:
                     assert {"id", "timestamp", "type", "body"} <= set(ev)
                     if ev["type"] == "generation-create" and ev["body"]["id"] == gen_id:
@@ -279,7 +287,9 @@ def test_privacy_mode_sends_no_content(gw: Gateway, admin: httpx.Client, receive
     create(admin, "webhook", {"url": receiver.url + "/private"}, key, privacy_mode=True,
            broadcast_generation_identity=True, broadcast_generation_cost=True)  # fmt: skip
     gen_id = chat(gw, key["key"], "a secret prompt")
-    (event,) = receiver.wait(lambda rs: [e for b in json_bodies(rs, "/private") for e in b["data"] if e["id"] == gen_id])
+    (event,) = receiver.wait(
+        lambda rs: [e for b in json_bodies(rs, "/private") for e in b["data"] if e["id"] == gen_id]
+    )
     assert "input" not in event and "output" not in event and "a secret prompt" not in json.dumps(event)
     assert event["identity"]["api_key_hash"] == key["hash"] and event["cost"]["total_cost"] is not None
 
@@ -328,7 +338,9 @@ def test_a_dead_destination_never_slows_requests_nor_loses_events(gw: Gateway, a
         assert hole.connected.wait(10)  # a send to it hangs from now on
         with gw.client(key["key"]) as c:  # requests meanwhile answer as usual
             for _ in range(5):
-                r = c.post("/chat/completions", json={"model": "sandbox/chat", "messages": [{"role": "user", "content": "x"}]})
+                r = c.post(
+                    "/chat/completions", json={"model": "sandbox/chat", "messages": [{"role": "user", "content": "x"}]}
+                )
                 assert r.status_code == 200  # (bench/destinations.py measures that they are not slower)
         receiver.wait(lambda rs: [e for b in json_bodies(rs, "/beside-dead") for e in b["data"] if e["id"] == first])
         # The send times out (observability_timeout: 1 s); the events stay, to be retried.
@@ -383,8 +395,8 @@ def test_undelivered_events_are_delivered_after_a_restart(tmp_path: Path, receiv
         ({"type": "webhook", "name": "x", "config": {"url": "http://x"}, "api_key_hashes": []}, 400, "api_key_hashes"),
         ({"type": "webhook", "name": "", "config": {"url": "http://x"}}, 400, "name"),
         ({"type": "webhook", "name": "x", "config": {"url": "http://x"}, "workspace_id": "missing"}, 400, "workspace"),
-        ({"type": "webhook", "name": "x", "config": {"url": "http://x"},
-          "filter_rules": {"groups": [{"rules": [{"field": "model", "operator": "regex", "value": "("}]}]}}, 400, "regex"),
+        ({"type": "webhook", "name": "x", "config": {"url": "http://x"}, "filter_rules": {
+            "groups": [{"rules": [{"field": "model", "operator": "regex", "value": "("}]}]}}, 400, "regex"),
     ],
 )  # fmt: skip
 def test_bad_input_is_a_400_and_writes_nothing(admin: httpx.Client, body: dict, status: int, message: str) -> None:
@@ -413,14 +425,8 @@ def test_crud_pages_masks_and_limits(gw: Gateway, admin: httpx.Client, receiver:
     data = r.json()["data"]
     assert data["name"] == "renamed" and data["sampling_rate"] == 0.25 and data["config"]["project"] == "p2"
     assert data["config"]["apiKey"] == target["config"]["apiKey"] and data["enabled"] is False
-    from omnirouter.observability.destinations import Row, get
-
-    import asyncio
-
     row, _ = asyncio.run_coroutine_threadsafe(get(gw.state.db, target["id"]), gw.loop).result()
     assert isinstance(row, Row) and "lsv2_secret_value_0000" not in json.dumps(row.config) + row.secrets
-    from omnirouter.governance.byok_crypto import keyring_of
-
     assert row.full_config(keyring_of(gw.settings))["apiKey"] == "lsv2_secret_value_0000"
     assert admin.patch(f"{PATH}/{target['id']}", json={"config": {"bogus": 1}}).status_code == 400
     # DELETE: gone for every operation, and its slot is free again.

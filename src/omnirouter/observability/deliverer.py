@@ -76,7 +76,9 @@ class Deliverer:
             with contextlib.suppress(Exception):
                 async with self.db.engine.begin() as conn:
                     await conn.execute(
-                        update(outbox).where(_o.lease_token.in_(self._tokens)).values(lease_token=None, lease_until=None)
+                        update(outbox)
+                        .where(_o.lease_token.in_(self._tokens))
+                        .values(lease_token=None, lease_until=None)
                     )
         if self._session is not None:
             await self._session.close()
@@ -103,7 +105,10 @@ class Deliverer:
 
     async def targets(self) -> list[Target]:
         async with self.db.engine.connect() as conn:
-            rows = [Row.of(r) for r in await conn.execute(select(destinations).where(_d.enabled.is_(True), _d.deleted.is_(False)))]
+            rows = [
+                Row.of(r)
+                for r in await conn.execute(select(destinations).where(_d.enabled.is_(True), _d.deleted.is_(False)))
+            ]
         fresh: dict[str, tuple[datetime, Target | None]] = {}
         for row in rows:
             known = self._targets.get(row.id)
@@ -117,7 +122,9 @@ class Deliverer:
         try:
             config = row.full_config(self.keyring)
         except Undecryptable:
-            log.error("observability destination %s: its credentials cannot be decrypted (OMNIROUTER_ENCRYPTION_KEY)", row.id)
+            log.error(
+                "observability destination %s: its credentials cannot be decrypted (OMNIROUTER_ENCRYPTION_KEY)", row.id
+            )
             return None
         return Target(
             id=row.id,
@@ -163,7 +170,14 @@ class Deliverer:
             g, c, k = generations.c, generation_content.c, api_keys.c
             rows = (
                 await conn.execute(
-                    select(_o.id.label("outbox_id"), _o.attempts, generations, c.prompt, c.completion, k.name.label("key_name"))
+                    select(
+                        _o.id.label("outbox_id"),
+                        _o.attempts,
+                        generations,
+                        c.prompt,
+                        c.completion,
+                        k.name.label("key_name"),
+                    )
                     .select_from(
                         outbox.join(generations, g.id == _o.generation_id)
                         .outerjoin(generation_content, c.id == _o.generation_id)
@@ -195,11 +209,13 @@ class Deliverer:
             started = time.monotonic()
             try:
                 await asyncio.wait_for(self.senders[target.type](self._session, target, events), self.timeout)  # type: ignore[arg-type]
-            except (Failed, asyncio.TimeoutError) as exc:
+            except (TimeoutError, Failed) as exc:
                 reason = exc.reason if isinstance(exc, Failed) else f"timed out after {self.timeout:g} s"
                 await self._failed(target, token, rows, reason)
                 return 0
-            log.debug("observability destination %s: %d event(s) in %.3f s", target.id, len(rows), time.monotonic() - started)
+            log.debug(
+                "observability destination %s: %d event(s) in %.3f s", target.id, len(rows), time.monotonic() - started
+            )
             await self._delivered(target, token, rows)
             return len(rows)
         finally:

@@ -37,7 +37,9 @@ Name = Annotated[str, Meta(min_length=1, max_length=255, pattern=NO_NUL)]
 Rate = Annotated[float, Meta(ge=0.0001, le=1, description="Sampling rate between 0.0001 and 1 (1 = 100%).")]
 KeyHashes = Annotated[
     list[Annotated[str, Meta(pattern="^[a-f0-9]{64}$")]],
-    Meta(min_length=1, max_length=100, description="Hashes of this instance's API keys whose traffic is sent; null: all"),
+    Meta(
+        min_length=1, max_length=100, description="Hashes of this instance's API keys whose traffic is sent; null: all"
+    ),
 ]
 Region = Literal["global", "europe", "us"]
 RegionInput = Literal["global", "europe", "eu", "us"]
@@ -392,9 +394,7 @@ async def update_destination(db: Database, keyring: Keyring | None, row: Row, bo
         return row
     changes["updated_at"] = datetime.now(UTC)
     async with db.engine.begin() as conn:
-        done = await conn.execute(
-            update(destinations).where(destinations.c.id == row.id, _live()).values(**changes)
-        )
+        done = await conn.execute(update(destinations).where(destinations.c.id == row.id, _live()).values(**changes))
         if done.rowcount == 0:
             raise not_found("Observability destination not found")
     for f, v in changes.items():

@@ -65,7 +65,9 @@ def check_rules(rules: dict[str, Any] | None) -> None:
                 try:
                     _pattern(str(rule.get("value", "")))
                 except re.error as exc:
-                    raise GatewayError(400, f"filter_rules: regex {rule.get('value')!r} does not compile: {exc}") from None
+                    raise GatewayError(
+                        400, f"filter_rules: regex {rule.get('value')!r} does not compile: {exc}"
+                    ) from None
 
 
 def _holds(rule: dict[str, Any], value: Any) -> bool:

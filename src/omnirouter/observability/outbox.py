@@ -34,7 +34,9 @@ def enqueue(conn: Connection, rows: Sequence[dict[str, Any]], contents: dict[str
     key_names: dict[str, str] = {}
     if any(names_needed(d.filter_rules) for d in active):
         hashes = {r["key_hash"] for r in rows}
-        key_names = dict(conn.execute(select(api_keys.c.hash, api_keys.c.name).where(api_keys.c.hash.in_(hashes))).all())
+        key_names = dict(
+            conn.execute(select(api_keys.c.hash, api_keys.c.name).where(api_keys.c.hash.in_(hashes))).all()
+        )
     now = datetime.now(UTC)
     events = []
     for row in rows:

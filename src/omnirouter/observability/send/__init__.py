@@ -3,7 +3,6 @@ raises Failed (whose reason names a status or an error's type, never a credentia
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -29,7 +28,7 @@ async def request(session: aiohttp.ClientSession, method: str, url: str, body: b
             if resp.status >= 300:
                 raise Failed(f"HTTP {resp.status}")
             return answer
-    except asyncio.TimeoutError:
+    except TimeoutError:
         raise Failed("timed out") from None
     except (aiohttp.ClientError, OSError) as exc:
         raise Failed(type(exc).__name__) from None

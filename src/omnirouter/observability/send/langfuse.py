@@ -30,8 +30,11 @@ def batch(target: Target, events: list[Event]) -> list[dict[str, Any]]:
             "startTime": at,
             "endTime": iso(e.end),
             "model": r.get("model"),
-            "usageDetails": {"input": usage["prompt_tokens"], "output": usage["completion_tokens"],
-                             "total": usage["total_tokens"]},  # fmt: skip
+            "usageDetails": {
+                "input": usage["prompt_tokens"],
+                "output": usage["completion_tokens"],
+                "total": usage["total_tokens"],
+            },
             "metadata": metadata,
         }
         if target.broadcast_generation_identity and r.get("external_user"):
@@ -55,4 +58,6 @@ async def send(session: aiohttp.ClientSession, target: Target, events: list[Even
     c = target.config
     auth = base64.b64encode(f"{c['publicKey']}:{c['secretKey']}".encode()).decode()
     headers = with_headers(target, {"Content-Type": "application/json", "Authorization": f"Basic {auth}"})
-    await request(session, "POST", c["baseUrl"].rstrip("/") + PATH, json_body({"batch": batch(target, events)}), headers)
+    await request(
+        session, "POST", c["baseUrl"].rstrip("/") + PATH, json_body({"batch": batch(target, events)}), headers
+    )

@@ -18,8 +18,14 @@ PARALLEL = 8  # PUTs in flight per batch
 def key_of(target: Target, e: Event) -> str:
     c, day = target.config, e.start
     path = c.get("pathTemplate", "{prefix}/{date}").format_map(
-        {"prefix": c.get("prefix", "openrouter-traces"), "date": f"{day:%Y-%m-%d}", "year": f"{day:%Y}",
-         "month": f"{day:%m}", "day": f"{day:%d}", "apiKeyName": e.key_name or "unknown"}  # fmt: skip
+        {
+            "prefix": c.get("prefix", "openrouter-traces"),
+            "date": f"{day:%Y-%m-%d}",
+            "year": f"{day:%Y}",
+            "month": f"{day:%m}",
+            "day": f"{day:%d}",
+            "apiKeyName": e.key_name or "unknown",
+        }
     )
     return f"{path.strip('/')}/{e.id}-{int(e.start.timestamp() * 1000)}.json"
 

@@ -25,6 +25,10 @@ def signature(secret: str, timestamp: int, body: bytes) -> str:
 async def send(session: aiohttp.ClientSession, target: Target, events: list[Event]) -> None:
     body = json_body({"type": "generations", "data": [e.document(target) for e in events]})
     headers = with_headers(
-        target, {"Content-Type": "application/json", SIGNATURE_HEADER: signature(target.config["secret"], int(time.time()), body)}
+        target,
+        {
+            "Content-Type": "application/json",
+            SIGNATURE_HEADER: signature(target.config["secret"], int(time.time()), body),
+        },
     )
     await request(session, target.config.get("method", "POST"), target.config["url"], body, headers)

@@ -44,7 +44,9 @@ def upgrade() -> None:
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
     )
-    op.create_index("ix_observability_destinations_workspace", "observability_destinations", ["workspace_id", "deleted"])
+    op.create_index(
+        "ix_observability_destinations_workspace", "observability_destinations", ["workspace_id", "deleted"]
+    )
     op.create_table(
         "observability_outbox",
         sa.Column("id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), primary_key=True, autoincrement=True),
