@@ -13,6 +13,7 @@ directory under the data dir before the workers start: each worker writes its va
 
 from __future__ import annotations
 
+import bisect
 import os
 import shutil
 from collections import defaultdict
@@ -55,6 +56,7 @@ STATUS_TYPES = {
     503: "unavailable",
     504: "deadline",
 }
+TOKEN_KINDS = ("prompt", "completion", "reasoning", "cached")
 CIRCUIT_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 # Gateway overhead is sub-millisecond when all is well; model latencies are seconds.
 OVERHEAD_BUCKETS = (0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1.0)
@@ -69,6 +71,19 @@ def prepare_multiprocess(data_dir: Path) -> Path:
     path.mkdir(parents=True)
     os.environ[MULTIPROC_ENV] = str(path)
     return path
+
+
+def _observe_all(histogram: Histogram, values: list[float]) -> None:
+    """`histogram.observe(v)` for each of `values`, with one update per bucket rather than a lock per
+    value: prometheus-client has no batch observe, and its bucket and sum values take `inc(n)`."""
+    bounds = histogram._upper_bounds  # the buckets' `le`, +Inf last
+    counts = [0] * len(bounds)
+    for v in values:
+        counts[bisect.bisect_left(bounds, v)] += 1
+    for bucket, n in zip(histogram._buckets, counts, strict=True):
+        if n:
+            bucket.inc(n)
+    histogram._sum.inc(sum(values))
 
 
 def error_type(err: GatewayError) -> str:
@@ -152,6 +167,13 @@ class Metrics:
         )
         self._deliveries_seen: dict[tuple[str, str], int] = {}
         self._circuits_shown: set[tuple[str, str]] = set()
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
+
+    def _child(self, metric: Any, labels: tuple[str, ...]) -> Any:
+        """`metric.labels(*labels)`, kept: the lookup validates and locks every time."""
+        if (child := self._children.get((metric, labels))) is None:
+            child = self._children[(metric, labels)] = metric.labels(*labels)
+        return child
 
     # -- the error path
     def error(self, err: GatewayError) -> None:
@@ -159,51 +181,58 @@ class Metrics:
 
     # -- every flush round (store/writer.py), off the request path
     def observe(self, st: AppState, batch: list[Observed], queued: int) -> None:
-        names = st.keys.by_hash
-        requests: defaultdict[tuple[str, ...], int] = defaultdict(int)
-        tokens: defaultdict[tuple[str, ...], int] = defaultdict(int)
-        cost: defaultdict[tuple[str, ...], Decimal] = defaultdict(Decimal)
+        """Count a round's generations: one sum per label set, then one update of each metric per
+        label set (a labelled metric's lookup and lock cost more than the sums)."""
+        # (api_type, model, provider, key hash, outcome) -> [requests, prompt, completion, reasoning, cached, cost]
+        groups: dict[tuple[str, ...], list[Any]] = {}
         attempts: defaultdict[tuple[str, str], int] = defaultdict(int)
+        timings: defaultdict[tuple[Histogram, tuple[str, ...]], list[float]] = defaultdict(list)
         for row, timing in batch:
-            record = names.get(row["key_hash"])
-            labels = (row["model"], row["provider_name"], record.name if record is not None else "unknown")
             outcome = "error" if row["finish_reason"] == "error" else "cancelled" if row["cancelled"] else "ok"
-            requests[(row["api_type"], *labels, outcome)] += 1
-            tokens[(*labels, "prompt")] += row["tokens_prompt"] or 0
-            tokens[(*labels, "completion")] += row["tokens_completion"] or 0
-            tokens[(*labels, "reasoning")] += row["native_tokens_reasoning"] or 0
-            tokens[(*labels, "cached")] += row["native_tokens_cached"] or 0
-            cost[labels] += row["total_cost"] or 0
+            key = (row["api_type"], row["model"], row["provider_name"], row["key_hash"], outcome)
+            if (sums := groups.get(key)) is None:
+                sums = groups[key] = [0, 0, 0, 0, 0, Decimal(0)]
+            sums[0] += 1
+            sums[1] += row["tokens_prompt"] or 0
+            sums[2] += row["tokens_completion"] or 0
+            sums[3] += row["native_tokens_reasoning"] or 0
+            sums[4] += row["native_tokens_cached"] or 0
+            sums[5] += row["total_cost"] or 0
             for a in row["provider_responses"] or ():
                 attempts[(a["provider_name"], str(a["status"]))] += 1
-            self._timings(row, timing)
-        for key, n in requests.items():
-            self.requests.labels(*key).inc(n)
-        for key, n in tokens.items():
-            if n:
-                self.tokens.labels(*key).inc(n)
-        for key, usd in cost.items():
-            self.cost.labels(*key).inc(float(usd))
+            self._timings(row, timing, timings)
+        names = st.keys.by_hash
+        for (api_type, model, provider, key_hash, outcome), sums in groups.items():
+            record = names.get(key_hash)
+            labels = (model, provider, record.name if record is not None else "unknown")
+            self._child(self.requests, (api_type, *labels, outcome)).inc(sums[0])
+            for kind, n in zip(TOKEN_KINDS, sums[1:5], strict=True):
+                if n:
+                    self._child(self.tokens, (*labels, kind)).inc(n)
+            if sums[5]:
+                self._child(self.cost, labels).inc(float(sums[5]))
         for key, n in attempts.items():
-            self.attempts.labels(*key).inc(n)
+            self._child(self.attempts, key).inc(n)
+        for (histogram, labels), values in timings.items():
+            _observe_all(self._child(histogram, labels), values)
         self.sample(st, queued)
 
-    def _timings(self, row: dict[str, Any], timing: Timing | None) -> None:
-        model, provider = row["model"], row["provider_name"]
+    def _timings(self, row: dict[str, Any], timing: Timing | None, into: dict[Any, list[float]]) -> None:
+        at = (row["model"], row["provider_name"])
         if timing is None:  # an operation that keeps no timestamps: its recorded latency
             if row["latency_ms"] is not None:
-                self.duration.labels(model, provider).observe(row["latency_ms"] / 1000)
+                into[(self.duration, at)].append(row["latency_ms"] / 1000)
             return
         arrived, attempts, first_byte, first_token, settled = timing
-        self.duration.labels(model, provider).observe(settled - arrived)
+        into[(self.duration, at)].append(settled - arrived)
         if first_token is not None and row["streamed"]:
-            self.ttft.labels(model, provider).observe(first_token - arrived)
+            into[(self.ttft, at)].append(first_token - arrived)
         if first_byte is None or not attempts:
             return
         upstream = sum(a.latency_ms for a in attempts[:-1]) / 1000 + (first_byte - attempts[-1].started)
         # A stream's relay waits on the upstream: its overhead is what came before the first byte.
         until = first_byte if row["streamed"] else settled
-        self.overhead.labels(row["api_type"]).observe(max(0.0, until - arrived - upstream))
+        into[(self.overhead, (row["api_type"],))].append(max(0.0, until - arrived - upstream))
 
     def sample(self, st: AppState, queued: int) -> None:
         self.queue.set(queued)
