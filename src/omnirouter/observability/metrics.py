@@ -27,7 +27,6 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 from omnirouter.errors import GatewayError
 
 if TYPE_CHECKING:
-    from omnirouter.pipeline.attempt import Attempt
     from omnirouter.state import AppState
 
 prometheus_client.disable_created_metrics()  # a `_created` series per label set doubles the scrape for nothing
@@ -35,9 +34,10 @@ prometheus_client.disable_created_metrics()  # a `_created` series per label set
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 CONTENT_TYPE = prometheus_client.CONTENT_TYPE_LATEST
 
-# (arrived, attempts, first upstream byte, first token relayed, settled): monotonic seconds from
-# pipeline/call.py; None where the request never got that far.
-Timing = tuple[float, list["Attempt"], float | None, float | None, float]
+# (arrived, each attempt's start, first upstream byte, first token relayed, settled): monotonic
+# seconds from pipeline/call.py; None where the request never got that far. Each attempt's status,
+# provider and latency are in the row's provider_responses, in the same order.
+Timing = tuple[float, tuple[float, ...], float | None, float | None, float]
 Observed = tuple[dict[str, Any], Timing | None]
 
 # The names a status gets as an error `type` when the error carries no error_type of its own.
@@ -223,13 +223,14 @@ class Metrics:
             if row["latency_ms"] is not None:
                 into[(self.duration, at)].append(row["latency_ms"] / 1000)
             return
-        arrived, attempts, first_byte, first_token, settled = timing
+        arrived, starts, first_byte, first_token, settled = timing
         into[(self.duration, at)].append(settled - arrived)
         if first_token is not None and row["streamed"]:
             into[(self.ttft, at)].append(first_token - arrived)
-        if first_byte is None or not attempts:
+        if first_byte is None or not starts:
             return
-        upstream = sum(a.latency_ms for a in attempts[:-1]) / 1000 + (first_byte - attempts[-1].started)
+        earlier = sum(a["latency"] for a in row["provider_responses"][:-1]) / 1000
+        upstream = earlier + (first_byte - starts[-1])
         # A stream's relay waits on the upstream: its overhead is what came before the first byte.
         until = first_byte if row["streamed"] else settled
         into[(self.overhead, (row["api_type"],))].append(max(0.0, until - arrived - upstream))

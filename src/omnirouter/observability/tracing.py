@@ -59,7 +59,8 @@ class Tracing:
                 self._trace(row, timing, record.name if record is not None else "unknown")
 
     def _trace(self, row: dict[str, Any], timing: Any, key: str) -> None:
-        arrived, attempts, first_byte, _first_token, settled = timing
+        arrived, starts, first_byte, _first_token, settled = timing
+        attempts = row["provider_responses"] or []
         failed = row["finish_reason"] == "error"
         root = self.tracer.start_span(
             f"{row['api_type']} {row['model']}",
@@ -72,7 +73,7 @@ class Tracing:
                 "omnirouter.key": key,
                 "omnirouter.streamed": bool(row["streamed"]),
                 "omnirouter.cost_usd": str(row["total_cost"]),
-                "omnirouter.attempts": len(attempts),
+                "omnirouter.attempts": len(starts),
                 "gen_ai.request.model": row["model"],
                 "gen_ai.provider.name": row["provider_name"],
                 "gen_ai.usage.input_tokens": row["tokens_prompt"] or 0,
@@ -84,27 +85,27 @@ class Tracing:
             root.set_status(Status(StatusCode.ERROR, str((row["error"] or {}).get("message") or "error")))
         inside = trace.set_span_in_context(root)
         # plan: auth, decode, resolve, plan and reserve, up to the first upstream attempt.
-        plan_end = attempts[0].started if attempts else settled
+        plan_end = starts[0] if starts else settled
         self.tracer.start_span("plan", inside, start_time=self._ns(arrived)).end(self._ns(plan_end))
-        for n, a in enumerate(attempts):
-            last = n == len(attempts) - 1
-            end = first_byte if last and first_byte is not None else a.started + a.latency_ms / 1000
-            cand = a.candidate
+        for n, (a, start) in enumerate(zip(attempts, starts, strict=False)):
+            last = n == len(starts) - 1
+            end = first_byte if last and first_byte is not None else start + a["latency"] / 1000
+            model, _, endpoint = a["endpoint_id"].rpartition("@")
             span = self.tracer.start_span(
                 "attempt",
                 inside,
                 kind=SpanKind.CLIENT,
-                start_time=self._ns(a.started),
+                start_time=self._ns(start),
                 attributes={
                     "omnirouter.attempt": n + 1,
-                    "gen_ai.request.model": cand.model.id,
-                    "gen_ai.provider.name": cand.provider.name,
-                    "omnirouter.endpoint": cand.endpoint.slug,
-                    "http.response.status_code": a.status or 502,
+                    "gen_ai.request.model": model,
+                    "gen_ai.provider.name": a["provider_name"],
+                    "omnirouter.endpoint": endpoint,
+                    "http.response.status_code": a["status"],
                 },
             )
-            if a.status != 200:
-                span.set_status(Status(StatusCode.ERROR, a.error.error_type if a.error else "failed"))
+            if a["status"] != 200:
+                span.set_status(Status(StatusCode.ERROR, f"upstream answered {a['status']}"))
             span.end(self._ns(end))
         # settle: the answer read (a stream relayed) and its cost charged and recorded.
         settle_start = first_byte if first_byte is not None else settled

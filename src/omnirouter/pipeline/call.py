@@ -284,7 +284,9 @@ class Call:
         """The request's timestamps, for metrics and traces (observability/metrics.py Timing), if watched."""
         if self.st.recorder.watch is None:
             return None
-        return (self.arrived or self.started, attempts, first_byte, first_token, time.monotonic())
+        # Floats only (no attempt objects): the collector stops tracking such a tuple at its first pass.
+        starts = tuple([a.started for a in attempts])
+        return (self.arrived or self.started, starts, first_byte, first_token, time.monotonic())
 
     def _row(
         self,
