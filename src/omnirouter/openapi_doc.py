@@ -123,6 +123,8 @@ class Operation:
     # file bytes, text; beside `response`'s JSON if there is one) and the request body's (multipart).
     response_media: dict[str, dict[str, Any]] | None = None
     body_media: dict[str, dict[str, Any]] | None = None
+    # Structs a schema refers to by name alone (e.g. a oneOf of untagged Structs), made components too.
+    components: tuple[type, ...] = ()
 
 
 # Response headers, by name.
@@ -601,6 +603,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
         op = operations[key]
         parts = (op.body, op.response, op.stream, op.error_body, *(b for _, b in (op.other_errors or {}).values()))
         types |= {_struct(t) for t in parts if t is not None and not isinstance(t, dict)}
+        types |= set(op.components)
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
     _numbers_for_decimals(components)
 

@@ -17,6 +17,7 @@ from starlette.routing import Route
 from omnirouter.api import auth
 from omnirouter.api.errors import ApiError
 from omnirouter.api.jsonio import JSONResponse
+from omnirouter.observability import schemas as s
 from omnirouter.openapi_doc import Operation
 from omnirouter.state import state
 from omnirouter.store.tables import generation_rollups
@@ -88,6 +89,12 @@ async def _tokens_by(request: Request, column: Any, start: date, end: date) -> l
         return await conn.run_sync(read)
 
 
+def _meta(start: date, end: date) -> s.RankingsDailyMeta:
+    return s.RankingsDailyMeta(
+        as_of=_now(), version="v1", start_date=start.isoformat(), end_date=end.isoformat(), scope=SCOPE
+    )
+
+
 def _period_start(day: str, period: str) -> str:
     d = date.fromisoformat(day)
     if period == "week":
@@ -111,21 +118,20 @@ async def rankings_daily(request: Request) -> JSONResponse:
         raise ApiError(400, f"{sampled[0]} cannot be combined with {(sampled[1:] + exact)[0]}")
     if sampled and period == "day":
         raise ApiError(400, f"{sampled[0]} is aggregated weekly: period=day is not available with it")
-    meta = {"as_of": _now(), "version": "v1", "start_date": start.isoformat(), "end_date": end.isoformat()}
-    meta["scope"] = SCOPE
+    meta = _meta(start, end)
     if sampled or exact:  # no classification, modality or context length is recorded by this instance
-        return JSONResponse({"data": [], "meta": meta})
+        return JSONResponse(s.RankingsDailyResponse(data=[], meta=meta))
     grain = period or "day"
     totals: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
     for day, model, tokens, _ in await _tokens_by(request, generation_rollups.c.model, start, end):
         totals[_period_start(day, grain)][model] += int(tokens or 0)
-    data = []
+    data: list[s.RankingsDailyItem] = []
     for day in sorted(totals):
         ranked = sorted(totals[day].items(), key=lambda kv: (-kv[1], kv[0]))
-        data += [{"date": day, "model_permaslug": m, "total_tokens": str(t)} for m, t in ranked[:TOP]]
+        data += [s.RankingsDailyItem(day, m, str(t)) for m, t in ranked[:TOP]]
         if rest := ranked[TOP:]:
-            data.append({"date": day, "model_permaslug": "other", "total_tokens": str(sum(t for _, t in rest))})
-    return JSONResponse({"data": data, "meta": meta})
+            data.append(s.RankingsDailyItem(day, "other", str(sum(t for _, t in rest))))
+    return JSONResponse(s.RankingsDailyResponse(data=data, meta=meta))
 
 
 def app_id(name: str) -> int:
@@ -141,10 +147,9 @@ async def app_rankings(request: Request) -> JSONResponse:
     subcategory = request.query_params.get("subcategory")
     limit = _int(request, "limit", 50, 1, 100)
     offset = _int(request, "offset", 0, 0, 100)
-    meta = {"as_of": _now(), "version": "v1", "start_date": start.isoformat(), "end_date": end.isoformat()}
-    meta["scope"] = SCOPE
+    meta = _meta(start, end)
     if category is not None or subcategory is not None:  # apps carry no category here
-        return JSONResponse({"data": [], "meta": meta})
+        return JSONResponse(s.AppRankingsResponse(data=[], meta=meta))
     span = (end - start).days + 1
     since = start - timedelta(days=3 * span) if sort == "trending" else start
     inside: dict[str, list[int]] = defaultdict(lambda: [0, 0])
@@ -163,16 +168,12 @@ async def app_rankings(request: Request) -> JSONResponse:
         score = {a: v[0] for a, v in inside.items()}
     ranked = sorted(score, key=lambda a: (-score[a], a))
     data = [
-        {
-            "rank": i + 1,
-            "app_id": app_id(a),
-            "app_name": a,
-            "total_tokens": str(inside[a][0]),
-            "total_requests": inside[a][1],
-        }
+        s.AppRankingsItem(
+            rank=i + 1, app_id=app_id(a), app_name=a, total_tokens=str(inside[a][0]), total_requests=inside[a][1]
+        )
         for i, a in enumerate(ranked)
     ][offset : offset + limit]
-    return JSONResponse({"data": data, "meta": meta})
+    return JSONResponse(s.AppRankingsResponse(data=data, meta=meta))
 
 
 async def session_cost(request: Request) -> JSONResponse:
@@ -181,8 +182,8 @@ async def session_cost(request: Request) -> JSONResponse:
     _int(request, "limit", 100, 1, 500)
     _int(request, "offset", 0, 0, 5000)
     # No weekly sampled snapshot of harness sessions is published by this instance.
-    meta = {"as_of": _now(), "version": "v1", "window_days": None, "window_end_date": None, "scope": SCOPE}
-    return JSONResponse({"data": [], "meta": meta})
+    meta = s.SessionCostMeta(as_of=_now(), version="v1", window_days=None, window_end_date=None, scope=SCOPE)
+    return JSONResponse(s.SessionCostResponse(data=[], meta=meta))
 
 
 async def task_classifications(request: Request) -> JSONResponse:
@@ -190,7 +191,8 @@ async def task_classifications(request: Request) -> JSONResponse:
     _enum(request, "window", ("7d",), "7d")
     as_of = (datetime.now(UTC).date() - timedelta(days=1)).isoformat()
     # This instance classifies no request by task: no classification can be reported.
-    return JSONResponse({"data": {"window_days": 7, "as_of": as_of, "classifications": [], "macro_categories": []}})
+    data = s.TaskClassifications(window_days=7, as_of=as_of, classifications=[], macro_categories=[])
+    return JSONResponse(s.TaskClassificationResponse(data=data))
 
 
 async def benchmarks(request: Request) -> JSONResponse:
@@ -214,16 +216,10 @@ async def benchmarks(request: Request) -> JSONResponse:
     _enum(request, "include_run_config", ("true", "false"))
     _int(request, "max_results", 1, 1, 2**31 - 1)
     # This instance runs no benchmark and imports no third party's scores.
-    meta = {
-        "as_of": _now(),
-        "version": "v1",
-        "source": source,
-        "source_url": None,
-        "citation": None,
-        "model_count": 0,
-        "task_type": task_type,
-    }
-    return JSONResponse({"data": [], "meta": meta})
+    meta = s.UnifiedBenchmarksMeta(
+        as_of=_now(), version="v1", source=source, source_url=None, citation=None, model_count=0, task_type=task_type
+    )
+    return JSONResponse(s.UnifiedBenchmarksResponse(data=[], meta=meta))
 
 
 routes = [
@@ -234,18 +230,13 @@ routes = [
     Route("/benchmarks", benchmarks, methods=["GET"]),
 ]
 
-_DATASET = {
-    "type": "object",
-    "required": ["data", "meta"],
-    "properties": {"data": {"type": "array"}, "meta": {"type": "object"}},
-}
 OPERATIONS = {
     ("/datasets/rankings-daily", "get"): Operation(
         operation_id="getRankingsDaily",
         summary="Daily token totals for top 50 models",
         tag="Datasets",
         auth="any",
-        response=_DATASET,
+        response=s.RankingsDailyResponse,
         errors=(400, 401, 500),
         description="The top 50 models per day of this instance's traffic by prompt + completion tokens, and `other`.",
     ),
@@ -254,7 +245,7 @@ OPERATIONS = {
         summary="Top apps by token usage",
         tag="Datasets",
         auth="any",
-        response=_DATASET,
+        response=s.AppRankingsResponse,
         errors=(400, 401, 500),
         description="Apps (by X-Title) of this instance's traffic ranked by tokens; no app has a category here.",
     ),
@@ -263,7 +254,7 @@ OPERATIONS = {
         summary="Cost per session by harness and model",
         tag="Datasets",
         auth="any",
-        response=_DATASET,
+        response=s.SessionCostResponse,
         errors=(400, 401, 500),
         description="Empty: this instance publishes no sampled session snapshot.",
     ),
@@ -272,7 +263,7 @@ OPERATIONS = {
         summary="Task classification market share",
         tag="Classifications",
         auth="any",
-        response={"type": "object", "required": ["data"], "properties": {"data": {"type": "object"}}},
+        response=s.TaskClassificationResponse,
         errors=(400, 401, 500),
         description="Empty: this instance classifies no request by task.",
     ),
@@ -281,7 +272,8 @@ OPERATIONS = {
         summary="List Benchmarks",
         tag="Benchmarks",
         auth="any",
-        response=_DATASET,
+        response=s.UnifiedBenchmarksResponse,
+        components=s.BENCHMARK_ITEMS,
         errors=(400, 401, 500),
         description="Empty: this instance runs no benchmark and imports no third party's scores.",
     ),

@@ -73,6 +73,7 @@ async def activity(db: Database, query: ActivityQuery, *, today: date | None = N
             func.sum(r.prompt_tokens).label("prompt_tokens"),
             func.sum(r.completion_tokens).label("completion_tokens"),
             func.sum(r.reasoning_tokens).label("reasoning_tokens"),
+            func.sum(r.cached_tokens).label("cached_tokens"),
         )
         .where(and_(*where))
         .group_by(*groups)
@@ -97,6 +98,7 @@ async def activity(db: Database, query: ActivityQuery, *, today: date | None = N
             "prompt_tokens": int(row.prompt_tokens),
             "completion_tokens": int(row.completion_tokens),
             "reasoning_tokens": int(row.reasoning_tokens),
+            "cached_tokens": int(row.cached_tokens),  # not in OpenRouter's document, but the Python SDK requires it
         }
         if query.by_workspace:
             item["workspace_id"] = row.workspace
