@@ -154,9 +154,19 @@ MODALITY_ROUTES: dict[tuple[str, str], list[str]] = {
     ("GET", "/observability/destinations/{id}"): ["observability.get"],
     ("PATCH", "/observability/destinations/{id}"): ["observability.update"],
     ("DELETE", "/observability/destinations/{id}"): ["observability.delete"],
+    ("GET", "/activity"): ["analytics.getUserActivity"],
+    ("GET", "/analytics/meta"): ["analytics.getAnalyticsMeta"],
+    ("POST", "/analytics/query"): ["analytics.queryAnalytics"],
+    ("POST", "/generation/feedback"): ["generations.submitFeedback"],
+    ("GET", "/classifications/task"): ["classifications.getTaskClassifications"],
+    ("GET", "/benchmarks"): ["benchmarks.getBenchmarks"],
+    ("GET", "/datasets/app-rankings"): ["datasets.getAppRankings"],
+    ("GET", "/datasets/rankings-daily"): ["datasets.getRankingsDaily"],
+    ("GET", "/datasets/session-cost"): ["datasets.getSessionCost"],
 }
 MODALITY_TESTS = (
     "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files", "metrics", "observability_destinations",
+    "analytics_sdk",
 )
 # Driven through the OpenAI SDK alone: the OpenRouter SDKs have no method for them.
 OPENAI_SDK_ONLY = {"POST /images/generations", "POST /images/edits"}
