@@ -437,6 +437,15 @@ def test_crud_pages_masks_and_limits(gw: Gateway, admin: httpx.Client, receiver:
     create(admin, "langsmith", {"apiKey": "k" * 20}, None, workspace_id=ws, enabled=False)
 
 
+def test_a_deleted_workspace_takes_its_destinations_and_their_events(admin: httpx.Client, receiver: Receiver) -> None:
+    slug = "obs-gone-" + os.urandom(4).hex()
+    workspace = admin.post("/workspaces", json={"name": slug, "slug": slug}).json()["data"]["id"]
+    dest = create(admin, "webhook", {"url": receiver.url + "/gone"}, None, workspace_id=workspace)
+    assert admin.delete(f"/workspaces/{workspace}").status_code == 200
+    assert admin.get(f"{PATH}/{dest['id']}").status_code == 404
+    assert dest["id"] not in {d["id"] for d in admin.get(PATH, params={"limit": 100}).json()["data"]}
+
+
 def test_inference_keys_are_refused(gw: Gateway, key: dict) -> None:
     with gw.client(key["key"]) as c:
         assert c.get(PATH).status_code == 403

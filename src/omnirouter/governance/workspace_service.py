@@ -436,8 +436,10 @@ async def delete_workspace(db: Database, ref: str) -> None:
         )
         await conn.execute(delete(guardrails).where(guardrails.c.workspace_id == row.id))
         from omnirouter.governance import byok_service  # (here: it imports this module)
+        from omnirouter.observability import destinations
 
         await byok_service.drop_workspace(conn, row.id)  # and its BYOK keys, their secrets wiped
+        await destinations.drop_workspace(conn, row.id)  # and its observability destinations, likewise
         await conn.execute(delete(workspaces).where(workspaces.c.id == row.id))
         await repo.bump_version(conn)
 

@@ -406,9 +406,19 @@ async def delete(db: Database, row: Row) -> None:
     """Soft delete, as OpenRouter's: the row stays, marked deleted, its secrets wiped, and its
     undelivered events dropped."""
     async with db.engine.begin() as conn:
-        await conn.execute(
-            update(destinations)
-            .where(destinations.c.id == row.id)
-            .values(deleted=True, enabled=False, secrets="", masked={}, updated_at=datetime.now(UTC))
-        )
-        await conn.execute(outbox.delete().where(outbox.c.destination_id == row.id))
+        await _drop(conn, destinations.c.id == row.id)
+
+
+async def drop_workspace(conn: AsyncConnection, workspace_id: str) -> None:
+    """A deleted workspace's destinations, deleted as one by one would be."""
+    await _drop(conn, destinations.c.workspace_id == workspace_id)
+
+
+async def _drop(conn: AsyncConnection, which: Any) -> None:
+    ids = select(destinations.c.id).where(which).scalar_subquery()
+    await conn.execute(outbox.delete().where(outbox.c.destination_id.in_(ids)))
+    await conn.execute(
+        update(destinations)
+        .where(which, _live())
+        .values(deleted=True, enabled=False, secrets="", masked={}, updated_at=datetime.now(UTC))
+    )
