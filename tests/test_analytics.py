@@ -33,6 +33,18 @@ TOMORROW = TODAY + timedelta(days=1)
 MODELS = ("test/alpha", "test/beta")
 
 
+# Refusals of schema-valid requests that no schema states (tests/test_schemathesis.py): a date within the
+# last 30 completed days (the clock's), names that GET /analytics/meta lists, no classifier on this
+# instance, the query's own consistency (no repeats, a range in order and of bounded size, an order_by
+# among the query's fields, an array for in/not_in).
+_QUERY_REFUSALS = ("Unknown", "No classifier", "repeated", "time_range", "order_by", "Ordering by date",
+                   "spans more than", "non-empty array", "A filter value", "A filter needs")  # fmt: skip
+SEMANTIC_REFUSALS = {
+    ("/activity", "get"): lambda error: any(t in error["message"] for t in ("Invalid date", "must be within the last")),
+    ("/analytics/query", "post"): lambda error: any(t in error["message"] for t in _QUERY_REFUSALS),
+}
+
+
 def _row(gen_id: str, key_hash: str, at: datetime, cost: str, **extra: Any) -> dict[str, Any]:
     row: dict[str, Any] = {c.name: None for c in generations.columns}
     row.update(

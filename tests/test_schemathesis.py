@@ -120,6 +120,7 @@ MODALITY_TESTS = (
     "videos",
     "files",
     "observability_destinations",
+    "analytics",
 )
 for _name in MODALITY_TESTS:
     SEMANTIC_REFUSALS.update(getattr(importlib.import_module(f"tests.test_{_name}"), "SEMANTIC_REFUSALS", {}))

@@ -11,8 +11,14 @@ from msgspec import Meta
 
 
 # -- /activity
+Day = Annotated[
+    str,
+    Meta(pattern=r"^\d{4}-\d{2}-\d{2}$", description="A single UTC date in the last 30 completed days (YYYY-MM-DD)"),
+]
+
+
 class ActivityQuery(msgspec.Struct, kw_only=True):
-    date: Annotated[str, Meta(description="A single UTC date in the last 30 completed days (YYYY-MM-DD)")] | None = None
+    date: Day | None = None
     api_key_hash: Annotated[str, Meta(description="A key's hash, as the keys API returns it")] | None = None
     user_id: Annotated[str, Meta(description="An organisation member's id: their keys' activity")] | None = None
     group_by: Literal["workspace"] | None = None
