@@ -353,6 +353,21 @@ def test_a_dead_destination_never_slows_requests_nor_loses_events(gw: Gateway, a
         admin.patch(f"{PATH}/{dead['id']}", json={"enabled": False})
 
 
+def test_events_undelivered_past_the_retention_are_dropped(tmp_path: Path, receiver: Receiver) -> None:
+    receiver.fail_next(*[503] * 1000)
+    settings = {**FAST, "encryption_key": new_encryption_key(), "observability_retention_hours": 0.5 / 3600}
+    gw = Gateway(tmp_path, **settings).start()
+    try:
+        with gw.admin() as a:
+            dest = create(a, "webhook", {"url": receiver.url + "/never"}, None)
+            chat(gw, gw.create_key(name="retention")["key"])
+            state = until(a, dest["id"], lambda d: d["failed"] >= 1 and d["pending"] == 0)
+        assert state["delivered"] == 0
+    finally:
+        gw.stop()
+        receiver.fail_next()
+
+
 def test_undelivered_events_are_delivered_after_a_restart(tmp_path: Path, receiver: Receiver) -> None:
     database = FreshDatabase()  # one database for both gateways (SQLite: the same data dir)
     encryption = new_encryption_key()

@@ -121,6 +121,7 @@ class Settings(BaseSettings):
     observability_timeout: PositiveFloat = 10.0
     observability_retry_initial: PositiveFloat = 1.0
     observability_retry_max: PositiveFloat = 300.0
+    observability_retention_hours: PositiveFloat = 168.0  # an event still undelivered after this is dropped
 
     # For tests only: the length of the rpm_limit/tpm_limit window (a minute), so that a test need not
     # wait one out. Anything else than 60 makes the limits per that many seconds.

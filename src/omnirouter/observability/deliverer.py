@@ -52,6 +52,7 @@ class Deliverer:
         self.timeout: float = settings.observability_timeout
         self.retry_initial: float = settings.observability_retry_initial
         self.retry_max: float = settings.observability_retry_max
+        self.retention = timedelta(hours=settings.observability_retention_hours)
         self.lease = timedelta(seconds=self.timeout + 60)  # longer than any send may take
         self.delivered: dict[str, int] = defaultdict(int)  # this worker's, by destination id
         self.failed: dict[str, int] = defaultdict(int)
@@ -240,6 +241,10 @@ class Deliverer:
         n, now = len(rows), datetime.now(UTC)
         attempts = max(r.attempts for r in rows) + 1
         async with self.db.engine.begin() as conn:
+            # Retried until they are older than the retention: a destination dead for good must not
+            # grow the outbox without bound.
+            expired = _o.lease_token == token, _o.created_at < now - self.retention
+            dropped = (await conn.execute(outbox.delete().where(*expired))).rowcount
             await conn.execute(
                 update(outbox)
                 .where(_o.lease_token == token)
@@ -256,5 +261,9 @@ class Deliverer:
                 .values(failed_count=_d.failed_count + n, last_error=reason)
             )
         self.failed[target.id] += n
-        log.warning("observability destination %s (%s): %d event(s) not delivered (%s); retrying in backoff",
-                    target.id, target.type, n, reason)  # fmt: skip
+        if n > dropped:
+            log.warning("observability destination %s (%s): %d event(s) not delivered (%s); retrying in backoff",
+                        target.id, target.type, n - dropped, reason)  # fmt: skip
+        if dropped:
+            log.error("observability destination %s (%s): %d event(s) dropped, undelivered for over %g hours",
+                      target.id, target.type, dropped, self.retention.total_seconds() / 3600)  # fmt: skip
