@@ -165,9 +165,9 @@ MODALITY_ROUTES: dict[tuple[str, str], list[str]] = {
     ("GET", "/datasets/session-cost"): ["datasets.getSessionCost"],
 }
 MODALITY_TESTS = (
-    "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files", "metrics", "observability_destinations",
-    "analytics_sdk",
-)
+    "embeddings", "rerank", "images", "speech", "transcriptions", "videos", "files",
+    "metrics", "observability_destinations", "analytics_sdk",
+)  # fmt: skip
 # Driven through the OpenAI SDK alone: the OpenRouter SDKs have no method for them.
 OPENAI_SDK_ONLY = {"POST /images/generations", "POST /images/edits"}
 
