@@ -353,6 +353,31 @@ def test_a_dead_destination_never_slows_requests_nor_loses_events(gw: Gateway, a
         admin.patch(f"{PATH}/{dead['id']}", json={"enabled": False})
 
 
+def test_a_send_cut_off_by_a_stop_is_sent_again_at_once_after_it(tmp_path: Path, receiver: Receiver) -> None:
+    """Its lease is given back at the stop, not left to expire (observability_timeout + 60 s)."""
+    database = FreshDatabase()
+    settings = {**FAST, "encryption_key": new_encryption_key(), "database_url": database.url,
+                "observability_timeout": 30.0}  # fmt: skip
+    hole = Blackhole()
+    first = Gateway(tmp_path, **settings).start()
+    try:
+        with first.admin() as a:
+            dest = create(a, "webhook", {"url": hole.url + "/hangs"}, None)
+            gen_id = chat(first, first.create_key(name="cut off")["key"])
+            assert hole.connected.wait(10)  # the send is in flight; the next one goes to the receiver
+            r = a.patch(f"{PATH}/{dest['id']}", json={"config": {"url": receiver.url + "/cut-off"}})
+            assert r.status_code == 200, r.text
+    finally:
+        first.stop()
+        hole.close()
+    second = Gateway(tmp_path, **settings).start()
+    try:
+        receiver.wait(lambda rs: [e for b in json_bodies(rs, "/cut-off") for e in b["data"] if e["id"] == gen_id])
+    finally:
+        second.stop()
+        database.drop()
+
+
 def test_events_undelivered_past_the_retention_are_dropped(tmp_path: Path, receiver: Receiver) -> None:
     receiver.fail_next(*[503] * 1000)
     settings = {**FAST, "encryption_key": new_encryption_key(), "observability_retention_hours": 0.5 / 3600}

@@ -380,7 +380,7 @@ def stt_create_transcription_multipart(ctx: Any) -> None:
 # a made-up string is seldom base64.
 SEMANTIC_REFUSALS = {
     ("/audio/transcriptions", "post"): lambda error: any(
-        text in error["message"] for text in ("The audio format is not known", "is not valid base64")
+        text in error["message"] for text in ("The audio format is not known", "is not valid base64", "is empty")
     ),
 }
 

@@ -70,15 +70,16 @@ class Deliverer:
 
     async def close(self) -> None:
         tasks = [t for t in (self._task, *self._busy.values()) if t is not None]
+        held = set(self._tokens)  # taken before the cancelled sends forget theirs
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._tokens:  # what was in flight is due again at once, for whichever worker comes next
+        if held:  # what was in flight is due again at once, for whichever worker comes next
             with contextlib.suppress(Exception):
                 async with self.db.engine.begin() as conn:
                     await conn.execute(
                         update(outbox)
-                        .where(_o.lease_token.in_(self._tokens))
+                        .where(_o.lease_token.in_(held))
                         .values(lease_token=None, lease_until=None)
                     )
         if self._session is not None:
