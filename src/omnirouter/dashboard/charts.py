@@ -18,6 +18,7 @@ OTHER = "other"
 PALETTE = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#b07aa1", "#76b7b2", "#9c755f")
 WIDTH, HEIGHT = 760, 220
 LEFT, BOTTOM, TOP = 64, 24, 10
+AXIS_CHAR = 7.5  # px per character of an axis label: the left margin grows with the longest one
 
 
 @dataclass
@@ -51,21 +52,20 @@ def stacked_bars(
     peak = max((sum(s.values(), Decimal(0)) for s in stacks.values()), default=Decimal(0)) or Decimal(1)
     if unit != "$":  # counts: whole numbers on every gridline
         peak = (peak + 3) // 4 * 4
-    plot_w, plot_h = WIDTH - LEFT - 8, HEIGHT - BOTTOM - TOP
+    ticks = [(TOP + (HEIGHT - BOTTOM - TOP) * i / 4, _label(peak * (4 - i) / 4, unit)) for i in range(5)]
+    left = max(LEFT, round(12 + AXIS_CHAR * max(len(label) for _, label in ticks)))
+    plot_w, plot_h = WIDTH - left - 8, HEIGHT - BOTTOM - TOP
     slot = plot_w / max(len(days), 1)
     bar = max(slot * 0.7, 1.0)
     parts = [
         f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(title)}" '
         f'xmlns="http://www.w3.org/2000/svg"><title>{escape(title)}</title>'
     ]
-    for i in range(5):  # gridlines with their values
-        y = TOP + plot_h * i / 4
-        value = peak * (4 - i) / 4
-        parts.append(f'<line class="grid" x1="{LEFT}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}"/>')
-        label = _label(value, unit)
-        parts.append(f'<text class="axis" x="{LEFT - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
+    for y, label in ticks:  # gridlines with their values
+        parts.append(f'<line class="grid" x1="{left}" x2="{WIDTH - 8}" y1="{y:.1f}" y2="{y:.1f}"/>')
+        parts.append(f'<text class="axis" x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{label}</text>')
     for i, day in enumerate(days):
-        x = LEFT + i * slot + (slot - bar) / 2
+        x = left + i * slot + (slot - bar) / 2
         y = float(TOP + plot_h)
         for name in order:
             value = stacks[day].get(name)
