@@ -1,7 +1,7 @@
 """GET /activity, /analytics/meta, POST /analytics/query and /generation/feedback: the instance's
-generations summed from hourly rollups, which always equal the generations themselves (after the
-recorder's flushes and after a journal's replay alike); analytics queries accept only documented names
-and take every value as a bound parameter."""
+generations summed from hourly rollups (daily sums for /activity), which always equal the generations
+themselves (after the recorder's flushes and after a journal's replay alike); analytics queries accept
+only documented names and take every value as a bound parameter."""
 
 from __future__ import annotations
 
@@ -22,7 +22,7 @@ from omnirouter import observability
 from omnirouter.observability import analytics
 from omnirouter.store.db import Database
 from omnirouter.store.journal import Journal, replay
-from omnirouter.store.tables import generation_rollups, generations
+from omnirouter.store.tables import generation_daily, generation_rollups, generations
 from tests.conftest import standard_config
 from tests.gateway import FreshDatabase, Gateway, generation
 from tests.spec_validation import spec_available, validate_response
@@ -370,11 +370,14 @@ def test_rollups_equal_generations_after_a_journal_replay(tmp_path: Path):
             done = await replay(db, tmp_path / "data", observability.derived())
             assert done.generations == len(rows)
             async with db.engine.connect() as conn:
-                r = generation_rollups.c
-                count = (await conn.execute(select(func.sum(r.requests)))).scalar()
-                usages = (await conn.execute(select(r.usage))).scalars().all()
-            assert count == len(rows)
-            assert sum(usages, Decimal(0)) == sum(row["total_cost"] for row in rows)
+                for table in (generation_rollups, generation_daily):  # hourly (analytics), daily (/activity)
+                    r = table.c
+                    count = (await conn.execute(select(func.sum(r.requests)))).scalar()
+                    tokens = (await conn.execute(select(func.sum(r.prompt_tokens)))).scalar()
+                    usages = (await conn.execute(select(r.usage))).scalars().all()
+                    assert count == len(rows), table.name
+                    assert tokens == sum(row["tokens_prompt"] for row in rows), table.name
+                    assert sum(usages, Decimal(0)) == sum(row["total_cost"] for row in rows), table.name
             # And the same rows answered by both sources agree.
             end = TODAY
             body = {"metrics": ["usage", "request_count"], "dimensions": ["model"]}

@@ -1,6 +1,6 @@
 """GET /activity: the last 30 completed UTC days by date, model and endpoint (and workspace), summed from
-the hourly rollups (observability/rollups.py): its cost grows with the rollup rows of those days, not
-with the generations."""
+the daily sums (tables.generation_daily, written with the hourly rollups by observability/rollups.py):
+its cost grows with the days, keys, models and providers that saw traffic, not with the generations."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.jsonio import money
 from omnirouter.observability.analytics import money_sum, summed_money
 from omnirouter.store.db import Database
-from omnirouter.store.tables import api_keys, generation_rollups
+from omnirouter.store.tables import api_keys, generation_daily
 
 DAYS = 30
 _DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
@@ -54,7 +54,7 @@ async def activity(db: Database, query: ActivityQuery, *, today: date | None = N
     """The activity items, oldest day first and within a day the costliest first."""
     first, last = window(today or datetime.now(UTC).date())
     dialect = db.engine.dialect.name
-    r = generation_rollups.c
+    r = generation_daily.c
     workspace = func.coalesce(func.nullif(r.workspace_id, ""), DEFAULT_WORKSPACE_ID).label("workspace")
     groups = [r.day, r.model, r.provider_slug, r.provider_name] + ([workspace] if query.by_workspace else [])
     where = [r.day == query.day] if query.day else [r.day >= first, r.day <= last]

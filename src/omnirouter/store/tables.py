@@ -504,6 +504,29 @@ generation_rollups = Table(
     Index("ix_generation_rollups_day", "day"),
 )
 
+# The same sums by UTC day, without API or app: exactly what GET /activity groups and filters on
+# (observability/activity.py), so its rows stay few however thinly traffic spreads over the hours.
+generation_daily = Table(
+    "generation_daily",
+    metadata,
+    Column("day", String(10), nullable=False),  # YYYY-MM-DD
+    Column("key_hash", String(64), nullable=False),
+    Column("workspace_id", String(64), nullable=False),
+    Column("model", String(255), nullable=False),
+    Column("provider_slug", String(255), nullable=False),
+    Column("provider_name", String(255), nullable=False),
+    Column("requests", BigInteger, nullable=False),
+    Column("prompt_tokens", BigInteger, nullable=False),
+    Column("completion_tokens", BigInteger, nullable=False),
+    Column("reasoning_tokens", BigInteger, nullable=False),
+    Column("cached_tokens", BigInteger, nullable=False),
+    Column("usage", Money, nullable=False),
+    Column("byok_usage", Money, nullable=False),
+    UniqueConstraint(
+        "day", "key_hash", "workspace_id", "model", "provider_slug", "provider_name", name="uq_generation_daily_grain"
+    ),
+)
+
 # Feedback on a generation (POST /generation/feedback): any number per generation.
 generation_feedback = Table(
     "generation_feedback",

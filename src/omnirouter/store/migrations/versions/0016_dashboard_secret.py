@@ -1,7 +1,7 @@
 """dashboard_secret: the random secret that signs web dashboard sessions, shared by every instance
 
 Revision ID: 0016
-Revises: 0014 (0015 is left to the metrics and logs work, which needed no table)
+Revises: 0015
 Create Date: 2026-12-10
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0016"
-down_revision = "0014"
+down_revision = "0015"
 branch_labels = None
 depends_on = None
 
