@@ -149,10 +149,31 @@ def serve(tmp_path: Path) -> Iterator[Callable[..., Served]]:
         s.database.drop()
 
 
+# Tests of what no database changes: client formats and their translation, upstream wire formats,
+# routing decisions, the fakes, the catalog, processes and connections, the browser UI, the docs. They
+# run in the SQLite pass only, as the tests marked sqlite_pass do. (Paths below tests/.)
+DATABASE_INDEPENDENT = (
+    "routing/", "scenarios/", "testing/", "catalog/",
+    "test_anthropic_translation.py", "test_openai_responses_translation.py", "test_messages_format.py",
+    "test_responses_format.py", "test_messages_to_anthropic.py", "test_schema_example.py",
+    "test_anthropic_upstream.py", "test_bedrock_upstream.py", "test_gemini_upstream.py", "test_gemini_wire.py",
+    "test_azure.py", "test_openai_responses_upstream.py", "test_embeddings_upstreams.py", "test_videos_gemini.py",
+    "test_images_chat.py", "test_upstream_http1.py", "test_upstream_proxy.py", "test_client_connections.py",
+    "test_workers.py", "test_uvicorn_internals.py", "test_cli_clients.py", "test_dashboard_browser.py",
+    "test_packaging.py", "test_docs.py", "test_deploy_files.py",
+)  # fmt: skip
+TESTS = Path(__file__).parent
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests of what only PostgreSQL has (Redis is refused beside SQLite, LISTEN/NOTIFY) belong to the
-    PostgreSQL pass of the suite, and tests of what no database changes (the benchmark harness) to the
-    SQLite pass: the other pass leaves them out rather than skipping them."""
+    PostgreSQL pass of the suite, and tests of what no database changes (DATABASE_INDEPENDENT, the
+    benchmark harness) to the SQLite pass: the other pass leaves them out rather than skipping them."""
+    for item in items:
+        if item.path.relative_to(TESTS).as_posix().startswith(DATABASE_INDEPENDENT):
+            if item.get_closest_marker("postgres_pass"):
+                raise pytest.UsageError(f"{item.nodeid}: a postgres_pass test in a DATABASE_INDEPENDENT module")
+            item.add_marker(pytest.mark.sqlite_pass)
     other = "sqlite_pass" if postgres_url() is not None else "postgres_pass"
     left = [item for item in items if item.get_closest_marker(other)]
     if left:
