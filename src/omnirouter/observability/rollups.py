@@ -15,9 +15,10 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import cache
 from typing import Any
 
-from sqlalchemy import Row, Table, and_, bindparam, insert, or_, select, update
+from sqlalchemy import Row, Select, Table, and_, bindparam, insert, or_, select, update
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.engine import Connection
 
@@ -185,13 +186,24 @@ def _add(conn: Connection, to: _Target, keys: list[Any], records: list[dict[str,
 _CHUNK = 100  # grains per lookup (at most 8 bound parameters each, far under SQLite's limit)
 
 
-def _stored(conn: Connection, to: _Target, keys: list[Any]) -> dict[Any, tuple[Any, ...]]:
+@cache
+def _lookup(to: _Target, n: int) -> Select[Any]:
+    """The stored sums of n grains: an OR of each grain's equalities (SQLite answers each from the
+    grain's unique index; a row-value IN would scan the table), with named parameters, so it is built and
+    compiled once per size instead of once per batch, which cost more than the lookup itself."""
     c = to.table.c
+    match = or_(*(and_(*(c[g] == bindparam(f"{g}_{i}") for g in to.grain)) for i in range(n)))
+    return select(*(c[g] for g in to.grain), *(c[s] for s in to.sums)).where(match)
+
+
+def _stored(conn: Connection, to: _Target, keys: list[Any]) -> dict[Any, tuple[Any, ...]]:
     n = len(to.grain)
     found: dict[Any, tuple[Any, ...]] = {}
     for i in range(0, len(keys), _CHUNK):
         chunk = keys[i : i + _CHUNK]
-        match = or_(*(and_(*(c[name] == value for name, value in zip(to.grain, key, strict=True))) for key in chunk))
-        for r in conn.execute(select(*(c[g] for g in to.grain), *(c[s] for s in to.sums)).where(match)):
+        size = min(_CHUNK, 1 << (len(chunk) - 1).bit_length())  # a few sizes, so a few statements
+        chunk += chunk[-1:] * (size - len(chunk))  # padded with a grain asked twice
+        params = {f"{g}_{k}": value for k, key in enumerate(chunk) for g, value in zip(to.grain, key, strict=True)}
+        for r in conn.execute(_lookup(to, size), params):
             found[to.key(r)] = tuple(r[n:])
     return found
