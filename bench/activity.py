@@ -1,9 +1,10 @@
 """GET /activity and /analytics/query from the rollups vs a naive scan of the generations, on PostgreSQL.
 
 Writes N generations (default 1,000,000) over the last 30 days into a fresh database, in batches whose
-rollups the derived hook writes in the same transaction (as the recorder's flush does), then times:
-the activity query (observability/activity.py), an analytics query by model and day (from the
-rollups), and the same sums straight from the generations. Prints the times and their ratios.
+hourly rollups and daily sums the derived hook writes in the same transaction (as the recorder's flush
+does), then times: the activity query (observability/activity.py, from the daily sums), an analytics
+query by model and day (from the hourly rollups), and the same sums straight from the generations.
+Prints the times and their ratios.
 
     .venv/bin/python bench/activity.py [--rows N] [--url postgresql+asyncpg://postgres@127.0.0.1:5432/test]
 """
@@ -79,7 +80,8 @@ async def main(rows: int, base: str) -> None:
         async with db.engine.begin() as conn:
             await conn.exec_driver_sql("ANALYZE")
             n_rollups = (await conn.execute(select(func.count()).select_from(rollups.generation_rollups))).scalar()
-        print(f"rollup rows: {n_rollups}")
+            n_daily = (await conn.execute(select(func.count()).select_from(rollups.generation_daily))).scalar()
+        print(f"hourly rollup rows: {n_rollups}, daily rows: {n_daily}")
 
         async def from_rollups() -> None:
             await activity.activity(db, activity.ActivityQuery(), today=today.date())
@@ -124,7 +126,7 @@ async def main(rows: int, base: str) -> None:
 
         t_activity, t_naive = await _timed(from_rollups), await _timed(naive, 3)
         t_query, t_query_g = await _timed(query_rollups), await _timed(query_generations, 3)
-        print(f"/activity from rollups:          {t_activity * 1000:8.1f} ms")
+        print(f"/activity from daily sums:       {t_activity * 1000:8.1f} ms")
         print(f"same sums scanning generations:  {t_naive * 1000:8.1f} ms   ratio {t_naive / t_activity:6.1f}x")
         print(f"/analytics/query from rollups:   {t_query * 1000:8.1f} ms")
         print(f"same query from generations:     {t_query_g * 1000:8.1f} ms   ratio {t_query_g / t_query:6.1f}x")
