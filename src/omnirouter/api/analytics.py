@@ -121,7 +121,7 @@ OPERATIONS = {
         errors=(400, 401, 403, 404, 500),
         description=(
             "The last 30 completed UTC days of the instance's generations by date, model and endpoint, summed "
-            "from hourly rollups. `workspace_id` narrows to one workspace; `group_by=workspace` splits each row "
+            "from daily rollups. `workspace_id` narrows to one workspace; `group_by=workspace` splits each row "
             "per workspace. Activity recorded before workspaces existed is the default workspace's."
         ),
     ),
