@@ -115,19 +115,17 @@ def _metric(name: str, label: str, fmt: DisplayFormat, sums: tuple[str, ...], **
     return Metric(name, label, fmt, sums, kw.pop("value", None) or _total(*sums), **kw)
 
 
+def _rate(name: str, label: str, fmt: DisplayFormat, num: str, den: str) -> Metric:
+    """A ratio of two sums (averaged, not summed, across rows)."""
+    return _metric(name, label, fmt, (num, den), value=_ratio(num, den), is_rate=True)
+
+
 METRICS: dict[str, Metric] = {
     m.name: m
     for m in (
         _metric("request_count", "Requests", "number", ("requests",)),
         _metric("error_count", "Errors", "number", ("errors",)),
-        _metric(
-            "error_rate",
-            "Error rate",
-            "percent",
-            ("errors", "requests"),
-            value=_ratio("errors", "requests"),
-            is_rate=True,
-        ),
+        _rate("error_rate", "Error rate", "percent", "errors", "requests"),
         _metric("cancelled_count", "Cancelled requests", "number", ("cancelled",)),
         _metric("prompt_tokens", "Prompt tokens", "number", ("prompt_tokens",)),
         _metric("completion_tokens", "Completion tokens", "number", ("completion_tokens",)),
@@ -136,38 +134,16 @@ METRICS: dict[str, Metric] = {
         _metric("total_tokens", "Total tokens", "number", ("prompt_tokens", "completion_tokens")),
         _metric("usage", "Spend (credits)", "currency", ("usage",)),
         _metric("byok_usage", "BYOK inference spend", "currency", ("byok_usage",)),
-        _metric(
-            "avg_cost_per_request",
-            "Average cost per request",
-            "currency",
-            ("usage", "requests"),
-            value=_ratio("usage", "requests"),
-            is_rate=True,
-        ),
-        _metric(
-            "avg_latency_ms",
-            "Average latency (first token)",
-            "latency",
-            ("latency_ms", "latency_count"),
-            value=_ratio("latency_ms", "latency_count"),
-            is_rate=True,
-        ),
-        _metric(
+        _rate("avg_cost_per_request", "Average cost per request", "currency", "usage", "requests"),
+        _rate("avg_latency_ms", "Average latency (first token)", "latency", "latency_ms", "latency_count"),
+        _rate(
             "avg_generation_time_ms",
             "Average generation time",
             "latency",
-            ("generation_time_ms", "generation_time_count"),
-            value=_ratio("generation_time_ms", "generation_time_count"),
-            is_rate=True,
+            "generation_time_ms",
+            "generation_time_count",
         ),
-        _metric(
-            "avg_throughput",
-            "Average throughput (tokens/s)",
-            "throughput",
-            ("throughput", "throughput_count"),
-            value=_ratio("throughput", "throughput_count"),
-            is_rate=True,
-        ),
+        _rate("avg_throughput", "Average throughput (tokens/s)", "throughput", "throughput", "throughput_count"),
         _metric("feedback_count", "Feedback reports", "number", ("feedback",)),
     )
 }
