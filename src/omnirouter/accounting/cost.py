@@ -36,6 +36,7 @@ class Cost:
     insured: bool = False  # zero-completion insurance waived the charge
     is_byok: bool = False  # served with a BYOK key: `total` is the BYOK fee (accounting/byok.py)
     byok_usage: Decimal = ZERO  # BYOK: what the request would have cost with the instance's own key
+    fees: Decimal = ZERO  # what plugins charged beside the model (web searches ...), within `total`
 
 
 def insured(usage: Usage, finish_reason: str | None) -> bool:

@@ -34,6 +34,7 @@ async def _find(request: Request) -> tuple[AppState, dict[str, Any]]:
 
 def generation_object(row: dict[str, Any]) -> dict[str, Any]:
     referer = row["http_referer"]
+    plugins = row.get("plugins") or {}  # what plugins did (plugins/run.py)
     return {
         "id": row["id"],
         "request_id": row["request_id"],
@@ -50,7 +51,7 @@ def generation_object(row: dict[str, Any]) -> dict[str, Any]:
         "cancelled": row["cancelled"],
         "provider_name": row["provider_name"],
         "latency": row["latency_ms"],
-        "moderation_latency": None,
+        "moderation_latency": plugins.get("moderation_latency"),
         "generation_time": row["generation_time_ms"],
         "finish_reason": row["finish_reason"],
         "native_finish_reason": row["native_finish_reason"],
@@ -65,9 +66,9 @@ def generation_object(row: dict[str, Any]) -> dict[str, Any]:
         "num_media_prompt": None,
         "num_input_audio_prompt": None,
         "num_media_completion": None,
-        "num_search_results": None,
-        "num_fetches": None,
-        "web_search_engine": None,
+        "num_search_results": plugins.get("num_search_results"),
+        "num_fetches": plugins.get("num_fetches"),
+        "web_search_engine": plugins.get("web_search_engine"),
         "origin": referer or "",
         "http_referer": referer,
         "app_name": row["app_title"],

@@ -3,6 +3,7 @@ reserved, and, once answered, what it cost, what it taught the router, and its g
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 import time
@@ -24,6 +25,7 @@ from omnirouter.governance import budgets
 from omnirouter.governance.keys import KeyRecord
 from omnirouter.jsonio import decode, encode, money
 from omnirouter.pipeline.attempt import Attempt, Outcome, Passthrough, RouteFailed
+from omnirouter.plugins.run import PluginRun
 from omnirouter.providers.base import Timeouts, UpstreamContext
 from omnirouter.routing.plan import Candidate, Needs, Plan
 from omnirouter.routing.sticky import caches, conversation_key
@@ -119,6 +121,7 @@ class Call:
     passthrough: Passthrough | None = None  # the client's own body, for an upstream of its format
     preset_id: str | None = None  # the preset the request used (governance/presets.py)
     guardrail_actions: list[dict[str, Any]] | None = None  # what guardrails redacted or flagged
+    plugins: PluginRun | None = None  # the plugins it runs (plugins/__init__.py); None for most requests
     reservation: Reservation | None = None
     rate: Any = None  # a rate-limited key's admission (accounting/ratelimit.py Ticket), corrected at settle
     started: float = field(default_factory=time.monotonic)
@@ -242,6 +245,8 @@ class Call:
         cost = compute(cand.endpoint.pricing, usage, finish_reason)
         if cand.byok is not None:  # the provider bills the workspace's key; the instance its fee
             cost = fee_cost(cost, self.st.settings.byok_fee_percent)
+        if self.plugins is not None and (fee := self.plugins.fee):  # searches, fetches ... (to the instance)
+            cost = dataclasses.replace(cost, total=cost.total + fee, fees=fee)
         spend = None
         if self.reservation is not None:
             spend = self.st.ledger.settle(self.reservation, cost.total, byok_cost=cost.byok_usage)
@@ -338,6 +343,7 @@ class Call:
             "preset_id": self.preset_id,
             "guardrail_actions": self.guardrail_actions,
             "workspace_id": self.key.workspace_id,  # the workspace the generation is attributed to
+            "plugins": self.plugins.record() if self.plugins is not None else None,
         }
 
     def _learn(

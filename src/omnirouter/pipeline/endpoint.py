@@ -12,6 +12,7 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
+from omnirouter import plugins
 from omnirouter.accounting.cost import Usage
 from omnirouter.api import auth, unavailable
 from omnirouter.api.ids import generation_id
@@ -215,6 +216,15 @@ async def _admit(
         if call.rate is not None:  # refused for money: no token went anywhere (the request still counts)
             st.rate_limits.settle(call.rate, 0)
         raise
+    if (run := plugins.start(call)) is not None:  # searches, files, moderation ... (plugins/)
+        call.plugins = run
+        try:
+            await run.prepare(call)
+        except BaseException:
+            call.release()
+            if call.rate is not None:
+                st.rate_limits.settle(call.rate, 0)
+            raise
     return call
 
 
@@ -246,6 +256,8 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
         usage = Usage(prompt_tokens=call.needs.prompt_tokens, completion_tokens=estimate_tokens(len(text)))
     if images:
         usage = dataclasses.replace(usage, images=images)
+    if call.plugins is not None:  # healing, annotations ... before the answer is billed and recorded
+        call.plugins.complete(call, data)
     cost = call.settle(
         outcome,
         usage,

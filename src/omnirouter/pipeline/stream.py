@@ -337,6 +337,9 @@ class InferenceStream:
             cost = self._settle(outcome, cancelled=False, error=error.body()["error"] if error else None)
         if error is not None:
             await self._send_error_chunk(error)
+        elif call.plugins is not None and (delta := call.plugins.stream_delta(call)) is not None:
+            await self._write(self.encoder.chunk({**self.prefix, "choices": [{"index": 0, "delta": delta,
+                                                                              "finish_reason": None}]}))  # fmt: skip
         final: dict[str, Any] = {**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}
         if call.metadata:
             final["openrouter_metadata"] = call.router_metadata(outcome)

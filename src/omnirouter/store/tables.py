@@ -133,6 +133,8 @@ generations = Table(
     Column("preset_id", String(36), nullable=True),  # the preset the request used (governance/presets.py)
     Column("guardrail_actions", JSON, nullable=True),  # what guardrails redacted or flagged (None: nothing)
     Column("workspace_id", String(64), nullable=True),  # the key's workspace when it ran (None: before 0005)
+    # What plugins did (plugins/run.py): fees by name, web_search_engine, num_search_results, cache ...
+    Column("plugins", JSON, nullable=True),
     Index("ix_generations_key_created", "key_hash", "created_at"),
     Index("ix_generations_created", "created_at"),  # analytics over a time range (0013)
 )

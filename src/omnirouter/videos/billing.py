@@ -102,6 +102,7 @@ def _row(
         "error": error,
         "throughput": None,
         "preset_id": None,
+        "plugins": None,
         "guardrail_actions": None,
         "workspace_id": job.workspace_id,
     }
