@@ -32,7 +32,7 @@ from omnirouter.pipeline.answer import send_json
 from omnirouter.pipeline.modality import ModalityCall, ModalityEndpoint
 from omnirouter.providers.embeddings import HANDLERS
 from omnirouter.providers.embeddings.common import Embeddings, encode_base64_floats, floats
-from omnirouter.providers.embeddings.request import MAX_DIMENSIONS, MAX_INPUTS, parse, token_bound
+from omnirouter.providers.embeddings.request import MAX_DIMENSIONS, MAX_INPUTS, MAX_TOKEN_ID, parse, token_bound
 from omnirouter.routing.plan import Candidate
 
 __all__ = ["OPERATIONS", "TAGS", "EmbeddingsModality", "routes"]
@@ -53,14 +53,15 @@ _PARTS = [
     ),
     *(_part(kind, {"type": "object"}) for kind in ("input_audio", "input_video", "file")),
 ]
+_TOKEN_ID = {"type": "integer", "minimum": 0, "maximum": MAX_TOKEN_ID}
 _INPUT_SCHEMA = {
     "anyOf": [
         {"type": "string", "minLength": 1},
         {"type": "array", "items": {"type": "string", "minLength": 1}, "minItems": 1, "maxItems": MAX_INPUTS},
-        {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+        {"type": "array", "items": _TOKEN_ID, "minItems": 1},
         {
             "type": "array",
-            "items": {"type": "array", "items": {"type": "integer", "minimum": 0}, "minItems": 1},
+            "items": {"type": "array", "items": _TOKEN_ID, "minItems": 1},
             "minItems": 1,
             "maxItems": MAX_INPUTS,
         },

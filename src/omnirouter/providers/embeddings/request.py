@@ -20,6 +20,8 @@ MAX_INPUTS = 2048  # inputs per request, as OpenAI allows; batches to each provi
 MAX_DIMENSIONS = 8192  # no embeddings model makes more (OpenAI, Gemini: 3072); the sandbox makes what is asked
 ENCODING_FORMATS = ("float", "base64")
 PART_TYPES = ("text", "image_url", "input_audio", "input_video", "file")
+# Above any tokenizer's vocabulary (the largest are ~10^6), and what the served schema bounds ids by.
+MAX_TOKEN_ID = 2**31 - 1
 
 _decode = msgspec.json.Decoder().decode
 
@@ -34,8 +36,8 @@ def _token_ids(values: list[Any], where: str) -> list[int]:
     for i, v in enumerate(values):
         if type(v) is float and v.is_integer():  # JSON has one number type: 42.0 is the token 42
             v = values[i] = int(v)
-        if type(v) is not int or v < 0:
-            raise _bad(f"`{where}` must hold token ids (non-negative integers), found {v!r}")
+        if type(v) is not int or not 0 <= v <= MAX_TOKEN_ID:
+            raise _bad(f"`{where}` must hold token ids (integers from 0 to {MAX_TOKEN_ID}), found {v!r}")
     return values
 
 
@@ -73,7 +75,7 @@ def inputs_of(value: Any) -> tuple[str, list[Any]]:
     if not value:
         raise _bad("`input` must not be empty")
     first = value[0]
-    if type(first) is int:  # one token array
+    if type(first) is int or (type(first) is float and first.is_integer()):  # one token array
         return "tokens", [_token_ids(value, "input")]
     if len(value) > MAX_INPUTS:
         raise _bad(f"`input` holds {len(value)} inputs; at most {MAX_INPUTS} are accepted in one request")
