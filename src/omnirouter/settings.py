@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import Field, PositiveFloat, PositiveInt, SecretStr, field_validator
+from pydantic import BaseModel, Field, PositiveFloat, PositiveInt, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 CONFIG_ENV = "OMNIROUTER_CONFIG"
@@ -42,6 +42,41 @@ class _FileSource(PydanticBaseSettingsSource):
 
     def __call__(self) -> dict[str, Any]:
         return {k: v for k, v in self._data.items() if k in self.settings_cls.model_fields}
+
+
+class FileParserOCR(BaseModel):
+    """A Mistral-OCR-compatible API (POST {base_url}/v1/ocr) for the file-parser's mistral-ocr engine."""
+
+    base_url: str = "https://api.mistral.ai"
+    api_key_env: str = "MISTRAL_API_KEY"  # the variable holding the key, never the key itself
+    model: str = "mistral-ocr-latest"
+    price_per_page: Annotated[Decimal, Field(ge=0)] = Decimal("0.002")  # USD; OpenRouter: $2 per 1,000 pages
+
+
+class WebSearch(BaseModel):
+    """The self-hosted (or operator-paid) search engine behind the `web` plugin and the
+    openrouter:web_search tool (web/search.py). Keys are read from the variable `api_key_env` names."""
+
+    engine: Literal["searxng", "brave", "tavily", "exa", "firecrawl", "perplexity"] = "searxng"
+    base_url: str | None = None  # default: the engine's public API (SearXNG has none: required)
+    api_key_env: str | None = None  # default: BRAVE_API_KEY, TAVILY_API_KEY, ... (SearXNG: none)
+    price_per_search: Annotated[Decimal, Field(ge=0)] = Decimal(0)  # USD charged per search
+    timeout: PositiveFloat = 10.0  # seconds for one search
+
+    @model_validator(mode="after")
+    def _searxng_has_an_address(self) -> WebSearch:
+        if self.engine == "searxng" and not self.base_url:
+            raise ValueError("web_search: engine searxng needs base_url (the SearXNG instance)")
+        return self
+
+
+class ModerationEndpoint(BaseModel):
+    """An OpenAI-compatible moderation API (POST {base_url}/moderations) for the moderation plugin."""
+
+    base_url: str = "https://api.openai.com/v1"
+    api_key_env: str | None = "OPENAI_API_KEY"  # the variable holding the key, never the key itself; None: no auth
+    model: str = "omni-moderation-latest"
+    timeout: PositiveFloat = 10.0  # seconds; a moderation pass that takes longer fails (closed: 503)
 
 
 class Settings(BaseSettings):
@@ -96,6 +131,13 @@ class Settings(BaseSettings):
     upstream_connect_timeout: float = 10.0
     upstream_first_byte_timeout: float = 120.0
     upstream_total_timeout: float = 900.0
+    # Response cache (cache/), turned on per request, preset or key: an entry's TTL when none is asked,
+    # the most any may ask (seconds), the bytes the in-process store may hold (without redis_url), and
+    # what a hit costs (USD; 0: free, as OpenRouter's).
+    response_cache_ttl_seconds: Annotated[int, Field(ge=1)] = 300
+    response_cache_max_ttl_seconds: Annotated[int, Field(ge=1)] = 86_400
+    response_cache_max_bytes: Annotated[int, Field(ge=0)] = 64 * 1024 * 1024
+    response_cache_price: Annotated[Decimal, Field(ge=0)] = Decimal(0)
 
     # Operations beyond chat (issue 16). Files: stored under files_dir (default data_dir/files), or in
     # an S3-compatible bucket when files_s3_url and files_s3_bucket are set (the keys read from the
@@ -155,6 +197,24 @@ class Settings(BaseSettings):
     otel_service_name: str = "omnirouter"
     # "json": one JSON object per log line, with the request id of the request that logged it.
     log_format: Literal["text", "json"] = "text"
+
+    # Page fetching (web/fetch.py: the web-fetch plugin, the openrouter:web_fetch tool, file-parser URLs).
+    # Loopback, private, link-local and metadata addresses are refused unless web_fetch_allow_private.
+    web_fetch_allow_private: bool = False
+    web_fetch_max_bytes: PositiveInt = 5 * 1024 * 1024  # a page's body, beyond which the fetch fails
+    web_fetch_timeout: PositiveFloat = 15.0  # seconds for one fetch, redirects included
+    web_fetch_max_redirects: Annotated[int, Field(ge=0, le=20)] = 5
+    web_fetch_price: Annotated[Decimal, Field(ge=0)] = Decimal(0)  # USD per page the web-fetch plugin fetches
+    # file-parser: engine mistral-ocr goes to this Mistral-OCR-compatible API ({base_url, api_key_env,
+    # model, price_per_page}); without it, PDFs are parsed locally (pdf-text).
+    file_parser_ocr: FileParserOCR | None = None
+    # moderation plugin, and every request planned to an endpoint with is_moderated: this moderation API
+    # ({base_url, api_key_env, model, timeout}); without it, is_moderated endpoints are served unmoderated.
+    moderation: ModerationEndpoint | None = None
+
+    # Web search (web/search.py): {engine, base_url, api_key_env, price_per_search, timeout}; in the YAML
+    # file or OMNIROUTER_WEB_SEARCH as JSON. Without it, only models with native search can search.
+    web_search: WebSearch | None = None
 
     # Provider secrets from their conventional variables (OPENAI_API_KEY, ...) are read by the
     # catalog loader, not here, so they never sit in a settings dump.
