@@ -6,6 +6,12 @@ from omnirouter.plugins import REGISTRY
 
 _ORDER: tuple[str, ...] = (
     # what decides whether the request may go at all, then what adds to the prompt, then what shrinks it
+    "moderation",
+    "fusion",
+    "web_fetch",
+    "web",
+    "context_compression",
+    "response_healing",
 )
 
 for _name in _ORDER:

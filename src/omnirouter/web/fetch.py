@@ -21,7 +21,8 @@ from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
 from omnirouter.errors import GatewayError
-from omnirouter.web.ssrf import domain_matches, parse_ip, refusal
+from omnirouter.web.domains import matches
+from omnirouter.web.ssrf import parse_ip, refusal
 
 if TYPE_CHECKING:
     from omnirouter.settings import Settings
@@ -96,10 +97,10 @@ def check_url(
     if url.scheme not in ("http", "https") or not url.host:
         raise GatewayError(400, f"Refused to fetch {url}: only http and https URLs can be fetched")
     host = url.host
-    if blocked_domains and domain_matches(host, blocked_domains):
-        raise GatewayError(400, f"Refused to fetch {url}: {host} is in blocked_domains")
-    if allowed_domains and not domain_matches(host, allowed_domains):
-        raise GatewayError(400, f"Refused to fetch {url}: {host} is not in allowed_domains")
+    if blocked_domains and any(matches(str(url), p) for p in blocked_domains):
+        raise GatewayError(400, f"Refused to fetch {url}: it is in blocked_domains")
+    if allowed_domains and not any(matches(str(url), p) for p in allowed_domains):
+        raise GatewayError(400, f"Refused to fetch {url}: it is not in allowed_domains")
     if not settings.web_fetch_allow_private and (ip := parse_ip(host)) is not None and (why := refusal(ip)):
         raise GatewayError(400, f"Refused to fetch {url}: {host} is {why}")
 
@@ -214,4 +215,11 @@ def _html_text(body: bytes, charset: str | None, url: str) -> tuple[str | None, 
         data = json.loads(found)
         return data.get("title"), data.get("text") or ""
     # Nothing that looks like an article (a tiny page, a list): all its visible text.
-    return None, trafilatura.html2txt(html) or ""
+    if text := trafilatura.html2txt(html):
+        return None, text
+    import lxml.html  # a fragment without <html> or <body>, which html2txt reads as empty
+
+    try:
+        return None, lxml.html.fromstring(html).text_content().strip()
+    except (ValueError, lxml.etree.ParserError):
+        return None, ""

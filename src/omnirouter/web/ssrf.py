@@ -13,7 +13,6 @@ Hosts written as IPv4 numbers in the legacy spellings that resolvers accept (``2
 from __future__ import annotations
 
 import ipaddress
-from fnmatch import fnmatchcase
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -81,8 +80,11 @@ def refusal(ip: IPAddress) -> str | None:
         if ip.scope_id:
             ip = ipaddress.IPv6Address(str(ip).split("%", 1)[0])
         embedded = _embedded_ipv4(ip)
-        if embedded is not None and (why := refusal(embedded)):
-            return f"{why} (embedded in {ip})"
+        if embedded is not None:
+            if why := refusal(embedded):
+                return f"{why} (embedded in {ip})"
+            if ip.ipv4_mapped is not None or ip in _NAT64[0]:  # reaches that public IPv4 address
+                return None
     if ip.is_unspecified:
         return "an unspecified address"
     if ip.is_loopback:
@@ -98,22 +100,3 @@ def refusal(ip: IPAddress) -> str | None:
     if ip.is_reserved or not ip.is_global:
         return "a reserved address"
     return None
-
-
-def domain_matches(host: str, patterns: list[str]) -> bool:
-    """Whether ``host`` is one of ``patterns`` or a subdomain of one (``example.com`` covers
-    ``docs.example.com``); ``*`` and ``?`` are wildcards (``*.example.com``: subdomains only)."""
-    host = host.lower().rstrip(".")
-    for pattern in patterns:
-        p = pattern.strip().lower().rstrip(".")
-        if "://" in p:  # a URL given where a domain was meant: its host
-            p = p.split("://", 1)[1]
-        p = p.split("/", 1)[0]
-        if not p:
-            continue
-        if any(c in p for c in "*?["):
-            if fnmatchcase(host, p):
-                return True
-        elif host == p or host.endswith("." + p):
-            return True
-    return False
