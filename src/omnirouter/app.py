@@ -69,7 +69,7 @@ from omnirouter.providers.http1 import Pool
 from omnirouter.routing.engine import Routing
 from omnirouter.routing.health import Health
 from omnirouter.routing.plan import Planner
-from omnirouter.routing.routers import AutoRouter, FreeRouter
+from omnirouter.routing.routers import AutoRouter, FreeRouter, ParetoRouter
 from omnirouter.routing.stats import EndpointStats
 from omnirouter.routing.sticky import Sticky
 from omnirouter.settings import Settings
@@ -209,6 +209,7 @@ def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adap
     routers = {
         "openrouter/auto": AutoRouter(catalog, settings.auto_router_models),
         "openrouter/free": FreeRouter(catalog),
+        "openrouter/pareto-code": ParetoRouter(catalog),
     }
     planner = Planner(catalog, health, stats, default_model=settings.default_model, routers=routers)
     return Routing(planner=planner, health=health, stats=stats, sticky=sticky, adapters=adapters)

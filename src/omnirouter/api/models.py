@@ -192,6 +192,15 @@ class _View:
             "expiration_date": model.expiration_date,
             "links": {"details": f"/api/v1/models/{model.id}/endpoints"},
         }
+        if model.coding_score is not None:  # the one benchmark this gateway knows (ModelBenchmarks)
+            body["benchmarks"] = {
+                "artificial_analysis": {
+                    "intelligence_index": None,
+                    "coding_index": round(model.coding_score * 100, 4),
+                    "agentic_index": None,
+                },
+                "design_arena": [],
+            }
         if model.reasoning is not None:
             r = model.reasoning
             reasoning: dict[str, Any] = {

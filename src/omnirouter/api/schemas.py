@@ -559,6 +559,19 @@ class ModelReasoning(_Struct):
     supports_max_tokens: bool | UnsetType = UNSET
 
 
+class AABenchmarkEntry(_Struct):
+    """Artificial Analysis index scores; this gateway knows the coding index alone (catalog `coding_score`)."""
+
+    intelligence_index: float | None
+    coding_index: Annotated[float | None, Meta(description="The catalog's coding_score x 100")]
+    agentic_index: float | None
+
+
+class ModelBenchmarks(_Struct):
+    design_arena: Annotated[list[dict[str, Any]], Meta(description="Always empty here")]
+    artificial_analysis: AABenchmarkEntry | UnsetType = UNSET
+
+
 class ModelLinks(_Struct):
     details: Annotated[str, Meta(description="Path of the model's endpoint list")]
 
@@ -584,6 +597,7 @@ class Model(_Struct):
     expiration_date: str | None
     links: ModelLinks
     reasoning: ModelReasoning | UnsetType = UNSET
+    benchmarks: Annotated[ModelBenchmarks, Meta(description="Only for models with a coding score")] | UnsetType = UNSET
 
 
 class ModelsListLinks(_Struct):

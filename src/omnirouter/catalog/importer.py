@@ -220,12 +220,23 @@ def _metadata(entry: dict[str, Any], current: Model | None) -> Model:
         changes["supported_parameters"] = [p for p in params if isinstance(p, str)]
     if "default_parameters" in entry:
         changes["default_parameters"] = _default_parameters(entry["default_parameters"])
+    if (score := _coding_score(entry.get("benchmarks"))) is not None:
+        changes["coding_score"] = score
     reasoning = entry.get("reasoning")
     if isinstance(reasoning, dict):
         # A shape we do not know yet keeps ours rather than failing the import.
         with contextlib.suppress(msgspec.ValidationError):
             changes["reasoning"] = msgspec.convert(reasoning, Reasoning)
     return msgspec.structs.replace(base, **changes)
+
+
+def _coding_score(benchmarks: Any) -> float | None:
+    """`benchmarks.artificial_analysis.coding_index` (0 to 100) as the catalog's 0-to-1 coding score."""
+    aa = benchmarks.get("artificial_analysis") if isinstance(benchmarks, dict) else None
+    index = aa.get("coding_index") if isinstance(aa, dict) else None
+    if isinstance(index, bool) or not isinstance(index, int | float) or not 0 <= index <= 100:
+        return None
+    return round(index / 100, 6)
 
 
 def _architecture(raw: dict[str, Any]) -> Architecture:

@@ -8,6 +8,7 @@ OpenRouter ``/models`` listing writes them (strings), so money never passes thro
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import Annotated
 
 import msgspec
 
@@ -137,6 +138,10 @@ class Model(msgspec.Struct, kw_only=True):
     knowledge_cutoff: str | None = None
     expiration_date: str | None = None
     aliases: list[str] = msgspec.field(default_factory=list)
+    # How well it codes, 0 to 1 (the Artificial Analysis Coding Index / 100, as `catalog import` reads
+    # it from OpenRouter's /models, or the operator's own): what the pareto router picks by.
+    coding_score: Annotated[float, msgspec.Meta(ge=0, le=1)] | None = None
+    max_messages: int | None = None  # messages a request may hold (Claude: 1000); context-compression keeps to it
     endpoints: list[Endpoint] = msgspec.field(default_factory=list)
 
     @property

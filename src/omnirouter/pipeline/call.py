@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from omnirouter.accounting import meter
@@ -34,7 +35,9 @@ from omnirouter.store.fit import fit, text_columns
 from omnirouter.store.tables import generations
 
 if TYPE_CHECKING:
+    from omnirouter.cache import CacheRequest
     from omnirouter.cluster.budgets import Bucket
+    from omnirouter.servertools import ServerTools
 
 TOP_UPS = 2  # top-ups of one bucket for one request before it is refused
 
@@ -121,7 +124,10 @@ class Call:
     passthrough: Passthrough | None = None  # the client's own body, for an upstream of its format
     preset_id: str | None = None  # the preset the request used (governance/presets.py)
     guardrail_actions: list[dict[str, Any]] | None = None  # what guardrails redacted or flagged
+    fusion_depth: int = 0  # x-openrouter-fusion-depth: 1 for fusion's own sub-calls (plugins/fusion.py)
     plugins: PluginRun | None = None  # the plugins it runs (plugins/__init__.py); None for most requests
+    server_tools: ServerTools | None = None  # the server tools it declares (servertools/); None for most requests
+    cache: CacheRequest | None = None  # its use of the response cache (cache/); None for most requests
     reservation: Reservation | None = None
     rate: Any = None  # a rate-limited key's admission (accounting/ratelimit.py Ticket), corrected at settle
     started: float = field(default_factory=time.monotonic)
@@ -226,6 +232,13 @@ class Call:
             self.st.ledger.release(self.reservation)
             self.reservation = None
 
+    def price(self, cand: Candidate, usage: Usage, finish_reason: str | None) -> Cost:
+        """What `usage` costs at `cand`'s prices (a BYOK endpoint: the instance's fee)."""
+        cost = compute(cand.endpoint.pricing, usage, finish_reason)
+        if cand.byok is not None:  # the provider bills the workspace's key; the instance its fee
+            cost = fee_cost(cost, self.st.settings.byok_fee_percent)
+        return cost
+
     def settle(
         self,
         outcome: Outcome,
@@ -242,9 +255,9 @@ class Call:
     ) -> Cost:
         """Charge what the request cost, teach the router what it saw, and record the generation."""
         cand = outcome.candidate
-        cost = compute(cand.endpoint.pricing, usage, finish_reason)
-        if cand.byok is not None:  # the provider bills the workspace's key; the instance its fee
-            cost = fee_cost(cost, self.st.settings.byok_fee_percent)
+        cost = self.price(cand, usage, finish_reason)
+        if self.server_tools is not None:  # a server-tool loop's earlier steps, each at its own prices
+            usage, cost = self.server_tools.with_prior(usage, cost)
         if self.plugins is not None and (fee := self.plugins.fee):  # searches, fetches ... (to the instance)
             cost = dataclasses.replace(cost, total=cost.total + fee, fees=fee)
         spend = None
@@ -270,6 +283,22 @@ class Call:
         # Journaled before the caller sends the cost to the client (store/journal.py).
         self.st.recorder.record(row, self._content(completion), spend, self._timing(outcome.attempts,
                                 outcome.first_byte_at, first_token_at))  # fmt: skip
+        return cost
+
+    def settle_hit(self, stored: dict[str, Any], price: Decimal, details: dict[str, Any]) -> Cost:
+        """A response-cache hit (cache/): nothing was reserved and no upstream called; charged `price`
+        alone, under every scope the request counts in, and recorded with billable counters 0."""
+        cost = Cost(total=price, fees=price)
+        ledger = self.st.ledger
+        scopes = meter.scopes_of(self.key, budgets.for_key(self.st.governance, self.key))
+        spend = ledger.settle(ledger.reserve(scopes, ZERO), price)
+        if self.rate is not None:  # the request counts against rpm_limit, no token against tpm_limit
+            self.st.rate_limits.settle(self.rate, 0)
+        row = self._row(self.plan.candidates[0], [], streamed=self.req.stream, usage=Usage(), cost=cost, error=None)
+        row.update(model=stored["model"], provider_name=stored["provider"], provider_slug=stored["slug"],
+                   is_byok=False, finish_reason=stored["finish_reason"],
+                   native_finish_reason=stored["native_finish_reason"], plugins=details)  # fmt: skip
+        self.st.recorder.record(fit(row, GENERATION_TEXT), self._content(stored["message"]), spend, self._timing([]))
         return cost
 
     def failed(self, err: RouteFailed, *, streamed: bool) -> None:

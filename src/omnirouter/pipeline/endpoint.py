@@ -12,22 +12,28 @@ from typing import Any
 
 from starlette.types import Receive, Scope, Send
 
-from omnirouter import plugins
+from omnirouter import cache as response_cache
+from omnirouter import plugins, servertools
 from omnirouter.accounting.cost import Usage
 from omnirouter.api import auth, unavailable
 from omnirouter.api.ids import generation_id
+from omnirouter.cache import hit as cache_hit
 from omnirouter.errors import MASKED_500_MESSAGE, GatewayError
 from omnirouter.files.resolve import inline_files
 from omnirouter.formats import openai_chat
 from omnirouter.formats.base import ClientFormat
 from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.governance import byok_store, presets
+from omnirouter.governance.keys import KeyRecord
+from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.jsonio import decode, encode
 from omnirouter.observability.logs import request_id
 from omnirouter.pipeline.answer import send_error, send_json
 from omnirouter.pipeline.attempt import Outcome, Passthrough, RouteFailed, attempt
 from omnirouter.pipeline.call import Call, estimate_tokens, usage_of, usage_payload
 from omnirouter.pipeline.stream import InferenceStream
+from omnirouter.plugins import web as web_plugin
+from omnirouter.plugins.context_compression import asked as compression_asked
 from omnirouter.providers.base import FORWARDED_HEADERS, UpstreamContext
 from omnirouter.routing.plan import Needs
 from omnirouter.routing.sticky import conversation_key
@@ -78,17 +84,26 @@ class InferenceEndpoint:
             raw = await read_body(receive, headers, st.settings.max_body_bytes)
             call = await _admit(st, fmt, headers, raw, gen_id, self.passes_through)
             call.arrived, call.request_id = arrived, rid
+            if call.cache is not None and call.cache.hit is not None:  # answered from the response cache
+                await cache_hit.answer(call, send)
+                _answered(scope, "cached")
+                return
             if call.req.stream:
                 del raw, headers  # not held while the stream lasts (the prompt's bytes above all)
                 await InferenceStream(call)(scope, receive, send)
                 _answered(scope, "streamed")
                 return
             try:
-                outcome = await attempt(
-                    st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline,
-                    ctx=call.ctx, passthrough=call.passthrough,
-                )  # fmt: skip
+                if call.server_tools is None:
+                    outcome = await attempt(
+                        st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline,
+                        ctx=call.ctx, passthrough=call.passthrough,
+                    )  # fmt: skip
+                else:  # the model and the gateway's own tools, in a loop (servertools/loop.py)
+                    outcome = await servertools.loop.complete(call)
                 completion = _finish_completion(call, outcome)
+                if call.cache is not None:  # kept before the answer goes out: the next request may hit it
+                    await call.cache.keep_completion(call, completion, outcome.candidate.endpoint.slug)
                 if outcome.native is not None:
                     payload = encode(fmt.render_native(outcome.native, completion, call.body))  # type: ignore[attr-defined]
                 else:
@@ -99,6 +114,10 @@ class InferenceEndpoint:
             finally:
                 call.release()  # settled by now unless something failed: never leave the key's money held
             answer_headers = outcome.headers()
+            if call.cache is not None:
+                answer_headers = {**answer_headers, **call.cache.headers()}
+            if call.plugins is not None and call.plugins.headers:  # e.g. X-Omnirouter-Healed
+                answer_headers = {**answer_headers, **call.plugins.headers}
         except GatewayError as err:
             await send_error(send, fmt, err, gen_id, st.metrics)
             _answered(scope, err.status)
@@ -120,18 +139,33 @@ def _answered(scope: Scope, status: int | str) -> None:
         log.debug("POST %s answered %s", scope["path"], status)
 
 
-def _web_search(body: dict[str, Any]) -> bool:
-    plugins = body.get("plugins")
-    return isinstance(plugins, list) and any(
-        isinstance(p, dict) and p.get("id") == "web" and p.get("enabled", True) is not False for p in plugins
-    )
+def _web_search(body: dict[str, Any], engine: bool) -> tuple[bool, bool]:
+    """(the web plugin asks endpoints with native search, the gateway's engine may search instead):
+    engine `native` needs native search; another named engine needs nothing of the endpoints (the
+    gateway searches); none named prefers native search. `engine`: the operator configured one."""
+    if "plugins" not in body:
+        return False, engine
+    on, named = web_plugin.named_engine(body)
+    if not on:
+        return False, engine
+    if named == web_plugin.NATIVE:
+        return True, False
+    return named is None, engine
 
 
 async def _admit(
-    st: AppState, fmt: ClientFormat, h: Mapping[str, str], raw: bytes, gen_id: str, passes_through: bool
+    st: AppState,
+    fmt: ClientFormat,
+    h: Mapping[str, str],
+    raw: bytes,
+    gen_id: str,
+    passes_through: bool,
+    key: KeyRecord | None = None,
 ) -> Call:
-    """Everything before the upstream: who, what, where to, and whether it can be paid for."""
-    key = await auth.inference_caller(st, h)
+    """Everything before the upstream: who, what, where to, and whether it can be paid for. `key`:
+    the caller already known (a plugin's internal sub-call, pipeline/subcall.py), instead of `h`'s."""
+    if key is None:
+        key = await auth.inference_caller(st, h)
     try:
         decoded = decode(raw)
     except Exception:
@@ -145,15 +179,23 @@ async def _admit(
         raw = encode(body)  # the prompt's size as sent (the estimate below), with the preset's prompt and tools
     if (workspaces := st.governance.get("workspaces")) is not None:  # workspace defaults (governance/workspaces.py)
         workspaces.apply_defaults(key, body)
+    cache = None  # the response cache (cache/), for a request or preset that names it: a set test for the rest
+    if not h.keys().isdisjoint(response_cache.HEADERS) or "cache_enabled" in body or "cache_ttl_seconds" in body:
+        cache = response_cache.start(st, h, body)
+    tools = body.get("tools")  # server tools become functions the model calls (servertools/)
+    server_tools = servertools.prepare(body, st.settings) if tools and servertools.declared(tools) else None
     req = openai_chat.parse(body)
+    web_search, web_engine = _web_search(body, st.settings.web_search is not None)
     needs = Needs(
         params=openai_chat.requested_parameters(body),
         prompt_tokens=estimate_tokens(len(raw)),
         completion_limit=req.completion_limit,
         tools=bool(req.tools),
         response_format=req.response_format is not None,
-        web_search=_web_search(body),
+        web_search=web_search,
+        web_engine=web_engine,
         plugins=body.get("plugins"),
+        compress=compression_asked(body) if "plugins" in body or "transforms" in body else None,
     )
     cache_key = body.get("prompt_cache_key")
     session = (
@@ -179,8 +221,6 @@ async def _admit(
         guarded = policy.enforce(body, plan, st.catalog, metadata=opted_in)
     if byok is not None:  # the workspace's own provider keys first
         byok_store.apply(byok, plan, key, req)
-    if needs.web_search and "web_search_options" not in body:
-        body["web_search_options"] = {}  # the planner kept only endpoints with native search
     forwarded: dict[str, str] | None = None
     for name in FORWARDED_HEADERS:  # rarely any: no dict built for a request without
         if name in h:
@@ -203,12 +243,26 @@ async def _admit(
         user_agent=h.get("user-agent"),
         ctx=UpstreamContext(headers=forwarded) if forwarded else None,
         # With a preset merged in, the client's own body is no longer the request: it is translated.
-        passthrough=_passthrough(fmt, body) if passes_through and preset_id is None else None,
+        # A cached request is translated too: its answer is kept in the internal form, for any format.
+        passthrough=_passthrough(fmt, body)
+        if passes_through and preset_id is None and cache is None and server_tools is None
+        else None,
         preset_id=preset_id,
         guardrail_actions=guarded,
+        server_tools=server_tools,
     )
+    if "x-openrouter-fusion-depth" in h:  # a sub-call of fusion (or a client claiming one): no fusion again
+        from omnirouter.plugins.fusion import arriving_depth
+
+        call.fusion_depth = arriving_depth(h["x-openrouter-fusion-depth"])
     if key.rpm_limit or key.tpm_limit:  # only a rate-limited key waits for the shared count (accounting/ratelimit.py)
         call.rate = await st.rate_limits.admit(key, needs.prompt_tokens)
+    if cache is not None:  # keyed by the body as it goes upstream (presets, defaults, guardrails applied)
+        found = await cache.lookup(fmt.name, key.workspace_id or DEFAULT_WORKSPACE_ID, body)
+        if found:  # answered from the cache: nothing to hold
+            call.cache = cache
+            return call
+        call.cache = cache if found is not None else None
     try:
         if (top_up := call.reserve()) is not None:  # rare: a shared budget's lease ran short
             await top_up
@@ -216,7 +270,9 @@ async def _admit(
         if call.rate is not None:  # refused for money: no token went anywhere (the request still counts)
             st.rate_limits.settle(call.rate, 0)
         raise
-    if (run := plugins.start(call)) is not None:  # searches, files, moderation ... (plugins/)
+    if (run := plugins.start(call)) is None and server_tools is not None:
+        run = plugins.PluginRun([])  # where the server tools' fees and details go
+    if run is not None:  # searches, files, moderation ... (plugins/)
         call.plugins = run
         try:
             await run.prepare(call)
@@ -274,6 +330,10 @@ def _finish_completion(call: Call, outcome: Outcome) -> dict[str, Any]:
     data["provider"] = cand.provider.name
     data.setdefault("system_fingerprint", None)
     data["usage"] = usage_payload(usage, cost)
+    if call.server_tools is not None:
+        servertools.loop.finish_usage(call, data["usage"])
+        if call.fmt.name != "chat":  # output items / content blocks of what ran (formats/)
+            data["server_tool_items"] = call.server_tools.items
     if call.metadata:
         data["openrouter_metadata"] = call.router_metadata(outcome)
     return data

@@ -37,7 +37,7 @@ POOL_VARIANTS = ("free", "extended", "thinking")
 TIER_OF_VARIANT = {"nitro": "priority", "floor": "flex"}
 SORT_OF_VARIANT = {"nitro": "throughput", "floor": "price", "exacto": "exacto"}
 # openrouter_metadata.strategy of a router's choices (RoutingStrategy in the OpenAPI document).
-STRATEGY_OF_ROUTER = {"openrouter/auto": "auto", "openrouter/free": "free"}
+STRATEGY_OF_ROUTER = {"openrouter/auto": "auto", "openrouter/free": "free", "openrouter/pareto-code": "pareto"}
 
 
 # A router model's chooser: (request, plugins, needs tools, session) -> model ids to try in order.
@@ -68,6 +68,19 @@ class Plan:
     byok: bool = False  # some candidates carry BYOK keys (governance/byok_store.py)
 
 
+def _too_long(context: int, needs: Needs) -> GatewayError:
+    """No endpoint's context holds the prompt (behaviors §8.6: 400, suggesting compression)."""
+    completion = needs.completion_limit or 0
+    return GatewayError(
+        400,
+        f"This endpoint's maximum context length is {context} tokens. However, you requested about "
+        f"{needs.prompt_tokens + completion} tokens ({needs.prompt_tokens} of text input, {completion} in the "
+        'output). Please reduce the length of either one, or use the "middle-out" transform (plugin '
+        '"context-compression") to compress your prompt automatically.',
+        {"error_type": "context_length_exceeded"},
+    )
+
+
 def writes_text(model: Model) -> bool:
     """A model that chat may plan: one answering in text (or images, alongside text)."""
     outputs = model.architecture.output_modalities
@@ -83,8 +96,13 @@ class Needs:
     completion_limit: int | None
     tools: bool = False
     response_format: bool = False
-    web_search: bool = False  # the `web` plugin or `:online`: endpoints with native search only
+    web_search: bool = False  # the `web` plugin or `:online`: endpoints with native search
+    # ... only where some have it: the gateway's own engine (web/search.py) searches for the others
+    web_engine: bool = False
     plugins: list[Any] | None = None
+    # Context compression (behaviors §8.6): True when the request asks for it, False when it turns it
+    # off, None by default (on for endpoints of at most COMPRESSED_BY_DEFAULT tokens of context).
+    compress: bool | None = None
     # The models the operation may use: chat needs text or images out; embeddings, speech... their own
     # (pipeline/modality.py).
     serves: Callable[[Model], bool] = writes_text
@@ -106,6 +124,7 @@ class Selection:
 
 
 MEMO_ENTRIES = 4096  # distinct selections remembered; past that the memo starts over
+COMPRESSED_BY_DEFAULT = 8192  # endpoints with this much context or less compress too long a prompt unasked
 
 
 def _matches(slugs: list[str], ep: Endpoint, provider_name: str | None = None) -> bool:
@@ -218,8 +237,13 @@ class Planner:
         if sel.online:
             needs.web_search = True
         excluded = list(sel.excluded)
+        too_small: list[int] = []  # the contexts of endpoints too small for the prompt
         per_model = [
-            (model, self._prefer_capable(model, self._fits(model, eps, needs, excluded), needs, web), sort_by or by)
+            (
+                model,
+                self._prefer_capable(model, self._fits(model, eps, needs, excluded, too_small), needs, web),
+                sort_by or by,
+            )
             for model, eps, by, web in sel.per_model
         ]
         unknown, free_ended, served_any = sel.unknown, sel.free_ended, sel.served_any
@@ -239,6 +263,8 @@ class Planner:
                     "no_endpoints", f"No endpoints found for {', '.join(requested)}: no configured provider serves it",
                     requested,
                 )  # fmt: skip
+            if too_small and set(excluded) == {"context_length"}:
+                raise _too_long(max(too_small), needs)
             raise availability_error(
                 "constraint_filtered",
                 "No endpoints found that match your request's routing constraints",
@@ -295,6 +321,7 @@ class Planner:
                 needs.tools,
                 needs.response_format,
                 needs.web_search,
+                needs.web_engine,
                 byok_providers,
                 byok_zdr,
             )
@@ -369,19 +396,34 @@ class Planner:
             return [e for e in live if e.variant == "free" or (e.variant == "standard" and e.pricing.is_free)]
         return [e for e in live if e.variant == pool_variant or e.variant in tiers]
 
-    def _fits(self, model: Model, eps: list[Endpoint], needs: Needs, excluded: list[str]) -> list[Endpoint]:
-        """The endpoints whose context holds this prompt and the completion asked for."""
+    def _fits(
+        self, model: Model, eps: list[Endpoint], needs: Needs, excluded: list[str], too_small: list[int]
+    ) -> list[Endpoint]:
+        """The endpoints whose context holds this prompt and the completion asked for. When none does
+        and context compression is on (asked, or by default for small contexts), those it may
+        compress for (behaviors §8.6): the ones with at least half the context needed, else the
+        largest (plugins/context_compression.py shrinks the prompt to them)."""
         if not needs.serves(model):
             excluded.append("output_modalities")
             return []
         need = needs.prompt_tokens + (needs.completion_limit or 0)
-        kept = []
+        kept: list[Endpoint] = []
+        compressible: list[tuple[int, Endpoint]] = []
         for ep in eps:
             context = self.catalog.endpoint_context_length(model, ep)
             if context and need > context:
-                excluded.append("context_length")
+                if needs.compress or (needs.compress is None and context <= COMPRESSED_BY_DEFAULT):
+                    compressible.append((context, ep))
+                else:
+                    excluded.append("context_length")
+                    too_small.append(context)
             else:
                 kept.append(ep)
+        if compressible and not kept:
+            halves = [ep for context, ep in compressible if 2 * context >= need]
+            return halves or [max(compressible, key=lambda ce: ce[0])[1]]
+        excluded += ["context_length"] * len(compressible)
+        too_small += [context for context, _ in compressible]
         return kept
 
     def _exclusion(
@@ -422,8 +464,9 @@ class Planner:
                     e for e in eps if params & set(self.catalog.endpoint_supported_parameters(model, e) or params)
                 ]
                 eps = capable or eps
-        if web:  # not soft: answering without searching would pass off stale text as current
-            eps = [e for e in eps if "web_search_options" in self.catalog.endpoint_supported_parameters(model, e)]
+        if web:  # not soft: answering without searching would pass off stale text as current ...
+            native = [e for e in eps if "web_search_options" in self.catalog.endpoint_supported_parameters(model, e)]
+            eps = native if native or not needs.web_engine else eps  # ... unless the gateway searches
         return eps
 
     def _sort(self, prefs: ProviderPrefs, req: ChatRequest) -> tuple[str | None, str]:

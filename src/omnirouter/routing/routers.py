@@ -19,6 +19,7 @@ import random
 import re
 import time
 from collections.abc import Sequence
+from decimal import Decimal
 from typing import Any
 
 from omnirouter.catalog.catalog import Catalog
@@ -39,6 +40,7 @@ TASK_PATTERNS = {
 COST_TIERS = ("low", "medium", "high", "xhigh", "max")
 TOP_N = 3
 STICKY_SECONDS = 600.0
+MILLION = Decimal(1_000_000)
 MAX_SESSIONS = 100_000
 
 
@@ -155,3 +157,70 @@ class FreeRouter:
             raise GatewayError(404, "No free models are available on this instance for this request")
         self.rng.shuffle(free)
         return [f"{m}:free" for m in free[:TOP_N]]
+
+
+class ParetoRouter:
+    """`openrouter/pareto-code` and its `pareto-router` plugin (docs/plugins.md "Pareto router").
+
+    The candidates are the servable text models with a `coding_score` (catalog/types.py), able to
+    use tools when the request has some. With `min_coding_score` (0.66, OpenRouter's high tier, when
+    neither it nor `max_price` is given): those scoring at least that and, with `max_price`, whose
+    input price is at most the cap, cheapest first (ties: the higher score, then the id). With
+    `max_price` alone, as OpenRouter documents: those within the cap, best score first (ties: the
+    cheaper, then the id). The price is a model's cheapest live standard endpoint's prompt price in
+    USD per million tokens; `price_source: weighted_avg` falls back to it, as the schema says for
+    models without traffic data (this gateway keeps none). The first three are tried in order.
+    """
+
+    DEFAULT_MIN_SCORE = 0.66
+    PRICE_SOURCES = ("prompt", "weighted_avg")
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def price(self, model: Model) -> Decimal | None:
+        """USD per million input tokens; None when no standard endpoint is live."""
+        prompt = [e.pricing.prompt for e in self.catalog.live_endpoints(model) if e.variant == "standard"]
+        return min(prompt) * MILLION if prompt else None
+
+    def __call__(
+        self, req: ChatRequest, plugins: list[Any] | None, needs_tools: bool, session: str | None
+    ) -> list[str]:
+        plugin = _plugin(plugins, "pareto-router")
+        if plugin.get("enabled", True) is False:
+            plugin = {}
+        min_score, max_price = _pareto_options(plugin)
+        scored = [
+            (m, price) for m in self.catalog.live_models()
+            if m.coding_score is not None and not m.id.startswith("openrouter/")
+            and "text" in m.architecture.output_modalities
+            and (not needs_tools or "tools" in m.supported_parameters)
+            and (price := self.price(m)) is not None and (max_price is None or price <= max_price)
+            and (min_score is None or m.coding_score >= min_score)
+        ]  # fmt: skip
+        if not scored:
+            bounds = [f"a coding score of at least {min_score:g}"] if min_score is not None else []
+            bounds += [f"an input price of at most ${max_price} per million tokens"] if max_price is not None else []
+            bounds_text = " and ".join(bounds)
+            raise GatewayError(404, f"No models match your request and model restrictions: none has {bounds_text}")
+        if min_score is None:  # max_price alone: the best coder within the cap
+            scored.sort(key=lambda mp: (-(mp[0].coding_score or 0.0), mp[1], mp[0].id))
+        else:
+            scored.sort(key=lambda mp: (mp[1], -(mp[0].coding_score or 0.0), mp[0].id))
+        return [m.id for m, _ in scored[:TOP_N]]
+
+
+def _pareto_options(plugin: dict[str, Any]) -> tuple[float | None, Decimal | None]:
+    """(min_coding_score, max_price) of a `pareto-router` plugin, checked (400 otherwise)."""
+    score, price = plugin.get("min_coding_score"), plugin.get("max_price")
+    for name, value in (("min_coding_score", score), ("max_price", price)):
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or value < 0):
+            raise GatewayError(400, f"pareto-router: {name} must be a number of at least 0")
+    if score is not None and score > 1:
+        raise GatewayError(400, "pareto-router: min_coding_score must be between 0 and 1")
+    source = plugin.get("price_source", "prompt")
+    if source not in ParetoRouter.PRICE_SOURCES:
+        raise GatewayError(400, f"pareto-router: price_source must be one of {', '.join(ParetoRouter.PRICE_SOURCES)}")
+    if score is None and price is None:
+        score = ParetoRouter.DEFAULT_MIN_SCORE
+    return (None if score is None else float(score)), (None if price is None else Decimal(str(price)))
