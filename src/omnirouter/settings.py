@@ -51,6 +51,7 @@ class FileParserOCR(BaseModel):
     api_key_env: str = "MISTRAL_API_KEY"  # the variable holding the key, never the key itself
     model: str = "mistral-ocr-latest"
     price_per_page: Annotated[Decimal, Field(ge=0)] = Decimal("0.002")  # USD; OpenRouter: $2 per 1,000 pages
+    timeout: PositiveFloat = 120.0  # seconds for one document
 
 
 class WebSearch(BaseModel):

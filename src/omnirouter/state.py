@@ -46,6 +46,7 @@ class AppState:
     readiness: Readiness | None = None  # set when the worker starts: /health/ready and the stop on SIGTERM
     metrics: Metrics | None = None  # GET /metrics (observability/metrics.py); None with metrics: off
     deliverer: Any = None  # observability/deliverer.py: this worker's delivery to observability destinations
+    response_cache: Any = None  # cache/__init__.py ResponseCache, made by the first request that asks for it
 
 
 def state(request: Request) -> AppState:

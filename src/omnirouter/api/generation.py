@@ -69,6 +69,9 @@ def generation_object(row: dict[str, Any]) -> dict[str, Any]:
         "num_search_results": plugins.get("num_search_results"),
         "num_fetches": plugins.get("num_fetches"),
         "web_search_engine": plugins.get("web_search_engine"),
+        # Beyond OpenRouter: "hit" when the response cache answered (cache/), its source in cache_source_id.
+        "response_cache": plugins.get("cache"),
+        "cache_source_id": plugins.get("cache_source_id"),
         "origin": referer or "",
         "http_referer": referer,
         "app_name": row["app_title"],

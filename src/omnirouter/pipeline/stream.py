@@ -10,7 +10,7 @@ import contextlib
 import dataclasses
 import math
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starlette.types import Receive, Scope, Send
 
@@ -23,6 +23,10 @@ from omnirouter.pipeline.attempt import Outcome, RouteFailed, attempt, provider_
 from omnirouter.pipeline.call import Call, usage_of, usage_payload
 from omnirouter.providers.base import StreamResult, UpstreamError
 from omnirouter.routing.plan import Candidate
+from omnirouter.servertools import loop as servertools_loop
+
+if TYPE_CHECKING:
+    from omnirouter.servertools.stream import Steps
 
 KEEPALIVE = b": OPENROUTER PROCESSING\n\n"
 _monotonic = time.monotonic  # per relayed chunk: one global lookup, not two
@@ -110,6 +114,7 @@ class InferenceStream:
         "prefix",
         "pump",
         "send",
+        "steps",
         "text",
         "upstream",
         "upstream_id",
@@ -135,9 +140,9 @@ class InferenceStream:
         self.usage: Usage | None = None
         self.chars = 0
         self.images = 0  # images the answer carried (delta.images), billed per image
-        # The completion's text, for the generation's stored content: only kept where it is stored
-        # (log_prompts); a long answer's pieces are otherwise most of what an open stream holds.
-        self.text: list[str] | None = [] if call.st.settings.log_prompts else None
+        # The completion's text, for the generation's stored content or the response cache (cache/): only
+        # kept where it is stored; a long answer's pieces are otherwise most of what an open stream holds.
+        self.text: list[str] | None = [] if call.st.settings.log_prompts or call.cache is not None else None
         self.first_token_at: float | None = None
         self.upstream_id: str | None = None
         self.outcome: Outcome | None = None  # the endpoint that answered
@@ -153,6 +158,7 @@ class InferenceStream:
         self.answer_headers: list[tuple[bytes, bytes]] = []  # known once an endpoint has answered
         self.main: asyncio.Task[Any] | None = None  # the task answering, cancelled if the client leaves
         self.cut_by: GatewayError | None = None  # the server is stopping: end the answer with this
+        self.steps: Steps | None = None  # the loop of a request with server tools (servertools/stream.py)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self.send = send
@@ -244,6 +250,8 @@ class InferenceStream:
             (b"x-request-id", (call.request_id or call.gen_id).encode()),
             *self.answer_headers,
         ]
+        if call.cache is not None:  # X-Omnirouter-Cache: miss (a hit never streams from here)
+            headers += [(k.lower().encode(), v.encode()) for k, v in call.cache.headers().items()]
         await self.send({"type": "http.response.start", "status": 200, "headers": headers})
         self.committed = True
 
@@ -309,10 +317,18 @@ class InferenceStream:
             self.encoder = call.fmt.native_encoder(call.body)  # type: ignore[attr-defined]
             self.native = True
         outcome.body = {}  # the upstream request, not read again: not held for the stream's life
+        if call.server_tools is not None:  # each step's server tool calls are the gateway's, not relayed
+            from omnirouter.servertools.stream import Steps
+
+            self.steps = Steps(self)
+            outcome.first_chunk = self.steps.keep(outcome.first_chunk)
         try:
             await self._first(outcome)
-            await stream.relay(self._relay)
+            await stream.relay(self._relay if self.steps is None else self.steps.relay)
             await self._drained()
+            if self.steps is not None:  # run the tools the model called, and stream the next steps
+                error = await self.steps.run()
+                outcome = self.outcome
         except UpstreamError as err:
             error = provider_error(err, cand)
             self.finish = "error"
@@ -320,7 +336,7 @@ class InferenceStream:
         except asyncio.CancelledError:
             if self.cut_by is None:
                 cancelled = True
-                await self._cancelled(outcome)
+                await self._cancelled(self.outcome)
                 return
             # Cut at shutdown: the upstream is closed below; what was relayed is billed, and the
             # client still gets the cost and the end marker.
@@ -329,6 +345,7 @@ class InferenceStream:
             error = self.cut_by
             await self._drained()
         finally:
+            outcome = self.outcome  # a server-tool loop's last step (else the same)
             if not cancelled:
                 await outcome.stream.close()
         if self.cut_by is not None:
@@ -340,7 +357,11 @@ class InferenceStream:
         elif call.plugins is not None and (delta := call.plugins.stream_delta(call)) is not None:
             await self._write(self.encoder.chunk({**self.prefix, "choices": [{"index": 0, "delta": delta,
                                                                               "finish_reason": None}]}))  # fmt: skip
+        if call.cache is not None and error is None and self.cut_by is None:  # a complete answer is kept
+            await call.cache.keep_stream(call, self, outcome.candidate.endpoint.slug)
         final: dict[str, Any] = {**self.prefix, "choices": [], "usage": usage_payload(self._usage(), cost)}
+        if call.server_tools is not None:  # every step's tokens, and what the tools did
+            servertools_loop.finish_usage(call, final["usage"])
         if call.metadata:
             final["openrouter_metadata"] = call.router_metadata(outcome)
         await self._write(self.encoder.chunk(final))
@@ -469,6 +490,8 @@ class InferenceStream:
                 self.chars += len(args)
         if images := delta.get("images"):
             self.images += len(images)
+        if self.call.cache is not None:  # what the response cache keeps beside the text
+            self.call.cache.collect(delta)
 
     def _usage(self) -> Usage:
         """The upstream's usage when it sent one; otherwise an estimate of what was generated."""
