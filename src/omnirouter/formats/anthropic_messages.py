@@ -17,7 +17,13 @@ from omnirouter.errors import GatewayError
 from omnirouter.formats.anthropic_native import NativeMessagesEncoder, native_request, render_native
 from omnirouter.formats.anthropic_request import parse_request
 from omnirouter.formats.anthropic_stream import MessagesEncoder
-from omnirouter.formats.anthropic_terms import error_object, redacted_data, stop_reason, usage_block
+from omnirouter.formats.anthropic_terms import (
+    error_object,
+    redacted_data,
+    stop_reason,
+    usage_block,
+    web_citations,
+)
 
 
 def tool_input(arguments: Any) -> Any:
@@ -88,8 +94,14 @@ class MessagesFormat:
         choice = choices[0] if choices else {}
         message = choice.get("message") or {}
         content = thinking_blocks(message)
+        if items := completion.get("server_tool_items"):  # what the gateway's server tools ran
+            from omnirouter.servertools.render import messages_blocks
+
+            for item in items:
+                content += messages_blocks(item)
         if text := _text_of(message.get("content")):
-            content.append({"type": "text", "text": text, "citations": None})
+            citations = web_citations(message.get("annotations")) or None
+            content.append({"type": "text", "text": text, "citations": citations})
         refusal = message.get("refusal")
         if isinstance(refusal, str) and refusal:
             content.append({"type": "text", "text": refusal, "citations": None})

@@ -15,7 +15,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from omnirouter.formats.anthropic_terms import error_object, redacted_data, stop_reason, usage_block
+from omnirouter.formats.anthropic_terms import (
+    error_object,
+    redacted_data,
+    stop_reason,
+    usage_block,
+    web_citations,
+)
 from omnirouter.jsonio import encode
 
 
@@ -58,6 +64,12 @@ class MessagesEncoder:
             return out + error_event(error)
         choices = chunk.get("choices")
         if not choices:
+            if (item := chunk.get("server_tool_item")) is not None:  # a server tool ran (servertools/)
+                from omnirouter.servertools.render import messages_blocks
+
+                for block in messages_blocks(item):
+                    out += self._open(block["type"], block) + self._close()
+                return out
             if "openrouter_metadata" in chunk:
                 self.metadata = chunk["openrouter_metadata"]
             if (usage := chunk.get("usage")) is not None:  # the last chunk: usage with OpenRouter's cost
@@ -169,6 +181,17 @@ class MessagesEncoder:
             out += self._text(refusal)
         for call in delta.get("tool_calls") or ():
             out += self._tool_call(call)
+        if annotations := delta.get("annotations"):  # citations, in the stream's last content chunk
+            out += self._citations(web_citations(annotations))
+        return out
+
+    def _citations(self, citations: list[dict[str, Any]]) -> bytes:
+        """Each as a `citations_delta` of the open text block (a new, empty one if none is open)."""
+        if not citations:
+            return b""
+        out = b"" if self.kind == "text" else self._open("text", {"type": "text", "text": "", "citations": None})
+        for c in citations:
+            out += self._block_delta(self.index, {"type": "citations_delta", "citation": c})
         return out
 
     def _tool_call(self, call: dict[str, Any]) -> bytes:

@@ -123,6 +123,9 @@ def usage_block(usage: Mapping[str, Any] | None) -> dict[str, Any]:
     for name in ("cost", "is_byok", "cost_details"):
         if name in usage:
             out[name] = usage[name]
+    if (details := usage.get("server_tool_use_details")) is not None:  # what the gateway's tools ran
+        out["server_tool_use"] = {"web_search_requests": details.get("web_search_requests") or 0,
+                                  "web_fetch_requests": details.get("web_fetch_requests") or 0}  # fmt: skip
     return out
 
 
@@ -151,3 +154,21 @@ def encrypted_detail(data: str, index: int) -> dict[str, Any]:
                 detail["id"] = packed["id"]
             return detail
     return {"type": "reasoning.encrypted", "data": data, "format": ANTHROPIC_FORMAT, "index": index}
+
+
+CITED_TEXT_CHARS = 150  # Anthropic cites at most this much of a search result's text
+
+
+def web_citations(annotations: Any) -> list[dict[str, Any]]:
+    """A chat message's `url_citation` annotations as Anthropic's `web_search_result_location`
+    citations of a text block (`encrypted_index`: the result's position, as an opaque string)."""
+    out = []
+    for n, a in enumerate(annotations if isinstance(annotations, list) else ()):
+        cite = a.get("url_citation") if isinstance(a, dict) and a.get("type") == "url_citation" else None
+        if isinstance(cite, dict) and isinstance(cite.get("url"), str):
+            out.append({
+                "type": "web_search_result_location", "url": cite["url"], "title": cite.get("title"),
+                "cited_text": str(cite.get("content") or "")[:CITED_TEXT_CHARS],
+                "encrypted_index": base64.b64encode(str(n).encode()).decode(),
+            })  # fmt: skip
+    return out

@@ -111,6 +111,8 @@ def usage(raw: Any) -> dict[str, Any] | None:
             "upstream_inference_input_cost": details.get("upstream_inference_prompt_cost") or 0,
             "upstream_inference_output_cost": details.get("upstream_inference_completions_cost") or 0,
         }
+    if (server_tools := raw.get("server_tool_use_details")) is not None:  # what the gateway's tools ran
+        out["server_tool_use_details"] = server_tools
     return out
 
 
@@ -118,8 +120,20 @@ def item_id(prefix: str, gen_id: str, n: int) -> str:
     return f"{prefix}_{gen_id.removeprefix('gen-')}_{n}"
 
 
-def text_part(text: str) -> dict[str, Any]:
-    return {"type": "output_text", "text": text, "annotations": [], "logprobs": []}
+def text_part(text: str, annotations: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    return {"type": "output_text", "text": text, "annotations": annotations or [], "logprobs": []}
+
+
+def url_citations(annotations: Any) -> list[dict[str, Any]]:
+    """A chat message's `url_citation` annotations as the Responses API's (flat, OpenAI's shape)."""
+    out = []
+    for a in annotations if isinstance(annotations, list) else ():
+        cite = a.get("url_citation") if isinstance(a, dict) and a.get("type") == "url_citation" else None
+        if isinstance(cite, dict) and isinstance(cite.get("url"), str):
+            out.append({"type": "url_citation", "url": cite["url"], "title": str(cite.get("title") or ""),
+                        "start_index": int(cite.get("start_index") or 0),
+                        "end_index": int(cite.get("end_index") or 0)})  # fmt: skip
+    return out
 
 
 def function_call(
@@ -219,6 +233,10 @@ def render(
     finish(body, choice.get("finish_reason"), choice.get("error"))
     status = "completed" if body["status"] == "completed" else "incomplete"
     output = [r.item(status) for r in _reasoning(message, gen_id)]
+    if items := completion.get("server_tool_items"):  # what the gateway's server tools ran, first
+        from omnirouter.servertools.render import responses_item
+
+        output = [*(responses_item(item) for item in items), *output]
     output += _answer(message, gen_id, len(output), status, namespaced)
     body["output"] = output
     if (used := usage(completion.get("usage"))) is not None:
@@ -254,7 +272,7 @@ def _answer(
     refusal = message.get("refusal")
     out: list[dict[str, Any]] = []
     if text or refusal or not calls:
-        parts = [text_part(text)] if text or not refusal else []
+        parts = [text_part(text, url_citations(message.get("annotations")))] if text or not refusal else []
         if refusal:
             parts.append({"type": "refusal", "refusal": refusal})
         out.append({"type": "message", "id": item_id("msg", gen_id, n), "role": "assistant", "status": status,

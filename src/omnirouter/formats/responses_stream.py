@@ -23,12 +23,14 @@ def _frame(kind: str, payload: dict[str, Any]) -> bytes:
 
 
 class _Message:
-    __slots__ = ("delta_head", "id", "index", "refusal", "refusal_index", "status", "text", "text_index")
+    __slots__ = ("annotations", "delta_head", "id", "index", "refusal", "refusal_index", "status", "text",
+                 "text_index")  # fmt: skip
 
     def __init__(self, index: int, item: str) -> None:
         self.index, self.id = index, item
         self.status = "in_progress"
         self.text: list[str] | None = None  # its output_text part, once opened
+        self.annotations: list[dict[str, Any]] = []  # its output_text's (url_citation)
         self.refusal: list[str] | None = None  # its refusal part, once opened
         self.text_index = self.refusal_index = -1
         self.delta_head = b""
@@ -59,7 +61,7 @@ class _Message:
     def content(self) -> list[dict[str, Any]]:
         parts: list[tuple[int, dict[str, Any]]] = []
         if self.text is not None:
-            parts.append((self.text_index, out.text_part("".join(self.text))))
+            parts.append((self.text_index, out.text_part("".join(self.text), self.annotations)))
         if self.refusal is not None:
             parts.append((self.refusal_index, {"type": "refusal", "refusal": "".join(self.refusal)}))
         return [part for _, part in sorted(parts, key=lambda p: p[0])]
@@ -94,6 +96,16 @@ class _Call:
         self.status = "in_progress"
 
 
+class _ServerTool:
+    """An item of a server tool the gateway ran: complete when it appears."""
+
+    def __init__(self, index: int, body: dict[str, Any]) -> None:
+        self.index, self.body, self.id, self.status = index, body, body["id"], body["status"]
+
+    def item(self) -> dict[str, Any]:
+        return self.body
+
+
 class ResponsesEncoder:
     """One stream's state: the output items so far, and the sequence number of the next event."""
 
@@ -105,7 +117,7 @@ class ResponsesEncoder:
         self.gen_id = ""
         self.created = 0
         self.model = ""
-        self.items: list[_Message | _Reasoning | _Call] = []  # in output_index order
+        self.items: list[_Message | _Reasoning | _Call | _ServerTool] = []  # in output_index order
         self.open: list[_Message | _Reasoning | _Call] = []
         self.calls: dict[int, _Call] = {}  # by the chat tool call's index
         self.finish_reason: str | None = None
@@ -130,6 +142,8 @@ class ResponsesEncoder:
             parts.append(self._event("response.debug", {"type": "response.debug", "debug": chunk["debug"]}))
         if (error := chunk.get("error")) is not None:
             self.error = error
+        if (ran := chunk.get("server_tool_item")) is not None:  # a server tool ran (servertools/)
+            self._server_tool(ran, parts)
         choices = chunk.get("choices")
         for choice in choices or ():
             delta = choice.get("delta")
@@ -202,6 +216,8 @@ class ResponsesEncoder:
         for call in delta.get("tool_calls") or ():
             if isinstance(call, dict):
                 self._tool_call(call, parts)
+        if annotations := delta.get("annotations"):  # citations, in the stream's last content chunk
+            self._annotations(out.url_citations(annotations), parts)
 
     def _text(self, text: str) -> bytes:
         current = self.open[-1] if self.open else None
@@ -220,6 +236,23 @@ class ResponsesEncoder:
         seq = self.seq
         self.seq += 1
         return head + current.delta_head + encode(text) + b',"sequence_number":' + str(seq).encode() + b"}\n\n"
+
+    def _annotations(self, annotations: list[dict[str, Any]], parts: list[bytes]) -> None:
+        """Each as `response.output_text.annotation.added` on the open text (an empty one if none)."""
+        if not annotations:
+            return
+        current = self.open[-1] if self.open else None
+        if not isinstance(current, _Message) or current.text is None:
+            parts.append(self._text(""))  # opens the message and its output_text part
+            current = self.open[-1]
+        assert isinstance(current, _Message)
+        for a in annotations:
+            current.annotations.append(a)
+            parts.append(self._event("response.output_text.annotation.added", {
+                "type": "response.output_text.annotation.added", "item_id": current.id,
+                "output_index": current.index, "content_index": current.text_index,
+                "annotation_index": len(current.annotations) - 1, "annotation": a,
+            }))  # fmt: skip
 
     def _refusal(self, refusal: str, parts: list[bytes]) -> None:
         current = self.open[-1] if self.open else None
@@ -311,6 +344,17 @@ class ResponsesEncoder:
 
     # -- items
 
+    def _server_tool(self, entry: dict[str, Any], parts: list[bytes]) -> None:
+        from omnirouter.servertools.render import responses_item
+
+        self._close(parts, "completed")
+        item = _ServerTool(len(self.items), responses_item(entry))
+        self.items.append(item)
+        parts.append(self._added(item.index, item.item()))
+        parts.append(self._event("response.output_item.done",
+                                 {"type": "response.output_item.done", "output_index": item.index,
+                                  "item": item.item()}))  # fmt: skip
+
     def _added(self, index: int, item: dict[str, Any]) -> bytes:
         return self._event("response.output_item.added",
                            {"type": "response.output_item.added", "output_index": index, "item": item})  # fmt: skip
@@ -318,7 +362,7 @@ class ResponsesEncoder:
     def _call_item(self, call: _Call) -> dict[str, Any]:
         return out.function_call(call.id, call.call_id, call.name, "".join(call.args), call.status, self.namespaced)
 
-    def _done_item(self, item: _Message | _Reasoning | _Call) -> dict[str, Any]:
+    def _done_item(self, item: _Message | _Reasoning | _Call | _ServerTool) -> dict[str, Any]:
         return self._call_item(item) if isinstance(item, _Call) else item.item()
 
     def _close(self, parts: list[bytes], status: str, *, keep_calls: bool = False) -> None:

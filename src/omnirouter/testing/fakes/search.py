@@ -91,7 +91,11 @@ class FakeSearch:
     async def start(self) -> Self:
         method, path, handler = ENGINES[self.engine]
         app = web.Application()
-        app.router.add_route(method, path, lambda request: self._handle(request, handler))
+
+        async def route(request: web.Request) -> web.StreamResponse:
+            return await self._handle(request, handler)
+
+        app.router.add_route(method, path, route)
         self._runner = web.AppRunner(app, access_log=None)
         await self._runner.setup()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
