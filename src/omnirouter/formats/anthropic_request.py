@@ -147,8 +147,9 @@ Message = MessagesUserMessage | MessagesAssistantMessage | MessagesSystemMessage
 
 
 class MessagesTool(msgspec.Struct, kw_only=True):
-    name: str
-    type: str | None = None  # "custom" (or absent); anything else is one of Anthropic's server tools
+    name: str | None = None  # required of a custom tool; OpenRouter's server tools have none
+    type: str | None = None  # "custom" (or absent), "openrouter:..." (servertools/), else Anthropic's server tools
+    parameters: dict[str, Any] | None = None  # an OpenRouter server tool's
     description: str | None = None
     input_schema: dict[str, Any] | None = None  # a custom tool without one takes no input
     strict: bool | None = None
@@ -242,7 +243,8 @@ class MessagesCountTokensRequest(MessagesRequest):
 
 
 # OpenRouter's own request fields, the same in every format: passed to the pipeline as they are.
-PASSTHROUGH = ("provider", "plugins", "route", "session_id", "trace", "transforms", "debug", "cache_control")
+PASSTHROUGH = ("provider", "plugins", "route", "session_id", "trace", "transforms", "debug", "cache_control",
+               "max_tool_calls", "stop_server_tools_when")  # fmt: skip
 
 # The efforts OpenRouter's `reasoning.effort` takes that Anthropic's `output_config.effort` also names.
 EFFORTS = frozenset({"low", "medium", "high", "xhigh", "max"})
@@ -508,8 +510,14 @@ def _assistant(m: MessagesAssistantMessage, tool_ids: set[str]) -> dict[str, Any
 def _tools(req: MessagesRequest, out: dict[str, Any]) -> None:
     tools = []
     for tool in req.tools or ():
+        if tool.type is not None and (tool.type.startswith("openrouter:") or tool.type.startswith("web_search_")):
+            # run by the gateway (servertools/): OpenRouter's, and Anthropic's web search as openrouter:web_search
+            tools.append({"type": tool.type, "parameters": tool.parameters or {}})
+            continue
         if tool.type not in (None, "custom"):
-            continue  # Anthropic's server tools (web search, code execution ...) run only on its servers
+            continue  # Anthropic's server tools (code execution ...) run only on its servers
+        if tool.name is None:
+            raise GatewayError(400, "Invalid request: a custom tool needs a `name`")
         parameters = tool.input_schema if tool.input_schema is not None else {"type": "object", "properties": {}}
         function: dict[str, Any] = {"name": tool.name, "parameters": parameters}
         if tool.description is not None:

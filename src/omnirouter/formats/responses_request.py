@@ -199,8 +199,13 @@ SHARED_FIELDS = (
     "presence_penalty",
     "frequency_penalty",
     "parallel_tool_calls",
+    "max_tool_calls",  # the server-tool loop's (servertools/)
+    "stop_server_tools_when",
 )  # not `metadata`: only echoed (OpenAI's chat API has refused it without `store`)
 
+# Hosted web search spellings the gateway's openrouter:web_search takes (servertools/__init__.py).
+WEB_SEARCH_SHORTHANDS = frozenset({"web_search", "web_search_preview", "web_search_preview_2025_03_11",
+                                   "web_search_2025_08_26"})  # fmt: skip
 SEPARATOR = "__"  # a namespaced tool `ns` / `name` is the chat function `ns__name`
 
 
@@ -239,7 +244,7 @@ def parse_request(body: Any) -> ResponsesBody:
         if tools:  # (with no function left, a choice could only name a hosted tool, which is not sent)
             out["tool_choice"] = choice
             if allowed is not None:
-                out["tools"] = [t for t in tools if t["function"]["name"] in allowed]
+                out["tools"] = [t for t in tools if t["type"] != "function" or t["function"]["name"] in allowed]
     if req.max_output_tokens is not None:
         out["max_tokens"] = req.max_output_tokens
     if req.reasoning is not None:
@@ -306,6 +311,8 @@ def _tools(tools: list[dict[str, Any]], namespaced: dict[str, tuple[str, str]]) 
                     out.append(fn)
         elif not isinstance(kind, str):
             raise GatewayError(400, f"Invalid request: tools[{i}] needs a string `type`")
+        elif kind.startswith("openrouter:") or kind in WEB_SEARCH_SHORTHANDS:
+            out.append(tool)  # a server tool the gateway runs (servertools/), or leaves out
         # Other types (web_search, file_search, code_interpreter ...) are tools that OpenAI hosts and no
         # chat upstream runs: left out (docs/api.md), rather than refusing clients such as the Codex
         # CLI, which offers `web_search` beside its functions.
