@@ -21,6 +21,7 @@ from omnirouter.app import build_routing
 from omnirouter.catalog.loader import CatalogLayers
 from omnirouter.formats import openai_chat
 from omnirouter.pipeline.call import estimate_tokens
+from omnirouter.plugins.context_compression import asked as compression_asked
 from omnirouter.routing.engine import Routing
 from omnirouter.routing.plan import Needs, Plan
 from omnirouter.settings import Settings
@@ -92,6 +93,7 @@ def needs_of(body: dict[str, Any]) -> Needs:
         response_format=req.response_format is not None,
         web_search=web,
         plugins=plugins,
+        compress=compression_asked(body),
     )
 
 

@@ -69,13 +69,15 @@ def test_max_tokens_over_the_endpoints_maximum_output_excludes_it(routing, field
     assert slugs(plan(routing, {"model": "if/ctx", field: 257})) == ["fake-b"]
 
 
-def test_nothing_long_enough_is_404_context_length(routing):
+def test_nothing_long_enough_is_400_context_length_exceeded_without_compression(routing):
+    """Behaviors §8.6: the error suggests compression; with it (on by default for contexts of 8k or
+    less), the small endpoint is kept, to compress the prompt for (plugins/context_compression.py)."""
     with pytest.raises(ApiError) as info:
-        plan(routing, {"model": "if/ctx", "messages": words(200_000)})
+        plan(routing, {"model": "if/ctx", "messages": words(200_000), "transforms": []})
     error = info.value.body()["error"]
-    assert error["code"] == 404
-    assert error["availability"]["code"] == "constraint_filtered"
-    assert error["availability"]["excluded_by"] == ["context_length"]
+    assert error["code"] == 400
+    assert error["metadata"]["error_type"] == "context_length_exceeded" and "middle-out" in error["message"]
+    assert slugs(plan(routing, {"model": "if/ctx", "messages": words(200_000)})) == ["fake-a"]
 
 
 # -- tools and response_format: soft preferences
@@ -134,11 +136,10 @@ def test_require_parameters_refuses_instead_of_dropping(gw, key, fake_a):
     assert fake_a.fake.requests == []
 
 
-def test_context_too_long_over_http_is_404(gw, key, fake_a, fake_b):
-    answer = chat(gw, key, {"model": "if/ctx", "messages": words(120_000)})
-    assert answer.status == 404
-    assert answer.error["availability"]["code"] == "constraint_filtered"
-    assert answer.error["availability"]["excluded_by"] == ["context_length"]
+def test_context_too_long_over_http_is_400(gw, key, fake_a, fake_b):
+    answer = chat(gw, key, {"model": "if/ctx", "messages": words(120_000), "transforms": []})
+    assert answer.status == 400
+    assert answer.error["metadata"]["error_type"] == "context_length_exceeded"
     assert fake_a.fake.requests == [] and fake_b.fake.requests == []
 
 
@@ -157,7 +158,7 @@ def test_one_planner_answers_each_request_by_its_own_prompt_and_preferences(rout
     assert slugs(plan(routing, {"model": "if/ctx", "messages": long})) == ["fake-b"]
     assert set(slugs(plan(routing, {"model": "if/ctx", "messages": short}))) == {"fake-a", "fake-b"}
     with pytest.raises(ApiError) as caught:
-        plan(routing, {"model": "if/ctx", "messages": long, "provider": only_a})
+        plan(routing, {"model": "if/ctx", "messages": long, "provider": only_a, "transforms": []})
     assert caught.value.body()["error"]["availability"]["excluded_by"] == ["allowed_providers", "context_length"]
     assert slugs(plan(routing, {"model": "if/ctx", "messages": short, "provider": only_a})) == ["fake-a"]
     assert slugs(plan(routing, {"model": "if/ctx", "messages": short, "max_tokens": 500})) == ["fake-b"]

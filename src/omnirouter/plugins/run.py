@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class PluginRun:
-    __slots__ = ("annotations", "chosen", "details", "fees")
+    __slots__ = ("annotations", "chosen", "details", "fees", "headers")
 
     def __init__(self, chosen: list[tuple[ModuleType, dict[str, Any] | None]]) -> None:
         self.chosen = chosen  # (module, the request's options or None), in the order they run
@@ -23,6 +23,7 @@ class PluginRun:
         # moderation_latency ... (stored in generations.plugins, shown by GET /generation).
         self.details: dict[str, Any] = {}
         self.annotations: list[dict[str, Any]] = []  # added to the answer's message (url_citation, file)
+        self.headers: dict[str, str] = {}  # added to a non-streamed answer's response headers
 
     def charge(self, name: str, amount: Decimal) -> None:
         self.fees[name] = self.fees.get(name, ZERO) + amount
