@@ -234,3 +234,32 @@ def test_final_call_keeps_leading_system_messages_first(gateway, api_key, fake_a
     sent = fake_a.fake.last_request.json["messages"]
     assert [m["role"] for m in sent] == ["system", "system", "user"]
     assert sent[0]["content"] == "Be terse." and "<panel_answer" in sent[1]["content"]
+
+
+def test_the_fusion_model_alias_answers_with_the_plugins_model(gateway, api_key, fake_a, fake_b):
+    """`openrouter/fusion` runs fusion, and the plugin's `model` writes the answer."""
+    script(fake_a, fake_b)
+    sdk = openai.OpenAI(base_url=gateway.api, api_key=api_key, max_retries=0)
+    raw = sdk.chat.completions.with_raw_response.create(
+        model="openrouter/fusion",
+        messages=[{"role": "user", "content": QUESTION}],
+        extra_body={"plugins": [{**FUSION, "model": FINAL}]},
+        extra_headers={"X-OpenRouter-Metadata": "enabled"},
+    )
+    done = raw.parse()
+    assert (done.model, done.choices[0].message.content) == (FINAL, "9.9 is larger than 9.11.")
+    assert json.loads(raw.http_response.text)["openrouter_metadata"]["strategy"] == "fusion"
+    assert "<panel_answer" in fake_a.fake.last_request.json["messages"][0]["content"]
+    assert key_usage(gateway, api_key) == ALPHA_COST + BETA_COST + FINAL_COST
+
+
+def test_the_fusion_model_alias_without_a_servable_default_is_a_400(gateway, api_key, fake_a):
+    with gateway.client(api_key) as c:
+        r = c.post(
+            "/chat/completions", json={"model": "openrouter/fusion", "messages": [{"role": "user", "content": "hi"}]}
+        )
+    assert r.status_code == 400
+    assert (
+        r.json()["error"]["message"] == "fusion: model '~anthropic/claude-opus-latest' is not in this gateway's catalog"
+    )
+    assert fake_a.fake.requests == []

@@ -63,6 +63,7 @@ from omnirouter.observability.deliverer import Deliverer
 from omnirouter.pipeline.endpoint import InferenceEndpoint
 from omnirouter.pipeline.modality import ModalityEndpoint
 from omnirouter.pipeline.stream import KeepAlive
+from omnirouter.plugins.fusion import FusionRouter
 from omnirouter.providers import build_adapters
 from omnirouter.providers.base import Adapter
 from omnirouter.providers.http1 import Pool
@@ -210,6 +211,7 @@ def build_routing(settings: Settings, catalog: Catalog, adapters: dict[str, Adap
         "openrouter/auto": AutoRouter(catalog, settings.auto_router_models),
         "openrouter/free": FreeRouter(catalog),
         "openrouter/pareto-code": ParetoRouter(catalog),
+        "openrouter/fusion": FusionRouter(catalog),
     }
     planner = Planner(catalog, health, stats, default_model=settings.default_model, routers=routers)
     return Routing(planner=planner, health=health, stats=stats, sticky=sticky, adapters=adapters)

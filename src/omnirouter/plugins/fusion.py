@@ -6,7 +6,8 @@ internal non-streamed chat completion billed to the same key and recorded as a g
 own (pipeline/subcall.py). Their answers go to the request's own model in one system message (the
 prompt below), placed after the conversation's leading system messages; the request's call is then
 made as usual, streamed if it streams. The final generation lists the panel's generations in its
-`plugins` record (`fusion`).
+`plugins` record (`fusion`). `"model": "openrouter/fusion"` (FusionRouter) runs fusion with the
+plugin's `model` writing the answer.
 
 Recursion: sub-calls carry `x-openrouter-fusion-depth: 1`; a request at depth 1 runs without fusion,
 and a depth above 1 (only a loop, or a client, could send one) is refused with a 400.
@@ -21,10 +22,12 @@ from omnirouter.errors import GatewayError
 from omnirouter.pipeline.call import estimate_tokens
 
 if TYPE_CHECKING:
+    from omnirouter.catalog.catalog import Catalog
     from omnirouter.pipeline.call import Call
     from omnirouter.plugins.run import PluginRun
 
 ID = "fusion"
+ROUTER = "openrouter/fusion"
 DEPTH_HEADER = "x-openrouter-fusion-depth"
 MAX_DEPTH = 1  # fusion's sub-calls are at depth 1, where fusion does not run again
 MAX_PANEL = 8
@@ -59,8 +62,35 @@ def arriving_depth(value: str) -> int:
 
 
 def wanted(call: Call, options: dict[str, Any] | None) -> bool:
-    """Named and enabled, and not itself a fusion sub-call."""
-    return options is not None and options.get("enabled", True) is not False and call.fusion_depth == 0
+    """Named and enabled, or the request's model is `openrouter/fusion`; not in a fusion sub-call."""
+    if call.fusion_depth:
+        return False
+    if options is not None:
+        return options.get("enabled", True) is not False
+    return call.plan.requested[0].startswith(ROUTER)
+
+
+class FusionRouter:
+    """`openrouter/fusion`: the plugin's `model` writes the answer (default: the first analysis model),
+    and fusion runs even when the request does not name the plugin (`wanted` above)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+
+    def __call__(self, req: Any, plugins: list[Any] | None, needs_tools: bool, session: str | None) -> list[str]:
+        options = next((p for p in plugins or () if isinstance(p, dict) and p.get("id") == ID), {})
+        model = options.get("model")
+        if model is None:
+            panel = options.get("analysis_models")
+            model = panel[0] if isinstance(panel, list) and panel else DEFAULT_PANEL[0]
+        if not isinstance(model, str) or _resolve(self.catalog, model) is None:
+            raise GatewayError(400, f"fusion: model {model!r} is not in this gateway's catalog")
+        return [model]
+
+
+def _resolve(catalog: Catalog, model_id: str) -> Any:
+    base = model_id.split(":", 1)[0]
+    return catalog.latest(base[1:]) if base.startswith("~") else catalog.model(base)
 
 
 def panel_of(call: Call, options: dict[str, Any]) -> list[str]:
@@ -80,11 +110,8 @@ def panel_of(call: Call, options: dict[str, Any]) -> list[str]:
         raise GatewayError(400, "fusion: analysis_models must be a list of 1 to 8 model ids")
     if len(models) > MAX_PANEL:
         raise GatewayError(400, f"fusion: analysis_models names {len(models)} models; at most {MAX_PANEL}")
-    catalog = call.st.catalog
     for model_id in models:
-        base = model_id.split(":", 1)[0]
-        found = catalog.latest(base[1:]) if base.startswith("~") else catalog.model(base)
-        if found is None:
+        if _resolve(call.st.catalog, model_id) is None:
             default = " (the default panel; name analysis_models to choose yours)" if options.get(
                 "analysis_models") is None else ""  # fmt: skip
             raise GatewayError(400, f"fusion: analysis model {model_id!r} is not in this gateway's catalog{default}")

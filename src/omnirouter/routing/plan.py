@@ -37,7 +37,12 @@ POOL_VARIANTS = ("free", "extended", "thinking")
 TIER_OF_VARIANT = {"nitro": "priority", "floor": "flex"}
 SORT_OF_VARIANT = {"nitro": "throughput", "floor": "price", "exacto": "exacto"}
 # openrouter_metadata.strategy of a router's choices (RoutingStrategy in the OpenAPI document).
-STRATEGY_OF_ROUTER = {"openrouter/auto": "auto", "openrouter/free": "free", "openrouter/pareto-code": "pareto"}
+STRATEGY_OF_ROUTER = {
+    "openrouter/auto": "auto",
+    "openrouter/free": "free",
+    "openrouter/pareto-code": "pareto",
+    "openrouter/fusion": "fusion",
+}
 
 
 # A router model's chooser: (request, plugins, needs tools, session) -> model ids to try in order.
