@@ -8,6 +8,7 @@ _ORDER: tuple[str, ...] = (
     # what decides whether the request may go at all, then what adds to the prompt, then what shrinks it
     "moderation",
     "fusion",
+    "file_parser",
     "web_fetch",
     "web",
     "context_compression",

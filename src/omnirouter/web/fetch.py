@@ -27,7 +27,7 @@ from omnirouter.web.ssrf import parse_ip, refusal
 if TYPE_CHECKING:
     from omnirouter.settings import Settings
 
-__all__ = ["CHARS_PER_TOKEN", "Page", "fetch_page", "truncate_tokens"]
+__all__ = ["CHARS_PER_TOKEN", "Page", "fetch_bytes", "fetch_page", "truncate_tokens"]
 
 CHARS_PER_TOKEN = 4  # max_content_tokens counts approximate tokens of this many characters
 _REDIRECTS = frozenset({301, 302, 303, 307, 308})
@@ -122,17 +122,29 @@ async def fetch_page(
     """Fetch ``url`` and extract its text. Raises GatewayError: 400 for a URL refused (scheme, domain
     lists, an address not allowed, here or after a redirect), 502 when the fetch fails (HTTP error, too
     large, unreadable), 504 past ``web_fetch_timeout``."""
+    final, media_type, charset, body = await _fetch(settings, url, allowed_domains, blocked_domains)
+    title, text = await asyncio.to_thread(_extract, media_type, charset, body, str(final))
+    return Page(url=str(final), title=title, text=truncate_tokens(text, max_content_tokens), content_type=media_type)
+
+
+async def fetch_bytes(settings: Settings, url: str) -> tuple[str, str, bytes]:
+    """(final URL, media type, body) of ``url``, under the same rules and limits as ``fetch_page``."""
+    final, media_type, _, body = await _fetch(settings, url, None, None)
+    return str(final), media_type, body
+
+
+async def _fetch(
+    settings: Settings, url: str, allowed_domains: list[str] | None, blocked_domains: list[str] | None
+) -> tuple[URL, str, str | None, bytes]:
     try:
         target = URL(url.strip())
     except (ValueError, TypeError):
         raise GatewayError(400, f"Refused to fetch {url!r}: not a URL") from None
     try:
         async with asyncio.timeout(settings.web_fetch_timeout):
-            final, media_type, charset, body = await _download(settings, target, allowed_domains, blocked_domains)
+            return await _download(settings, target, allowed_domains, blocked_domains)
     except TimeoutError:
         raise GatewayError(504, f"Fetching {target} took longer than {settings.web_fetch_timeout:g} s") from None
-    title, text = await asyncio.to_thread(_extract, media_type, charset, body, str(final))
-    return Page(url=str(final), title=title, text=truncate_tokens(text, max_content_tokens), content_type=media_type)
 
 
 async def _download(
