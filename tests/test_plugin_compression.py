@@ -4,6 +4,7 @@ that suggests it."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +14,7 @@ import pytest
 from openrouter import OpenRouter
 
 from omnirouter.plugins.context_compression import compress
+from omnirouter.store import repo
 from omnirouter.testing import Reply, Stream
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import Gateway
@@ -55,6 +57,17 @@ def oai(gw: Gateway, key: str) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=gw.api, max_retries=0)
 
 
+def stored(gw: Any, gen_id: str) -> dict[str, Any]:
+    """The generation's stored row (its `plugins` record is not part of GET /generation)."""
+    gw.flush()
+
+    async def read() -> dict[str, Any]:
+        async with gw.state.db.engine.connect() as conn:
+            return await repo.get_generation(conn, gen_id)
+
+    return asyncio.run_coroutine_threadsafe(read(), gw.loop).result(timeout=10)
+
+
 def contents(recorded: Any) -> list[str]:
     return [
         m["content"] if isinstance(m["content"], str) else m["content"][0]["text"] for m in recorded.json["messages"]
@@ -75,11 +88,15 @@ def assert_middle_out(sent: list[str], original: list[dict[str, Any]]) -> None:
 def test_small_context_compresses_by_default(gw, key, fake_a):
     messages = [SYSTEM, *turns(30)]
     fake_a.fake.script(Reply("fits now"))
-    answer = oai(gw, key).chat.completions.create(model="test/small", messages=messages, max_tokens=100)
-    assert answer.choices[0].message.content == "fits now"
+    raw = oai(gw, key).chat.completions.with_raw_response.create(model="test/small", messages=messages, max_tokens=100)
+    assert raw.parse().choices[0].message.content == "fits now"
     recorded = fake_a.fake.last_request
-    assert_middle_out(contents(recorded), messages)
+    sent = contents(recorded)
+    assert_middle_out(sent, messages)
     assert len(recorded.body) / 4 + 100 <= 2048  # what went upstream fits the endpoint's context
+    done = stored(gw, raw.headers["x-generation-id"])["plugins"]["compressed"]
+    assert done["messages_dropped"] == len(messages) - len(sent) and done["messages_after"] == len(sent)
+    assert done["context_length"] == 2048 and done["prompt_tokens_after"] + 100 <= 2048
 
 
 def test_transforms_empty_turns_it_off_and_the_400_suggests_it(gw, key, fake_a):

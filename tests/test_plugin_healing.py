@@ -3,6 +3,7 @@ every client format, and says so (X-Omnirouter-Healed); streams and truncated an
 
 from __future__ import annotations
 
+import asyncio
 import json
 from typing import Any
 
@@ -10,6 +11,7 @@ import anthropic
 import openai
 from openrouter import OpenRouter
 
+from omnirouter.store import repo
 from omnirouter.testing import Reply, Stream
 
 HEAL = [{"id": "response-healing"}]
@@ -26,6 +28,17 @@ def chat(gateway: Any, key: str) -> openai.OpenAI:
     return openai.OpenAI(api_key=key, base_url=gateway.api, max_retries=0)
 
 
+def stored(gw: Any, gen_id: str) -> dict[str, Any]:
+    """The generation's stored row (its `plugins` record is not part of GET /generation)."""
+    gw.flush()
+
+    async def read() -> dict[str, Any]:
+        async with gw.state.db.engine.connect() as conn:
+            return await repo.get_generation(conn, gen_id)
+
+    return asyncio.run_coroutine_threadsafe(read(), gw.loop).result(timeout=10)
+
+
 def test_chat_json_object_answer_is_repaired_and_marked(gateway, api_key, fake_a):
     fake_a.fake.script(Reply(BROKEN))
     raw = chat(gateway, api_key).chat.completions.with_raw_response.create(
@@ -34,6 +47,7 @@ def test_chat_json_object_answer_is_repaired_and_marked(gateway, api_key, fake_a
     answer = raw.parse()
     assert json.loads(answer.choices[0].message.content) == {"name": "Ada", "born": 1815, "languages": ["en", "fr"]}
     assert raw.headers["x-omnirouter-healed"] == "true"
+    assert stored(gateway, raw.headers["x-generation-id"])["plugins"] == {"healed": True}
 
 
 def test_fenced_json_with_prose_and_unquoted_keys_through_the_openrouter_sdk(gateway, api_key, fake_a):
@@ -61,6 +75,7 @@ def test_valid_json_and_requests_without_the_plugin_or_a_json_format_pass_unchan
     )
     assert unasked.parse().choices[0].message.content == BROKEN
     assert "x-omnirouter-healed" not in unasked.headers
+    assert stored(gateway, valid.headers["x-generation-id"])["plugins"] is None
     no_format = client.chat.completions.create(model="test/alpha", messages=ASK, extra_body={"plugins": HEAL})
     assert no_format.choices[0].message.content == BROKEN
 
