@@ -4,8 +4,10 @@ in a loop with the model, in the three client formats, streamed and not, billed 
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import anthropic
@@ -14,8 +16,10 @@ import pytest
 from openrouter import OpenRouter
 
 from omnirouter.testing import Reply
-from tests.conftest import ALPHA_PRICES
-from tests.gateway import generation, key_usage
+from omnirouter.testing.fakes.pages import FakePages
+from omnirouter.testing.fakes.search import DEFAULT_PAGES, FakeSearch
+from tests.conftest import ALPHA_PRICES, standard_config
+from tests.gateway import Gateway, generation, key_usage
 
 ASK = [{"role": "user", "content": "what time is it?"}]
 DATETIME = {"type": "openrouter:datetime"}
@@ -176,3 +180,164 @@ def test_bad_server_tool_configuration_is_a_400(gateway, api_key):
     assert bad_zone.status_code == 400 and "Mars/Olympus" in bad_zone.json()["error"]["message"]
     assert unknown.status_code == 400 and "openrouter:teleport" in unknown.json()["error"]["message"]
     assert bad_stop.status_code == 400
+
+
+# -- web_search and web_fetch: the operator's search engine (SearXNG's API, faked) and loopback pages
+
+FEE = Decimal("0.004")
+FETCH_FEE = Decimal("0.001")
+SEARCH_CALL = {"id": "call_ws1", "name": "web_search", "arguments": {"query": "launch news"}}
+ARTICLE = (
+    "<html><head><title>Launch notes</title></head><body><article><p>"
+    + "The rocket launched on Tuesday. " * 8
+    + "</p></article></body></html>"
+)
+
+
+@pytest.fixture(scope="module")
+def searxng() -> Iterator[Any]:
+    handle = FakeSearch.run_in_thread("searxng", api_key=None)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def pages() -> Iterator[Any]:
+    with FakePages.run_in_thread() as p:
+        yield p
+
+
+@pytest.fixture(scope="module")
+def web_gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any, searxng: Any) -> Iterator[Gateway]:
+    engine = {"engine": "searxng", "base_url": searxng.base_url, "price_per_search": str(FEE)}
+    gw = Gateway(tmp_path_factory.mktemp("servertools"), standard_config(fake_a.base_url, fake_b.base_url),
+                 web_search=engine, web_fetch_allow_private=True, web_fetch_price=str(FETCH_FEE)).start()  # fmt: skip
+    yield gw
+    gw.stop()
+
+
+@pytest.fixture
+def web_key(web_gw: Gateway) -> str:
+    return web_gw.create_key()["key"]
+
+
+def tool_results(fake: Any) -> list[Any]:
+    """The tool results the gateway gave the model in the last step's request."""
+    return [json.loads(m["content"]) for m in fake.fake.requests[-1].json["messages"] if m["role"] == "tool"]
+
+
+def _searched_then_answered(fake_a: Any) -> None:
+    searching = Reply("", tool_calls=[SEARCH_CALL], finish_reason="tool_calls", prompt_tokens=30, completion_tokens=5)
+    fake_a.fake.script(searching, Reply("It launched on Tuesday.", prompt_tokens=90, completion_tokens=6))
+
+
+def test_chat_web_search_is_billed_and_recorded(web_gw, web_key, fake_a, searxng):
+    _searched_then_answered(fake_a)
+    client = openai.OpenAI(base_url=web_gw.api, api_key=web_key)
+    tools = [{"type": "openrouter:web_search", "parameters": {"max_results": 2}}]
+    res = client.chat.completions.create(model="test/alpha", messages=ASK, tools=tools)
+    assert res.choices[0].message.content == "It launched on Tuesday."
+    assert searxng.fake.requests[-1].query == "launch news"
+    results = tool_results(fake_a)[0]
+    assert [r["url"] for r in results["results"]] == [p.url for p in DEFAULT_PAGES[:2]]
+    details = res.usage.model_extra["server_tool_use_details"]
+    assert (details["web_search_requests"], details["tool_calls_executed"]) == (1, 1)
+    expected = price(30, 5) + price(90, 6) + FEE
+    assert Decimal(str(res.usage.model_extra["cost"])) == expected
+    gen = generation(web_gw, web_key, res.id)
+    assert gen["total_cost"] == expected and len(gen["provider_responses"]) == 2
+    assert (gen["web_search_engine"], gen["num_search_results"]) == ("searxng", 2)
+    assert key_usage(web_gw, web_key) == expected
+
+
+def test_responses_stream_shows_the_search_item(web_gw, web_key, fake_a, searxng):
+    _searched_then_answered(fake_a)
+    client = OpenRouter(api_key=web_key, server_url=web_gw.api)
+    events = list(client.responses.send(model="test/alpha", input="launch?", stream=True,
+                                        tools=[{"type": "openrouter:web_search"}]))  # fmt: skip
+    added = [e.item for e in events if e.type == "response.output_item.added"]
+    assert [i.type for i in added] == ["openrouter:web_search", "message"]
+    response = events[-1].response
+    search = response.output[0]
+    assert search.action.query == "launch news"
+    assert [s.url for s in search.action.sources] == [p.url for p in DEFAULT_PAGES]
+    assert response.output[1].content[0].text == "It launched on Tuesday."
+    assert response.usage.server_tool_use_details.web_search_requests == 1
+    assert Decimal(str(response.usage.cost)) == price(30, 5) + price(90, 6) + FEE
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_messages_web_search_blocks(web_gw, web_key, fake_a, searxng, stream):
+    _searched_then_answered(fake_a)
+    client = anthropic.Anthropic(base_url=web_gw.url + "/api", auth_token=web_key, max_retries=0)
+    kwargs = {"model": "test/alpha", "max_tokens": 100, "messages": ASK, "tools": [{"type": "openrouter:web_search"}]}
+    if stream:
+        with client.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)
+    assert [b.type for b in message.content] == ["server_tool_use", "web_search_tool_result", "text"]
+    use, result, text = message.content
+    assert (use.name, use.input) == ("web_search", {"query": "launch news"})
+    assert result.tool_use_id == use.id
+    assert [r.url for r in result.content] == [p.url for p in DEFAULT_PAGES]
+    assert text.text == "It launched on Tuesday."
+    assert message.usage.server_tool_use.web_search_requests == 1
+    gen = generation(web_gw, web_key, message.id)
+    assert gen["total_cost"] == price(30, 5) + price(90, 6) + FEE
+
+
+def test_hosted_search_shorthand_is_hoisted(web_gw, web_key, fake_a, searxng):
+    _searched_then_answered(fake_a)
+    with web_gw.client(web_key) as c:
+        r = c.post(
+            "/responses", json={"model": "test/alpha", "input": "launch?", "tools": [{"type": "web_search_preview"}]}
+        )
+    assert r.status_code == 200, r.text
+    assert [t["function"]["name"] for t in fake_a.fake.requests[-2].json["tools"]] == ["web_search"]
+    assert [i["type"] for i in r.json()["output"]] == ["openrouter:web_search", "message"]
+
+
+def test_max_uses_refuses_the_second_search(web_gw, web_key, fake_a, searxng):
+    searxng.fake.reset()
+    twice = [SEARCH_CALL, {**SEARCH_CALL, "id": "call_ws2"}]
+    fake_a.fake.script(Reply("", tool_calls=twice, finish_reason="tool_calls", prompt_tokens=30, completion_tokens=5),
+                       Reply("Done.", prompt_tokens=90, completion_tokens=2))  # fmt: skip
+    tools = [{"type": "openrouter:web_search", "parameters": {"max_uses": 1}}]
+    with web_gw.client(web_key) as c:
+        r = c.post("/chat/completions", json={"model": "test/alpha", "messages": ASK, "tools": tools})
+    assert r.status_code == 200, r.text
+    assert len(searxng.fake.requests) == 1
+    second = tool_results(fake_a)[1]
+    assert "limit" in second["error"]
+    details = r.json()["usage"]["server_tool_use_details"]
+    assert (details["tool_calls_requested"], details["tool_calls_executed"], details["web_search_requests"]) == (
+        2,
+        1,
+        1,
+    )
+    assert Decimal(str(r.json()["usage"]["cost"])) == price(30, 5) + price(90, 2) + FEE
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_web_fetch_reads_a_loopback_page(web_gw, web_key, fake_a, pages, stream):
+    url = pages.page("/launch", ARTICLE)
+    fake_a.fake.script(Reply("", tool_calls=[{"id": "call_wf", "name": "web_fetch", "arguments": {"url": url}}],
+                             finish_reason="tool_calls", prompt_tokens=30, completion_tokens=5),
+                       Reply("Tuesday.", prompt_tokens=200, completion_tokens=2))  # fmt: skip
+    client = anthropic.Anthropic(base_url=web_gw.url + "/api", auth_token=web_key, max_retries=0)
+    kwargs = {"model": "test/alpha", "max_tokens": 100, "messages": ASK, "tools": [{"type": "openrouter:web_fetch"}]}
+    if stream:
+        with client.messages.stream(**kwargs) as s:
+            message = s.get_final_message()
+    else:
+        message = client.messages.create(**kwargs)
+    fetched = tool_results(fake_a)[0]
+    assert fetched["url"] == url and "The rocket launched on Tuesday." in fetched["content"]
+    assert [b.type for b in message.content] == ["server_tool_use", "web_fetch_tool_result", "text"]
+    result = message.content[1].content
+    assert result.url == url and "The rocket launched on Tuesday." in result.content.source.data
+    assert message.usage.server_tool_use.web_fetch_requests == 1
+    gen = generation(web_gw, web_key, message.id)
+    assert gen["total_cost"] == price(30, 5) + price(200, 2) + FETCH_FEE
+    assert gen["num_fetches"] == 1

@@ -1,13 +1,15 @@
 """`openrouter:web_fetch`: fetch a page and extract its text (web/fetch.py, with its server-side
 request forgery rules). Parameters as OpenRouter documents them: `allowed_domains`,
 `blocked_domains`, `max_content_tokens`, `max_uses`; at most 50 fetches per request, as OpenRouter's
-own fetcher. Fetches are free (OpenRouter's `openrouter` engine is)."""
+own fetcher. Each page fetched costs `web_fetch_price` (0 by default, as OpenRouter's own fetcher is
+free), the same fee as the web-fetch plugin's."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
 
+from omnirouter.accounting.cost import ZERO
 from omnirouter.errors import GatewayError
 from omnirouter.jsonio import encode
 from omnirouter.servertools.tools import Result, error
@@ -70,4 +72,5 @@ async def run(settings: Any, tool: Any, args: dict[str, Any]) -> Result:
     }
     item.update(url=page.url, title=page.title or "", content=page.text, status="completed", httpStatus=200,
                 content_type=page.content_type, retrieved_at=fetched["retrieved_at"])  # fmt: skip
-    return Result(encode(fetched).decode(), item, counted="fetch", details={"num_fetches": 1})
+    fee = getattr(settings, "web_fetch_price", None) or ZERO
+    return Result(encode(fetched).decode(), item, fee=fee, counted="fetch", details={"num_fetches": 1})
