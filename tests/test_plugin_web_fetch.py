@@ -383,6 +383,8 @@ def test_responses_openai_sdk(gw, pages, fake_a):
     )
     response = raw.parse()
     assert response.output_text == "Routing."
+    [citation] = response.output[-1].content[0].annotations
+    assert (citation.type, citation.url) == ("url_citation", pages.url("/article"))
     note = _context(fake_a)
     assert "An inference gateway routes" in note and "[content truncated]" in note
     assert "Self-hosting" not in note  # past the 20 tokens
@@ -401,6 +403,8 @@ def test_messages_anthropic_sdk(gw, pages, fake_a):
         extra_body={"plugins": [{"id": "web-fetch", "blocked_domains": ["localhost"]}]},
     )
     assert message.content[0].text == "Routing."
+    [citation] = message.content[0].citations
+    assert (citation.type, citation.url) == ("web_search_result_location", pages.url("/article"))
     assert MAIN in _context(fake_a)
     row = generation(gw, key, message.id)
     assert (row["num_fetches"], row["total_cost"]) == (1, _model_cost(70, 2) + PRICE)
