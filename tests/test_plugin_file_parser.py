@@ -297,3 +297,22 @@ def test_bad_input_is_400(gw, body_change, words):
         r = c.post("/chat/completions", json=body)
     assert r.status_code == 400, r.text
     assert words in r.json()["error"]["message"]
+
+
+def test_typescript_sdk(gw, pages, fake_a):
+    """tests/sdk_ts/fetch_files.mjs: web-fetch (streamed and not) and file-parser through @openrouter/sdk."""
+    from tests.sdk_ts_run import run_steps
+
+    pages.page(
+        "/hello.html", "<html><body><article><p>" + "Gateways route requests. " * 20 + "</p></article></body></html>"
+    )
+    key = gw.create_key()["key"]
+    config = {"serverURL": gw.api, "apiKey": key, "model": "test/alpha", "pageUrl": pages.url("/hello.html"),
+              "pdfDataUrl": DATA_URL}  # fmt: skip
+    results = run_steps("fetch_files.mjs", config)
+    assert set(results) == {"web-fetch.chat.send", "web-fetch.chat.send(stream)", "file-parser.chat.send"}
+    assert all(r["ok"] for r in results.values()), results
+    sent = [r.json["messages"] for r in fake_a.fake.requests]
+    assert [m[0]["role"] for m in sent] == ["system", "system", "user"]
+    assert all("Gateways route requests." in m[0]["content"] for m in sent[:2])
+    assert PAGE_TEXTS[0] in sent[2][0]["content"][1]["text"]
