@@ -21,6 +21,7 @@ from omnirouter.testing.fakes.ocr import FakeMistralOCR
 from omnirouter.testing.fakes.pages import FakePages
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import generation, key_usage
+from tests.sdk_ts_run import run_steps
 
 OCR_PRICE = Decimal("0.002")
 OCR_KEY_ENV = "OMNIROUTER_TEST_OCR_KEY"
@@ -301,8 +302,6 @@ def test_bad_input_is_400(gw, body_change, words):
 
 def test_typescript_sdk(gw, pages, fake_a):
     """tests/sdk_ts/fetch_files.mjs: web-fetch (streamed and not) and file-parser through @openrouter/sdk."""
-    from tests.sdk_ts_run import run_steps
-
     pages.page(
         "/hello.html", "<html><body><article><p>" + "Gateways route requests. " * 20 + "</p></article></body></html>"
     )
