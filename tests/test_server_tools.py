@@ -15,7 +15,7 @@ import openai
 import pytest
 from openrouter import OpenRouter
 
-from omnirouter.testing import Reply
+from omnirouter.testing import Reply, Status
 from omnirouter.testing.fakes.pages import FakePages
 from omnirouter.testing.fakes.search import DEFAULT_PAGES, FakeSearch
 from tests.conftest import ALPHA_PRICES, standard_config
@@ -180,6 +180,42 @@ def test_bad_server_tool_configuration_is_a_400(gateway, api_key):
     assert bad_zone.status_code == 400 and "Mars/Olympus" in bad_zone.json()["error"]["message"]
     assert unknown.status_code == 400 and "openrouter:teleport" in unknown.json()["error"]["message"]
     assert bad_stop.status_code == 400
+
+
+def test_a_key_that_cannot_pay_another_step_ends_the_loop(gateway, fake_a):
+    key = gateway.create_key(limit=0.0001)["key"]  # room for one step's worst case at max_tokens 10
+    fake_a.fake.script(Reply("Checking.", tool_calls=[{"id": "call_dt", "name": "datetime", "arguments": {}}],
+                             finish_reason="tool_calls", prompt_tokens=100, completion_tokens=5))  # fmt: skip
+    seen = len(fake_a.fake.requests)
+    with gateway.client(key) as c:
+        r = c.post("/chat/completions", json={"model": "test/alpha", "messages": ASK, "tools": [DATETIME],
+                                              "max_tokens": 10})  # fmt: skip
+    assert r.status_code == 200, r.text
+    choice = r.json()["choices"][0]
+    assert (choice["message"]["content"], choice["finish_reason"]) == ("Checking.", "stop")
+    assert "tool_calls" not in choice["message"]
+    assert len(fake_a.fake.requests) == seen + 1  # the tool did not run, no second step
+    assert key_usage(gateway, key) == price(100, 5)  # over the limit by at most one step
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_later_step_that_fails_bills_the_steps_before(gateway, api_key, fake_a, stream):
+    fake_a.fake.script(calls_datetime(prompt_tokens=20, completion_tokens=5), Status(400), Status(400))
+    with gateway.client(api_key) as c:
+        r = c.post("/chat/completions", json={"model": "test/alpha", "messages": ASK, "tools": [DATETIME],
+                                              "stream": stream})  # fmt: skip
+    if stream:
+        assert r.status_code == 200
+        events = [json.loads(line[6:]) for line in r.text.splitlines() if line.startswith("data: {")]
+        assert any("error" in e for e in events)
+        gen_id = events[0]["id"]
+    else:
+        assert r.status_code == 400, r.text
+        gen_id = r.headers["x-generation-id"]
+    gen = generation(gateway, api_key, gen_id)
+    assert gen["total_cost"] == price(20, 5)
+    assert [a["status"] for a in gen["provider_responses"]] == [200, 400]
+    assert key_usage(gateway, api_key) == price(20, 5)
 
 
 # -- web_search and web_fetch: the operator's search engine (SearXNG's API, faked) and loopback pages

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from omnirouter.accounting import meter
 from omnirouter.accounting.cost import Usage
+from omnirouter.errors import GatewayError
 from omnirouter.jsonio import decode
 from omnirouter.servertools import MAX_TOOL_CALLS, ServerTools
 from omnirouter.servertools.tools import Result, error
@@ -153,14 +154,20 @@ async def complete(call: Call) -> Outcome:
     assert st is not None
     body = step_body(call)
     last = False
+    previous: Outcome | None = None
     while True:
         try:
             outcome = await attempt(
                 call.st.routing, call.plan, body, call.timeouts, stream=False, deadline=call.deadline, ctx=call.ctx
             )
         except RouteFailed as err:
-            err.attempts[:0] = st.attempts
-            raise
+            if previous is None:
+                raise
+            # A later step found no endpoint: the steps before are billed, the answer is the error.
+            previous.attempts = [*st.attempts, *err.attempts]
+            call.settle(previous, Usage(), "error", "error", streamed=False, error=err.body()["error"])
+            raise GatewayError(err.status, err.message, err.metadata, headers=err.headers, extra=err.extra) from None
+        previous = outcome
         st.steps += 1
         data = outcome.response or {}
         choice = (data.get("choices") or [{}])[0]

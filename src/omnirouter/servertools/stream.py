@@ -116,6 +116,7 @@ class Steps:
                 return None
             st.add_step(usage, step_cost)
             st.attempts.extend(outcome.attempts)
+            s.chars = 0  # what a cancel bills from here on is the next step's (this one is added up)
             text = "".join(self.text)
             if text:
                 st.texts.append(text)
