@@ -36,6 +36,8 @@ def gw(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> It
         {"id": "test/small", "name": "Small", "context_length": 2048, "endpoints": [{**ep, "upstream_model": "small"}]},
         # 16,384 tokens: compressed only when asked
         {"id": "test/mid", "name": "Mid", "context_length": 16384, "endpoints": [{**ep, "upstream_model": "mid"}]},
+        {"id": "test/roomy", "name": "Roomy", "context_length": 100000,
+         "endpoints": [{**ep, "upstream_model": "roomy"}]},
         {"id": "test/capped", "name": "Capped", "context_length": 100000, "max_messages": 10,
          "endpoints": [{**ep, "upstream_model": "capped"}]},
         {"id": "test/pair", "name": "Pair", "context_length": 4096, "endpoints": [
@@ -178,6 +180,16 @@ def test_endpoints_with_half_the_context_are_kept_and_compressed_for(gw, key, fa
     assert recorded.json["model"] == "pair-large"
     assert_middle_out(contents(recorded), messages)
     assert len(recorded.body) / 4 <= 3000
+
+
+def test_a_model_that_holds_the_prompt_gets_it_whole_though_a_fallback_could_not(gw, key, fake_a):
+    messages = [SYSTEM, *turns(30)]
+    fake_a.fake.script(Reply("whole"))
+    answer = oai(gw, key).chat.completions.create(
+        model="test/roomy", messages=messages, extra_body={"models": ["test/roomy", "test/small"]}
+    )
+    assert answer.choices[0].message.content == "whole" and answer.model == "test/roomy"
+    assert contents(fake_a.fake.last_request) == [m["content"] for m in messages]
 
 
 def test_streamed_through_the_openrouter_sdk(gw, key, fake_a):

@@ -4,8 +4,10 @@ middle instead of failing (behaviors §8.6).
 On when the request asks (`plugins: [{id: "context-compression"}]`, or the legacy
 `transforms: ["middle-out"]`), off when it says so (`enabled: false`, or `transforms: []`), and on by
 default for endpoints of at most 8,192 tokens of context. The planner keeps the endpoints it may
-compress for (routing/plan.py `_fits`: at least half the context needed, else the largest); here the
-prompt is shrunk to the smallest context among them, so that any of them can serve it.
+compress for (routing/plan.py `_fits`: at least half the context needed, else the largest). When the
+endpoint tried first is one of them, the prompt is shrunk to the smallest context among those the
+prompt does not fit, so that any of them can serve it; when the first holds the prompt whole,
+nothing is shrunk and the endpoints that could not take it leave the plan.
 
 What is kept: every system (developer) message, the first turn and the last; an assistant message's
 tool calls and their results go or stay together. Messages are dropped from the middle outwards,
@@ -174,12 +176,30 @@ def compress(body: dict[str, Any], budget_chars: int | None, max_messages: int |
     }
 
 
-async def prepare(call: Call, options: dict[str, Any] | None, run: PluginRun) -> None:
+def _target(call: Call) -> int | None:
+    """The context to compress for: the smallest among the planned endpoints the prompt does not fit,
+    when the endpoint tried first is one of them. When the first holds the prompt as it is, nothing
+    is compressed, and the endpoints kept only to be compressed for leave the plan (they could not
+    take the prompt whole)."""
     context_of = call.st.catalog.endpoint_context_length
-    contexts = [ctx for c in call.plan.candidates if (ctx := context_of(c.model, c.endpoint))]
+    need = call.needs.prompt_tokens + (call.req.completion_limit or 0)
+    sized = [(c, context_of(c.model, c.endpoint)) for c in call.plan.candidates]
+    short = [ctx for _, ctx in sized if ctx and need > ctx]
+    if not short:
+        return None
+    first = sized[0][1]
+    if first and need > first:
+        return min(short)
+    call.plan.candidates = [c for c, ctx in sized if not ctx or need <= ctx]
+    return None
+
+
+async def prepare(call: Call, options: dict[str, Any] | None, run: PluginRun) -> None:
+    context = _target(call)
     limits = [c.model.max_messages for c in call.plan.candidates if c.model.max_messages]
+    if context is None and not limits:
+        return
     completion = call.req.completion_limit or 0
-    context = min(contexts) if contexts else None
     budget = (context - completion) * CHARS_PER_TOKEN if context is not None else None
     if budget is not None and budget <= 0:
         raise GatewayError(
