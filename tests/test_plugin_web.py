@@ -230,6 +230,11 @@ def test_chat_stream_ends_with_the_citations(gw: Gateway, key: str, fake_a: Any,
     notes = [a for c in chunks if c.choices for a in (c.choices[0].delta.model_extra or {}).get("annotations") or ()]
     assert [a["url_citation"]["url"] for a in notes] == [p.url for p in DEFAULT_PAGES]
     assert all(a["type"] == "url_citation" for a in notes)
+    first = notes[0]["url_citation"]
+    assert (
+        CITED[first["start_index"] : first["end_index"]] == "[news.example.com](https://news.example.com/2026/launch)"
+    )
+    assert (notes[2]["url_citation"]["start_index"], notes[2]["url_citation"]["end_index"]) == (0, 0)
     assert chunks[-1].usage is not None
     assert Decimal(str(chunks[-1].usage.model_extra["cost"])) == MODEL_COST + FEE
     assert generation(gw, key, chunks[0].id)["total_cost"] == MODEL_COST + FEE
@@ -286,6 +291,8 @@ def test_responses_stream_adds_the_annotations(gw: Gateway, key: str, fake_a: An
     done = next(e for e in events if e.type == "response.completed").response
     (part,) = done.output[0].content
     assert part.text == CITED and [a.url for a in part.annotations] == [p.url for p in DEFAULT_PAGES]
+    assert CITED[part.annotations[0].start_index : part.annotations[0].end_index].endswith("/2026/launch)")
+    assert added[0].annotation.start_index == part.annotations[0].start_index > 0
     assert Decimal(str(done.usage.model_extra["cost"])) == MODEL_COST + FEE
 
 

@@ -140,9 +140,11 @@ class InferenceStream:
         self.usage: Usage | None = None
         self.chars = 0
         self.images = 0  # images the answer carried (delta.images), billed per image
-        # The completion's text, for the generation's stored content or the response cache (cache/): only
-        # kept where it is stored; a long answer's pieces are otherwise most of what an open stream holds.
-        self.text: list[str] | None = [] if call.st.settings.log_prompts or call.cache is not None else None
+        # The completion's text, for the generation's stored content or the response cache (cache/), or
+        # for plugins' annotations to point into (plugins/web.py): only kept where it is used; a long
+        # answer's pieces are otherwise most of what an open stream holds.
+        keep = call.st.settings.log_prompts or call.cache is not None
+        self.text: list[str] | None = [] if keep or (call.plugins is not None and call.plugins.annotations) else None
         self.first_token_at: float | None = None
         self.upstream_id: str | None = None
         self.outcome: Outcome | None = None  # the endpoint that answered
@@ -354,7 +356,7 @@ class InferenceStream:
             cost = self._settle(outcome, cancelled=False, error=error.body()["error"] if error else None)
         if error is not None:
             await self._send_error_chunk(error)
-        elif call.plugins is not None and (delta := call.plugins.stream_delta(call)) is not None:
+        elif call.plugins is not None and (delta := call.plugins.stream_delta(call, "".join(self.text or ()))):
             await self._write(self.encoder.chunk({**self.prefix, "choices": [{"index": 0, "delta": delta,
                                                                               "finish_reason": None}]}))  # fmt: skip
         if call.cache is not None and error is None and self.cut_by is None:  # a complete answer is kept

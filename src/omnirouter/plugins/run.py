@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
 
 class PluginRun:
-    __slots__ = ("annotations", "chosen", "details", "fees", "headers")
+    __slots__ = ("annotations", "chosen", "details", "fees", "headers", "text")
 
     def __init__(self, chosen: list[tuple[ModuleType, dict[str, Any] | None]]) -> None:
         self.chosen = chosen  # (module, the request's options or None), in the order they run
@@ -24,6 +24,7 @@ class PluginRun:
         self.details: dict[str, Any] = {}
         self.annotations: list[dict[str, Any]] = []  # added to the answer's message (url_citation, file)
         self.headers: dict[str, str] = {}  # added to a non-streamed answer's response headers
+        self.text = ""  # a streamed answer's text, at stream_delta (kept when there are annotations to place)
 
     def charge(self, name: str, amount: Decimal) -> None:
         self.fees[name] = self.fees.get(name, ZERO) + amount
@@ -52,8 +53,9 @@ class PluginRun:
                 if isinstance(message, dict):
                     message["annotations"] = [*(message.get("annotations") or ()), *self.annotations]
 
-    def stream_delta(self, call: Call) -> dict[str, Any] | None:
-        """The delta of one last content chunk of a stream, or None."""
+    def stream_delta(self, call: Call, text: str = "") -> dict[str, Any] | None:
+        """The delta of one last content chunk of a stream, or None. `text`: what the stream said."""
+        self.text = text
         delta: dict[str, Any] = {}
         for module, options in self.chosen:
             if (extra := getattr(module, "stream_delta", None)) is not None and (d := extra(call, options, self)):

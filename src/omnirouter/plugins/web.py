@@ -9,9 +9,8 @@ engine named, search is native when every planned endpoint has it, else the conf
 
 The results go into the prompt as a system message before the last user message (the documented
 prompt, or the request's `search_prompt`, then the results); the answer carries one `url_citation`
-annotation per result, spanning the markdown link that cites it in a non-streamed answer (0..0 where
-the answer does not cite it, and in a stream, whose text the gateway does not keep). The configured
-price per search is charged as the `web_search` fee.
+annotation per result, spanning the markdown link (or bare URL) that cites it in the answer, 0..0
+where the answer does not cite it. The configured price per search is charged as the `web_search` fee.
 """
 
 from __future__ import annotations
@@ -182,20 +181,26 @@ def _inject(call: Call, opts: Options, outcome: SearchOutcome) -> None:
 
 
 def complete(call: Call, options: dict[str, Any] | None, run: PluginRun, completion: dict[str, Any]) -> None:
-    """Point each citation at the markdown link (or bare URL) that cites its source in the answer."""
-    if not run.annotations:
-        return
-    text = ""
     for choice in completion.get("choices") or ():
         content = (choice.get("message") or {}).get("content")
         if isinstance(content, str):
-            text = content
-            break
+            place(run.annotations, content)
+            return
+
+
+def stream_delta(call: Call, options: dict[str, Any] | None, run: PluginRun) -> None:
+    place(run.annotations, run.text)  # the annotations themselves go out with the run's last delta
+
+
+def place(annotations: list[dict[str, Any]], text: str) -> None:
+    """Point each citation not yet placed at the markdown link (or bare URL) citing its source."""
     if not text:
         return
-    for a in run.annotations:
+    for a in annotations:
         cite = a.get("url_citation") if a.get("type") == "url_citation" else None
-        if cite is not None and (span := cited_span(text, cite["url"])) is not None:
+        if not isinstance(cite, dict) or cite.get("start_index") or cite.get("end_index"):
+            continue  # not a citation, or one placed already
+        if (span := cited_span(text, cite["url"])) is not None:
             cite["start_index"], cite["end_index"] = span
 
 
