@@ -12,8 +12,10 @@ import openai
 from openrouter import OpenRouter
 
 from omnirouter.store import repo
-from omnirouter.testing import Reply, Stream
+from omnirouter.testing import FakeAnthropic, Reply, Stream
+from tests.conftest import standard_config
 
+ANTHROPIC_KEY = "sk-ant-healing-test"
 HEAL = [{"id": "response-healing"}]
 ASK = [{"role": "user", "content": "Give me Ada as JSON"}]
 BROKEN = '{"name": "Ada", "born": 1815, "languages": ["en", "fr",],'  # trailing comma, no closing bracket
@@ -123,3 +125,34 @@ def test_messages_api_renders_the_healed_text(gateway, api_key, fake_a):
     message = raw.parse()
     assert json.loads(message.content[0].text) == {"name": "Ada", "born": 1815, "languages": ["en", "fr"]}
     assert raw.headers["x-omnirouter-healed"] == "true"
+
+
+def test_messages_to_an_anthropic_upstream_are_healed_too(make_gateway, fake_a, fake_b):
+    """A Messages request would pass through to an Anthropic upstream as it came; with healing it is
+    translated, so that the healed text is what the client gets."""
+    with FakeAnthropic.run_in_thread(api_key=ANTHROPIC_KEY) as claude:
+        config = standard_config(fake_a.base_url, fake_b.base_url)
+        config["providers"].append(
+            {
+                "slug": "claude",
+                "name": "Claude",
+                "api": "anthropic",
+                "base_url": claude.base_url,
+                "api_key": ANTHROPIC_KEY,
+            }
+        )
+        config["models"].append({"id": "test/claude", "name": "Claude", "context_length": 200000,
+                                 "endpoints": [{"provider": "claude", "upstream_model": "claude-up"}]})  # fmt: skip
+        gw = make_gateway(config)
+        key = gw.create_key()["key"]
+        client = anthropic.Anthropic(api_key=key, base_url=gw.url + "/api", max_retries=0)
+        output = {"output_config": {"format": {"type": "json_schema", "schema": SCHEMA}}}
+        claude.script(Reply(BROKEN), Reply(BROKEN))
+        raw = client.messages.with_raw_response.create(
+            model="test/claude", max_tokens=256, messages=ASK, extra_body={"plugins": HEAL, **output}
+        )
+        assert json.loads(raw.parse().content[0].text) == {"name": "Ada", "born": 1815, "languages": ["en", "fr"]}
+        assert raw.headers["x-omnirouter-healed"] == "true"
+        assert claude.requests[-1].json["output_config"]["format"]["schema"] == SCHEMA
+        unhealed = client.messages.create(model="test/claude", max_tokens=256, messages=ASK, extra_body=output)
+        assert unhealed.content[0].text == BROKEN
