@@ -16,7 +16,7 @@ import pytest
 from fpdf import FPDF
 from openrouter import OpenRouter
 
-from omnirouter.testing import Reply
+from omnirouter.testing import Reply, Stream
 from omnirouter.testing.fakes.ocr import FakeMistralOCR
 from omnirouter.testing.fakes.pages import FakePages
 from tests.conftest import ALPHA_PRICES, standard_config
@@ -130,6 +130,18 @@ def test_chat_pdf_text_openai_sdk(gw, fake_a):
     assert content["type"] == "text" and PAGE_TEXTS[1] in content["text"]
     row = generation(gw, key, body["id"])
     assert row["total_cost"] == _model_cost(40, 3)  # pdf-text is free
+
+
+def test_streamed_answer_carries_the_annotation(gw, fake_a):
+    key = gw.create_key()["key"]
+    fake_a.fake.script(Stream("Revenue grew.", prompt_tokens=40, completion_tokens=3))
+    client = openai.OpenAI(base_url=gw.api, api_key=key)
+    chunks = list(client.chat.completions.create(**_sdk(_chat()), stream=True))
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "Revenue grew."
+    annotations = [a for c in chunks for ch in c.choices for a in (getattr(ch.delta, "annotations", None) or ())]
+    assert [(a["type"], a["file"]["hash"]) for a in annotations] == [("file", HASH)]
+    assert PAGE_TEXTS[0] in annotations[0]["file"]["content"][0]["text"]
+    assert generation(gw, key, chunks[0].id)["total_cost"] == _model_cost(40, 3)
 
 
 def test_default_engine_is_local_without_ocr_configured(gw, fake_a):
