@@ -16,6 +16,7 @@ from omnirouter.catalog.importer import import_openrouter_models
 from omnirouter.catalog.loader import load_catalog
 from omnirouter.testing import Reply, Status
 from tests.gateway import Gateway
+from tests.sdk_ts_run import run_steps
 from tests.spec_validation import spec_available, validate_response
 
 ROUTER = "openrouter/pareto-code"
@@ -221,3 +222,15 @@ def test_catalog_import_reads_the_aa_coding_index(tmp_path: Path):
     catalog = load_catalog(config=None, env={"OPENROUTER_API_KEY": "k"}, sandbox=False, data_dir=tmp_path / "data")
     assert catalog.model("x-ai/grok-code").coding_score == 0.632
     assert catalog.model("x-ai/grok-plain").coding_score is None
+
+
+def test_typescript_sdk(gw, key, fake_a, fake_b):
+    """tests/sdk_ts/fusion_pareto.mjs: fusion (streamed and not) and the pareto router through @openrouter/sdk."""
+    config = {"serverURL": gw.api, "apiKey": key, "panel": ["code/mid", "code/mid-plus"], "finalModel": "code/strong",
+              "paretoModel": "code/strong"}  # fmt: skip
+    results = run_steps("fusion_pareto.mjs", config)
+    assert set(results) == {"fusion.chat.send", "fusion.chat.send(stream)", "pareto.chat.send", "pareto.models.list"}
+    assert all(r["ok"] for r in results.values()), results
+    # Two fused answers (a panel of two each) and one routed one.
+    assert [r.json["model"] for r in fake_b.fake.requests] == ["mid-plus-up"] * 2
+    assert sorted(r.json["model"] for r in fake_a.fake.requests) == ["mid-up"] * 2 + ["strong-up"] * 3

@@ -16,7 +16,7 @@ from openrouter import OpenRouter
 
 from omnirouter.store import repo
 from omnirouter.testing import Reply, Status
-from tests.conftest import ALPHA_PRICES, BETA_PRICES, REASONER_PRICES
+from tests.conftest import ALPHA_PRICES, BETA_PRICES, REASONER_PRICES, standard_config
 from tests.gateway import Gateway, generation, key_usage
 
 QUESTION = "Which is larger, 9.11 or 9.9?"
@@ -263,3 +263,22 @@ def test_the_fusion_model_alias_without_a_servable_default_is_a_400(gateway, api
         r.json()["error"]["message"] == "fusion: model '~anthropic/claude-opus-latest' is not in this gateway's catalog"
     )
     assert fake_a.fake.requests == []
+
+
+def test_the_final_call_must_fit_the_key_limit_with_the_panels_answers(make_gateway, fake_a, fake_b):
+    """The final prompt grows by the panel's answers: its worst case is held again before it is sent."""
+    config = standard_config(fake_a.base_url, fake_b.base_url)
+    dear = {"prompt": "0.0001", "completion": "0.0001"}  # $100 per million tokens, prompt and completion
+    endpoint = {"provider": "fake-a", "upstream_model": "dear-up", "pricing": dear}
+    config["models"].append({"id": "test/dear", "name": "Dear", "context_length": 8192, "endpoints": [endpoint]})
+    gw = make_gateway(config)
+    # Before the panel, the final call's worst case is ~50 prompt and 10 completion tokens: ~$0.006. The
+    # panel's answers and the fusion prompt add ~200 tokens: ~$0.026, more than the $0.01 limit leaves.
+    key = gw.create_key(limit=0.01)["key"]
+    script(fake_a, fake_b)
+    with gw.client(key) as c:
+        r = c.post("/chat/completions", json={"model": "test/dear", "max_tokens": 10, "plugins": [FUSION],
+                                              "messages": [{"role": "user", "content": QUESTION}]})  # fmt: skip
+    assert r.status_code in (402, 403), r.text
+    assert [req.json["model"] for req in fake_a.fake.requests] == ["alpha-upstream"]  # no final call
+    assert key_usage(gw, key) == ALPHA_COST + BETA_COST  # the panel ran and is paid for

@@ -170,6 +170,9 @@ async def prepare(call: Call, options: dict[str, Any] | None, run: PluginRun) ->
         raise GatewayError(400, "fusion: the request needs messages")
     panel = panel_of(call, options)
     headers = _sub_headers(call)
+    # The request's own hold is let go while the panel runs (a limited key's room is the panel's to
+    # reserve), and taken again below for the final call, whose prompt the panel's answers make longer.
+    call.release()
     results = await asyncio.gather(
         *(subcall.complete(call.st, call.key, _sub_request(call, options, m), headers) for m in panel)
     )
@@ -188,3 +191,6 @@ async def prepare(call: Call, options: dict[str, Any] | None, run: PluginRun) ->
     call.body["messages"] = _insert(messages, context)
     call.needs.prompt_tokens += estimate_tokens(len(context["content"]))
     run.changed(call)
+    # Refused here (the panel already paid for) if the final call no longer fits the key's limit.
+    if (top_up := call.reserve()) is not None:
+        await top_up
