@@ -118,7 +118,9 @@ def test_tools_and_tool_choice() -> None:
         {
             "type": "function",
             "function": {"name": "get_weather", "parameters": tool["input_schema"], "description": "Weather"},
-        }
+        },
+        # for the gateway's openrouter:web_search, when it has a search engine (else left out there)
+        {"type": "web_search_20250305", "parameters": {"max_uses": 3}},
     ]
     assert out["tool_choice"] == "auto" and "parallel_tool_calls" not in out
     assert parse(messages=msgs, tools=[tool], tool_choice={"type": "any"})["tool_choice"] == "required"

@@ -15,6 +15,7 @@ from openai import omit
 from openai.lib.streaming.responses._responses import ResponseStreamState
 from openai.types.responses import Response, ResponseStreamEvent
 
+from omnirouter import servertools
 from omnirouter.errors import GatewayError
 from omnirouter.formats import openai_chat
 from omnirouter.formats.openai_responses import RESPONSES
@@ -227,10 +228,11 @@ def test_options_map_to_chat_fields():
     }  # fmt: skip
     require_spec()
     validate(body, "ResponsesRequest")
-    out = parse(body)
+    out = parse(body)  # the hosted web search is kept for the gateway's openrouter:web_search (servertools/)
     assert out["tools"] == [{"type": "function", "function": {
         "name": "get_weather", "description": "Weather",
-        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "strict": True}}]  # fmt: skip
+        "parameters": {"type": "object", "properties": {"city": {"type": "string"}}}, "strict": True}},
+        {"type": "web_search"}]  # fmt: skip
     assert out["tool_choice"] == {"type": "function", "function": {"name": "get_weather"}}
     assert out["parallel_tool_calls"] is False
     assert out["reasoning"] == {"effort": "high", "summary": "auto"}
@@ -264,15 +266,22 @@ def test_allowed_tools_keeps_only_those_named():
 
 
 def test_a_choice_without_function_tools_is_not_sent():
-    out = parse({"model": "m", "input": "x", "tools": [{"type": "web_search"}], "tool_choice": "required"})
+    out = parse({"model": "m", "input": "x", "tools": [{"type": "file_search"}], "tool_choice": "required"})
     assert "tools" not in out and "tool_choice" not in out
+    # A hosted web search is kept for the server-tool stage, which drops it (and the choice) when the
+    # gateway has no search engine (servertools/__init__.py).
+    out = parse({"model": "m", "input": "x", "tools": [{"type": "web_search"}], "tool_choice": "required"})
+    assert out["tools"] == [{"type": "web_search"}]
+    prepared = dict(out)
+    assert servertools.prepare(prepared, type("S", (), {"web_search": None})()) is None
+    assert "tools" not in prepared and "tool_choice" not in prepared
 
 
 def test_codex_cli_request_is_accepted():
     body = json.loads(CODEX_FIXTURE.read_text())["body"]
     out = parse(body)
     assert [m["role"] for m in out["messages"]] == ["developer", "developer", "user", "user", "assistant", "tool"]
-    names = [t["function"]["name"] for t in out["tools"]]
+    names = [t["function"]["name"] for t in out["tools"] if t["type"] == "function"]
     assert "exec_command" in names and "multi_agent_v1__spawn_agent" in names  # namespace members, flattened
     assert out["messages"][-1]["tool_call_id"] == "call_1"
     assert out["stream"] is True

@@ -150,6 +150,10 @@ class MessagesTool(msgspec.Struct, kw_only=True):
     name: str | None = None  # required of a custom tool; OpenRouter's server tools have none
     type: str | None = None  # "custom" (or absent), "openrouter:..." (servertools/), else Anthropic's server tools
     parameters: dict[str, Any] | None = None  # an OpenRouter server tool's
+    # Anthropic's web search tool's options, for the gateway's openrouter:web_search (servertools/)
+    max_uses: int | None = None
+    allowed_domains: list[str] | None = None
+    blocked_domains: list[str] | None = None
     description: str | None = None
     input_schema: dict[str, Any] | None = None  # a custom tool without one takes no input
     strict: bool | None = None
@@ -512,7 +516,12 @@ def _tools(req: MessagesRequest, out: dict[str, Any]) -> None:
     for tool in req.tools or ():
         if tool.type is not None and (tool.type.startswith("openrouter:") or tool.type.startswith("web_search_")):
             # run by the gateway (servertools/): OpenRouter's, and Anthropic's web search as openrouter:web_search
-            tools.append({"type": tool.type, "parameters": tool.parameters or {}})
+            params = dict(tool.parameters or {})
+            for name, value in (("max_uses", tool.max_uses), ("allowed_domains", tool.allowed_domains),
+                                ("excluded_domains", tool.blocked_domains)):  # fmt: skip
+                if value is not None:
+                    params.setdefault(name, value)
+            tools.append({"type": tool.type, "parameters": params})
             continue
         if tool.type not in (None, "custom"):
             continue  # Anthropic's server tools (code execution ...) run only on its servers
