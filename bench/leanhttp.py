@@ -35,6 +35,7 @@ class LeanConnection:
         self.host, self.port = host, port
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        self.last_head = b""  # the last answer's status line and headers
 
     async def _open(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
@@ -61,6 +62,7 @@ class LeanConnection:
         writer.write(raw)
         head = await reader.readuntil(b"\r\n\r\n")
         status = int(head[9:12])
+        self.last_head = head
         lower = head.lower()
         first = 0
         if b"transfer-encoding: chunked" in lower:

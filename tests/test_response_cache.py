@@ -375,6 +375,30 @@ def test_preset_turns_it_on_and_off(gateway: Gateway, api_key: str, fake_a: Any)
     assert upstream_calls(fake_a) == 3
 
 
+def test_key_setting_turns_it_on(gateway: Gateway, fake_a: Any) -> None:
+    """A key's response_cache_ttl_seconds caches every request of the key (POST/PATCH /keys)."""
+    created = gateway.create_key(response_cache_ttl_seconds=45)
+    key, hash_ = created["key"], created["data"]["hash"]
+    assert created["data"]["response_cache_ttl_seconds"] == 45
+    fake_a.fake.always(Reply("by key"))
+    text = prompt()
+    with gateway.client(key) as c:
+        body = {"model": MODEL, "messages": [{"role": "user", "content": text}]}
+        first = c.post("/chat/completions", json=body)
+        assert first.headers["x-omnirouter-cache"] == "miss" and first.headers["x-openrouter-cache-ttl"] == "45"
+        assert c.post("/chat/completions", json=body).headers["x-omnirouter-cache"] == "hit"
+        off = c.post("/chat/completions", json=body, headers={"X-OpenRouter-Cache": "false"})
+        assert "x-omnirouter-cache" not in off.headers
+        assert c.get("/key").json()["data"]["response_cache_ttl_seconds"] == 45
+    with gateway.admin() as admin:
+        r = admin.patch(f"/keys/{hash_}", json={"response_cache_ttl_seconds": None})
+        assert r.status_code == 200 and r.json()["data"]["response_cache_ttl_seconds"] is None
+        assert admin.post("/keys", json={"name": "bad", "response_cache_ttl_seconds": 0}).status_code == 400
+    with gateway.client(key) as c:
+        assert "x-omnirouter-cache" not in c.post("/chat/completions", json=body).headers
+    assert upstream_calls(fake_a) == 3
+
+
 def test_workspaces_never_share(gateway: Gateway, fake_a: Any) -> None:
     with gateway.admin() as admin:
         slug = "cache-" + uuid.uuid4().hex[:8]

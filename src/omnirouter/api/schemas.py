@@ -296,6 +296,9 @@ class _KeyUsage(_Struct):
     byok_usage_monthly: Decimal
     rpm_limit: Annotated[int | None, Meta(description="Omnirouter: requests per minute; null for none")]
     tpm_limit: Annotated[int | None, Meta(description="Omnirouter: prompt + completion tokens per minute")]
+    response_cache_ttl_seconds: Annotated[
+        int | None, Meta(description="Omnirouter: every request of this key uses the response cache this long")
+    ]
 
 
 class ApiKey(_KeyUsage):
@@ -440,6 +443,10 @@ class Generation(_Struct):
     num_search_results: int | None
     num_fetches: int | None
     web_search_engine: str | None
+    response_cache: Annotated[
+        Literal["hit"] | None, Meta(description='Omnirouter: "hit" when the response cache answered (no upstream)')
+    ]
+    cache_source_id: Annotated[str | None, Meta(description="Omnirouter: on a hit, the generation that produced it")]
     origin: str
     http_referer: str | None
     app_name: str | None

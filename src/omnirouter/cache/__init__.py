@@ -7,7 +7,8 @@ money, under a new generation id, streamed when the request streams whatever way
 first produced; billable usage is 0, the cost `response_cache_price` (0 by default), and the
 generation says `cache: hit`. A miss runs as usual and keeps its answer if it completed.
 
-The pipeline asks `start` only for a request that names one of policy.HEADERS or BODY_FIELDS.
+The pipeline asks `start` only for a request that names one of policy.HEADERS or BODY_FIELDS, or
+whose key has `response_cache_ttl_seconds`.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from omnirouter.cache.store import MemoryStore, RedisStore, Store
 from omnirouter.jsonio import decode
 
 if TYPE_CHECKING:
+    from omnirouter.governance.keys import KeyRecord
     from omnirouter.pipeline.call import Call
     from omnirouter.pipeline.stream import InferenceStream
     from omnirouter.state import AppState
@@ -39,12 +41,12 @@ class ResponseCache:
         self.max_ttl = s.response_cache_max_ttl_seconds
 
 
-def start(st: AppState, headers: Mapping[str, str], body: dict[str, Any]) -> CacheRequest | None:
+def start(st: AppState, key: KeyRecord, headers: Mapping[str, str], body: dict[str, Any]) -> CacheRequest | None:
     """The request's use of the cache, or None. Takes the preset's cache fields out of `body`."""
     cache = st.response_cache
     if cache is None:
         cache = st.response_cache = ResponseCache(st)
-    policy = decide(headers, body, cache.default_ttl, cache.max_ttl)
+    policy = decide(headers, body, key.response_cache_ttl_seconds, cache.default_ttl, cache.max_ttl)
     return CacheRequest(cache.store, policy) if policy is not None else None
 
 

@@ -1,9 +1,10 @@
 """Whether a request uses the response cache, and for how long.
 
 Turned on by the request (`X-Omnirouter-Cache-TTL: <seconds>`, or OpenRouter's `X-OpenRouter-Cache:
-true` with an optional `X-OpenRouter-Cache-TTL`) or by its preset (`cache_enabled: true`, with an
-optional `cache_ttl_seconds`). As OpenRouter's (behaviors §7.1): a preset's `cache_enabled: false`
-overrides the header, integer prefixes are read ("12.7" is 12), out-of-range TTLs are clamped, and
+true` with an optional `X-OpenRouter-Cache-TTL`), by its preset (`cache_enabled: true`, with an
+optional `cache_ttl_seconds`) or by its key (`response_cache_ttl_seconds`). As OpenRouter's
+(behaviors §7.1): `X-OpenRouter-Cache: false` or a preset's `cache_enabled: false` overrides the
+rest, integer prefixes are read ("12.7" is 12), out-of-range TTLs are clamped, and
 `X-OpenRouter-Cache-Clear: true` drops the stored answer so that this request refreshes it.
 """
 
@@ -45,21 +46,24 @@ def _flag(value: str | None) -> bool | None:
     return True if value == "true" else False if value == "false" else None
 
 
-def decide(headers: Mapping[str, str], body: dict[str, Any], default_ttl: int, max_ttl: int) -> Policy | None:
+def decide(
+    headers: Mapping[str, str], body: dict[str, Any], key_ttl: int | None, default_ttl: int, max_ttl: int
+) -> Policy | None:
     """The request's cache policy, or None when it does not use the cache. The preset's fields leave
-    `body` (they are the gateway's, never the upstream's, and do not change the answer)."""
+    `body` (they are the gateway's, never the upstream's, and do not change the answer). `key_ttl`: the
+    key's response_cache_ttl_seconds."""
     enabled = body.pop("cache_enabled", None)
     preset_ttl = body.pop("cache_ttl_seconds", None)
     flag = _flag(headers.get("x-openrouter-cache"))
     if enabled is False or flag is False:
         return None
     own_ttl = headers.get("x-omnirouter-cache-ttl")
-    if not (enabled is True or flag is True or own_ttl is not None):
+    if not (enabled is True or flag is True or own_ttl is not None or key_ttl is not None):
         return None
     ttl = next(
         (
             s
-            for s in (seconds(own_ttl), seconds(headers.get("x-openrouter-cache-ttl")), seconds(preset_ttl))
+            for s in (seconds(own_ttl), seconds(headers.get("x-openrouter-cache-ttl")), seconds(preset_ttl), key_ttl)
             if s is not None
         ),
         default_ttl,

@@ -153,6 +153,7 @@ async def rotate_key(request: Request, viewer: Viewer, form: Any) -> Response:
             workspace_id=old.workspace_id,
             rpm_limit=old.rpm_limit,
             tpm_limit=old.tpm_limit,
+            response_cache_ttl_seconds=old.response_cache_ttl_seconds,
         )
         record, secret = await ks.create(st.db, body, creator_user_id=old.creator_user_id, keys=st.keys)
         await ks.update(st.db, old, ks.UpdateKey(disabled=True), keys=st.keys)

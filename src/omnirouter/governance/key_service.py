@@ -38,6 +38,11 @@ HASH = re.compile("[0-9a-f]{64}")  # every key's hash: a SHA-256 hex digest
 # Decoded as a number, since JSON's 60.0 is the whole number 60 too; a fraction is refused (_whole),
 # which the document says with multipleOf.
 PerMinute = Annotated[float, Meta(ge=1, le=2**31 - 1, extra_json_schema={"multipleOf": 1})]
+CacheTTL = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+CACHE_TTL_DOC = (
+    "Omnirouter: every request of this key uses the response cache, its answers kept this many seconds "
+    "(clamped to the instance's maximum); null: only requests or presets that ask for it"
+)
 
 
 def _whole(struct: msgspec.Struct, *names: str) -> None:
@@ -108,6 +113,7 @@ class CreateKey(msgspec.Struct, kw_only=True):
     external: External | None = None
     rpm_limit: Annotated[PerMinute | None, Meta(description="Requests per minute; null for none")] = None
     tpm_limit: Annotated[PerMinute | None, Meta(description="Prompt + completion tokens per minute")] = None
+    response_cache_ttl_seconds: Annotated[CacheTTL | None, Meta(description=CACHE_TTL_DOC)] = None
 
     def __post_init__(self) -> None:
         _check_limit(self.limit)
@@ -123,6 +129,7 @@ class UpdateKey(msgspec.Struct, kw_only=True):
     workspace_id: Annotated[ColumnId, Meta(description="Move the key to this workspace")] | UnsetType = UNSET
     rpm_limit: PerMinute | UnsetType | None = UNSET  # null clears
     tpm_limit: PerMinute | UnsetType | None = UNSET
+    response_cache_ttl_seconds: Annotated[CacheTTL, Meta(description=CACHE_TTL_DOC)] | UnsetType | None = UNSET
 
     def __post_init__(self) -> None:
         if isinstance(self.limit, Decimal):
@@ -165,6 +172,7 @@ def usage_fields(ledger: Ledger, key: KeyRecord) -> dict[str, Any]:
         "byok_usage_monthly": money(w["month"][1]),
         "rpm_limit": key.rpm_limit,
         "tpm_limit": key.tpm_limit,
+        "response_cache_ttl_seconds": key.response_cache_ttl_seconds,
     }
 
 
@@ -273,6 +281,7 @@ async def create(
         external_user=body.external.user if body.external else None,
         rpm_limit=body.rpm_limit,
         tpm_limit=body.tpm_limit,
+        response_cache_ttl_seconds=body.response_cache_ttl_seconds,
     )
     async with db.change() as conn:
         if body.workspace_id is not None:

@@ -54,6 +54,7 @@ class KeyRecord:
     last_used_at: datetime | None = None  # as last written by the recorder; see KeyStore.used
     rpm_limit: int | None = None  # requests per minute (accounting/ratelimit.py); None: unlimited
     tpm_limit: int | None = None  # prompt + completion tokens per minute; None: unlimited
+    response_cache_ttl_seconds: int | None = None  # every request cached this long (cache/); None: when asked
 
     @property
     def scope(self) -> str:

@@ -179,9 +179,14 @@ async def _admit(
         raw = encode(body)  # the prompt's size as sent (the estimate below), with the preset's prompt and tools
     if (workspaces := st.governance.get("workspaces")) is not None:  # workspace defaults (governance/workspaces.py)
         workspaces.apply_defaults(key, body)
-    cache = None  # the response cache (cache/), for a request or preset that names it: a set test for the rest
-    if not h.keys().isdisjoint(response_cache.HEADERS) or "cache_enabled" in body or "cache_ttl_seconds" in body:
-        cache = response_cache.start(st, h, body)
+    cache = None  # the response cache (cache/), for a request, preset or key that names it: cheap tests for the rest
+    if (
+        key.response_cache_ttl_seconds is not None
+        or not h.keys().isdisjoint(response_cache.HEADERS)
+        or "cache_enabled" in body
+        or "cache_ttl_seconds" in body
+    ):
+        cache = response_cache.start(st, key, h, body)
     tools = body.get("tools")  # server tools become functions the model calls (servertools/)
     server_tools = servertools.prepare(body, st.settings) if tools and servertools.declared(tools) else None
     req = openai_chat.parse(body)

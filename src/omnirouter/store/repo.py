@@ -40,6 +40,7 @@ KEY_FIELDS = (
     "last_used_at",
     "rpm_limit",
     "tpm_limit",
+    "response_cache_ttl_seconds",
 )
 DATETIME_FIELDS = ("created_at", "updated_at", "expires_at", "last_used_at")
 

@@ -44,6 +44,8 @@ api_keys = Table(
     Column("last_used_at", DateTime(timezone=True), nullable=True),  # written by the recorder's flush
     Column("rpm_limit", Integer, nullable=True),  # requests per minute, across every worker and instance
     Column("tpm_limit", Integer, nullable=True),  # tokens per minute, likewise
+    # Every request of the key uses the response cache (cache/), kept this many seconds; null: only when asked.
+    Column("response_cache_ttl_seconds", Integer, nullable=True),
 )
 
 # Spend counters. scope is "key:<hash>", "instance", or a guardrail's or workspace's budget
