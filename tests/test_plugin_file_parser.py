@@ -327,3 +327,13 @@ def test_typescript_sdk(gw, pages, fake_a):
     assert [m[0]["role"] for m in sent] == ["system", "system", "user"]
     assert all("Gateways route requests." in m[0]["content"] for m in sent[:2])
     assert PAGE_TEXTS[0] in sent[2][0]["content"][1]["text"]
+
+
+async def test_fetched_pdf_page_is_its_text(pages):
+    """What the web fetcher (web-fetch, openrouter:web_fetch) makes of a PDF: its text, by pypdf."""
+    from omnirouter.settings import Settings
+    from omnirouter.web.fetch import fetch_page
+
+    page = await fetch_page(Settings(web_fetch_allow_private=True), pages.url("/report"))
+    assert page.content_type == "application/octet-stream"
+    assert page.text == "\n\n".join(PAGE_TEXTS)
