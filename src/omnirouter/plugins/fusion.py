@@ -67,7 +67,7 @@ def wanted(call: Call, options: dict[str, Any] | None) -> bool:
         return False
     if options is not None:
         return options.get("enabled", True) is not False
-    return call.plan.requested[0].startswith(ROUTER)
+    return call.plan.requested[0].split(":", 1)[0] == ROUTER
 
 
 class FusionRouter:
