@@ -25,6 +25,8 @@ from omnirouter.web import domains
 from omnirouter.web.search import search
 from tests.conftest import standard_config
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
+from tests.spec_validation import require_spec, validate_response, validate_sse
 
 FEE = Decimal("0.004")
 KEY_ENV = "OMNIROUTER_TEST_SEARCH_KEY"
@@ -502,3 +504,40 @@ def test_settings_from_env_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path)
     monkeypatch.setenv("OMNIROUTER_WEB_SEARCH", json.dumps({"engine": "searxng"}))
     with pytest.raises(ValueError, match="engine searxng needs base_url"):
         Settings(data_dir=tmp_path)
+
+
+def test_typescript_sdk(gw: Gateway, key: str, fake_a: Any, searxng: Any) -> None:
+    """tests/sdk_ts/web_search.mjs: the plugin through @openrouter/sdk, chat and responses, streamed and not."""
+    fake_a.fake.always(Reply(CITED, **TOKENS))
+    config = {"serverURL": gw.api, "apiKey": key, "model": "test/alpha", "cited": CITED,
+              "urls": [p.url for p in DEFAULT_PAGES], "cost": float(MODEL_COST + FEE)}  # fmt: skip
+    results = run_steps("web_search.mjs", config)
+    assert set(results) == {"web.chat.send", "web.chat.send(stream)", "web.responses.send",
+                            "web.responses.send(stream)"}  # fmt: skip
+    assert all(r["ok"] for r in results.values()), results
+    assert len(searxng.fake.requests) == 4
+    assert key_usage(gw, key) == 4 * (MODEL_COST + FEE)
+
+
+@pytest.mark.parametrize(
+    ("path", "op", "body"),
+    [
+        ("/chat/completions", "sendChatCompletionRequest", {"messages": [{"role": "user", "content": QUESTION}]}),
+        ("/responses", "createResponses", {"input": QUESTION}),
+        ("/messages", "createMessages", {"max_tokens": 64, "messages": [{"role": "user", "content": QUESTION}]}),
+    ],
+)
+def test_answers_with_citations_match_the_spec(gw: Gateway, key: str, fake_a: Any, searxng: Any, path: str, op: str,
+                                               body: dict[str, Any]) -> None:  # fmt: skip
+    require_spec()
+    fake_a.fake.always(Reply(CITED, **TOKENS))
+    request = {"model": "test/alpha", **WEB, **body}
+    with gw.client(key) as c:
+        r = c.post(path, json=request)
+        assert r.status_code == 200, r.text
+        validate_response(op, r.json())
+        assert "url_citation" in r.text or "web_search_result_location" in r.text
+        s = c.post(path, json={**request, "stream": True})
+        assert s.status_code == 200, s.text
+        events = validate_sse(op, s.text, require_done=path != "/messages")
+    assert any("url_citation" in json.dumps(e) or "web_search_result_location" in json.dumps(e) for e in events)

@@ -130,9 +130,16 @@ def url_citations(annotations: Any) -> list[dict[str, Any]]:
     for a in annotations if isinstance(annotations, list) else ():
         cite = a.get("url_citation") if isinstance(a, dict) and a.get("type") == "url_citation" else None
         if isinstance(cite, dict) and isinstance(cite.get("url"), str):
-            out.append({"type": "url_citation", "url": cite["url"], "title": str(cite.get("title") or ""),
-                        "start_index": int(cite.get("start_index") or 0),
-                        "end_index": int(cite.get("end_index") or 0)})  # fmt: skip
+            found = {
+                "type": "url_citation",
+                "url": cite["url"],
+                "title": str(cite.get("title") or ""),
+                "start_index": int(cite.get("start_index") or 0),
+                "end_index": int(cite.get("end_index") or 0),
+            }
+            if isinstance(cite.get("content"), str):  # OpenRouter's URLCitation carries the snippet too
+                found["content"] = cite["content"]
+            out.append(found)
     return out
 
 
