@@ -18,6 +18,7 @@ from omnirouter.store import repo
 from omnirouter.testing import Reply, Stream
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import Gateway
+from tests.sdk_ts_run import run_steps
 
 SYSTEM = {"role": "system", "content": "You are terse."}
 
@@ -231,3 +232,13 @@ def test_what_cannot_be_dropped_is_cut_in_its_middle():
     assert done is not None and done["messages_truncated"] == 1 and done["messages_dropped"] == 0
     text = body["messages"][0]["content"]
     assert text.startswith("aaa") and text.endswith("END") and "\n...\n" in text and len(text) < 2000
+
+
+def test_typescript_sdk(gw, key, fake_a):
+    """tests/sdk_ts/plugins_guard.mjs: the plugin on and off through @openrouter/sdk."""
+    fake_a.fake.always(Reply("short"))
+    config = {"serverURL": gw.api, "apiKey": key, "compression": {"model": "test/mid", "turns": 200}}
+    results = run_steps("plugins_guard.mjs", config)
+    assert set(results) == {"compression.chat.send", "compression.off.chat.send"}
+    assert all(r["ok"] for r in results.values()), results
+    assert len(fake_a.fake.requests) == 1 and len(fake_a.fake.requests[0].json["messages"]) < 200

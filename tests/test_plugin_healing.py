@@ -14,6 +14,7 @@ from openrouter import OpenRouter
 from omnirouter.store import repo
 from omnirouter.testing import FakeAnthropic, Reply, Stream
 from tests.conftest import standard_config
+from tests.sdk_ts_run import run_steps
 
 ANTHROPIC_KEY = "sk-ant-healing-test"
 HEAL = [{"id": "response-healing"}]
@@ -156,3 +157,13 @@ def test_messages_to_an_anthropic_upstream_are_healed_too(make_gateway, fake_a, 
         assert claude.requests[-1].json["output_config"]["format"]["schema"] == SCHEMA
         unhealed = client.messages.create(model="test/claude", max_tokens=256, messages=ASK, extra_body=output)
         assert unhealed.content[0].text == BROKEN
+
+
+def test_typescript_sdk(gateway, api_key, fake_a):
+    """tests/sdk_ts/plugins_guard.mjs: healed answers through @openrouter/sdk, chat and responses."""
+    fake_a.fake.always(Reply(BROKEN))
+    expected = {"name": "Ada", "born": 1815, "languages": ["en", "fr"]}
+    config = {"serverURL": gateway.api, "apiKey": api_key, "healing": {"model": "test/alpha", "expected": expected}}
+    results = run_steps("plugins_guard.mjs", config)
+    assert set(results) == {"healing.chat.send", "healing.responses.send"}
+    assert all(r["ok"] for r in results.values()), results

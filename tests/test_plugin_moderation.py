@@ -21,6 +21,7 @@ from omnirouter.testing.fakes.core import FakeThread
 from omnirouter.testing.fakes.moderation import FakeOpenAIModeration
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
 
 MOD_KEY = "sk-mod-test-0123456789"
 KEY_ENV = "OMNIROUTER_TEST_MODERATION_KEY"
@@ -152,8 +153,9 @@ def test_a_flagged_stream_is_refused_before_it_starts(gw, key, fake_a):
         oai(gw, key).chat.completions.create(model="test/moderated", messages=FLAGGED, stream=True)
     fake_a.fake.reset()
     fake_a.fake.script(Stream(content="clean stream"))
-    chunks = oai(gw, key).chat.completions.create(model="test/moderated", messages=CLEAN, stream=True)
+    chunks = list(oai(gw, key).chat.completions.create(model="test/moderated", messages=CLEAN, stream=True))
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == "clean stream"
+    assert isinstance(generation(gw, key, chunks[0].id)["moderation_latency"], int)
 
 
 def test_messages_api_answers_a_permission_error(gw, key, fake_a):
@@ -185,3 +187,12 @@ def test_without_a_moderation_api_moderated_endpoints_are_served_and_asking_is_5
     with pytest.raises(openai.InternalServerError) as caught:
         oai(bare, key).chat.completions.create(model="test/alpha", messages=CLEAN, extra_body=MODERATE)
     assert caught.value.status_code == 503 and "no moderation service" in caught.value.body["message"]
+
+
+def test_typescript_sdk(gw, key, fake_a):
+    """tests/sdk_ts/plugins_guard.mjs: the 403 parses as the SDK's ForbiddenResponseError, chat and responses."""
+    moderation = {"model": "test/alpha", "flagged": "something forbidden", "reasons": ["violence"]}
+    results = run_steps("plugins_guard.mjs", {"serverURL": gw.api, "apiKey": key, "moderation": moderation})
+    assert set(results) == {"moderation.chat.send", "moderation.responses.send"}
+    assert all(r["ok"] for r in results.values()), results
+    assert not fake_a.fake.requests
