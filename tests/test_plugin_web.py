@@ -106,6 +106,7 @@ WEB = {"plugins": [{"id": "web"}]}
 # -- the engines, each against its API's fake
 
 
+@pytest.mark.sqlite_pass  # no database in it
 @pytest.mark.parametrize("engine", ["searxng", "brave", "tavily", "exa", "firecrawl", "perplexity"])
 def test_each_engine_speaks_its_api(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     needs_key = engine != "searxng"
@@ -128,6 +129,7 @@ def test_each_engine_speaks_its_api(engine: str, monkeypatch: pytest.MonkeyPatch
             assert sent.count == 2
 
 
+@pytest.mark.sqlite_pass  # no database in it
 @pytest.mark.parametrize("engine", ["brave", "tavily", "exa", "firecrawl", "perplexity"])
 def test_a_wrong_key_is_a_clear_error_that_never_shows_the_key(engine: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, SEARCH_KEY)
@@ -139,6 +141,7 @@ def test_a_wrong_key_is_a_clear_error_that_never_shows_the_key(engine: str, monk
         assert fake.fake.refused == 1
 
 
+@pytest.mark.sqlite_pass  # no database in it
 def test_an_unset_key_and_no_engine_are_503(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("BRAVE_API_KEY", raising=False)
     with pytest.raises(GatewayError) as caught:
@@ -151,6 +154,7 @@ def test_an_unset_key_and_no_engine_are_503(monkeypatch: pytest.MonkeyPatch) -> 
     assert caught.value.status == 503
 
 
+@pytest.mark.sqlite_pass  # no database in it
 def test_engines_that_filter_get_the_bare_domains(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(KEY_ENV, SEARCH_KEY)
     for engine in ("tavily", "exa", "perplexity"):
@@ -168,6 +172,7 @@ def _settings(engine: str, base_url: str, api_key_env: str | None = None) -> Any
                                                   price_per_search=FEE)})()  # fmt: skip
 
 
+@pytest.mark.sqlite_pass  # no database in it
 @pytest.mark.parametrize(
     ("url", "pattern", "hit"),
     [
@@ -492,6 +497,7 @@ def test_search_key_is_never_in_an_error(make_gateway: Callable[..., Gateway], f
     assert r.json()["error"]["message"] == "Web search failed: the tavily engine answered HTTP 401"
 
 
+@pytest.mark.sqlite_pass  # no database in it
 def test_settings_from_env_json(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     from omnirouter.settings import Settings
 
