@@ -20,6 +20,7 @@ from omnirouter.testing.fakes.pages import FakePages
 from omnirouter.testing.fakes.search import DEFAULT_PAGES, FakeSearch
 from tests.conftest import ALPHA_PRICES, standard_config
 from tests.gateway import Gateway, generation, key_usage
+from tests.sdk_ts_run import run_steps
 
 ASK = [{"role": "user", "content": "what time is it?"}]
 DATETIME = {"type": "openrouter:datetime"}
@@ -216,6 +217,19 @@ def test_a_later_step_that_fails_bills_the_steps_before(gateway, api_key, fake_a
     assert gen["total_cost"] == price(20, 5)
     assert [a["status"] for a in gen["provider_responses"]] == [200, 400]
     assert key_usage(gateway, api_key) == price(20, 5)
+
+
+def test_typescript_sdk_parses_the_loop(gateway, api_key, fake_a):
+    for _ in range(4):  # chat, chat streamed, responses, responses streamed: two steps each
+        fake_a.fake.script(calls_datetime(prompt_tokens=20, completion_tokens=5),
+                           Reply("It is noon.", prompt_tokens=40, completion_tokens=4))  # fmt: skip
+    config = {"serverURL": gateway.api, "apiKey": api_key, "model": "test/alpha", "answer": "It is noon.",
+              "cost": float(price(20, 5) + price(40, 4))}  # fmt: skip
+    results = run_steps("server_tools.mjs", config)
+    assert set(results) == {"servertools.chat.send", "servertools.chat.send(stream)", "servertools.responses.send",
+                            "servertools.responses.send(stream)"}  # fmt: skip
+    assert all(r["ok"] for r in results.values()), results
+    assert key_usage(gateway, api_key) == 4 * (price(20, 5) + price(40, 4))
 
 
 # -- web_search and web_fetch: the operator's search engine (SearXNG's API, faked) and loopback pages

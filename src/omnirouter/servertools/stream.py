@@ -75,9 +75,12 @@ class Steps:
             if (reason := choice.get("finish_reason")) is not None:
                 self.finish = reason
                 server, own = loop.split_calls(st, list(self.calls.values()))
-                if server and not own and not self.last:  # the loop goes on: not the answer's end
-                    choice["finish_reason"] = None
-                    choice.pop("native_finish_reason", None)
+                if server and not own:
+                    if self.last:  # the last turn called a tool all the same: its calls are not run
+                        choice["finish_reason"] = choice["native_finish_reason"] = "stop"
+                    else:  # the loop goes on: not the answer's end
+                        choice["finish_reason"] = None
+                        choice.pop("native_finish_reason", None)
         if all(not c.get("delta") and c.get("finish_reason") is None for c in choices):
             return None
         return chunk

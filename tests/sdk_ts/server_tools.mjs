@@ -1,0 +1,71 @@
+// The openrouter:datetime server tool through @openrouter/sdk, which validates each answer with its
+// zod schemas. Run by tests/test_server_tools.py: reads {serverURL, apiKey, model, answer, cost} as
+// JSON on stdin (the fake model calls the tool, then answers `answer`; `cost` is each answer's
+// usage.cost, both steps) and prints one JSON line per check, {"operation", "ok", "error"?}.
+// conformance.mjs may import `serverToolSteps(config)` instead.
+import { OpenRouter } from "@openrouter/sdk";
+
+function check(condition, what, seen) {
+  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
+}
+
+export function serverToolSteps({ serverURL, apiKey, model, answer, cost }) {
+  const sdk = new OpenRouter({ apiKey, serverURL });
+  const input = "What time is it?";
+  const tools = [{ type: "openrouter:datetime", parameters: { timezone: "Europe/Paris" } }];
+  return {
+    "servertools.chat.send": async () => {
+      const res = await sdk.chat.send({ chatRequest: { model, messages: [{ role: "user", content: input }], tools } });
+      check(res.choices[0].message.content === answer, "the answer", res.choices[0].message);
+      check(res.usage.cost === cost, "the cost of both steps", res.usage);
+      check(res.usage.serverToolUseDetails?.toolCallsExecuted === 1, "server_tool_use_details", res.usage);
+    },
+    "servertools.chat.send(stream)": async () => {
+      const stream = await sdk.chat.send({
+        chatRequest: { model, messages: [{ role: "user", content: input }], tools, stream: true },
+      });
+      let text = "";
+      let last;
+      for await (const chunk of stream) {
+        text += chunk.choices[0]?.delta?.content ?? "";
+        last = chunk;
+      }
+      check(text === answer && last.usage.cost === cost, "streamed answer and cost", [text, last]);
+    },
+    "servertools.responses.send": async () => {
+      const res = await sdk.responses.send({ responsesRequest: { model, input, tools } });
+      check(JSON.stringify(res.output.map((item) => item.type)) === '["openrouter:datetime","message"]',
+        "the datetime item, then the message", res.output);
+      check(res.output[0].timezone === "Europe/Paris", "the item's timezone", res.output[0]);
+      check(res.usage.cost === cost, "the cost", res.usage);
+    },
+    "servertools.responses.send(stream)": async () => {
+      const stream = await sdk.responses.send({ responsesRequest: { model, input, tools, stream: true } });
+      const added = [];
+      let last;
+      for await (const event of stream) {
+        if (event.type === "response.output_item.added") added.push(event.item.type);
+        last = event;
+      }
+      check(JSON.stringify(added) === '["openrouter:datetime","message"]', "output_item.added events", added);
+      check(last.type === "response.completed" && last.response.usage.cost === cost, "completed, with cost", last);
+    },
+  };
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const config = JSON.parse(await new Promise((resolve) => {
+    let text = "";
+    process.stdin.on("data", (d) => { text += d; });
+    process.stdin.on("end", () => resolve(text));
+  }));
+  for (const [operation, step] of Object.entries(serverToolSteps(config))) {
+    try {
+      await step();
+      console.log(JSON.stringify({ operation, ok: true }));
+    } catch (err) {
+      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
+      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
+    }
+  }
+}
