@@ -575,3 +575,26 @@ def test_bad_json_header_values_are_lenient(gateway: Gateway, api_key: str, fake
         body = {"model": MODEL, "messages": [{"role": "user", "content": prompt()}]}
         r = c.post("/chat/completions", json=body, headers={"X-Omnirouter-Cache-TTL": "soon"})
     assert r.status_code == 200 and r.headers["x-openrouter-cache-ttl"] == "300"
+
+
+def test_typescript_sdk(gateway: Gateway, api_key: str, fake_a: Any) -> None:
+    """@openrouter/sdk (zod-validated): a miss, then hits as JSON and as a stream, and the hit's record."""
+    from tests.sdk_ts_run import run_steps
+
+    fake_a.fake.always(Reply("typed and cached", prompt_tokens=6, completion_tokens=3))
+    config = {
+        "serverURL": gateway.api,
+        "apiKey": api_key,
+        "model": MODEL,
+        "prompt": prompt(),
+        "answer": "typed and cached",
+    }
+    results = run_steps("response_cache.mjs", config)
+    assert list(results) == [
+        "cache.chat.send(miss)",
+        "cache.chat.send(hit)",
+        "cache.chat.send(hit, stream)",
+        "cache.generations.getGeneration(hit)",
+    ]
+    assert all(r["ok"] for r in results.values()), results
+    assert upstream_calls(fake_a) == 1
