@@ -170,6 +170,30 @@ def test_the_budget_ends_with_a_turn_without_tools(gateway, api_key, fake_a, lim
     assert "max_tool_calls" not in last and "stop_server_tools_when" not in last
 
 
+@pytest.mark.parametrize(
+    ("condition", "fires"),
+    [
+        ({"type": "has_tool_call", "tool_name": "datetime"}, True),
+        ({"type": "has_tool_call", "tool_name": "web_fetch"}, False),
+        ({"type": "max_tokens_used", "max_tokens": 24}, True),  # the first step used 25
+        ({"type": "max_tokens_used", "max_tokens": 25}, False),
+        ({"type": "max_cost", "max_cost_in_dollars": 0.000029}, True),  # the first step cost 0.00003
+        ({"type": "max_cost", "max_cost_in_dollars": 0.00003}, False),
+        ({"type": "finish_reason_is", "reason": "tool_calls"}, True),
+        ({"type": "step_count_is", "step_count": 2}, False),
+    ],
+)
+def test_stop_conditions(gateway, api_key, fake_a, condition, fires):
+    fake_a.fake.script(calls_datetime(prompt_tokens=20, completion_tokens=5),
+                       Reply("Done.", prompt_tokens=40, completion_tokens=4))  # fmt: skip
+    with gateway.client(api_key) as c:
+        r = c.post("/chat/completions", json={"model": "test/alpha", "messages": ASK, "tools": [DATETIME],
+                                              "stop_server_tools_when": [condition]})  # fmt: skip
+    assert r.status_code == 200, r.text
+    assert r.json()["choices"][0]["message"]["content"] == "Done."
+    assert (fake_a.fake.requests[-1].json.get("tool_choice") == "none") is fires
+
+
 def test_bad_server_tool_configuration_is_a_400(gateway, api_key):
     with gateway.client(api_key) as c:
         mars = [{"type": "openrouter:datetime", "parameters": {"timezone": "Mars/Olympus"}}]
