@@ -1,19 +1,20 @@
 """What a response-cache hit costs against a miss (cache/), side by side in one run.
 
-    python -m bench.cache [--seconds 5] [--concurrency 8] [--quick]
+    python -m bench.cache [--seconds 5] [--concurrency 8] [--rounds 3] [--quick]
 
 `omnirouter serve --workers 1` (a real key, accounting and generation recording on, SQLite, the cache
 in the worker's memory) runs on core 1; bench.echo, the fake upstream, on core 0, with the load from
-this process beside it (bench/README.md). Four rows, each JSON and streamed:
+this process beside it (bench/README.md). Five rows, each JSON and streamed:
 
 - **off**: the same request without any cache header, every one upstream (the baseline);
 - **miss**: cache on, every request's prompt its own (a counter), so every one goes upstream and is
   stored (the key's hash, the store, the collected stream on top of the baseline);
 - **hit**: cache on, the same request over and over: answered from the cache, no upstream;
-- **hit, 1 connection**: the latency of a hit alone, without queueing behind other requests.
+- **off / hit, 1 connection**: the latency of one request alone, without queueing behind others.
 
-Prints requests/s, p50 latency (ms) and the gateway's CPU per request (us, its process); every answer
-is checked for its status and its `X-Omnirouter-Cache` verdict. Nothing is asserted.
+Prints requests/s, p50 latency (ms) and the gateway's CPU per request (us, its process), each the
+median of `--rounds` runs taken in turn with the other rows; every answer is checked for its status
+and its `X-Omnirouter-Cache` verdict. Nothing is asserted.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import contextlib
 import itertools
 import os
 import secrets
+import statistics
 import sys
 import tempfile
 import time
@@ -129,7 +131,8 @@ async def run(args: argparse.Namespace) -> None:
         with contextlib.suppress(OSError, AttributeError):
             os.sched_setaffinity(0, {0})  # the load shares the upstream's core, off the gateway's
         counter = itertools.count()
-        print(f"response cache, {args.concurrency} connections, {args.seconds:g} s per figure, memory store")
+        print(f"response cache, {args.concurrency} connections, median of {args.rounds} runs of {args.seconds:g} s, "
+              f"memory store; load average {os.getloadavg()[0]:.1f}")  # fmt: skip
         print(f"{'':>22} {'requests/s':>11} {'p50 ms':>8} {'gateway CPU us/request':>23} {'errors':>7}")
         for stream in (False, True):
             same = {"model": MODEL, "messages": [{"role": "user", "content": PROMPT}], "stream": stream}
@@ -142,11 +145,17 @@ async def run(args: argparse.Namespace) -> None:
                 ("off", auth, lambda same=same: same, verdict(None), args.concurrency),
                 ("miss", {**auth, **TTL}, unique, verdict("miss"), args.concurrency),
                 ("hit", {**auth, **TTL}, lambda same=same: same, verdict("hit"), args.concurrency),
+                ("off, 1 connection", auth, lambda same=same: same, verdict(None), 1),
                 ("hit, 1 connection", {**auth, **TTL}, lambda same=same: same, verdict("hit"), 1),
             ]
             kind = "stream" if stream else "JSON"
-            for name, headers, bodies, check, concurrency in rows:
-                f = await measure(port, headers, bodies, check, args, gateway, concurrency)
+            figures: dict[str, list[Figure]] = {name: [] for name, *_ in rows}
+            for _ in range(args.rounds):  # rows interleaved, so that a busy moment of the host spreads over all
+                for name, headers, bodies, check, concurrency in rows:
+                    figures[name].append(await measure(port, headers, bodies, check, args, gateway, concurrency))
+            for name, runs in figures.items():
+                f = Figure(statistics.median(r.requests_per_s for r in runs), statistics.median(r.p50_ms for r in runs),
+                           statistics.median(r.cpu_us for r in runs), sum(r.errors for r in runs))  # fmt: skip
                 label = f"{kind}, {name}"
                 print(f"{label:>22} {f.requests_per_s:>11,.0f} {f.p50_ms:>8.2f} {f.cpu_us:>23,.0f} {f.errors:>7}")
 
@@ -156,10 +165,11 @@ def main() -> None:
     p.add_argument("--seconds", type=float, default=5.0)
     p.add_argument("--warmup", type=float, default=1.0)
     p.add_argument("--concurrency", type=int, default=8)
+    p.add_argument("--rounds", type=int, default=3, help="each figure is the median of this many runs")
     p.add_argument("--quick", action="store_true", help="a smoke run: 0.5 s per figure")
     args = p.parse_args()
     if args.quick:
-        args.seconds, args.warmup = 0.5, 0.2
+        args.seconds, args.warmup, args.rounds = 0.5, 0.2, 1
     install_cleanup()
     try:
         asyncio.run(run(args))
