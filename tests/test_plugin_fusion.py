@@ -282,3 +282,28 @@ def test_the_final_call_must_fit_the_key_limit_with_the_panels_answers(make_gate
     assert r.status_code in (402, 403), r.text
     assert [req.json["model"] for req in fake_a.fake.requests] == ["alpha-upstream"]  # no final call
     assert key_usage(gw, key) == ALPHA_COST + BETA_COST  # the panel ran and is paid for
+
+
+def test_panelists_run_the_server_tools_the_plugin_names(gateway, api_key, fake_a, fake_b):
+    """`tools` of the plugin go to each panelist, whose server-tool loop the gateway runs."""
+    fake_a.fake.script(
+        Reply("", tool_calls=[{"id": "call_dt1", "name": "datetime", "arguments": {}}], finish_reason="tool_calls",
+              prompt_tokens=10, completion_tokens=4),
+        Reply("Alpha: it is noon.", prompt_tokens=20, completion_tokens=5),
+        Reply("Noon, say both.", prompt_tokens=200, completion_tokens=6),
+    )  # fmt: skip
+    fake_b.fake.script(Reply("Beta: 9.9, since .90 > .11.", prompt_tokens=11, completion_tokens=5))
+    plugin = {**FUSION, "tools": [{"type": "openrouter:datetime"}]}
+    text, gen_id = ask(gateway, api_key, "openai-chat", False, plugins=[plugin])
+    assert text == "Noon, say both."
+    first, second, final = fake_a.fake.requests
+    assert [t["function"]["name"] for t in first.json["tools"]] == ["datetime"]
+    assert second.json["messages"][-1]["role"] == "tool"  # the gateway answered the tool call
+    assert "tools" not in final.json
+    assert (
+        '<panel_answer model="test/alpha">\nAlpha: it is noon.\n</panel_answer>' in final.json["messages"][0]["content"]
+    )
+    alpha = next(p for p in record(gateway, gen_id)["plugins"]["fusion"] if p["model"] == "test/alpha")
+    both_steps = (10 + 20) * D(ALPHA_PRICES, "prompt") + (4 + 5) * D(ALPHA_PRICES, "completion")
+    assert generation(gateway, api_key, alpha["id"])["total_cost"] == both_steps
+    assert key_usage(gateway, api_key) == both_steps + BETA_COST + FINAL_COST

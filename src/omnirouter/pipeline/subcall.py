@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from omnirouter import servertools
 from omnirouter.api.ids import generation_id
 from omnirouter.errors import GatewayError
 from omnirouter.formats.openai_chat import CHAT
@@ -54,9 +55,12 @@ async def complete(
         return result
     call.arrived, call.request_id = arrived, gen_id
     try:
-        outcome = await attempt(
-            st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline, ctx=call.ctx
-        )
+        if call.server_tools is None:
+            outcome = await attempt(
+                st.routing, call.plan, call.body, call.timeouts, stream=False, deadline=call.deadline, ctx=call.ctx
+            )
+        else:  # the model and the gateway's own tools (web search ...), in a loop, as for a client
+            outcome = await servertools.loop.complete(call)
         result.completion = _finish_completion(call, outcome)
     except RouteFailed as err:
         call.failed(err, streamed=False)
