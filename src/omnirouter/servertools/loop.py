@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from omnirouter.accounting import meter
 from omnirouter.accounting.cost import Usage
 from omnirouter.errors import GatewayError
+from omnirouter.formats.openai_chat import normalize_finish
 from omnirouter.jsonio import decode
 from omnirouter.servertools import MAX_TOOL_CALLS, ServerTools
 from omnirouter.servertools.tools import Result, error
@@ -66,7 +67,7 @@ def stops(st: ServerTools, finish: str | None, called: set[str]) -> bool:
             or (kind == "has_tool_call" and cond["tool_name"] in called)
             or (kind == "max_tokens_used" and st.usage.total_tokens > cond["max_tokens"])
             or (kind == "max_cost" and st.spent() > cond["max_cost_in_dollars"])
-            or (kind == "finish_reason_is" and finish == cond["reason"])
+            or (kind == "finish_reason_is" and normalize_finish(finish) == cond["reason"])
         ):
             return True
     return False
