@@ -598,3 +598,22 @@ def test_typescript_sdk(gateway: Gateway, api_key: str, fake_a: Any) -> None:
     ]
     assert all(r["ok"] for r in results.values()), results
     assert upstream_calls(fake_a) == 1
+
+
+def test_key_setting_with_fusion_caches_the_answer_not_the_panel(make_gateway: Any, fake_a: Any, fake_b: Any) -> None:
+    """A plugin's own completions (fusion's panel) never come from the cache: on a miss each is called and
+    billed; the final answer is kept, and a hit answers without the panel or the final model."""
+    from tests.test_plugin_fusion import ALPHA_COST, BETA_COST, FINAL_COST, ask, script
+
+    gw = make_gateway()
+    key = gw.create_key(response_cache_ttl_seconds=60)["key"]
+    script(fake_a, fake_b)
+    text, first_id = ask(gw, key, "openai-chat", False)
+    assert text == "9.9 is larger than 9.11."
+    assert (upstream_calls(fake_a), upstream_calls(fake_b)) == (2, 1)
+    assert key_usage(gw, key) == ALPHA_COST + BETA_COST + FINAL_COST
+    text, hit_id = ask(gw, key, "openai-chat", True)
+    assert text == "9.9 is larger than 9.11." and hit_id != first_id
+    assert (upstream_calls(fake_a), upstream_calls(fake_b)) == (2, 1)
+    assert generation(gw, key, hit_id)["response_cache"] == "hit"
+    assert key_usage(gw, key) == ALPHA_COST + BETA_COST + FINAL_COST

@@ -164,6 +164,7 @@ async def _admit(
 ) -> Call:
     """Everything before the upstream: who, what, where to, and whether it can be paid for. `key`:
     the caller already known (a plugin's internal sub-call, pipeline/subcall.py), instead of `h`'s."""
+    subcall = key is not None  # a plugin's own completion: never answered from the response cache
     if key is None:
         key = await auth.inference_caller(st, h)
     try:
@@ -185,7 +186,7 @@ async def _admit(
         or not h.keys().isdisjoint(response_cache.HEADERS)
         or "cache_enabled" in body
         or "cache_ttl_seconds" in body
-    ):
+    ) and not subcall:
         cache = response_cache.start(st, key, h, body)
     tools = body.get("tools")  # server tools become functions the model calls (servertools/)
     server_tools = servertools.prepare(body, st.settings) if tools and servertools.declared(tools) else None
