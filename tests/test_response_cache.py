@@ -289,8 +289,13 @@ def test_completions_format_is_cached_too(gateway: Gateway, api_key: str, fake_a
         body = {"model": MODEL, "prompt": prompt()}
         first = c.post("/completions", json=body, headers=TTL)
         second = c.post("/completions", json=body, headers=TTL)
+        with c.stream("POST", "/completions", json={**body, "stream": True}, headers=TTL) as streamed:
+            events = [json.loads(line[6:]) for line in streamed.iter_lines() if line.startswith("data: {")]
     assert (first.headers["x-omnirouter-cache"], second.headers["x-omnirouter-cache"]) == ("miss", "hit")
     assert second.json()["choices"][0]["text"] == first.json()["choices"][0]["text"] == "legacy text"
+    assert streamed.headers["x-omnirouter-cache"] == "hit"
+    assert "".join(e["choices"][0].get("text") or "" for e in events if e.get("choices")) == "legacy text"
+    assert events[-1]["usage"]["cost"] == 0
     assert upstream_calls(fake_a) == 1
 
 
