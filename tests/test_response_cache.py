@@ -622,3 +622,36 @@ def test_key_setting_with_fusion_caches_the_answer_not_the_panel(make_gateway: A
     assert (upstream_calls(fake_a), upstream_calls(fake_b)) == (2, 1)
     assert generation(gw, key, hit_id)["response_cache"] == "hit"
     assert key_usage(gw, key) == ALPHA_COST + BETA_COST + FINAL_COST
+
+
+def test_policy_precedence_and_ttl_parsing() -> None:
+    from omnirouter.cache.policy import Policy, decide, seconds
+
+    assert [seconds(v) for v in ("12.7", "30abc", " 7", "-5", "soon", "", 9.9, True)] == [
+        12,
+        30,
+        7,
+        -5,
+        None,
+        None,
+        9,
+        None,
+    ]
+
+    def policy(headers: dict[str, str], body: dict[str, Any] | None = None, key_ttl: int | None = None) -> Any:
+        return decide(headers, dict(body or {}), key_ttl, 300, 86_400)
+
+    assert policy({}) is None
+    assert policy({"x-omnirouter-cache-ttl": "60"}) == Policy(60, False)
+    assert policy({"x-omnirouter-cache-ttl": "-5"}) == Policy(1, False)  # clamped
+    assert policy({"x-openrouter-cache-ttl": "60"}) is None  # OpenRouter's TTL alone does not turn it on
+    assert policy({"x-openrouter-cache": "TRUE", "x-openrouter-cache-clear": "true"}) == Policy(300, True)
+    assert policy({}, {"cache_enabled": True, "cache_ttl_seconds": 42}) == Policy(42, False)
+    assert policy({"x-omnirouter-cache-ttl": "7"}, {"cache_enabled": True, "cache_ttl_seconds": 42}) == Policy(7, False)
+    assert policy({"x-omnirouter-cache-ttl": "7"}, {"cache_enabled": False}) is None  # the preset's false wins
+    assert policy({}, key_ttl=45) == Policy(45, False)
+    assert policy({}, {"cache_ttl_seconds": 42}, key_ttl=45) == Policy(42, False)
+    assert policy({"x-openrouter-cache": "false"}, key_ttl=45) is None
+    body = {"model": "m", "cache_enabled": True, "cache_ttl_seconds": 5}
+    decide({}, body, None, 300, 86_400)
+    assert body == {"model": "m"}  # the gateway's fields never go upstream

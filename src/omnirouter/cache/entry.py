@@ -12,6 +12,8 @@ from omnirouter.jsonio import encode
 # Request fields that do not change the answer: how it is delivered (`stream`), who asked (`user`,
 # `session_id`, `metadata`, `trace`) and the provider's own prompt-cache routing hint.
 IGNORED = frozenset({"stream", "stream_options", "user", "session_id", "metadata", "trace", "prompt_cache_key"})
+# Part of every key: a change to what an entry holds starts afresh rather than misreads what Redis kept.
+ENTRY_VERSION = "1"
 # Only complete answers are kept: not errors, cut streams, filtered or truncated (`length`) answers.
 STORED_FINISH = frozenset({"stop", "tool_calls"})
 
@@ -23,7 +25,7 @@ def digest(fmt: str, workspace: str, body: dict[str, Any]) -> str | None:
     if "debug" in body or body.get("n") not in (None, 1):
         return None
     canonical = {name: value for name, value in body.items() if name not in IGNORED}
-    h = hashlib.sha256(f"{fmt}\0{workspace}\0".encode())
+    h = hashlib.sha256(f"{ENTRY_VERSION}\0{fmt}\0{workspace}\0".encode())
     h.update(encode(canonical))
     return h.hexdigest()
 
