@@ -147,9 +147,8 @@ Message = MessagesUserMessage | MessagesAssistantMessage | MessagesSystemMessage
 
 
 class MessagesTool(msgspec.Struct, kw_only=True):
-    name: str | None = None  # required of a custom tool; OpenRouter's server tools have none
-    type: str | None = None  # "custom" (or absent), "openrouter:..." (servertools/), else Anthropic's server tools
-    parameters: dict[str, Any] | None = None  # an OpenRouter server tool's
+    name: str
+    type: str | None = None  # "custom" (or absent); anything else is one of Anthropic's server tools
     # Anthropic's web search tool's options, for the gateway's openrouter:web_search (servertools/)
     max_uses: int | None = None
     allowed_domains: list[str] | None = None
@@ -269,6 +268,13 @@ def parse_request(body: Any, *, count_only: bool = False) -> dict[str, Any]:
     `count_only`: a count_tokens body, which has no max_tokens."""
     if not isinstance(body, dict):
         raise GatewayError(400, "Request body must be a JSON object")
+    tools = body.get("tools")
+    if isinstance(tools, list) and any(_openrouter_tool(t) for t in tools):
+        # OpenRouter's server tools (no `name`: not custom tools) go to the gateway's loop (servertools/)
+        out = parse_request({**body, "tools": [t for t in tools if not _openrouter_tool(t)]}, count_only=count_only)
+        server = [{"type": t["type"], "parameters": t.get("parameters") or {}} for t in tools if _openrouter_tool(t)]
+        out["tools"] = [*(out.get("tools") or ()), *server]
+        return out
     try:
         req = msgspec.convert(body, MessagesCountTokensRequest if count_only else MessagesRequest)
     except msgspec.ValidationError as exc:
@@ -276,6 +282,10 @@ def parse_request(body: Any, *, count_only: bool = False) -> dict[str, Any]:
             raise GatewayError(400, f"Invalid request: {_explain(str(exc), body)}") from None
         return parse_request(body, count_only=count_only)
     return _to_chat(req, body)
+
+
+def _openrouter_tool(tool: Any) -> bool:
+    return isinstance(tool, dict) and isinstance(kind := tool.get("type"), str) and kind.startswith("openrouter:")
 
 
 def _integral_floats_to_int(body: dict[str, Any]) -> bool:
@@ -514,9 +524,9 @@ def _assistant(m: MessagesAssistantMessage, tool_ids: set[str]) -> dict[str, Any
 def _tools(req: MessagesRequest, out: dict[str, Any]) -> None:
     tools = []
     for tool in req.tools or ():
-        if tool.type is not None and (tool.type.startswith("openrouter:") or tool.type.startswith("web_search_")):
-            # run by the gateway (servertools/): OpenRouter's, and Anthropic's web search as openrouter:web_search
-            params = dict(tool.parameters or {})
+        if tool.type is not None and tool.type.startswith("web_search_"):
+            # Anthropic's web search, run by the gateway as openrouter:web_search (servertools/)
+            params: dict[str, Any] = {}
             for name, value in (("max_uses", tool.max_uses), ("allowed_domains", tool.allowed_domains),
                                 ("excluded_domains", tool.blocked_domains)):  # fmt: skip
                 if value is not None:
@@ -525,8 +535,6 @@ def _tools(req: MessagesRequest, out: dict[str, Any]) -> None:
             continue
         if tool.type not in (None, "custom"):
             continue  # Anthropic's server tools (code execution ...) run only on its servers
-        if tool.name is None:
-            raise GatewayError(400, "Invalid request: a custom tool needs a `name`")
         parameters = tool.input_schema if tool.input_schema is not None else {"type": "object", "properties": {}}
         function: dict[str, Any] = {"name": tool.name, "parameters": parameters}
         if tool.description is not None:
