@@ -372,6 +372,16 @@ def test_hosted_search_shorthand_is_hoisted(web_gw, web_key, fake_a, searxng):
     assert [i["type"] for i in r.json()["output"]] == ["openrouter:web_search", "message"]
 
 
+def test_anthropic_web_search_tool_is_hoisted(web_gw, web_key, fake_a, searxng):
+    _searched_then_answered(fake_a)
+    client = anthropic.Anthropic(base_url=web_gw.url + "/api", auth_token=web_key, max_retries=0)
+    tool = {"type": "web_search_20250305", "name": "web_search", "max_uses": 2}
+    message = client.messages.create(model="test/alpha", max_tokens=100, messages=ASK, tools=[tool])
+    assert [b.type for b in message.content] == ["server_tool_use", "web_search_tool_result", "text"]
+    assert [t["function"]["name"] for t in fake_a.fake.requests[-2].json["tools"]] == ["web_search"]
+    assert message.usage.server_tool_use.web_search_requests == 1
+
+
 def test_max_uses_refuses_the_second_search(web_gw, web_key, fake_a, searxng):
     searxng.fake.reset()
     twice = [SEARCH_CALL, {**SEARCH_CALL, "id": "call_ws2"}]
