@@ -26,6 +26,7 @@ import json
 import subprocess
 from collections.abc import Callable, Iterator
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import anthropic
@@ -170,6 +171,25 @@ MODALITY_TESTS = (
 )  # fmt: skip
 # Driven through the OpenAI SDK alone: the OpenRouter SDKs have no method for them.
 OPENAI_SDK_ONLY = {"POST /images/generations", "POST /images/edits"}
+
+
+# Plugins, server tools and the response cache are options of the inference operations rather than
+# operations: each is driven through the Python SDK by its own test module, and through @openrouter/sdk
+# by the steps of a tests/sdk_ts script that module runs. Here, only that every one is.
+PLUGIN_TESTS: dict[str, tuple[str, str]] = {
+    "moderation": ("plugin_moderation", "plugins_guard.mjs"),
+    "fusion": ("pareto_router", "fusion_pareto.mjs"),
+    "file-parser": ("plugin_file_parser", "fetch_files.mjs"),
+    "web-fetch": ("plugin_file_parser", "fetch_files.mjs"),
+    "web": ("plugin_web", "web_search.mjs"),
+    "context-compression": ("plugin_compression", "plugins_guard.mjs"),
+    "response-healing": ("plugin_healing", "plugins_guard.mjs"),
+    "pareto-router": ("pareto_router", "fusion_pareto.mjs"),
+    "openrouter:datetime": ("server_tools", "server_tools.mjs"),
+    "openrouter:web_search": ("server_tools", "server_tools.mjs"),
+    "openrouter:web_fetch": ("server_tools", "server_tools.mjs"),
+    "response-cache": ("response_cache", "response_cache.mjs"),
+}
 
 
 def served_operations() -> set[tuple[str, str]]:
@@ -960,6 +980,20 @@ def test_every_served_operation_is_covered() -> None:
     assert beyond_chat <= driven, "each test module's CONFORMANCE drives its operations through the Python SDK"
     scripts = "".join(path.read_text() for path in TS_DIR.glob("*.mjs"))
     assert sorted(op for op in beyond_chat - OPENAI_SDK_ONLY if f'"{op}"' not in scripts) == []
+
+
+def test_every_plugin_and_server_tool_goes_through_both_sdks() -> None:
+    from omnirouter.plugins import REGISTRY, registry  # noqa: F401  (registry fills REGISTRY)
+    from omnirouter.servertools import _modules as server_tools
+
+    assert set(PLUGIN_TESTS) == {plugin_id for plugin_id, _ in REGISTRY} | set(server_tools()) | {
+        "pareto-router", "response-cache"
+    }, "a new plugin or server tool joins PLUGIN_TESTS, driven through both SDKs"  # fmt: skip
+    tests = Path(__file__).parent
+    for name, (module, script) in PLUGIN_TESTS.items():
+        source = (tests / f"test_{module}.py").read_text()
+        assert "from openrouter import" in source and f'"{script}"' in source, (name, module)
+        assert name.removeprefix("openrouter:").split("-")[0] in (TS_DIR / script).read_text(), (name, script)
 
 
 @pytest.mark.parametrize("operation", OPERATIONS)

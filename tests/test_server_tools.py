@@ -403,6 +403,21 @@ def test_max_uses_refuses_the_second_search(web_gw, web_key, fake_a, searxng):
     assert Decimal(str(r.json()["usage"]["cost"])) == price(30, 5) + price(90, 2) + FEE
 
 
+def test_typescript_sdk_parses_web_search_and_web_fetch(web_gw, web_key, fake_a, pages):
+    url = pages.page("/ts-launch", ARTICLE)
+    _searched_then_answered(fake_a)
+    fake_a.fake.script(Reply("", tool_calls=[{"id": "call_wf", "name": "web_fetch", "arguments": {"url": url}}],
+                             finish_reason="tool_calls", prompt_tokens=30, completion_tokens=5),
+                       Reply("It launched on Tuesday.", prompt_tokens=90, completion_tokens=6))  # fmt: skip
+    steps = price(30, 5) + price(90, 6)
+    config = {"serverURL": web_gw.api, "apiKey": web_key, "model": "test/alpha", "answer": "It launched on Tuesday.",
+              "pageUrl": url, "searchCost": float(steps + FEE), "fetchCost": float(steps + FETCH_FEE)}  # fmt: skip
+    results = run_steps("server_tools.mjs", config)
+    assert set(results) == {"servertools.chat.send(web_search)", "servertools.responses.send(web_fetch)"}
+    assert all(r["ok"] for r in results.values()), results
+    assert key_usage(web_gw, web_key) == 2 * steps + FEE + FETCH_FEE
+
+
 @pytest.mark.parametrize("stream", [False, True])
 def test_web_fetch_reads_a_loopback_page(web_gw, web_key, fake_a, pages, stream):
     url = pages.page("/launch", ARTICLE)

@@ -2,7 +2,9 @@
 // zod schemas. Run by tests/test_server_tools.py: reads {serverURL, apiKey, model, answer, cost} as
 // JSON on stdin (the fake model calls the tool, then answers `answer`; `cost` is each answer's
 // usage.cost, both steps) and prints one JSON line per check, {"operation", "ok", "error"?}.
-// conformance.mjs may import `serverToolSteps(config)` instead.
+// conformance.mjs may import `serverToolSteps(config)` instead. With `pageUrl` in the config, the
+// openrouter:web_search and openrouter:web_fetch steps run instead (`webServerToolSteps`): the fake model
+// searches (or fetches `pageUrl`), then answers; `searchCost` and `fetchCost` are each loop's usage.cost.
 import { OpenRouter } from "@openrouter/sdk";
 
 function check(condition, what, seen) {
@@ -53,13 +55,34 @@ export function serverToolSteps({ serverURL, apiKey, model, answer, cost }) {
   };
 }
 
+export function webServerToolSteps({ serverURL, apiKey, model, answer, searchCost, fetchCost, pageUrl }) {
+  const sdk = new OpenRouter({ apiKey, serverURL });
+  const messages = [{ role: "user", content: "What happened at the launch?" }];
+  return {
+    "servertools.chat.send(web_search)": async () => {
+      const tools = [{ type: "openrouter:web_search", parameters: { max_results: 2 } }];
+      const res = await sdk.chat.send({ chatRequest: { model, messages, tools } });
+      check(res.choices[0].message.content === answer, "the answer", res.choices[0].message);
+      check(res.usage.cost === searchCost, "both steps and the search fee", res.usage);
+      check(res.usage.serverToolUseDetails?.webSearchRequests === 1, "web_search_requests", res.usage);
+    },
+    "servertools.responses.send(web_fetch)": async () => {
+      const tools = [{ type: "openrouter:web_fetch" }];
+      const res = await sdk.responses.send({ responsesRequest: { model, input: `Read ${pageUrl}`, tools } });
+      check(res.output.at(-1).type === "message", "the message last", res.output);
+      check(res.usage.cost === fetchCost, "both steps and the fetch fee", res.usage);
+    },
+  };
+}
+
 if (import.meta.url === `file://${process.argv[1]}`) {
   const config = JSON.parse(await new Promise((resolve) => {
     let text = "";
     process.stdin.on("data", (d) => { text += d; });
     process.stdin.on("end", () => resolve(text));
   }));
-  for (const [operation, step] of Object.entries(serverToolSteps(config))) {
+  const steps = config.pageUrl ? webServerToolSteps(config) : serverToolSteps(config);
+  for (const [operation, step] of Object.entries(steps)) {
     try {
       await step();
       console.log(JSON.stringify({ operation, ok: true }));

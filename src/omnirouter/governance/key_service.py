@@ -38,7 +38,7 @@ HASH = re.compile("[0-9a-f]{64}")  # every key's hash: a SHA-256 hex digest
 # Decoded as a number, since JSON's 60.0 is the whole number 60 too; a fraction is refused (_whole),
 # which the document says with multipleOf.
 PerMinute = Annotated[float, Meta(ge=1, le=2**31 - 1, extra_json_schema={"multipleOf": 1})]
-CacheTTL = Annotated[int, Meta(ge=1, le=2**31 - 1)]
+CacheTTL = Annotated[float, Meta(ge=1, le=2**31 - 1, extra_json_schema={"multipleOf": 1})]  # whole: _whole
 CACHE_TTL_DOC = (
     "Omnirouter: every request of this key uses the response cache, its answers kept this many seconds "
     "(clamped to the instance's maximum); null: only requests or presets that ask for it"
@@ -46,7 +46,7 @@ CACHE_TTL_DOC = (
 
 
 def _whole(struct: msgspec.Struct, *names: str) -> None:
-    """The rate limits as ints, or a 400 for a fraction."""
+    """Whole-number fields as ints (JSON may write 60 as 60.0), or a 400 for a fraction."""
     for name in names:
         value = getattr(struct, name)
         if isinstance(value, float):
@@ -117,7 +117,7 @@ class CreateKey(msgspec.Struct, kw_only=True):
 
     def __post_init__(self) -> None:
         _check_limit(self.limit)
-        _whole(self, "rpm_limit", "tpm_limit")
+        _whole(self, "rpm_limit", "tpm_limit", "response_cache_ttl_seconds")
 
 
 class UpdateKey(msgspec.Struct, kw_only=True):
@@ -134,7 +134,7 @@ class UpdateKey(msgspec.Struct, kw_only=True):
     def __post_init__(self) -> None:
         if isinstance(self.limit, Decimal):
             _check_limit(self.limit)
-        _whole(self, "rpm_limit", "tpm_limit")
+        _whole(self, "rpm_limit", "tpm_limit", "response_cache_ttl_seconds")
 
 
 def parse(raw: bytes, kind: type[msgspec.Struct]) -> Any:
