@@ -33,6 +33,7 @@ __all__ = ["REGISTRY", "PluginRun", "requested", "start"]
 
 # (id, module) in the order they run. Modules register themselves in plugins/registry.py.
 REGISTRY: list[tuple[str, ModuleType]] = []
+UNASKED: list[ModuleType] = []  # the registered modules that may run unasked (they have `wanted`)
 
 
 def requested(body: dict[str, Any], extra: list[dict[str, Any]] | None = None) -> dict[str, dict[str, Any]]:
@@ -60,18 +61,28 @@ def requested(body: dict[str, Any], extra: list[dict[str, Any]] | None = None) -
 
 def start(call: Call) -> PluginRun | None:
     """The plugins this request runs, or None (the common case: nothing to do)."""
-    from omnirouter.plugins import registry  # noqa: F401  (fills REGISTRY on first use)
-
-    named = requested(call.body, call.plan.plugins) if ("plugins" in call.body or "transforms" in call.body
-                                                          or call.plan.plugins) else {}  # fmt: skip
+    if not UNASKED and not REGISTRY:
+        _load()
+    body = call.body
+    if "plugins" not in body and "transforms" not in body and not call.plan.plugins:  # most requests
+        unasked = [(module, None) for module in UNASKED if module.wanted(call, None)]
+        return PluginRun(unasked) if unasked else None  # type: ignore[arg-type]
+    named = requested(body, call.plan.plugins)
     chosen: list[tuple[ModuleType, dict[str, Any] | None]] = []
     for plugin_id, module in REGISTRY:
         options = named.get(plugin_id)
-        enabled = options is not None and options.get("enabled", True) is not False
         wanted = getattr(module, "wanted", None)
         if wanted is not None:
             if wanted(call, options):
                 chosen.append((module, options))
-        elif enabled:
+        elif options is not None and options.get("enabled", True) is not False:
             chosen.append((module, options))
     return PluginRun(chosen) if chosen else None
+
+
+def _load() -> None:
+    """Fill REGISTRY (plugins/registry.py) and UNASKED once: importing it per request would cost more
+    than the rest of this module's work on a request that names no plugin."""
+    from omnirouter.plugins import registry  # noqa: F401
+
+    UNASKED.extend(module for _, module in REGISTRY if hasattr(module, "wanted"))

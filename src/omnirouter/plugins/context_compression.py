@@ -23,7 +23,6 @@ from typing import TYPE_CHECKING, Any
 from omnirouter.errors import GatewayError
 from omnirouter.jsonio import encode
 from omnirouter.plugins import requested
-from omnirouter.routing.plan import COMPRESSED_BY_DEFAULT
 
 if TYPE_CHECKING:
     from omnirouter.pipeline.call import Call
@@ -48,14 +47,8 @@ def _enabled(options: dict[str, Any] | None) -> bool:
 def wanted(call: Call, options: dict[str, Any] | None) -> bool:
     if options is not None:
         return _enabled(options)
-    # Unasked: only when a small endpoint was planned that the prompt does not fit as it is.
-    need = call.needs.prompt_tokens + (call.needs.completion_limit or 0)
-    context_of = call.st.catalog.endpoint_context_length
-    for c in call.plan.candidates:
-        context = context_of(c.model, c.endpoint)
-        if context and need > context and context <= COMPRESSED_BY_DEFAULT:
-            return True
-    return False
+    # Unasked: only when the planner kept small endpoints that the prompt does not fit as it is.
+    return call.needs.shrink
 
 
 def _units(messages: list[Any]) -> list[list[int]]:

@@ -108,6 +108,7 @@ class Needs:
     # Context compression (behaviors §8.6): True when the request asks for it, False when it turns it
     # off, None by default (on for endpoints of at most COMPRESSED_BY_DEFAULT tokens of context).
     compress: bool | None = None
+    shrink: bool = False  # set by the planner: it kept endpoints the prompt fits only once compressed
     # The models the operation may use: chat needs text or images out; embeddings, speech... their own
     # (pipeline/modality.py).
     serves: Callable[[Model], bool] = writes_text
@@ -425,6 +426,7 @@ class Planner:
             else:
                 kept.append(ep)
         if compressible and not kept:
+            needs.shrink = True
             halves = [ep for context, ep in compressible if 2 * context >= need]
             return halves or [max(compressible, key=lambda ce: ce[0])[1]]
         excluded += ["context_length"] * len(compressible)
