@@ -3,10 +3,7 @@
 // apiKey, managementKey, keyHash, generationId, title, today, pastRequests, requests, tokens} as JSON on
 // stdin and prints one JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 const sum = (items, f) => items.reduce((n, i) => n + f(i), 0);
 
@@ -73,18 +70,4 @@ export function analyticsSteps(c) {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(analyticsSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      console.log(JSON.stringify({ operation, ok: false, error: String(err?.stack ?? err).slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, analyticsSteps);

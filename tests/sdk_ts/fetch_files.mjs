@@ -3,10 +3,7 @@
 // pdfDataUrl} as JSON on stdin and prints one JSON line per check, {"operation", "ok", "error"?}, as
 // conformance.mjs does. conformance.mjs may import `fetchFilesSteps(config)` instead.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 export function fetchFilesSteps({ serverURL, apiKey, model, pageUrl, pdfDataUrl }) {
   const sdk = new OpenRouter({ apiKey, serverURL });
@@ -42,19 +39,4 @@ export function fetchFilesSteps({ serverURL, apiKey, model, pageUrl, pdfDataUrl 
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(fetchFilesSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, fetchFilesSteps);

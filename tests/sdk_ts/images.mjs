@@ -4,6 +4,7 @@
 // image) and prints one JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does.
 // conformance.mjs may import `imageSteps(config)` instead: importing this module reads nothing.
 import { OpenRouter } from "@openrouter/sdk";
+import { runIfMain } from "./steps.mjs";
 
 const PNG = "iVBORw0KGgo"; // base64 of a PNG's signature
 
@@ -55,19 +56,4 @@ export function imageSteps({ serverURL, apiKey, imageModel }) {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(imageSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, imageSteps);

@@ -1,9 +1,7 @@
 // GET /metrics from node: no SDK has a method for it (it is Prometheus text, not OpenRouter's API), so
 // a plain fetch, as conformance.mjs probes /health/*. Run by tests/test_metrics.py: reads {serverURL,
 // apiKey (a management key)} as JSON on stdin and prints one JSON line per check.
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 export function metricsSteps({ serverURL, apiKey }) {
   return {
@@ -18,18 +16,4 @@ export function metricsSteps({ serverURL, apiKey }) {
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(metricsSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      console.log(JSON.stringify({ operation, ok: false, error: String(err?.stack ?? err).slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, metricsSteps);

@@ -7,10 +7,7 @@
 //   moderation: {model, flagged, reasons}: `flagged` is input the moderation API flags for `reasons`
 // conformance.mjs may import `guardPluginSteps(config)` instead.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
@@ -79,19 +76,4 @@ export function guardPluginSteps({ serverURL, apiKey, healing, compression, mode
   return steps;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(guardPluginSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, guardPluginSteps);

@@ -4,6 +4,7 @@
 // named) and prints one JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does.
 // conformance.mjs may import `rerankSteps(config)` instead: importing this module reads nothing.
 import { OpenRouter } from "@openrouter/sdk";
+import { check, runIfMain } from "./steps.mjs";
 
 const documents = [
   "Berlin is the capital of Germany.",
@@ -11,10 +12,6 @@ const documents = [
   "Bananas are yellow.",
   { text: "France is a country in Europe." },
 ];
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
 
 export function rerankSteps({ serverURL, apiKey, rerankModel, cohereModel }) {
   const sdk = new OpenRouter({ apiKey, serverURL });
@@ -60,19 +57,4 @@ export function rerankSteps({ serverURL, apiKey, rerankModel, cohereModel }) {
   return steps;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(rerankSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, rerankSteps);

@@ -4,10 +4,7 @@
 // is a miss (billed), the others hits (free, usage 0, a new generation); the Python side counts the
 // upstream's requests. conformance.mjs may import `responseCacheSteps(config)` instead.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 export function responseCacheSteps({ serverURL, apiKey, model, prompt, answer }) {
   const sdk = new OpenRouter({ apiKey, serverURL });
@@ -44,19 +41,4 @@ export function responseCacheSteps({ serverURL, apiKey, model, prompt, answer })
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(responseCacheSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, responseCacheSteps);

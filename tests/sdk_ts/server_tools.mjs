@@ -6,10 +6,7 @@
 // openrouter:web_search and openrouter:web_fetch steps run instead (`webServerToolSteps`): the fake model
 // searches (or fetches `pageUrl`), then answers; `searchCost` and `fetchCost` are each loop's usage.cost.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 export function serverToolSteps({ serverURL, apiKey, model, answer, cost }) {
   const sdk = new OpenRouter({ apiKey, serverURL });
@@ -75,20 +72,4 @@ export function webServerToolSteps({ serverURL, apiKey, model, answer, searchCos
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  const steps = config.pageUrl ? webServerToolSteps(config) : serverToolSteps(config);
-  for (const [operation, step] of Object.entries(steps)) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, (config) => (config.pageUrl ? webServerToolSteps(config) : serverToolSteps(config)));

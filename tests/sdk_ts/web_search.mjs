@@ -4,10 +4,7 @@
 // prints one JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does.
 // conformance.mjs may import `webSearchSteps(config)` instead.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 export function webSearchSteps({ serverURL, apiKey, model, cited, urls, cost }) {
   const sdk = new OpenRouter({ apiKey, serverURL });
@@ -55,19 +52,4 @@ export function webSearchSteps({ serverURL, apiKey, model, cited, urls, cost }) 
   };
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(webSearchSteps(config))) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, webSearchSteps);
