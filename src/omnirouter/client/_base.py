@@ -30,6 +30,7 @@ DEFAULT_TIMEOUT = 600.0  # a long generation streams for minutes; connect failur
 CONNECT_TIMEOUT = 10.0
 DEFAULT_MAX_RETRIES = 2
 DEFAULT_RETRY_DEADLINE = 60.0  # seconds from the first attempt after which no retry starts
+BACKOFF_BASE = 0.5  # seconds before the first retry without a Retry-After; doubled each time, at most 8
 RETRY_STATUSES = frozenset({408, 429}) | frozenset(range(500, 600))
 
 FileInput = bytes | str | Path | IO[bytes]
@@ -206,7 +207,7 @@ class Retrying:
         else:
             return None
         if wait is None:  # exponential backoff with jitter: 0.5, 1, 2 ... 8 s, each 75-100%
-            wait = min(8.0, 0.5 * 2**self.attempt) * (1 - 0.25 * random.random())
+            wait = min(8.0, BACKOFF_BASE * 2**self.attempt) * (1 - 0.25 * random.random())
         if time.monotonic() + wait - self.started > self.deadline:
             return None
         self.attempt += 1

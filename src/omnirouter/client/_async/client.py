@@ -14,7 +14,6 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import httpx
-import msgspec
 
 from omnirouter.api import health
 from omnirouter.api import messages_schemas as ms
@@ -700,11 +699,11 @@ class AsyncOpenRouter:
 
     async def openapi(self) -> dict[str, Any]:
         """GET /openapi.json: the server's OpenAPI document."""
-        return msgspec.json.decode((await self._transport.send(Call("GET", "/openapi.json"))).content)
+        return await self._transport.call(Call("GET", "/openapi.json", dict))
 
     async def metrics(self) -> str:
         """GET /metrics: the Prometheus text exposition."""
-        return (await self._transport.send(Call("GET", "/metrics"))).text
+        return await self._transport.call(Call("GET", "/metrics", str, text=True))
 
     async def aclose(self) -> None:
         await self._transport.aclose()

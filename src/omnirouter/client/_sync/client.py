@@ -15,7 +15,6 @@ from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 import httpx
-import msgspec
 
 from omnirouter.api import health
 from omnirouter.api import messages_schemas as ms
@@ -701,11 +700,11 @@ class OpenRouter:
 
     def openapi(self) -> dict[str, Any]:
         """GET /openapi.json: the server's OpenAPI document."""
-        return msgspec.json.decode((self._transport.send(Call("GET", "/openapi.json"))).content)
+        return self._transport.call(Call("GET", "/openapi.json", dict))
 
     def metrics(self) -> str:
         """GET /metrics: the Prometheus text exposition."""
-        return (self._transport.send(Call("GET", "/metrics"))).text
+        return self._transport.call(Call("GET", "/metrics", str, text=True))
 
     def close(self) -> None:
         self._transport.close()
