@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import httpx
 
@@ -159,18 +159,35 @@ class Resource:
     async def _call(self, call: Call) -> Any:
         return await self._t.call(call)
 
+    async def _infer(
+        self, where: str, result: type, event: Any, stream: bool, body: Any, fields: dict[str, Any], headers: Headers
+    ) -> Any:
+        if stream and body is None:
+            fields["stream"] = True
+        sent = body_of(fields, body)  # a body given whole says itself whether it streams
+        return await self._call(Call("POST", where, result, body=sent, headers=headers,
+                                     stream=event if _streams(sent) else None))  # fmt: skip
+
 
 # ------------------------------------------------------------------------------------------- inference
 
 
 class ChatCompletions(Resource):
+    @overload
     async def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> AsyncStream[s.ChatStreamChunk]: ...
+    @overload
+    async def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> s.ChatResult: ...
+    async def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> s.ChatResult | AsyncStream[s.ChatStreamChunk]:
-        """POST /chat/completions. With ``stream=True``, an AsyncStream of chunks."""
-        sent = body_of(fields, body)
-        return await self._call(Call("POST", "/chat/completions", s.ChatResult, body=sent, headers=extra_headers,
-                                     stream=s.ChatStreamChunk if _streams(sent) else None))  # fmt: skip
+        """POST /chat/completions. With ``stream=True``, a stream of typed chunks."""
+        return await self._infer(
+            "/chat/completions", s.ChatResult, s.ChatStreamChunk, stream, body, fields, extra_headers
+        )
 
 
 class Chat:
@@ -179,33 +196,57 @@ class Chat:
 
 
 class Completions(Resource):
+    @overload
     async def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> AsyncStream[s.TextCompletionChunk]: ...
+    @overload
+    async def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> s.TextCompletionResult: ...
+    async def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> s.TextCompletionResult | AsyncStream[s.TextCompletionChunk]:
         """POST /completions (legacy text completions)."""
-        sent = body_of(fields, body)
-        return await self._call(Call("POST", "/completions", s.TextCompletionResult, body=sent, headers=extra_headers,
-                                     stream=s.TextCompletionChunk if _streams(sent) else None))  # fmt: skip
+        return await self._infer(
+            "/completions", s.TextCompletionResult, s.TextCompletionChunk, stream, body, fields, extra_headers
+        )
 
 
 class Responses(Resource):
+    @overload
     async def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> AsyncStream[rs.ResponsesStreamEvent]: ...
+    @overload
+    async def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> rs.ResponsesResult: ...
+    async def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> rs.ResponsesResult | AsyncStream[rs.ResponsesStreamEvent]:
         """POST /responses (OpenAI's Responses API, any model)."""
-        sent = body_of(fields, body)
-        return await self._call(Call("POST", "/responses", rs.ResponsesResult, body=sent, headers=extra_headers,
-                                     stream=rs.ResponsesStreamEvent if _streams(sent) else None))  # fmt: skip
+        return await self._infer(
+            "/responses", rs.ResponsesResult, rs.ResponsesStreamEvent, stream, body, fields, extra_headers
+        )
 
 
 class Messages(Resource):
+    @overload
     async def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> AsyncStream[ms.MessagesStreamEvent]: ...
+    @overload
+    async def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> ms.MessagesResult: ...
+    async def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> ms.MessagesResult | AsyncStream[ms.MessagesStreamEvent]:
         """POST /messages (Anthropic's Messages API, any model)."""
-        sent = body_of(fields, body)
-        return await self._call(Call("POST", "/messages", ms.MessagesResult, body=sent, headers=extra_headers,
-                                     stream=ms.MessagesStreamEvent if _streams(sent) else None))  # fmt: skip
+        return await self._infer(
+            "/messages", ms.MessagesResult, ms.MessagesStreamEvent, stream, body, fields, extra_headers
+        )
 
     async def count_tokens(self, *, body: Any = None, **fields: Any) -> ms.MessagesCountTokensResult:
         """POST /messages/count_tokens: an estimate, nothing billed."""

@@ -12,7 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator, Mapping
 from types import TracebackType
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar, overload
 
 import httpx
 
@@ -160,18 +160,35 @@ class Resource:
     def _call(self, call: Call) -> Any:
         return self._t.call(call)
 
+    def _infer(
+        self, where: str, result: type, event: Any, stream: bool, body: Any, fields: dict[str, Any], headers: Headers
+    ) -> Any:
+        if stream and body is None:
+            fields["stream"] = True
+        sent = body_of(fields, body)  # a body given whole says itself whether it streams
+        return self._call(Call("POST", where, result, body=sent, headers=headers,
+                                     stream=event if _streams(sent) else None))  # fmt: skip
+
 
 # ------------------------------------------------------------------------------------------- inference
 
 
 class ChatCompletions(Resource):
+    @overload
     def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> Stream[s.ChatStreamChunk]: ...
+    @overload
+    def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> s.ChatResult: ...
+    def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> s.ChatResult | Stream[s.ChatStreamChunk]:
-        """POST /chat/completions. With ``stream=True``, an AsyncStream of chunks."""
-        sent = body_of(fields, body)
-        return self._call(Call("POST", "/chat/completions", s.ChatResult, body=sent, headers=extra_headers,
-                                     stream=s.ChatStreamChunk if _streams(sent) else None))  # fmt: skip
+        """POST /chat/completions. With ``stream=True``, a stream of typed chunks."""
+        return self._infer(
+            "/chat/completions", s.ChatResult, s.ChatStreamChunk, stream, body, fields, extra_headers
+        )
 
 
 class Chat:
@@ -180,33 +197,57 @@ class Chat:
 
 
 class Completions(Resource):
+    @overload
     def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> Stream[s.TextCompletionChunk]: ...
+    @overload
+    def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> s.TextCompletionResult: ...
+    def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> s.TextCompletionResult | Stream[s.TextCompletionChunk]:
         """POST /completions (legacy text completions)."""
-        sent = body_of(fields, body)
-        return self._call(Call("POST", "/completions", s.TextCompletionResult, body=sent, headers=extra_headers,
-                                     stream=s.TextCompletionChunk if _streams(sent) else None))  # fmt: skip
+        return self._infer(
+            "/completions", s.TextCompletionResult, s.TextCompletionChunk, stream, body, fields, extra_headers
+        )
 
 
 class Responses(Resource):
+    @overload
     def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> Stream[rs.ResponsesStreamEvent]: ...
+    @overload
+    def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> rs.ResponsesResult: ...
+    def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> rs.ResponsesResult | Stream[rs.ResponsesStreamEvent]:
         """POST /responses (OpenAI's Responses API, any model)."""
-        sent = body_of(fields, body)
-        return self._call(Call("POST", "/responses", rs.ResponsesResult, body=sent, headers=extra_headers,
-                                     stream=rs.ResponsesStreamEvent if _streams(sent) else None))  # fmt: skip
+        return self._infer(
+            "/responses", rs.ResponsesResult, rs.ResponsesStreamEvent, stream, body, fields, extra_headers
+        )
 
 
 class Messages(Resource):
+    @overload
     def create(
-        self, *, body: Any = None, extra_headers: Headers = None, **fields: Any
+        self, *, stream: Literal[True], body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> Stream[ms.MessagesStreamEvent]: ...
+    @overload
+    def create(
+        self, *, stream: Literal[False] = False, body: Any = None, extra_headers: Headers = None, **fields: Any
+    ) -> ms.MessagesResult: ...
+    def create(
+        self, *, stream: bool = False, body: Any = None, extra_headers: Headers = None, **fields: Any
     ) -> ms.MessagesResult | Stream[ms.MessagesStreamEvent]:
         """POST /messages (Anthropic's Messages API, any model)."""
-        sent = body_of(fields, body)
-        return self._call(Call("POST", "/messages", ms.MessagesResult, body=sent, headers=extra_headers,
-                                     stream=ms.MessagesStreamEvent if _streams(sent) else None))  # fmt: skip
+        return self._infer(
+            "/messages", ms.MessagesResult, ms.MessagesStreamEvent, stream, body, fields, extra_headers
+        )
 
     def count_tokens(self, *, body: Any = None, **fields: Any) -> ms.MessagesCountTokensResult:
         """POST /messages/count_tokens: an estimate, nothing billed."""
