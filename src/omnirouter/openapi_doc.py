@@ -13,7 +13,8 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
-from typing import Annotated, Any, Literal, get_origin
+from types import UnionType
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import msgspec
 from starlette.convertors import FloatConvertor, IntegerConvertor
@@ -101,8 +102,9 @@ class Operation:
     tag: str
     auth: Auth
     errors: tuple[int, ...]
-    # The success body (JSON): a Struct, a raw JSON schema, or None when the operation never succeeds.
-    response: type | dict[str, Any] | None
+    # The success body (JSON): a Struct, a union of Structs tagged on one field (the answer's variant varies,
+    # e.g. the files' negotiated shapes), a raw JSON schema, or None when the operation never succeeds.
+    response: type | UnionType | dict[str, Any] | None
     status: int = 200
     response_description: str = "OK"
     body: Any = None  # a Struct, or an Annotated Struct (see _ref)
@@ -448,8 +450,11 @@ class UndocumentedRoute(LookupError):
 
 
 def _ref(t: Any) -> dict[str, Any]:
-    """A reference to the Struct's component; an ``Annotated[Struct, Meta(extra_json_schema=...)]`` adds
-    what the Struct's fields cannot say (e.g. which of two optional fields is required) beside it."""
+    """A reference to the Struct's component (a union's: see _one_of); an ``Annotated[Struct,
+    Meta(extra_json_schema=...)]`` adds what the Struct's fields cannot say (e.g. which of two optional
+    fields is required) beside it."""
+    if _is_union(t):
+        return _one_of(t)
     ref: dict[str, Any] = {"$ref": REF.format(name=_struct(t).__name__)}
     for meta in getattr(t, "__metadata__", ()):
         ref.update(getattr(meta, "extra_json_schema", None) or {})
@@ -458,6 +463,27 @@ def _ref(t: Any) -> dict[str, Any]:
 
 def _struct(t: Any) -> type:
     return t.__origin__ if get_origin(t) is Annotated else t
+
+
+def _is_union(t: Any) -> bool:
+    return get_origin(t) in (Union, UnionType)
+
+
+def _structs(t: Any) -> set[type]:
+    """The Structs ``t`` refers to, each a component: a union's members, else the Struct itself."""
+    return set(get_args(t)) if _is_union(t) else {_struct(t)}
+
+
+def _one_of(union: Any) -> dict[str, Any]:
+    """A union of Structs tagged on one field: one of their components, with the discriminator SDK
+    generators pick the variant by (as OpenRouter's document describes the files' shapes)."""
+    configs = {member: getattr(member, "__struct_config__", None) for member in get_args(union)}
+    fields = {config.tag_field if config else None for config in configs.values()}
+    if len(fields) != 1 or None in fields:
+        raise TypeError(f"{union}: a union answer must be of Structs tagged on one field (tag_field)")
+    mapping = {str(config.tag): REF.format(name=member.__name__) for member, config in configs.items()}
+    discriminator = {"propertyName": fields.pop(), "mapping": mapping}
+    return {"oneOf": [{"$ref": ref} for ref in mapping.values()], "discriminator": discriminator}
 
 
 def _numbers_for_decimals(node: Any) -> None:
@@ -602,7 +628,7 @@ def build(routes: Iterable[BaseRoute]) -> dict[str, Any]:
     for key in used:
         op = operations[key]
         parts = (op.body, op.response, op.stream, op.error_body, *(b for _, b in (op.other_errors or {}).values()))
-        types |= {_struct(t) for t in parts if t is not None and not isinstance(t, dict)}
+        types |= {struct for t in parts if t is not None and not isinstance(t, dict) for struct in _structs(t)}
         types |= set(op.components)
     _, components = msgspec.json.schema_components(sorted(types, key=lambda t: t.__name__), ref_template=REF)
     _numbers_for_decimals(components)

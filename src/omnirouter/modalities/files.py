@@ -2,7 +2,7 @@
 
 Files belong to the API key that uploaded them: another key's file is answered as one that does not
 exist (404), and a management key, which cannot make the inference requests files are for, gets 403.
-The work is in omnirouter.files (store, sniffing, records, the three answer shapes).
+The work is in omnirouter.files (store, sniffing, records, the three answer shapes and their Structs).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from starlette.routing import Route
 from omnirouter.api import auth
 from omnirouter.api.jsonio import JSONResponse
 from omnirouter.errors import GatewayError
-from omnirouter.files import records, service, shapes
+from omnirouter.files import records, schemas, service, shapes
 from omnirouter.governance.keys import KeyRecord
 from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 from omnirouter.openapi_doc import Operation
@@ -158,62 +158,6 @@ class FileListQuery(msgspec.Struct, kw_only=True):
     purpose: Annotated[str, Meta(description="OpenAI-style: only files uploaded with this purpose")] | UnsetType = UNSET
 
 
-def _file_schema(shape: str) -> dict[str, Any]:
-    if shape == "openai":
-        props: dict[str, Any] = {
-            "id": {"type": "string"},
-            "object": {"enum": ["file"], "type": "string"},
-            "bytes": {"type": "integer"},
-            "created_at": {"type": "integer"},
-            "filename": {"type": "string"},
-            "purpose": {"enum": sorted(service.PURPOSES), "type": "string"},
-            "status": {"enum": ["processed"], "type": "string"},
-        }
-    else:
-        props = {
-            "id": {"type": "string"},
-            "type": {"enum": ["file"], "type": "string"},
-            "filename": {"type": "string"},
-            "mime_type": {"type": "string"},
-            "size_bytes": {"type": "integer"},
-            "created_at": {"type": "string"},
-            "downloadable": {"type": "boolean"},
-        }
-    props = {"_shape": {"enum": [shape], "type": "string"}, **props}
-    return {"type": "object", "properties": props, "required": list(props)}
-
-
-def _list_schema(shape: str) -> dict[str, Any]:
-    props: dict[str, Any] = {"_shape": {"enum": [shape], "type": "string"}}
-    if shape == "openai":
-        props["object"] = {"enum": ["list"], "type": "string"}
-    props |= {
-        "data": {"type": "array", "items": _file_schema(shape)},
-        "has_more": {"type": "boolean"},
-        "first_id": {"type": ["string", "null"]},
-        "last_id": {"type": ["string", "null"]},
-    }
-    if shape == "openrouter":
-        props["cursor"] = {"type": ["string", "null"], "description": "The next page's cursor; null on the last page"}
-    return {"type": "object", "properties": props, "required": list(props)}
-
-
-def _deleted_schema(shape: str) -> dict[str, Any]:
-    props: dict[str, Any] = {"_shape": {"enum": [shape], "type": "string"}, "id": {"type": "string"}}
-    if shape == "openai":
-        props |= {"object": {"enum": ["file"], "type": "string"}, "deleted": {"const": True, "type": "boolean"}}
-    else:
-        props["type"] = {"enum": ["file_deleted"], "type": "string"}
-    return {"type": "object", "properties": props, "required": list(props)}
-
-
-def _negotiated(schema: Any) -> dict[str, Any]:
-    return {
-        "oneOf": [schema(s) for s in ("openrouter", "openai", "anthropic")],
-        "discriminator": {"propertyName": "_shape"},
-    }
-
-
 _NEGOTIATION = (
     "The answer's shape (`_shape`) follows the client: `anthropic` with anthropic-version/anthropic-beta headers, "
     "`openai` for OpenAI SDKs (User-Agent OpenAI/...) and uploads with a `purpose`, else `openrouter`."
@@ -242,7 +186,7 @@ OPERATIONS = {
         tag="Files",
         auth="inference",
         query=FileListQuery,
-        response=_negotiated(_list_schema),
+        response=schemas.FileList,
         response_description="A page of the key's files, oldest first",
         description=(
             f"The calling key's files, oldest first, at most `limit` (1-1000, default {PAGE_DEFAULT}). Page with "
@@ -258,7 +202,7 @@ OPERATIONS = {
         tag="Files",
         auth="inference",
         body_media={"multipart/form-data": _UPLOAD_FORM},
-        response=_negotiated(_file_schema),
+        response=schemas.FileObject,
         response_description="The uploaded file's metadata",
         description=(
             "multipart/form-data with a `file` field (and optionally OpenAI's `purpose`). The type is read from the "
@@ -274,7 +218,7 @@ OPERATIONS = {
         tag="Files",
         auth="inference",
         query=FileScope,
-        response=_negotiated(_file_schema),
+        response=schemas.FileObject,
         response_description="The file's metadata",
         description=f"Another key's file is not found (404). {_NEGOTIATION}",
         errors=(401, 403, 404, 500),
@@ -286,7 +230,7 @@ OPERATIONS = {
         tag="Files",
         auth="inference",
         query=FileScope,
-        response=_negotiated(_deleted_schema),
+        response=schemas.FileDeleted,
         response_description="Deleted: the file's content and metadata are gone",
         description=f"Irreversible. Another key's file is not found (404). {_NEGOTIATION}",
         errors=(401, 403, 404, 500, 502),
