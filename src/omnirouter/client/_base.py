@@ -20,7 +20,7 @@ import msgspec
 
 from omnirouter import __version__
 from omnirouter.client import errors
-from omnirouter.client.readable import readable
+from omnirouter.client.readable import read, readable
 from omnirouter.jsonio import encode
 
 T = TypeVar("T")
@@ -174,7 +174,7 @@ def decode(call: Call, response: httpx.Response) -> Any:
     if call.text and "json" not in content_type:
         return response.text
     try:
-        return msgspec.json.decode(response.content, type=readable(call.cast), strict=False)
+        return read(response.content, call.cast)
     except msgspec.DecodeError as exc:
         raise errors.APIError(
             f"the answer is not a {getattr(call.cast, '__name__', 'result')}: {exc}",

@@ -49,3 +49,25 @@ def _tolerant(t: type[msgspec.Struct]) -> type[msgspec.Struct]:
         t.__name__, fields, bases=(t,), module=t.__module__, kw_only=True, frozen=config.frozen,
         forbid_unknown_fields=False, **tagged,
     )  # fmt: skip
+
+
+def read(content: bytes | str, t: Any) -> Any:
+    """``content`` (JSON) as ``readable(t)``. An answer that leaves out the tag of a tagged union (the
+    /files shapes' `_shape`, which OpenRouter's own examples omit) is read as the union's first member,
+    the shape a client that is neither an OpenAI nor an Anthropic SDK is answered in."""
+    try:
+        return msgspec.json.decode(content, type=readable(t), strict=False)
+    except msgspec.ValidationError:
+        first = _untagged_member(t, content)
+        if first is None:
+            raise
+        return msgspec.json.decode(content, type=readable(first), strict=False)
+
+
+def _untagged_member(t: Any, content: bytes | str) -> Any:
+    members = get_args(t) if get_origin(t) in (Union, types.UnionType) else ()
+    configs = [getattr(m, "__struct_config__", None) for m in members]
+    if not members or any(c is None or c.tag is None for c in configs):
+        return None
+    raw = msgspec.json.decode(content)
+    return members[0] if isinstance(raw, dict) and configs[0].tag_field not in raw else None

@@ -46,6 +46,7 @@ from omnirouter.client._base import (
     file_part,
     path,
 )
+from omnirouter.files.schemas import FileDeleted, FileList, FileObject
 from omnirouter.formats import responses_schemas as rs
 from omnirouter.governance import byok_service as byok
 from omnirouter.governance import preset_service as ps
@@ -64,7 +65,6 @@ from omnirouter.observability import destinations as od
 from omnirouter.observability import schemas as obs
 from omnirouter.videos.schemas import VideoGenerationResponse, VideoModelsListResponse
 
-_FILE = _FILES = _FILE_DELETED = dict  # TODO(lead): the files Structs
 T = TypeVar("T")
 Headers = Mapping[str, str] | None
 
@@ -320,26 +320,27 @@ class Videos(Resource):
 
 
 class Files(Resource):
-    async def list(self, **query: Any) -> Any:
-        return await self._call(Call("GET", "/files", _FILES, query=query))
+    async def list(self, **query: Any) -> FileList:
+        return await self._call(Call("GET", "/files", FileList, query=query))
 
     async def upload(
         self, file: FileInput, *, filename: str | None = None, content_type: str | None = None,
         purpose: str | None = None,
-    ) -> Any:  # fmt: skip
-        """POST /files (multipart): bytes, a path or an open binary file."""
+    ) -> FileObject:  # fmt: skip
+        """POST /files (multipart): bytes, a path or an open binary file. A `purpose` (OpenAI's) asks for
+        OpenAI's shape of the answer; without one it is OpenRouter's."""
         form = {"purpose": purpose} if purpose is not None else None
-        return await self._call(Call("POST", "/files", _FILE, form=form,
+        return await self._call(Call("POST", "/files", FileObject, form=form,
                                      files={"file": file_part("file", file, filename, content_type)}))  # fmt: skip
 
-    async def get(self, file_id: str, **query: Any) -> Any:
-        return await self._call(Call("GET", path("/files/{}", file_id), _FILE, query=query))
+    async def get(self, file_id: str, **query: Any) -> FileObject:
+        return await self._call(Call("GET", path("/files/{}", file_id), FileObject, query=query))
 
     async def content(self, file_id: str, **query: Any) -> Binary:
         return await self._call(Call("GET", path("/files/{}/content", file_id), None, query=query))
 
-    async def delete(self, file_id: str, **query: Any) -> Any:
-        return await self._call(Call("DELETE", path("/files/{}", file_id), _FILE_DELETED, query=query))
+    async def delete(self, file_id: str, **query: Any) -> FileDeleted:
+        return await self._call(Call("DELETE", path("/files/{}", file_id), FileDeleted, query=query))
 
 
 # ------------------------------------------------------------------------------------ models, providers
