@@ -303,10 +303,11 @@ def test_path_parameters_cannot_reach_another_route() -> None:
     seen: list[str] = []
 
     def answer(request: httpx.Request) -> httpx.Response:
+        assert request.headers["Authorization"] == "Bearer k"
         seen.append(request.url.raw_path.decode())
         return httpx.Response(404, json={"error": {"code": 404, "message": "no such key"}})
 
-    http = httpx.Client(transport=httpx.MockTransport(answer), base_url="http://gw/api/v1/")
+    http = httpx.Client(transport=httpx.MockTransport(answer))  # the client's own URL and key still apply
     with OpenRouter(api_key="k", base_url="http://gw/api/v1", http_client=http) as client:
         with pytest.raises(errors.NotFoundError):
             client.keys.get("../credits")

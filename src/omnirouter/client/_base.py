@@ -72,13 +72,9 @@ class Config:
         headers.update(default_headers or {})
         return cls(api_key, base_url, timeout, max_retries, retry_deadline, headers)
 
-    def httpx_options(self) -> dict[str, Any]:
-        return {
-            "base_url": self.base_url + "/",
-            "headers": self.headers,
-            "timeout": httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout)),
-            "follow_redirects": False,
-        }
+    @property
+    def http_timeout(self) -> httpx.Timeout:
+        return httpx.Timeout(self.timeout, connect=min(CONNECT_TIMEOUT, self.timeout))
 
 
 class Binary(msgspec.Struct, frozen=True):
@@ -102,10 +98,12 @@ class Call:
     stream: type | None = None  # the event type when the answer streams
     text: bool = False  # a text answer (text/plain, srt, vtt) is returned as a str
     headers: Mapping[str, str] | None = None
-    timeout: float | None = None
 
-    def request(self, http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
-        kwargs: dict[str, Any] = {"params": _query(self.query), "headers": dict(self.headers or {})}
+    def request(self, http: httpx.Client | httpx.AsyncClient, config: Config) -> httpx.Request:
+        """The request, with the client's URL, key, headers and timeout: an http_client of the caller's
+        own needs none of them set."""
+        headers = {**config.headers, **(self.headers or {})}
+        kwargs: dict[str, Any] = {"params": _query(self.query), "headers": headers, "timeout": config.http_timeout}
         if self.files is not None:
             kwargs["files"], kwargs["data"] = self.files, self.form
         elif self.body is not None:
@@ -113,9 +111,7 @@ class Call:
             kwargs["headers"].setdefault("Content-Type", "application/json")
         if self.stream is not None:
             kwargs["headers"].setdefault("Accept", "text/event-stream")
-        if self.timeout is not None:
-            kwargs["timeout"] = self.timeout
-        return http.build_request(self.method, self.path.lstrip("/"), **kwargs)
+        return http.build_request(self.method, config.base_url + self.path, **kwargs)
 
 
 def path(template: str, *parts: str | int) -> str:

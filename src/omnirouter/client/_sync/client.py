@@ -75,14 +75,14 @@ class Transport:
 
     def __init__(self, config: Config, http: httpx.Client | None) -> None:
         self.config = config
-        self.http = http or httpx.Client(**config.httpx_options())
+        self.http = http or httpx.Client(follow_redirects=False)
 
     def send(self, call: Call) -> httpx.Response:
         """The answer's response, its headers read (and for a stream nothing more); an error answer
         raised once retries are spent. A stream is retried only before its first byte."""
         retrying = Retrying(self.config.max_retries, self.config.retry_deadline)
         while True:
-            request = call.request(self.http)
+            request = call.request(self.http, self.config)
             try:
                 response = self.http.send(request, stream=call.stream is not None)
             except httpx.HTTPError as exc:
