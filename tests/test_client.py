@@ -34,7 +34,7 @@ from omnirouter.client import (
 from omnirouter.client import _base as base
 from omnirouter.client._sync import client as sync_client
 from omnirouter.client.readable import read, readable
-from omnirouter.testing.fakes.core import Delay, Reset, Status, Stream
+from omnirouter.testing.fakes.core import Delay, Reply, Reset, Status, Stream
 from tests.spec_validation import SPEC_PATH, spec_available
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -289,6 +289,15 @@ def test_it_sends_the_key_and_openrouters_app_headers(fake_a: Any) -> None:
     assert sent["User-Agent"].startswith("omnirouter-python/")
 
 
+def test_with_raw_response_answers_the_result_with_its_status_and_headers(fake_a: Any) -> None:
+    fake_a.script(Reply("hi there", headers={"X-Generation-Id": "gen-42"}))
+    with _client(fake_a) as client:
+        raw = client.with_raw_response.chat.completions.create(model="m", messages=HELLO)
+        assert raw.status_code == 200 and raw.generation_id == "gen-42"
+        assert isinstance(raw.data, s.ChatResult) and raw.data.choices[0].message.content == "hi there"
+        assert client.chat.completions.create(model="m", messages=HELLO).choices  # the client itself unchanged
+
+
 def test_the_key_and_base_url_come_from_the_environment(fake_a: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENROUTER_API_KEY", "sk-from-env")
     monkeypatch.setenv("OPENROUTER_BASE_URL", fake_a.base_url)
@@ -335,6 +344,8 @@ def test_errors_are_read_from_each_envelope() -> None:
         529, b'{"type":"error","error":{"type":"overloaded_error","message":"later"},"request_id":null}', {}
     )
     assert isinstance(anthropic, errors.ProviderOverloadedError) and anthropic.error_type == "overloaded_error"
+    beside = b'{"type":"error","error":{"type":"not_found_error","message":"no"},"metadata":{"availability":{"a":1}}}'
+    assert errors.from_response(404, beside, {}).metadata["availability"] == {"a": 1}  # OpenRouter's, beside
     proxy = errors.from_response(502, b"<html>Bad gateway</html>", {})
     assert isinstance(proxy, errors.BadGatewayError) and "Bad gateway" in proxy.message
     availability = errors.from_response(

@@ -53,10 +53,6 @@ YESTERDAY = (datetime.now(UTC) - timedelta(days=1)).replace(hour=12, minute=0, s
 PAST_COSTS = ("0.000012345678901234", "0.000000000000000001")
 # The client drops a keyword argument given as None unless its name is in _base._NULLABLE, so a null
 # that clears a field reaches the server only in a body given whole (body=...).
-DROPS_NONE = pytest.mark.xfail(strict=True, reason="client body_of drops name=None (src/omnirouter/client/_base.py "
-                               "_NULLABLE lacks the field)")  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def gov(tmp_path_factory: pytest.TempPathFactory, fake_a: Any, fake_b: Any) -> Iterator[Gateway]:
     """A gateway with what some groups need: an encryption key (BYOK, destination secrets), prompt
@@ -267,7 +263,6 @@ def test_guardrail_fields_are_cleared_by_a_null_body(gateway: Gateway, kind: str
         assert cleared.limit_usd is None and cleared.allowed_models is None and cleared.name == g.name
 
 
-@DROPS_NONE
 @pytest.mark.parametrize("kind", KINDS)
 def test_guardrail_fields_are_cleared_with_none(gateway: Gateway, kind: str) -> None:
     with opened(kind, gateway) as admin:
@@ -360,7 +355,6 @@ def test_byok(gov: Gateway, fake_a: Any, kind: str) -> None:
         assert admin.byok.list(workspace_id=team).total_count == 0
 
 
-@DROPS_NONE
 @pytest.mark.parametrize("kind", KINDS)
 def test_byok_name_is_cleared_with_none(gov: Gateway, kind: str) -> None:
     with opened(kind, gov) as admin:

@@ -2,7 +2,7 @@
 ``AsyncOpenRouter``, one method per operation, results in the server's own Structs (docs/client.md)."""
 
 from omnirouter.client._async.client import AsyncOpenRouter, AsyncStream
-from omnirouter.client._base import PKCE, Binary
+from omnirouter.client._base import PKCE, Binary, RawResponse
 from omnirouter.client._sync.client import OpenRouter, Stream
 from omnirouter.client.errors import (
     APIConnectionError,
@@ -51,6 +51,7 @@ __all__ = [
     "PermissionDeniedError",
     "ProviderOverloadedError",
     "RateLimitError",
+    "RawResponse",
     "RequestTimeoutError",
     "ServiceUnavailableError",
     "Stream",

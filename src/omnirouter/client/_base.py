@@ -84,6 +84,20 @@ class Binary(msgspec.Struct, frozen=True):
     content_type: str
 
 
+@dataclass(frozen=True)
+class RawResponse(Generic[T]):
+    """What ``client.with_raw_response`` methods answer: the typed result and the response's status
+    and headers (the generation id of an image, audio or embeddings call, rate-limit headers...)."""
+
+    data: T
+    status_code: int
+    headers: httpx.Headers
+
+    @property
+    def generation_id(self) -> str | None:
+        return self.headers.get("x-generation-id")
+
+
 @dataclass
 class Call:
     """One operation: where it goes, what it sends, and how to read what comes back."""
@@ -138,17 +152,13 @@ def _query(query: Mapping[str, Any] | None) -> dict[str, Any] | None:
 
 
 def body_of(fields: Mapping[str, Any], body: Any = None) -> Any:
-    """A request body: keyword fields, or a body given whole (a dict or a request Struct)."""
+    """A request body: keyword fields as given (None is sent as null: it clears a field on an update),
+    or a body given whole (a dict or a request Struct)."""
     if body is not None:
         if fields:
             raise TypeError("pass the body whole or as keyword arguments, not both")
         return body
-    return {k: v for k, v in fields.items() if v is not None or k in _NULLABLE}
-
-
-# Fields whose null means something (clear it), kept when given as None.
-_NULLABLE = frozenset({"limit", "limit_reset", "expires_at", "description", "default_text_model",
-                       "default_image_model", "default_provider_sort", "rpm_limit", "tpm_limit"})  # fmt: skip
+    return dict(fields)
 
 
 def file_part(name: str, file: FileInput, filename: str | None, content_type: str | None) -> tuple[str, bytes, str]:

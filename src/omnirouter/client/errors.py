@@ -175,7 +175,8 @@ def from_response(status: int, content: bytes, headers: Mapping[str, str]) -> AP
     for extra in ("error_type", "availability"):  # OpenRouter's newer envelope puts these beside metadata
         if extra in error:
             metadata.setdefault(extra, error[extra])
-    if "type" in error and body.get("type") == "error":  # Anthropic's
+    if "type" in error and body.get("type") == "error":  # Anthropic's: OpenRouter's details beside `error`
+        metadata = {**(body.get("metadata") or {}), **metadata}
         metadata.setdefault("error_type", error.get("error_type") or error["type"])
     return make(status, str(error.get("message") or f"HTTP {status}"), code=error.get("code"), metadata=metadata,
                 body=body, headers=headers)  # fmt: skip

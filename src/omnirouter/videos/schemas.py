@@ -3,6 +3,7 @@ OpenRouter's schema names them. Handlers build plain dicts; tests check them aga
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
@@ -74,7 +75,7 @@ class VideoGenerationRequest(_Struct):
 
 
 class VideoGenerationUsage(_Struct):
-    cost: Annotated[float | None, Meta(description="USD, exact")]
+    cost: Annotated[Decimal | None, Meta(description="USD, exact")]
     is_byok: bool
 
 

@@ -39,6 +39,7 @@ from omnirouter.client._base import (
     Config,
     EventReader,
     FileInput,
+    RawResponse,
     Retrying,
     SSEReader,
     body_of,
@@ -73,9 +74,10 @@ Headers = Mapping[str, str] | None
 class Transport:
     """Sends a Call with retries and reads its answer; one keep-alive connection pool per client."""
 
-    def __init__(self, config: Config, http: httpx.Client | None) -> None:
+    def __init__(self, config: Config, http: httpx.Client | None, raw: bool = False) -> None:
         self.config = config
         self.http = http or httpx.Client(follow_redirects=False)
+        self.raw = raw  # answer RawResponse(result, status, headers)
 
     def send(self, call: Call) -> httpx.Response:
         """The answer's response, its headers read (and for a stream nothing more); an error answer
@@ -103,8 +105,10 @@ class Transport:
     def call(self, call: Call) -> Any:
         response = self.send(call)
         if call.stream is not None:
-            return Stream(response, EventReader(call.stream, response.headers))
-        return decode(call, response)
+            result: Any = Stream(response, EventReader(call.stream, response.headers))
+        else:
+            result = decode(call, response)
+        return RawResponse(result, response.status_code, response.headers) if self.raw else result
 
     def close(self) -> None:
         self.http.close()
@@ -113,7 +117,7 @@ class Transport:
 class Stream(Generic[T]):
     """A streamed answer's events, typed, as they arrive. An error the server reports in the stream is
     raised as its APIError (``in_stream`` set); a stream cut short raises APIConnectionError. Close it
-    (or use ``async with``) to stop early."""
+    (or use it as a context manager) to stop early."""
 
     def __init__(self, response: httpx.Response, reader: EventReader[T]) -> None:
         self.response = response
@@ -707,8 +711,19 @@ class OpenRouter:
     ) -> None:
         config = Config.of(api_key, base_url, timeout, max_retries, retry_deadline, app_url, app_title,
                            default_headers)  # fmt: skip
-        t = self._transport = Transport(config, http_client)
-        self.base_url = config.base_url
+        self._wire(Transport(config, http_client))
+
+    @property
+    def with_raw_response(self) -> OpenRouter:
+        """The same client (same connections: close this one, not that) whose methods answer a
+        RawResponse: the typed result with the response's status and headers."""
+        other = object.__new__(type(self))
+        other._wire(Transport(self._transport.config, self._transport.http, raw=True))
+        return other
+
+    def _wire(self, t: Transport) -> None:
+        self._transport = t
+        self.base_url = t.config.base_url
         self.chat = Chat(t)
         self.completions = Completions(t)
         self.responses = Responses(t)
