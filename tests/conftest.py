@@ -160,7 +160,7 @@ DATABASE_INDEPENDENT = (
     "test_azure.py", "test_openai_responses_upstream.py", "test_embeddings_upstreams.py", "test_videos_gemini.py",
     "test_images_chat.py", "test_upstream_http1.py", "test_upstream_proxy.py", "test_client_connections.py",
     "test_workers.py", "test_uvicorn_internals.py", "test_cli_clients.py", "test_dashboard_browser.py",
-    "test_packaging.py", "test_docs.py", "test_deploy_files.py", "test_client_inference.py",
+    "test_packaging.py", "test_docs.py", "test_deploy_files.py", "test_client_inference.py", "test_client.py",
     # Plugins whose records and money take the path test_plugin_web, test_plugin_fusion and
     # test_response_cache run on both databases: what they decide does not depend on one.
     "test_plugin_web_fetch.py", "test_plugin_file_parser.py", "test_plugin_healing.py",
