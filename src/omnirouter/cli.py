@@ -1,4 +1,5 @@
-"""The `omnirouter` command: serve, migrate, keys, credits, catalog."""
+"""The `omnirouter` command: serve, migrate, keys, credits, catalog; with --base-url, the management
+commands administer a remote gateway through its API (commands/common.py)."""
 
 from __future__ import annotations
 
@@ -29,8 +30,24 @@ _settings, _cannot_start = common.settings, common.cannot_start
 
 @click.group()
 @click.version_option(package_name="omnirouter")
-def main() -> None:
+@click.option(
+    "--base-url",
+    metavar="URL",
+    default=None,
+    help="Administer the gateway at URL through its API (e.g. https://gw.example.com/api/v1) instead of "
+    "this host's database.",
+)
+@click.option(
+    "--key",
+    metavar="KEY",
+    default=None,
+    envvar=common.KEY_ENV,
+    help=f"That gateway's management key (or ${common.KEY_ENV}).",
+)
+@click.pass_context
+def main(ctx: click.Context, base_url: str | None, key: str | None) -> None:
     """Omnirouter: a self-hosted, OpenRouter-compatible LLM gateway."""
+    common.connect(ctx, base_url, key)
 
 
 @main.command()
@@ -47,6 +64,7 @@ def main() -> None:
     help="With several workers (Linux): each keeps to a CPU of its own. For a host whose CPUs are the server's.",
 )
 @click.option("--debug", is_flag=True, default=False, help="Show the full traceback when the server cannot start.")
+@common.local_only
 def serve(
     config: str | None,
     host: str | None,
@@ -178,6 +196,7 @@ async def _prepare(settings: Settings) -> str | None:
 @main.command()
 @click.option("--config", type=click.Path(dir_okay=False), help="YAML config file (settings, providers, models).")
 @click.option("--debug", is_flag=True, default=False, help="Full traceback on failure.")
+@common.local_only
 def migrate(config: str | None, debug: bool) -> None:
     """Bring the database's schema up to date, once, and exit.
 
@@ -213,6 +232,7 @@ def credits() -> None:
 @click.argument("amount")
 @click.option("--config", type=click.Path(dir_okay=False))
 @click.option("--note", default=None)
+@common.local_only
 def credits_add(amount: str, config: str | None, note: str | None) -> None:
     """Add AMOUNT USD of credit. Once funded, the instance's credit is enforced."""
     try:
@@ -258,7 +278,7 @@ def keys() -> None:
     Running servers apply the change at once (a change notice), or at their next sync at the latest."""
 
 
-_key_options, _keys_run, _echo_json = common.options, common.run_on_db, common.echo_json
+_key_options, _keys_run, _echo_json, _plain = common.options, common.run, common.echo_json, common.plain
 
 
 @keys.command("create")
@@ -308,7 +328,10 @@ def keys_create(
         record, secret = await ks.create(db, ks.parse(encode(fields), ks.CreateKey))
         return {"data": ks.key_object(await ks.ledger_of(db), record), "key": secret}
 
-    created = _keys_run(config, work)
+    async def remote(api: Any) -> dict[str, Any]:
+        return _plain(await api.keys.create(body=fields))
+
+    created = _keys_run(config, work, remote)
     if as_json:
         _echo_json(created)
         return
@@ -328,16 +351,21 @@ def keys_list(
     """List keys, most recent first (no management keys, no secrets)."""
     from omnirouter.governance import key_service as ks
 
-    async def work(db: Any) -> list[dict[str, Any]]:
-        ledger, found = await ks.ledger_of(db), []
-        while True:  # every page
-            page = await ks.listed(db, workspace_id=workspace_id, include_disabled=include_disabled,
-                                   include_expired=include_expired, offset=len(found))  # fmt: skip
-            found += page
-            if len(page) < ks.PAGE_SIZE:
-                return [ks.key_object(ledger, k) for k in found]
+    query = {"workspace_id": workspace_id, "include_disabled": include_disabled, "include_expired": include_expired}
 
-    listed = _keys_run(config, work)
+    async def work(db: Any) -> list[dict[str, Any]]:
+        ledger = await ks.ledger_of(db)
+        return [
+            ks.key_object(ledger, k) for k in await _every_key(lambda offset: ks.listed(db, **query, offset=offset))
+        ]
+
+    async def remote(api: Any) -> list[dict[str, Any]]:
+        async def page(offset: int) -> list[Any]:
+            return (await api.keys.list(**query, offset=offset)).data
+
+        return [_plain(k) for k in await _every_key(page)]
+
+    listed = _keys_run(config, work, remote)
     if as_json:
         _echo_json({"data": listed})
         return
@@ -349,6 +377,18 @@ def keys_list(
         click.echo("\t".join(cells))
 
 
+async def _every_key(fetch: Any) -> list[Any]:
+    """Every page of /keys, which has no total_count: a short page is the last."""
+    from omnirouter.governance.key_service import PAGE_SIZE
+
+    found: list[Any] = []
+    while True:
+        page = await fetch(len(found))
+        found += page
+        if len(page) < PAGE_SIZE:
+            return found
+
+
 def _set_disabled(hash_: str, disabled: bool, config: str | None, as_json: bool) -> None:
     from omnirouter.governance import key_service as ks
 
@@ -356,7 +396,10 @@ def _set_disabled(hash_: str, disabled: bool, config: str | None, as_json: bool)
         record = await ks.update(db, await ks.get(db, hash_), ks.UpdateKey(disabled=disabled))
         return {"data": ks.key_object(await ks.ledger_of(db), record)}
 
-    updated = _keys_run(config, work)
+    async def remote(api: Any) -> dict[str, Any]:
+        return _plain(await api.keys.update(hash_, disabled=disabled))
+
+    updated = _keys_run(config, work, remote)
     if as_json:
         _echo_json(updated)
     else:
@@ -391,7 +434,12 @@ def keys_delete(hash_: str, config: str | None, as_json: bool) -> None:
         await ks.delete(db, record)
         return record.name
 
-    name = _keys_run(config, work)
+    async def remote(api: Any) -> str:
+        name = (await api.keys.get(hash_)).data.name  # for the message, as the local path reads it
+        await api.keys.delete(hash_)
+        return name
+
+    name = _keys_run(config, work, remote)
     if as_json:
         _echo_json({"deleted": True})
     else:
@@ -406,6 +454,7 @@ def catalog() -> None:
 @catalog.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--config", type=click.Path(dir_okay=False))
+@common.local_only
 def catalog_import(file: Path, config: str | None) -> None:
     """Import an OpenRouter GET /models JSON dump: refresh prices and add models served via OpenRouter."""
     from omnirouter.catalog.importer import import_openrouter_models
@@ -421,6 +470,7 @@ def catalog_import(file: Path, config: str | None) -> None:
 @catalog.command("list")
 @click.option("--config", type=click.Path(dir_okay=False))
 @click.option("--all", "show_all", is_flag=True, help="Include models no configured provider serves.")
+@common.local_only
 def catalog_list(config: str | None, show_all: bool) -> None:
     """List the models this instance can serve."""
     from omnirouter.catalog.loader import load_catalog

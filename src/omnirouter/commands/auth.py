@@ -1,6 +1,7 @@
 """`omnirouter auth code`: an OAuth PKCE code for an app, as POST /auth/keys/code (and the consent page)
-make one (governance/oauth.py); `--json` prints what the API answers. For an app that cannot open a
-browser: the operator makes the code here and hands it over; the app exchanges it at POST /auth/keys."""
+make one (governance/oauth.py), or with --base-url a remote gateway's API; `--json` prints what the API
+answers. For an app that cannot open a browser: the operator makes the code here and hands it over; the
+app exchanges it at POST /auth/keys."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 
 import click
 
-from omnirouter.commands.common import echo_json, options, run_on_db
+from omnirouter.commands.common import echo_json, options, run
 
 
 @click.group()
@@ -52,15 +53,15 @@ def auth_code(config: str | None, as_json: bool, **fields: Any) -> None:
     except msgspec.ValidationError as exc:
         raise click.UsageError(str(exc)) from None
 
-    async def work(db: Any) -> oauth.IssuedCode:
-        return await oauth.create_code(db, body)
+    async def work(db: Any) -> oauth.CodeResponse:
+        return (await oauth.create_code(db, body)).answer()
 
     try:
-        issued = run_on_db(config, work)
-    except GatewayError as err:  # run_on_db maps those raised inside; this is for completeness
+        answer = run(config, work, lambda api: api.auth.create_code(body=body))
+    except GatewayError as err:  # run maps those raised inside; this is for completeness
         raise click.ClickException(err.message) from None
     if as_json:
-        echo_json(msgspec.to_builtins(issued.answer()))
+        echo_json(answer)
         return
-    click.echo(f"code\t{issued.code}")
-    click.echo(f"redirect\t{oauth.redirect_url(issued.callback_url, issued.code)}")
+    click.echo(f"code\t{answer.data.id}")
+    click.echo(f"redirect\t{oauth.redirect_url(body.callback_url, answer.data.id)}")

@@ -1,5 +1,6 @@
 """`omnirouter byok`: provider keys a workspace brings, through the same code as /byok
-(governance/byok_service.py). A provider key is never an argument (shell history keeps those): it is
+(governance/byok_service.py), or with --base-url through a remote gateway's API (which encrypts with its
+own key; `rotate` has no API). A provider key is never an argument (shell history keeps those): it is
 read from an environment variable (--secret-env), from stdin when piped, or from a hidden prompt."""
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from typing import Any
 
 import click
 
-from omnirouter.commands.common import echo_json, options, run_on_db, settings
+from omnirouter.commands.common import echo_json, local_only, options, remote, run, run_on_db, settings
 
 
 def _secret(secret_env: str | None) -> str:
@@ -28,8 +29,11 @@ def _secret(secret_env: str | None) -> str:
 
 
 def _keyring(config: str | None) -> Any:
+    """This host's encryption keys (a remote gateway uses its own)."""
     from omnirouter.governance.byok_crypto import keyring_of
 
+    if remote() is not None:
+        return None
     try:
         return keyring_of(settings(config))
     except ValueError as exc:
@@ -39,6 +43,8 @@ def _keyring(config: str | None) -> Any:
 def _providers(config: str | None) -> list[str]:
     from omnirouter.catalog.loader import load_catalog
 
+    if remote() is not None:  # the gateway checks the provider against its own catalog
+        return []
     conf = settings(config)
     catalog = load_catalog(config=conf.catalog_config(), env=os.environ, sandbox=conf.sandbox, data_dir=conf.data_dir)
     return list(catalog.providers)
@@ -51,14 +57,18 @@ def _body(kind: type, fields: dict[str, Any]) -> Any:
     return parse(encode(fields), kind)
 
 
-def _show(row: Any, as_json: bool) -> None:
+async def _answer(row: Any) -> Any:
+    """A stored key as the API answers it (BYOKKeyResponse)."""
     from omnirouter.governance import byok_service as bs
 
-    obj = bs.byok_object(row)
+    return bs.BYOKKeyResponse(data=bs.byok_object(await row))
+
+
+def _show(answer: Any, as_json: bool) -> None:
     if as_json:
-        echo_json(bs.BYOKKeyResponse(data=obj))
+        echo_json(answer)
         return
-    _line(obj)
+    _line(answer.data)
 
 
 def _line(obj: Any) -> None:
@@ -141,8 +151,14 @@ def byok_add(
         fields["workspace_id"] = workspace_id
     body = _body(bs.CreateBYOKKey, fields)
     providers = _providers(config)
-    row = run_on_db(config, lambda db: bs.create(db, keyring, body, providers))
-    _show(row, as_json)
+    _show(
+        run(
+            config,
+            lambda db: _answer(bs.create(db, keyring, body, providers)),
+            lambda api: api.byok.create(body=fields),
+        ),
+        as_json,
+    )
 
 
 @byok.command("list")
@@ -157,15 +173,19 @@ def byok_list(
     """List a workspace's BYOK keys (masked)."""
     from omnirouter.governance import byok_service as bs
 
-    rows, total = run_on_db(
-        config, lambda db: bs.listed(db, workspace_id=workspace_id, provider=provider, offset=offset, limit=limit)
-    )
+    query = {"workspace_id": workspace_id, "provider": provider, "offset": offset, "limit": limit}
+
+    async def local(db: Any) -> Any:
+        rows, total = await bs.listed(db, **query)
+        return bs.BYOKKeyListResponse(data=[bs.byok_object(r) for r in rows], total_count=total)
+
+    listed = run(config, local, lambda api: api.byok.list(**query))
     if as_json:
-        echo_json(bs.BYOKKeyListResponse(data=[bs.byok_object(r) for r in rows], total_count=total))
+        echo_json(listed)
         return
     click.echo("id\tprovider\tlabel\tname\tsort_order\tflags")
-    for row in rows:
-        _line(bs.byok_object(row))
+    for obj in listed.data:
+        _line(obj)
 
 
 @byok.command("get")
@@ -175,7 +195,7 @@ def byok_get(key_id: str, config: str | None, as_json: bool) -> None:
     """Show one BYOK key (masked)."""
     from omnirouter.governance import byok_service as bs
 
-    _show(run_on_db(config, lambda db: bs.get(db, key_id)), as_json)
+    _show(run(config, lambda db: _answer(bs.get(db, key_id)), lambda api: api.byok.get(key_id)), as_json)
 
 
 @byok.command("update")
@@ -222,9 +242,9 @@ def byok_update(
     keyring = _keyring(config)
 
     async def work(db: Any) -> Any:
-        return await bs.update_key(db, keyring, await bs.get(db, key_id), body)
+        return await _answer(bs.update_key(db, keyring, await bs.get(db, key_id), body))
 
-    _show(run_on_db(config, work), as_json)
+    _show(run(config, work, lambda api: api.byok.update(key_id, body=fields)), as_json)
 
 
 @byok.command("delete")
@@ -237,7 +257,7 @@ def byok_delete(key_id: str, config: str | None, as_json: bool) -> None:
     async def work(db: Any) -> None:
         await bs.delete(db, await bs.get(db, key_id))
 
-    run_on_db(config, work)
+    run(config, work, lambda api: api.byok.delete(key_id))
     if as_json:
         echo_json(bs.DeleteBYOKKeyResponse(deleted=True))
     else:
@@ -246,6 +266,7 @@ def byok_delete(key_id: str, config: str | None, as_json: bool) -> None:
 
 @byok.command("rotate")
 @options
+@local_only
 def byok_rotate(config: str | None, as_json: bool) -> None:
     """Re-encrypt every stored key with the first key of OMNIROUTER_ENCRYPTION_KEY. Put the new key
     first (comma-separated, the old ones after it), run this, then remove the old ones."""

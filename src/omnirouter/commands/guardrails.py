@@ -1,6 +1,7 @@
 """`omnirouter guardrails`: create, list, show, change and delete guardrails and assign them to keys and
-members, through the same code as the /guardrails API (governance/guardrail_service.py): the body the
-options build is validated as an API request body, and `--json` prints what the API answers."""
+members, through the same code as the /guardrails API (governance/guardrail_service.py), or with
+--base-url through a remote gateway's API: the body the options build is validated as an API request
+body, and `--json` prints what the API answers."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from pathlib import Path
 from typing import Any
 
 import click
+import msgspec
 
-from omnirouter.commands.common import echo_json, options, run_on_db
+from omnirouter.commands.common import echo_json, options, plain, remote, run
 
 CLI_ASSIGNER = "omnirouter-cli"  # an assignment's assigned_by when the CLI made it
 
@@ -87,8 +89,12 @@ def _number(text: str) -> Any:
 
 
 def _catalog(config: str | None) -> Any:
-    """The catalog a server with this configuration serves (model and provider ids are checked on it)."""
+    """The catalog a server with this configuration serves (model and provider ids are checked on it);
+    a remote gateway checks them on its own."""
     import os
+
+    if remote() is not None:
+        return None
 
     from omnirouter.catalog.loader import load_catalog
     from omnirouter.commands.common import settings
@@ -101,7 +107,19 @@ def _show(g: dict[str, Any]) -> None:
     for name, value in g.items():
         if value is None or value == []:
             continue
-        click.echo(f"{name}: {json.dumps(value) if isinstance(value, list | dict) else value}")
+        # Keys sorted: the service's dicts and the client's Structs order a filter's fields differently.
+        click.echo(f"{name}: {json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else _cell(value)}")
+
+
+def _cell(value: Any) -> str:
+    """Money as the service writes it (5, 7.25): the client reads the API's limit_usd as a float."""
+    from decimal import Decimal
+
+    from omnirouter.jsonio import money
+
+    if isinstance(value, float):
+        value = money(Decimal(repr(value)))
+    return str(value)
 
 
 @click.group()
@@ -123,7 +141,11 @@ def guardrails_create(name: str, workspace_id: str | None, config: str | None, a
     base = {"name": name, **({"workspace_id": workspace_id} if workspace_id else {})}
     raw = _body(kw, **base)
     catalog = _catalog(config)
-    created = run_on_db(config, lambda db: gs.create(db, gs.parse(raw, gs.CreateGuardrail), catalog))
+    created = run(
+        config,
+        lambda db: gs.create(db, gs.parse(raw, gs.CreateGuardrail), catalog),
+        lambda api: _data(api.guardrails.create(body=msgspec.Raw(raw))),
+    )
     if as_json:
         echo_json({"data": created})
         return
@@ -139,14 +161,15 @@ def guardrails_list(workspace_id: str | None, offset: int, limit: int, config: s
     """List a workspace's guardrails, oldest first."""
     from omnirouter.governance import guardrail_service as gs
 
-    data, total = run_on_db(config, lambda db: gs.listed(db, workspace_id=workspace_id, offset=offset, limit=limit))
+    page = {"workspace_id": workspace_id, "offset": offset, "limit": limit}
+    listed = run(config, lambda db: _listing(gs.listed(db, **page)), lambda api: _answer(api.guardrails.list(**page)))
     if as_json:
-        echo_json({"data": data, "total_count": total})
+        echo_json(listed)
         return
     click.echo("id\tname\tlimit_usd\treset_interval")
-    for g in data:
+    for g in listed["data"]:
         click.echo(
-            "\t".join(str(g[f]) if g[f] is not None else "-" for f in ("id", "name", "limit_usd", "reset_interval"))
+            "\t".join(_cell(g[f]) if g[f] is not None else "-" for f in ("id", "name", "limit_usd", "reset_interval"))
         )
 
 
@@ -157,7 +180,7 @@ def guardrails_get(guardrail_id: str, config: str | None, as_json: bool) -> None
     """Show the guardrail GUARDRAIL_ID."""
     from omnirouter.governance import guardrail_service as gs
 
-    found = run_on_db(config, lambda db: gs.get(db, guardrail_id))
+    found = run(config, lambda db: gs.get(db, guardrail_id), lambda api: _data(api.guardrails.get(guardrail_id)))
     if as_json:
         echo_json({"data": found})
         return
@@ -176,7 +199,11 @@ def guardrails_update(guardrail_id: str, name: str | None, config: str | None, a
 
     raw = _body(kw, **({"name": name} if name else {}))
     catalog = _catalog(config)
-    updated = run_on_db(config, lambda db: gs.update(db, guardrail_id, gs.parse(raw, gs.UpdateGuardrail), catalog))
+    updated = run(
+        config,
+        lambda db: gs.update(db, guardrail_id, gs.parse(raw, gs.UpdateGuardrail), catalog),
+        lambda api: _data(api.guardrails.update(guardrail_id, body=msgspec.Raw(raw))),
+    )
     if as_json:
         echo_json({"data": updated})
         return
@@ -190,7 +217,7 @@ def guardrails_delete(guardrail_id: str, config: str | None, as_json: bool) -> N
     """Delete the guardrail GUARDRAIL_ID and its assignments."""
     from omnirouter.governance import guardrail_service as gs
 
-    run_on_db(config, lambda db: gs.delete(db, guardrail_id))
+    run(config, lambda db: gs.delete(db, guardrail_id), lambda api: api.guardrails.delete(guardrail_id))
     if as_json:
         echo_json({"deleted": True})
         return
@@ -210,11 +237,20 @@ def _bulk(name: str, help_: str, field: str, op: str, counted: str) -> None:
         )
         fn = getattr(gs, op)
         extra = (CLI_ASSIGNER,) if op.startswith("assign") else ()
-        count = run_on_db(config, lambda db: fn(db, guardrail_id, body, *extra))
+
+        async def local(db: Any) -> dict[str, int]:
+            return {counted: await fn(db, guardrail_id, body, *extra)}
+
+        async def remote_call(api: Any) -> dict[str, int]:
+            group = api.guardrails.keys if field == "key_hashes" else api.guardrails.members
+            change = group.assign if op.startswith("assign") else group.unassign
+            return plain(await change(guardrail_id, body={field: list(ids)}))
+
+        done = run(config, local, remote_call)
         if as_json:
-            echo_json({counted: count})
+            echo_json(done)
             return
-        click.echo(f"{counted.replace('_', ' ')}: {count}")
+        click.echo(f"{counted.replace('_', ' ')}: {done[counted]}")
 
 
 _bulk("assign-keys", "Assign the keys (hashes) to GUARDRAIL_ID; each key's previous guardrail is replaced.",
@@ -239,11 +275,31 @@ def guardrails_assignments(
     from omnirouter.governance import guardrail_service as gs
 
     op = gs.member_assignments if members else gs.key_assignments
-    data, total = run_on_db(config, lambda db: op(db, guardrail_id, offset=offset, limit=limit))
+    listed = run(
+        config,
+        lambda db: _listing(op(db, guardrail_id, offset=offset, limit=limit)),
+        lambda api: _answer(
+            (api.guardrails.members if members else api.guardrails.keys).list(guardrail_id, offset=offset, limit=limit)
+        ),
+    )
     if as_json:
-        echo_json({"data": data, "total_count": total})
+        echo_json(listed)
         return
     who = "user_id" if members else "key_hash"
     click.echo(f"guardrail_id\t{who}\tcreated_at")
-    for a in data:
+    for a in listed["data"]:
         click.echo(f"{a['guardrail_id']}\t{a[who]}\t{a['created_at']}")
+
+
+async def _listing(found: Any) -> dict[str, Any]:
+    """A service's (data, total) as the API answers it."""
+    data, total = await found
+    return {"data": data, "total_count": total}
+
+
+async def _answer(call: Any) -> Any:
+    return plain(await call)
+
+
+async def _data(call: Any) -> Any:
+    return plain((await call).data)

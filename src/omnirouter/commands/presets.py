@@ -1,5 +1,6 @@
 """`omnirouter presets`: list, show and create presets, through the same code as the /presets API
-(governance/preset_service.py); `--json` prints what the API answers."""
+(governance/preset_service.py), or with --base-url through a remote gateway's API (whose presets are
+the key's workspace's); `--json` prints what the API answers."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from typing import Any
 
 import click
 
-from omnirouter.commands.common import echo_json, every_page, options, run_on_db
+from omnirouter.commands.common import echo_json, every_page, options, remote, run
 
 WORKSPACE_HELP = "The workspace whose presets these are [the default workspace]."
 CLI_CREATOR = "omnirouter-cli"  # a version's creator_id when the CLI, not a key, wrote it
@@ -17,6 +18,8 @@ CLI_CREATOR = "omnirouter-cli"  # a version's creator_id when the CLI, not a key
 def _workspace(workspace_id: str | None) -> str:
     from omnirouter.governance.workspaces import DEFAULT_WORKSPACE_ID
 
+    if workspace_id is not None and remote() is not None:
+        raise click.UsageError("--workspace-id: through the API, presets are those of the key's workspace.")
     return workspace_id or DEFAULT_WORKSPACE_ID
 
 
@@ -42,7 +45,14 @@ def presets_list(workspace_id: str | None, offset: int, limit: int, config: str 
     """List presets, most recently updated first."""
     from omnirouter.governance import preset_service as ps
 
-    page = _plain(run_on_db(config, lambda db: ps.listed(db, _workspace(workspace_id), offset, limit)))
+    workspace = _workspace(workspace_id)
+    page = _plain(
+        run(
+            config,
+            lambda db: ps.listed(db, workspace, offset, limit),
+            lambda api: api.presets.list(offset=offset, limit=limit),
+        )
+    )
     if as_json:
         echo_json(page)
         return
@@ -59,7 +69,8 @@ def presets_get(slug: str, workspace_id: str | None, config: str | None, as_json
     """Show the preset SLUG and its active version."""
     from omnirouter.governance import preset_service as ps
 
-    found = _plain(run_on_db(config, lambda db: ps.get(db, _workspace(workspace_id), slug)))
+    workspace = _workspace(workspace_id)
+    found = _plain(run(config, lambda db: ps.get(db, workspace, slug), lambda api: _data(api.presets.get(slug))))
     if as_json:
         echo_json({"data": found})
         return
@@ -79,7 +90,13 @@ def presets_versions(
 
     workspace = _workspace(workspace_id)
     if version is not None:
-        one = _plain(run_on_db(config, lambda db: ps.version(db, workspace, slug, version)))
+        one = _plain(
+            run(
+                config,
+                lambda db: ps.version(db, workspace, slug, version),
+                lambda api: _data(api.presets.version(slug, version)),
+            )
+        )
         if as_json:
             echo_json({"data": one})
         else:
@@ -90,7 +107,11 @@ def presets_versions(
         found, total = await every_page(lambda offset: ps.versions(db, workspace, slug, offset, ps.MAX_LIMIT))
         return {"data": found, "total_count": total}
 
-    listed = _plain(run_on_db(config, every))
+    async def every_remote(api: Any) -> dict[str, Any]:
+        found, total = await every_page(lambda offset: api.presets.versions(slug, offset=offset, limit=ps.MAX_LIMIT))
+        return {"data": found, "total_count": total}
+
+    listed = _plain(run(config, every, every_remote))
     if as_json:
         echo_json(listed)
         return
@@ -122,18 +143,31 @@ def presets_create(
     slug: str, from_file: str, fmt: str, workspace_id: str | None, config: str | None, as_json: bool
 ) -> None:
     """Create the preset SLUG from a request body, or add its next version (which becomes the active one)."""
+    import msgspec
+
     from omnirouter.governance import preset_service as ps
 
+    workspace = _workspace(workspace_id)
     raw = click.get_binary_stream("stdin").read() if from_file == "-" else Path(from_file).read_bytes()
     creator = ps.Creator(user_id=None, id=CLI_CREATOR)
+    api_of = {"chat": "create_from_chat", "messages": "create_from_messages", "responses": "create_from_responses"}
     created = _plain(
-        run_on_db(config, lambda db: ps.create_from_body(db, _workspace(workspace_id), slug, fmt, raw, creator))
+        run(
+            config,
+            lambda db: ps.create_from_body(db, workspace, slug, fmt, raw, creator),
+            # The body as read, so the gateway validates exactly what the local service would.
+            lambda api: _data(getattr(api.presets, api_of[fmt])(slug, body=msgspec.Raw(raw))),
+        )
     )
     if as_json:
         echo_json({"data": created})
         return
     version = created["designated_version"]["version"]
     click.echo(f"Preset {slug!r}: version {version} is now active (preset id {created['id']}).")
+
+
+async def _data(call: Any) -> Any:
+    return (await call).data
 
 
 def _show(preset: dict[str, Any]) -> None:

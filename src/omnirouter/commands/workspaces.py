@@ -1,5 +1,6 @@
 """`omnirouter workspaces ...` and `omnirouter members ...`: what /workspaces and /organization/members
-do, through the same service (governance/workspace_service.py); `--json` prints the API's answer."""
+do, through the same service (governance/workspace_service.py), or with --base-url through a remote
+gateway's API; `--json` prints the API's answer. Adding and removing organisation members has no API."""
 
 from __future__ import annotations
 
@@ -27,8 +28,8 @@ def _parse(fields: dict[str, Any], kind: type) -> Any:
         raise click.UsageError(err.message) from None
 
 
-def _run(config: str | None, work: Any) -> Any:
-    return common.run_on_db(config, work)
+def _run(config: str | None, work: Any, remote: Any) -> Any:
+    return common.run(config, work, remote)
 
 
 def _show(payload: Any, as_json: bool, text: str | None = None) -> None:
@@ -76,15 +77,16 @@ def workspaces_create(
     """Create a workspace named NAME."""
     from omnirouter.governance import workspace_service as ws
 
-    fields = {"name": name, "slug": slug or _slugify(name), "description": description,
-              "default_text_model": default_text_model, "default_image_model": default_image_model,
-              "default_provider_sort": default_provider_sort}  # fmt: skip
-    body = _parse({k: v for k, v in fields.items() if v is not None}, ws.CreateWorkspace)
+    given = {"name": name, "slug": slug or _slugify(name), "description": description,
+             "default_text_model": default_text_model, "default_image_model": default_image_model,
+             "default_provider_sort": default_provider_sort}  # fmt: skip
+    fields = {k: v for k, v in given.items() if v is not None}
+    body = _parse(fields, ws.CreateWorkspace)
 
     async def work(db: Any) -> Any:
         return ws.WorkspaceResponse(data=await ws.create(db, body))
 
-    created = _run(config, work)
+    created = _run(config, work, lambda api: api.workspaces.create(body=fields))
     _show(created, as_json, f"Created workspace {created.data.slug!r} (id {created.data.id}).")
 
 
@@ -98,7 +100,11 @@ def workspaces_list(config: str | None, as_json: bool) -> None:
         found, total = await common.every_page(lambda offset: ws.listed(db, offset, ws.PAGE_MAX))
         return ws.WorkspaceList(data=found, total_count=total)
 
-    listed = _run(config, work)
+    async def remote(api: Any) -> Any:
+        found, total = await common.every_page(lambda offset: api.workspaces.list(offset=offset, limit=ws.PAGE_MAX))
+        return ws.WorkspaceList(data=found, total_count=total)
+
+    listed = _run(config, work, remote)
     if as_json:
         common.echo_json(listed)
         return
@@ -117,7 +123,7 @@ def workspaces_get(workspace: str, config: str | None, as_json: bool) -> None:
     async def work(db: Any) -> Any:
         return ws.WorkspaceResponse(data=await ws.get(db, workspace))
 
-    common.echo_json(_run(config, work))
+    common.echo_json(_run(config, work, lambda api: api.workspaces.get(workspace)))
 
 
 @workspaces.command("update")
@@ -159,7 +165,7 @@ def workspaces_update(
     async def work(db: Any) -> Any:
         return ws.WorkspaceResponse(data=await ws.update_workspace(db, workspace, body))
 
-    updated = _run(config, work)
+    updated = _run(config, work, lambda api: api.workspaces.update(workspace, body=fields))
     _show(updated, as_json, f"Updated workspace {updated.data.slug!r}.")
 
 
@@ -174,7 +180,9 @@ def workspaces_delete(workspace: str, config: str | None, as_json: bool) -> None
         await ws.delete_workspace(db, workspace)
         return ws.Deleted()
 
-    _show(_run(config, work), as_json, f"Deleted workspace {workspace!r}.")
+    _show(
+        _run(config, work, lambda api: api.workspaces.delete(workspace)), as_json, f"Deleted workspace {workspace!r}."
+    )
 
 
 # -- budgets
@@ -211,7 +219,7 @@ def budgets_set(
     async def work(db: Any) -> Any:
         return await ws.set_budget(db, workspace, interval, body)
 
-    saved = _run(config, work)
+    saved = _run(config, work, lambda api: api.workspaces.budgets.set(workspace, interval, body=fields))
     _show(saved, as_json, f"The {interval} budget of {workspace!r} is ${saved.data.limit_usd}.")
 
 
@@ -227,7 +235,8 @@ def budgets_delete(workspace: str, interval: str, config: str | None, as_json: b
         await ws.delete_budget(db, workspace, interval)
         return ws.Deleted()
 
-    _show(_run(config, work), as_json, f"Deleted the {interval} budget of {workspace!r}.")
+    deleted = _run(config, work, lambda api: api.workspaces.budgets.delete(workspace, interval))
+    _show(deleted, as_json, f"Deleted the {interval} budget of {workspace!r}.")
 
 
 @budgets.command("list")
@@ -240,7 +249,7 @@ def budgets_list(workspace: str, config: str | None, as_json: bool) -> None:
     async def work(db: Any) -> Any:
         return await ws.budgets(db, workspace)
 
-    listed = _run(config, work)
+    listed = _run(config, work, lambda api: api.workspaces.budgets.list(workspace))
     if as_json:
         common.echo_json(listed)
         return
@@ -260,14 +269,19 @@ def workspace_members() -> None:
 def _members_change(action: str, workspace: str, user_ids: tuple[str, ...], config: str | None, as_json: bool) -> None:
     from omnirouter.governance import workspace_service as ws
 
-    body = _parse({"user_ids": list(user_ids)}, ws.MemberIds)
+    fields = {"user_ids": list(user_ids)}
+    body = _parse(fields, ws.MemberIds)
 
     async def work(db: Any) -> Any:
         if action == "add":
             return await ws.add_members(db, workspace, body)
         return await ws.remove_members(db, workspace, body)
 
-    done = _run(config, work)
+    async def remote(api: Any) -> Any:
+        change = api.workspaces.members.add if action == "add" else api.workspaces.members.remove
+        return await change(workspace, body=fields)
+
+    done = _run(config, work, remote)
     text = f"Added {done.added_count}." if action == "add" else f"Removed {done.removed_count}."
     _show(done, as_json, text)
 
@@ -303,7 +317,13 @@ def members_of(workspace: str, config: str | None, as_json: bool) -> None:
         )
         return ws.WorkspaceMemberList(data=found, total_count=total)
 
-    listed = _run(config, work)
+    async def remote(api: Any) -> Any:
+        found, total = await common.every_page(
+            lambda offset: api.workspaces.members.list(workspace, offset=offset, limit=ws.PAGE_MAX)
+        )
+        return ws.WorkspaceMemberList(data=found, total_count=total)
+
+    listed = _run(config, work, remote)
     if as_json:
         common.echo_json(listed)
         return
@@ -326,6 +346,7 @@ def members() -> None:
 @click.option("--last-name", default=None)
 @click.option("--role", type=click.Choice(["admin", "member"]), default="member", show_default=True)
 @common.options
+@common.local_only
 def members_add(
     email: str,
     name: str | None,
@@ -344,10 +365,7 @@ def members_add(
     fields = {"email": email, "first_name": first_name, "last_name": last_name, "role": role}
     body = _parse({k: v for k, v in fields.items() if v is not None}, ws.CreateMember)
 
-    async def work(db: Any) -> Any:
-        return await ws.add_org_member(db, body)
-
-    added = _run(config, work)
+    added = common.run_on_db(config, lambda db: ws.add_org_member(db, body))
     _show({"data": added} if as_json else added, as_json, f"Added {added.email} as {added.id} ({added.role}).")
 
 
@@ -361,7 +379,13 @@ def members_list(config: str | None, as_json: bool) -> None:
         found, total = await common.every_page(lambda offset: ws.org_members(db, offset, ws.PAGE_MAX))
         return ws.OrganizationMemberList(data=found, total_count=total)
 
-    listed = _run(config, work)
+    async def remote(api: Any) -> Any:
+        found, total = await common.every_page(
+            lambda offset: api.organization.members(offset=offset, limit=ws.PAGE_MAX)
+        )
+        return ws.OrganizationMemberList(data=found, total_count=total)
+
+    listed = _run(config, work, remote)
     if as_json:
         common.echo_json(listed)
         return
@@ -374,12 +398,10 @@ def members_list(config: str | None, as_json: bool) -> None:
 @members.command("remove")
 @click.argument("member")
 @common.options
+@common.local_only
 def members_remove(member: str, config: str | None, as_json: bool) -> None:
     """Remove MEMBER (user id or email) from the organisation and every workspace."""
     from omnirouter.governance import workspace_service as ws
 
-    async def work(db: Any) -> Any:
-        return await ws.remove_org_member(db, member)
-
-    removed = _run(config, work)
+    removed = common.run_on_db(config, lambda db: ws.remove_org_member(db, member))
     _show({"data": removed}, as_json, f"Removed {removed.email} ({removed.id}).")
