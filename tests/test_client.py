@@ -10,7 +10,9 @@ import inspect
 import json
 import subprocess
 import sys
+import threading
 import typing
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -281,11 +283,15 @@ async def test_the_async_client_retries_and_streams_the_same(fake_a: Any, fast_b
 
 
 def test_it_sends_the_key_and_openrouters_app_headers(fake_a: Any) -> None:
-    with _client(fake_a, app_url="https://app.example", app_title="My App") as client:
+    app = {"app_url": "https://app.example", "app_title": "My App", "app_categories": ["cli-agent", "coding"]}
+    with _client(fake_a, **app) as client:
         client.chat.completions.create(model="m", messages=HELLO, extra_headers={"X-Extra": "1"})
     sent = fake_a.requests[0].headers
     assert sent["Authorization"] == "Bearer sk-test"
-    assert (sent["HTTP-Referer"], sent["X-Title"], sent["X-Extra"]) == ("https://app.example", "My App", "1")
+    assert (sent["HTTP-Referer"], sent["X-OpenRouter-Title"], sent["X-Title"]) == ("https://app.example",) + (
+        "My App",
+    ) * 2
+    assert (sent["X-OpenRouter-Categories"], sent["X-Extra"]) == ("cli-agent,coding", "1")
     assert sent["User-Agent"].startswith("omnirouter-python/")
 
 
@@ -306,6 +312,38 @@ def test_the_key_and_base_url_come_from_the_environment(fake_a: Any, monkeypatch
     assert fake_a.requests[0].headers["Authorization"] == "Bearer sk-from-env"
     monkeypatch.delenv("OPENROUTER_BASE_URL")
     assert OpenRouter().base_url == "https://openrouter.ai/api/v1"
+
+
+def test_calls_share_one_keep_alive_connection() -> None:
+    opened: list[Any] = []
+
+    class Answer(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"  # keep-alive
+
+        def setup(self) -> None:
+            super().setup()
+            opened.append(self.client_address)
+
+        def do_GET(self) -> None:
+            body = b'{"data": {"total_credits": 1, "total_usage": 0}}'
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with OpenRouter(api_key="k", base_url=f"http://127.0.0.1:{server.server_port}/api/v1") as client:
+            assert [client.credits.get().data.total_credits for _ in range(5)] == [1] * 5
+        assert len(opened) == 1
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_path_parameters_cannot_reach_another_route() -> None:

@@ -3,6 +3,7 @@ governance.guardrail_service, which the `omnirouter guardrails` command shares."
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import msgspec
@@ -41,7 +42,7 @@ class Guardrail(msgspec.Struct, kw_only=True):
     name: str
     description: str | None
     workspace_id: str
-    limit_usd: Annotated[float, Meta(ge=0)] | None
+    limit_usd: Annotated[Decimal, Meta(extra_json_schema={"minimum": 0})] | None  # money: every digit the ledger has
     reset_interval: gs.Interval | None
     include_byok_in_budgets: bool
     allowed_models: list[str] | None

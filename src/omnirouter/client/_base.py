@@ -9,7 +9,7 @@ import os
 import random
 import secrets
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Generic, TypeVar
@@ -55,6 +55,7 @@ class Config:
         retry_deadline: float,
         app_url: str | None,
         app_title: str | None,
+        app_categories: Sequence[str] | None,
         default_headers: Mapping[str, str] | None,
     ) -> Config:
         if max_retries < 0:
@@ -67,8 +68,10 @@ class Config:
         # OpenRouter's app attribution headers.
         if app_url:
             headers["HTTP-Referer"] = app_url
-        if app_title:
-            headers["X-Title"] = app_title
+        if app_title:  # X-Title is the older name, which servers that predate the newer one read
+            headers["X-OpenRouter-Title"] = headers["X-Title"] = app_title
+        if app_categories:
+            headers["X-OpenRouter-Categories"] = ",".join(app_categories)
         headers.update(default_headers or {})
         return cls(api_key, base_url, timeout, max_retries, retry_deadline, headers)
 

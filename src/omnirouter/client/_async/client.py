@@ -9,7 +9,7 @@ sent as the API takes them.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from types import TracebackType
 from typing import Any, Generic, Literal, TypeVar, overload
 
@@ -691,8 +691,8 @@ class AsyncOpenRouter:
     ``api_key`` and ``base_url`` default to $OPENROUTER_API_KEY and $OPENROUTER_BASE_URL (else
     OpenRouter's). Failed attempts are retried on 408, 429 (after its Retry-After), 5xx and lost
     connections, at most ``max_retries`` times and never past ``retry_deadline`` seconds after the first;
-    a stream is never retried once it started. ``app_url`` and ``app_title`` are sent as OpenRouter's
-    HTTP-Referer and X-Title (app attribution).
+    a stream is never retried once it started. ``app_url``, ``app_title`` and ``app_categories`` are
+    OpenRouter's app attribution: HTTP-Referer, X-OpenRouter-Title (and X-Title), X-OpenRouter-Categories.
     """
 
     def __init__(
@@ -705,11 +705,12 @@ class AsyncOpenRouter:
         retry_deadline: float = DEFAULT_RETRY_DEADLINE,
         app_url: str | None = None,
         app_title: str | None = None,
+        app_categories: Sequence[str] | None = None,
         default_headers: Mapping[str, str] | None = None,
         http_client: httpx.AsyncClient | None = None,
     ) -> None:
         config = Config.of(api_key, base_url, timeout, max_retries, retry_deadline, app_url, app_title,
-                           default_headers)  # fmt: skip
+                           app_categories, default_headers)  # fmt: skip
         self._wire(AsyncTransport(config, http_client))
 
     @property
