@@ -108,18 +108,7 @@ def _show(g: dict[str, Any]) -> None:
         if value is None or value == []:
             continue
         # Keys sorted: the service's dicts and the client's Structs order a filter's fields differently.
-        click.echo(f"{name}: {json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else _cell(value)}")
-
-
-def _cell(value: Any) -> str:
-    """Money as the service writes it (5, 7.25): the client reads the API's limit_usd as a float."""
-    from decimal import Decimal
-
-    from omnirouter.jsonio import money
-
-    if isinstance(value, float):
-        value = money(Decimal(repr(value)))
-    return str(value)
+        click.echo(f"{name}: {json.dumps(value, sort_keys=True) if isinstance(value, list | dict) else value}")
 
 
 @click.group()
@@ -169,7 +158,7 @@ def guardrails_list(workspace_id: str | None, offset: int, limit: int, config: s
     click.echo("id\tname\tlimit_usd\treset_interval")
     for g in listed["data"]:
         click.echo(
-            "\t".join(_cell(g[f]) if g[f] is not None else "-" for f in ("id", "name", "limit_usd", "reset_interval"))
+            "\t".join(str(g[f]) if g[f] is not None else "-" for f in ("id", "name", "limit_usd", "reset_interval"))
         )
 
 
