@@ -398,3 +398,15 @@ def test_errors_are_read_from_each_envelope() -> None:
     event = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}
     with pytest.raises(RateLimitError):
         base.EventReader(Any, {}).read("error", json.dumps(event))
+
+
+def test_through_a_gateway_a_failed_upstream_is_retried_by_the_client(
+    gateway: Any, api_key: str, fake_a: Any, fast_backoff: None
+) -> None:
+    """The gateway answers the upstream's failure (no other endpoint to fall back to); the client's
+    retry is a new request, which the upstream now serves: one answer, billed once."""
+    fake_a.script(Status(500))
+    with OpenRouter(api_key=api_key, base_url=gateway.api) as client:
+        answer = client.chat.completions.create(model="test/alpha", messages=HELLO)
+        assert answer.choices[0].message.content == "Echo: hello" and len(fake_a.requests) == 2
+        assert client.key.get().data.usage == answer.usage.cost
