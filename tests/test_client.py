@@ -22,6 +22,7 @@ import pytest
 from msgspec import UNSET
 
 from omnirouter import openapi_doc
+from omnirouter.api import messages_schemas as ms
 from omnirouter.api import schemas as s
 from omnirouter.client import (
     APIConnectionError,
@@ -395,6 +396,11 @@ def test_errors_are_read_from_each_envelope() -> None:
     with pytest.raises(errors.RequestTimeoutError) as raised:
         base.EventReader(Any, {}).read("response.failed", json.dumps(failed))
     assert raised.value.in_stream and raised.value.code == "server_error"
+    messages = base.EventReader(ms.MessagesStreamEvent, {})
+    assert messages.read("ping", '{"type": "ping"}') is None  # Anthropic's keep-alive, not an event to read
+    assert isinstance(messages.read("message_stop", '{"type": "message_stop"}'), ms.MessagesStopEvent)
+    with pytest.raises(errors.BadGatewayError, match="not JSON"):
+        messages.read(None, "{broken")
     event = {"type": "error", "error": {"type": "rate_limit_error", "message": "slow"}}
     with pytest.raises(RateLimitError):
         base.EventReader(Any, {}).read("error", json.dumps(event))

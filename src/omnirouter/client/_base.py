@@ -12,7 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Generic, TypeVar
+from typing import IO, Any, Generic, TypeVar, get_args
 from urllib.parse import quote
 
 import httpx
@@ -262,15 +262,25 @@ class EventReader(Generic[T]):
         self.item = readable(item)
         self.headers = headers
         self.done = False
+        # A union of tagged Structs (the Messages events) reads only its own types: the others (Anthropic's
+        # `ping`, a type added after this client) are skipped, as Anthropic's SDK does.
+        members = [getattr(m, "__struct_config__", None) for m in get_args(item)]
+        self.tags = {c.tag for c in members if c is not None} if members and all(members) else None
 
     def read(self, event: str | None, data: str) -> T | None:
         if data == "[DONE]":
             self.done = True
             return None
-        raw = msgspec.json.decode(data)
+        try:
+            raw = msgspec.json.decode(data)
+        except msgspec.DecodeError:
+            raise errors.make(502, f"a stream event is not JSON: {data[:200]!r}", headers=self.headers,
+                              in_stream=True) from None  # fmt: skip
         if not isinstance(raw, dict):
             return None
         kind = raw.get("type")
+        if self.tags is not None and kind not in self.tags and kind != "error":
+            return None
         if kind == "error" or event == "error":  # Messages' and Responses' error events
             self.done = True
             raise errors.in_stream(raw.get("error") if isinstance(raw.get("error"), dict) else raw, self.headers)
