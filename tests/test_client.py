@@ -293,6 +293,10 @@ def test_it_sends_the_key_and_openrouters_app_headers(fake_a: Any) -> None:
         "My App",
     ) * 2
     assert (sent["X-OpenRouter-Categories"], sent["X-Extra"]) == ("cli-agent,coding", "1")
+    assert sent["Accept"] == "application/json" and "sk-test" not in repr(client._transport.config)
+    with _client(fake_a) as client:
+        list(client.chat.completions.create(model="m", messages=HELLO, stream=True))
+    assert fake_a.requests[1].headers["Accept"] == "text/event-stream"
     assert sent["User-Agent"].startswith("omnirouter-python/")
 
 

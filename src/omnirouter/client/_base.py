@@ -38,12 +38,12 @@ FileInput = bytes | str | Path | IO[bytes]
 
 @dataclass(frozen=True)
 class Config:
-    api_key: str | None
+    api_key: str | None = field(repr=False)  # never in a repr, a log line or a traceback's locals
     base_url: str
     timeout: float
     max_retries: int
     retry_deadline: float
-    headers: dict[str, str]
+    headers: dict[str, str] = field(repr=False)  # Authorization
 
     @classmethod
     def of(
@@ -119,15 +119,16 @@ class Call:
     def request(self, http: httpx.Client | httpx.AsyncClient, config: Config) -> httpx.Request:
         """The request, with the client's URL, key, headers and timeout: an http_client of the caller's
         own needs none of them set."""
-        headers = {**config.headers, **(self.headers or {})}
+        headers = dict(config.headers)
+        if self.stream is not None:
+            headers["Accept"] = "text/event-stream"
+        headers.update(self.headers or {})
         kwargs: dict[str, Any] = {"params": _query(self.query), "headers": headers, "timeout": config.http_timeout}
         if self.files is not None:
             kwargs["files"], kwargs["data"] = self.files, self.form
         elif self.body is not None:
             kwargs["content"] = encode(self.body)
-            kwargs["headers"].setdefault("Content-Type", "application/json")
-        if self.stream is not None:
-            kwargs["headers"].setdefault("Accept", "text/event-stream")
+            headers.setdefault("Content-Type", "application/json")
         return http.build_request(self.method, config.base_url + self.path, **kwargs)
 
 
