@@ -4,19 +4,12 @@
 // and prints one JSON line per check, {"operation", "ok", "error"?}, as conformance.mjs does. The
 // sandbox's speech carries its text, so its transcription must give the text back.
 import { OpenRouter } from "@openrouter/sdk";
+import { check, readConfig, runSteps } from "./steps.mjs";
 
-const config = JSON.parse(await new Promise((resolve) => {
-  let text = "";
-  process.stdin.on("data", (d) => { text += d; });
-  process.stdin.on("end", () => resolve(text));
-}));
+const config = await readConfig();
 const { serverURL, apiKey, maxBytes } = config;
 const sdk = new OpenRouter({ apiKey, serverURL });
 const said = "Speech from the TypeScript SDK.";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
 
 async function bytesOf(stream) {
   const chunks = [];
@@ -85,14 +78,4 @@ export const steps = {
   },
 };
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const [operation, step] of Object.entries(steps)) {
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+if (import.meta.url === `file://${process.argv[1]}`) await runSteps(steps);

@@ -6,21 +6,14 @@
 import { OpenRouter } from "@openrouter/sdk";
 import * as models from "@openrouter/sdk/models";
 import * as operations from "@openrouter/sdk/models/operations";
+import { check, readConfig, runSteps } from "./steps.mjs";
 
-const config = JSON.parse(await new Promise((resolve) => {
-  let text = "";
-  process.stdin.on("data", (d) => { text += d; });
-  process.stdin.on("end", () => resolve(text));
-}));
+const config = await readConfig();
 const { serverURL, apiKey, keyHash, keyLabel, managementKey, model, memberIds } = config;
 const sdk = new OpenRouter({ apiKey, serverURL });
 const admin = new OpenRouter({ apiKey: managementKey, serverURL });
 const messages = [{ role: "user", content: "hello conformance" }];
 const [author, slug] = model.split("/");
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
 
 // The SDKs have no method for these; fetch them and let the SDK's schema for their shape judge.
 async function raw(method, path, key, body) {
@@ -595,12 +588,4 @@ const steps = {
   },
 };
 
-for (const [operation, step] of Object.entries(steps)) {
-  try {
-    await step();
-    console.log(JSON.stringify({ operation, ok: true }));
-  } catch (err) {
-    const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-    console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-  }
-}
+await runSteps(steps);

@@ -6,12 +6,9 @@
 import { OpenRouter } from "@openrouter/sdk";
 import { createOpenRouter } from "@openrouter/ai-sdk-provider";
 import { cosineSimilarity, embed, embedMany } from "ai";
+import { check, readConfig, runSteps } from "./steps.mjs";
 
-const config = JSON.parse(await new Promise((resolve) => {
-  let text = "";
-  process.stdin.on("data", (d) => { text += d; });
-  process.stdin.on("end", () => resolve(text));
-}));
+const config = await readConfig();
 const { serverURL, apiKey, upstreamModel } = config;
 const model = config.embedModel ?? "sandbox/embed";
 const sdk = new OpenRouter({ apiKey, serverURL });
@@ -19,9 +16,6 @@ const provider = createOpenRouter({ apiKey, baseURL: serverURL });
 const texts = ["red apples in a bowl", "green apples in a bowl", "the blue sky at night"];
 const PRICE = 0.0000001; // sandbox/embed, USD per input token
 
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
 const near = (a, b) => Math.abs(a - b) < 1e-12;
 const words = (t) => t.split(/\s+/).length;
 
@@ -73,15 +67,4 @@ export const steps = {
   },
 };
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  for (const [operation, step] of Object.entries(steps)) {
-    if (!step) continue;
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+if (import.meta.url === `file://${process.argv[1]}`) await runSteps(steps);

@@ -6,10 +6,7 @@
 // video_poll_initial/video_poll_max finishes it in a fraction of a second).
 // conformance.mjs may import `videoSteps(config)` instead: importing this module reads nothing.
 import { OpenRouter } from "@openrouter/sdk";
-
-function check(condition, what, seen) {
-  if (!condition) throw new Error(`${what} (saw ${JSON.stringify(seen)})`);
-}
+import { check, runIfMain } from "./steps.mjs";
 
 async function finished(sdk, jobId) {
   for (let i = 0; i < 1000; i++) {
@@ -81,20 +78,4 @@ export function videoSteps({ serverURL, apiKey, model = "sandbox/video", soraMod
   return steps;
 }
 
-if (import.meta.url === `file://${process.argv[1]}`) {
-  const config = JSON.parse(await new Promise((resolve) => {
-    let text = "";
-    process.stdin.on("data", (d) => { text += d; });
-    process.stdin.on("end", () => resolve(text));
-  }));
-  for (const [operation, step] of Object.entries(videoSteps(config))) {
-    if (!step) continue;
-    try {
-      await step();
-      console.log(JSON.stringify({ operation, ok: true }));
-    } catch (err) {
-      const detail = err?.cause ? `${err}: ${err.cause}` : String(err?.stack ?? err);
-      console.log(JSON.stringify({ operation, ok: false, error: detail.slice(0, 4000) }));
-    }
-  }
-}
+await runIfMain(import.meta.url, videoSteps);
