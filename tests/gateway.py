@@ -85,12 +85,32 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self.api = self.url + "/api/v1"
         self.app = create_app(self.settings)
+        self.startup_failure: str | None = None  # what the app said when it could not start
         self.server = uvicorn.Server(
-            uvicorn.Config(self.app, **connection_options(self.settings), log_level="warning", lifespan="on")
+            uvicorn.Config(
+                self._serving,
+                **connection_options(self.settings),
+                log_level="warning",
+                lifespan="on",
+                interface="asgi3",
+            )
         )
         self._admin: httpx.Client | None = None
         self.loop: asyncio.AbstractEventLoop | None = None
         self.thread = threading.Thread(target=self._serve, daemon=True)
+
+    async def _serving(self, scope: Any, receive: Any, send: Any) -> None:
+        """The app, with its startup failure kept for start()'s error (uvicorn's log of it goes to a
+        stream pytest does not show for a thread)."""
+        if scope["type"] == "lifespan":
+
+            async def recorded(message: Any) -> None:
+                if message.get("type") == "lifespan.startup.failed":
+                    self.startup_failure = message.get("message")
+                await send(message)
+
+            return await self.app(scope, receive, recorded)
+        return await self.app(scope, receive, send)
 
     def _serve(self) -> None:
         async def main() -> None:
@@ -104,7 +124,7 @@ class Gateway:
         deadline = time.monotonic() + 20
         while not self.server.started:
             if not self.thread.is_alive() or time.monotonic() > deadline:
-                raise RuntimeError("gateway failed to start")
+                raise RuntimeError(f"gateway failed to start: {self.startup_failure or 'no startup failure reported'}")
             time.sleep(0.01)
         return self
 
