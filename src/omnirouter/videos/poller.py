@@ -27,6 +27,7 @@ from omnirouter.providers.base import Timeouts, UpstreamError
 from omnirouter.providers.videos import API_OF
 from omnirouter.providers.videos.base import COMPLETED, FAILED, requested_seconds
 from omnirouter.state import AppState
+from omnirouter.store.outage import unreachable
 from omnirouter.videos import billing, content, jobs
 from omnirouter.videos.jobs import Job
 
@@ -103,8 +104,9 @@ class Poller:
                     wait = min(wait, max(0.01, (upcoming - jobs.now()).total_seconds()))
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("video poller: a pass failed; trying again")
+            except Exception as exc:  # the next pass retries; an outage is reported once, by the recorder
+                if not unreachable(exc):
+                    log.exception("video poller: a pass failed; trying again")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self.wake.wait(), wait)
 
